@@ -1,0 +1,193 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "picos/computation.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "picos/fiber.h"
+#include "picos/handler.h"
+
+namespace picos {
+namespace internal {
+
+bool ComputationState::try_attach(const Trigger& t) {
+  if (t.is_signaled()) return false;  // checked before taking the lock
+  lock_.lock();
+  if (status_.load(std::memory_order_relaxed) != kRunning) {
+    lock_.unlock();
+    return false;
+  }
+  try {
+    triggers_.push_back(t);
+  } catch (...) {
+    lock_.unlock();
+    throw;
+  }
+  lock_.unlock();
+  return true;
+}
+
+bool ComputationState::unsuspend() noexcept {
+  lock_.lock();
+  std::uint8_t st = status_.load(std::memory_order_relaxed);
+  if (st == kRunning) {
+    // Lazy removal: once at least half the bag is known to be detached (and so signaled),
+    // drop every signaled trigger. Keeps the bag <= ~2x live triggers, amortised O(1).
+    if (++detached_ * 2 > triggers_.size() + 2) compact_locked();
+  }
+  lock_.unlock();
+  return st != kCanceled;
+}
+
+void ComputationState::compact_locked() noexcept {
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < triggers_.size(); ++i) {
+    if (!triggers_[i].is_signaled()) {
+      if (out != i) triggers_[out] = std::move(triggers_[i]);
+      ++out;
+    }
+  }
+  // Dropping signaled triggers runs no user code: their actions and releases already ran.
+  triggers_.erase(triggers_.begin() + static_cast<std::ptrdiff_t>(out), triggers_.end());
+  detached_ = 0;
+}
+
+std::vector<Trigger> ComputationState::complete_locked(std::uint8_t status) noexcept {
+  status_.store(status, std::memory_order_release);
+  detached_ = 0;
+  return std::move(triggers_);
+}
+
+void ComputationState::signal_all(std::vector<Trigger>& bag) const noexcept {
+  if (mode_ == Mode::kFifo) {
+    for (const Trigger& t : bag) t.signal();
+  } else {
+    for (auto it = bag.rbegin(); it != bag.rend(); ++it) it->signal();
+  }
+}
+
+void ComputationState::finish_locked_and_signal(std::uint8_t status) noexcept {
+  std::vector<Trigger> bag = complete_locked(status);
+  lock_.unlock();
+  signal_all(bag);
+}
+
+bool ComputationState::try_cancel(std::exception_ptr reason) noexcept {
+  lock_.lock();
+  if (status_.load(std::memory_order_relaxed) != kRunning) {
+    lock_.unlock();
+    return false;
+  }
+  reason_ = std::move(reason);
+  finish_locked_and_signal(kCanceled);
+  return true;
+}
+
+std::size_t ComputationState::bag_size_for_testing() {
+  lock_.lock();
+  std::size_t n = triggers_.size();
+  lock_.unlock();
+  return n;
+}
+
+void check_delay(std::chrono::nanoseconds delay) {
+  if (delay.count() < 0) {
+    throw std::invalid_argument("picos: cancel_after: delay must be non-negative (got " +
+                                std::to_string(delay.count()) + " ns)");
+  }
+}
+
+std::chrono::nanoseconds checked_delay(double seconds) {
+  if (!(seconds >= 0.0)) {  // negative or NaN
+    throw std::invalid_argument("picos: seconds must be non-negative (got " +
+                                std::to_string(seconds) + ")");
+  }
+  constexpr double kMaxSeconds = 9.0e9;  // ~285 years: saturate, the timer never fires
+  if (seconds >= kMaxSeconds) return std::chrono::nanoseconds::max();
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(seconds * 1e9));
+}
+
+}  // namespace internal
+
+using internal::ComputationState;
+
+PackedComputation::PackedComputation(Mode mode)
+    : s_(internal::Ref<ComputationState>::adopt(new ComputationState(mode))) {}
+
+std::exception_ptr PackedComputation::canceled() const noexcept {
+  return s_->status() == ComputationState::kCanceled ? s_->reason_ : nullptr;
+}
+
+void PackedComputation::check() const {
+  if (s_->status() == ComputationState::kCanceled) std::rethrow_exception(s_->reason_);
+}
+
+bool PackedComputation::try_cancel(std::exception_ptr reason) const {
+  if (!reason) throw std::invalid_argument("picos: cancelation reason must not be null");
+  return s_->try_cancel(std::move(reason));
+}
+
+bool PackedComputation::try_attach(const Trigger& trigger) const { return s_->try_attach(trigger); }
+
+void PackedComputation::detach(const Trigger& trigger) const noexcept {
+  trigger.signal();
+  (void)s_->unsuspend();
+}
+
+void PackedComputation::wait() const {
+  if (!is_running()) return;
+  Trigger t;
+  if (try_attach(t)) {
+    if (std::exception_ptr reason = t.await()) {
+      detach(t);
+      std::rethrow_exception(reason);
+    }
+  }
+}
+
+void PackedComputation::cancel_after(std::chrono::nanoseconds delay,
+                                     std::exception_ptr reason) const {
+  internal::check_delay(delay);
+  if (!reason) throw std::invalid_argument("picos: cancelation reason must not be null");
+  internal::current_handler().cancel_after(*this, delay, std::move(reason));
+}
+
+void PackedComputation::cancel_after(double seconds, std::exception_ptr reason) const {
+  cancel_after(internal::checked_delay(seconds), std::move(reason));
+}
+
+namespace {
+
+void propagate(const Trigger&, void* from, void* into) noexcept {
+  auto* f = static_cast<ComputationState*>(from);
+  if (f->status() == ComputationState::kCanceled) {
+    (void)static_cast<ComputationState*>(into)->try_cancel(f->reason_);
+  }
+}
+
+void release_both(void* from, void* into) noexcept {
+  static_cast<ComputationState*>(from)->release();
+  static_cast<ComputationState*>(into)->release();
+}
+
+}  // namespace
+
+Trigger PackedComputation::canceler(const PackedComputation& from, const PackedComputation& into) {
+  from.s_->acquire();
+  into.s_->acquire();
+  return Trigger::from_action(from.s_.get(), into.s_.get(), &propagate, &release_both);
+}
+
+Trigger PackedComputation::attach_canceler(const PackedComputation& from,
+                                           const PackedComputation& into) {
+  Trigger t = canceler(from, into);
+  if (!from.try_attach(t)) {
+    from.check();
+    throw std::invalid_argument("picos: attach_canceler: already returned");
+  }
+  return t;
+}
+
+}  // namespace picos

@@ -1,0 +1,289 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// picos/computation.h — a cancelable, single-assignment result that triggers can attach to.
+//
+// A computation starts Running and is completed exactly once, either Returned with a value
+// or Canceled with a reason (a non-null std::exception_ptr). Triggers attached while it runs
+// are signaled when it completes, in attach order (Mode::kFifo, the default) or newest first
+// (Mode::kLifo). Every fiber has a computation: canceling it cancels the fiber, because the
+// trigger of whatever the fiber awaits is attached to it.
+//
+// `PackedComputation` is the type-erased handle (what OCaml calls `packed`): everything that
+// does not need the value. `Computation<T>` adds the typed operations; `Computation<void>`
+// completes without a value. Both are cheap handles to one reference-counted shared state,
+// like std::shared_future: copies refer to the same computation.
+//
+// Implementation (see docs/design.md): a state word readable without locking, and a bag of
+// attached triggers guarded by a tiny spin lock. Completion swaps the bag out under the lock
+// and signals outside it. Detached triggers are removed lazily, so attach and detach are
+// amortised O(1) and the bag never holds more than about twice the live triggers.
+//
+// Thread safety: every operation may be called from any thread concurrently, except `await`
+// and `wait`, which suspend the calling fiber (see Trigger::await).
+
+#ifndef PICOS_COMPUTATION_H_
+#define PICOS_COMPUTATION_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "picos/internal/ref_count.h"
+#include "picos/internal/spin_lock.h"
+#include "picos/trigger.h"
+
+namespace picos {
+
+// Order in which a computation signals its attached triggers when it completes.
+enum class Mode : std::uint8_t {
+  kFifo,  // attach order: the oldest trigger first
+  kLifo,  // newest first
+};
+
+class PackedComputation;
+class Tx;
+
+namespace internal {
+
+class ComputationState : public RefCounted<ComputationState> {
+ public:
+  enum : std::uint8_t { kRunning = 0, kReturned = 1, kCanceled = 2 };
+
+  explicit ComputationState(Mode mode) noexcept : mode_(mode) {}
+  virtual ~ComputationState() = default;
+
+  std::uint8_t status() const noexcept { return status_.load(std::memory_order_acquire); }
+
+  bool try_attach(const Trigger& t);
+  // Detach bookkeeping for a trigger that is (now) signaled. Returns false iff canceled.
+  bool unsuspend() noexcept;
+  // Completes with the reason. Returns true iff this call completed the computation.
+  bool try_cancel(std::exception_ptr reason) noexcept;
+  // Completes as Returned after `write(this)` stored the value (called under the lock).
+  template <typename Write>
+  bool try_return_with(Write&& write) noexcept {
+    lock_.lock();
+    if (status_.load(std::memory_order_relaxed) != kRunning) {
+      lock_.unlock();
+      return false;
+    }
+    write(this);
+    finish_locked_and_signal(kReturned);
+    return true;
+  }
+
+  // For Tx: the caller holds lock_ and has checked kRunning.
+  std::vector<Trigger> complete_locked(std::uint8_t status) noexcept;
+  void signal_all(std::vector<Trigger>& bag) const noexcept;
+
+  // White-box view for tests: number of trigger slots currently held in the bag.
+  std::size_t bag_size_for_testing();
+
+  SpinLock lock_;
+  std::exception_ptr reason_;  // written under lock_ before status_ becomes kCanceled
+
+ private:
+  void finish_locked_and_signal(std::uint8_t status) noexcept;
+  void compact_locked() noexcept;
+
+  std::atomic<std::uint8_t> status_{kRunning};
+  const Mode mode_;
+  std::uint32_t detached_ = 0;    // detaches since the last compaction (guarded by lock_)
+  std::vector<Trigger> triggers_;  // attach order (guarded by lock_)
+};
+
+template <typename T>
+class ValueState final : public ComputationState {
+ public:
+  using ComputationState::ComputationState;
+  std::optional<T> value_;  // written under lock_ before status_ becomes kReturned
+};
+
+// Throws std::invalid_argument unless `seconds` is a finite or infinite non-negative number;
+// converts to nanoseconds, saturating very large values.
+std::chrono::nanoseconds checked_delay(double seconds);
+void check_delay(std::chrono::nanoseconds delay);
+
+}  // namespace internal
+
+// Type-erased computation handle: all operations that do not need the value type.
+class PackedComputation {
+ public:
+  // A new running computation of no particular value type (completed with try_finish()).
+  explicit PackedComputation(Mode mode = Mode::kFifo);
+
+  bool is_running() const noexcept { return s_->status() == internal::ComputationState::kRunning; }
+  bool is_canceled() const noexcept { return s_->status() == internal::ComputationState::kCanceled; }
+  bool is_returned() const noexcept { return s_->status() == internal::ComputationState::kReturned; }
+
+  // The cancelation reason if canceled, else nullptr.
+  std::exception_ptr canceled() const noexcept;
+
+  // Rethrows the cancelation reason if canceled; no-op otherwise.
+  void check() const;
+
+  // Cancels with `reason` (must not be null: std::invalid_argument). Returns true iff this
+  // call completed the computation; then every attached trigger is signaled on this thread.
+  bool try_cancel(std::exception_ptr reason) const;
+  void cancel(std::exception_ptr reason) const { (void)try_cancel(std::move(reason)); }
+
+  // Attaches `trigger` so that it is signaled when the computation completes. Returns false,
+  // attaching nothing, if the computation has completed or the trigger is already signaled.
+  bool try_attach(const Trigger& trigger) const;
+
+  // Signals `trigger` and forgets it (amortised O(1): storage is reclaimed lazily).
+  void detach(const Trigger& trigger) const noexcept;
+
+  // Suspends the current fiber until the computation completes (no-op if it has). Does not
+  // rethrow the computation's own cancelation; throws the *fiber's* cancelation reason if the
+  // fiber is canceled while waiting.
+  void wait() const;
+
+  // Cancels the computation with `reason` after `delay`, unless it completes first (then the
+  // timer is removed: nothing leaks). Goes through the current scheduler's timers. Throws
+  // std::invalid_argument for a negative delay or a null reason, and the fiber's
+  // cancelation reason if the current fiber is already canceled. Very large delays are
+  // accepted and never fire.
+  void cancel_after(std::chrono::nanoseconds delay, std::exception_ptr reason) const;
+  // Same with the delay in seconds; also rejects NaN (std::invalid_argument).
+  void cancel_after(double seconds, std::exception_ptr reason) const;
+
+  // A trigger that, when signaled while `from` is canceled, cancels `into` with the same
+  // reason. Not attached to anything: attach it to `from` and detach it when done.
+  static Trigger canceler(const PackedComputation& from, const PackedComputation& into);
+
+  // Attaches a canceler from `from` into `into` and returns it. If `from` has already
+  // completed, rethrows its cancelation reason, or throws std::invalid_argument
+  // ("already returned") if it returned.
+  static Trigger attach_canceler(const PackedComputation& from, const PackedComputation& into);
+
+  // For schedulers (see Fiber::unsuspend): detach bookkeeping of a signaled trigger without
+  // signaling it. Returns false iff the computation is canceled.
+  bool unsafe_unsuspend() const noexcept { return s_->unsuspend(); }
+
+  // Identity.
+  friend bool operator==(const PackedComputation& a, const PackedComputation& b) noexcept {
+    return a.s_ == b.s_;
+  }
+  const void* id() const noexcept { return s_.get(); }
+
+  // White-box: trigger slots currently held (live plus not yet reclaimed detached ones).
+  std::size_t bag_size_for_testing() const { return s_->bag_size_for_testing(); }
+
+ protected:
+  explicit PackedComputation(internal::Ref<internal::ComputationState> s) noexcept
+      : s_(std::move(s)) {}
+  friend class Tx;
+  friend class Fiber;
+
+  internal::Ref<internal::ComputationState> s_;
+};
+
+// A computation whose value has type T (or no value, for T = void).
+template <typename T>
+class Computation : public PackedComputation {
+  static constexpr bool kVoid = std::is_void_v<T>;
+  using State = std::conditional_t<kVoid, internal::ComputationState,
+                                   internal::ValueState<std::conditional_t<kVoid, int, T>>>;
+
+ public:
+  // A new running computation.
+  explicit Computation(Mode mode = Mode::kFifo)
+      : PackedComputation(internal::Ref<internal::ComputationState>::adopt(new State(mode))) {}
+
+  // A computation already returned with `value` (or, for void, already finished).
+  template <typename... A>
+  static Computation returned(A&&... value) {
+    Computation c;
+    c.try_return(std::forward<A>(value)...);
+    return c;
+  }
+
+  // Completes with `value`. Returns true iff this call completed the computation; then every
+  // attached trigger is signaled on this thread.
+  template <typename U = T, typename = std::enable_if_t<!std::is_void_v<U>>>
+  bool try_return(U value) const {
+    return s_->try_return_with(
+        [&](internal::ComputationState* s) { static_cast<State*>(s)->value_.emplace(std::move(value)); });
+  }
+  template <typename U = T, typename = std::enable_if_t<std::is_void_v<U>>>
+  bool try_return() const {
+    return s_->try_return_with([](internal::ComputationState*) {});
+  }
+  template <typename... A>
+  void return_value(A&&... value) const {
+    (void)try_return(std::forward<A>(value)...);
+  }
+  // For Computation<void>: finish = return.
+  bool try_finish() const { return try_return(); }
+  void finish() const { (void)try_finish(); }
+
+  // Runs `fn()` and completes with its result, or cancels with the exception it throws.
+  template <typename F>
+  bool try_capture(F&& fn) const {
+    try {
+      if constexpr (kVoid) {
+        fn();
+        return try_return();
+      } else {
+        return try_return(fn());
+      }
+    } catch (...) {
+      return try_cancel(std::current_exception());
+    }
+  }
+  template <typename F>
+  void capture(F&& fn) const {
+    (void)try_capture(std::forward<F>(fn));
+  }
+
+  // The outcome if completed: the value (rethrows the cancelation reason if canceled);
+  // std::nullopt (or false for void) while running.
+  auto peek() const {
+    if constexpr (kVoid) {
+      switch (s_->status()) {
+        case internal::ComputationState::kRunning:
+          return false;
+        case internal::ComputationState::kCanceled:
+          std::rethrow_exception(s_->reason_);
+        default:
+          return true;
+      }
+    } else {
+      switch (s_->status()) {
+        case internal::ComputationState::kRunning:
+          return std::optional<T>();
+        case internal::ComputationState::kCanceled:
+          std::rethrow_exception(s_->reason_);
+        default:
+          return std::optional<T>(*static_cast<State*>(s_.get())->value_);
+      }
+    }
+  }
+
+  // Suspends the current fiber until the computation completes, then returns its value or
+  // rethrows its cancelation reason. If the *fiber* is canceled while waiting, throws the
+  // fiber's reason instead. Does not suspend if already completed.
+  T await() const {
+    wait();
+    if constexpr (kVoid) {
+      (void)peek();
+    } else {
+      return *peek();
+    }
+  }
+
+ private:
+  explicit Computation(internal::Ref<internal::ComputationState> s) noexcept
+      : PackedComputation(std::move(s)) {}
+};
+
+}  // namespace picos
+
+#endif  // PICOS_COMPUTATION_H_

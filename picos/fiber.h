@@ -1,0 +1,229 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// picos/fiber.h — a fiber: identity, cancelation state and fiber-local storage.
+//
+// A `Fiber` is what a scheduler runs. It has a computation (canceling it cancels the fiber),
+// a `forbid` flag that masks cancelation propagation, and fiber-local storage. Fibers are
+// reference counted and handled through `FiberRef`; `Fiber::current()` returns the running
+// one by reference.
+//
+// Thread safety: a fiber's fields are touched only by the fiber itself while it runs, or by
+// its scheduler while it is suspended (the ready queue's release/acquire hand-off orders
+// those accesses). Canceling a fiber goes through its computation and is safe from any
+// thread.
+//
+// With no scheduler installed, every OS thread is one implicit fiber: `Fiber::current()`
+// works, `yield` yields the OS thread, `spawn` starts an OS thread (see picos/handler.h).
+
+#ifndef PICOS_FIBER_H_
+#define PICOS_FIBER_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "picos/computation.h"
+#include "picos/internal/ref_count.h"
+#include "picos/internal/unique_function.h"
+#include "picos/trigger.h"
+
+namespace picos {
+
+class Fiber;
+using FiberRef = internal::Ref<Fiber>;
+
+// Thrown by FlsKey<T>::get_or_throw when the key has no value in the fiber.
+class FlsNotSet : public std::logic_error {
+ public:
+  FlsNotSet() : std::logic_error("picos: fiber-local storage key not set") {}
+};
+
+class Fiber : public internal::RefCounted<Fiber> {
+ public:
+  // Creates a fiber that runs as part of `computation`. `forbid` = true starts it with
+  // cancelation propagation masked. A fiber must be spawned at most once.
+  static FiberRef create(PackedComputation computation, bool forbid = false);
+
+  // The fiber running on this thread. A thread-local read (the scheduler keeps it current at
+  // every switch); never suspends and never checks cancelation. On a thread without a
+  // scheduler it is the thread's implicit fiber, created on first use.
+  static Fiber& current();
+
+  // ---- cancelation --------------------------------------------------------------------
+
+  bool has_forbidden() const noexcept { return forbid_; }
+  // Sets the flag and returns its previous value.
+  bool exchange_forbid(bool forbid) noexcept { return std::exchange(forbid_, forbid); }
+  // Runs `fn` with cancelation propagation masked (forbid) or allowed (permit), restoring the
+  // previous state on return or exception. Not a counter: nesting just restores.
+  template <typename F>
+  decltype(auto) forbid(F&& fn) {
+    Restore r{this, exchange_forbid(true)};
+    return fn();
+  }
+  template <typename F>
+  decltype(auto) permit(F&& fn) {
+    Restore r{this, exchange_forbid(false)};
+    return fn();
+  }
+
+  // True iff propagation is permitted and the computation is canceled.
+  bool is_canceled() const noexcept { return !forbid_ && computation_.is_canceled(); }
+  // The cancelation reason, or nullptr if forbidden or not canceled.
+  std::exception_ptr canceled() const noexcept {
+    return forbid_ ? nullptr : computation_.canceled();
+  }
+  // Throws the cancelation reason if `is_canceled()`.
+  void check() const {
+    if (!forbid_) computation_.check();
+  }
+
+  const PackedComputation& get_computation() const noexcept { return computation_; }
+  void set_computation(PackedComputation c) noexcept { computation_ = std::move(c); }
+
+  // ---- operations on the current fiber (dispatched to the thread's scheduler) -----------
+
+  // Runs `main` in `fiber` eventually, possibly on another thread. If the current fiber
+  // permits cancelation and is canceled, throws its reason and does not spawn. Once spawned,
+  // `main` is always called, even if `fiber` is canceled before it starts. An exception
+  // escaping `main` is a fatal error handled by the scheduler (see its options).
+  static void spawn(FiberRef fiber, internal::UniqueFunction main);
+
+  // Lets other ready fibers run. Throws the cancelation reason if the current fiber permits
+  // cancelation and is canceled.
+  static void yield();
+
+  // Suspends the current fiber for `delay` (seconds: negative or NaN -> invalid_argument).
+  // Throws the fiber's cancelation reason if it is canceled before or during the sleep.
+  static void sleep(std::chrono::nanoseconds delay);
+  static void sleep(double seconds);
+
+  // ---- for schedulers ---------------------------------------------------------------
+
+  // Prepares to suspend this fiber on `trigger` (call it on the scheduler's stack, after the
+  // fiber's own stack is fully switched out). If the fiber permits cancelation the trigger is
+  // attached to the fiber's computation for the duration. Returns true if the fiber is now
+  // suspended and `action(trigger, x, y)` will run when it must be resumed; false if the
+  // trigger is already signaled or the fiber already canceled: resume it now.
+  bool try_suspend(const Trigger& trigger, void* x, void* y, Trigger::Action action);
+
+  // Called by the resume action with the (signaled) trigger: detaches it from the fiber's
+  // computation. Returns false iff the fiber permits cancelation and is canceled (schedulers
+  // use that to resume canceled fibers first). Throws std::invalid_argument ("not signaled")
+  // if the trigger is not signaled.
+  bool unsuspend(const Trigger& trigger) const;
+
+  // An opaque pointer for the scheduler running this fiber (its per-fiber record).
+  void* scheduler_data() const noexcept { return scheduler_data_; }
+  void set_scheduler_data(void* p) noexcept { scheduler_data_ = p; }
+
+  // ---- fiber-local storage (see FlsKey) ------------------------------------------------
+  struct FlsSlot {
+    void* value = nullptr;
+    void (*destroy)(void*) noexcept = nullptr;  // null: unset
+  };
+  FlsSlot* fls_slot(std::uint32_t index, bool grow);
+
+  ~Fiber();
+
+ private:
+  friend class internal::RefCounted<Fiber>;
+  Fiber(PackedComputation computation, bool forbid) noexcept
+      : forbid_(forbid), computation_(std::move(computation)) {}
+
+  struct Restore {
+    Fiber* f;
+    bool prev;
+    ~Restore() { f->forbid_ = prev; }
+  };
+
+  bool forbid_;
+  PackedComputation computation_;
+  void* scheduler_data_ = nullptr;
+  std::vector<FlsSlot> fls_;
+};
+
+namespace internal {
+std::uint32_t new_fls_index() noexcept;
+}  // namespace internal
+
+// A key into fiber-local storage holding values of type T. Keys are meant to be created once
+// (as globals or statics): each takes a new index for the life of the process. Values are
+// owned by the fiber and destroyed when it is destroyed or the key is removed/overwritten.
+// Small trivially copyable values are stored inline, others on the heap.
+// Only the fiber itself (or its scheduler while it is suspended) may access its storage.
+template <typename T>
+class FlsKey {
+  static constexpr bool kInline = sizeof(T) <= sizeof(void*) &&
+                                  std::is_trivially_copyable_v<T> &&
+                                  alignof(T) <= alignof(void*);
+
+ public:
+  FlsKey() noexcept : index_(internal::new_fls_index()) {}
+  FlsKey(const FlsKey&) = delete;
+  FlsKey& operator=(const FlsKey&) = delete;
+
+  // The value in `fiber`, or nullptr if unset.
+  T* get(Fiber& fiber = Fiber::current()) const {
+    Fiber::FlsSlot* s = fiber.fls_slot(index_, false);
+    if (!s || !s->destroy) return nullptr;
+    return ptr(*s);
+  }
+  // The value, or throws FlsNotSet.
+  T& get_or_throw(Fiber& fiber = Fiber::current()) const {
+    if (T* p = get(fiber)) return *p;
+    throw FlsNotSet();
+  }
+  // The value, or `def` if unset.
+  T get_or(T def, Fiber& fiber = Fiber::current()) const {
+    if (T* p = get(fiber)) return *p;
+    return def;
+  }
+  // Stores `value`, destroying any previous one.
+  T& set(T value, Fiber& fiber = Fiber::current()) const {
+    Fiber::FlsSlot* s = fiber.fls_slot(index_, true);
+    clear(*s);
+    if constexpr (kInline) {
+      ::new (static_cast<void*>(&s->value)) T(value);
+      s->destroy = [](void*) noexcept {};
+    } else {
+      s->value = new T(std::move(value));
+      s->destroy = [](void* p) noexcept { delete static_cast<T*>(p); };
+    }
+    return *ptr(*s);
+  }
+  // Destroys the value, if any.
+  void remove(Fiber& fiber = Fiber::current()) const {
+    if (Fiber::FlsSlot* s = fiber.fls_slot(index_, false)) clear(*s);
+  }
+  // Makes room so that a later `set` does not grow the fiber's slot array.
+  void reserve(Fiber& fiber = Fiber::current()) const { (void)fiber.fls_slot(index_, true); }
+
+ private:
+  static T* ptr(Fiber::FlsSlot& s) noexcept {
+    if constexpr (kInline) {
+      return std::launder(reinterpret_cast<T*>(&s.value));
+    } else {
+      return static_cast<T*>(s.value);
+    }
+  }
+  static void clear(Fiber::FlsSlot& s) noexcept {
+    if (s.destroy) {
+      if constexpr (!kInline) s.destroy(s.value);
+      s.destroy = nullptr;
+      s.value = nullptr;
+    }
+  }
+
+  std::uint32_t index_;
+};
+
+}  // namespace picos
+
+#endif  // PICOS_FIBER_H_

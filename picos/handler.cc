@@ -1,0 +1,202 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// The thread-local dispatch state and the default handler used when no scheduler is
+// installed on a thread (each OS thread is one implicit fiber).
+
+#include "picos/handler.h"
+
+#include <sched.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+#include <typeinfo>
+#include <vector>
+
+#include "picos/internal/timer_heap.h"
+
+namespace picos {
+namespace {
+
+struct ThreadState {
+  Handler* handler;
+  Fiber* fiber;
+};
+// Trivially constructible: a plain TLS load, no init guard.
+thread_local constinit ThreadState tls_state{nullptr, nullptr};
+
+// The implicit fiber of a plain thread, created on first use, destroyed at thread exit.
+struct ImplicitFiber {
+  FiberRef fiber;
+  ~ImplicitFiber() {
+    if (tls_state.fiber == fiber.get()) tls_state.fiber = nullptr;
+  }
+};
+
+__attribute__((noinline)) Fiber& implicit_fiber() {
+  static thread_local ImplicitFiber holder;
+  if (!holder.fiber) holder.fiber = Fiber::create(PackedComputation(Mode::kLifo));
+  tls_state.fiber = holder.fiber.get();
+  return *holder.fiber;
+}
+
+void print_fatal(const char* where, std::exception_ptr e) noexcept {
+  const char* what = "(not a std::exception)";
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    what = ex.what();
+    std::fprintf(stderr, "picos: fatal: %s: exception %s: %s\n", where, typeid(ex).name(), what);
+    return;
+  } catch (...) {
+  }
+  std::fprintf(stderr, "picos: fatal: %s: exception %s\n", where, what);
+}
+
+// ---- the process-wide timer thread of the default handler -----------------------------
+
+class TimerThread {
+ public:
+  static TimerThread& get() {
+    // Leaked on purpose: the thread may still be waiting when static destructors run.
+    static TimerThread* const instance = new TimerThread();
+    return *instance;
+  }
+
+  void add(const PackedComputation& c, std::chrono::nanoseconds delay, std::exception_ptr reason) {
+    auto deadline = internal::deadline_after(internal::Clock::now(), delay);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!started_) {
+      std::thread([this] { loop(); }).detach();
+      started_ = true;
+    }
+    auto before = heap_.next_deadline();
+    if (heap_.add(c, deadline, std::move(reason)) && (!before || deadline < *before)) {
+      cv_.notify_one();
+    }
+  }
+
+ private:
+  void loop() {
+    std::vector<internal::TimerHeap::EntryRef> due;
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      heap_.pop_due(internal::Clock::now(), due);
+      if (!due.empty()) {
+        lock.unlock();  // canceling runs trigger actions, which may arm new timers
+        for (auto& e : due) e->fire();
+        due.clear();
+        lock.lock();
+        continue;
+      }
+      if (auto next = heap_.next_deadline()) {
+        if (*next == internal::Clock::time_point::max()) {
+          cv_.wait(lock);
+        } else {
+          cv_.wait_until(lock, *next);
+        }
+      } else {
+        cv_.wait(lock);
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  internal::TimerHeap heap_;
+  bool started_ = false;
+};
+
+// ---- the default handler -----------------------------------------------------------
+
+struct BlockedWaiter {
+  Fiber* fiber;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool resumed = false;
+};
+
+void resume_blocked(const Trigger& trigger, void* x, void*) noexcept {
+  auto* w = static_cast<BlockedWaiter*>(x);
+  (void)w->fiber->unsuspend(trigger);  // cannot throw: the trigger is signaled
+  // Notify under the lock: the waiter cannot return (and destroy `w`) before we unlock, and
+  // we touch nothing after unlocking.
+  std::lock_guard<std::mutex> lock(w->mu);
+  w->resumed = true;
+  w->cv.notify_one();
+}
+
+class DefaultHandler final : public Handler {
+ public:
+  std::exception_ptr await(const Trigger& trigger) noexcept override {
+    Fiber& fiber = Fiber::current();
+    BlockedWaiter w;
+    w.fiber = &fiber;
+    if (fiber.try_suspend(trigger, &w, nullptr, &resume_blocked)) {
+      std::unique_lock<std::mutex> lock(w.mu);
+      w.cv.wait(lock, [&] { return w.resumed; });
+    }
+    return fiber.canceled();
+  }
+
+  void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
+                    std::exception_ptr reason) override {
+    Fiber::current().check();
+    TimerThread::get().add(c, delay, std::move(reason));
+  }
+
+  void yield() override {
+    Fiber::current().check();
+    sched_yield();
+  }
+
+  void spawn(FiberRef fiber, internal::UniqueFunction main) override {
+    Fiber::current().check();
+    std::thread([fiber = std::move(fiber), main = std::move(main)]() mutable {
+      tls_state.fiber = fiber.get();
+      try {
+        main();
+      } catch (...) {
+        print_fatal("an exception escaped a fiber's main on a thread without a scheduler",
+                    std::current_exception());
+        std::terminate();
+      }
+      tls_state.fiber = nullptr;
+    }).detach();
+  }
+};
+
+}  // namespace
+
+Fiber& Fiber::current() {
+  Fiber* f = tls_state.fiber;
+  if (__builtin_expect(f != nullptr, 1)) return *f;
+  return implicit_fiber();
+}
+
+HandlerScope::HandlerScope(Handler& handler, Fiber* fiber) noexcept
+    : prev_handler_(tls_state.handler), prev_fiber_(tls_state.fiber) {
+  tls_state.handler = &handler;
+  tls_state.fiber = fiber;
+}
+
+HandlerScope::~HandlerScope() {
+  tls_state.handler = prev_handler_;
+  tls_state.fiber = prev_fiber_;
+}
+
+void set_current_fiber(Fiber* fiber) noexcept { tls_state.fiber = fiber; }
+
+Handler* installed_handler() noexcept { return tls_state.handler; }
+
+namespace internal {
+
+Handler& current_handler() noexcept {
+  if (Handler* h = tls_state.handler) return *h;
+  static DefaultHandler default_handler;
+  return default_handler;
+}
+
+}  // namespace internal
+}  // namespace picos

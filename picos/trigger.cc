@@ -1,0 +1,103 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "picos/trigger.h"
+
+#include <stdexcept>
+
+#include "picos/handler.h"
+
+namespace picos {
+namespace internal {
+
+TriggerState::~TriggerState() {
+  // A from_action trigger dropped without ever being signaled still owns x and y.
+  if (release_ && state_.load(std::memory_order_relaxed) == kAwaiting) release_(x_, y_);
+}
+
+}  // namespace internal
+
+using internal::TriggerState;
+
+Trigger::Trigger() : s_(internal::Ref<TriggerState>::adopt(new TriggerState(TriggerState::kInitial))) {}
+
+Trigger Trigger::signaled() {
+  // One shared, never freed state: it holds nothing and never changes.
+  static TriggerState* const kSignaled = new TriggerState(TriggerState::kSignaled);
+  return Trigger(internal::Ref<TriggerState>::share(kSignaled));
+}
+
+Trigger Trigger::from_action(void* x, void* y, Action action, Release release) {
+  auto* s = new TriggerState(TriggerState::kAwaiting);
+  s->action_ = action;
+  s->release_ = release;
+  s->x_ = x;
+  s->y_ = y;
+  return Trigger(internal::Ref<TriggerState>::adopt(s));
+}
+
+bool Trigger::is_signaled() const noexcept {
+  return s_->state_.load(std::memory_order_acquire) == TriggerState::kSignaled;
+}
+
+bool Trigger::is_initial() const {
+  switch (s_->state_.load(std::memory_order_acquire)) {
+    case TriggerState::kInitial:
+      return true;
+    case TriggerState::kSignaled:
+      return false;
+    default:
+      throw std::invalid_argument("picos::Trigger: already awaiting");
+  }
+}
+
+std::exception_ptr Trigger::await() const {
+  if (is_initial()) return internal::current_handler().await(*this);
+  return nullptr;
+}
+
+void Trigger::signal() const noexcept {
+  TriggerState* s = s_.get();
+  if (s->state_.load(std::memory_order_acquire) == TriggerState::kSignaled) return;
+  if (s->state_.exchange(TriggerState::kSignaled, std::memory_order_acq_rel) ==
+      TriggerState::kAwaiting) {
+    // We won the Awaiting -> Signaled transition: the fields were published before the
+    // Initial -> Awaiting CAS (release) and are never rewritten.
+    Action action = s->action_;
+    Release release = s->release_;
+    void* x = s->x_;
+    void* y = s->y_;
+    // Nothing below touches `*this` or the state after the action: the action may resume the
+    // awaiter, which may drop the last handle (possibly the very one we were called on).
+    action(*this, x, y);
+    if (release) release(x, y);
+  }
+}
+
+bool Trigger::on_signal(void* x, void* y, Action action) const {
+  TriggerState* s = s_.get();
+  std::uint8_t st = s->state_.load(std::memory_order_acquire);
+  if (st == TriggerState::kSignaled) return false;
+  if (st == TriggerState::kAwaiting) throw std::invalid_argument("picos::Trigger: already awaiting");
+  s->action_ = action;
+  s->x_ = x;
+  s->y_ = y;
+  std::uint8_t expected = TriggerState::kInitial;
+  if (s->state_.compare_exchange_strong(expected, TriggerState::kAwaiting,
+                                        std::memory_order_acq_rel, std::memory_order_acquire)) {
+    return true;
+  }
+  if (expected == TriggerState::kSignaled) return false;
+  throw std::invalid_argument("picos::Trigger: already awaiting");
+}
+
+void Trigger::dispose() const {
+  TriggerState* s = s_.get();
+  std::uint8_t expected = TriggerState::kInitial;
+  if (s->state_.compare_exchange_strong(expected, TriggerState::kSignaled,
+                                        std::memory_order_acq_rel, std::memory_order_acquire)) {
+    return;
+  }
+  if (expected == TriggerState::kAwaiting) throw std::invalid_argument("picos::Trigger: already awaiting");
+}
+
+}  // namespace picos

@@ -1,0 +1,126 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// picos/trigger.h — the ability to await a signal.
+//
+// A `Trigger` is the single low-level way to suspend a fiber. Its life is a one-way state
+// machine:
+//
+//     Initial --await/on_signal--> Awaiting --signal--> Signaled
+//     Initial ------------------signal/dispose--------> Signaled
+//
+// The owner creates a trigger, inserts it into whatever data structures will signal it
+// (a mutex's wait queue, a computation's bag, several of them at once), and then calls
+// `await()`. Any thread may `signal()` it, before or after the await started; a signal
+// before the await makes the await return at once without suspending.
+//
+// `Trigger` is a cheap handle (one pointer) to a reference-counted shared state, so a trigger
+// stays valid for every signaler that still holds it after its awaiter has moved on. Copies
+// refer to the same trigger. Creating a trigger allocates one small object (no lock, no
+// syscall).
+//
+// Thread safety: `signal`, `is_signaled` and copying may be called from any thread at any
+// time. `await` may be called only by the fiber that created the trigger, at most once.
+// `on_signal` and `dispose` are for schedulers and follow the same single-owner rule.
+
+#ifndef PICOS_TRIGGER_H_
+#define PICOS_TRIGGER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+
+#include "picos/internal/ref_count.h"
+
+namespace picos {
+
+class Trigger;
+
+namespace internal {
+
+class TriggerState : public RefCounted<TriggerState> {
+ public:
+  enum : std::uint8_t { kInitial = 0, kAwaiting = 1, kSignaled = 2 };
+  using Action = void (*)(const Trigger& trigger, void* x, void* y) noexcept;
+  using Release = void (*)(void* x, void* y) noexcept;
+
+  explicit TriggerState(std::uint8_t state) noexcept : state_(state) {}
+  ~TriggerState();
+
+  std::atomic<std::uint8_t> state_;
+  Action action_ = nullptr;
+  Release release_ = nullptr;
+  void* x_ = nullptr;
+  void* y_ = nullptr;
+};
+
+}  // namespace internal
+
+class Trigger {
+ public:
+  // Called exactly once, on the thread that signals the trigger, with the `x` and `y` given
+  // to `on_signal`/`from_action`. It must return quickly and must not block, suspend or
+  // throw: it typically pushes a fiber onto a ready queue. `trigger` may be dangling once the
+  // action has made the awaiter runnable, so use it first.
+  using Action = internal::TriggerState::Action;
+  // Called exactly once when a `from_action` trigger is done with `x` and `y`: right after
+  // its action ran, or when the last handle is dropped if it was never signaled. Use it to
+  // release whatever `x` and `y` own.
+  using Release = internal::TriggerState::Release;
+
+  // Creates a new trigger in the Initial state. Cost: one small allocation.
+  Trigger();
+
+  // A trigger that is already signaled; awaiting it returns at once.
+  static Trigger signaled();
+
+  // Creates a trigger already in the Awaiting state: `action(trigger, x, y)` runs when it is
+  // signaled, then `release(x, y)` (if not null). It is an error to `await`, `on_signal` or
+  // `dispose` such a trigger. Used to run a callback when a computation completes.
+  static Trigger from_action(void* x, void* y, Action action, Release release = nullptr);
+
+  // True once the trigger has been signaled (or disposed). Any thread.
+  bool is_signaled() const noexcept;
+
+  // True in the Initial state, false once signaled. Throws std::invalid_argument
+  // ("already awaiting") while some awaiter or action is attached.
+  bool is_initial() const;
+
+  // Suspends the current fiber until the trigger is signaled.
+  //
+  // Returns nullptr when the trigger was signaled normally, or the cancelation reason when the
+  // current fiber permits cancelation and its computation was canceled while it waited (or
+  // before). In both cases the caller must remove the trigger from wherever it inserted it.
+  // If the trigger is already signaled it returns nullptr at once, without suspending and
+  // without checking cancelation. Never throws for these outcomes; throws
+  // std::invalid_argument only on misuse (the trigger is already being awaited, or is a
+  // `from_action` trigger). Only the fiber that owns the trigger may call it, once.
+  [[nodiscard]] std::exception_ptr await() const;
+
+  // Signals the trigger; if an awaiter or action is attached, runs its action on this thread.
+  // No-op when already signaled. Any thread; never blocks, never throws.
+  void signal() const noexcept;
+
+  // For schedulers: attaches `action(trigger, x, y)` to run when the trigger is signaled.
+  // Returns false (attaching nothing) if the trigger is already signaled. Throws
+  // std::invalid_argument if an action is already attached. At most one call per trigger.
+  bool on_signal(void* x, void* y, Action action) const;
+
+  // For schedulers: signals an Initial trigger without running anything. No-op when already
+  // signaled; throws std::invalid_argument if an action is attached.
+  void dispose() const;
+
+  // Identity: two handles are equal when they refer to the same trigger.
+  friend bool operator==(const Trigger& a, const Trigger& b) noexcept { return a.s_ == b.s_; }
+
+  // The address of the shared state: a stable identity usable as a key.
+  const void* id() const noexcept { return s_.get(); }
+
+ private:
+  explicit Trigger(internal::Ref<internal::TriggerState> s) noexcept : s_(std::move(s)) {}
+
+  internal::Ref<internal::TriggerState> s_;
+};
+
+}  // namespace picos
+
+#endif  // PICOS_TRIGGER_H_

@@ -1,0 +1,68 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "picos/tx.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace picos {
+
+using internal::ComputationState;
+
+bool Tx::record(const PackedComputation& c, std::exception_ptr reason,
+                std::function<void(ComputationState*)> write) {
+  if (state_ == kCommitted) throw std::invalid_argument("picos::Tx: already committed");
+  if (state_ == kAborted) return false;
+  ComputationState* s = c.s_.get();
+  bool duplicate = std::any_of(ops_.begin(), ops_.end(), [s](const Op& op) { return op.c.get() == s; });
+  if (duplicate || s->status() != ComputationState::kRunning) {
+    state_ = kAborted;
+    ops_.clear();
+    return false;
+  }
+  ops_.push_back(Op{internal::Ref<ComputationState>::share(s), std::move(reason), std::move(write)});
+  return true;
+}
+
+bool Tx::try_cancel(const PackedComputation& c, std::exception_ptr reason) {
+  if (!reason) throw std::invalid_argument("picos::Tx: cancelation reason must not be null");
+  return record(c, std::move(reason), nullptr);
+}
+
+bool Tx::try_commit() {
+  if (state_ == kCommitted) throw std::invalid_argument("picos::Tx: already committed");
+  if (state_ == kAborted) return false;
+  // Lock in address order so that concurrent commits over overlapping sets cannot deadlock.
+  std::vector<ComputationState*> order;
+  order.reserve(ops_.size());
+  for (const Op& op : ops_) order.push_back(op.c.get());
+  std::sort(order.begin(), order.end());
+  for (ComputationState* s : order) s->lock_.lock();
+  bool all_running = std::all_of(order.begin(), order.end(), [](ComputationState* s) {
+    return s->status() == ComputationState::kRunning;
+  });
+  if (!all_running) {
+    for (ComputationState* s : order) s->lock_.unlock();
+    state_ = kAborted;
+    ops_.clear();
+    return false;
+  }
+  std::vector<std::vector<Trigger>> bags;
+  bags.reserve(ops_.size());
+  for (Op& op : ops_) {
+    if (op.reason) {
+      op.c->reason_ = op.reason;
+      bags.push_back(op.c->complete_locked(ComputationState::kCanceled));
+    } else {
+      op.write(op.c.get());
+      bags.push_back(op.c->complete_locked(ComputationState::kReturned));
+    }
+  }
+  for (ComputationState* s : order) s->lock_.unlock();
+  state_ = kCommitted;
+  for (std::size_t i = 0; i < ops_.size(); ++i) ops_[i].c->signal_all(bags[i]);
+  ops_.clear();
+  return true;
+}
+
+}  // namespace picos

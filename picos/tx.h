@@ -1,0 +1,82 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// picos/tx.h — atomic completion of several computations.
+//
+// A `Tx` collects completions (`try_return`, `try_cancel`) of distinct running computations
+// and then `try_commit()`s them all at once: either every computation in the transaction is
+// completed as recorded, or none is. CML-style events and `Run.any` use it to complete "one of
+// several" without a window in which two complete.
+//
+// Semantics (differences from OCaml's obstruction-free protocol are deliberate and explained
+// in docs/design.md): recording a completion does not touch the computation, so single
+// computation operations are never slowed down or aborted by a transaction; conflicts are
+// detected at commit, which locks the involved computations in address order, checks that
+// all are still running, completes them all, and signals their triggers after unlocking.
+// The commit is linearizable.
+//
+// A Tx is used by one thread. Cost: one allocation per recorded completion plus one lock per
+// computation at commit.
+
+#ifndef PICOS_TX_H_
+#define PICOS_TX_H_
+
+#include <exception>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "picos/computation.h"
+
+namespace picos {
+
+class Tx {
+ public:
+  Tx() = default;
+  Tx(const Tx&) = delete;
+  Tx& operator=(const Tx&) = delete;
+
+  // Records that `c` is to return `value`. Returns false, and aborts the whole transaction,
+  // if `c` is no longer running or is already part of this transaction. Throws
+  // std::invalid_argument ("already committed") after a successful commit.
+  template <typename T, typename U>
+  bool try_return(const Computation<T>& c, U&& value) {
+    using State = internal::ValueState<T>;
+    return record(c, nullptr, [v = T(std::forward<U>(value))](internal::ComputationState* s) mutable {
+      static_cast<State*>(s)->value_.emplace(std::move(v));  // under the locks: a move
+    });
+  }
+  // For Computation<void>.
+  bool try_finish(const Computation<void>& c) {
+    return record(c, nullptr, [](internal::ComputationState*) {});
+  }
+
+  // Records that `c` is to be canceled with `reason` (non-null: std::invalid_argument).
+  // Same return value and errors as try_return.
+  bool try_cancel(const PackedComputation& c, std::exception_ptr reason);
+
+  // Completes every recorded computation atomically. Returns true on success; false if the
+  // transaction was aborted or some computation has completed meanwhile (then nothing is
+  // completed). A committed transaction cannot be committed or extended again.
+  bool try_commit();
+
+  bool is_aborted() const noexcept { return state_ == kAborted; }
+  bool is_committed() const noexcept { return state_ == kCommitted; }
+
+ private:
+  enum State { kStarted, kAborted, kCommitted };
+  struct Op {
+    internal::Ref<internal::ComputationState> c;
+    std::exception_ptr reason;  // null: return, using `write` to store the value
+    std::function<void(internal::ComputationState*)> write;
+  };
+
+  bool record(const PackedComputation& c, std::exception_ptr reason,
+              std::function<void(internal::ComputationState*)> write);
+
+  State state_ = kStarted;
+  std::vector<Op> ops_;
+};
+
+}  // namespace picos
+
+#endif  // PICOS_TX_H_
