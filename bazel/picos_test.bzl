@@ -1,0 +1,45 @@
+"""The conformance matrix: one test source, one cc_test per scheduler configuration."""
+
+load("@rules_cc//cc:defs.bzl", "cc_test")
+
+# Scheduler configurations: name -> the //mux/testing library implementing picos::testing
+# for it. A new scheduler adds itself here (and in mux/testing/), nowhere else.
+SCHEDULERS = {
+    "fifo": "//mux/testing:fifo",
+    "fifo_q1": "//mux/testing:fifo_q1",
+    "nosched": "//mux/testing:nosched",
+}
+
+def picos_test(name, srcs, deps = [], schedulers = None, tags = [], size = "small", **kwargs):
+    """Expands to <name>_<scheduler> for each configuration, plus a test_suite <name>.
+
+    Each generated test links the configuration's picos::testing implementation and
+    gtest_main, and is tagged "picos_matrix" and with the configuration's name, so
+    `bazel test --test_tag_filters=fifo //...` runs one column of the matrix.
+
+    Args:
+      name: base name.
+      srcs: test sources (they call picos::testing::run).
+      deps: extra dependencies (the library under test).
+      schedulers: subset of SCHEDULERS to use (default: all).
+      tags: extra tags.
+      size: test size.
+      **kwargs: passed to every cc_test.
+    """
+    tests = []
+    for sched in (schedulers or SCHEDULERS.keys()):
+        test_name = "%s_%s" % (name, sched)
+        cc_test(
+            name = test_name,
+            srcs = srcs,
+            size = size,
+            deps = deps + [
+                SCHEDULERS[sched],
+                "//mux/testing:testing_h",
+                "//third_party:gtest_main",
+            ],
+            tags = tags + ["picos_matrix", sched],
+            **kwargs
+        )
+        tests.append(":" + test_name)
+    native.test_suite(name = name, tests = tests, tags = tags)

@@ -1,0 +1,345 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "mux/fifo/fifo.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "picos/handler.h"
+#include "picos/internal/ref_count.h"
+#include "picos/internal/timer_heap.h"
+
+namespace picos::mux::fifo {
+namespace {
+
+using internal::Clock;
+
+class Scheduler;
+
+// Per-fiber record: the fiber, its main and its stackful context. Owned by the scheduler
+// from spawn until the fiber finishes.
+struct Record {
+  Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size);
+
+  Scheduler* sched;
+  FiberRef fiber;
+  internal::UniqueFunction main;
+  context::Context ctx;
+  std::exception_ptr error;  // what escaped main
+  Record* next = nullptr;    // ready-queue link
+};
+
+// An intrusive FIFO of records with push at either end.
+class Queue {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  void push_back(Record* r) noexcept {
+    r->next = nullptr;
+    if (tail_) {
+      tail_->next = r;
+    } else {
+      head_ = r;
+    }
+    tail_ = r;
+  }
+  void push_front(Record* r) noexcept {
+    r->next = head_;
+    head_ = r;
+    if (!tail_) tail_ = r;
+  }
+  Record* pop() noexcept {
+    Record* r = head_;
+    if (r) {
+      head_ = r->next;
+      if (!head_) tail_ = nullptr;
+    }
+    return r;
+  }
+  // Moves all of `o` to the back of this queue.
+  void splice_back(Queue& o) noexcept {
+    if (o.empty()) return;
+    if (tail_) {
+      tail_->next = o.head_;
+    } else {
+      head_ = o.head_;
+    }
+    tail_ = o.tail_;
+    o.head_ = o.tail_ = nullptr;
+  }
+
+ private:
+  Record* head_ = nullptr;
+  Record* tail_ = nullptr;
+};
+
+enum class Pending { kNone, kYield, kAwait };
+
+class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
+ public:
+  explicit Scheduler(const Options& o) : options_(o) {}
+
+  void run(FiberRef fiber, internal::UniqueFunction main);
+
+  // ---- Handler (called on a fiber's stack) --------------------------------------------
+  std::exception_ptr await(const Trigger& trigger) noexcept override;
+  void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
+                    std::exception_ptr reason) override;
+  void yield() override;
+  void spawn(FiberRef fiber, internal::UniqueFunction main) override;
+
+  // Resume action of a suspended fiber: runs on whatever thread signals the trigger.
+  static void resume(const Trigger& trigger, void* record, void* sched) noexcept;
+  // Body of every fiber's context.
+  static void entry(void* record) noexcept;
+
+ private:
+  Record* new_record(FiberRef fiber, internal::UniqueFunction main);
+  void switch_out(Pending p) noexcept;
+  void spend_quota();
+  void run_one(Record* r);
+  void finished(Record* r);
+  bool fire_timers();
+  bool take_remote();
+  void idle();
+  void push_remote(Record* r, bool front) noexcept;
+  bool main_finished() const noexcept { return main_record_ == nullptr; }
+
+  const Options options_;
+  Queue ready_;
+  internal::TimerHeap timers_;
+  std::size_t alive_ = 0;
+  int remaining_quota_ = 0;
+  Record* current_ = nullptr;
+  Pending pending_ = Pending::kNone;
+  const Trigger* pending_trigger_ = nullptr;
+  Record* main_record_ = nullptr;
+  bool stall_warned_ = false;
+  std::exception_ptr fatal_;
+  std::vector<internal::TimerHeap::EntryRef> due_;
+
+  // Wake-ups from other threads.
+  std::mutex remote_mu_;
+  std::condition_variable remote_cv_;
+  Queue remote_;                      // guarded by remote_mu_
+  bool sleeping_ = false;             // guarded by remote_mu_
+  bool stopped_ = false;              // guarded by remote_mu_
+  std::atomic<bool> remote_pending_{false};
+};
+
+Record::Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size)
+    : sched(s), fiber(std::move(f)), main(std::move(m)), ctx(&Scheduler::entry, this, stack_size) {}
+
+Record* Scheduler::new_record(FiberRef fiber, internal::UniqueFunction main) {
+  auto* r = new Record(this, std::move(fiber), std::move(main), options_.stack_size);
+  r->fiber->set_scheduler_data(r);
+  acquire();  // every live record keeps the scheduler's state alive
+  ++alive_;
+  return r;
+}
+
+void Scheduler::entry(void* arg) noexcept {
+  auto* r = static_cast<Record*>(arg);
+  try {
+    r->main();
+    r->main.reset();  // destroy the closure while still on the fiber
+  } catch (...) {
+    r->error = std::current_exception();
+    r->main.reset();
+  }
+}
+
+void Scheduler::switch_out(Pending p) noexcept {
+  pending_ = p;
+  current_->ctx.suspend();
+}
+
+void Scheduler::spend_quota() {
+  if (--remaining_quota_ <= 0) switch_out(Pending::kYield);
+}
+
+// ---- Handler -------------------------------------------------------------------------
+
+std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
+  Record* self = current_;
+  pending_trigger_ = &trigger;
+  switch_out(Pending::kAwait);
+  return self->fiber->canceled();
+}
+
+void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
+                             std::exception_ptr reason) {
+  current_->fiber->check();
+  (void)timers_.add(c, internal::deadline_after(Clock::now(), delay), std::move(reason));
+  spend_quota();
+}
+
+void Scheduler::yield() {
+  current_->fiber->check();
+  switch_out(Pending::kYield);
+  current_->fiber->check();
+}
+
+void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
+  current_->fiber->check();
+  ready_.push_back(new_record(std::move(fiber), std::move(main)));
+  spend_quota();
+}
+
+void Scheduler::resume(const Trigger& trigger, void* record, void* sched) noexcept {
+  auto* r = static_cast<Record*>(record);
+  auto* s = static_cast<Scheduler*>(sched);
+  bool front = !r->fiber->unsuspend(trigger);  // canceled: resume it first
+  if (installed_handler() == s) {
+    // On the scheduler's own thread (a fiber or the scheduler loop signaled it).
+    if (front) {
+      s->ready_.push_front(r);
+    } else {
+      s->ready_.push_back(r);
+    }
+  } else {
+    s->push_remote(r, front);
+  }
+}
+
+void Scheduler::push_remote(Record* r, bool front) noexcept {
+  std::lock_guard<std::mutex> lock(remote_mu_);
+  if (stopped_) return;  // abandoned after a fatal error: keep the record, do nothing
+  if (front) {
+    remote_.push_front(r);
+  } else {
+    remote_.push_back(r);
+  }
+  remote_pending_.store(true, std::memory_order_release);
+  if (sleeping_) remote_cv_.notify_one();
+}
+
+// ---- the loop ------------------------------------------------------------------------
+
+void Scheduler::run(FiberRef fiber, internal::UniqueFunction main) {
+  HandlerScope scope(*this, fiber.get());
+  main_record_ = new_record(std::move(fiber), std::move(main));
+  ready_.push_back(main_record_);
+  std::uint32_t dispatches = 0;
+  while (!fatal_) {
+    // Let wake-ups from other threads and due timers in regularly, not only when idle.
+    if (remote_pending_.load(std::memory_order_acquire)) (void)take_remote();
+    if ((++dispatches & 63) == 0) (void)fire_timers();
+    if (Record* r = ready_.pop()) {
+      run_one(r);
+      continue;
+    }
+    if (fire_timers() || take_remote()) continue;
+    if (alive_ == 0) break;
+    idle();
+  }
+  {
+    std::lock_guard<std::mutex> lock(remote_mu_);
+    stopped_ = true;
+  }
+  if (fatal_) {
+    // Abandon what is left. Ready records can go: nothing else refers to them. Suspended
+    // ones are referenced by triggers and are deliberately kept (see fifo.h).
+    while (Record* r = ready_.pop()) finished(r);
+    std::rethrow_exception(fatal_);
+  }
+}
+
+void Scheduler::run_one(Record* r) {
+  remaining_quota_ = options_.quota;
+  current_ = r;
+  set_current_fiber(r->fiber.get());
+  for (;;) {
+    if (r->ctx.resume()) {
+      finished(r);
+      return;
+    }
+    if (pending_ == Pending::kAwait &&
+        !r->fiber->try_suspend(*pending_trigger_, r, this, &Scheduler::resume)) {
+      // Already signaled, or the fiber is canceled: it goes on, now or after the others.
+      if (--remaining_quota_ > 0) continue;
+      ready_.push_back(r);
+    } else if (pending_ == Pending::kYield) {
+      ready_.push_back(r);
+    }
+    return;
+  }
+}
+
+void Scheduler::finished(Record* r) {
+  if (r->error) {
+    if (options_.fatal_exn_handler) {
+      try {
+        options_.fatal_exn_handler(r->error);
+      } catch (...) {
+        fatal_ = std::current_exception();
+      }
+    } else {
+      fatal_ = r->error;
+    }
+  }
+  --alive_;
+  if (r == main_record_) main_record_ = nullptr;
+  r->fiber->set_scheduler_data(nullptr);
+  delete r;
+  release();  // never the last reference: run_fiber holds one
+}
+
+bool Scheduler::fire_timers() {
+  if (timers_.size() == 0) return false;
+  due_.clear();
+  timers_.pop_due(Clock::now(), due_);
+  for (auto& e : due_) e->fire();  // resume actions push onto ready_
+  bool any = !due_.empty();
+  due_.clear();
+  return any;
+}
+
+bool Scheduler::take_remote() {
+  if (!remote_pending_.load(std::memory_order_acquire)) return false;
+  Queue q;
+  {
+    std::lock_guard<std::mutex> lock(remote_mu_);
+    q.splice_back(remote_);
+    remote_pending_.store(false, std::memory_order_relaxed);
+  }
+  bool any = !q.empty();
+  ready_.splice_back(q);
+  return any;
+}
+
+void Scheduler::idle() {
+  std::optional<Clock::time_point> next = timers_.next_deadline();
+  std::unique_lock<std::mutex> lock(remote_mu_);
+  if (!remote_.empty()) return;
+  sleeping_ = true;
+  if (next && *next != Clock::time_point::max()) {
+    remote_cv_.wait_until(lock, *next);
+  } else if (main_finished() && !stall_warned_) {
+    if (!remote_cv_.wait_for(lock, options_.stall_warning, [this] { return !remote_.empty(); })) {
+      std::fprintf(stderr,
+                   "picos::mux::fifo: main has finished but %zu fiber(s) have been blocked for "
+                   "%.3f s with no timer pending; waiting for another thread to wake them\n",
+                   alive_, std::chrono::duration<double>(options_.stall_warning).count());
+      stall_warned_ = true;
+    }
+  } else {
+    remote_cv_.wait(lock, [this] { return !remote_.empty(); });
+  }
+  sleeping_ = false;
+}
+
+}  // namespace
+
+void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options) {
+  if (options.quota <= 0) throw std::invalid_argument("picos::mux::fifo: quota must be positive");
+  if (!fiber) throw std::invalid_argument("picos::mux::fifo::run_fiber: null fiber");
+  if (!main) throw std::invalid_argument("picos::mux::fifo::run_fiber: empty main");
+  internal::Ref<Scheduler> s = internal::Ref<Scheduler>::adopt(new Scheduler(options));
+  s->run(std::move(fiber), std::move(main));
+}
+
+}  // namespace picos::mux::fifo

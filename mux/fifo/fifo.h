@@ -1,0 +1,94 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// mux/fifo/fifo.h — a single-threaded FIFO scheduler.
+//
+// `picos::mux::fifo::run(main)` turns the calling thread into a scheduler: `main` runs as the
+// first fiber, every fiber spawned inside runs on this same thread, and `run` returns main's
+// value (or rethrows its exception) once main and every fiber spawned inside have finished.
+//
+// Behaviour:
+//  - Ready fibers run in FIFO order. A fiber resumed because it was canceled goes to the head
+//    of the queue, so cancelation is acted upon promptly.
+//  - `quota` bounds how many operations that do not suspend (spawn, cancel_after, await of an
+//    already-signaled trigger) a fiber may perform before it is made to yield.
+//  - Timers (cancel_after, sleep) live in the scheduler, in one heap: no thread per timer.
+//  - Fibers may be woken from any thread: a trigger signaled on another thread puts the fiber
+//    back on this scheduler's queue and wakes the scheduler if it sleeps. An idle scheduler
+//    sleeps on a condition variable; it never spins.
+//  - Stacks are allocated when a fiber first runs, from a per-thread pool (see
+//    mux/context/context.h); `stack_size` sets their size.
+//  - Several fifo schedulers may run at once on different threads (or nested on one): each
+//    `run` owns its whole state; there is no static mutable state.
+//
+// Fatal errors: an exception escaping the main of a spawned fiber is passed to
+// `fatal_exn_handler`. If the handler returns, scheduling continues; if it throws (the
+// default handler rethrows), the scheduler stops and `run`/`run_fiber` throw that exception.
+// Fibers that have not finished by then are abandoned: their stacks are not unwound and
+// their memory is deliberately kept, so a late signal from another thread stays harmless.
+//
+// Blocked fibers: if main has returned and the remaining fibers stay blocked with no timer
+// pending, the scheduler keeps waiting for another thread to wake them, and after
+// `stall_warning` prints one line to stderr naming how many fibers are blocked.
+//
+// Performance (docs/benchmarks.md): yield between two fibers, spawn+finish, and a trigger
+// round trip each cost tens of nanoseconds on the reference machine.
+
+#ifndef PICOS_MUX_FIFO_FIFO_H_
+#define PICOS_MUX_FIFO_FIFO_H_
+
+#include <chrono>
+#include <climits>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "mux/context/context.h"
+#include "picos/computation.h"
+#include "picos/fiber.h"
+#include "picos/internal/unique_function.h"
+
+namespace picos::mux::fifo {
+
+struct Options {
+  // Receives an exception that escaped a spawned fiber's main, on the scheduler's thread.
+  // Returning continues scheduling; throwing stops the scheduler and makes run/run_fiber
+  // throw. Empty (the default): rethrow, i.e. stop and propagate.
+  std::function<void(std::exception_ptr)> fatal_exn_handler;
+  // Operations a fiber may perform without suspending before it is made to yield. Must be
+  // positive (std::invalid_argument otherwise).
+  int quota = INT_MAX;
+  // Stack size of every fiber, in bytes (rounded up to whole pages, at least 16 KiB).
+  std::size_t stack_size = context::kDefaultStackSize;
+  // Start `run`'s main fiber with cancelation propagation forbidden.
+  bool forbid = false;
+  // How long blocked fibers with nothing pending may wait before one warning is printed.
+  std::chrono::nanoseconds stall_warning = std::chrono::seconds(10);
+};
+
+// Runs `main` in `fiber` on the calling thread, and every fiber spawned from it, until all
+// have finished. Returns normally even if `main` throws: put the outcome in the fiber's
+// computation (as `run` does). Throws std::invalid_argument for bad options, and what the
+// fatal handler throws. May be called on any thread, also from inside another scheduler's
+// fiber (the inner run then blocks that fiber's thread until it returns).
+void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options = {});
+
+// Runs `main()` as the first fiber and returns its result, or rethrows its exception.
+// Returns only after every fiber spawned inside has finished. If the scheduler was stopped by
+// a fatal error before main finished, throws what the fatal handler threw.
+template <typename F>
+std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
+  using R = std::invoke_result_t<F&>;
+  Computation<R> c(Mode::kLifo);
+  run_fiber(Fiber::create(c, options.forbid), [&c, &main] { c.capture(main); }, options);
+  if (c.is_running()) {
+    throw std::logic_error("picos::mux::fifo::run: main did not finish");
+  }
+  return c.await();
+}
+
+}  // namespace picos::mux::fifo
+
+#endif  // PICOS_MUX_FIFO_FIFO_H_

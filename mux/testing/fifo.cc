@@ -1,0 +1,24 @@
+// Copyright 2026 The Picos for C++ Authors.
+// picos::testing on picos::mux::fifo. PICOS_TESTING_QUOTA selects the quota (default: none).
+
+#include "mux/fifo/fifo.h"
+#include "mux/testing/testing.h"
+
+namespace picos::testing {
+
+#ifndef PICOS_TESTING_QUOTA
+const char* scheduler_name() { return "fifo"; }
+#define PICOS_TESTING_QUOTA INT_MAX
+#else
+const char* scheduler_name() { return "fifo_q" PICOS_TESTING_QUOTA_NAME; }
+#endif
+
+int parallelism() { return 1; }
+
+void run_fiber(FiberRef fiber, internal::UniqueFunction main) {
+  mux::fifo::Options options;
+  options.quota = PICOS_TESTING_QUOTA;
+  mux::fifo::run_fiber(std::move(fiber), std::move(main), options);
+}
+
+}  // namespace picos::testing

@@ -1,0 +1,51 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// mux/testing/testing.h — run a test body on "the scheduler of this target".
+//
+// The conformance matrix (bazel/picos_test.bzl) builds one test source once per scheduler
+// configuration, linking a different implementation of this header each time. A test calls
+// `picos::testing::run(main)`; which scheduler runs it is decided by the target, so the same
+// source proves a library on every scheduler. Configurations today:
+//   fifo      picos::mux::fifo with default options
+//   fifo_q1   picos::mux::fifo with quota 1: a forced yield after every non-suspending op
+//   nosched   no scheduler: main runs on the test thread, which is an implicit fiber;
+//             spawn starts OS threads, await blocks the thread
+// Later schedulers add themselves in bazel/picos_test.bzl and one file here.
+
+#ifndef PICOS_MUX_TESTING_TESTING_H_
+#define PICOS_MUX_TESTING_TESTING_H_
+
+#include <stdexcept>
+#include <type_traits>
+
+#include "picos/computation.h"
+#include "picos/fiber.h"
+#include "picos/internal/unique_function.h"
+
+namespace picos::testing {
+
+// The configuration this binary was built for, e.g. "fifo".
+const char* scheduler_name();
+
+// How many threads may run fibers of one `run` at the same time (1 for fifo and nosched's
+// main thread; nosched's spawned fibers are threads, so it reports a large number).
+int parallelism();
+
+// Runs `main` in `fiber` on this configuration's scheduler; returns when main (and, where the
+// scheduler guarantees it, every fiber spawned inside) has finished.
+void run_fiber(FiberRef fiber, internal::UniqueFunction main);
+
+// Runs `main()` as a fiber on this configuration's scheduler and returns its result or
+// rethrows its exception.
+template <typename F>
+std::invoke_result_t<F&> run(F&& main, bool forbid = false) {
+  using R = std::invoke_result_t<F&>;
+  Computation<R> c(Mode::kLifo);
+  run_fiber(Fiber::create(c, forbid), [&c, &main] { c.capture(main); });
+  if (c.is_running()) throw std::logic_error("picos::testing::run: main did not finish");
+  return c.await();
+}
+
+}  // namespace picos::testing
+
+#endif  // PICOS_MUX_TESTING_TESTING_H_

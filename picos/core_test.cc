@@ -1,0 +1,749 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// The core contract (test_picos of the OCaml suite, plus C++ specifics), run on every
+// scheduler configuration of the conformance matrix.
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "mux/testing/testing.h"
+#include "picos/picos.h"
+
+namespace picos {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Exit : std::runtime_error {
+  Exit() : std::runtime_error("Exit") {}
+};
+struct NotFound : std::runtime_error {
+  NotFound() : std::runtime_error("NotFound") {}
+};
+
+template <typename E>
+std::exception_ptr reason() {
+  return std::make_exception_ptr(E());
+}
+
+template <typename E>
+bool holds(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const E&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+// Spawns `fn` in a new fiber with its own computation; returns a computation completed when
+// the fiber's main has returned (with fn's outcome).
+template <typename F>
+Computation<void> fork(F fn) {
+  Computation<void> done;
+  Fiber::spawn(Fiber::create(done), [done, fn = std::move(fn)]() mutable { done.capture(fn); });
+  return done;
+}
+
+// Runs `fn` with the current fiber on a fresh computation (restored afterwards), so a test can
+// cancel "its fiber" without canceling the computation of the run's main.
+template <typename F>
+void with_own_computation(F fn) {
+  Fiber& f = Fiber::current();
+  PackedComputation saved = f.get_computation();
+  f.set_computation(PackedComputation());
+  struct Restore {
+    Fiber& f;
+    PackedComputation saved;
+    ~Restore() { f.set_computation(saved); }
+  } restore{f, saved};
+  fn();
+}
+
+// ---- Trigger ---------------------------------------------------------------------------
+
+TEST(TriggerTest, SignalFromAnotherThreadResumesAwait) {
+  testing::run([] {
+    Trigger t;
+    std::thread signaler([t] {
+      std::this_thread::sleep_for(1ms);
+      t.signal();
+    });
+    EXPECT_EQ(t.await(), nullptr);
+    EXPECT_TRUE(t.is_signaled());
+    signaler.join();
+  });
+}
+
+TEST(TriggerTest, SignaledBeforeAwaitReturnsAtOnce) {
+  testing::run([] {
+    Trigger t;
+    EXPECT_TRUE(t.is_initial());
+    t.signal();
+    EXPECT_FALSE(t.is_initial());
+    EXPECT_EQ(t.await(), nullptr);
+    EXPECT_EQ(Trigger::signaled().await(), nullptr);
+  });
+}
+
+TEST(TriggerTest, SignaledTriggerDoesNotCheckCancelation) {
+  testing::run([] {
+    with_own_computation([] {
+      Fiber::current().get_computation().cancel(reason<Exit>());
+      EXPECT_EQ(Trigger::signaled().await(), nullptr);
+      Trigger t;
+      EXPECT_TRUE(holds<Exit>(t.await()));  // not signaled: the cancelation shows
+    });
+  });
+}
+
+TEST(TriggerTest, MisuseIsRejected) {
+  testing::run([] {
+    Trigger t;
+    int calls = 0;
+    auto count = [](const Trigger&, void* x, void*) noexcept { ++*static_cast<int*>(x); };
+    ASSERT_TRUE(t.on_signal(&calls, nullptr, count));
+    EXPECT_THROW((void)t.is_initial(), std::invalid_argument);
+    EXPECT_THROW((void)t.await(), std::invalid_argument);  // awaited twice
+    EXPECT_THROW((void)t.on_signal(&calls, nullptr, count), std::invalid_argument);
+    EXPECT_THROW(t.dispose(), std::invalid_argument);
+    t.signal();
+    t.signal();
+    EXPECT_EQ(calls, 1);
+    EXPECT_FALSE(t.on_signal(&calls, nullptr, count));  // already signaled
+    t.dispose();                                        // no-op once signaled
+  });
+}
+
+TEST(TriggerTest, FromActionRunsActionThenReleaseExactlyOnce) {
+  int action = 0, release = 0;
+  {
+    Trigger t = Trigger::from_action(
+        &action, &release, [](const Trigger&, void* a, void*) noexcept { ++*static_cast<int*>(a); },
+        [](void*, void* r) noexcept { ++*static_cast<int*>(r); });
+    EXPECT_THROW((void)t.await(), std::invalid_argument);
+    Trigger copy = t;
+    copy.signal();
+    t.signal();
+  }
+  EXPECT_EQ(action, 1);
+  EXPECT_EQ(release, 1);
+  // Never signaled: the last handle releases.
+  {
+    Trigger t = Trigger::from_action(
+        &action, &release, [](const Trigger&, void* a, void*) noexcept { ++*static_cast<int*>(a); },
+        [](void*, void* r) noexcept { ++*static_cast<int*>(r); });
+  }
+  EXPECT_EQ(action, 1);
+  EXPECT_EQ(release, 2);
+}
+
+TEST(TriggerTest, ConcurrentSignalersRunTheActionOnce) {
+  for (int round = 0; round < 200; ++round) {
+    std::atomic<int> calls{0};
+    Trigger t;
+    ASSERT_TRUE(t.on_signal(&calls, nullptr, [](const Trigger&, void* x, void*) noexcept {
+      static_cast<std::atomic<int>*>(x)->fetch_add(1);
+    }));
+    std::thread a([t] { t.signal(); });
+    std::thread b([t] { t.signal(); });
+    t.signal();
+    a.join();
+    b.join();
+    ASSERT_EQ(calls.load(), 1);
+  }
+}
+
+// ---- Computation -----------------------------------------------------------------------
+
+TEST(ComputationTest, ReturnOnceAndPeek) {
+  Computation<int> c;
+  EXPECT_TRUE(c.is_running());
+  EXPECT_EQ(c.peek(), std::nullopt);
+  EXPECT_TRUE(c.try_return(101));
+  EXPECT_FALSE(c.try_return(42));
+  EXPECT_FALSE(c.try_cancel(reason<Exit>()));
+  EXPECT_TRUE(c.is_returned());
+  EXPECT_EQ(c.peek(), 101);
+  EXPECT_EQ(c.await(), 101);  // completed: no scheduler needed
+  EXPECT_EQ(c.canceled(), nullptr);
+  EXPECT_EQ(Computation<std::string>::returned("x").await(), "x");
+}
+
+TEST(ComputationTest, CancelRethrowsTheReason) {
+  Computation<int> c;
+  EXPECT_THROW(c.try_cancel(nullptr), std::invalid_argument);
+  EXPECT_TRUE(c.try_cancel(reason<Exit>()));
+  EXPECT_TRUE(c.is_canceled());
+  EXPECT_THROW(c.check(), Exit);
+  EXPECT_THROW(c.peek(), Exit);
+  EXPECT_THROW(c.await(), Exit);
+  EXPECT_TRUE(holds<Exit>(c.canceled()));
+}
+
+TEST(ComputationTest, CancelThenWaitReturnsImmediately) {
+  testing::run([] {
+    Computation<void> c;
+    c.cancel(reason<Exit>());
+    c.wait();  // does not rethrow the computation's own cancelation
+    EXPECT_THROW(c.await(), Exit);
+  });
+}
+
+TEST(ComputationTest, CaptureStoresValueOrException) {
+  Computation<int> a, b;
+  a.capture([] { return 7; });
+  b.capture([]() -> int { throw NotFound(); });
+  EXPECT_EQ(a.await(), 7);
+  EXPECT_THROW(b.await(), NotFound);
+}
+
+long fib_checked(const Computation<long>& c, int n) {
+  c.check();
+  return n < 2 ? n : fib_checked(c, n - 1) + fib_checked(c, n - 2);
+}
+
+TEST(ComputationTest, CancelFromAnotherThreadInterruptsCheckingWork) {
+  testing::run([] {
+    Computation<long> c;
+    std::thread worker([c] { c.capture([&] { return fib_checked(c, 80); }); });  // years
+    std::thread canceler([c] {
+      std::this_thread::sleep_for(10ms);
+      c.cancel(reason<Exit>());
+    });
+    EXPECT_THROW(c.await(), Exit);
+    worker.join();
+    canceler.join();
+  });
+}
+
+// Random attach/detach mixes, then completion: the remaining triggers fire in attach order
+// (FIFO) or reverse attach order (LIFO).
+void signals_in_order(Mode mode) {
+  std::mt19937 rng(1234);
+  bool saw_two = false;
+  for (int round = 0; round < 100; ++round) {
+    PackedComputation c(mode);
+    std::vector<int> fired;
+    struct Slot {
+      std::vector<int>* fired;
+      int id;
+    };
+    std::vector<std::unique_ptr<Slot>> slots;
+    std::vector<std::pair<int, Trigger>> attached;
+    auto action = [](const Trigger&, void* x, void*) noexcept {
+      auto* s = static_cast<Slot*>(x);
+      s->fired->push_back(s->id);
+    };
+    int next_id = 0;
+    for (int op = 0; op < 10 + static_cast<int>(rng() % 10); ++op) {
+      if (attached.empty() || rng() % 3 != 0) {
+        slots.push_back(std::make_unique<Slot>(Slot{&fired, next_id}));
+        Trigger t = Trigger::from_action(slots.back().get(), nullptr, action);
+        ASSERT_TRUE(c.try_attach(t));
+        attached.emplace_back(next_id++, t);
+      } else {
+        std::size_t i = rng() % attached.size();
+        c.detach(attached[i].second);  // detaching signals: it fires now, out of order
+        attached.erase(attached.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+    }
+    std::vector<int> expected;
+    for (auto& [id, t] : attached) expected.push_back(id);
+    if (mode == Mode::kLifo) std::reverse(expected.begin(), expected.end());
+    std::size_t before = fired.size();
+    c.try_cancel(reason<Exit>());
+    std::vector<int> got(fired.begin() + static_cast<std::ptrdiff_t>(before), fired.end());
+    ASSERT_EQ(got, expected) << "round " << round;
+    saw_two = saw_two || expected.size() >= 2;
+  }
+  EXPECT_TRUE(saw_two);
+}
+
+TEST(ComputationTest, SignalsInFifoOrder) { signals_in_order(Mode::kFifo); }
+TEST(ComputationTest, SignalsInLifoOrder) { signals_in_order(Mode::kLifo); }
+
+TEST(ComputationTest, AttachFailsOnCompletedOrSignaled) {
+  PackedComputation c;
+  EXPECT_FALSE(c.try_attach(Trigger::signaled()));
+  c.try_cancel(reason<Exit>());
+  EXPECT_FALSE(c.try_attach(Trigger()));
+}
+
+TEST(ComputationTest, DetachedTriggersAreReclaimed) {
+  PackedComputation c;
+  Trigger keep;
+  ASSERT_TRUE(c.try_attach(keep));
+  for (int i = 0; i < 10000; ++i) {
+    Trigger t;
+    ASSERT_TRUE(c.try_attach(t));
+    c.detach(t);
+    ASSERT_TRUE(t.is_signaled());
+    ASSERT_LE(c.bag_size_for_testing(), 8u) << "after " << i << " attach/detach pairs";
+  }
+  EXPECT_FALSE(keep.is_signaled());
+  c.try_cancel(reason<Exit>());
+  EXPECT_TRUE(keep.is_signaled());
+  EXPECT_EQ(c.bag_size_for_testing(), 0u);
+}
+
+TEST(ComputationTest, ConcurrentAttachDetachKeepsBagBounded) {
+  PackedComputation c;
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k) {
+    threads.emplace_back([c] {
+      for (int i = 0; i < 20000; ++i) {
+        Trigger t;
+        if (c.try_attach(t)) c.detach(t);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(c.bag_size_for_testing(), 8u);
+  EXPECT_TRUE(c.is_running());
+}
+
+TEST(ComputationTest, CancelerPropagatesCancelationOnly) {
+  PackedComputation from, into;
+  Trigger t = PackedComputation::attach_canceler(from, into);
+  from.try_cancel(reason<NotFound>());
+  EXPECT_TRUE(into.is_canceled());
+  EXPECT_TRUE(holds<NotFound>(into.canceled()));
+  EXPECT_EQ(into.canceled(), from.canceled());  // the same reason object
+
+  Computation<void> returned, into2;
+  Trigger t2 = PackedComputation::attach_canceler(returned, into2);
+  returned.finish();
+  EXPECT_TRUE(into2.is_running());
+  EXPECT_THROW(PackedComputation::attach_canceler(returned, into2), std::invalid_argument);
+  EXPECT_THROW(PackedComputation::attach_canceler(from, into2), NotFound);
+}
+
+TEST(ComputationTest, ConcurrentCompletersExactlyOneWins) {
+  for (int round = 0; round < 300; ++round) {
+    Computation<int> c;
+    std::atomic<int> wins{0};
+    Trigger t1, t2;
+    std::thread a([&] { wins += c.try_return(101); });
+    std::thread b([&] { wins += c.try_cancel(reason<Exit>()); });
+    bool at1 = c.try_attach(t1), at2 = c.try_attach(t2);
+    a.join();
+    b.join();
+    ASSERT_EQ(wins.load(), 1);
+    ASSERT_FALSE(c.is_running());
+    ASSERT_TRUE(!at1 || t1.is_signaled());
+    ASSERT_TRUE(!at2 || t2.is_signaled());
+  }
+}
+
+// ---- Tx --------------------------------------------------------------------------------
+
+TEST(TxTest, CommitsAllOrNothing) {
+  Computation<int> a;
+  Computation<void> b;
+  Trigger ta, tb;
+  ASSERT_TRUE(a.try_attach(ta));
+  ASSERT_TRUE(b.try_attach(tb));
+  Tx tx;
+  ASSERT_TRUE(tx.try_return(a, 101));
+  ASSERT_TRUE(tx.try_cancel(b, reason<Exit>()));
+  EXPECT_TRUE(a.is_running());  // nothing visible before commit
+  ASSERT_TRUE(tx.try_commit());
+  EXPECT_EQ(a.await(), 101);
+  EXPECT_THROW(b.await(), Exit);
+  EXPECT_TRUE(ta.is_signaled() && tb.is_signaled());
+  EXPECT_THROW(tx.try_commit(), std::invalid_argument);
+  EXPECT_THROW(tx.try_finish(b), std::invalid_argument);
+
+  Computation<int> c, d;
+  Tx tx2;
+  ASSERT_TRUE(tx2.try_return(c, 1));
+  ASSERT_TRUE(tx2.try_return(d, 2));
+  d.try_return(3);  // completes outside the transaction first
+  EXPECT_FALSE(tx2.try_commit());
+  EXPECT_TRUE(c.is_running());  // rolled back: untouched
+  EXPECT_EQ(d.await(), 3);
+
+  Tx tx3;
+  ASSERT_TRUE(tx3.try_return(c, 1));
+  EXPECT_FALSE(tx3.try_return(c, 2));  // duplicate aborts
+  EXPECT_TRUE(tx3.is_aborted());
+  EXPECT_FALSE(tx3.try_commit());
+  EXPECT_TRUE(c.is_running());
+}
+
+TEST(TxTest, RacingTransactionsNeverMix) {
+  int a_wins = 0, b_wins = 0;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while ((a_wins < 100 || b_wins < 100) && std::chrono::steady_clock::now() < deadline) {
+    Computation<int> a, b;
+    std::atomic<bool> go{false};
+    auto racer = [&](const Computation<int>& mine, int value, const Computation<int>& other) {
+      while (!go.load()) {
+      }
+      while (mine.is_running() && other.is_running()) {
+        Tx tx;
+        if (tx.try_return(mine, value) && tx.try_cancel(other, reason<Exit>())) (void)tx.try_commit();
+      }
+    };
+    std::thread ta(racer, a, 101, b);
+    std::thread tb(racer, b, 42, a);
+    go = true;
+    ta.join();
+    tb.join();
+    bool a_won = a.is_returned() && b.is_canceled() && a.await() == 101;
+    bool b_won = b.is_returned() && a.is_canceled() && b.await() == 42;
+    ASSERT_TRUE(a_won != b_won) << "mixed outcome";
+    (a_won ? a_wins : b_wins)++;
+  }
+  EXPECT_GE(a_wins, 1);
+  EXPECT_GE(b_wins, 1);
+}
+
+// ---- Fiber -----------------------------------------------------------------------------
+
+TEST(FiberTest, CurrentIsStableAndDistinctPerFiber) {
+  testing::run([] {
+    Fiber* parent = &Fiber::current();
+    EXPECT_EQ(parent, &Fiber::current());
+    std::atomic<Fiber*> child{nullptr};
+    auto done = fork([&] { child = &Fiber::current(); });
+    while (child.load() == nullptr) Fiber::yield();
+    EXPECT_NE(child.load(), parent);
+    EXPECT_EQ(parent, &Fiber::current());
+    done.await();
+  });
+}
+
+TEST(FiberTest, ForbidMasksCancelationAndRestores) {
+  testing::run([] { with_own_computation([] {
+    Fiber& f = Fiber::current();
+    EXPECT_FALSE(f.has_forbidden());
+    f.get_computation().cancel(reason<Exit>());
+    EXPECT_TRUE(f.is_canceled());
+    EXPECT_THROW(f.check(), Exit);
+    f.forbid([&] {
+      EXPECT_TRUE(f.has_forbidden());
+      EXPECT_FALSE(f.is_canceled());
+      EXPECT_EQ(f.canceled(), nullptr);
+      f.check();
+      Fiber::yield();  // no throw while forbidden
+      f.permit([&] { EXPECT_THROW(f.check(), Exit); });
+      EXPECT_TRUE(f.has_forbidden());
+      // A trigger signaled by another fiber resumes a forbidden fiber normally.
+      Trigger t;
+      auto helper = Fiber::create(PackedComputation());
+      Fiber::spawn(helper, [t] { t.signal(); });
+      EXPECT_EQ(t.await(), nullptr);
+    });
+    EXPECT_FALSE(f.has_forbidden());
+    EXPECT_THROW(f.forbid([]() { throw NotFound(); }), NotFound);
+    EXPECT_FALSE(f.has_forbidden());
+    EXPECT_FALSE(f.exchange_forbid(true));
+    EXPECT_TRUE(f.exchange_forbid(false));
+  }); });
+}
+
+TEST(FiberTest, ComputationCanBeSwapped) {
+  testing::run([] {
+    Fiber& f = Fiber::current();
+    PackedComputation original = f.get_computation();
+    PackedComputation other;
+    f.set_computation(other);
+    EXPECT_TRUE(f.get_computation() == other);
+    other.cancel(reason<Exit>());
+    EXPECT_THROW(f.check(), Exit);
+    f.set_computation(original);
+    f.check();
+  });
+}
+
+FlsKey<int> int_key;
+FlsKey<double> float_key;
+FlsKey<std::string> string_key;
+
+TEST(FiberTest, FiberLocalStorageIsPerFiber) {
+  testing::run([] {
+    auto first = fork([] {
+      EXPECT_THROW(int_key.get_or_throw(), FlsNotSet);
+      EXPECT_EQ(int_key.get(), nullptr);
+      int_key.set(42);
+      float_key.set(4.2);
+      string_key.set(std::string(100, 'x'));
+      EXPECT_EQ(int_key.get_or_throw(), 42);
+      EXPECT_EQ(float_key.get_or(0.0), 4.2);
+      EXPECT_EQ(string_key.get_or_throw().size(), 100u);
+      Fiber::yield();
+      EXPECT_EQ(int_key.get_or_throw(), 42);  // kept across suspension
+      float_key.remove();
+      EXPECT_EQ(float_key.get_or(1.5), 1.5);
+      string_key.set("y");
+      EXPECT_EQ(string_key.get_or_throw(), "y");
+    });
+    auto second = fork([] {
+      EXPECT_EQ(int_key.get_or(101), 101);
+      int_key.reserve();
+      int_key.set(7);
+      Fiber::yield();
+      EXPECT_EQ(int_key.get_or_throw(), 7);
+    });
+    first.await();
+    second.await();
+  });
+}
+
+TEST(FiberTest, FiberLocalValuesAreDestroyedWithTheFiber) {
+  static FlsKey<std::shared_ptr<int>> key;
+  auto token = std::make_shared<int>(1);
+  {
+    FiberRef f = Fiber::create(PackedComputation());
+    key.set(token, *f);
+    EXPECT_EQ(token.use_count(), 2);
+  }
+  EXPECT_EQ(token.use_count(), 1);
+}
+
+// A fiber looping on yield is canceled through its computation.
+TEST(FiberTest, CancelInterruptsYieldLoop) {
+  testing::run([] {
+    Computation<void> c;
+    Computation<void> done;
+    Fiber::spawn(Fiber::create(c), [c, done] {
+      c.capture([] {
+        for (;;) Fiber::yield();
+      });
+      done.finish();
+    });
+    Fiber::yield();
+    c.cancel(reason<Exit>());
+    done.await();
+    EXPECT_THROW(c.await(), Exit);
+  });
+}
+
+TEST(FiberTest, CancelAfterInterruptsYieldLoop) {
+  testing::run([] {
+    Computation<void> c;
+    Computation<void> done;
+    c.cancel_after(0.01, reason<NotFound>());
+    Fiber::spawn(Fiber::create(c), [c, done] {
+      c.capture([] {
+        for (;;) Fiber::yield();
+      });
+      done.finish();
+    });
+    done.await();
+    EXPECT_THROW(c.await(), NotFound);
+  });
+}
+
+TEST(FiberTest, OperationsOnACanceledFiberRaise) {
+  testing::run([] { with_own_computation([] {
+    Fiber& f = Fiber::current();
+    f.get_computation().cancel(reason<Exit>());
+    EXPECT_TRUE(holds<Exit>(Trigger().await()));
+    EXPECT_THROW(PackedComputation().cancel_after(1.0, reason<NotFound>()), Exit);
+    EXPECT_THROW(Fiber::yield(), Exit);
+    bool spawned = false;
+    EXPECT_THROW(Fiber::spawn(Fiber::create(PackedComputation()), [&] { spawned = true; }), Exit);
+    EXPECT_THROW(Fiber::sleep(0.001), Exit);
+    f.forbid([] { Fiber::yield(); });
+    EXPECT_FALSE(spawned);
+  }); });
+}
+
+TEST(FiberTest, SpawnedMainRunsEvenIfCanceledBeforeStart) {
+  testing::run([] {
+    Computation<void> c;
+    c.cancel(reason<Exit>());
+    Computation<void> ran;
+    Fiber::spawn(Fiber::create(c), [ran] {
+      ran.finish();
+      EXPECT_THROW(Fiber::current().check(), Exit);
+    });
+    ran.await();
+  });
+}
+
+TEST(FiberTest, SleepReturnsAndIsCancelable) {
+  testing::run([] {
+    auto t0 = std::chrono::steady_clock::now();
+    Fiber::sleep(0.005);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 5ms);  // ordering, not a speed claim
+    Fiber::sleep(0ns);
+    EXPECT_THROW(Fiber::sleep(-1.0), std::invalid_argument);
+    EXPECT_THROW(Fiber::sleep(std::nan("")), std::invalid_argument);
+    EXPECT_THROW(Fiber::sleep(-1ns), std::invalid_argument);
+
+    Computation<void> c;
+    Computation<void> done;
+    Fiber::spawn(Fiber::create(c), [c, done] {
+      c.capture([] { Fiber::sleep(3600.0); });
+      done.finish();
+    });
+    Fiber::yield();
+    c.cancel(reason<Exit>());
+    done.await();  // woken by cancelation, not after an hour
+    EXPECT_THROW(c.await(), Exit);
+  });
+}
+
+// ---- cancel_after ------------------------------------------------------------------------
+
+TEST(CancelAfterTest, FiresAndCanBeAwaited) {
+  testing::run([] {
+    Computation<void> c;
+    c.cancel_after(0.01, reason<Exit>());
+    c.wait();
+    EXPECT_THROW(c.await(), Exit);
+  });
+}
+
+TEST(CancelAfterTest, RejectsBadDelays) {
+  testing::run([] {
+    PackedComputation c;
+    EXPECT_THROW(c.cancel_after(-0.001, reason<Exit>()), std::invalid_argument);
+    EXPECT_THROW(c.cancel_after(std::nan(""), reason<Exit>()), std::invalid_argument);
+    EXPECT_THROW(c.cancel_after(-5ns, reason<Exit>()), std::invalid_argument);
+    EXPECT_THROW(c.cancel_after(1.0, nullptr), std::invalid_argument);
+    EXPECT_TRUE(c.is_running());
+  });
+}
+
+TEST(CancelAfterTest, HugeDelayArmsAndIsRemovedOnCompletion) {
+  testing::run([] {
+    Computation<void> c;
+    c.cancel_after(10e10, reason<Exit>());
+    c.cancel_after(std::numeric_limits<double>::infinity(), reason<Exit>());
+    c.cancel_after(std::chrono::nanoseconds::max(), reason<Exit>());
+    EXPECT_EQ(c.bag_size_for_testing(), 3u);  // one cleanup trigger per timer
+    c.finish();
+    EXPECT_TRUE(c.is_returned());
+  });
+}
+
+TEST(CancelAfterTest, CompletionFirstMeansNoCancel) {
+  testing::run([] {
+    Computation<int> c;
+    c.cancel_after(0.001, reason<Exit>());
+    c.try_return(5);
+    Fiber::sleep(0.005);
+    EXPECT_EQ(c.await(), 5);
+  });
+}
+
+// ---- scheduler behaviour seen through the core -------------------------------------------
+
+TEST(SchedulerTest, TrivialMainReturns) {
+  EXPECT_EQ(testing::run([] { return 42; }), 42);
+}
+
+TEST(SchedulerTest, CompletesTheMainComputation) {
+  Computation<int> c;
+  testing::run_fiber(Fiber::create(c), [c] { c.capture([] { return 101; }); });
+  EXPECT_EQ(c.await(), 101);
+  struct Failure : std::runtime_error {
+    Failure() : std::runtime_error("42") {}
+  };
+  EXPECT_THROW(testing::run([]() -> int { throw Failure(); }), Failure);
+}
+
+TEST(SchedulerTest, ManyFibersBlockedThenSignaledInABatch) {
+  testing::run([] {
+    const int n = testing::parallelism() > 1000 ? 200 : 10000;
+    std::vector<Trigger> triggers(static_cast<std::size_t>(n));
+    std::atomic<int> woken{0};
+    std::vector<Computation<void>> done;
+    for (auto& t : triggers) {
+      done.push_back(fork([t, &woken] {
+        EXPECT_EQ(t.await(), nullptr);
+        woken++;
+      }));
+    }
+    Fiber::yield();
+    for (auto& t : triggers) t.signal();
+    for (auto& d : done) d.await();
+    EXPECT_EQ(woken.load(), n);
+  });
+}
+
+// Two instances of this target's scheduler on two threads hand a baton back and forth
+// through triggers: every resume comes from a foreign scheduler thread.
+TEST(SchedulerTest, CrossThreadWakeups) {
+  constexpr int kHandoffs = 10000;
+  struct Slot {
+    std::atomic<Trigger*> trigger{nullptr};
+  };
+  Slot to_a, to_b;
+  std::atomic<int> rounds{0};
+  // Each side: publish own trigger, signal the peer's, await own. Symmetric, no deadlock.
+  auto run_side = [&](Slot& mine, Slot& peer) {
+    testing::run([&] {
+      for (int i = 0; i < kHandoffs; ++i) {
+        Trigger t;
+        mine.trigger.store(new Trigger(t));
+        Trigger* other;
+        while ((other = peer.trigger.exchange(nullptr)) == nullptr) std::this_thread::yield();
+        other->signal();
+        delete other;
+        EXPECT_EQ(t.await(), nullptr);
+        rounds++;
+      }
+    });
+  };
+  std::thread b([&] { run_side(to_b, to_a); });
+  run_side(to_a, to_b);
+  b.join();
+  EXPECT_EQ(rounds.load(), 2 * kHandoffs);
+  delete to_a.trigger.exchange(nullptr);
+  delete to_b.trigger.exchange(nullptr);
+}
+
+TEST(SchedulerTest, YieldFairnessReport) {
+  testing::run([] {
+    const int fibers = testing::parallelism() > 1000 ? 8 : 100;
+    const int yields = testing::parallelism() > 1000 ? 1000 : 10000;
+    std::vector<std::atomic<int>> counts(static_cast<std::size_t>(fibers));
+    std::atomic<int> finished{0};
+    std::vector<Computation<void>> done;
+    for (int i = 0; i < fibers; ++i) {
+      done.push_back(fork([&, i] {
+        for (int k = 0; k < yields; ++k) {
+          counts[static_cast<std::size_t>(i)]++;
+          Fiber::yield();
+        }
+        finished++;
+      }));
+    }
+    // When the first fiber finishes, how far along are the others?
+    while (finished.load() == 0) Fiber::yield();
+    double sum = 0, sq = 0;
+    int min = yields;
+    for (auto& c : counts) {
+      double x = c.load() / static_cast<double>(yields);
+      sum += x;
+      sq += x * x;
+      min = std::min(min, c.load());
+    }
+    double mean = sum / fibers;
+    double sd = std::sqrt(std::max(0.0, sq / fibers - mean * mean));
+    std::printf("[%s] yield fairness when the first of %d fibers finished %d yields: mean %.3f "
+                "sd %.3f min %.3f (ideal 1/0/1)\n",
+                testing::scheduler_name(), fibers, yields, mean, sd,
+                min / static_cast<double>(yields));
+    for (auto& d : done) d.await();
+    EXPECT_EQ(finished.load(), fibers);
+  });
+}
+
+}  // namespace
+}  // namespace picos
