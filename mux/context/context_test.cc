@@ -1,0 +1,495 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "mux/context/context.h"
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <condition_variable>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mux/context/internal/sanitizers.h"
+#include "mux/context/stack.h"
+
+namespace picos::mux::context {
+namespace {
+
+#if defined(PICOS_CONTEXT_TSAN)
+// __tsan_create_fiber costs ~0.4 ms: keep the many-contexts test affordable under TSan.
+constexpr int kManyContexts = 1000;
+#else
+constexpr int kManyContexts = 10000;
+#endif
+
+// Runs a lambda as a context's entry function.
+template <typename F>
+class LambdaContext {
+ public:
+  explicit LambdaContext(F f, std::size_t stack_size = kDefaultStackSize)
+      : f_(std::move(f)), context_(&run, this, stack_size) {}
+  Context& context() { return context_; }
+  bool resume() { return context_.resume(); }
+
+ private:
+  static void run(void* self) noexcept { static_cast<LambdaContext*>(self)->f_(); }
+  F f_;
+  Context context_;
+};
+
+// Restores the default guard budget when a test that changed it ends.
+// The calling thread's id, computed afresh. std::this_thread::get_id() is pthread_self(),
+// which glibc declares __attribute__((const)): gcc may reuse one call's result across a
+// suspend() in a context that migrated (this test caught it under ASan). See docs/context.md.
+__attribute__((noipa)) std::thread::id this_thread_id() { return std::this_thread::get_id(); }
+
+struct GuardBudgetOverride {
+  explicit GuardBudgetOverride(long budget) { set_guard_budget_for_testing(budget); }
+  ~GuardBudgetOverride() { set_guard_budget_for_testing(-1); }
+};
+
+TEST(ContextTest, EntryRunsOnlyOnFirstResumeAndStackIsTakenLazily) {
+  StackPool::trim();
+  const StackStats before = stack_stats();
+  const StackPoolStats pool_before = StackPool::this_thread_stats();
+  bool ran = false;
+  LambdaContext c([&] { ran = true; });
+  EXPECT_FALSE(ran);
+  EXPECT_FALSE(c.context().started());
+  EXPECT_EQ(c.context().stack(), nullptr);
+  EXPECT_EQ(stack_stats().maps_total, before.maps_total);  // constructor allocated nothing
+  EXPECT_EQ(StackPool::this_thread_stats().mapped, pool_before.mapped);
+
+  EXPECT_TRUE(c.resume());
+  EXPECT_TRUE(ran);
+  EXPECT_TRUE(c.context().started());
+  EXPECT_TRUE(c.context().finished());
+  EXPECT_EQ(stack_stats().maps_total, before.maps_total + 1);
+  EXPECT_EQ(StackPool::this_thread_stats().mapped, pool_before.mapped + 1);
+  // The stack went back to this thread's pool.
+  EXPECT_EQ(c.context().stack(), nullptr);
+  EXPECT_EQ(StackPool::this_thread_stats().cached_stacks, 1u);
+}
+
+TEST(ContextTest, StackSizeIsRoundedToPagesAndMinimum) {
+  EXPECT_EQ(Context(nullptr, nullptr, 1).stack_size(), kMinStackSize);
+  EXPECT_EQ(Context(nullptr, nullptr, kDefaultStackSize).stack_size(), kDefaultStackSize);
+  const std::size_t odd = 100 * 1000;
+  const std::size_t rounded = Context(nullptr, nullptr, odd).stack_size();
+  EXPECT_GE(rounded, odd);
+  EXPECT_EQ(rounded % page_size(), 0u);
+  EXPECT_LT(rounded - odd, page_size());
+}
+
+TEST(ContextTest, ResumeAndSuspendPingPongValues) {
+  int to_context = 0;
+  int from_context = 0;
+  Context* self = nullptr;
+  LambdaContext c([&] {
+    for (;;) {
+      if (to_context < 0) return;
+      from_context = to_context * 2;
+      self->suspend();
+    }
+  });
+  self = &c.context();
+  for (int i = 1; i <= 1000; ++i) {
+    to_context = i;
+    ASSERT_FALSE(c.resume());
+    ASSERT_EQ(from_context, 2 * i);
+    ASSERT_FALSE(c.context().finished());
+  }
+  to_context = -1;
+  EXPECT_TRUE(c.resume());
+  EXPECT_TRUE(c.context().finished());
+}
+
+TEST(ContextTest, FinishedAfterEntryReturnsEvenAfterSuspends) {
+  int steps = 0;
+  Context* self = nullptr;
+  LambdaContext c([&] {
+    ++steps;
+    self->suspend();
+    ++steps;
+    self->suspend();
+    ++steps;
+  });
+  self = &c.context();
+  EXPECT_FALSE(c.resume());
+  EXPECT_FALSE(c.context().finished());
+  EXPECT_FALSE(c.resume());
+  EXPECT_EQ(steps, 2);
+  EXPECT_TRUE(c.resume());
+  EXPECT_EQ(steps, 3);
+  EXPECT_TRUE(c.context().finished());
+}
+
+TEST(ContextTest, ResumingAFinishedContextAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        Context c([](void*) noexcept {}, nullptr);
+        c.resume();
+        c.resume();
+      },
+      "resume\\(\\) called on a finished context");
+}
+
+struct Counter {
+  int value = 0;
+  Context* context = nullptr;
+};
+
+void count_twice(void* arg) noexcept {
+  auto* c = static_cast<Counter*>(arg);
+  ++c->value;
+  c->context->suspend();
+  ++c->value;
+}
+
+TEST(ContextTest, ManyContextsAliveAtOnce) {
+  std::vector<Counter> counters(kManyContexts);
+  std::vector<std::unique_ptr<Context>> contexts;
+  contexts.reserve(kManyContexts);
+  for (Counter& counter : counters) {
+    contexts.push_back(std::make_unique<Context>(&count_twice, &counter));
+    counter.context = contexts.back().get();
+  }
+  for (auto& c : contexts) ASSERT_FALSE(c->resume());
+  const StackStats live = stack_stats();
+  EXPECT_GE(live.guarded_live + live.unguarded_live, static_cast<std::size_t>(kManyContexts));
+  EXPECT_LE(live.guarded_live, live.guard_budget);
+  for (const Counter& counter : counters) ASSERT_EQ(counter.value, 1);
+  for (auto& c : contexts) ASSERT_TRUE(c->resume());
+  for (const Counter& counter : counters) ASSERT_EQ(counter.value, 2);
+  // Only kMaxCachedStacks stay cached; the others were unmapped.
+  EXPECT_LE(StackPool::this_thread_stats().cached_stacks, StackPool::kMaxCachedStacks);
+  EXPECT_LE(stack_stats().guarded_live + stack_stats().unguarded_live,
+            live.guarded_live + live.unguarded_live - kManyContexts + StackPool::kMaxCachedStacks);
+}
+
+// 100,000 contexts run to completion one after another on one pooled stack. Under TSan this
+// also checks that a finished fiber leaves nothing on its pooled TSan fiber's shadow call
+// stack (otherwise it would overflow long before the end).
+TEST(ContextTest, ManyShortLivedContextsShareOnePooledStack) {
+  StackPool::trim();
+  const StackStats before = stack_stats();
+  int sum = 0;
+  Context* self = nullptr;
+  for (int i = 0; i < 100000; ++i) {
+    LambdaContext c([&] {
+      ++sum;
+      self->suspend();
+      ++sum;
+    });
+    self = &c.context();
+    ASSERT_FALSE(c.resume());
+    ASSERT_TRUE(c.resume());
+  }
+  EXPECT_EQ(sum, 200000);
+  EXPECT_EQ(stack_stats().maps_total, before.maps_total + 1);
+}
+
+TEST(ContextTest, SecondContextReusesThePooledStack) {
+  StackPool::trim();
+  LambdaContext first([] {});
+  ASSERT_TRUE(first.resume());
+  ASSERT_EQ(StackPool::this_thread_stats().cached_stacks, 1u);
+
+  const StackStats before = stack_stats();
+  const StackPoolStats pool_before = StackPool::this_thread_stats();
+  const Stack* seen = nullptr;
+  Context* self = nullptr;
+  LambdaContext second([&] {
+    seen = self->stack();
+    self->suspend();
+  });
+  self = &second.context();
+  ASSERT_FALSE(second.resume());
+  EXPECT_EQ(stack_stats().maps_total, before.maps_total);  // no new mmap
+  EXPECT_EQ(StackPool::this_thread_stats().reused, pool_before.reused + 1);
+  EXPECT_EQ(StackPool::this_thread_stats().cached_stacks, 0u);
+  EXPECT_EQ(seen, second.context().stack());
+  ASSERT_TRUE(second.resume());
+
+  // A different size does not take that stack.
+  LambdaContext bigger([] {}, 2 * kDefaultStackSize);
+  ASSERT_TRUE(bigger.resume());
+  EXPECT_EQ(stack_stats().maps_total, before.maps_total + 1);
+}
+
+TEST(ContextTest, MigratesBetweenThreads) {
+  constexpr int kRounds = 2000;
+  std::mutex mu;
+  std::condition_variable cv;
+  int turn = 0;         // which thread resumes next: 0 or 1
+  int rounds_done = 0;  // guarded by mu
+  int handed = 0;       // written inside the context, read by the resuming thread
+  std::thread::id ids[2];
+  int thread_switches = 0;
+
+  Context* self = nullptr;
+  LambdaContext c([&] {
+    std::thread::id last = this_thread_id();
+    for (int i = 0; i < kRounds; ++i) {
+      if (Context::current() != self) std::abort();
+      handed = i;
+      self->suspend();
+      if (this_thread_id() != last) ++thread_switches;
+      last = this_thread_id();
+    }
+  });
+  self = &c.context();
+
+  auto worker = [&](int me) {
+    ids[me] = this_thread_id();
+    for (;;) {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return turn == me || rounds_done > kRounds; });
+      if (rounds_done > kRounds) return;
+      const bool finished = c.resume();
+      EXPECT_EQ(Context::current(), nullptr);
+      if (!finished) {
+        EXPECT_EQ(handed, rounds_done);
+      }
+      ++rounds_done;
+      turn = 1 - me;
+      if (finished) rounds_done = kRounds + 1;
+      cv.notify_all();
+    }
+  };
+  std::thread a(worker, 0);
+  std::thread b(worker, 1);
+  a.join();
+  b.join();
+  EXPECT_TRUE(c.context().finished());
+  EXPECT_NE(ids[0], ids[1]);
+  EXPECT_EQ(thread_switches, kRounds);  // every resume came from the other thread
+}
+
+TEST(ContextTest, StackFreedOnAnotherThreadGoesToThatThreadsPool) {
+  Context* self = nullptr;
+  LambdaContext c([&] { self->suspend(); });
+  self = &c.context();
+  ASSERT_FALSE(c.resume());  // stack taken on this thread
+  std::size_t cached_there = 0;
+  std::thread t([&] {
+    StackPool::trim();
+    EXPECT_TRUE(c.resume());  // finishes there
+    cached_there = StackPool::this_thread_stats().cached_stacks;
+  });
+  t.join();
+  EXPECT_EQ(cached_there, 1u);
+}
+
+TEST(ContextTest, ThreadExitUnmapsItsPool) {
+  const StackStats before = stack_stats();
+  std::thread t([] {
+    LambdaContext c([] {});
+    EXPECT_TRUE(c.resume());
+    EXPECT_EQ(StackPool::this_thread_stats().cached_stacks, 1u);
+  });
+  t.join();
+  const StackStats after = stack_stats();
+  EXPECT_EQ(after.maps_total - before.maps_total, after.unmaps_total - before.unmaps_total);
+}
+
+int throw_and_catch(int depth) {
+  if (depth == 0) throw std::runtime_error("deep");
+  return throw_and_catch(depth - 1) + 1;
+}
+
+TEST(ContextTest, ExceptionsAreThrownAndCaughtInsideAContext) {
+  int caught = 0;
+  Context* self = nullptr;
+  LambdaContext c([&] {
+    for (int i = 0; i < 100; ++i) {
+      try {
+        self->suspend();  // suspended inside a try block
+        throw_and_catch(i % 10);
+      } catch (const std::runtime_error& e) {
+        if (std::string(e.what()) == "deep") ++caught;
+      }
+    }
+  });
+  self = &c.context();
+  while (!c.resume()) {
+    // An exception on this stack between switches must not disturb the context's.
+    try {
+      throw std::logic_error("outside");
+    } catch (const std::logic_error&) {
+    }
+  }
+  EXPECT_EQ(caught, 100);
+}
+
+TEST(ContextTest, CurrentIsCorrectInsideOutsideAndNested) {
+  EXPECT_EQ(Context::current(), nullptr);
+  Context* outer_self = nullptr;
+  Context* inner_self = nullptr;
+  std::vector<std::string> log;
+  auto check = [&](Context* expected, const char* where) {
+    log.push_back(std::string(where) + (Context::current() == expected ? ":ok" : ":WRONG"));
+  };
+  LambdaContext inner([&] {
+    check(inner_self, "inner1");
+    inner_self->suspend();  // back to the outer context, its resumer
+    check(inner_self, "inner2");
+  });
+  inner_self = &inner.context();
+  LambdaContext outer([&] {
+    check(outer_self, "outer1");
+    if (inner.resume()) log.push_back("inner finished early");
+    check(outer_self, "outer2");
+    outer_self->suspend();
+    check(outer_self, "outer3");
+    if (!inner.resume()) log.push_back("inner did not finish");
+    check(outer_self, "outer4");
+  });
+  outer_self = &outer.context();
+  EXPECT_FALSE(outer.resume());
+  EXPECT_EQ(Context::current(), nullptr);
+  EXPECT_TRUE(outer.resume());
+  EXPECT_EQ(Context::current(), nullptr);
+  EXPECT_EQ(log, (std::vector<std::string>{"outer1:ok", "inner1:ok", "outer2:ok", "outer3:ok",
+                                           "inner2:ok", "outer4:ok"}));
+}
+
+struct DestructorFlag {
+  bool* flag;
+  ~DestructorFlag() { *flag = true; }
+};
+
+TEST(ContextTest, AbandoningASuspendedContextReleasesItsStack) {
+  StackPool::trim();
+  bool destroyed = false;
+  {
+    Context* self = nullptr;
+    LambdaContext c([&] {
+      DestructorFlag f{&destroyed};
+      self->suspend();
+    });
+    self = &c.context();
+    ASSERT_FALSE(c.resume());
+    EXPECT_EQ(StackPool::this_thread_stats().cached_stacks, 0u);
+  }
+  EXPECT_EQ(StackPool::this_thread_stats().cached_stacks, 1u);  // back in the pool
+  EXPECT_FALSE(destroyed);  // documented: an abandoned stack is not unwound
+
+  // The recycled stack works for a new context.
+  const StackStats before = stack_stats();
+  int value = 0;
+  LambdaContext again([&] { value = 42; });
+  EXPECT_TRUE(again.resume());
+  EXPECT_EQ(value, 42);
+  EXPECT_EQ(stack_stats().maps_total, before.maps_total);
+}
+
+// Uses about `depth` KiB of stack.
+__attribute__((noinline)) int use_stack(int depth) {
+  volatile char buffer[1024];
+  buffer[0] = static_cast<char>(depth);
+  if (depth <= 1) return buffer[0];
+  int r = use_stack(depth - 1);
+  buffer[1023] = static_cast<char>(r);
+  return buffer[0] + buffer[1023];
+}
+
+TEST(ContextTest, UnguardedStacksCarryAnIntactCanary) {
+  GuardBudgetOverride no_guards(0);
+  StackPool::trim();
+  const StackStats before = stack_stats();
+  EXPECT_EQ(before.guard_budget, 0u);
+  Context* self = nullptr;
+  bool guarded = true;
+  bool canary_ok = false;
+  LambdaContext c([&] {
+    guarded = self->stack()->guarded();
+    for (int i = 0; i < 10; ++i) {
+      use_stack(40);  // 40 KiB of a 64 KiB stack
+      self->suspend();
+    }
+    canary_ok = self->stack()->canary_intact();
+  });
+  self = &c.context();
+  while (!c.resume()) ASSERT_TRUE(c.context().stack()->canary_intact());
+  EXPECT_FALSE(guarded);
+  EXPECT_TRUE(canary_ok);
+  EXPECT_EQ(stack_stats().unguarded_live, before.unguarded_live + 1);
+  StackPool::trim();
+}
+
+TEST(ContextTest, OverwrittenCanaryAbortsAtSuspend) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        set_guard_budget_for_testing(0);
+        Context* self = nullptr;
+        LambdaContext c([&] {
+          // What an overflow past the bottom of an unguarded stack would do.
+          *static_cast<volatile std::uintptr_t*>(self->stack()->limit()) = 0;
+          self->suspend();
+        });
+        self = &c.context();
+        c.resume();
+      },
+      "fiber stack canary overwritten");
+}
+
+__attribute__((noinline)) int recurse_forever(int depth, volatile int* limit) {
+  volatile char buffer[512];
+  buffer[0] = static_cast<char>(depth);
+  if (depth >= *limit) return buffer[0];
+  int r = recurse_forever(depth + 1, limit);
+  buffer[511] = static_cast<char>(r);  // keeps the call from being a tail call
+  return buffer[0] + buffer[511];
+}
+
+TEST(ContextDeathTest, GuardPageHitReportsStackOverflow) {
+#if defined(PICOS_CONTEXT_ASAN) || defined(PICOS_CONTEXT_TSAN)
+  GTEST_SKIP() << "the overflow handler is not installed under ASan/TSan";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        StackPool::trim();
+        Context* self = nullptr;
+        static volatile int limit = 1 << 30;
+        LambdaContext c([&] {
+          if (!self->stack()->guarded()) std::abort();
+          recurse_forever(0, &limit);
+        });
+        self = &c.context();
+        c.resume();
+      },
+      "stack overflow in a fiber \\(stack size 65536 bytes, guard page hit at 0x");
+#endif
+}
+
+TEST(ContextDeathTest, OrdinarySegfaultIsNotReportedAsOverflow) {
+#if defined(PICOS_CONTEXT_ASAN) || defined(PICOS_CONTEXT_TSAN)
+  GTEST_SKIP() << "the overflow handler is not installed under ASan/TSan";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  // The handler chains to the default action: the process dies of SIGSEGV, silently.
+  EXPECT_EXIT(
+      {
+        // A protected page that is not a guard page of ours.
+        void* page = mmap(nullptr, page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (page == MAP_FAILED) std::abort();
+        LambdaContext c([&] { *static_cast<volatile int*>(page) = 1; });
+        c.resume();
+      },
+      ::testing::KilledBySignal(SIGSEGV), "^$");
+#endif
+}
+
+}  // namespace
+}  // namespace picos::mux::context

@@ -1,0 +1,290 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "mux/context/stack.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "mux/context/internal/fatal.h"
+#include "mux/context/internal/sanitizers.h"
+
+namespace picos::mux::context {
+namespace {
+
+// Bytes at the top of each mapping that hold the `Stack` header (keeps top() 64-byte aligned).
+constexpr std::size_t kHeaderSize = 64;
+static_assert(sizeof(Stack) <= kHeaderSize);
+
+// Maps left to the rest of the program when computing the default guard budget.
+constexpr long kMapsReserved = 8192;
+// Memory maps a guarded stack costs (the mprotect splits its mapping in two).
+constexpr long kMapsPerGuardedStack = 2;
+
+std::atomic<std::size_t> g_guarded_live{0};
+std::atomic<std::size_t> g_unguarded_live{0};
+std::atomic<std::size_t> g_maps_total{0};
+std::atomic<std::size_t> g_unmaps_total{0};
+std::atomic<long> g_budget_override{-1};  // < 0: use default_guard_budget()
+
+// Reads /proc/sys/vm/max_map_count (65530 if unreadable) and leaves kMapsReserved maps.
+long compute_default_guard_budget() noexcept {
+  long max_map_count = 65530;
+  int fd = ::open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char buf[32];
+    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    ::close(fd);
+    if (n > 0) {
+      long v = 0;
+      for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; ++i) v = v * 10 + (buf[i] - '0');
+      if (v > 0) max_map_count = v;
+    }
+  }
+  long budget = (max_map_count - kMapsReserved) / kMapsPerGuardedStack;
+  return budget > 0 ? budget : 0;
+}
+
+long default_guard_budget() noexcept {
+  static const long budget = compute_default_guard_budget();  // read once
+  return budget;
+}
+
+long guard_budget() noexcept {
+  long o = g_budget_override.load(std::memory_order_relaxed);
+  return o >= 0 ? o : default_guard_budget();
+}
+
+// Reserves one guarded stack in the budget; false if the budget is exhausted.
+bool reserve_guarded() noexcept {
+  std::size_t before = g_guarded_live.fetch_add(1, std::memory_order_relaxed);
+  if (static_cast<long>(before) < guard_budget()) return true;
+  g_guarded_live.fetch_sub(1, std::memory_order_relaxed);
+  return false;
+}
+
+[[noreturn]] void map_failure(const char* what, std::size_t bytes, int err) noexcept {
+  internal::FatalMessage()
+      .text("picos: cannot ")
+      .text(what)
+      .text(" a fiber stack of ")
+      .decimal(bytes)
+      .text(" bytes (errno ")
+      .decimal(static_cast<std::uint64_t>(err))
+      .text("). Too many fibers, or vm.max_map_count / memory limits too low.")
+      .abort();
+}
+
+// ---- the per-thread pool ------------------------------------------------------------------
+
+struct Bucket {
+  std::size_t size;  // stack size held by this bucket; meaningless while count == 0
+  Stack* head;
+  std::size_t count;
+};
+
+enum : unsigned char { kPoolFresh = 0, kPoolArmed = 1, kPoolDead = 2 };
+
+// Plain data, constant-initialised: accesses need no TLS init guard.
+struct PoolData {
+  Bucket buckets[StackPool::kMaxSizes];
+  StackPoolStats stats;
+  unsigned char state;
+};
+constinit thread_local PoolData t_pool{};
+
+// Its destructor unmaps the thread's cached stacks at thread exit. It is touched (which
+// registers the destructor) the first time the thread caches a stack.
+struct PoolReaper {
+  bool armed = false;
+  ~PoolReaper() {
+    StackPool::trim();
+    t_pool.state = kPoolDead;
+  }
+};
+thread_local PoolReaper t_reaper;
+
+}  // namespace
+
+std::size_t page_size() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+// ---- Stack --------------------------------------------------------------------------------
+
+Stack* Stack::map(std::size_t size) noexcept {
+  const std::size_t page = page_size();
+  bool guarded = reserve_guarded();
+  const std::size_t mapping_size = size + (guarded ? page : 0);
+  void* mapping = ::mmap(nullptr, mapping_size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (mapping == MAP_FAILED) {
+    int err = errno;
+    if (guarded) g_guarded_live.fetch_sub(1, std::memory_order_relaxed);
+    map_failure("map", size, err);
+  }
+  char* base = static_cast<char*>(mapping);
+  if (guarded && ::mprotect(base, page, PROT_NONE) != 0) {
+    // Typically ENOMEM: the map-count limit was reached by someone else. Keep the page as a
+    // plain (unused) part of the mapping and fall back to the canary.
+    g_guarded_live.fetch_sub(1, std::memory_order_relaxed);
+    guarded = false;
+  }
+  Stack* s = new (base + mapping_size - kHeaderSize) Stack();
+  s->mapping_ = mapping;
+  s->mapping_size_ = mapping_size;
+  s->size_ = size;
+  s->limit_ = base + (mapping_size - size);
+  if (guarded) {
+    s->guard_begin_ = reinterpret_cast<std::uintptr_t>(base);
+    s->guard_end_ = s->guard_begin_ + page;
+  } else {
+    g_unguarded_live.fetch_add(1, std::memory_order_relaxed);
+    *static_cast<volatile std::uintptr_t*>(s->limit_) = s->canary_value();
+  }
+#ifdef PICOS_CONTEXT_TSAN
+  s->tsan_fiber_ = __tsan_create_fiber(0);
+#endif
+  g_maps_total.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+void Stack::unmap(Stack* stack) noexcept {
+#ifdef PICOS_CONTEXT_TSAN
+  if (stack->tsan_fiber_ != nullptr) __tsan_destroy_fiber(stack->tsan_fiber_);
+#endif
+  (stack->guarded() ? g_guarded_live : g_unguarded_live).fetch_sub(1, std::memory_order_relaxed);
+  g_unmaps_total.fetch_add(1, std::memory_order_relaxed);
+  void* mapping = stack->mapping_;
+  std::size_t mapping_size = stack->mapping_size_;
+  stack->~Stack();
+  if (::munmap(mapping, mapping_size) != 0) map_failure("unmap", mapping_size, errno);
+}
+
+void* Stack::tsan_fiber() noexcept {
+#ifdef PICOS_CONTEXT_TSAN
+  if (tsan_fiber_ == nullptr) tsan_fiber_ = __tsan_create_fiber(0);
+#endif
+  return tsan_fiber_;
+}
+
+void Stack::forget_fiber_state([[maybe_unused]] bool abandoned) noexcept {
+#ifdef PICOS_CONTEXT_TSAN
+  // The shadow call stack of an abandoned fiber still holds its frames; reusing the handle
+  // would let it grow without bound.
+  if (abandoned && tsan_fiber_ != nullptr) {
+    __tsan_destroy_fiber(tsan_fiber_);
+    tsan_fiber_ = nullptr;
+  }
+#endif
+#ifdef PICOS_CONTEXT_ASAN
+  // Frames that never returned (abandoned fibers, the finished fiber's last frames) leave
+  // poisoned redzones behind; the next fiber must start from clean shadow memory.
+  __asan_unpoison_memory_region(limit_, usable_size());
+#endif
+}
+
+void Stack::canary_failure() const noexcept {
+  internal::FatalMessage()
+      .text("picos: fiber stack canary overwritten (stack size ")
+      .decimal(size_)
+      .text(" bytes, lowest usable address ")
+      .hex(reinterpret_cast<std::uintptr_t>(limit_))
+      .text(
+          "): the fiber overflowed its unguarded stack. Give the fiber a bigger stack (the "
+          "scheduler's stack_size option).")
+      .abort();
+}
+
+// ---- StackPool ----------------------------------------------------------------------------
+
+Stack* StackPool::take(std::size_t size) noexcept {
+  PoolData& p = t_pool;
+  for (Bucket& b : p.buckets) {
+    if (b.count != 0 && b.size == size) {
+      Stack* s = b.head;
+      b.head = s->next_;
+      --b.count;
+      s->next_ = nullptr;
+      --p.stats.cached_stacks;
+      p.stats.cached_bytes -= s->size_;
+      ++p.stats.reused;
+      return s;
+    }
+  }
+  ++p.stats.mapped;
+  return Stack::map(size);
+}
+
+void StackPool::give(Stack* stack) noexcept {
+  PoolData& p = t_pool;
+  if (p.state != kPoolArmed) {
+    if (p.state == kPoolDead) {  // thread exiting, its pool is gone
+      Stack::unmap(stack);
+      return;
+    }
+    t_reaper.armed = true;  // registers the thread-exit destructor
+    p.state = kPoolArmed;
+  }
+  if (p.stats.cached_stacks >= kMaxCachedStacks ||
+      p.stats.cached_bytes + stack->size_ > kMaxCachedBytes) {
+    Stack::unmap(stack);
+    return;
+  }
+  Bucket* target = nullptr;
+  for (Bucket& b : p.buckets) {
+    if (b.count != 0 && b.size == stack->size_) {
+      target = &b;
+      break;
+    }
+    if (b.count == 0 && target == nullptr) target = &b;
+  }
+  if (target == nullptr) {  // kMaxSizes other sizes cached already
+    Stack::unmap(stack);
+    return;
+  }
+  if (target->count == 0) target->size = stack->size_;
+  stack->next_ = target->head;
+  target->head = stack;
+  ++target->count;
+  ++p.stats.cached_stacks;
+  p.stats.cached_bytes += stack->size_;
+}
+
+void StackPool::trim() noexcept {
+  PoolData& p = t_pool;
+  for (Bucket& b : p.buckets) {
+    while (b.head != nullptr) {
+      Stack* s = b.head;
+      b.head = s->next_;
+      p.stats.cached_bytes -= s->size_;
+      --p.stats.cached_stacks;
+      Stack::unmap(s);
+    }
+    b.count = 0;
+  }
+}
+
+StackPoolStats StackPool::this_thread_stats() noexcept { return t_pool.stats; }
+
+StackStats stack_stats() noexcept {
+  StackStats s;
+  s.guarded_live = g_guarded_live.load(std::memory_order_relaxed);
+  s.unguarded_live = g_unguarded_live.load(std::memory_order_relaxed);
+  s.maps_total = g_maps_total.load(std::memory_order_relaxed);
+  s.unmaps_total = g_unmaps_total.load(std::memory_order_relaxed);
+  s.guard_budget = static_cast<std::size_t>(guard_budget());
+  return s;
+}
+
+void set_guard_budget_for_testing(long budget) noexcept {
+  g_budget_override.store(budget < 0 ? -1 : budget, std::memory_order_relaxed);
+}
+
+}  // namespace picos::mux::context
