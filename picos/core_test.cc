@@ -659,7 +659,7 @@ TEST(SchedulerTest, CompletesTheMainComputation) {
 
 TEST(SchedulerTest, ManyFibersBlockedThenSignaledInABatch) {
   testing::run([] {
-    const int n = testing::parallelism() > 1000 ? 200 : 10000;
+    const int n = testing::parallelism() > 1000 ? 200 : testing::scaled(10000);
     std::vector<Trigger> triggers(static_cast<std::size_t>(n));
     std::atomic<int> woken{0};
     std::vector<Computation<void>> done;

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets up what is missing (tools/setup.sh), then builds and runs the demo (optimised).
+# Arguments go to the demo, e.g. `tools/demo.sh --fibers=10000 --laps=100`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/setup.sh
+bazel run -c opt //tools/demo -- "$@" </dev/null
