@@ -9,6 +9,11 @@
 #include <optional>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
+#include "mux/context/stack.h"
 #include "picos/handler.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/timer_heap.h"
@@ -31,7 +36,28 @@ struct Record {
   context::Context ctx;
   std::exception_ptr error;  // what escaped main
   Record* next = nullptr;    // ready-queue link
+  Record* prev_live = nullptr;  // the scheduler's list of live records
+  Record* next_live = nullptr;
 };
+
+// Fibers abandoned when a fatal error stopped their scheduler. They are kept, never freed,
+// so that a late signal of a trigger they wait on stays harmless; keeping them reachable
+// from here (and, under ASan, their stacks registered as root regions) tells leak checkers
+// that this memory is kept on purpose. Only fatal errors put anything here.
+void bury(Record* r) {
+  struct Graveyard {
+    std::mutex mu;
+    std::vector<Record*> records;
+  };
+  static Graveyard* const graveyard = new Graveyard();
+  std::lock_guard<std::mutex> lock(graveyard->mu);
+  graveyard->records.push_back(r);
+#if defined(__SANITIZE_ADDRESS__)
+  if (const context::Stack* stack = r->ctx.stack()) {
+    __lsan_register_root_region(stack->limit(), stack->usable_size());
+  }
+#endif
+}
 
 // An intrusive FIFO of records with push at either end.
 class Queue {
@@ -107,6 +133,15 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   void idle();
   void push_remote(Record* r, bool front) noexcept;
   bool main_finished() const noexcept { return main_record_ == nullptr; }
+  void unlink_live(Record* r) noexcept {
+    if (r->prev_live) {
+      r->prev_live->next_live = r->next_live;
+    } else {
+      live_ = r->next_live;
+    }
+    if (r->next_live) r->next_live->prev_live = r->prev_live;
+  }
+  void abandon_all();
 
   const Options options_;
   Queue ready_;
@@ -117,6 +152,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   Pending pending_ = Pending::kNone;
   const Trigger* pending_trigger_ = nullptr;
   Record* main_record_ = nullptr;
+  Record* live_ = nullptr;  // every record not finished
   bool stall_warned_ = false;
   std::exception_ptr fatal_;
   std::vector<internal::TimerHeap::EntryRef> due_;
@@ -138,6 +174,9 @@ Record* Scheduler::new_record(FiberRef fiber, internal::UniqueFunction main) {
   r->fiber->set_scheduler_data(r);
   acquire();  // every live record keeps the scheduler's state alive
   ++alive_;
+  r->next_live = live_;
+  if (live_) live_->prev_live = r;
+  live_ = r;
   return r;
 }
 
@@ -241,10 +280,25 @@ void Scheduler::run(FiberRef fiber, internal::UniqueFunction main) {
     stopped_ = true;
   }
   if (fatal_) {
-    // Abandon what is left. Ready records can go: nothing else refers to them. Suspended
-    // ones are referenced by triggers and are deliberately kept (see fifo.h).
-    while (Record* r = ready_.pop()) finished(r);
+    abandon_all();
     std::rethrow_exception(fatal_);
+  }
+}
+
+void Scheduler::abandon_all() {
+  // Fibers that never started hold no stack and no trigger refers to them: free them.
+  // Started ones may be referenced by triggers and hold objects on their stacks: bury them,
+  // keeping their reference to this scheduler so a late resume finds `stopped_`.
+  while (Record* r = live_) {
+    unlink_live(r);
+    --alive_;
+    if (!r->ctx.started()) {
+      r->fiber->set_scheduler_data(nullptr);
+      delete r;
+      release();
+    } else {
+      bury(r);
+    }
   }
 }
 
@@ -283,6 +337,7 @@ void Scheduler::finished(Record* r) {
   }
   --alive_;
   if (r == main_record_) main_record_ = nullptr;
+  unlink_live(r);
   r->fiber->set_scheduler_data(nullptr);
   delete r;
   release();  // never the last reference: run_fiber holds one
