@@ -175,9 +175,10 @@ void release_both(void* from, void* into) noexcept {
 }  // namespace
 
 Trigger PackedComputation::canceler(const PackedComputation& from, const PackedComputation& into) {
-  from.s_->acquire();
+  Trigger t = Trigger::from_action(from.s_.get(), into.s_.get(), &propagate, &release_both);
+  from.s_->acquire();  // owned by the trigger from here on: released by release_both
   into.s_->acquire();
-  return Trigger::from_action(from.s_.get(), into.s_.get(), &propagate, &release_both);
+  return t;
 }
 
 Trigger PackedComputation::attach_canceler(const PackedComputation& from,

@@ -189,6 +189,9 @@ class PackedComputation {
 template <typename T>
 class Computation : public PackedComputation {
   static constexpr bool kVoid = std::is_void_v<T>;
+  // `const T&`, or void.
+  using ConstRef = typename std::conditional_t<kVoid, std::type_identity<void>,
+                                               std::add_lvalue_reference<const T>>::type;
   using State = std::conditional_t<kVoid, internal::ComputationState,
                                    internal::ValueState<std::conditional_t<kVoid, int, T>>>;
 
@@ -243,8 +246,8 @@ class Computation : public PackedComputation {
     (void)try_capture(std::forward<F>(fn));
   }
 
-  // The outcome if completed: the value (rethrows the cancelation reason if canceled);
-  // std::nullopt (or false for void) while running.
+  // The outcome if completed: a copy of the value (rethrows the cancelation reason if
+  // canceled); std::nullopt (or false for void) while running. Needs a copyable T.
   auto peek() const {
     if constexpr (kVoid) {
       switch (s_->status()) {
@@ -269,17 +272,26 @@ class Computation : public PackedComputation {
 
   // Suspends the current fiber until the computation completes, then returns its value or
   // rethrows its cancelation reason. If the *fiber* is canceled while waiting, throws the
-  // fiber's reason instead. Does not suspend if already completed.
-  T await() const {
+  // fiber's reason instead. Does not suspend if already completed. Like
+  // std::shared_future::get, the value is returned by reference to the shared state: it
+  // lives as long as some handle to the computation does. Works for move-only T.
+  ConstRef await() const {
     wait();
-    if constexpr (kVoid) {
-      (void)peek();
-    } else {
-      return *peek();
-    }
+    check();
+    if constexpr (!kVoid) return *value_ptr();
+  }
+
+  // For the sole owner of a returned computation (such as a scheduler's `run`): waits like
+  // `await()`, then moves the value out. Other handles then see a moved-from value.
+  T take() const {
+    wait();
+    check();
+    if constexpr (!kVoid) return std::move(*value_ptr());
   }
 
  private:
+  auto* value_ptr() const noexcept { return &*static_cast<State*>(s_.get())->value_; }
+
   explicit Computation(internal::Ref<internal::ComputationState> s) noexcept
       : PackedComputation(std::move(s)) {}
 };

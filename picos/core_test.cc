@@ -199,6 +199,20 @@ TEST(ComputationTest, CancelThenWaitReturnsImmediately) {
   });
 }
 
+TEST(ComputationTest, MoveOnlyValuesCanBeAwaitedAndTaken) {
+  Computation<std::unique_ptr<int>> c;
+  c.try_return(std::make_unique<int>(3));
+  EXPECT_EQ(*c.await(), 3);  // by reference to the shared state
+  std::unique_ptr<int> taken = c.take();
+  EXPECT_EQ(*taken, 3);
+  EXPECT_EQ(c.await(), nullptr);  // moved from
+  Tx tx;
+  Computation<std::unique_ptr<int>> d;
+  ASSERT_TRUE(tx.try_return(d, std::make_unique<int>(4)));
+  ASSERT_TRUE(tx.try_commit());
+  EXPECT_EQ(*d.await(), 4);
+}
+
 TEST(ComputationTest, CaptureStoresValueOrException) {
   Computation<int> a, b;
   a.capture([] { return 7; });
@@ -634,9 +648,9 @@ TEST(CancelAfterTest, HugeDelayArmsAndIsRemovedOnCompletion) {
 TEST(CancelAfterTest, CompletionFirstMeansNoCancel) {
   testing::run([] {
     Computation<int> c;
-    c.cancel_after(0.001, reason<Exit>());
+    c.cancel_after(0.2, reason<Exit>());  // generous: completion below comes first
     c.try_return(5);
-    Fiber::sleep(0.005);
+    Fiber::sleep(0.3);  // past the deadline: the removed timer must not fire
     EXPECT_EQ(c.await(), 5);
   });
 }
@@ -679,7 +693,7 @@ TEST(SchedulerTest, ManyFibersBlockedThenSignaledInABatch) {
 // Two instances of this target's scheduler on two threads hand a baton back and forth
 // through triggers: every resume comes from a foreign scheduler thread.
 TEST(SchedulerTest, CrossThreadWakeups) {
-  constexpr int kHandoffs = 10000;
+  constexpr int kHandoffs = testing::scaled(10000);
   struct Slot {
     std::atomic<Trigger*> trigger{nullptr};
   };
@@ -711,7 +725,7 @@ TEST(SchedulerTest, CrossThreadWakeups) {
 TEST(SchedulerTest, YieldFairnessReport) {
   testing::run([] {
     const int fibers = testing::parallelism() > 1000 ? 8 : 100;
-    const int yields = testing::parallelism() > 1000 ? 1000 : 10000;
+    const int yields = testing::parallelism() > 1000 ? 1000 : testing::scaled(10000);
     std::vector<std::atomic<int>> counts(static_cast<std::size_t>(fibers));
     std::atomic<int> finished{0};
     std::vector<Computation<void>> done;

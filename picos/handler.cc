@@ -7,7 +7,10 @@
 
 #include <sched.h>
 
+#include <cxxabi.h>
+
 #include <condition_variable>
+#include <cstdlib>
 #include <cstdio>
 #include <mutex>
 #include <thread>
@@ -47,7 +50,11 @@ void print_fatal(const char* where, std::exception_ptr e) noexcept {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
     what = ex.what();
-    std::fprintf(stderr, "picos: fatal: %s: exception %s: %s\n", where, typeid(ex).name(), what);
+    int status = 0;
+    char* name = abi::__cxa_demangle(typeid(ex).name(), nullptr, nullptr, &status);
+    std::fprintf(stderr, "picos: fatal: %s: exception %s: %s\n", where,
+                 status == 0 && name ? name : typeid(ex).name(), what);
+    std::free(name);
     return;
   } catch (...) {
   }
@@ -169,7 +176,9 @@ class DefaultHandler final : public Handler {
 
 }  // namespace
 
-Fiber& Fiber::current() {
+// noipa: never inlined or analysed, so that a migrating scheduler's fibers re-read the
+// thread-local after every switch (see docs/hazards.md).
+__attribute__((noipa)) Fiber& Fiber::current() {
   Fiber* f = tls_state.fiber;
   if (__builtin_expect(f != nullptr, 1)) return *f;
   return implicit_fiber();

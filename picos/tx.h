@@ -22,6 +22,8 @@
 
 #include <exception>
 #include <functional>
+#include <memory>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -38,11 +40,15 @@ class Tx {
   // Records that `c` is to return `value`. Returns false, and aborts the whole transaction,
   // if `c` is no longer running or is already part of this transaction. Throws
   // std::invalid_argument ("already committed") after a successful commit.
+  // T must be nothrow move constructible: the value is moved into place under the locks.
   template <typename T, typename U>
   bool try_return(const Computation<T>& c, U&& value) {
+    static_assert(std::is_nothrow_move_constructible_v<T>,
+                  "picos::Tx::try_return needs a nothrow move constructible value type");
     using State = internal::ValueState<T>;
-    return record(c, nullptr, [v = T(std::forward<U>(value))](internal::ComputationState* s) mutable {
-      static_cast<State*>(s)->value_.emplace(std::move(v));  // under the locks: a move
+    auto v = std::make_shared<T>(std::forward<U>(value));  // shared: std::function copies
+    return record(c, nullptr, [v](internal::ComputationState* s) noexcept {
+      static_cast<State*>(s)->value_.emplace(std::move(*v));
     });
   }
   // For Computation<void>.

@@ -7,13 +7,10 @@
 #include <cstdio>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#endif
-
-#include "mux/context/stack.h"
+#include "mux/context/abandon.h"
 #include "picos/handler.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/timer_heap.h"
@@ -34,30 +31,12 @@ struct Record {
   FiberRef fiber;
   internal::UniqueFunction main;
   context::Context ctx;
-  std::exception_ptr error;  // what escaped main
-  Record* next = nullptr;    // ready-queue link
+  std::exception_ptr error;          // what escaped main
+  std::exception_ptr suspend_error;  // why try_suspend failed, returned by await
+  Record* next = nullptr;            // ready-queue link
   Record* prev_live = nullptr;  // the scheduler's list of live records
   Record* next_live = nullptr;
 };
-
-// Fibers abandoned when a fatal error stopped their scheduler. They are kept, never freed,
-// so that a late signal of a trigger they wait on stays harmless; keeping them reachable
-// from here (and, under ASan, their stacks registered as root regions) tells leak checkers
-// that this memory is kept on purpose. Only fatal errors put anything here.
-void bury(Record* r) {
-  struct Graveyard {
-    std::mutex mu;
-    std::vector<Record*> records;
-  };
-  static Graveyard* const graveyard = new Graveyard();
-  std::lock_guard<std::mutex> lock(graveyard->mu);
-  graveyard->records.push_back(r);
-#if defined(__SANITIZE_ADDRESS__)
-  if (const context::Stack* stack = r->ctx.stack()) {
-    __lsan_register_root_region(stack->limit(), stack->usable_size());
-  }
-#endif
-}
 
 // An intrusive FIFO of records with push at either end.
 class Queue {
@@ -127,6 +106,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   void switch_out(Pending p) noexcept;
   void spend_quota();
   void run_one(Record* r);
+  bool try_suspend(Record* r) noexcept;
   void finished(Record* r);
   bool fire_timers();
   bool take_remote();
@@ -161,6 +141,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   std::mutex remote_mu_;
   std::condition_variable remote_cv_;
   Queue remote_;                      // guarded by remote_mu_
+  Queue remote_first_;                // canceled fibers, resumed before the rest
   bool sleeping_ = false;             // guarded by remote_mu_
   bool stopped_ = false;              // guarded by remote_mu_
   std::atomic<bool> remote_pending_{false};
@@ -206,6 +187,7 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
   Record* self = current_;
   pending_trigger_ = &trigger;
   switch_out(Pending::kAwait);
+  if (self->suspend_error) return std::exchange(self->suspend_error, nullptr);
   return self->fiber->canceled();
 }
 
@@ -248,7 +230,7 @@ void Scheduler::push_remote(Record* r, bool front) noexcept {
   std::lock_guard<std::mutex> lock(remote_mu_);
   if (stopped_) return;  // abandoned after a fatal error: keep the record, do nothing
   if (front) {
-    remote_.push_front(r);
+    remote_first_.push_back(r);
   } else {
     remote_.push_back(r);
   }
@@ -297,7 +279,7 @@ void Scheduler::abandon_all() {
       delete r;
       release();
     } else {
-      bury(r);
+      context::keep_abandoned(r, r->ctx);
     }
   }
 }
@@ -311,8 +293,7 @@ void Scheduler::run_one(Record* r) {
       finished(r);
       return;
     }
-    if (pending_ == Pending::kAwait &&
-        !r->fiber->try_suspend(*pending_trigger_, r, this, &Scheduler::resume)) {
+    if (pending_ == Pending::kAwait && !try_suspend(r)) {
       // Already signaled, or the fiber is canceled: it goes on, now or after the others.
       if (--remaining_quota_ > 0) continue;
       ready_.push_back(r);
@@ -320,6 +301,15 @@ void Scheduler::run_one(Record* r) {
       ready_.push_back(r);
     }
     return;
+  }
+}
+
+bool Scheduler::try_suspend(Record* r) noexcept {
+  try {
+    return r->fiber->try_suspend(*pending_trigger_, r, this, &Scheduler::resume);
+  } catch (...) {
+    r->suspend_error = std::current_exception();  // surfaces as await's result
+    return false;
   }
 }
 
@@ -338,6 +328,7 @@ void Scheduler::finished(Record* r) {
   --alive_;
   if (r == main_record_) main_record_ = nullptr;
   unlink_live(r);
+  set_current_fiber(nullptr);  // the fiber may die with its record
   r->fiber->set_scheduler_data(nullptr);
   delete r;
   release();  // never the last reference: run_fiber holds one
@@ -355,34 +346,38 @@ bool Scheduler::fire_timers() {
 
 bool Scheduler::take_remote() {
   if (!remote_pending_.load(std::memory_order_acquire)) return false;
-  Queue q;
+  Queue first, rest;
   {
     std::lock_guard<std::mutex> lock(remote_mu_);
-    q.splice_back(remote_);
+    first.splice_back(remote_first_);
+    rest.splice_back(remote_);
     remote_pending_.store(false, std::memory_order_relaxed);
   }
-  bool any = !q.empty();
-  ready_.splice_back(q);
+  bool any = !first.empty() || !rest.empty();
+  ready_.splice_back(rest);
+  first.splice_back(ready_);  // canceled fibers go ahead of everything already ready
+  ready_.splice_back(first);
   return any;
 }
 
 void Scheduler::idle() {
   std::optional<Clock::time_point> next = timers_.next_deadline();
   std::unique_lock<std::mutex> lock(remote_mu_);
-  if (!remote_.empty()) return;
+  if (!remote_.empty() || !remote_first_.empty()) return;
   sleeping_ = true;
   if (next && *next != Clock::time_point::max()) {
     remote_cv_.wait_until(lock, *next);
-  } else if (main_finished() && !stall_warned_) {
-    if (!remote_cv_.wait_for(lock, options_.stall_warning, [this] { return !remote_.empty(); })) {
+  } else if (!stall_warned_) {
+    if (!remote_cv_.wait_for(lock, options_.stall_warning, [this] { return !remote_.empty() || !remote_first_.empty(); })) {
       std::fprintf(stderr,
-                   "picos::mux::fifo: main has finished but %zu fiber(s) have been blocked for "
-                   "%.3f s with no timer pending; waiting for another thread to wake them\n",
-                   alive_, std::chrono::duration<double>(options_.stall_warning).count());
+                   "picos::mux::fifo: %zu fiber(s) have been blocked for %.3f s with no timer "
+                   "pending (main %s); waiting for another thread to wake them\n",
+                   alive_, std::chrono::duration<double>(options_.stall_warning).count(),
+                   main_finished() ? "has finished" : "is among them");
       stall_warned_ = true;
     }
   } else {
-    remote_cv_.wait(lock, [this] { return !remote_.empty(); });
+    remote_cv_.wait(lock, [this] { return !remote_.empty() || !remote_first_.empty(); });
   }
   sleeping_ = false;
 }

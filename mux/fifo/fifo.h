@@ -9,8 +9,10 @@
 // Behaviour:
 //  - Ready fibers run in FIFO order. A fiber resumed because it was canceled goes to the head
 //    of the queue, so cancelation is acted upon promptly.
-//  - `quota` bounds how many operations that do not suspend (spawn, cancel_after, await of an
-//    already-signaled trigger) a fiber may perform before it is made to yield.
+//  - `quota` bounds how many operations that do not suspend (spawn, cancel_after, an await
+//    that finds its trigger signaled or its fiber canceled by the time the scheduler looks) a
+//    fiber may perform before it is made to yield. (An await of a trigger that is already
+//    signaled when `await()` is called never reaches the scheduler at all.)
 //  - Timers (cancel_after, sleep) live in the scheduler, in one heap: no thread per timer.
 //  - Fibers may be woken from any thread: a trigger signaled on another thread puts the fiber
 //    back on this scheduler's queue and wakes the scheduler if it sleeps. An idle scheduler
@@ -26,9 +28,17 @@
 // Fibers that have not finished by then are abandoned: their stacks are not unwound and
 // their memory is deliberately kept, so a late signal from another thread stays harmless.
 //
-// Blocked fibers: if main has returned and the remaining fibers stay blocked with no timer
-// pending, the scheduler keeps waiting for another thread to wake them, and after
-// `stall_warning` prints one line to stderr naming how many fibers are blocked.
+// Blocked fibers: if every fiber stays blocked with no timer pending, the scheduler keeps
+// waiting for another thread to wake them (nothing on this scheduler can), and after
+// `stall_warning` prints one line to stderr naming how many fibers are blocked and whether
+// main has finished. It never gives up on its own: another thread may still signal.
+//
+// The fatal handler runs on the scheduler's own stack: it may complete or cancel
+// computations and signal triggers, but must not suspend (no await, yield or sleep).
+//
+// If the scheduler cannot suspend an awaiting fiber (out of memory while attaching the
+// trigger, or the trigger is being awaited by another fiber at the same time, a misuse), the
+// fiber's await returns that exception as its reason, so the error surfaces in the fiber.
 //
 // Performance (docs/benchmarks.md): yield between two fibers, spawn+finish, and a trigger
 // round trip each cost tens of nanoseconds on the reference machine.
@@ -69,9 +79,10 @@ struct Options {
 };
 
 // Runs `main` in `fiber` on the calling thread, and every fiber spawned from it, until all
-// have finished. Returns normally even if `main` throws: put the outcome in the fiber's
-// computation (as `run` does). Throws std::invalid_argument for bad options, and what the
-// fatal handler throws. May be called on any thread, also from inside another scheduler's
+// have finished. An exception escaping `main` itself is treated like one escaping any fiber:
+// it goes to the fatal handler, and by default run_fiber throws it (`run` avoids that by
+// capturing main's outcome in a computation). Throws std::invalid_argument for bad options,
+// and what the fatal handler throws. May be called on any thread, also from inside another scheduler's
 // fiber (the inner run then blocks that fiber's thread until it returns).
 void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options = {});
 
@@ -86,7 +97,7 @@ std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
   if (c.is_running()) {
     throw std::logic_error("picos::mux::fifo::run: main did not finish");
   }
-  return c.await();
+  return c.take();
 }
 
 }  // namespace picos::mux::fifo

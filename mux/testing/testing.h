@@ -52,7 +52,7 @@ std::invoke_result_t<F&> run(F&& main, bool forbid = false) {
   Computation<R> c(Mode::kLifo);
   run_fiber(Fiber::create(c, forbid), [&c, &main] { c.capture(main); });
   if (c.is_running()) throw std::logic_error("picos::testing::run: main did not finish");
-  return c.await();
+  return c.take();
 }
 
 }  // namespace picos::testing

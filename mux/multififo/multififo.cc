@@ -1,0 +1,621 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "mux/multififo/multififo.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <thread>
+#include <vector>
+
+#include "mux/context/abandon.h"
+#include "picos/handler.h"
+#include "picos/internal/ref_count.h"
+#include "picos/internal/spin_lock.h"
+#include "picos/internal/timer_heap.h"
+
+namespace picos::mux::multififo {
+namespace {
+
+using internal::Clock;
+
+class Scheduler;
+
+// Per-fiber record, owned by the scheduler from spawn until the fiber finishes.
+struct Record {
+  Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size, int origin);
+
+  Scheduler* sched;
+  FiberRef fiber;
+  internal::UniqueFunction main;
+  context::Context ctx;
+  std::exception_ptr error;
+  std::exception_ptr suspend_error;  // why try_suspend failed, returned by await
+  const int origin;           // worker whose live list holds the record
+  int last_worker;            // where it last ran: foreign wake-ups go back there
+  Record* next = nullptr;     // ready-queue link
+  Record* prev_live = nullptr;
+  Record* next_live = nullptr;
+};
+
+class Queue {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  void push_back(Record* r) noexcept {
+    r->next = nullptr;
+    if (tail_) {
+      tail_->next = r;
+    } else {
+      head_ = r;
+    }
+    tail_ = r;
+  }
+  void push_front(Record* r) noexcept {
+    r->next = head_;
+    head_ = r;
+    if (!tail_) tail_ = r;
+  }
+  Record* pop() noexcept {
+    Record* r = head_;
+    if (r) {
+      head_ = r->next;
+      if (!head_) tail_ = nullptr;
+    }
+    return r;
+  }
+  void clear() noexcept { head_ = tail_ = nullptr; }
+
+ private:
+  Record* head_ = nullptr;
+  Record* tail_ = nullptr;
+};
+
+enum class Pending { kNone, kYield, kAwait };
+
+struct alignas(64) Worker {
+  Scheduler* sched = nullptr;
+  int index = 0;
+
+  // The ready queue: popped by its worker, stolen from by the others, pushed by anyone.
+  internal::SpinLock lock;
+  Queue ready;                       // guarded by lock
+  std::atomic<std::size_t> size{0};  // written under lock; read racily to skip empty queues
+
+  // Records spawned on this worker that have not finished (for abandonment on fatal stop).
+  internal::SpinLock live_lock;
+  Record* live = nullptr;  // guarded by live_lock
+
+  // Touched only by the worker's own thread.
+  Record* current = nullptr;
+  Pending pending = Pending::kNone;
+  const Trigger* pending_trigger = nullptr;
+  int remaining_quota = 0;
+  std::uint32_t dispatches = 0;
+  std::int64_t countdown_to_balance = 1;
+  std::uint64_t rng = 0;
+  Clock::duration idle_backoff{};
+  Clock::duration idle_total{};
+};
+
+thread_local Worker* tls_worker = nullptr;
+
+// Never inlined or analysed: a fiber may suspend on one worker and resume on another, so the
+// thread-local must be re-read after every switch, never cached across it.
+__attribute__((noipa)) Worker* this_worker() noexcept { return tls_worker; }
+__attribute__((noipa)) void set_this_worker(Worker* w) noexcept { tls_worker = w; }
+
+std::uint64_t next_random(std::uint64_t& s) noexcept {
+  s ^= s << 13;
+  s ^= s >> 7;
+  s ^= s << 17;
+  return s;
+}
+
+constexpr Clock::duration kMinBackoff = std::chrono::milliseconds(1);
+constexpr Clock::duration kMaxBackoff = std::chrono::milliseconds(64);
+
+class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
+ public:
+  Scheduler(const Options& o, int n) : options_(o), n_(n), workers_(new Worker[static_cast<std::size_t>(n)]) {
+    for (int i = 0; i < n; ++i) {
+      workers_[i].sched = this;
+      workers_[i].index = i;
+      workers_[i].rng = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(i + 1);
+    }
+  }
+
+  void run(FiberRef fiber, internal::UniqueFunction main);
+
+  // ---- Handler (called on a fiber's stack) --------------------------------------------
+  std::exception_ptr await(const Trigger& trigger) noexcept override;
+  void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
+                    std::exception_ptr reason) override;
+  void yield() override;
+  void spawn(FiberRef fiber, internal::UniqueFunction main) override;
+
+  static void resume(const Trigger& trigger, void* record, void* sched) noexcept;
+  static void entry(void* record) noexcept;
+
+ private:
+  Record* new_record(Worker& w, FiberRef fiber, internal::UniqueFunction main);
+  void worker_loop(Worker& w);
+  void run_one(Worker& w, Record* r);
+  bool try_suspend(Worker& w, Record* r) noexcept;
+  void finished(Worker& w, Record* r);
+  void spend_quota();
+  Record* pop_own(Worker& w) noexcept;
+  Record* steal(Worker& w) noexcept;
+  Record* take_balanced(Worker& w) noexcept;
+  // Pushes onto `w`'s queue (at the head for a canceled fiber) and wakes a sleeper if `w`
+  // now has more than one fiber queued.
+  void push(Worker& w, Record* r, bool front) noexcept;
+  void push_foreign(Record* r, bool front) noexcept;
+  bool any_ready() const noexcept;
+  bool fire_timers(bool blocking);
+  void idle(Worker& w);
+  void wake_one() noexcept;
+  void stop() noexcept;
+  void set_fatal(std::exception_ptr e) noexcept;
+  void abandon_all() noexcept;
+
+  const Options options_;
+  const int n_;
+  std::unique_ptr<Worker[]> workers_;
+  std::atomic<std::int64_t> alive_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<Record*> main_record_{nullptr};
+  std::atomic<bool> main_finished_{false};
+  std::atomic<bool> stall_warned_{false};
+
+  // Sleeping workers.
+  std::mutex idle_mu_;
+  std::condition_variable idle_cv_;
+  std::uint64_t epoch_ = 0;  // guarded by idle_mu_; bumped by every wake-up
+  std::atomic<int> sleepers_{0};
+
+  // Timers shared by all workers.
+  std::mutex timers_mu_;
+  internal::TimerHeap timers_;  // guarded by timers_mu_
+  std::atomic<bool> has_timers_{false};
+
+  std::mutex fatal_mu_;
+  std::exception_ptr fatal_;  // guarded by fatal_mu_
+};
+
+Record::Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size,
+               int o)
+    : sched(s), fiber(std::move(f)), main(std::move(m)), ctx(&Scheduler::entry, this, stack_size),
+      origin(o), last_worker(o) {}
+
+Record* Scheduler::new_record(Worker& w, FiberRef fiber, internal::UniqueFunction main) {
+  auto* r = new Record(this, std::move(fiber), std::move(main), options_.stack_size, w.index);
+  r->fiber->set_scheduler_data(r);
+  acquire();
+  alive_.fetch_add(1, std::memory_order_relaxed);
+  w.live_lock.lock();
+  r->next_live = w.live;
+  if (w.live) w.live->prev_live = r;
+  w.live = r;
+  w.live_lock.unlock();
+  return r;
+}
+
+void Scheduler::entry(void* arg) noexcept {
+  auto* r = static_cast<Record*>(arg);
+  try {
+    r->main();
+    r->main.reset();
+  } catch (...) {
+    r->error = std::current_exception();
+    r->main.reset();
+  }
+}
+
+// ---- Handler -------------------------------------------------------------------------
+
+std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
+  Worker* w = this_worker();
+  Record* self = w->current;
+  w->pending_trigger = &trigger;
+  w->pending = Pending::kAwait;
+  self->ctx.suspend();
+  if (self->suspend_error) return std::exchange(self->suspend_error, nullptr);
+  return self->fiber->canceled();
+}
+
+void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
+                             std::exception_ptr reason) {
+  this_worker()->current->fiber->check();
+  auto deadline = internal::deadline_after(Clock::now(), delay);
+  bool earliest;
+  {
+    std::lock_guard<std::mutex> lock(timers_mu_);
+    auto before = timers_.next_deadline();
+    earliest = timers_.add(c, deadline, std::move(reason)) && (!before || deadline < *before);
+    has_timers_.store(true, std::memory_order_release);
+  }
+  // A sleeping worker may be waiting for a later deadline: let it recompute.
+  if (earliest) wake_one();
+  spend_quota();
+}
+
+void Scheduler::yield() {
+  Worker* w = this_worker();
+  Record* self = w->current;
+  self->fiber->check();
+  w->pending = Pending::kYield;
+  self->ctx.suspend();
+  self->fiber->check();
+}
+
+void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
+  Worker* w = this_worker();
+  w->current->fiber->check();
+  push(*w, new_record(*w, std::move(fiber), std::move(main)), false);
+  spend_quota();
+}
+
+void Scheduler::spend_quota() {
+  Worker* w = this_worker();
+  if (--w->remaining_quota <= 0) {
+    w->pending = Pending::kYield;
+    w->current->ctx.suspend();
+  }
+}
+
+void Scheduler::resume(const Trigger& trigger, void* record, void* sched) noexcept {
+  auto* r = static_cast<Record*>(record);
+  auto* s = static_cast<Scheduler*>(sched);
+  bool front = !r->fiber->unsuspend(trigger);
+  Worker* w = this_worker();
+  if (w != nullptr && w->sched == s) {
+    s->push(*w, r, front);
+  } else {
+    s->push_foreign(r, front);
+  }
+}
+
+// ---- queues and wake-ups -----------------------------------------------------------
+
+void Scheduler::push(Worker& w, Record* r, bool front) noexcept {
+  w.lock.lock();
+  if (front) {
+    w.ready.push_front(r);
+  } else {
+    w.ready.push_back(r);
+  }
+  std::size_t size = w.size.load(std::memory_order_relaxed) + 1;
+  w.size.store(size, std::memory_order_relaxed);
+  w.lock.unlock();
+  // Keep one fiber of slack local: waking a sleeper for a single ready fiber makes two
+  // workers trade a ping-ponging pair back and forth through futex wake-ups. A lone queued
+  // fiber behind a busy one is picked up by an idle worker's periodic look (see idle()).
+  if (size >= 2) wake_one();
+}
+
+void Scheduler::push_foreign(Record* r, bool front) noexcept {
+  Worker& w = workers_[static_cast<std::size_t>(r->last_worker)];
+  w.lock.lock();
+  if (stop_.load(std::memory_order_acquire)) {  // stopped by a fatal error: r is abandoned
+    w.lock.unlock();
+    return;
+  }
+  if (front) {
+    w.ready.push_front(r);
+  } else {
+    w.ready.push_back(r);
+  }
+  w.size.store(w.size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  w.lock.unlock();
+  wake_one();
+}
+
+void Scheduler::wake_one() noexcept {
+  // Pairs with the fetch_add in idle(): either the sleeper sees our push when it re-checks
+  // the queues, or we see it counted and bump the epoch it will check under idle_mu_.
+#if defined(__SANITIZE_THREAD__)
+  // TSan does not model fences; a seq_cst read-modify-write on the counter gives the same
+  // guarantee (the sleeper's increment and ours are totally ordered).
+  if (sleepers_.fetch_add(0, std::memory_order_seq_cst) == 0) return;
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_relaxed) == 0) return;
+#endif
+  std::lock_guard<std::mutex> lock(idle_mu_);
+  ++epoch_;
+  idle_cv_.notify_one();
+}
+
+void Scheduler::stop() noexcept {
+  stop_.store(true, std::memory_order_release);
+  std::lock_guard<std::mutex> lock(idle_mu_);
+  ++epoch_;
+  idle_cv_.notify_all();
+}
+
+Record* Scheduler::pop_own(Worker& w) noexcept {
+  if (w.size.load(std::memory_order_relaxed) == 0) return nullptr;
+  w.lock.lock();
+  Record* r = w.ready.pop();
+  if (r) w.size.store(w.size.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  w.lock.unlock();
+  return r;
+}
+
+Record* Scheduler::steal(Worker& w) noexcept {
+  if (n_ == 1) return nullptr;
+  auto start = static_cast<int>(next_random(w.rng) % static_cast<std::uint64_t>(n_));
+  for (int i = 0; i < n_; ++i) {
+    Worker& v = workers_[static_cast<std::size_t>((start + i) % n_)];
+    if (&v == &w || v.size.load(std::memory_order_relaxed) == 0) continue;
+    if (Record* r = pop_own(v)) return r;
+  }
+  return nullptr;
+}
+
+// Load balancing (as OCaml's multififo does): every so often -- after as many dispatches as
+// the worker has fibers queued, plus one -- look at a random other worker and take its
+// oldest fiber if its queue is longer. Without this, a worker that stole a single fiber that
+// keeps yielding would run it alone while the other fibers share the remaining workers.
+Record* Scheduler::take_balanced(Worker& w) noexcept {
+  if (n_ == 1 || --w.countdown_to_balance > 0) return nullptr;
+  auto own = static_cast<std::int64_t>(w.size.load(std::memory_order_relaxed));
+  w.countdown_to_balance = own + 1;
+  auto i = static_cast<std::size_t>(next_random(w.rng) % static_cast<std::uint64_t>(n_));
+  Worker& v = workers_[i];
+  if (&v == &w || static_cast<std::int64_t>(v.size.load(std::memory_order_relaxed)) <= own + 1) {
+    return nullptr;
+  }
+  return pop_own(v);
+}
+
+bool Scheduler::any_ready() const noexcept {
+  for (int i = 0; i < n_; ++i) {
+    if (workers_[static_cast<std::size_t>(i)].size.load(std::memory_order_relaxed) != 0) return true;
+  }
+  return false;
+}
+
+bool Scheduler::fire_timers(bool blocking) {
+  if (!has_timers_.load(std::memory_order_acquire)) return false;
+  std::vector<internal::TimerHeap::EntryRef> due;
+  {
+    std::unique_lock<std::mutex> lock(timers_mu_, std::defer_lock);
+    if (blocking) {
+      lock.lock();
+    } else if (!lock.try_lock()) {
+      return false;
+    }
+    timers_.pop_due(Clock::now(), due);
+    has_timers_.store(timers_.size() != 0, std::memory_order_release);
+  }
+  for (auto& e : due) e->fire();
+  return !due.empty();
+}
+
+// ---- workers -----------------------------------------------------------------------
+
+void Scheduler::worker_loop(Worker& w) {
+  set_this_worker(&w);
+  HandlerScope scope(*this, nullptr);
+  w.idle_backoff = kMinBackoff;
+  while (!stop_.load(std::memory_order_acquire)) {
+    if ((++w.dispatches & 63) == 0) (void)fire_timers(false);
+    Record* r = take_balanced(w);
+    if (!r) r = pop_own(w);
+    if (!r) r = steal(w);
+    if (r) {
+      run_one(w, r);
+      continue;
+    }
+    if (fire_timers(true)) continue;
+    idle(w);
+  }
+  set_this_worker(nullptr);
+}
+
+void Scheduler::run_one(Worker& w, Record* r) {
+  w.idle_backoff = kMinBackoff;
+  w.idle_total = {};
+  w.remaining_quota = options_.quota;
+  w.current = r;
+  r->last_worker = w.index;
+  set_current_fiber(r->fiber.get());
+  for (;;) {
+    if (r->ctx.resume()) {
+      finished(w, r);
+      break;
+    }
+    if (w.pending == Pending::kAwait && !try_suspend(w, r)) {
+      if (--w.remaining_quota > 0) continue;
+      push(w, r, false);
+    } else if (w.pending == Pending::kYield) {
+      push(w, r, false);
+    }
+    break;
+  }
+  w.current = nullptr;
+  set_current_fiber(nullptr);
+}
+
+bool Scheduler::try_suspend(Worker& w, Record* r) noexcept {
+  try {
+    return r->fiber->try_suspend(*w.pending_trigger, r, this, &Scheduler::resume);
+  } catch (...) {
+    r->suspend_error = std::current_exception();  // surfaces as await's result
+    return false;
+  }
+}
+
+void Scheduler::finished(Worker& w, Record* r) {
+  (void)w;
+  if (r->error) {
+    if (options_.fatal_exn_handler) {
+      try {
+        options_.fatal_exn_handler(r->error);
+      } catch (...) {
+        set_fatal(std::current_exception());
+      }
+    } else {
+      set_fatal(r->error);
+    }
+  }
+  Worker& origin = workers_[static_cast<std::size_t>(r->origin)];
+  origin.live_lock.lock();
+  if (r->prev_live) {
+    r->prev_live->next_live = r->next_live;
+  } else {
+    origin.live = r->next_live;
+  }
+  if (r->next_live) r->next_live->prev_live = r->prev_live;
+  origin.live_lock.unlock();
+  if (r == main_record_.load(std::memory_order_relaxed)) {
+    main_finished_.store(true, std::memory_order_release);
+  }
+  r->fiber->set_scheduler_data(nullptr);
+  delete r;
+  release();
+  if (alive_.fetch_sub(1, std::memory_order_acq_rel) == 1) stop();
+}
+
+void Scheduler::set_fatal(std::exception_ptr e) noexcept {
+  {
+    std::lock_guard<std::mutex> lock(fatal_mu_);
+    if (!fatal_) fatal_ = std::move(e);
+  }
+  stop();
+}
+
+void Scheduler::idle(Worker& w) {
+  std::uint64_t epoch;
+  {
+    std::lock_guard<std::mutex> lock(idle_mu_);
+    epoch = epoch_;
+  }
+  sleepers_.fetch_add(1, std::memory_order_seq_cst);
+  if (any_ready() || stop_.load(std::memory_order_acquire)) {
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  std::optional<Clock::time_point> next;
+  if (has_timers_.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(timers_mu_);
+    next = timers_.next_deadline();
+  }
+  // Sleep until woken, the next timer, or the back-off expires: a worker that sees nothing
+  // to steal still looks again now and then (at most every 64 ms), so a single queued fiber
+  // behind a fiber that never suspends is eventually taken by an idle worker.
+  auto now = Clock::now();
+  auto until = now + w.idle_backoff;
+  if (next && *next < until) until = *next;
+  bool woken;
+  {
+    std::unique_lock<std::mutex> lock(idle_mu_);
+    woken = idle_cv_.wait_until(lock, until, [&] {
+      return epoch_ != epoch || stop_.load(std::memory_order_acquire);
+    });
+  }
+  sleepers_.fetch_sub(1, std::memory_order_relaxed);
+  if (woken) {
+    w.idle_backoff = kMinBackoff;
+    w.idle_total = {};
+    return;
+  }
+  w.idle_backoff = std::min(w.idle_backoff * 2, kMaxBackoff);
+  w.idle_total += Clock::now() - now;
+  if (!next && w.idle_total >= options_.stall_warning &&
+      alive_.load(std::memory_order_acquire) > 0 && !stall_warned_.exchange(true)) {
+    std::fprintf(stderr,
+                 "picos::mux::multififo: %lld fiber(s) have been blocked for %.3f s with no "
+                 "timer pending (main %s); waiting for another thread to wake them\n",
+                 static_cast<long long>(alive_.load()),
+                 std::chrono::duration<double>(options_.stall_warning).count(),
+                 main_finished_.load() ? "has finished" : "is among them");
+  }
+}
+
+void Scheduler::abandon_all() noexcept {
+  for (int i = 0; i < n_; ++i) {
+    Worker& w = workers_[static_cast<std::size_t>(i)];
+    w.lock.lock();
+    w.ready.clear();
+    w.size.store(0, std::memory_order_relaxed);
+    w.lock.unlock();
+  }
+  for (int i = 0; i < n_; ++i) {
+    Worker& w = workers_[static_cast<std::size_t>(i)];
+    w.live_lock.lock();
+    Record* r = w.live;
+    w.live = nullptr;
+    w.live_lock.unlock();
+    while (r) {
+      Record* next = r->next_live;
+      if (!r->ctx.started()) {
+        r->fiber->set_scheduler_data(nullptr);
+        delete r;
+        release();
+      } else {
+        context::keep_abandoned(r, r->ctx);  // keeps its reference to this scheduler
+      }
+      r = next;
+    }
+  }
+}
+
+void Scheduler::run(FiberRef fiber, internal::UniqueFunction main) {
+  Worker& w0 = workers_[0];
+  Record* main_record = new_record(w0, std::move(fiber), std::move(main));
+  main_record_.store(main_record, std::memory_order_relaxed);
+  push(w0, main_record, false);
+
+  std::vector<std::thread> threads;
+  std::exception_ptr start_error;
+  try {
+    threads.reserve(static_cast<std::size_t>(n_ - 1));
+    for (int i = 1; i < n_; ++i) {
+      threads.emplace_back([this, i] { worker_loop(workers_[static_cast<std::size_t>(i)]); });
+    }
+  } catch (...) {
+    start_error = std::current_exception();
+    set_fatal(start_error);
+  }
+  if (!start_error) worker_loop(w0);
+  for (auto& t : threads) t.join();
+  std::exception_ptr fatal;
+  {
+    std::lock_guard<std::mutex> lock(fatal_mu_);
+    fatal = fatal_;
+  }
+  if (fatal) {
+    abandon_all();
+    std::rethrow_exception(fatal);
+  }
+}
+
+}  // namespace
+
+int resolved_threads(const Options& options) {
+  if (options.threads < 0) {
+    throw std::invalid_argument("picos::mux::multififo: threads must not be negative");
+  }
+  if (options.threads > 0) return options.threads;
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options) {
+  if (options.quota <= 0) throw std::invalid_argument("picos::mux::multififo: quota must be positive");
+  if (!fiber) throw std::invalid_argument("picos::mux::multififo::run_fiber: null fiber");
+  if (!main) throw std::invalid_argument("picos::mux::multififo::run_fiber: empty main");
+  int n = resolved_threads(options);
+  internal::Ref<Scheduler> s = internal::Ref<Scheduler>::adopt(new Scheduler(options, n));
+  s->run(std::move(fiber), std::move(main));
+}
+
+}  // namespace picos::mux::multififo

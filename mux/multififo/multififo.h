@@ -1,0 +1,91 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// mux/multififo/multififo.h — a multi-threaded scheduler: per-worker FIFO queues with work
+// stealing.
+//
+// `picos::mux::multififo::run(main, options)` runs `main` as the first fiber on a pool of
+// `threads` workers: the calling thread plus threads - 1 new ones, started by `run` and
+// joined before it returns. `run` returns main's value (or rethrows its exception) once main
+// and every fiber spawned inside have finished.
+//
+// Behaviour:
+//  - Each worker has its own FIFO ready queue. A fiber that spawns, yields or wakes another
+//    puts it on its own worker's queue; a worker that runs dry steals the oldest ready fiber
+//    of another worker, so fibers migrate between threads. Code running in a fiber must not
+//    assume it stays on one OS thread (thread_local values can change across any suspension).
+//  - A fiber resumed because it was canceled goes to the head of a queue.
+//  - Idle workers sleep on a condition variable and are woken when work appears that they
+//    could take (a queue holding more than the one fiber its worker is about to run, or a
+//    wake-up from a thread that is not a worker); they never spin.
+//  - Timers (cancel_after, sleep) are one heap shared by the workers, guarded by a mutex: no
+//    thread per timer. An idle worker sleeps until the earliest deadline; busy workers check
+//    for due timers every 64 dispatches.
+//  - `quota`, `fatal_exn_handler`, `stack_size`, `forbid` and `stall_warning` mean what they
+//    mean for picos::mux::fifo. A fatal error stops every worker; unfinished fibers are
+//    abandoned (kept, never freed, so a late signal stays harmless).
+//  - No static mutable state: several runs may be active at once in one process.
+//
+// Costs (docs/benchmarks.md): a yield or trigger hand-off within one worker costs about what
+// it costs on fifo plus an uncontended spin lock; stealing and cross-worker wake-ups cost a
+// futex wake-up (microseconds) when the target worker sleeps.
+
+#ifndef PICOS_MUX_MULTIFIFO_MULTIFIFO_H_
+#define PICOS_MUX_MULTIFIFO_MULTIFIFO_H_
+
+#include <chrono>
+#include <climits>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "mux/context/context.h"
+#include "picos/computation.h"
+#include "picos/fiber.h"
+#include "picos/internal/unique_function.h"
+
+namespace picos::mux::multififo {
+
+struct Options {
+  // Number of workers, the calling thread included. 0 (the default) means
+  // std::thread::hardware_concurrency(). Must not be negative (std::invalid_argument).
+  int threads = 0;
+  // Receives an exception that escaped a spawned fiber's main, on the worker that ran it.
+  // Returning continues scheduling; throwing stops every worker and makes run/run_fiber
+  // throw. Empty (the default): rethrow.
+  std::function<void(std::exception_ptr)> fatal_exn_handler;
+  // Operations a fiber may perform without suspending before it is made to yield (> 0).
+  int quota = INT_MAX;
+  // Stack size of every fiber, in bytes.
+  std::size_t stack_size = context::kDefaultStackSize;
+  // Start `run`'s main fiber with cancelation propagation forbidden.
+  bool forbid = false;
+  // How long blocked fibers with nothing pending may wait before one warning is printed.
+  std::chrono::nanoseconds stall_warning = std::chrono::seconds(10);
+};
+
+// The number of workers `options` asks for (resolving 0 to the CPU count).
+int resolved_threads(const Options& options);
+
+// Runs `main` in `fiber` on a pool of workers (the calling thread is one of them) until it
+// and every fiber spawned from it have finished. Throws std::invalid_argument for bad
+// options, and what the fatal handler throws.
+void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options = {});
+
+// Runs `main()` as the first fiber and returns its result, or rethrows its exception.
+template <typename F>
+std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
+  using R = std::invoke_result_t<F&>;
+  Computation<R> c(Mode::kLifo);
+  run_fiber(Fiber::create(c, options.forbid), [&c, &main] { c.capture(main); }, options);
+  if (c.is_running()) {
+    throw std::logic_error("picos::mux::multififo::run: main did not finish");
+  }
+  return c.take();
+}
+
+}  // namespace picos::mux::multififo
+
+#endif  // PICOS_MUX_MULTIFIFO_MULTIFIFO_H_
