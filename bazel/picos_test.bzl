@@ -11,6 +11,7 @@ SCHEDULERS = {
     "multififo_t2": "//mux/multififo:testing_t2",
     "multififo_t4": "//mux/multififo:testing_t4",
     "nosched": "//mux/testing:nosched",
+    "thread": "//mux/thread:testing",
 }
 
 def picos_test(name, srcs, deps = [], schedulers = None, tags = [], size = "small", **kwargs):
