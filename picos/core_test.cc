@@ -591,9 +591,8 @@ TEST(FiberTest, SpawnedMainRunsEvenIfCanceledBeforeStart) {
 
 TEST(FiberTest, SleepReturnsAndIsCancelable) {
   testing::run([] {
-    auto t0 = std::chrono::steady_clock::now();
+    // No wall-clock assertion: under a virtual clock (randos) time does not pass for real.
     Fiber::sleep(0.005);
-    EXPECT_GE(std::chrono::steady_clock::now() - t0, 5ms);  // ordering, not a speed claim
     Fiber::sleep(0ns);
     EXPECT_THROW(Fiber::sleep(-1.0), std::invalid_argument);
     EXPECT_THROW(Fiber::sleep(std::nan("")), std::invalid_argument);
