@@ -9,6 +9,58 @@
 namespace picos {
 namespace internal {
 
+namespace {
+
+#if !defined(__SANITIZE_ADDRESS__)
+// A per-thread stack of freed TriggerState blocks. Blocks freed on another thread than the
+// one that allocated them simply join that thread's cache; the cache is bounded.
+struct TriggerCache {
+  static constexpr std::uint32_t kMax = 256;
+  struct Block {
+    Block* next;
+  };
+  Block* head = nullptr;
+  std::uint32_t size = 0;
+  ~TriggerCache() {
+    while (head) {
+      Block* b = head;
+      head = b->next;
+      ::operator delete(b);
+    }
+  }
+};
+thread_local TriggerCache trigger_cache;
+#endif
+
+}  // namespace
+
+void* TriggerState::operator new(std::size_t size) {
+#if !defined(__SANITIZE_ADDRESS__)
+  TriggerCache& c = trigger_cache;
+  if (size == sizeof(TriggerState) && c.head) {
+    TriggerCache::Block* b = c.head;
+    c.head = b->next;
+    --c.size;
+    return b;
+  }
+#endif
+  return ::operator new(size);
+}
+
+void TriggerState::operator delete(void* p) noexcept {
+#if !defined(__SANITIZE_ADDRESS__)
+  TriggerCache& c = trigger_cache;
+  if (c.size < TriggerCache::kMax) {
+    auto* b = static_cast<TriggerCache::Block*>(p);
+    b->next = c.head;
+    c.head = b;
+    ++c.size;
+    return;
+  }
+#endif
+  ::operator delete(p);
+}
+
 TriggerState::~TriggerState() {
   // A from_action trigger dropped without ever being signaled still owns x and y.
   if (release_ && state_.load(std::memory_order_relaxed) == kAwaiting) release_(x_, y_);
