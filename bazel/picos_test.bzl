@@ -11,6 +11,12 @@ SCHEDULERS = {
     "multififo_t2": "//mux/multififo:testing_t2",
     "multififo_t4": "//mux/multififo:testing_t4",
     "nosched": "//mux/testing:nosched",
+    "randos_s1": "//randos:testing_s1",
+    "randos_s2": "//randos:testing_s2",
+    "randos_s3": "//randos:testing_s3",
+    "randos_fresh": "//randos:testing_fresh",
+    "randos_t2": "//randos:testing_t2",
+    "randos_vclock": "//randos:testing_vclock",
     "thread": "//mux/thread:testing",
 }
 

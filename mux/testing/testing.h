@@ -33,6 +33,14 @@ inline constexpr bool kThreadSanitizer = false;
 #endif
 constexpr int scaled(int n) { return kThreadSanitizer ? (n / 10 > 0 ? n / 10 : 1) : n; }
 
+// True under any sanitizer (ASan, TSan): per-fiber sanitizer state (ASan's fake stacks,
+// TSan's fiber contexts and shadow) makes tens of thousands of live fibers impractical.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitizer = true;
+#else
+inline constexpr bool kSanitizer = false;
+#endif
+
 // The configuration this binary was built for, e.g. "fifo".
 const char* scheduler_name();
 

@@ -1,0 +1,412 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "randos/randos.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mux/context/abandon.h"
+#include "picos/handler.h"
+#include "picos/internal/ref_count.h"
+#include "picos/internal/timer_heap.h"
+
+namespace picos::randos {
+namespace {
+
+using internal::Clock;
+namespace context = mux::context;
+
+// SplitMix64 (Steele, Lea, Flood 2014): a 64-bit state, one add and a finaliser per number.
+// Plenty for picking among ready fibers, and any seed (0 included) is a good one.
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) noexcept : state_(seed) {}
+  std::uint64_t next() noexcept {
+    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, n) for n > 0 (multiply-shift; the bias is below n / 2^64).
+  std::size_t below(std::size_t n) noexcept {
+    return static_cast<std::size_t>((static_cast<unsigned __int128>(next()) * n) >> 64);
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
+class Scheduler;
+
+// What a fiber asked for when it switched to the scheduler's stack. Kept in its record (not
+// in per-thread state): the fiber may be resumed on another thread.
+enum class Pending { kYield, kAwait };
+
+// Per-fiber record: the fiber, its main and its stackful context. Owned by the scheduler
+// from spawn until the fiber finishes.
+struct Record {
+  Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size);
+
+  Scheduler* sched;
+  FiberRef fiber;
+  internal::UniqueFunction main;
+  context::Context ctx;
+  std::exception_ptr error;  // what escaped main
+  Pending pending = Pending::kYield;
+  const Trigger* pending_trigger = nullptr;  // kAwait: on the fiber's (suspended) stack
+  Record* prev_live = nullptr;               // the scheduler's list of live records
+  Record* next_live = nullptr;
+};
+
+class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
+ public:
+  Scheduler(const Options& o, std::uint64_t seed) : options_(o), seed_(seed) {}
+
+  void run(FiberRef fiber, internal::UniqueFunction main);
+
+  // ---- Handler (called on a fiber's stack, on any of the scheduler's threads) -----------
+  std::exception_ptr await(const Trigger& trigger) noexcept override;
+  void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
+                    std::exception_ptr reason) override;
+  void yield() override;
+  void spawn(FiberRef fiber, internal::UniqueFunction main) override;
+
+  // Resume action of a suspended fiber: runs on whatever thread signals the trigger.
+  static void resume(const Trigger& trigger, void* record, void* sched) noexcept;
+  // Body of every fiber's context.
+  static void entry(void* record) noexcept;
+
+ private:
+  enum class Outcome { kRequeue, kSuspended, kFinished };
+
+  // The record of the fiber running on this thread. Read before switching out, never after:
+  // the fiber may come back on another thread.
+  static Record* self() noexcept { return static_cast<Record*>(Fiber::current().scheduler_data()); }
+  static void switch_out(Record* r, Pending p) noexcept {
+    r->pending = p;
+    r->ctx.suspend();
+  }
+
+  Record* new_record_locked(Record* r);
+  void worker_loop(int index);
+  Outcome run_one(Record* r);
+  Clock::time_point now_locked() const { return options_.virtual_clock ? vnow_ : Clock::now(); }
+  void unlink_live_locked(Record* r) noexcept {
+    if (r->prev_live) {
+      r->prev_live->next_live = r->next_live;
+    } else {
+      live_ = r->next_live;
+    }
+    if (r->next_live) r->next_live->prev_live = r->prev_live;
+  }
+  void abandon_all();
+  void print_seed(const char* when) const;
+
+  const Options options_;
+  const std::uint64_t seed_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;  // idle threads wait here
+  // Everything below is guarded by mu_.
+  std::vector<Record*> ready_;  // capacity >= alive_, so pushing never allocates
+  internal::TimerHeap timers_;
+  Clock::time_point vnow_{};  // the virtual clock
+  std::size_t alive_ = 0;
+  int running_ = 0;   // threads running a fiber or firing timers
+  int sleepers_ = 0;  // threads waiting on cv_
+  Record* main_record_ = nullptr;
+  Record* live_ = nullptr;  // every record not finished
+  bool stall_warned_ = false;
+  bool stopped_ = false;  // set once every thread has left the loop
+  std::exception_ptr fatal_;
+};
+
+Record::Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size)
+    : sched(s), fiber(std::move(f)), main(std::move(m)), ctx(&Scheduler::entry, this, stack_size) {}
+
+// Links a freshly allocated record in; may throw (bad_alloc) before changing anything.
+Record* Scheduler::new_record_locked(Record* r) {
+  ready_.reserve(std::max(ready_.capacity(), alive_ + 1));
+  r->fiber->set_scheduler_data(r);
+  acquire();  // every live record keeps the scheduler's state alive
+  ++alive_;
+  r->next_live = live_;
+  if (live_) live_->prev_live = r;
+  live_ = r;
+  return r;
+}
+
+void Scheduler::entry(void* arg) noexcept {
+  auto* r = static_cast<Record*>(arg);
+  try {
+    r->main();
+    r->main.reset();  // destroy the closure while still on the fiber
+  } catch (...) {
+    r->error = std::current_exception();
+    r->main.reset();
+  }
+}
+
+// ---- Handler -------------------------------------------------------------------------
+
+std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
+  Record* r = self();
+  r->pending_trigger = &trigger;
+  switch_out(r, Pending::kAwait);
+  return r->fiber->canceled();
+}
+
+void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
+                             std::exception_ptr reason) {
+  Record* r = self();
+  r->fiber->check();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    (void)timers_.add(c, internal::deadline_after(now_locked(), delay), std::move(reason));
+  }
+  switch_out(r, Pending::kYield);  // armed: no throwing from here on
+}
+
+void Scheduler::yield() {
+  Record* r = self();
+  r->fiber->check();
+  switch_out(r, Pending::kYield);
+  r->fiber->check();
+}
+
+void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
+  Record* r = self();
+  r->fiber->check();
+  auto* child = new Record(this, std::move(fiber), std::move(main), options_.stack_size);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    try {
+      ready_.push_back(new_record_locked(child));
+    } catch (...) {
+      delete child;  // nothing was linked: all or nothing
+      throw;
+    }
+    if (sleepers_ > 0) cv_.notify_one();
+  }
+  switch_out(r, Pending::kYield);  // spawned: no throwing from here on
+}
+
+void Scheduler::resume(const Trigger& trigger, void* record, void* sched) noexcept {
+  auto* r = static_cast<Record*>(record);
+  auto* s = static_cast<Scheduler*>(sched);
+  (void)r->fiber->unsuspend(trigger);  // a canceled fiber gets no priority
+  std::lock_guard<std::mutex> lock(s->mu_);
+  if (s->stopped_) return;  // abandoned after a fatal error: keep the record, do nothing
+  s->ready_.push_back(r);   // within capacity: does not allocate
+  if (s->sleepers_ > 0) s->cv_.notify_one();
+}
+
+// ---- the loop ------------------------------------------------------------------------
+
+void Scheduler::print_seed(const char* when) const {
+  if (!options_.print_seed) return;
+  auto seed = static_cast<unsigned long long>(seed_);
+  std::fprintf(stderr, "picos::randos: %sseed=%llu (replay with %s=%llu)\n", when, seed,
+               kSeedEnvVar, seed);
+}
+
+void Scheduler::run(FiberRef fiber, internal::UniqueFunction main) {
+  HandlerScope scope(*this, fiber.get());
+  print_seed("");
+  {
+    auto* r = new Record(this, std::move(fiber), std::move(main), options_.stack_size);
+    std::lock_guard<std::mutex> lock(mu_);
+    main_record_ = new_record_locked(r);
+    ready_.push_back(main_record_);
+  }
+  std::vector<std::thread> workers;
+  try {
+    for (int i = 1; i < options_.threads; ++i) {
+      workers.emplace_back([this, i] {
+        HandlerScope worker_scope(*this, nullptr);
+        worker_loop(i);
+      });
+    }
+  } catch (...) {  // could not start a thread: stop as after a fatal error
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!fatal_) fatal_ = std::current_exception();
+  }
+  worker_loop(0);
+  for (std::thread& t : workers) t.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+  }
+  if (fatal_) {
+    abandon_all();
+    print_seed("stopped by a fatal error; ");
+    std::rethrow_exception(fatal_);
+  }
+}
+
+void Scheduler::worker_loop(int index) {
+  // Thread 0 draws from the seed itself; the others from seeds derived from it.
+  Rng rng(seed_ + static_cast<std::uint64_t>(index) * 0xD1B54A32D192ED03ull);
+  std::vector<internal::TimerHeap::EntryRef> due;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!fatal_ && alive_ > 0) {
+    if (timers_.size() != 0) {
+      timers_.pop_due(now_locked(), due);
+      if (!due.empty()) {
+        ++running_;
+        lock.unlock();
+        for (auto& e : due) e->fire();  // resume actions take mu_
+        due.clear();
+        lock.lock();
+        --running_;
+        continue;
+      }
+    }
+    if (!ready_.empty()) {
+      std::size_t i = rng.below(ready_.size());
+      Record* r = ready_[i];
+      ready_[i] = ready_.back();
+      ready_.pop_back();
+      if (options_.virtual_clock) vnow_ = internal::deadline_after(vnow_, options_.virtual_tick);
+      ++running_;
+      lock.unlock();
+      Outcome outcome = run_one(r);
+      lock.lock();
+      --running_;
+      if (outcome == Outcome::kRequeue) ready_.push_back(r);
+      continue;
+    }
+    // Nothing ready here.
+    std::optional<Clock::time_point> next = timers_.next_deadline();
+    bool timer = next && *next != Clock::time_point::max();
+    if (options_.virtual_clock && timer && running_ == 0) {
+      vnow_ = std::max(vnow_, *next);  // every fiber is blocked: jump to the next timer
+      continue;
+    }
+    ++sleepers_;
+    if (timer && !options_.virtual_clock) {
+      cv_.wait_until(lock, *next);
+    } else if (!timer && main_record_ == nullptr && running_ == 0 && !stall_warned_) {
+      if (!cv_.wait_for(lock, options_.stall_warning,
+                        [this] { return fatal_ || alive_ == 0 || !ready_.empty(); }) &&
+          !stall_warned_) {
+        std::fprintf(stderr,
+                     "picos::randos: main has finished but %zu fiber(s) have been blocked for "
+                     "%.3f s with no timer pending; waiting for another thread to wake them\n",
+                     alive_, std::chrono::duration<double>(options_.stall_warning).count());
+        stall_warned_ = true;
+      }
+    } else {
+      cv_.wait(lock);
+    }
+    --sleepers_;
+  }
+  cv_.notify_all();  // let the other threads see why this one left
+}
+
+Scheduler::Outcome Scheduler::run_one(Record* r) {
+  set_current_fiber(r->fiber.get());
+  if (!r->ctx.resume()) {
+    if (r->pending == Pending::kAwait &&
+        r->fiber->try_suspend(*r->pending_trigger, r, this, &Scheduler::resume)) {
+      return Outcome::kSuspended;  // from here on another thread may be running it
+    }
+    return Outcome::kRequeue;  // yield, or an await that does not suspend
+  }
+  std::exception_ptr fatal;
+  if (r->error) {
+    if (options_.fatal_exn_handler) {
+      try {
+        options_.fatal_exn_handler(r->error);
+      } catch (...) {
+        fatal = std::current_exception();
+      }
+    } else {
+      fatal = r->error;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fatal && !fatal_) fatal_ = fatal;
+    --alive_;
+    if (r == main_record_) main_record_ = nullptr;
+    unlink_live_locked(r);
+    if (alive_ == 0 || fatal_) cv_.notify_all();
+  }
+  r->fiber->set_scheduler_data(nullptr);
+  delete r;
+  release();  // never the last reference: run_fiber holds one
+  return Outcome::kFinished;
+}
+
+void Scheduler::abandon_all() {
+  // Called once every thread has left the loop. Fibers that never started hold no stack and
+  // no trigger refers to them: free them. Started ones may be referenced by triggers and hold
+  // objects on their stacks: bury them, keeping their reference to this scheduler so a late
+  // resume finds `stopped_`.
+  std::lock_guard<std::mutex> lock(mu_);
+  ready_.clear();
+  while (Record* r = live_) {
+    unlink_live_locked(r);
+    --alive_;
+    if (!r->ctx.started()) {
+      r->fiber->set_scheduler_data(nullptr);
+      delete r;
+      release();
+    } else {
+      context::keep_abandoned(r, r->ctx);
+    }
+  }
+}
+
+std::uint64_t fresh_seed() {
+  std::random_device rd;
+  std::uint64_t s = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
+                    static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
+  Rng mix(s);
+  std::uint64_t seed;
+  do {
+    seed = mix.next();
+  } while (seed == 0);
+  return seed;
+}
+
+}  // namespace
+
+std::uint64_t resolve_seed(const Options& options) {
+  if (options.seed != 0) return options.seed;
+  const char* env = std::getenv(kSeedEnvVar);
+  if (env == nullptr || *env == '\0') return fresh_seed();
+  errno = 0;
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(env, &end, 10);
+  if (errno != 0 || *end != '\0' || *env < '0' || *env > '9') {
+    throw std::invalid_argument(std::string("picos::randos: ") + kSeedEnvVar +
+                                " is not a decimal 64-bit number: \"" + env + "\"");
+  }
+  return v;
+}
+
+void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options) {
+  if (options.threads < 1) throw std::invalid_argument("picos::randos: threads must be >= 1");
+  if (options.virtual_tick.count() < 0) {
+    throw std::invalid_argument("picos::randos: virtual_tick must not be negative");
+  }
+  if (!fiber) throw std::invalid_argument("picos::randos::run_fiber: null fiber");
+  if (!main) throw std::invalid_argument("picos::randos::run_fiber: empty main");
+  std::uint64_t seed = resolve_seed(options);
+  if (options.seed_out) *options.seed_out = seed;
+  internal::Ref<Scheduler> s = internal::Ref<Scheduler>::adopt(new Scheduler(options, seed));
+  s->run(std::move(fiber), std::move(main));
+}
+
+}  // namespace picos::randos

@@ -1,0 +1,615 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// What only the randomized scheduler promises: random interleavings that a seed replays,
+// PICOS_RANDOS_SEED, the virtual clock, several threads with migration, fatal error handling
+// and the stall warning. The scheduler-agnostic contract is tested through the conformance
+// matrix (picos/core_test.cc and the //randos:testing_* configurations).
+
+#include "randos/randos.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "mux/testing/testing.h"
+#include "picos/picos.h"
+
+namespace picos::randos {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Fatal : std::runtime_error {
+  Fatal() : std::runtime_error("fatal") {}
+};
+struct Exit : std::runtime_error {
+  Exit() : std::runtime_error("Exit") {}
+};
+
+void spawn(internal::UniqueFunction main) {
+  Fiber::spawn(Fiber::create(PackedComputation()), std::move(main));
+}
+
+template <typename F>
+Computation<void> fork(F fn) {
+  Computation<void> done;
+  Fiber::spawn(Fiber::create(done), [done, fn = std::move(fn)]() mutable { done.capture(fn); });
+  return done;
+}
+
+Options quiet(std::uint64_t seed) {
+  Options o;
+  o.seed = seed;
+  o.print_seed = false;
+  return o;
+}
+
+// Sets or clears PICOS_RANDOS_SEED for one scope.
+class ScopedSeedEnv {
+ public:
+  explicit ScopedSeedEnv(const char* value) {
+    if (value) {
+      setenv(kSeedEnvVar, value, 1);
+    } else {
+      unsetenv(kSeedEnvVar);
+    }
+  }
+  ~ScopedSeedEnv() { unsetenv(kSeedEnvVar); }
+};
+
+// Read through a function the compiler may not analyse: pthread_self() is declared const, and
+// a fiber may continue on another thread after any scheduling point (docs/context.md).
+__attribute__((noipa)) std::thread::id this_thread_id() { return std::this_thread::get_id(); }
+
+// ~50 fibers doing yields, spawns, trigger hand-offs and (virtual) sleeps. Every fiber appends
+// its id to the trace each time it runs again after a scheduling point: the trace is the
+// interleaving.
+std::vector<int> traced_run(const Options& options) {
+  std::vector<int> trace;
+  run(
+      [&trace] {
+        constexpr int kFibers = 50;
+        std::vector<Trigger> triggers(kFibers / 2);
+        std::vector<Computation<void>> done;
+        for (int i = 0; i < kFibers; ++i) {
+          done.push_back(fork([&trace, &triggers, i] {
+            trace.push_back(i);
+            for (int k = 0; k < 3; ++k) {
+              Fiber::yield();
+              trace.push_back(i);
+            }
+            Trigger& t = triggers[static_cast<std::size_t>(i / 2)];
+            if (i % 2 == 0) {
+              EXPECT_EQ(t.await(), nullptr);
+            } else {
+              t.signal();
+            }
+            trace.push_back(i);
+            if (i % 5 == 0) {
+              spawn([&trace, i] {
+                trace.push_back(1000 + i);
+                Fiber::yield();
+                trace.push_back(1000 + i);
+              });
+              trace.push_back(i);
+            }
+            if (i % 7 == 0) {
+              Fiber::sleep(0.001 * (i % 3));
+              trace.push_back(i);
+            }
+          }));
+          trace.push_back(-1);
+        }
+        for (auto& d : done) {
+          d.await();
+          trace.push_back(-1);
+        }
+      },
+      options);
+  return trace;
+}
+
+Options traced_options(std::uint64_t seed) {
+  Options o = quiet(seed);
+  o.virtual_clock = true;  // the sleeps fire at deterministic points
+  return o;
+}
+
+// ---- randomness and replay -------------------------------------------------------------
+
+TEST(RandosTest, SameSeedReplaysTheSameInterleaving) {
+  for (std::uint64_t seed : {1ull, 2ull, 0xDEADBEEFull}) {
+    std::vector<int> first = traced_run(traced_options(seed));
+    std::vector<int> second = traced_run(traced_options(seed));
+    EXPECT_GT(first.size(), 300u);
+    EXPECT_EQ(first, second) << "seed " << seed;
+  }
+}
+
+TEST(RandosTest, DifferentSeedsGiveDifferentInterleavings) {
+  std::set<std::vector<int>> seen;
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) seen.insert(traced_run(traced_options(seed)));
+  EXPECT_EQ(seen.size(), 5u);
+}
+
+TEST(RandosTest, WithoutTimersTheRealClockReplaysToo) {
+  auto trace = [](std::uint64_t seed) {
+    std::vector<int> trace;
+    run(
+        [&] {
+          for (int i = 0; i < 20; ++i) {
+            spawn([&trace, i] {
+              for (int k = 0; k < 5; ++k) {
+                trace.push_back(i);
+                Fiber::yield();
+              }
+            });
+          }
+        },
+        quiet(seed));
+    return trace;
+  };
+  EXPECT_EQ(trace(42), trace(42));
+  EXPECT_NE(trace(42), trace(43));
+}
+
+// Orders other schedulers happen to give are not promised: across seeds, each shows up.
+TEST(RandosTest, AnyReadyFiberMayRunNext) {
+  bool child_first = false, parent_first = false;
+  bool a_first = false, b_first = false;
+  for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+    std::vector<char> order = run(
+        [] {
+          std::vector<char> order;
+          spawn([&order] { order.push_back('a'); });
+          order.push_back('p');
+          spawn([&order] { order.push_back('b'); });
+          while (order.size() < 3) Fiber::yield();
+          return order;
+        },
+        quiet(seed));
+    child_first = child_first || order[0] == 'a';
+    parent_first = parent_first || order[0] == 'p';
+    auto a = std::find(order.begin(), order.end(), 'a');
+    auto b = std::find(order.begin(), order.end(), 'b');
+    (a < b ? a_first : b_first) = true;
+  }
+  EXPECT_TRUE(child_first);
+  EXPECT_TRUE(parent_first);
+  EXPECT_TRUE(a_first);
+  EXPECT_TRUE(b_first);
+}
+
+// The core returns at once from awaiting an already-signaled trigger, without calling the
+// scheduler; an await that reaches the scheduler but does not suspend (here: the fiber is
+// canceled) is a scheduling point.
+TEST(RandosTest, AwaitThatDoesNotSuspendIsASchedulingPoint) {
+  bool other_ran_in_between = false;
+  for (std::uint64_t seed = 1; seed <= 100 && !other_ran_in_between; ++seed) {
+    run(
+        [&] {
+          bool other = false;
+          spawn([&other] { other = true; });
+          bool before = other;  // the spawn itself may have let the child run
+          Fiber& f = Fiber::current();
+          PackedComputation saved = f.get_computation();
+          PackedComputation canceled;
+          canceled.cancel(std::make_exception_ptr(Exit()));
+          f.set_computation(canceled);
+          EXPECT_NE(Trigger().await(), nullptr);
+          f.set_computation(saved);
+          if (!before && other) other_ran_in_between = true;
+          while (!other) Fiber::yield();
+        },
+        quiet(seed));
+  }
+  EXPECT_TRUE(other_ran_in_between);
+}
+
+// ---- seeds -------------------------------------------------------------------------------
+
+TEST(RandosTest, SeedEnvironmentVariableIsUsedWhenNoSeedIsGiven) {
+  ScopedSeedEnv env("12345");
+  std::uint64_t used = 0;
+  Options o = traced_options(0);
+  o.seed_out = &used;
+  std::vector<int> from_env = traced_run(o);
+  EXPECT_EQ(used, 12345u);
+  EXPECT_EQ(from_env, traced_run(traced_options(12345)));
+  EXPECT_EQ(resolve_seed(Options{}), 12345u);
+  Options explicit_seed;
+  explicit_seed.seed = 7;
+  EXPECT_EQ(resolve_seed(explicit_seed), 7u);  // an explicit seed wins
+}
+
+TEST(RandosTest, BadSeedEnvironmentVariableIsRejected) {
+  for (const char* bad : {"abc", "12x", "-3", " 4", "99999999999999999999999"}) {
+    ScopedSeedEnv env(bad);
+    EXPECT_THROW(run([] {}, quiet(0)), std::invalid_argument) << bad;
+  }
+}
+
+TEST(RandosTest, FreshSeedsDiffer) {
+  ScopedSeedEnv env(nullptr);
+  std::set<std::uint64_t> seeds;
+  for (int i = 0; i < 10; ++i) {
+    std::uint64_t used = 0;
+    Options o = quiet(0);
+    o.seed_out = &used;
+    run([] {}, o);
+    EXPECT_NE(used, 0u);
+    seeds.insert(used);
+  }
+  EXPECT_EQ(seeds.size(), 10u);
+}
+
+TEST(RandosTest, PrintsTheSeedAtTheStartOfEachRun) {
+  Options o;
+  o.seed = 4242;
+  ::testing::internal::CaptureStderr();
+  run([] { Fiber::yield(); }, o);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("picos::randos: seed=4242 (replay with PICOS_RANDOS_SEED=4242)"),
+            std::string::npos)
+      << err;
+}
+
+TEST(RandosTest, BadOptionsAreRejected) {
+  Options o = quiet(1);
+  o.threads = 0;
+  EXPECT_THROW(run([] {}, o), std::invalid_argument);
+  o.threads = 1;
+  o.virtual_tick = -1ns;
+  EXPECT_THROW(run([] {}, o), std::invalid_argument);
+}
+
+// ---- virtual clock -----------------------------------------------------------------------
+
+Options vclock(std::uint64_t seed) {
+  Options o = quiet(seed);
+  o.virtual_clock = true;
+  return o;
+}
+
+TEST(RandosVirtualClockTest, LongSleepsReturnAtOnce) {
+  // With the real clock this would take a year; the test's timeout is a minute.
+  run(
+      [] {
+        Fiber::sleep(3600.0);
+        auto done = fork([] { Fiber::sleep(365 * 24 * 3600.0); });
+        Fiber::sleep(24 * 3600.0);
+        done.await();
+      },
+      vclock(1));
+}
+
+TEST(RandosVirtualClockTest, TimersFireInDeadlineOrder) {
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    std::vector<int> order = run(
+        [] {
+          std::vector<int> order;
+          std::vector<Computation<void>> done;
+          for (int i : {3, 1, 4, 2, 5}) {
+            done.push_back(fork([&order, i] {
+              Fiber::sleep(3600.0 * i);
+              order.push_back(i);
+            }));
+          }
+          for (auto& d : done) d.await();
+          return order;
+        },
+        vclock(seed));
+    EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4, 5})) << "seed " << seed;
+  }
+}
+
+TEST(RandosVirtualClockTest, CancelAfterFiresInVirtualTime) {
+  run(
+      [] {
+        Computation<void> c;
+        c.cancel_after(3600.0, std::make_exception_ptr(Exit()));
+        c.wait();
+        EXPECT_THROW(c.await(), Exit);
+      },
+      vclock(3));
+}
+
+// A timeout races work that sleeps: the earlier deadline wins, whatever the seed.
+TEST(RandosVirtualClockTest, TimeoutsAreDecidedByVirtualDeadlines) {
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    for (double work : {5.0, 20.0}) {
+      Computation<int> c = run(
+          [work] {
+            Computation<int> c;
+            c.cancel_after(10.0, std::make_exception_ptr(Exit()));
+            Fiber::spawn(Fiber::create(c), [c, work] {
+              c.capture([work] {
+                Fiber::sleep(work);
+                return 1;
+              });
+            });
+            c.wait();
+            return c;
+          },
+          vclock(seed));
+      if (work < 10.0) {
+        EXPECT_EQ(c.await(), 1) << "seed " << seed;
+      } else {
+        EXPECT_THROW(c.await(), Exit) << "seed " << seed;
+      }
+    }
+  }
+}
+
+TEST(RandosVirtualClockTest, TimeAdvancesByTheTickWhileFibersAreBusy) {
+  Options o = vclock(5);
+  o.virtual_tick = 1ms;
+  int yields = run(
+      [] {
+        Computation<void> c;
+        c.cancel_after(1.0, std::make_exception_ptr(Exit()));
+        int yields = 0;
+        while (c.is_running()) {
+          Fiber::yield();
+          ++yields;
+        }
+        return yields;
+      },
+      o);
+  EXPECT_NEAR(yields, 1000, 3);
+}
+
+TEST(RandosVirtualClockTest, HugeDelaysNeverFire) {
+  run(
+      [] {
+        Computation<void> c;
+        c.cancel_after(std::chrono::nanoseconds::max(), std::make_exception_ptr(Exit()));
+        Fiber::sleep(3600.0);  // the jump goes to this timer, not to "never"
+        EXPECT_TRUE(c.is_running());
+        c.finish();
+      },
+      vclock(9));
+}
+
+TEST(RandosVirtualClockTest, ForeignThreadStillWakesAnIdleScheduler) {
+  run(
+      [] {
+        Trigger t;
+        std::thread signaler([t] {
+          std::this_thread::sleep_for(1ms);
+          t.signal();
+        });
+        EXPECT_EQ(t.await(), nullptr);
+        signaler.join();
+      },
+      vclock(2));
+}
+
+// ---- threads -------------------------------------------------------------------------------
+
+TEST(RandosThreadsTest, TwoThreadsCompleteManyFibersAndMigrateThem) {
+  const int n = testing::scaled(10000);
+  Options o = quiet(7);
+  o.threads = 2;
+  std::atomic<int> finished{0};
+  std::atomic<int> migrations{0};
+  std::mutex mu;
+  std::set<std::thread::id> threads;
+  run(
+      [&] {
+        for (int i = 0; i < n; ++i) {
+          spawn([&] {
+            std::thread::id before = this_thread_id();
+            for (int k = 0; k < 3; ++k) {
+              Fiber::yield();
+              std::thread::id now = this_thread_id();
+              if (now != before) migrations++;
+              before = now;
+            }
+            {
+              std::lock_guard<std::mutex> lock(mu);
+              threads.insert(before);
+            }
+            finished++;
+          });
+        }
+      },
+      o);
+  EXPECT_EQ(finished.load(), n);
+  EXPECT_GT(migrations.load(), 0);
+  EXPECT_EQ(threads.size(), 2u);
+}
+
+TEST(RandosThreadsTest, FourThreadsWithTimersAndTriggers) {
+  Options o = quiet(11);
+  o.threads = 4;
+  const int n = testing::scaled(2000);
+  std::atomic<int> woken{0};
+  run(
+      [&] {
+        std::vector<Trigger> triggers(static_cast<std::size_t>(n));
+        std::vector<Computation<void>> done;
+        for (auto& t : triggers) {
+          done.push_back(fork([t, &woken] {
+            EXPECT_EQ(t.await(), nullptr);
+            Fiber::sleep(0.0001);
+            woken++;
+          }));
+        }
+        for (auto& t : triggers) {
+          t.signal();
+          Fiber::yield();
+        }
+        for (auto& d : done) d.await();
+      },
+      o);
+  EXPECT_EQ(woken.load(), n);
+}
+
+TEST(RandosThreadsTest, VirtualClockJumpsOnlyWhenEveryThreadIsIdle) {
+  Options o = vclock(13);
+  o.threads = 3;
+  std::vector<int> order = run(
+      [] {
+        std::mutex mu;
+        std::vector<int> order;
+        std::vector<Computation<void>> done;
+        for (int i : {2, 1, 3}) {
+          done.push_back(fork([&, i] {
+            Fiber::sleep(3600.0 * i);
+            std::lock_guard<std::mutex> lock(mu);
+            order.push_back(i);
+          }));
+        }
+        for (auto& d : done) d.await();
+        return order;
+      },
+      o);
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
+// ---- fatal errors, stalls, instances -----------------------------------------------------
+
+TEST(RandosFatalTest, FatalErrorStopsAndRethrowsByDefault) {
+  for (int threads : {1, 2}) {
+    Options o = quiet(1);
+    o.threads = threads;
+    std::atomic<int> yields{0};
+    EXPECT_THROW(run(
+                     [&] {
+                       for (int i = 0; i < 100; ++i) {
+                         spawn([&] {
+                           for (;;) {
+                             yields++;
+                             Fiber::yield();
+                           }
+                         });
+                       }
+                       spawn([] { throw Fatal(); });
+                       Trigger never;
+                       (void)never.await();
+                     },
+                     o),
+                 Fatal);
+  }
+}
+
+TEST(RandosFatalTest, FatalErrorPrintsTheSeed) {
+  Options o;
+  o.seed = 77;
+  ::testing::internal::CaptureStderr();
+  EXPECT_THROW(run([] { spawn([] { throw Fatal(); }); }, o), Fatal);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("stopped by a fatal error; seed=77"), std::string::npos) << err;
+}
+
+TEST(RandosFatalTest, FatalHandlerThatReturnsLetsTheSchedulerContinue) {
+  Options o = quiet(2);
+  std::vector<std::string> seen;
+  o.fatal_exn_handler = [&](std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      seen.push_back(ex.what());
+    }
+  };
+  int after = run(
+      [] {
+        spawn([] { throw Fatal(); });
+        Fiber::yield();
+        return 7;
+      },
+      o);
+  EXPECT_EQ(after, 7);
+  EXPECT_EQ(seen, (std::vector<std::string>{"fatal"}));
+}
+
+TEST(RandosFatalTest, FatalHandlerThatCancelsMainAndRethrowsStopsTheScheduler) {
+  for (int threads : {1, 2}) {
+    Computation<void> main_c;
+    Options o = quiet(3);
+    o.threads = threads;
+    o.fatal_exn_handler = [&](std::exception_ptr e) {
+      main_c.cancel(e);
+      std::rethrow_exception(e);
+    };
+    EXPECT_THROW(run_fiber(
+                     Fiber::create(main_c),
+                     [&] {
+                       main_c.capture([] {
+                         for (int i = 0; i < 100; ++i) {
+                           spawn([] {
+                             for (;;) Fiber::yield();
+                           });
+                         }
+                         spawn([] { throw Fatal(); });
+                         for (;;) Fiber::yield();
+                       });
+                     },
+                     o),
+                 Fatal);
+    EXPECT_TRUE(main_c.is_canceled());
+  }
+}
+
+TEST(RandosTest, StallWarningNamesBlockedFibers) {
+  Options o = quiet(4);
+  o.stall_warning = 50ms;
+  Trigger t;
+  std::thread waker([t] {
+    std::this_thread::sleep_for(400ms);
+    t.signal();
+  });
+  ::testing::internal::CaptureStderr();
+  run([t] { spawn([t] { (void)t.await(); }); }, o);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  waker.join();
+  EXPECT_NE(err.find("1 fiber(s) have been blocked"), std::string::npos) << err;
+}
+
+TEST(RandosTest, NestedRunInsideAFiber) {
+  int v = run(
+      [] {
+        int outer_child = 0;
+        spawn([&] { outer_child = 1; });
+        int inner = run(
+            [] {
+              int x = 0;
+              spawn([&] { x = 41; });
+              while (x == 0) Fiber::yield();
+              return x + 1;
+            },
+            quiet(6));
+        while (outer_child == 0) Fiber::yield();
+        return inner + outer_child;
+      },
+      quiet(5));
+  EXPECT_EQ(v, 43);
+}
+
+TEST(RandosTest, RepeatedRunsDoNotLeakOrInterfere) {
+  for (int i = 0; i < 200; ++i) {
+    Options o = quiet(static_cast<std::uint64_t>(i + 1));
+    o.threads = 1 + i % 2;
+    ASSERT_EQ(run(
+                  [i] {
+                    Computation<int> c;
+                    Fiber::spawn(Fiber::create(c), [c, i] { c.return_value(i); });
+                    return c.await();
+                  },
+                  o),
+              i);
+  }
+}
+
+}  // namespace
+}  // namespace picos::randos
