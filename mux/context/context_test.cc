@@ -169,10 +169,13 @@ TEST(ContextTest, ManyContextsAliveAtOnce) {
   for (const Counter& counter : counters) ASSERT_EQ(counter.value, 1);
   for (auto& c : contexts) ASSERT_TRUE(c->resume());
   for (const Counter& counter : counters) ASSERT_EQ(counter.value, 2);
-  // Only kMaxCachedStacks stay cached; the others were unmapped.
+  // Only kMaxCachedStacks stay cached here and kMaxDepotStacks in the shared depot; the
+  // others were unmapped.
   EXPECT_LE(StackPool::this_thread_stats().cached_stacks, StackPool::kMaxCachedStacks);
   EXPECT_LE(stack_stats().guarded_live + stack_stats().unguarded_live,
-            live.guarded_live + live.unguarded_live - kManyContexts + StackPool::kMaxCachedStacks);
+            live.guarded_live + live.unguarded_live - kManyContexts +
+                StackPool::kMaxCachedStacks + StackPool::kMaxDepotStacks);
+  StackPool::trim();
 }
 
 // 100,000 contexts run to completion one after another on one pooled stack. Under TSan this
@@ -290,6 +293,7 @@ TEST(ContextTest, StackFreedOnAnotherThreadGoesToThatThreadsPool) {
 }
 
 TEST(ContextTest, ThreadExitUnmapsItsPool) {
+  StackPool::trim();  // empties the shared depot too: the thread must map its own stack
   const StackStats before = stack_stats();
   std::thread t([] {
     LambdaContext c([] {});

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #include "mux/context/internal/fatal.h"
@@ -202,6 +203,57 @@ void Stack::canary_failure() const noexcept {
       .abort();
 }
 
+// ---- the shared depot ---------------------------------------------------------------------
+// Where a thread's overflow goes and a thread's misses look before mapping: with fibers
+// migrating (multififo), stacks taken on one worker are often released on another, so one
+// pool fills while the other runs dry. A mutex is far cheaper than mmap + mprotect + munmap.
+
+namespace {
+
+struct Depot {
+  std::mutex mu;
+  Stack* head = nullptr;  // guarded by mu
+  std::size_t count = 0;  // guarded by mu
+  std::size_t bytes = 0;  // guarded by mu
+};
+
+Depot& depot() noexcept {
+  static Depot* const d = new Depot();  // never destroyed: threads may exit in any order
+  return *d;
+}
+
+}  // namespace
+
+Stack* StackPool::depot_take(std::size_t size) noexcept {
+  Depot& d = depot();
+  std::lock_guard<std::mutex> lock(d.mu);
+  Stack** link = &d.head;
+  for (int looked = 0; *link != nullptr && looked < 8; ++looked, link = &(*link)->next_) {
+    if ((*link)->size_ == size) {
+      Stack* s = *link;
+      *link = s->next_;
+      s->next_ = nullptr;
+      --d.count;
+      d.bytes -= s->size_;
+      return s;
+    }
+  }
+  return nullptr;
+}
+
+bool StackPool::depot_give(Stack* stack) noexcept {
+  Depot& d = depot();
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (d.count >= StackPool::kMaxDepotStacks || d.bytes + stack->size_ > StackPool::kMaxDepotBytes) {
+    return false;
+  }
+  stack->next_ = d.head;
+  d.head = stack;
+  ++d.count;
+  d.bytes += stack->size_;
+  return true;
+}
+
 // ---- StackPool ----------------------------------------------------------------------------
 
 Stack* StackPool::take(std::size_t size) noexcept {
@@ -217,6 +269,10 @@ Stack* StackPool::take(std::size_t size) noexcept {
       ++p.stats.reused;
       return s;
     }
+  }
+  if (Stack* s = depot_take(size)) {
+    ++p.stats.reused;
+    return s;
   }
   ++p.stats.mapped;
   return Stack::map(size);
@@ -234,7 +290,7 @@ void StackPool::give(Stack* stack) noexcept {
   }
   if (p.stats.cached_stacks >= kMaxCachedStacks ||
       p.stats.cached_bytes + stack->size_ > kMaxCachedBytes) {
-    Stack::unmap(stack);
+    if (!depot_give(stack)) Stack::unmap(stack);
     return;
   }
   Bucket* target = nullptr;
@@ -269,6 +325,15 @@ void StackPool::trim() noexcept {
     }
     b.count = 0;
   }
+  Depot& d = depot();
+  std::lock_guard<std::mutex> lock(d.mu);
+  while (d.head != nullptr) {
+    Stack* s = d.head;
+    d.head = s->next_;
+    Stack::unmap(s);
+  }
+  d.count = 0;
+  d.bytes = 0;
 }
 
 StackPoolStats StackPool::this_thread_stats() noexcept { return t_pool.stats; }

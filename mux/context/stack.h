@@ -18,8 +18,11 @@
 //
 // `StackPool` is a per-thread cache (no lock, no atomic on its fast path): a stack released on
 // a thread goes to that thread's pool and is reused for the next stack of the same size taken
-// on that thread. Each thread caches at most kMaxCachedStacks (64) stacks and kMaxCachedBytes
-// (4 MiB) of stack; the rest are unmapped. A thread's cached stacks are unmapped when it exits.
+// on that thread. Each thread caches at most kMaxCachedStacks (256) stacks and kMaxCachedBytes
+// (16 MiB of address space; only touched pages are resident) of stack. Beyond that, stacks go
+// to a process-wide depot (a mutex-guarded list, up to kMaxDepotStacks / kMaxDepotBytes) that
+// threads look in before mapping a new stack, so stacks released on one worker are reused by
+// another; the rest are unmapped. A thread's cached stacks are unmapped when it exits.
 //
 // Sanitizers: under -fsanitize=thread every stack owns a TSan fiber handle, created once with
 // __tsan_create_fiber (~0.4 ms) when the stack is mapped and reused with the stack. Under
@@ -135,26 +138,35 @@ class StackPool {
   // Caching limits per thread: at most this many stacks, and at most this many bytes of
   // stack (`Stack::size()` summed; so 64 stacks of 64 KiB, or 4 of 1 MiB), in up to
   // kMaxSizes distinct sizes. A stack that does not fit is unmapped.
-  static constexpr std::size_t kMaxCachedStacks = 64;
-  static constexpr std::size_t kMaxCachedBytes = 4 * 1024 * 1024;
+  static constexpr std::size_t kMaxCachedStacks = 256;
+  static constexpr std::size_t kMaxCachedBytes = 16 * 1024 * 1024;
+  // The process-wide depot behind the per-thread pools (a mutex-guarded list): a thread's
+  // overflow goes there, and a thread's miss looks there before mapping a new stack.
+  static constexpr std::size_t kMaxDepotStacks = 4096;
+  static constexpr std::size_t kMaxDepotBytes = 256 * 1024 * 1024;
   static constexpr std::size_t kMaxSizes = 8;
 
   // Returns a stack whose `size()` is exactly `size` (a page multiple): a cached one if the
   // calling thread has one (a few loads and stores), else `Stack::map(size)`.
   static Stack* take(std::size_t size) noexcept;
 
-  // Gives `stack` back to the calling thread's pool, or unmaps it if the pool is full. The
-  // caller must have called `forget_fiber_state` if a fiber ran on it, and must not be running
-  // on it. O(kMaxSizes).
+  // Gives `stack` back to the calling thread's pool, or, if the pool is full, to the shared
+  // depot (or unmaps it if that is full too). The caller must have called
+  // `forget_fiber_state` if a fiber ran on it, and must not be running on it. O(kMaxSizes).
   static void give(Stack* stack) noexcept;
 
-  // Unmaps every stack cached by the calling thread (tests, or a thread going idle for long).
+  // Unmaps every stack cached by the calling thread and every stack in the shared depot
+  // (tests, or a process going idle for long). Any thread.
   static void trim() noexcept;
 
   // The calling thread's pool counters. Cheap.
   static StackPoolStats this_thread_stats() noexcept;
 
   StackPool() = delete;
+
+ private:
+  static Stack* depot_take(std::size_t size) noexcept;
+  static bool depot_give(Stack* stack) noexcept;
 };
 
 // A snapshot of the process-wide stack counters. Any thread; a few relaxed loads.
