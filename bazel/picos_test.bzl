@@ -7,6 +7,7 @@ load("@rules_cc//cc:defs.bzl", "cc_test")
 SCHEDULERS = {
     "fifo": "//mux/testing:fifo",
     "fifo_q1": "//mux/testing:fifo_q1",
+    "libevent": "//mux/libevent:testing",
     "multififo_t1": "//mux/multififo:testing_t1",
     "multififo_t2": "//mux/multififo:testing_t2",
     "multififo_t4": "//mux/multififo:testing_t4",

@@ -185,7 +185,10 @@ TEST(FifoTest, TwoSchedulersOnTwoThreadsWakeEachOther) {
       Computation<void> stop;
       Fiber::spawn(Fiber::create(stop), [stop] {
         try {
-          for (;;) Fiber::yield();
+          for (;;) {
+            Fiber::yield();
+            std::this_thread::yield();  // let the other thread's scheduler have the core
+          }
         } catch (const Exit&) {
         }
       });

@@ -1,0 +1,730 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// What only the libevent scheduler promises: fd readiness (await_fd) and its cancelation,
+// timers as one libevent timer, attaching to an application's own event_base, two loops
+// waking each other, fatal handling and the stall warning. The scheduler-agnostic contract
+// is tested through the conformance matrix (picos/core_test.cc, configuration "libevent").
+
+#include "mux/libevent/libevent.h"
+
+#include <event2/event.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "mux/fifo/fifo.h"
+#include "mux/testing/testing.h"
+#include "picos/picos.h"
+
+namespace picos::mux::libevent {
+namespace {
+
+using namespace std::chrono_literals;
+using picos::testing::scaled;
+
+struct Fatal : std::runtime_error {
+  Fatal() : std::runtime_error("fatal") {}
+};
+struct Exit : std::runtime_error {
+  Exit() : std::runtime_error("Exit") {}
+};
+
+void spawn(internal::UniqueFunction main) {
+  Fiber::spawn(Fiber::create(PackedComputation()), std::move(main));
+}
+
+// A non-blocking pipe, closed on destruction.
+struct Pipe {
+  int r = -1;
+  int w = -1;
+  Pipe() {
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+      throw std::system_error(errno, std::generic_category(), "pipe2");
+    r = fds[0];
+    w = fds[1];
+  }
+  ~Pipe() {
+    close(r);
+    close(w);
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  void put(char c) const { ASSERT_EQ(write(w, &c, 1), 1); }
+  char get() const {
+    char c = 0;
+    EXPECT_EQ(read(r, &c, 1), 1);
+    return c;
+  }
+};
+
+int added_events(event_base* base) {
+  return event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED);
+}
+
+// An application's own base, created the way the header asks for.
+struct AppBase {
+  event_base* base;
+  AppBase() {
+    use_threads();
+    base = event_base_new();
+  }
+  ~AppBase() { event_base_free(base); }
+};
+
+// ---- fd readiness --------------------------------------------------------------------------
+
+TEST(AwaitFdTest, ReaderIsSuspendedUntilAWriterFiberWrites) {
+  std::vector<std::string> log = run([] {
+    Pipe p;
+    std::vector<std::string> log;
+    Computation<void> reader_done, writer_done;
+    Fiber::spawn(Fiber::create(PackedComputation()), [&, reader_done] {
+      log.push_back("reader waits");
+      EXPECT_EQ(await_fd(p.r, EV_READ), EV_READ);
+      log.push_back(std::string("reader got ") + p.get());
+      reader_done.finish();
+    });
+    Fiber::spawn(Fiber::create(PackedComputation()), [&, writer_done] {
+      for (int i = 0; i < 3; ++i) Fiber::yield();  // the reader stays blocked meanwhile
+      log.push_back("writer writes");
+      p.put('x');
+      writer_done.finish();
+    });
+    reader_done.await();
+    writer_done.await();
+    return log;
+  });
+  EXPECT_EQ(log, (std::vector<std::string>{"reader waits", "writer writes", "reader got x"}));
+}
+
+TEST(AwaitFdTest, ReadinessFromAnotherThreadResumesTheFiber) {
+  run([] {
+    Pipe p;
+    for (int i = 0; i < 20; ++i) {
+      std::thread writer([&p, i] {
+        std::this_thread::sleep_for(200us);
+        p.put(static_cast<char>('a' + i));
+      });
+      await_readable(p.r);
+      EXPECT_EQ(p.get(), 'a' + i);
+      writer.join();
+    }
+  });
+}
+
+TEST(AwaitFdTest, WritableAndBothDirections) {
+  run([] {
+    Pipe p;
+    await_writable(p.w);
+    EXPECT_EQ(await_fd(p.w, EV_READ | EV_WRITE), EV_WRITE);
+    p.put('z');
+    EXPECT_EQ(await_fd(p.r, EV_READ | EV_WRITE), EV_READ);
+    EXPECT_EQ(p.get(), 'z');
+  });
+}
+
+TEST(AwaitFdTest, CanceledWaitRemovesItsEventAndTheFdCanBeReused) {
+  run([] {
+    event_base* base = current_base();
+    ASSERT_NE(base, nullptr);
+    Fiber::sleep(0.001);  // after the first batch: the keep-alive event is pending
+    const int before = added_events(base);
+    auto p = std::make_unique<Pipe>();
+    const int old_r = p->r;
+    Computation<void> waiter;
+    Computation<void> joined;
+    bool canceled = false;
+    Fiber::spawn(Fiber::create(waiter), [&, joined] {
+      try {
+        await_readable(p->r);
+      } catch (const Exit&) {
+        canceled = true;
+      }
+      joined.finish();
+    });
+    Fiber::yield();  // the waiter is blocked in await_fd
+    EXPECT_EQ(added_events(base), before + 1);
+    waiter.cancel(std::make_exception_ptr(Exit()));
+    joined.await();
+    EXPECT_TRUE(canceled);
+    EXPECT_EQ(added_events(base), before);  // the event is gone
+    // Readiness now reaches nobody (under ASan a late callback would touch a dead stack).
+    p->put('x');
+    Fiber::sleep(0.002);  // the loop polls
+    // Close and reopen: the descriptor number comes back and can be awaited again.
+    p.reset();
+    Pipe q;
+    EXPECT_EQ(q.r, old_r);
+    spawn([&q] { q.put('y'); });
+    await_readable(q.r);
+    EXPECT_EQ(q.get(), 'y');
+    EXPECT_EQ(added_events(base), before);
+  });
+}
+
+TEST(AwaitFdTest, CancelationFromAnotherThreadInterruptsTheWait) {
+  run([] {
+    Pipe p;
+    for (int i = 0; i < 20; ++i) {
+      Computation<void> c;
+      std::thread canceler([c] {
+        std::this_thread::sleep_for(200us);
+        c.cancel(std::make_exception_ptr(Exit()));
+      });
+      Fiber& self = Fiber::current();
+      PackedComputation saved = self.get_computation();
+      self.set_computation(c);
+      EXPECT_THROW(await_readable(p.r), Exit);
+      self.set_computation(saved);
+      canceler.join();
+    }
+    EXPECT_EQ(added_events(current_base()), 1);  // only the scheduler's own keep-alive
+  });
+}
+
+TEST(AwaitFdTest, CanceledBeforeTheCallNeverRegisters) {
+  run([] {
+    Pipe p;
+    Fiber& self = Fiber::current();
+    PackedComputation saved = self.get_computation();
+    PackedComputation c;
+    c.cancel(std::make_exception_ptr(Exit()));
+    self.set_computation(c);
+    EXPECT_THROW(await_readable(p.r), Exit);
+    self.set_computation(saved);
+  });
+}
+
+TEST(AwaitFdTest, OutsideALibeventFiberThrowsLogicError) {
+  Pipe p;
+  EXPECT_EQ(current_base(), nullptr);
+  EXPECT_THROW(await_readable(p.r), std::logic_error);
+  fifo::run([&] {
+    EXPECT_EQ(current_base(), nullptr);
+    EXPECT_THROW(await_readable(p.r), std::logic_error);
+  });
+  run([&] {
+    EXPECT_NE(current_base(), nullptr);
+    fifo::run([&] { EXPECT_THROW(await_readable(p.r), std::logic_error); });  // nested
+    EXPECT_NE(current_base(), nullptr);
+  });
+}
+
+TEST(AwaitFdTest, BadArgumentsAreRejected) {
+  run([] {
+    Pipe p;
+    EXPECT_THROW(await_fd(p.r, 0), std::invalid_argument);
+    EXPECT_THROW(await_fd(p.r, EV_TIMEOUT), std::invalid_argument);
+    ::testing::internal::CaptureStderr();  // libevent warns about the failed epoll_ctl
+    int closed = dup(p.r);
+    close(closed);
+    try {
+      await_readable(closed);
+      ADD_FAILURE() << "no exception";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), EBADF) << e.what();
+    }
+    (void)::testing::internal::GetCapturedStderr();
+  });
+}
+
+TEST(AwaitFdTest, PingPongBetweenTwoFibers) {
+  const int rounds = scaled(2000);
+  int pongs = run([rounds] {
+    Pipe ab, ba;
+    int pongs = 0;
+    Computation<void> done;
+    Fiber::spawn(Fiber::create(PackedComputation()), [&, done] {
+      for (int i = 0; i < rounds; ++i) {
+        await_readable(ab.r);
+        ba.put(ab.get());
+      }
+      done.finish();
+    });
+    for (int i = 0; i < rounds; ++i) {
+      ab.put('p');
+      await_readable(ba.r);
+      if (ba.get() == 'p') ++pongs;
+    }
+    done.await();
+    return pongs;
+  });
+  EXPECT_EQ(pongs, rounds);
+}
+
+// ---- timers ---------------------------------------------------------------------------------
+
+TEST(TimerTest, TimersFireInDeadlineOrder) {
+  std::vector<int> order = run([] {
+    std::vector<int> order;
+    for (int i : {3, 1, 2}) {
+      spawn([&order, i] {
+        Fiber::sleep(0.005 * i);
+        order.push_back(i);
+      });
+    }
+    Fiber::sleep(0.030);
+    return order;
+  });
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
+TEST(TimerTest, ManySleepersShareOneLibeventTimer) {
+  run([] {
+    // Awaiting a writable pipe ends the batch (timers are re-armed at the end of a batch) and
+    // resumes in the next one, without a timer of its own.
+    Pipe p;
+    event_base* base = current_base();
+    await_writable(p.w);
+    const int before = added_events(base);  // the keep-alive event
+    std::vector<Computation<void>> sleepers;
+    std::vector<Computation<void>> joins;
+    for (int i = 0; i < 10; ++i) {
+      Computation<void> c, joined;
+      Fiber::spawn(Fiber::create(c), [joined, i] {
+        try {
+          Fiber::sleep(100.0 + i);
+        } catch (const Exit&) {
+        }
+        joined.finish();
+      });
+      sleepers.push_back(c);
+      joins.push_back(joined);
+    }
+    await_writable(p.w);  // the timer is armed for the earliest sleeper
+    EXPECT_EQ(added_events(base), before + 1);
+    for (auto& c : sleepers) c.cancel(std::make_exception_ptr(Exit()));
+    for (auto& j : joins) j.await();
+    await_writable(p.w);  // nothing is left to arm
+    EXPECT_EQ(added_events(base), before);
+  });
+}
+
+TEST(TimerTest, ManyCompletedTimersDoNotAccumulate) {
+  run([] {
+    for (int i = 0; i < scaled(100000); ++i) {
+      Computation<void> c;
+      c.cancel_after(3600.0, std::make_exception_ptr(Exit()));
+      c.finish();
+    }
+  });
+  SUCCEED();  // ASan's leak checker verifies no entry leaked
+}
+
+// ---- attaching to an application's base -----------------------------------------------------
+
+struct TickState {
+  Attachment* attachment = nullptr;
+  event* tick = nullptr;
+  int ticks = 0;
+  std::vector<int> results;
+};
+
+// An application timer callback: each tick spawns a fiber that sleeps less than the previous
+// one and spawns a child, then re-arms the timer until the third tick.
+void on_tick(evutil_socket_t, short, void* arg) {
+  auto* st = static_cast<TickState*>(arg);
+  int tick = st->ticks++;
+  st->attachment->spawn([st, tick] {
+    Fiber::sleep(0.002 * (3 - tick));
+    Computation<int> child;
+    Fiber::spawn(Fiber::create(child), [child, tick] { child.return_value(10 * tick); });
+    st->results.push_back(child.await() + tick);
+  });
+  if (st->ticks < 3) {
+    timeval tv{0, 100};
+    evtimer_add(st->tick, &tv);
+  }
+}
+
+TEST(AttachTest, ApplicationSpawnsFibersFromATimerCallback) {
+  AppBase app;
+  TickState st;
+  {
+    Attachment attachment(app.base);
+    st.attachment = &attachment;
+    st.tick = evtimer_new(app.base, &on_tick, &st);
+    timeval tv{0, 100};
+    evtimer_add(st.tick, &tv);
+    // The application's own loop: it returns once its timer and every fiber are done.
+    EXPECT_GE(event_base_dispatch(app.base), 0);
+    EXPECT_EQ(attachment.live_fibers(), 0u);
+    EXPECT_EQ(attachment.failure(), nullptr);
+    event_free(st.tick);
+  }
+  std::sort(st.results.begin(), st.results.end());  // the application's clock may be coarse
+  EXPECT_EQ(st.results, (std::vector<int>{0, 11, 22}));
+  EXPECT_EQ(added_events(app.base), 0);
+}
+
+TEST(AttachTest, FiberBreaksTheApplicationLoop) {
+  AppBase app;
+  int ticks = 0;
+  event* tick = event_new(
+      app.base, -1, EV_PERSIST, [](evutil_socket_t, short, void* n) { ++*static_cast<int*>(n); },
+      &ticks);
+  timeval tv{0, 500};
+  event_add(tick, &tv);  // would keep the loop running forever
+  {
+    Attachment attachment(app.base);
+    attachment.spawn([&ticks] {
+      while (ticks < 3) Fiber::sleep(0.001);
+      event_base_loopbreak(current_base());
+    });
+    EXPECT_EQ(event_base_dispatch(app.base), 0);
+    EXPECT_GE(ticks, 3);
+    EXPECT_EQ(attachment.live_fibers(), 0u);
+  }
+  event_free(tick);
+}
+
+TEST(AttachTest, ApplicationEventsGetATurnWhileFibersStayBusy) {
+  AppBase app;
+  Pipe p;
+  p.put('!');  // readable from the start
+  bool app_ran = false;
+  event* ready = event_new(
+      app.base, p.r, EV_READ,
+      [](evutil_socket_t, short, void* f) { *static_cast<bool*>(f) = true; }, &app_ran);
+  event_add(ready, nullptr);
+  std::int64_t yields = 0;
+  {
+    Attachment attachment(app.base);
+    for (int i = 0; i < 2; ++i) {
+      attachment.spawn([&] {
+        while (!app_ran) {  // only the application's callback ends this
+          ++yields;
+          Fiber::yield();
+        }
+      });
+    }
+    EXPECT_GE(event_base_dispatch(app.base), 0);
+  }
+  EXPECT_TRUE(app_ran);
+  EXPECT_GE(yields, 2);
+  event_free(ready);
+}
+
+TEST(AttachTest, SpawnFromAnotherThreadWhileTheLoopRuns) {
+  AppBase app;
+  const int n = scaled(1000);
+  int ran = 0;  // loop thread only
+  {
+    Attachment attachment(app.base);
+    std::thread spawner([&] {
+      for (int i = 0; i < n; ++i) {
+        attachment.spawn([&] {
+          if (++ran == n) event_base_loopbreak(current_base());
+        });
+        if (i % 64 == 0) std::this_thread::sleep_for(10us);
+      }
+    });
+    // No application event at all: the loop must not exit while nothing is pending.
+    EXPECT_EQ(event_base_loop(app.base, EVLOOP_NO_EXIT_ON_EMPTY), 0);
+    spawner.join();
+    EXPECT_EQ(ran, n);
+  }
+}
+
+// Each spawn comes right after the previous fiber finished, i.e. while the loop may be
+// ending the batch in which the attachment ran out of fibers: a wake-up lost there (the
+// keep-alive bookkeeping once cancelled the activation with event_del) hangs the loop.
+TEST(AttachTest, RemoteSpawnsRacingTheEndOfABatchAreNotLost) {
+  AppBase app;
+  const int n = scaled(20000);
+  std::atomic<int> ran{0};
+  {
+    Attachment attachment(app.base);
+    std::thread spawner([&] {
+      for (int i = 0; i < n; ++i) {
+        attachment.spawn([&ran, n] {
+          if (ran.fetch_add(1, std::memory_order_relaxed) + 1 == n) {
+            event_base_loopbreak(current_base());
+          }
+        });
+        while (ran.load(std::memory_order_relaxed) <= i) std::this_thread::yield();
+      }
+    });
+    EXPECT_EQ(event_base_loop(app.base, EVLOOP_NO_EXIT_ON_EMPTY), 0);
+    spawner.join();
+  }
+  EXPECT_EQ(ran.load(), n);
+}
+
+TEST(AttachTest, SpawnFromOwnFiberIsFiberSpawn) {
+  AppBase app;
+  std::vector<std::string> order;
+  {
+    Attachment attachment(app.base);
+    attachment.spawn([&] {
+      attachment.spawn([&] { order.push_back("child"); });
+      order.push_back("parent");
+      Fiber::yield();
+      order.push_back("parent again");
+    });
+    EXPECT_GE(event_base_dispatch(app.base), 0);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"parent", "child", "parent again"}));
+}
+
+TEST(AttachTest, DestroyingWithLiveFibersAbandonsThemAndRemovesEveryEvent) {
+  AppBase app;
+  Pipe p;
+  Trigger never;
+  int started = 0;
+  {
+    Attachment attachment(app.base);
+    attachment.spawn([&] {
+      ++started;
+      (void)never.await();
+    });
+    attachment.spawn([&] {
+      ++started;
+      await_readable(p.r);
+    });
+    attachment.spawn([&] {
+      ++started;
+      Fiber::sleep(3600.0);
+    });
+    attachment.spawn([&] {
+      ++started;
+      event_base_loopbreak(current_base());
+    });
+    EXPECT_EQ(event_base_dispatch(app.base), 0);
+    EXPECT_EQ(started, 4);
+    EXPECT_EQ(attachment.live_fibers(), 3u);
+    EXPECT_GT(added_events(app.base), 0);
+    // Queued, never started: dropped with the attachment, main never runs.
+    attachment.spawn([&] { ++started; });
+  }
+  EXPECT_EQ(started, 4);
+  EXPECT_EQ(added_events(app.base), 0);
+  p.put('x');
+  never.signal();  // a late signal reaches an abandoned fiber: harmless
+  EXPECT_EQ(event_base_loop(app.base, EVLOOP_NONBLOCK), 1);  // nothing left to run
+}
+
+TEST(AttachTest, FatalErrorBreaksTheLoopAndIsReported) {
+  AppBase app;
+  Trigger never;
+  {
+    Attachment attachment(app.base);
+    attachment.spawn([&] { (void)never.await(); });
+    attachment.spawn([] { throw Fatal(); });
+    EXPECT_EQ(event_base_loop(app.base, EVLOOP_NO_EXIT_ON_EMPTY), 0);
+    std::exception_ptr e = attachment.failure();
+    ASSERT_NE(e, nullptr);
+    EXPECT_THROW(std::rethrow_exception(e), Fatal);
+    EXPECT_THROW(attachment.spawn([] {}), std::logic_error);
+    EXPECT_EQ(added_events(app.base), 0);
+  }
+  never.signal();
+}
+
+TEST(AttachTest, BadArgumentsAreRejected) {
+  EXPECT_THROW(Attachment(nullptr), std::invalid_argument);
+  AppBase app;
+  Attachment attachment(app.base);
+  EXPECT_THROW(attachment.spawn(FiberRef(), [] {}), std::invalid_argument);
+  EXPECT_THROW(attachment.spawn(Fiber::create(PackedComputation()), {}), std::invalid_argument);
+}
+
+// ---- several loops, fatal errors, stalls ---------------------------------------------------
+
+// Two loops on two threads hand a trigger back and forth `rounds` times. With `busy`, a
+// second fiber keeps each loop running, so wake-ups also arrive while it is not idle;
+// without, each loop sleeps in epoll between hand-offs and every wake-up crosses
+// event_active.
+void hand_off(int rounds, bool busy) {
+  std::atomic<Trigger*> a_box{nullptr}, b_box{nullptr};
+  auto side = [rounds, busy](std::atomic<Trigger*>& mine, std::atomic<Trigger*>& peer) {
+    run([&] {
+      Computation<void> stop;
+      if (busy) {
+        Fiber::spawn(Fiber::create(stop), [] {
+          try {
+            for (;;) {
+              Fiber::yield();
+              // Gives the CPU away as well: on a loaded machine with fewer free cores than
+              // busy threads, a pure fiber spin makes every hand-off wait for a time slice.
+              std::this_thread::yield();
+            }
+          } catch (const Exit&) {
+          }
+        });
+      }
+      for (int i = 0; i < rounds; ++i) {
+        Trigger t;
+        mine.store(new Trigger(t));
+        Trigger* other;
+        // Only round 0 can find the peer's slot empty: each side publishes its trigger
+        // before it signals the other's.
+        while ((other = peer.exchange(nullptr)) == nullptr) std::this_thread::yield();
+        other->signal();
+        delete other;
+        EXPECT_EQ(t.await(), nullptr);
+      }
+      stop.cancel(std::make_exception_ptr(Exit()));
+    });
+  };
+  std::thread b([&] { side(b_box, a_box); });
+  side(a_box, b_box);
+  b.join();
+  delete a_box.exchange(nullptr);
+  delete b_box.exchange(nullptr);
+}
+
+TEST(LibeventTest, TwoBusyLoopsOnTwoThreadsWakeEachOther) { hand_off(scaled(10000), true); }
+
+TEST(LibeventTest, TwoIdleLoopsOnTwoThreadsWakeEachOther) { hand_off(scaled(10000), false); }
+
+TEST(LibeventTest, FatalErrorStopsAndRethrowsByDefault) {
+  std::atomic<int> yields{0};
+  EXPECT_THROW(run([&] {
+                 for (int i = 0; i < 100; ++i) {
+                   spawn([&] {
+                     for (;;) {
+                       yields++;
+                       Fiber::yield();
+                     }
+                   });
+                 }
+                 spawn([] { throw Fatal(); });
+                 Trigger never;
+                 (void)never.await();
+               }),
+               Fatal);
+  EXPECT_GT(yields.load(), 0);
+}
+
+TEST(LibeventTest, FatalHandlerThatReturnsLetsTheSchedulerContinue) {
+  Options options;
+  std::vector<std::string> seen;
+  options.fatal_exn_handler = [&](std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      seen.push_back(ex.what());
+    }
+  };
+  int after = run(
+      [] {
+        spawn([] { throw Fatal(); });
+        Fiber::yield();
+        return 7;
+      },
+      options);
+  EXPECT_EQ(after, 7);
+  EXPECT_EQ(seen, (std::vector<std::string>{"fatal"}));
+}
+
+TEST(LibeventTest, StallWarningNamesBlockedFibers) {
+  Options options;
+  options.stall_warning = 50ms;
+  Trigger t;
+  std::thread waker([t] {
+    std::this_thread::sleep_for(400ms);
+    t.signal();
+  });
+  ::testing::internal::CaptureStderr();
+  run([t] { spawn([t] { (void)t.await(); }); }, options);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  waker.join();
+  EXPECT_NE(err.find("1 fiber(s) have been blocked"), std::string::npos) << err;
+  EXPECT_NE(err.find("main has finished"), std::string::npos) << err;
+}
+
+TEST(LibeventTest, NoStallWarningWhileAFiberAwaitsAnFdOrATimer) {
+  Options options;
+  options.stall_warning = 30ms;
+  Pipe p;
+  std::thread writer([&p] {
+    std::this_thread::sleep_for(200ms);
+    p.put('x');
+  });
+  ::testing::internal::CaptureStderr();
+  run(
+      [&p] {
+        spawn([] { Fiber::sleep(0.2); });
+        await_readable(p.r);
+      },
+      options);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  writer.join();
+  EXPECT_EQ(err.find("blocked"), std::string::npos) << err;
+}
+
+TEST(LibeventTest, OptionsAreValidated) {
+  Options options;
+  options.quota = 0;
+  EXPECT_THROW(run([] {}, options), std::invalid_argument);
+  options = Options();
+  options.budget = 0;
+  EXPECT_THROW(run([] {}, options), std::invalid_argument);
+  options = Options();
+  options.stall_warning = 0s;
+  EXPECT_THROW(run([] {}, options), std::invalid_argument);
+}
+
+TEST(LibeventTest, QuotaForcesYieldAfterNonSuspendingOperations) {
+  Options options;
+  options.quota = 2;
+  std::vector<std::string> order = run(
+      [] {
+        std::vector<std::string> order;
+        spawn([&] { order.push_back("child"); });
+        order.push_back("after spawn");
+        spawn([&] { order.push_back("child2"); });  // quota exhausted: forced yield
+        order.push_back("after second spawn");
+        Fiber::yield();
+        return order;
+      },
+      options);
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"after spawn", "child", "child2", "after second spawn"}));
+}
+
+TEST(LibeventTest, NestedRunInsideAFiber) {
+  int inner = run([] {
+    int outer_child = 0;
+    spawn([&] { outer_child = 1; });
+    event_base* outer = current_base();
+    int v = run([outer] {
+      EXPECT_NE(current_base(), outer);
+      int x = 0;
+      spawn([&] { x = 41; });
+      Fiber::yield();
+      return x + 1;
+    });
+    EXPECT_EQ(current_base(), outer);
+    Fiber::yield();
+    return v + outer_child;
+  });
+  EXPECT_EQ(inner, 43);
+}
+
+TEST(LibeventTest, RepeatedRunsDoNotLeakOrInterfere) {
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(run([i] {
+                Computation<int> c;
+                Fiber::spawn(Fiber::create(c), [c, i] { c.return_value(i); });
+                return c.await();
+              }),
+              i);
+  }
+}
+
+}  // namespace
+}  // namespace picos::mux::libevent
