@@ -6,6 +6,9 @@
 // selected by the build flag --//mux:scheduler=<name> (default: multififo):
 //   fifo       picos::mux::fifo, one thread
 //   multififo  picos::mux::multififo, one worker per CPU
+//   libevent   picos::mux::libevent, a libevent loop of its own
+//   thread     picos::mux::thread, one OS thread per fiber
+//   randos     picos::randos, random interleavings (seed printed, PICOS_RANDOS_SEED replays)
 // `bazel run --//mux:scheduler=fifo //my:binary` switches without touching code. A binary
 // that wants one particular scheduler depends on it directly instead (//mux/fifo, ...).
 

@@ -13,7 +13,7 @@ namespace {
 
 TEST(DefaultSchedulerTest, RunsOnTheSelectedScheduler) {
   const char* name = default_scheduler_name();
-  EXPECT_TRUE(std::strcmp(name, "fifo") == 0 || std::strcmp(name, "multififo") == 0) << name;
+  EXPECT_EQ(std::strcmp(name, PICOS_EXPECTED_SCHEDULER), 0) << name;
   int v = run([] {
     Computation<int> c;
     Fiber::spawn(Fiber::create(c), [c] { c.capture([] { return 21; }); });
