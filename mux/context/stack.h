@@ -18,8 +18,8 @@
 //
 // `StackPool` is a per-thread cache (no lock, no atomic on its fast path): a stack released on
 // a thread goes to that thread's pool and is reused for the next stack of the same size taken
-// on that thread. Each thread caches at most kMaxCachedStacks (256) stacks and kMaxCachedBytes
-// (16 MiB of address space; only touched pages are resident) of stack. Beyond that, stacks go
+// on that thread. Each thread caches at most kMaxCachedStacks (4096) stacks and kMaxCachedBytes
+// (256 MiB of address space; only touched pages, typically 8-16 KiB a stack, are resident). Beyond that, stacks go
 // to a process-wide depot (a mutex-guarded list, up to kMaxDepotStacks / kMaxDepotBytes) that
 // threads look in before mapping a new stack, so stacks released on one worker are reused by
 // another; the rest are unmapped. A thread's cached stacks are unmapped when it exits.
@@ -138,12 +138,12 @@ class StackPool {
   // Caching limits per thread: at most this many stacks, and at most this many bytes of
   // stack (`Stack::size()` summed; so 64 stacks of 64 KiB, or 4 of 1 MiB), in up to
   // kMaxSizes distinct sizes. A stack that does not fit is unmapped.
-  static constexpr std::size_t kMaxCachedStacks = 256;
-  static constexpr std::size_t kMaxCachedBytes = 16 * 1024 * 1024;
+  static constexpr std::size_t kMaxCachedStacks = 4096;
+  static constexpr std::size_t kMaxCachedBytes = 256 * 1024 * 1024;
   // The process-wide depot behind the per-thread pools (a mutex-guarded list): a thread's
   // overflow goes there, and a thread's miss looks there before mapping a new stack.
-  static constexpr std::size_t kMaxDepotStacks = 4096;
-  static constexpr std::size_t kMaxDepotBytes = 256 * 1024 * 1024;
+  static constexpr std::size_t kMaxDepotStacks = 16384;
+  static constexpr std::size_t kMaxDepotBytes = std::size_t{1} << 30;
   static constexpr std::size_t kMaxSizes = 8;
 
   // Returns a stack whose `size()` is exactly `size` (a page multiple): a cached one if the
