@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "mux/common/queue.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
 #include "picos/internal/ref_count.h"
@@ -44,37 +45,7 @@ struct Record {
   Record* next_live = nullptr;
 };
 
-class Queue {
- public:
-  bool empty() const noexcept { return head_ == nullptr; }
-  void push_back(Record* r) noexcept {
-    r->next = nullptr;
-    if (tail_) {
-      tail_->next = r;
-    } else {
-      head_ = r;
-    }
-    tail_ = r;
-  }
-  void push_front(Record* r) noexcept {
-    r->next = head_;
-    head_ = r;
-    if (!tail_) tail_ = r;
-  }
-  Record* pop() noexcept {
-    Record* r = head_;
-    if (r) {
-      head_ = r->next;
-      if (!head_) tail_ = nullptr;
-    }
-    return r;
-  }
-  void clear() noexcept { head_ = tail_ = nullptr; }
-
- private:
-  Record* head_ = nullptr;
-  Record* tail_ = nullptr;
-};
+using Queue = common::Queue<Record>;
 
 enum class Pending { kNone, kYield, kAwait };
 
