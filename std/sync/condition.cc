@@ -1,0 +1,69 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "std/sync/condition.h"
+
+#include <exception>
+#include <mutex>
+#include <vector>
+
+#include "picos/fiber.h"
+
+namespace picos::sync {
+
+void Condition::wait(Mutex& mutex) {
+  Waiter w;
+  {
+    std::lock_guard<internal::SpinLock> guard(lock_);
+    waiters_.push_back(&w);
+  }
+  try {
+    mutex.unlock();
+  } catch (...) {  // not holding the mutex: undo and report
+    std::lock_guard<internal::SpinLock> guard(lock_);
+    waiters_.remove(&w);
+    throw;
+  }
+  std::exception_ptr reason = w.trigger.await();
+  bool signaled;
+  {
+    std::lock_guard<internal::SpinLock> guard(lock_);
+    waiters_.remove(&w);
+    signaled = w.granted;
+  }
+  // Return with the mutex held, whatever happened.
+  Fiber::current().forbid([&] { mutex.lock(); });
+  if (reason) {
+    if (signaled) signal();  // the signal was meant for someone: do not lose it
+    std::rethrow_exception(reason);
+  }
+}
+
+void Condition::signal() noexcept {
+  Trigger wake;
+  {
+    std::lock_guard<internal::SpinLock> guard(lock_);
+    Waiter* w = waiters_.pop_front();
+    if (!w) return;
+    w->granted = true;
+    wake = w->trigger;  // copy: the node may be gone once we unlock
+  }
+  wake.signal();
+}
+
+void Condition::broadcast() noexcept {
+  std::vector<Trigger> wake;
+  {
+    std::lock_guard<internal::SpinLock> guard(lock_);
+    while (Waiter* w = waiters_.pop_front()) {
+      w->granted = true;
+      try {
+        wake.push_back(w->trigger);
+      } catch (...) {  // out of memory: wake this one now, under the lock (signal never blocks)
+        w->trigger.signal();
+      }
+    }
+  }
+  for (const Trigger& t : wake) t.signal();
+}
+
+}  // namespace picos::sync

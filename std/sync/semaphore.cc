@@ -1,0 +1,84 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "std/sync/semaphore.h"
+
+#include <algorithm>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace picos::sync {
+
+Semaphore::Semaphore(std::int64_t initial) : count_(initial) {
+  if (initial < 0) {
+    throw std::invalid_argument("picos::sync::Semaphore: negative initial count " +
+                                std::to_string(initial));
+  }
+}
+
+bool Semaphore::try_acquire() noexcept {
+  std::lock_guard<internal::SpinLock> guard(lock_);
+  if (count_ == 0) return false;
+  --count_;
+  return true;
+}
+
+void Semaphore::acquire() {
+  Waiter w;
+  {
+    std::lock_guard<internal::SpinLock> guard(lock_);
+    if (count_ > 0) {
+      --count_;
+      return;
+    }
+    waiters_.push_back(&w);
+  }
+  std::exception_ptr reason = w.trigger.await();
+  if (!reason) return;  // a unit was handed over
+  bool granted;
+  {
+    std::lock_guard<internal::SpinLock> guard(lock_);
+    waiters_.remove(&w);
+    granted = w.granted;
+  }
+  if (granted) release(1);  // pass the unit on rather than lose it
+  std::rethrow_exception(reason);
+}
+
+void Semaphore::release(std::int64_t n) {
+  if (n < 0) {
+    throw std::invalid_argument("picos::sync::Semaphore::release: negative count " +
+                                std::to_string(n));
+  }
+  std::vector<Trigger> wake;
+  {
+    std::lock_guard<internal::SpinLock> guard(lock_);
+    // Waiters exist only while the count is zero, so only a release with no waiter can
+    // overflow: check before changing anything.
+    if (waiters_.empty() && n > kMax - count_) {
+      throw std::overflow_error("picos::sync::Semaphore::release: count would overflow");
+    }
+    std::int64_t left = n;
+    while (left > 0 && !waiters_.empty()) {
+      Waiter* w = waiters_.pop_front();
+      w->granted = true;
+      try {
+        wake.push_back(w->trigger);  // copy: the node may be gone once we unlock
+      } catch (...) {
+        w->trigger.signal();  // out of memory: wake it now (signal never blocks)
+      }
+      --left;
+    }
+    count_ += left;
+  }
+  for (const Trigger& t : wake) t.signal();
+}
+
+std::int64_t Semaphore::value() const noexcept {
+  std::lock_guard<internal::SpinLock> guard(lock_);
+  return count_;
+}
+
+}  // namespace picos::sync

@@ -1,0 +1,359 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// Mutex, Condition and Semaphore on every scheduler of the conformance matrix.
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "mux/testing/testing.h"
+#include "picos/picos.h"
+#include "std/sync/condition.h"
+#include "std/sync/mutex.h"
+#include "std/sync/semaphore.h"
+
+namespace picos::sync {
+namespace {
+
+struct Stop : std::runtime_error {
+  Stop() : std::runtime_error("Stop") {}
+};
+
+bool threads_are_fibers() { return picos::testing::parallelism() > 1000; }
+int fibers(int n) {
+  if (threads_are_fibers()) return n < 20 ? n : 20;  // one OS thread per fiber
+  return picos::testing::kSanitizer ? (n < 200 ? n : 200) : n;
+}
+
+// Spawns `fn` in a fiber with its own computation; returns it (completed when fn returns).
+template <typename F>
+Computation<void> fork(F fn) {
+  Computation<void> c;
+  Fiber::spawn(Fiber::create(c), [c, fn = std::move(fn)]() mutable { c.capture(fn); });
+  return c;
+}
+
+void await_all(std::vector<Computation<void>>& cs) {
+  for (auto& c : cs) c.wait();
+}
+
+// ---- Mutex -------------------------------------------------------------------------------
+
+TEST(MutexTest, MutualExclusionAcrossSuspension) {
+  picos::testing::run([] {
+    Mutex m;
+    long value = 0;
+    std::atomic<int> inside{0};
+    const int n = fibers(100), k = 50;
+    std::vector<Computation<void>> done;
+    for (int i = 0; i < n; ++i) {
+      done.push_back(fork([&] {
+        for (int j = 0; j < k; ++j) {
+          std::lock_guard<Mutex> guard(m);
+          EXPECT_EQ(++inside, 1);
+          long x = value;
+          Fiber::yield();
+          value = x + 1;
+          --inside;
+        }
+      }));
+    }
+    await_all(done);
+    for (auto& d : done) d.await();
+    EXPECT_EQ(value, static_cast<long>(n) * k);
+  });
+}
+
+TEST(MutexTest, MisuseIsReported) {
+  picos::testing::run([] {
+    Mutex m;
+    EXPECT_THROW(m.unlock(), std::logic_error);  // not locked
+    m.lock();
+    EXPECT_THROW(m.lock(), std::logic_error);  // would deadlock
+    auto other = fork([&] { EXPECT_THROW(m.unlock(), std::logic_error); });  // not the owner
+    other.await();
+    EXPECT_FALSE(m.try_lock());
+    m.unlock();
+    EXPECT_TRUE(m.try_lock());
+    m.unlock();
+    Mutex unchecked(Mutex::kUnchecked);
+    unchecked.lock();
+    fork([&] { unchecked.unlock(); }).await();  // allowed without owner checking
+    EXPECT_TRUE(unchecked.try_lock());
+    unchecked.unlock();
+  });
+}
+
+TEST(MutexTest, ModelsTheStandardLockConcepts) {
+  picos::testing::run([] {
+    Mutex a, b;
+    {
+      std::scoped_lock both(a, b);
+      EXPECT_FALSE(a.try_lock());
+      EXPECT_FALSE(b.try_lock());
+    }
+    std::unique_lock<Mutex> lock(a, std::try_to_lock);
+    EXPECT_TRUE(lock.owns_lock());
+    lock.unlock();
+    EXPECT_TRUE(b.try_lock());
+    b.unlock();
+  });
+}
+
+TEST(MutexTest, CanceledWaiterLeavesNothingBehind) {
+  picos::testing::run([] {
+    Mutex m;
+    m.lock();
+    std::atomic<bool> waiting{false};
+    Computation<void> victim;
+    Computation<void> done;
+    Fiber::spawn(Fiber::create(victim), [&, victim, done] {
+      victim.capture([&] {
+        waiting = true;
+        m.lock();
+        ADD_FAILURE() << "lock returned to a canceled fiber";
+      });
+      done.finish();
+    });
+    while (!waiting.load()) Fiber::yield();
+    Fiber::sleep(0.001);  // let it reach the queue
+    victim.cancel(std::make_exception_ptr(Stop()));
+    done.await();
+    EXPECT_THROW(victim.await(), Stop);
+    m.unlock();  // nobody is waiting any more: the mutex becomes free
+    EXPECT_TRUE(m.try_lock());
+    m.unlock();
+  });
+}
+
+TEST(MutexTest, CancelationStressKeepsExclusionAndLosesNoHandOff) {
+  picos::testing::run([] {
+    Mutex m;
+    std::atomic<int> inside{0};
+    std::atomic<long> entered{0};
+    const int n = fibers(60);
+    std::vector<Computation<void>> workers, done;
+    for (int i = 0; i < n; ++i) {
+      Computation<void> c;
+      Computation<void> finished;
+      workers.push_back(c);
+      done.push_back(finished);
+      Fiber::spawn(Fiber::create(c), [&, c, finished] {
+        try {
+          for (int j = 0; j < 200; ++j) {
+            std::lock_guard<Mutex> guard(m);
+            EXPECT_EQ(++inside, 1);
+            struct Leave {
+              std::atomic<int>& n;
+              ~Leave() { --n; }  // also when yield throws the cancelation
+            } leave{inside};
+            ++entered;
+            if (j % 3 == 0) Fiber::yield();
+          }
+        } catch (const Stop&) {
+        }
+        finished.finish();
+      });
+    }
+    std::mt19937 rng(7);
+    for (int i = 0; i < n / 2; ++i) {
+      Fiber::yield();
+      workers[rng() % workers.size()].cancel(std::make_exception_ptr(Stop()));
+    }
+    for (auto& d : done) d.await();  // a lost hand-off would hang here
+    EXPECT_TRUE(m.try_lock());       // and nobody holds the mutex at the end
+    m.unlock();
+    EXPECT_GT(entered.load(), 0);
+  });
+}
+
+// ---- Condition -------------------------------------------------------------------------
+
+TEST(ConditionTest, BoundedBufferProducersAndConsumers) {
+  picos::testing::run([] {
+    Mutex m;
+    Condition not_full, not_empty;
+    std::vector<int> buffer;
+    const std::size_t capacity = 4;
+    const int producers = fibers(8), items = 200;
+    long sum = 0;
+    int consumed = 0;
+    std::vector<Computation<void>> done;
+    for (int p = 0; p < producers; ++p) {
+      done.push_back(fork([&] {
+        for (int i = 1; i <= items; ++i) {
+          std::unique_lock<Mutex> lock(m);
+          not_full.wait(m, [&] { return buffer.size() < capacity; });
+          buffer.push_back(i);
+          not_empty.signal();
+        }
+      }));
+    }
+    for (int c = 0; c < producers; ++c) {
+      done.push_back(fork([&] {
+        for (int i = 0; i < items; ++i) {
+          std::unique_lock<Mutex> lock(m);
+          not_empty.wait(m, [&] { return !buffer.empty(); });
+          sum += buffer.back();
+          buffer.pop_back();
+          ++consumed;
+          not_full.signal();
+        }
+      }));
+    }
+    await_all(done);
+    for (auto& d : done) d.await();
+    EXPECT_EQ(consumed, producers * items);
+    EXPECT_EQ(sum, static_cast<long>(producers) * items * (items + 1) / 2);
+  });
+}
+
+TEST(ConditionTest, WaitReturnsWithTheMutexHeldWhenCanceled) {
+  picos::testing::run([] {
+    Mutex m;
+    Condition cond;
+    std::atomic<bool> waiting{false};
+    Computation<void> victim;
+    Computation<bool> held_after;
+    Fiber::spawn(Fiber::create(victim), [&, victim, held_after] {
+      m.lock();
+      try {
+        waiting = true;
+        cond.wait(m);
+        held_after.return_value(false);
+      } catch (const Stop&) {
+        // Still ours: unlock must succeed (it throws if another fiber holds it).
+        try {
+          m.unlock();
+          held_after.return_value(true);
+        } catch (const std::logic_error&) {
+          held_after.return_value(false);
+        }
+      }
+    });
+    while (!waiting.load()) Fiber::yield();
+    {
+      std::lock_guard<Mutex> guard(m);  // the waiter has released it
+    }
+    victim.cancel(std::make_exception_ptr(Stop()));
+    EXPECT_TRUE(held_after.await());
+  });
+}
+
+TEST(ConditionTest, WaitWithoutTheMutexIsRejected) {
+  picos::testing::run([] {
+    Mutex m;
+    Condition cond;
+    EXPECT_THROW(cond.wait(m), std::logic_error);
+    cond.signal();  // nobody is left queued by the failed wait
+    cond.broadcast();
+  });
+}
+
+TEST(ConditionTest, BroadcastWakesEveryWaiter) {
+  picos::testing::run([] {
+    Mutex m;
+    Condition cond;
+    bool go = false;
+    const int n = fibers(50);
+    std::atomic<int> woken{0};
+    std::vector<Computation<void>> done;
+    for (int i = 0; i < n; ++i) {
+      done.push_back(fork([&] {
+        std::unique_lock<Mutex> lock(m);
+        cond.wait(m, [&] { return go; });
+        ++woken;
+      }));
+    }
+    Fiber::yield();
+    {
+      std::lock_guard<Mutex> guard(m);
+      go = true;
+    }
+    cond.broadcast();
+    await_all(done);
+    EXPECT_EQ(woken.load(), n);
+  });
+}
+
+// ---- Semaphore ---------------------------------------------------------------------------
+
+TEST(SemaphoreTest, CountsAndRejectsMisuse) {
+  EXPECT_THROW(Semaphore(-1), std::invalid_argument);
+  Semaphore s(2);
+  EXPECT_TRUE(s.try_acquire());
+  EXPECT_TRUE(s.try_acquire());
+  EXPECT_FALSE(s.try_acquire());
+  EXPECT_THROW(s.release(-1), std::invalid_argument);
+  s.release(Semaphore::kMax);
+  EXPECT_EQ(s.value(), Semaphore::kMax);
+  EXPECT_THROW(s.release(1), std::overflow_error);
+  EXPECT_EQ(s.value(), Semaphore::kMax);
+}
+
+TEST(SemaphoreTest, AcquirersAndReleasersInRandomOrderAllComplete) {
+  picos::testing::run([] {
+    Semaphore s(0);
+    const int n = threads_are_fibers() ? 200 : (picos::testing::kSanitizer ? 2000 : 100000);
+    std::mt19937 rng(3);
+    std::vector<int> kinds(static_cast<std::size_t>(2 * n));
+    for (int i = 0; i < n; ++i) kinds[static_cast<std::size_t>(i)] = 1;  // acquirers first...
+    std::shuffle(kinds.begin(), kinds.end(), rng);                        // ...then shuffled
+    std::atomic<int> acquired{0}, left{2 * n};
+    Computation<void> all_done;
+    for (int kind : kinds) {
+      Fiber::spawn(Fiber::create(PackedComputation()), [&, kind, all_done] {
+        if (kind == 1) {
+          s.acquire();
+          ++acquired;
+        } else {
+          s.release();
+        }
+        if (--left == 0) all_done.finish();
+      });
+    }
+    all_done.await();
+    EXPECT_EQ(acquired.load(), n);
+    EXPECT_EQ(s.value(), 0);
+  });
+}
+
+TEST(SemaphoreTest, CanceledAcquirerPassesOnARacingRelease) {
+  picos::testing::run([] {
+    for (int round = 0; round < (threads_are_fibers() ? 20 : 200); ++round) {
+      Semaphore s(0);
+      Computation<void> victim;
+      Computation<void> victim_done;
+      std::atomic<bool> waiting{false};
+      Fiber::spawn(Fiber::create(victim), [&, victim, victim_done] {
+        victim.capture([&] {
+          waiting = true;
+          s.acquire();
+          s.release();  // got it: give it back
+        });
+        victim_done.finish();
+      });
+      while (!waiting.load()) Fiber::yield();
+      // Release and cancel at (nearly) the same moment, in either order.
+      if (round % 2) {
+        s.release();
+        victim.cancel(std::make_exception_ptr(Stop()));
+      } else {
+        victim.cancel(std::make_exception_ptr(Stop()));
+        s.release();
+      }
+      victim_done.await();
+      // Whatever happened, the unit is available again: never lost.
+      ASSERT_TRUE(s.try_acquire()) << "round " << round;
+    }
+  });
+}
+
+}  // namespace
+}  // namespace picos::sync
