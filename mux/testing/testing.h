@@ -5,12 +5,11 @@
 // The conformance matrix (bazel/picos_test.bzl) builds one test source once per scheduler
 // configuration, linking a different implementation of this header each time. A test calls
 // `picos::testing::run(main)`; which scheduler runs it is decided by the target, so the same
-// source proves a library on every scheduler. Configurations today:
-//   fifo      picos::mux::fifo with default options
-//   fifo_q1   picos::mux::fifo with quota 1: a forced yield after every non-suspending op
-//   nosched   no scheduler: main runs on the test thread, which is an implicit fiber;
-//             spawn starts OS threads, await blocks the thread
-// Later schedulers add themselves in bazel/picos_test.bzl and one file here.
+// source proves a library on every scheduler. The configurations (fifo, fifo_q1, multififo
+// with 1/2/4 workers, randos with fixed seeds, a fresh seed, 2 threads and a virtual clock,
+// libevent, thread, and nosched -- no scheduler: the test thread is an implicit fiber) are
+// listed in SCHEDULERS in bazel/picos_test.bzl; each links one implementation of this
+// header (mux/testing/*.cc or a testing.cc beside its scheduler).
 
 #ifndef PICOS_MUX_TESTING_TESTING_H_
 #define PICOS_MUX_TESTING_TESTING_H_
