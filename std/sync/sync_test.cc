@@ -15,6 +15,8 @@
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
 #include "std/sync/condition.h"
+#include "std/sync/ivar.h"
+#include "std/sync/latch.h"
 #include "std/sync/mutex.h"
 #include "std/sync/semaphore.h"
 
@@ -352,6 +354,107 @@ TEST(SemaphoreTest, CanceledAcquirerPassesOnARacingRelease) {
       // Whatever happened, the unit is available again: never lost.
       ASSERT_TRUE(s.try_acquire()) << "round " << round;
     }
+  });
+}
+
+// ---- Ivar --------------------------------------------------------------------------------
+
+TEST(IvarTest, ReadersWaitForTheFillAndSeeTheSameValue) {
+  picos::testing::run([] {
+    Ivar<std::unique_ptr<int>> iv;
+    EXPECT_EQ(iv.peek(), nullptr);
+    std::atomic<int> sum{0};
+    std::vector<Computation<void>> readers;
+    for (int i = 0; i < fibers(20); ++i) {
+      readers.push_back(fork([&, iv] { sum += *iv.read(); }));
+    }
+    Fiber::yield();
+    iv.fill(std::make_unique<int>(5));
+    await_all(readers);
+    EXPECT_EQ(sum.load(), 5 * fibers(20));
+    EXPECT_TRUE(iv.is_filled());
+    EXPECT_EQ(**iv.peek(), 5);
+    EXPECT_FALSE(iv.try_fill(std::make_unique<int>(6)));
+    EXPECT_THROW(iv.fill(std::make_unique<int>(6)), std::logic_error);
+    EXPECT_THROW(iv.poison(std::make_exception_ptr(Stop())), std::logic_error);
+    EXPECT_EQ(*iv.read(), 5);
+  });
+}
+
+TEST(IvarTest, PoisonIsRethrownAndReadIsCancelable) {
+  picos::testing::run([] {
+    Ivar<int> iv;
+    Computation<void> reader;
+    Computation<void> reader_done;
+    std::atomic<bool> waiting{false};
+    Fiber::spawn(Fiber::create(reader), [&, reader, reader_done, iv] {
+      reader.capture([&] {
+        waiting = true;
+        (void)iv.read();
+      });
+      reader_done.finish();
+    });
+    while (!waiting.load()) Fiber::yield();
+    reader.cancel(std::make_exception_ptr(Stop()));
+    reader_done.await();
+    EXPECT_THROW(reader.await(), Stop);  // the reader's cancelation, not the Ivar's
+    EXPECT_FALSE(iv.is_filled() || iv.is_poisoned());
+    EXPECT_THROW(iv.poison(nullptr), std::invalid_argument);
+    iv.poison(std::make_exception_ptr(std::runtime_error("bad")));
+    EXPECT_THROW((void)iv.read(), std::runtime_error);
+    EXPECT_THROW((void)iv.peek(), std::runtime_error);
+    EXPECT_FALSE(iv.try_fill(1));
+  });
+}
+
+// ---- Latch -------------------------------------------------------------------------------
+
+TEST(LatchTest, ReleasesWaitersAtZero) {
+  picos::testing::run([] {
+    const int n = fibers(50);
+    Latch latch(n);
+    std::atomic<int> released{0};
+    std::vector<Computation<void>> done;
+    for (int i = 0; i < n; ++i) {
+      done.push_back(fork([&] {
+        latch.arrive_and_wait();
+        ++released;
+      }));
+    }
+    await_all(done);
+    for (auto& d : done) d.await();
+    EXPECT_EQ(released.load(), n);
+    EXPECT_TRUE(latch.try_wait());
+    latch.wait();  // already open: returns at once
+  });
+}
+
+TEST(LatchTest, MisuseIsRejectedAndWaitIsCancelable) {
+  EXPECT_THROW(Latch(-1), std::invalid_argument);
+  picos::testing::run([] {
+    Latch latch(2);
+    EXPECT_THROW(latch.count_down(-1), std::invalid_argument);
+    EXPECT_THROW(latch.count_down(3), std::logic_error);
+    EXPECT_EQ(latch.value(), 2);
+    Computation<void> waiter;
+    Computation<void> waiter_done;
+    std::atomic<bool> waiting{false};
+    Fiber::spawn(Fiber::create(waiter), [&, waiter, waiter_done] {
+      waiter.capture([&] {
+        waiting = true;
+        latch.wait();
+      });
+      waiter_done.finish();
+    });
+    while (!waiting.load()) Fiber::yield();
+    waiter.cancel(std::make_exception_ptr(Stop()));
+    waiter_done.await();
+    EXPECT_THROW(waiter.await(), Stop);
+    EXPECT_FALSE(latch.try_wait());
+    latch.count_down(2);
+    EXPECT_TRUE(latch.try_wait());
+    Latch zero(0);
+    EXPECT_TRUE(zero.try_wait());
   });
 }
 
