@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "mux/common/fiber_body.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
 #include "picos/internal/ref_count.h"
@@ -147,13 +148,7 @@ Record* Scheduler::new_record_locked(Record* r) {
 
 void Scheduler::entry(void* arg) noexcept {
   auto* r = static_cast<Record*>(arg);
-  try {
-    r->main();
-    r->main.reset();  // destroy the closure while still on the fiber
-  } catch (...) {
-    r->error = std::current_exception();
-    r->main.reset();
-  }
+  mux::common::run_main(r->main, r->error);
 }
 
 // ---- Handler -------------------------------------------------------------------------
@@ -323,17 +318,7 @@ Scheduler::Outcome Scheduler::run_one(Record* r) {
     return Outcome::kRequeue;  // yield, or an await that does not suspend
   }
   std::exception_ptr fatal;
-  if (r->error) {
-    if (options_.fatal_exn_handler) {
-      try {
-        options_.fatal_exn_handler(r->error);
-      } catch (...) {
-        fatal = std::current_exception();
-      }
-    } else {
-      fatal = r->error;
-    }
-  }
+  if (r->error) fatal = mux::common::fatal_outcome(options_.fatal_exn_handler, r->error);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (fatal && !fatal_) fatal_ = fatal;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "mux/common/queue.h"
+#include "mux/common/fiber_body.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
 #include "picos/internal/ref_count.h"
@@ -198,13 +199,7 @@ namespace {
 // Body of every fiber's context.
 void record_entry(void* arg) noexcept {
   auto* r = static_cast<Record*>(arg);
-  try {
-    r->main();
-    r->main.reset();  // destroy the closure while still on the fiber
-  } catch (...) {
-    r->error = std::current_exception();
-    r->main.reset();
-  }
+  common::run_main(r->main, r->error);
 }
 
 Record::Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size)
@@ -530,26 +525,11 @@ void Scheduler::run_one(Record* r) noexcept {
 }
 
 bool Scheduler::try_suspend(Record* r) noexcept {
-  try {
-    return r->fiber->try_suspend(*pending_trigger_, r, this, &Scheduler::resume);
-  } catch (...) {
-    r->suspend_error = std::current_exception();  // surfaces as await's result
-    return false;
-  }
+  return common::try_suspend(*r->fiber, *pending_trigger_, r, this, &Scheduler::resume, r->suspend_error);
 }
 
 void Scheduler::finished(Record* r) noexcept {
-  if (r->error) {
-    if (options_.fatal_exn_handler) {
-      try {
-        options_.fatal_exn_handler(r->error);
-      } catch (...) {
-        fatal_ = std::current_exception();
-      }
-    } else {
-      fatal_ = r->error;
-    }
-  }
+  if (r->error) fatal_ = common::fatal_outcome(options_.fatal_exn_handler, r->error);
   --alive_;
   if (r == main_record_) main_record_ = nullptr;
   unlink_live(r);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mux/common/queue.h"
+#include "mux/common/fiber_body.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
 #include "picos/internal/ref_count.h"
@@ -179,13 +180,7 @@ Record* Scheduler::new_record(Worker& w, FiberRef fiber, internal::UniqueFunctio
 
 void Scheduler::entry(void* arg) noexcept {
   auto* r = static_cast<Record*>(arg);
-  try {
-    r->main();
-    r->main.reset();
-  } catch (...) {
-    r->error = std::current_exception();
-    r->main.reset();
-  }
+  common::run_main(r->main, r->error);
 }
 
 // ---- Handler -------------------------------------------------------------------------
@@ -416,25 +411,14 @@ void Scheduler::run_one(Worker& w, Record* r) {
 }
 
 bool Scheduler::try_suspend(Worker& w, Record* r) noexcept {
-  try {
-    return r->fiber->try_suspend(*w.pending_trigger, r, this, &Scheduler::resume);
-  } catch (...) {
-    r->suspend_error = std::current_exception();  // surfaces as await's result
-    return false;
-  }
+  return common::try_suspend(*r->fiber, *w.pending_trigger, r, this, &Scheduler::resume, r->suspend_error);
 }
 
 void Scheduler::finished(Worker& w, Record* r) {
   (void)w;
   if (r->error) {
-    if (options_.fatal_exn_handler) {
-      try {
-        options_.fatal_exn_handler(r->error);
-      } catch (...) {
-        set_fatal(std::current_exception());
-      }
-    } else {
-      set_fatal(r->error);
+    if (std::exception_ptr stop = common::fatal_outcome(options_.fatal_exn_handler, r->error)) {
+      set_fatal(std::move(stop));
     }
   }
   Worker& origin = workers_[static_cast<std::size_t>(r->origin)];
