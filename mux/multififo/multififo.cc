@@ -266,6 +266,10 @@ void Scheduler::push(Worker& w, Record* r, bool front) noexcept {
 }
 
 void Scheduler::push_foreign(Record* r, bool front) noexcept {
+  // Once `r` is queued a worker may run it to completion, the main fiber may finish and
+  // run_fiber may drop its reference, all before wake_one() below returns: hold one of our
+  // own so the scheduler outlives this call (the last release may then free it here).
+  internal::Ref<Scheduler> keep = internal::Ref<Scheduler>::share(this);
   Worker& w = workers_[static_cast<std::size_t>(r->last_worker)];
   w.lock.lock();
   if (stop_.load(std::memory_order_acquire)) {  // stopped by a fatal error: r is abandoned
