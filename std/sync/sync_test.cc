@@ -19,31 +19,16 @@
 #include "std/sync/latch.h"
 #include "std/sync/mutex.h"
 #include "std/sync/semaphore.h"
+#include "std/sync/sync_testing.h"
 
 namespace picos::sync {
 namespace {
 
-struct Stop : std::runtime_error {
-  Stop() : std::runtime_error("Stop") {}
-};
-
-bool threads_are_fibers() { return picos::testing::parallelism() > 1000; }
-int fibers(int n) {
-  if (threads_are_fibers()) return n < 20 ? n : 20;  // one OS thread per fiber
-  return picos::testing::kSanitizer ? (n < 200 ? n : 200) : n;
-}
-
-// Spawns `fn` in a fiber with its own computation; returns it (completed when fn returns).
-template <typename F>
-Computation<void> fork(F fn) {
-  Computation<void> c;
-  Fiber::spawn(Fiber::create(c), [c, fn = std::move(fn)]() mutable { c.capture(fn); });
-  return c;
-}
-
-void await_all(std::vector<Computation<void>>& cs) {
-  for (auto& c : cs) c.wait();
-}
+using testing::await_all;
+using testing::fibers;
+using testing::fork;
+using testing::Stop;
+using testing::threads_are_fibers;
 
 // ---- Mutex -------------------------------------------------------------------------------
 

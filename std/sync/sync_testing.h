@@ -1,0 +1,47 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// std/sync/sync_testing.h — small helpers the std/sync conformance tests share (test-only).
+
+#ifndef PICOS_STD_SYNC_SYNC_TESTING_H_
+#define PICOS_STD_SYNC_SYNC_TESTING_H_
+
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "mux/testing/testing.h"
+#include "picos/picos.h"
+
+namespace picos::sync::testing {
+
+// A cancelation reason / test exception that no library code throws.
+struct Stop : std::runtime_error {
+  Stop() : std::runtime_error("Stop") {}
+};
+
+// True on configurations where every fiber is an OS thread (mux/thread): keep counts small.
+inline bool threads_are_fibers() { return picos::testing::parallelism() > 1000; }
+
+// `n` fibers, scaled down where fibers are OS threads (20) or under a sanitizer (200).
+inline int fibers(int n) {
+  if (threads_are_fibers()) return n < 20 ? n : 20;
+  return picos::testing::kSanitizer ? (n < 200 ? n : 200) : n;
+}
+
+// Spawns `fn` in a fiber with its own computation; returns it (completed when fn returns or
+// throws; `await()` rethrows).
+template <typename F>
+Computation<void> fork(F fn) {
+  Computation<void> c;
+  Fiber::spawn(Fiber::create(c), [c, fn = std::move(fn)]() mutable { c.capture(fn); });
+  return c;
+}
+
+// Waits (without rethrowing) until every computation has completed.
+inline void await_all(std::vector<Computation<void>>& cs) {
+  for (auto& c : cs) c.wait();
+}
+
+}  // namespace picos::sync::testing
+
+#endif  // PICOS_STD_SYNC_SYNC_TESTING_H_
