@@ -37,16 +37,29 @@ def picos_test(name, srcs, deps = [], schedulers = None, tags = [], size = "smal
       size: test size.
       **kwargs: passed to every cc_test.
     """
+    # The source is compiled once; each configuration only links it with its scheduler.
+    # (It may use only the picos::testing interface, which is the same for all of them.)
+    lib = name + "_cases"
+    native.cc_library(
+        name = lib,
+        testonly = True,
+        srcs = srcs,
+        deps = deps + [
+            "//mux/testing:testing_h",
+            "//third_party:gtest",
+        ],
+        alwayslink = True,
+        tags = tags,
+    )
     tests = []
     for sched in (schedulers or SCHEDULERS.keys()):
         test_name = "%s_%s" % (name, sched)
         cc_test(
             name = test_name,
-            srcs = srcs,
             size = size,
-            deps = deps + [
+            deps = [
+                ":" + lib,
                 SCHEDULERS[sched],
-                "//mux/testing:testing_h",
                 "//third_party:gtest_main",
             ],
             tags = tags + ["picos_matrix", sched],
