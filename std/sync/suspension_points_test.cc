@@ -122,18 +122,23 @@ struct Waiter {
   Computation<void> c;
   std::shared_ptr<std::atomic<bool>> calling = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<bool>> got_through = std::make_shared<std::atomic<bool>>(false);
+  // Finished when the fiber is done. (`c` may complete earlier: canceled from outside, or
+  // before the fiber even ran.)
+  Computation<void> finished;
 };
 
 Waiter start_waiter(const Point& p, Computation<void> c = Computation<void>()) {
   Waiter w;
   w.c = c;
-  Fiber::spawn(Fiber::create(c), [p, c, calling = w.calling, got = w.got_through] {
+  Fiber::spawn(Fiber::create(c), [p, c, calling = w.calling, got = w.got_through,
+                                   finished = w.finished] {
     c.capture([&] {
       calling->store(true);
       p.op();
       got->store(true);
       p.give_back();
     });
+    finished.finish();
   });
   return w;
 }
@@ -155,12 +160,13 @@ TEST(SuspensionPointsTest, CanceledBeforeTheCall) {
       Computation<void> canceled;
       canceled.cancel(std::make_exception_ptr(Stop()));
       Waiter victim = start_waiter(p, canceled);
-      victim.c.wait();
+      victim.finished.await();
       EXPECT_THROW(victim.c.await(), Stop);
       EXPECT_FALSE(victim.got_through->load()) << "the operation completed in a canceled fiber";
       Waiter next = start_waiter(p);
       until_blocked(next);
       p.hand_off();
+      next.finished.await();
       next.c.await();  // served by one hand-off; a node left behind would swallow it
       EXPECT_TRUE(p.clean());
     });
@@ -176,11 +182,12 @@ TEST(SuspensionPointsTest, CanceledWhileSuspended) {
       Waiter victim = start_waiter(p);
       until_blocked(victim);
       victim.c.cancel(std::make_exception_ptr(Stop()));
-      victim.c.wait();
+      victim.finished.await();
       EXPECT_THROW(victim.c.await(), Stop);
       Waiter next = start_waiter(p);
       until_blocked(next);
       p.hand_off();
+      next.finished.await();
       next.c.await();
       EXPECT_TRUE(p.clean());
     });
@@ -215,7 +222,7 @@ TEST(SuspensionPointsTest, CancelRacesTheHandOff) {
             canceler.await();
           }
         }
-        victim.c.wait();
+        victim.finished.await();
         if (victim.got_through->load()) {
           ++through;  // it returned normally (its computation is canceled all the same)
         } else {
@@ -226,6 +233,7 @@ TEST(SuspensionPointsTest, CancelRacesTheHandOff) {
         // (at once under randos' virtual clock, where every fiber is then blocked).
         second.c.cancel_after(10.0, std::make_exception_ptr(LostWakeUp()));
         EXPECT_NO_THROW(second.c.await()) << "round " << round;
+        second.finished.await();
         ASSERT_TRUE(p.clean()) << "round " << round;
       }
       EXPECT_EQ(through + thrown, rounds());
