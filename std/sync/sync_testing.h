@@ -37,6 +37,23 @@ Computation<void> fork(F fn) {
   return c;
 }
 
+// A fiber with its own computation `c` (cancel it to cancel the fiber); `done` completes
+// when the body has ended, however it ended (`c` completes early when canceled).
+struct Victim {
+  Computation<void> c;
+  Computation<void> done;
+};
+
+template <typename F>
+Victim spawn_victim(F fn) {
+  Victim v;
+  Fiber::spawn(Fiber::create(v.c), [c = v.c, done = v.done, fn]() mutable {
+    c.capture(fn);
+    done.finish();
+  });
+  return v;
+}
+
 // Waits (without rethrowing) until every computation has completed.
 inline void await_all(std::vector<Computation<void>>& cs) {
   for (auto& c : cs) c.wait();

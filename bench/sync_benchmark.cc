@@ -1,0 +1,117 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// The costs of //std/sync's locks, on fifo and on multififo with 1 and 2 workers:
+//  - Uncontended: one fiber, lock + unlock (or acquire + release) per iteration.
+//  - Contended: 100 fibers, each {lock; counter++; yield; unlock} 100 times per iteration;
+//    reported per operation (ns_per_op). Every unlock finds waiters, so each operation is a
+//    hand-off (fair Mutex, Semaphore) or a wake-up and retry (Lock, Sem).
+// Channel costs are in channel_benchmark.cc.
+//   bazel run -c opt //bench:sync_benchmark
+
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "mux/fifo/fifo.h"
+#include "mux/multififo/multififo.h"
+#include "picos/picos.h"
+#include "std/sync/lock.h"
+#include "std/sync/mutex.h"
+#include "std/sync/rwlock.h"
+#include "std/sync/sem.h"
+#include "std/sync/semaphore.h"
+
+namespace {
+
+using picos::Computation;
+using picos::Fiber;
+using Runner = void (*)(std::function<void()>);
+
+void on_fifo(std::function<void()> f) { picos::mux::fifo::run(f); }
+void on_multififo_1(std::function<void()> f) {
+  picos::mux::multififo::Options o;
+  o.threads = 1;
+  picos::mux::multififo::run(f, o);
+}
+void on_multififo_2(std::function<void()> f) {
+  picos::mux::multififo::Options o;
+  o.threads = 2;
+  picos::mux::multififo::run(f, o);
+}
+
+// Adapters: every primitive as lock()/unlock().
+struct SemaphoreLock {
+  picos::sync::Semaphore s{1};
+  void lock() { s.acquire(); }
+  void unlock() { s.release(); }
+};
+struct SemLock {
+  picos::sync::Sem s{1};
+  void lock() { s.acquire(); }
+  void unlock() { s.release(); }
+};
+struct CheckedMutex : picos::sync::Mutex {};
+struct UncheckedMutex : picos::sync::Mutex {
+  UncheckedMutex() : picos::sync::Mutex(picos::sync::Mutex::kUnchecked) {}
+};
+
+template <typename L>
+void BM_Uncontended(benchmark::State& state, Runner run) {
+  run([&] {
+    L l;
+    for (auto _ : state) {
+      l.lock();
+      l.unlock();
+    }
+  });
+}
+
+template <typename L>
+void BM_Contended(benchmark::State& state, Runner run) {
+  constexpr int kFibers = 100, kOps = 100;
+  run([&] {
+    for (auto _ : state) {
+      L l;
+      long counter = 0;
+      std::vector<Computation<void>> done(kFibers);
+      for (auto& d : done) {
+        Fiber::spawn(Fiber::create(d), [&, d] {
+          for (int i = 0; i < kOps; ++i) {
+            std::lock_guard<L> hold(l);
+            ++counter;
+            Fiber::yield();
+          }
+          d.finish();
+        });
+      }
+      for (auto& d : done) d.await();
+      if (counter != kFibers * kOps) state.SkipWithError("lost increments");
+    }
+  });
+  state.counters["ns_per_op"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * kFibers * kOps),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+// One named benchmark per (workload, lock), on fifo, multififo_1 and multififo_2.
+#define PICOS_SYNC(bm, L, label)                                                  \
+  void bm##_##label(benchmark::State& state, Runner run) { bm<L>(state, run); }   \
+  BENCHMARK_CAPTURE(bm##_##label, fifo, on_fifo)->UseRealTime();                 \
+  BENCHMARK_CAPTURE(bm##_##label, multififo_1, on_multififo_1)->UseRealTime();   \
+  BENCHMARK_CAPTURE(bm##_##label, multififo_2, on_multififo_2)->UseRealTime()
+
+PICOS_SYNC(BM_Uncontended, CheckedMutex, Mutex);
+PICOS_SYNC(BM_Uncontended, UncheckedMutex, UncheckedMutex);
+PICOS_SYNC(BM_Uncontended, picos::sync::Lock, Lock);
+PICOS_SYNC(BM_Uncontended, picos::sync::Rwlock, Rwlock);
+PICOS_SYNC(BM_Uncontended, SemaphoreLock, Semaphore);
+PICOS_SYNC(BM_Uncontended, SemLock, Sem);
+PICOS_SYNC(BM_Contended, CheckedMutex, Mutex);
+PICOS_SYNC(BM_Contended, UncheckedMutex, UncheckedMutex);
+PICOS_SYNC(BM_Contended, picos::sync::Lock, Lock);
+PICOS_SYNC(BM_Contended, picos::sync::Rwlock, Rwlock);
+PICOS_SYNC(BM_Contended, SemaphoreLock, Semaphore);
+PICOS_SYNC(BM_Contended, SemLock, Sem);
+
+}  // namespace

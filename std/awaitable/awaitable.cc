@@ -1,0 +1,170 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "std/awaitable/awaitable.h"
+
+#include <exception>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <vector>
+
+#include "picos/internal/spin_lock.h"
+
+namespace picos::awaitable {
+namespace {
+
+using internal::Node;
+
+// One shard of the parking lot: a FIFO of the nodes of every awaitable hashing here.
+struct alignas(64) Bucket {
+  picos::internal::SpinLock lock;
+  Node* head = nullptr;  // guarded by lock
+  Node* tail = nullptr;  // guarded by lock
+
+  void push_back(Node* n) noexcept {
+    n->next = nullptr;
+    n->prev = tail;
+    if (tail) {
+      tail->next = n;
+    } else {
+      head = n;
+    }
+    tail = n;
+    n->linked = true;
+  }
+
+  void remove(Node* n) noexcept {
+    if (!n->linked) return;
+    if (n->prev) {
+      n->prev->next = n->next;
+    } else {
+      head = n->next;
+    }
+    if (n->next) {
+      n->next->prev = n->prev;
+    } else {
+      tail = n->prev;
+    }
+    n->prev = n->next = nullptr;
+    n->linked = false;
+  }
+};
+
+constexpr int kBucketBits = 8;
+constexpr std::size_t kBuckets = std::size_t{1} << kBucketBits;
+
+// Constant-initialised (SpinLock and the pointers have constant initialisers), so it is
+// usable from static constructors of other translation units.
+Bucket g_buckets[kBuckets];
+
+Bucket& bucket_for(const void* key) noexcept {
+  auto x = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(key) >> 3);
+  x *= 0x9E3779B97F4A7C15ull;  // Fibonacci hashing: the top bits are well mixed
+  return g_buckets[x >> (64 - kBucketBits)];
+}
+
+bool signalable(const Node* n, const Awaitable* key, std::int64_t value) noexcept {
+  // A node whose trigger is already signaled belongs to a fiber that is being woken anyway
+  // (by its cancelation): waking it again would waste the wake-up.
+  return n->key == key && (n->always || n->before != value) && !n->trigger.is_signaled();
+}
+
+}  // namespace
+
+void Awaitable::await(std::int64_t before) {
+  if (load() != before) return;  // fast path: no node, no trigger
+  Node node(this, before, false, Trigger());
+  Bucket& b = bucket_for(this);
+  {
+    std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+    b.push_back(&node);
+  }
+  // Re-check after enqueueing: a signaler that changed the value before we were queued did
+  // not see us, but then we see its value here.
+  if (load() != before) {
+    std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+    b.remove(&node);  // or a signal took it already: then we are its wake-up, and return
+    return;
+  }
+  std::exception_ptr reason = node.trigger.await();
+  if (!reason) return;  // signaled: the waker unlinked the node before signaling
+  bool consumed;
+  {
+    std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+    consumed = !node.linked;
+    b.remove(&node);
+  }
+  if (consumed) (void)signal();  // a signal chose us as we were canceled: pass it on
+  std::rethrow_exception(reason);
+}
+
+bool Awaitable::signal() noexcept {
+  Bucket& b = bucket_for(this);
+  std::optional<Trigger> wake;
+  {
+    std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+    const std::int64_t value = load();
+    for (Node* n = b.head; n != nullptr; n = n->next) {
+      if (signalable(n, this, value)) {
+        b.remove(n);
+        wake.emplace(n->trigger);  // copy the handle: the node dies once its fiber runs
+        break;
+      }
+    }
+  }
+  if (!wake) return false;
+  wake->signal();
+  return true;
+}
+
+std::size_t Awaitable::broadcast() noexcept {
+  Bucket& b = bucket_for(this);
+  std::vector<Trigger> wake;
+  std::size_t woken = 0;
+  {
+    std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+    const std::int64_t value = load();
+    Node* n = b.head;
+    while (n != nullptr) {
+      Node* next = n->next;
+      if (signalable(n, this, value)) {
+        b.remove(n);
+        ++woken;
+        try {
+          wake.push_back(n->trigger);
+        } catch (const std::bad_alloc&) {
+          n->trigger.signal();  // out of memory: wake it now (signal never blocks)
+        }
+      }
+      n = next;
+    }
+  }
+  for (const Trigger& t : wake) t.signal();
+  return woken;
+}
+
+Awaiter::Awaiter(Awaitable& awaitable, Trigger trigger) noexcept
+    : node_(&awaitable, 0, true, std::move(trigger)) {
+  Bucket& b = bucket_for(&awaitable);
+  std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+  b.push_back(&node_);
+}
+
+bool Awaiter::remove() noexcept {
+  Bucket& b = bucket_for(node_.key);
+  std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+  if (!node_.linked) return false;
+  b.remove(&node_);
+  return true;
+}
+
+std::size_t parked_for_testing() noexcept {
+  std::size_t n = 0;
+  for (Bucket& b : g_buckets) {
+    std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+    for (Node* p = b.head; p != nullptr; p = p->next) ++n;
+  }
+  return n;
+}
+
+}  // namespace picos::awaitable

@@ -1,0 +1,406 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// std/sync/channel.h — a bounded multi-producer multi-consumer channel.
+//
+// `picos::sync::Channel<T>` is the channel Go and Rust users expect: a FIFO buffer of at most
+// `capacity()` values between any number of senders and receivers. `send` suspends the
+// *fiber* while the buffer is full; `receive` suspends it while the buffer is empty. With
+// capacity 0 the channel is a rendezvous: a `send` completes only when a receiver takes the
+// value. Written only against //picos, so it runs on every scheduler and between plain
+// threads (each an implicit fiber that blocks), and values may cross threads.
+//
+// Behaviour:
+//  - Fair, no barging: waiting senders are served in arrival order, and so are waiting
+//    receivers. A sender that finds a receiver waiting hands its value directly to the oldest
+//    one; a receiver that frees a slot in a full buffer moves the oldest waiting sender's
+//    value into the buffer at once (so a newcomer can never overtake a waiter). Values from
+//    one sender are received in the order sent (per receiver, and overall for one receiver).
+//  - `close()` ends the stream: senders fail from then on (`send` throws ChannelClosed,
+//    `try_send` returns kClosed), receivers drain what is buffered and then get `nullopt`
+//    (`receive`) / kClosed (`try_receive`). Waiting senders are woken and throw ChannelClosed,
+//    their values *not* delivered; waiting receivers (the buffer is then empty) get nullopt.
+//    `close` is idempotent, never suspends, is not a cancelation point and never throws.
+//  - `send` and `receive` are cancelation points. They check the fiber's cancelation first:
+//    in a canceled fiber they throw its reason and do nothing, even when they could complete
+//    at once. A waiter canceled while suspended unlinks its node (O(1), nothing is left
+//    behind) and throws the reason.
+//  - Completion wins a race with cancelation, so a value is never lost or duplicated. A
+//    transfer happens under the channel's lock, in one step: the value moves from the
+//    sender (its argument, or the buffer) to the receiver (the buffer, or its result). If a
+//    waiter's transfer happened before the canceled waiter took the lock back, the operation
+//    has completed: `send` returns normally (its value is delivered) and `receive` returns
+//    the value; the cancelation stays pending and is thrown by the fiber's next cancelation
+//    point (the next `send`/`receive` included). So: an operation that throws had no effect
+//    on the channel, and one that returns did. We do not "undo" a receive by putting the value
+//    back at the front of the buffer: that could exceed the capacity (senders may have
+//    refilled it meanwhile) and, with several consumers, other receivers have already taken
+//    later values, so the order would no longer be the send order; the sender side cannot be
+//    undone at all (its value has moved).
+//  - `try_send` / `try_receive` never suspend, are not cancelation points, and report the
+//    outcome as a status (see SendStatus, ReceiveStatus). A failed `try_send` leaves the value
+//    with the caller, unmoved.
+//  - Misuse: a capacity above `kMaxCapacity` (typically a negative number converted to
+//    std::size_t) throws std::invalid_argument. Destroying a channel while fibers wait on it
+//    is undefined (as for std::mutex); buffered values are destroyed with it.
+//
+// Requirements on T: move constructible, and its move constructor and destructor must not
+// throw (static_assert): values are moved and destroyed under the channel's spin lock, which
+// must stay short and must never be reentered (a T whose destructor uses the same channel
+// deadlocks). Move-only types (std::unique_ptr) work.
+//
+// Cost: an uncontended operation is one short spin-locked section and no allocation (the
+// buffer grows by doubling up to the capacity as it fills, then stays). A suspending
+// operation creates one trigger; its waiter node lives on the waiting fiber's stack. A
+// hand-off moves T once into the receiver (directly or through the buffer).
+//
+// Thread safety: every operation may be called from any fiber or thread concurrently.
+//
+// The select hook (for a later CML-style `select`, not built here): every waiter is a
+// `ChannelWaiter<T>` that may carry a `claim`, a `Computation<void>`. A waiter with a claim is
+// one alternative among several offered by one selecting fiber (all its alternatives share
+// the claim). Whoever matches the waiter (a sender or receiver on the other side, or `close`)
+// must first complete the claim (`try_finish()`, under the channel's lock) to commit that
+// alternative; if the claim is already completed (another alternative won, or the select was
+// canceled) the channel unlinks the waiter and skips it to the next one. Plain `send` and
+// `receive` waiters have no claim and are always committed. What a select will add (a small
+// locked enqueue/unlink API, or a friend): enqueue one node per alternative under each
+// channel's lock, await a trigger attached to the claim, and after waking take each
+// channel's lock before reading or unlinking its nodes (the committing party may still be
+// writing the value: completing the claim signals before the transfer is finished). A
+// select that is itself the matching side must commit its own claim and the waiter's
+// together, with a picos::Tx. Claims are completed under the channel's spin lock, so the
+// triggers attached to them must be plain resume actions (as a scheduler's are).
+
+#ifndef PICOS_STD_SYNC_CHANNEL_H_
+#define PICOS_STD_SYNC_CHANNEL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "picos/computation.h"
+#include "picos/fiber.h"
+#include "picos/internal/spin_lock.h"
+#include "picos/trigger.h"
+#include "std/sync/waiters.h"
+
+namespace picos::sync {
+
+// Thrown by `send` on a closed channel (also when the channel is closed while it waits; the
+// value is then not delivered). `what()` names the operation.
+class ChannelClosed : public std::runtime_error {
+ public:
+  explicit ChannelClosed(const char* operation);
+  ~ChannelClosed() override;
+};
+
+// Outcome of `try_send`.
+enum class SendStatus : std::uint8_t {
+  kSent,    // delivered: buffered, or handed to a waiting receiver (value moved from)
+  kFull,    // no room and no waiting receiver (value untouched)
+  kClosed,  // the channel is closed (value untouched)
+};
+
+// Outcome of `try_receive`.
+enum class ReceiveStatus : std::uint8_t {
+  kReceived,  // a value was taken (from the buffer, or from a waiting sender)
+  kEmpty,     // nothing available now, the channel is open
+  kClosed,    // the channel is closed and drained: nothing will ever arrive
+};
+
+// A waiting `send` or `receive` (or, later, a select alternative). Lives on the waiting
+// fiber's stack; linked in the channel's sender or receiver queue under the channel's lock.
+template <typename T>
+struct ChannelWaiter : Waiter {
+  enum class Outcome : std::uint8_t {
+    kWaiting,      // still queued (or being skipped)
+    kTransferred,  // the value moved: out of `value` (sender) / into `*slot` (receiver)
+    kClosed,       // woken by close(): nothing moved
+  };
+  T* value = nullptr;                        // sender: the value to move out
+  std::optional<T>* slot = nullptr;          // receiver: where the value is put
+  const Computation<void>* claim = nullptr;  // select hook: commit by try_finish() (see top)
+  Outcome outcome = Outcome::kWaiting;       // written under the lock, before the signal
+};
+
+template <typename T>
+class Channel {
+  static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
+                "picos::sync::Channel<T> needs a nothrow move constructible and destructible T");
+  using Node = ChannelWaiter<T>;
+  using Outcome = typename Node::Outcome;
+
+ public:
+  // The largest capacity accepted (a larger one is almost always a negative number).
+  static constexpr std::size_t kMaxCapacity = std::size_t{1} << 40;
+
+  // A channel holding at most `capacity` values; 0 makes a rendezvous channel. Throws
+  // std::invalid_argument if capacity > kMaxCapacity. Allocates nothing until values are
+  // buffered.
+  explicit Channel(std::size_t capacity) : capacity_(capacity) {
+    if (capacity > kMaxCapacity) {
+      throw std::invalid_argument("picos::sync::Channel: capacity " + std::to_string(capacity) +
+                                  " is larger than kMaxCapacity (a negative number?)");
+    }
+  }
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+  ~Channel() = default;
+
+  // Sends `value`: hands it to the oldest waiting receiver, or buffers it, or else suspends
+  // the fiber until a receiver makes room (capacity > 0) or takes it (capacity 0).
+  // Throws, without delivering the value (it is destroyed with the argument):
+  //  - the fiber's cancelation reason if it is canceled on entry or while waiting (unless the
+  //    value was taken in the same instant: then send returns normally, see the top);
+  //  - ChannelClosed if the channel is closed on entry or while waiting (when the fiber is
+  //    also canceled, the cancelation reason is thrown instead);
+  //  - std::bad_alloc if the buffer had to grow and could not.
+  void send(T value) {
+    Fiber::current().check();
+    std::unique_lock<internal::SpinLock> guard(lock_);
+    if (closed_) throw ChannelClosed("send");
+    if (Node* r = take_locked(receivers_, n_receivers_)) {
+      r->slot->emplace(std::move(value));
+      finish_locked(r, Outcome::kTransferred, guard);
+      return;
+    }
+    if (count_ < capacity_) {
+      push_locked(std::move(value));
+      return;
+    }
+    Node w;
+    w.value = &value;
+    senders_.push_back(&w);
+    ++n_senders_;
+    guard.unlock();
+    std::exception_ptr reason = w.trigger.await();
+    if (reason) {
+      guard.lock();
+      if (w.outcome == Outcome::kWaiting) unlink_locked(senders_, n_senders_, &w);
+      guard.unlock();
+    }
+    // Read after the waker's signal (or under the lock): the outcome is final now.
+    if (w.outcome == Outcome::kTransferred) return;  // delivered: completion wins
+    if (reason) std::rethrow_exception(reason);
+    throw ChannelClosed("send");
+  }
+
+  // Sends `value` if that is possible without waiting. On kSent the value was moved from;
+  // on kFull and kClosed it is left untouched with the caller. Never suspends, is not a
+  // cancelation point (works in a canceled fiber). Throws only std::bad_alloc (buffer
+  // growth; the value is then untouched).
+  SendStatus try_send(T&& value) { return try_send_impl(value); }
+  // Same, copying the value only when it is sent.
+  SendStatus try_send(const T& value) {
+    static_assert(std::is_copy_constructible_v<T>, "try_send(const T&) needs a copyable T");
+    return try_send_impl(value);
+  }
+
+  // Receives the oldest value: from the buffer (then moves the oldest waiting sender's value
+  // into the freed slot), or directly from the oldest waiting sender (capacity 0), or else
+  // suspends the fiber until a sender hands one over. Returns std::nullopt once the channel
+  // is closed and drained (at once if so on entry; also to receivers waiting when it closes).
+  // Throws the fiber's cancelation reason if it is canceled on entry or while waiting,
+  // taking nothing (unless a value was handed over in the same instant: then it is returned,
+  // see the top; a receiver both canceled and woken by close() throws the reason).
+  std::optional<T> receive() {
+    Fiber::current().check();
+    std::optional<T> out;
+    std::unique_lock<internal::SpinLock> guard(lock_);
+    if (take_now_locked(out, guard)) return out;
+    if (closed_) return out;  // closed and drained
+    Node w;
+    w.slot = &out;
+    receivers_.push_back(&w);
+    ++n_receivers_;
+    guard.unlock();
+    std::exception_ptr reason = w.trigger.await();
+    if (reason) {
+      guard.lock();
+      if (w.outcome == Outcome::kWaiting) unlink_locked(receivers_, n_receivers_, &w);
+      guard.unlock();
+    }
+    if (w.outcome == Outcome::kTransferred) return out;  // completion wins
+    if (reason) std::rethrow_exception(reason);
+    return out;  // kClosed: nullopt
+  }
+
+  // Takes a value if one is available now (buffered, or from a waiting sender). On kReceived
+  // the value is emplaced into `out`; otherwise `out` is left unchanged. kEmpty: nothing now,
+  // the channel is open; kClosed: closed and drained. Never suspends, not a cancelation
+  // point, never throws.
+  ReceiveStatus try_receive(std::optional<T>& out) noexcept {
+    std::unique_lock<internal::SpinLock> guard(lock_);
+    if (take_now_locked(out, guard)) return ReceiveStatus::kReceived;
+    return closed_ ? ReceiveStatus::kClosed : ReceiveStatus::kEmpty;
+  }
+  // Same, for callers that need not tell "empty" from "closed": nullopt for both.
+  std::optional<T> try_receive() noexcept {
+    std::optional<T> out;
+    (void)try_receive(out);
+    return out;
+  }
+
+  // Closes the channel (see the top): wakes every waiting sender (ChannelClosed) and
+  // receiver (nullopt). Idempotent; never suspends, not a cancelation point, never throws.
+  void close() noexcept {
+    std::vector<Trigger> wake;
+    {
+      std::lock_guard<internal::SpinLock> guard(lock_);
+      if (closed_) return;
+      closed_ = true;
+      for (auto* q : {&senders_, &receivers_}) {
+        std::size_t& n = q == &senders_ ? n_senders_ : n_receivers_;
+        while (Node* w = take_locked(*q, n)) {
+          w->outcome = Outcome::kClosed;
+          try {
+            wake.push_back(w->trigger);  // copy: the node may be gone once we unlock
+          } catch (...) {
+            w->trigger.signal();  // out of memory: wake it now (signal never blocks)
+          }
+        }
+      }
+    }
+    for (const Trigger& t : wake) t.signal();
+  }
+
+  // The values buffered now (racy: for diagnostics and tests).
+  std::size_t size() const noexcept {
+    std::lock_guard<internal::SpinLock> guard(lock_);
+    return count_;
+  }
+  std::size_t capacity() const noexcept { return capacity_; }
+  bool is_closed() const noexcept {
+    std::lock_guard<internal::SpinLock> guard(lock_);
+    return closed_;
+  }
+  // Fibers suspended in send / receive now (racy: for diagnostics and tests).
+  std::size_t waiting_senders() const noexcept {
+    std::lock_guard<internal::SpinLock> guard(lock_);
+    return n_senders_;
+  }
+  std::size_t waiting_receivers() const noexcept {
+    std::lock_guard<internal::SpinLock> guard(lock_);
+    return n_receivers_;
+  }
+
+ private:
+  // `value` is T& (moved from) or const T& (copied) and is touched only on kSent.
+  template <typename V>
+  SendStatus try_send_impl(V& value) {
+    std::unique_lock<internal::SpinLock> guard(lock_);
+    if (closed_) return SendStatus::kClosed;
+    if (Node* r = take_locked(receivers_, n_receivers_)) {
+      r->slot->emplace(std::forward<V>(value));
+      finish_locked(r, Outcome::kTransferred, guard);
+      return SendStatus::kSent;
+    }
+    if (count_ < capacity_) {
+      push_locked(std::forward<V>(value));  // grows first: a bad_alloc leaves value untouched
+      return SendStatus::kSent;
+    }
+    return SendStatus::kFull;
+  }
+
+  // The oldest waiter of `q` whose claim commits, unlinked; waiters whose claim fails are
+  // unlinked and skipped. nullptr if none.
+  Node* take_locked(WaiterList& q, std::size_t& n) noexcept {
+    while (Waiter* w = q.pop_front()) {
+      --n;
+      Node* node = static_cast<Node*>(w);
+      if (node->claim == nullptr || node->claim->try_finish()) return node;
+    }
+    return nullptr;
+  }
+
+  void unlink_locked(WaiterList& q, std::size_t& n, Node* w) noexcept {
+    if (w->linked) {
+      q.remove(w);
+      --n;
+    }
+  }
+
+  // Records the outcome, unlocks, then signals (the node may vanish once we unlock).
+  static void finish_locked(Node* w, Outcome outcome,
+                            std::unique_lock<internal::SpinLock>& guard) noexcept {
+    w->outcome = outcome;
+    Trigger wake = w->trigger;
+    guard.unlock();
+    wake.signal();
+  }
+
+  // Moves an available value into `out` (empty on entry): the buffer's oldest, refilled from
+  // the oldest waiting sender, or a waiting sender's directly. Returns false if none; may
+  // unlock `guard` (then it returns true).
+  bool take_now_locked(std::optional<T>& out, std::unique_lock<internal::SpinLock>& guard) noexcept {
+    if (count_ > 0) {
+      out.emplace(pop_locked());
+      // A sender waits only while the buffer is full: its value takes the freed slot.
+      if (Node* s = take_locked(senders_, n_senders_)) {
+        push_locked(std::move(*s->value));  // no growth: the buffer is at capacity
+        finish_locked(s, Outcome::kTransferred, guard);
+      }
+      return true;
+    }
+    if (Node* s = take_locked(senders_, n_senders_)) {  // capacity 0: take it directly
+      out.emplace(std::move(*s->value));
+      finish_locked(s, Outcome::kTransferred, guard);
+      return true;
+    }
+    return false;
+  }
+
+  // ---- the ring buffer (guarded by lock_) ----
+  T pop_locked() noexcept {
+    std::optional<T>& slot = ring_[head_];
+    T v = std::move(*slot);
+    slot.reset();
+    head_ = head_ + 1 == ring_.size() ? 0 : head_ + 1;
+    --count_;
+    return v;
+  }
+  template <typename V>
+  void push_locked(V&& v) {
+    if (count_ == ring_.size()) grow_locked();
+    std::size_t tail = head_ + count_;
+    if (tail >= ring_.size()) tail -= ring_.size();
+    ring_[tail].emplace(std::forward<V>(v));
+    ++count_;
+  }
+  // Doubles the ring (at least 4 slots, at most capacity_). Strong guarantee: a bad_alloc
+  // leaves everything as it was.
+  void grow_locked() {
+    std::size_t n = ring_.size() < 2 ? 4 : 2 * ring_.size();
+    if (n > capacity_) n = capacity_;
+    std::vector<std::optional<T>> bigger(n);
+    for (std::size_t i = 0; i < count_; ++i) {
+      std::size_t j = head_ + i;
+      if (j >= ring_.size()) j -= ring_.size();
+      bigger[i].emplace(std::move(*ring_[j]));
+    }
+    ring_.swap(bigger);
+    head_ = 0;
+  }
+
+  const std::size_t capacity_;
+  mutable internal::SpinLock lock_;
+  bool closed_ = false;                   // guarded by lock_
+  std::vector<std::optional<T>> ring_;    // guarded by lock_; count_ values from head_
+  std::size_t head_ = 0;                  // guarded by lock_
+  std::size_t count_ = 0;                 // guarded by lock_
+  WaiterList senders_;                    // guarded by lock_; only while count_ == capacity_
+  WaiterList receivers_;                  // guarded by lock_; only while count_ == 0
+  std::size_t n_senders_ = 0;             // guarded by lock_
+  std::size_t n_receivers_ = 0;           // guarded by lock_
+};
+
+}  // namespace picos::sync
+
+#endif  // PICOS_STD_SYNC_CHANNEL_H_
