@@ -15,6 +15,7 @@
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
 #include "picos/internal/ref_count.h"
+#include "picos/internal/spin_lock.h"
 #include "picos/internal/timer_heap.h"
 
 namespace picos::mux::fifo {
@@ -302,6 +303,16 @@ bool Scheduler::take_remote() {
 
 void Scheduler::idle() {
   std::optional<Clock::time_point> next = timers_.next_deadline();
+  if (options_.idle_spin.count() > 0) {
+    // Poll briefly before sleeping: a wake-up from another thread is often microseconds away.
+    Clock::time_point until = Clock::now() + options_.idle_spin;
+    if (next && *next < until) until = *next;
+    for (int i = 1;; ++i) {
+      if (remote_pending_.load(std::memory_order_acquire)) return;
+      if (i % 64 == 0 && Clock::now() >= until) break;
+      internal::cpu_relax();
+    }
+  }
   std::unique_lock<std::mutex> lock(remote_mu_);
   if (!remote_.empty() || !remote_first_.empty()) return;
   sleeping_ = true;
@@ -326,6 +337,9 @@ void Scheduler::idle() {
 
 void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options) {
   if (options.quota <= 0) throw std::invalid_argument("picos::mux::fifo: quota must be positive");
+  if (options.idle_spin.count() < 0) {
+    throw std::invalid_argument("picos::mux::fifo: idle_spin must not be negative");
+  }
   if (!fiber) throw std::invalid_argument("picos::mux::fifo::run_fiber: null fiber");
   if (!main) throw std::invalid_argument("picos::mux::fifo::run_fiber: empty main");
   internal::Ref<Scheduler> s = internal::Ref<Scheduler>::adopt(new Scheduler(options));

@@ -98,6 +98,23 @@ TEST(FifoTest, QuotaForcesYieldAfterNonSuspendingOperations) {
   EXPECT_THROW(run([] {}, options), std::invalid_argument);
 }
 
+TEST(FifoTest, IdleSpinIsValidatedAndOptional) {
+  Options options;
+  options.idle_spin = std::chrono::nanoseconds(-1);
+  EXPECT_THROW(run([] {}, options), std::invalid_argument);
+  // Spinning or not, a wake-up from another thread is taken.
+  for (auto spin : {std::chrono::nanoseconds(0), std::chrono::nanoseconds(std::chrono::milliseconds(5))}) {
+    options.idle_spin = spin;
+    Trigger t;
+    std::thread other([t] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      t.signal();
+    });
+    EXPECT_EQ(run([t] { return t.await(); }, options), nullptr);
+    other.join();
+  }
+}
+
 TEST(FifoTest, RunWaitsForEveryFiber) {
   int finished = 0;
   run([&] {
