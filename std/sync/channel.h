@@ -55,21 +55,23 @@
 //
 // Thread safety: every operation may be called from any fiber or thread concurrently.
 //
-// The select hook (for a later CML-style `select`, not built here): every waiter is a
+// The select hook (used by //std/event's channel events): every waiter is a
 // `ChannelWaiter<T>` that may carry a `claim`, a `Computation<void>`. A waiter with a claim is
 // one alternative among several offered by one selecting fiber (all its alternatives share
 // the claim). Whoever matches the waiter (a sender or receiver on the other side, or `close`)
 // must first complete the claim (`try_finish()`, under the channel's lock) to commit that
 // alternative; if the claim is already completed (another alternative won, or the select was
 // canceled) the channel unlinks the waiter and skips it to the next one. Plain `send` and
-// `receive` waiters have no claim and are always committed. What a select will add (a small
-// locked enqueue/unlink API, or a friend): enqueue one node per alternative under each
-// channel's lock, await a trigger attached to the claim, and after waking take each
-// channel's lock before reading or unlinking its nodes (the committing party may still be
-// writing the value: completing the claim signals before the transfer is finished). A
-// select that is itself the matching side must commit its own claim and the waiter's
-// together, with a picos::Tx. Claims are completed under the channel's spin lock, so the
-// triggers attached to them must be plain resume actions (as a scheduler's are).
+// `receive` waiters have no claim and are always committed. A select offers each alternative
+// with `offer_send` / `offer_receive` (below): under the channel's lock they either commit at
+// once (completing the claim, together with the matched waiter's own claim in one picos::Tx
+// when that waiter is itself a select alternative), or link the node, or report the claim
+// lost. After the claim completes the select calls `withdraw` on each linked node: it takes
+// the lock (so a transfer still being written by the committing party is finished), unlinks
+// the node if it is still linked, and leaves `outcome` final. The committing party signals the
+// node's `trigger` after the transfer; a select may give all its nodes one trigger that nobody
+// awaits (it awaits the claim instead). Claims are completed under the channel's spin lock,
+// so the triggers attached to them must be plain resume actions (as a scheduler's are).
 
 #ifndef PICOS_STD_SYNC_CHANNEL_H_
 #define PICOS_STD_SYNC_CHANNEL_H_
@@ -89,6 +91,7 @@
 #include "picos/fiber.h"
 #include "picos/internal/spin_lock.h"
 #include "picos/trigger.h"
+#include "picos/tx.h"
 #include "std/sync/waiters.h"
 
 namespace picos::sync {
@@ -115,7 +118,14 @@ enum class ReceiveStatus : std::uint8_t {
   kClosed,    // the channel is closed and drained: nothing will ever arrive
 };
 
-// A waiting `send` or `receive` (or, later, a select alternative). Lives on the waiting
+// Outcome of `offer_send` / `offer_receive` (the select hook).
+enum class OfferStatus : std::uint8_t {
+  kCommitted,  // the claim was completed by this call: the node's `outcome` says what happened
+  kQueued,     // the node is linked; another party may commit it later (then call `withdraw`)
+  kLost,       // the claim was already completed: nothing done, the node is not linked
+};
+
+// A waiting `send` or `receive` (or a select alternative from //std/event). Lives on the waiting
 // fiber's stack; linked in the channel's sender or receiver queue under the channel's lock.
 template <typename T>
 struct ChannelWaiter : Waiter {
@@ -271,6 +281,81 @@ class Channel {
     for (const Trigger& t : wake) t.signal();
   }
 
+  // ---- the select hook (see the top; used by //std/event) ----------------------------
+
+  // Offers to send `*w.value` as one alternative of a select whose alternatives share
+  // `*w.claim` (both must be set; `w.slot` null). If the send can complete now (the channel is
+  // closed, a receiver waits, or there is room), completes the claim -- in one picos::Tx with
+  // a waiting receiver's own claim when it has one -- and then moves the value (outcome
+  // kTransferred) or, when closed, moves nothing (outcome kClosed): kCommitted. Otherwise
+  // links `w` among the waiting senders (kQueued) unless the claim is already completed
+  // (kLost). Never suspends, is not a cancelation point. Throws only std::bad_alloc (buffer
+  // growth or the Tx), before committing anything.
+  OfferStatus offer_send(Node& w) {
+    std::unique_lock<internal::SpinLock> guard(lock_);
+    if (!w.claim->is_running()) return OfferStatus::kLost;
+    if (closed_) return commit_alone_locked(w, Outcome::kClosed);
+    if (Node* r = match_locked(receivers_, n_receivers_, w)) {
+      if (r == &w) return OfferStatus::kLost;
+      r->slot->emplace(std::move(*w.value));
+      w.outcome = Outcome::kTransferred;
+      finish_locked(r, Outcome::kTransferred, guard);
+      return OfferStatus::kCommitted;
+    }
+    if (count_ < capacity_) {
+      if (count_ == ring_.size()) grow_locked();  // may throw: nothing committed yet
+      if (!w.claim->try_finish()) return OfferStatus::kLost;
+      push_locked(std::move(*w.value));  // no growth now: cannot throw
+      w.outcome = Outcome::kTransferred;
+      return OfferStatus::kCommitted;
+    }
+    senders_.push_back(&w);
+    ++n_senders_;
+    return OfferStatus::kQueued;
+  }
+
+  // Offers to receive into `*w.slot` (empty; `w.value` null, `w.claim` set), like
+  // offer_send: kCommitted with outcome kTransferred (a value was taken: buffered, or from a
+  // waiting sender, committing its claim with ours when it has one) or kClosed (closed and
+  // drained: nothing taken); else kQueued or kLost. Never suspends, never throws except
+  // std::bad_alloc from the Tx (before committing anything).
+  OfferStatus offer_receive(Node& w) {
+    std::unique_lock<internal::SpinLock> guard(lock_);
+    if (!w.claim->is_running()) return OfferStatus::kLost;
+    if (count_ > 0) {
+      if (!w.claim->try_finish()) return OfferStatus::kLost;
+      w.slot->emplace(pop_locked());
+      w.outcome = Outcome::kTransferred;
+      if (Node* s = take_locked(senders_, n_senders_)) {
+        push_locked(std::move(*s->value));  // no growth: the buffer was at capacity
+        finish_locked(s, Outcome::kTransferred, guard);
+      }
+      return OfferStatus::kCommitted;
+    }
+    if (Node* s = match_locked(senders_, n_senders_, w)) {
+      if (s == &w) return OfferStatus::kLost;
+      w.slot->emplace(std::move(*s->value));
+      w.outcome = Outcome::kTransferred;
+      finish_locked(s, Outcome::kTransferred, guard);
+      return OfferStatus::kCommitted;
+    }
+    if (closed_) return commit_alone_locked(w, Outcome::kClosed);
+    receivers_.push_back(&w);
+    ++n_receivers_;
+    return OfferStatus::kQueued;
+  }
+
+  // After `*w.claim` has completed: unlinks `w` if it is still linked. On return `w.outcome`
+  // is final (kWaiting: this alternative was not committed) and no other party touches `w`.
+  void withdraw(Node& w) noexcept {
+    std::lock_guard<internal::SpinLock> guard(lock_);
+    if (w.value != nullptr) {
+      unlink_locked(senders_, n_senders_, &w);
+    } else {
+      unlink_locked(receivers_, n_receivers_, &w);
+    }
+  }
+
   // The values buffered now (racy: for diagnostics and tests).
   std::size_t size() const noexcept {
     std::lock_guard<internal::SpinLock> guard(lock_);
@@ -325,6 +410,70 @@ class Channel {
       q.remove(w);
       --n;
     }
+  }
+
+  // Completes the claim of a select node alone (no partner) and records `outcome`.
+  static OfferStatus commit_alone_locked(Node& w, Outcome outcome) noexcept {
+    if (!w.claim->try_finish()) return OfferStatus::kLost;
+    w.outcome = outcome;
+    return OfferStatus::kCommitted;
+  }
+
+  // For offer_send/offer_receive: finds the oldest waiter of `q` (the other side) that can be
+  // matched with the select node `w`, and commits both: `w`'s claim alone if the waiter has
+  // none, or both claims in one Tx. Returns that waiter, unlinked (the caller transfers and
+  // signals it); &w if `w`'s claim was found completed (lost); nullptr if no waiter can be
+  // matched. Waiters whose claim is completed are dropped (as take_locked does); waiters of
+  // the same select (same claim) are skipped and stay in place.
+  Node* match_locked(WaiterList& q, std::size_t& n, Node& w) {
+    WaiterList own;  // the same select's nodes, set aside and put back in front
+    std::size_t n_own = 0;
+    Node* result = nullptr;
+    while (Waiter* x = q.pop_front()) {
+      --n;
+      Node* node = static_cast<Node*>(x);
+      if (node->claim == w.claim) {
+        own.push_back(node);
+        ++n_own;
+        continue;
+      }
+      if (node->claim == nullptr) {
+        if (w.claim->try_finish()) {
+          result = node;
+        } else {
+          own.push_back(node);  // put back where it was
+          ++n_own;
+          result = &w;
+        }
+        break;
+      }
+      bool done = false;
+      while (!done) {
+        if (!node->claim->is_running()) break;  // dead alternative: drop it
+        if (!w.claim->is_running()) {
+          own.push_back(node);  // put back where it was
+          ++n_own;
+          result = &w;
+          done = true;
+          break;
+        }
+        Tx tx;
+        if (tx.try_finish(*w.claim) && tx.try_finish(*node->claim) && tx.try_commit()) {
+          result = node;
+          done = true;
+        }
+        // else one of the claims completed meanwhile: look again
+      }
+      if (done) break;
+    }
+    if (n_own > 0) {  // rare: put the set-aside nodes back at the front, in their order
+      WaiterList rest;
+      while (Waiter* x = q.pop_front()) rest.push_back(x);
+      while (Waiter* x = own.pop_front()) q.push_back(x);
+      while (Waiter* x = rest.pop_front()) q.push_back(x);
+      n += n_own;
+    }
+    return result;
   }
 
   // Records the outcome, unlocks, then signals (the node may vanish once we unlock).

@@ -51,6 +51,10 @@ class Latch {
     wait();
   }
 
+  // Finished when the count reaches zero (e.g. to attach triggers, or as an event with
+  // picos::event::wait_evt). Never cancel it: that would release the waiters early.
+  const Computation<void>& computation() const noexcept { return done_; }
+
   // The current count (racy: for diagnostics and tests).
   std::int64_t value() const noexcept { return count_.load(std::memory_order_relaxed); }
 

@@ -1,0 +1,253 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// picos::finally on every scheduler of the conformance matrix: release exactly once on
+// normal exit, on exception and in a canceled fiber (with cancelation masked); lastly; moving
+// a resource into a fiber, including when the spawn fails; live resources counted.
+
+#include <atomic>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "mux/testing/testing.h"
+#include "picos/picos.h"
+#include "std/finally/finally.h"
+#include "std/sync/sync_testing.h"
+
+namespace picos::finally {
+namespace {
+
+using sync::testing::fibers;
+using sync::testing::fork;
+using sync::testing::spawn_victim;
+using sync::testing::Stop;
+
+// Counts live resources and releases; a release that suspends (a cancelation point that
+// would throw in a canceled fiber unless cancelation is forbidden).
+struct Tally {
+  std::atomic<int> live{0};
+  std::atomic<int> acquired{0};
+  std::atomic<int> released{0};
+  std::atomic<int> released_unforbidden{0};
+
+  Owned<int> make(int id = 0) {
+    return instantiate(
+        [this, id] {
+          ++live;
+          ++acquired;
+          return id;
+        },
+        [this](int&) {
+          if (!Fiber::current().has_forbidden()) ++released_unforbidden;
+          Fiber::yield();  // throws in a canceled fiber unless forbidden
+          --live;
+          ++released;
+        });
+  }
+};
+
+TEST(FinallyTest, ReleasesOnceOnNormalExitAndException) {
+  picos::testing::run([] {
+    Tally t;
+    {
+      auto r = t.make(1);
+      EXPECT_TRUE(r.owns());
+      EXPECT_EQ(*r, 1);
+      EXPECT_EQ(t.live, 1);
+    }
+    EXPECT_EQ(t.released, 1);
+    try {
+      auto r = t.make(2);
+      throw Stop();
+    } catch (const Stop&) {
+    }
+    EXPECT_EQ(t.released, 2);
+    auto r = t.make(3);
+    r.drop();
+    r.drop();  // idempotent
+    EXPECT_FALSE(r.owns());
+    EXPECT_EQ(t.released, 3);
+    auto a = t.make(4), b = t.make(5);
+    a = std::move(b);  // releases 4, takes 5
+    EXPECT_EQ(t.released, 4);
+    EXPECT_EQ(*a, 5);
+    a = Owned<int>();
+    EXPECT_EQ(t.live, 0);
+    EXPECT_EQ(t.acquired, t.released);
+    EXPECT_EQ(t.released_unforbidden, 0);
+  });
+}
+
+TEST(FinallyTest, ReleasesOnceInACanceledFiberWithCancelationForbidden) {
+  picos::testing::run([] {
+    Tally t;
+    bool canceled_after = false;
+    auto v = spawn_victim([&] {
+      auto r = t.make();
+      Fiber::current().get_computation().cancel(std::make_exception_ptr(Stop()));
+      try {
+        Fiber::yield();  // throws Stop; the release runs while it unwinds
+      } catch (const Stop&) {
+        r.drop();
+        canceled_after = Fiber::current().is_canceled();  // forbid was restored
+        throw;
+      }
+    });
+    v.done.await();
+    EXPECT_TRUE(canceled_after);
+    EXPECT_EQ(t.released, 1);
+    EXPECT_EQ(t.live, 0);
+    // Destroyed by unwinding in a canceled fiber.
+    auto w = spawn_victim([&] {
+      auto r = t.make();
+      Fiber::current().get_computation().cancel(std::make_exception_ptr(Stop()));
+      Fiber::yield();
+    });
+    w.done.await();
+    EXPECT_EQ(t.released, 2);
+    EXPECT_EQ(t.released_unforbidden, 0);
+  });
+}
+
+TEST(FinallyTest, LastlyAndFinally) {
+  picos::testing::run([] {
+    int actions = 0;
+    bool forbidden_in_action = false;
+    auto action = [&] {
+      forbidden_in_action = Fiber::current().has_forbidden();
+      ++actions;
+    };
+    EXPECT_EQ(lastly([] { return 7; }, action), 7);
+    EXPECT_TRUE(forbidden_in_action);
+    EXPECT_FALSE(Fiber::current().has_forbidden());
+    EXPECT_THROW(lastly([]() -> int { throw Stop(); }, action), Stop);
+    EXPECT_EQ(actions, 2);
+    // An action's exception propagates after a normal scope, and is dropped after a throw.
+    EXPECT_THROW(lastly([] {}, [] { throw std::logic_error("action"); }), std::logic_error);
+    EXPECT_THROW(lastly([] { throw Stop(); }, [] { throw std::logic_error("action"); }), Stop);
+    // In a canceled fiber the action still completes (its yield does not throw).
+    auto v = spawn_victim([&] {
+      Fiber::current().get_computation().cancel(std::make_exception_ptr(Stop()));
+      lastly([] { Fiber::yield(); }, [&] {
+        Fiber::yield();
+        ++actions;
+      });
+    });
+    v.done.await();
+    EXPECT_EQ(actions, 3);
+    Tally t;
+    int seen = finally([&] { return t.make(9).release_ownership(); },
+                       [&](int&) {
+                         --t.live;
+                         ++t.released;
+                       },
+                       [](int& x) { return x + 1; });
+    EXPECT_EQ(seen, 10);
+    EXPECT_EQ(t.live, 0);
+  });
+}
+
+TEST(FinallyTest, SpawnWithMovesOwnershipIntoTheFiber) {
+  picos::testing::run([] {
+    Tally t;
+    auto r = t.make(5);
+    Computation<int> got;
+    spawn_with(Fiber::create(got), r, [got](int& x) { got.return_value(x); });
+    EXPECT_FALSE(r.owns());
+    EXPECT_THROW(r.borrow(), NotOwned);
+    EXPECT_EQ(got.await(), 5);
+    while (t.released.load() < 1) Fiber::yield();
+    EXPECT_EQ(t.live, 0);
+    r.drop();  // no-op: not owned
+    EXPECT_EQ(t.released, 1);
+    // A fiber canceled before it starts still runs main and releases.
+    auto s = t.make(6);
+    Computation<void> c;
+    c.cancel(std::make_exception_ptr(Stop()));
+    std::atomic<bool> ran{false};
+    spawn_with(Fiber::create(c), s, [&](int&) { ran = true; });
+    while (t.released.load() < 2) Fiber::yield();
+    EXPECT_TRUE(ran);
+    EXPECT_EQ(t.live, 0);
+    EXPECT_EQ(t.released_unforbidden, 0);
+  });
+}
+
+TEST(FinallyTest, FailedSpawnLeavesOwnershipWithTheCaller) {
+  picos::testing::run([] {
+    Tally t;
+    bool threw = false, still_owned = false, ran = false;
+    auto v = spawn_victim([&] {
+      auto r = t.make(1);
+      Fiber::current().get_computation().cancel(std::make_exception_ptr(Stop()));
+      try {
+        spawn_with(Fiber::create(Computation<void>()), r, [&](int&) { ran = true; });
+      } catch (const Stop&) {
+        threw = true;
+        still_owned = r.owns();
+        throw;  // `r` releases it while unwinding
+      }
+    });
+    v.done.await();
+    EXPECT_TRUE(threw);
+    EXPECT_TRUE(still_owned);
+    EXPECT_FALSE(ran);
+    EXPECT_EQ(t.live, 0);
+    EXPECT_EQ(t.released, 1);
+    // Moving a resource that is not owned.
+    Owned<int> empty;
+    EXPECT_THROW(spawn_with(Fiber::create(Computation<void>()), empty, [](int&) {}), NotOwned);
+    auto d = t.make();
+    d.drop();
+    EXPECT_THROW(spawn_with(Fiber::create(Computation<void>()), d, [](int&) {}), NotOwned);
+    EXPECT_THROW(d.borrow(), NotOwned);
+    // Borrowing keeps ownership (test_finally: "borrow returns resource").
+    auto b = t.make(3);
+    EXPECT_EQ(b.borrow(), 3);
+    Computation<void> c;
+    spawn_with(Fiber::create(c), b, [](int&) {});
+    while (t.released.load() < 3) Fiber::yield();
+    EXPECT_EQ(t.live, 0);
+  });
+}
+
+// Many fibers pass resources down chains of forks while some are canceled at random: every
+// resource acquired is released exactly once, none is left live, none is released twice.
+TEST(FinallyTest, NoLeaksUnderRandomCancelation) {
+  picos::testing::run([] {
+    Tally t;
+    const int n = fibers(50);
+    std::vector<sync::testing::Victim> victims;
+    for (int i = 0; i < n; ++i) {
+      victims.push_back(spawn_victim([&t, i] {
+        std::mt19937 rng(i);
+        std::vector<Owned<int>> held;
+        for (int k = 0; k < 6; ++k) {
+          held.push_back(t.make(k));
+          Fiber::yield();
+          if (rng() % 2) {
+            Computation<void> child;
+            if (rng() % 3 == 0) child.cancel(std::make_exception_ptr(Stop()));
+            spawn_with(Fiber::create(child), held.back(), [](int&) {
+              try {
+                Fiber::yield();
+              } catch (const Stop&) {  // the child was canceled
+              }
+            });
+          }
+        }
+      }));
+    }
+    for (int i = 0; i < n; i += 3) victims[i].c.cancel(std::make_exception_ptr(Stop()));
+    for (auto& v : victims) v.done.await();
+    for (int spins = 0; t.live.load() > 0 && spins < 1000000; ++spins) Fiber::yield();
+    EXPECT_EQ(t.live, 0);
+    EXPECT_EQ(t.acquired, t.released);
+    EXPECT_EQ(t.released_unforbidden, 0);
+  });
+}
+
+}  // namespace
+}  // namespace picos::finally
