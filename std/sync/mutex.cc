@@ -1,4 +1,11 @@
 // Copyright 2026 The Picos for C++ Authors.
+//
+// The state word: kLocked (someone holds the mutex) | kQueued (the waiter list may be
+// non-empty). Uncontended lock and unlock are one CAS each (0 <-> kLocked). While kQueued is
+// set neither fast path applies, so a newcomer cannot barge past waiters, and every unlock
+// takes lock_ to hand the mutex directly to the oldest waiter (the state stays kLocked).
+// kQueued is set and waiters are linked in one lock_ section, and cleared under lock_ when
+// the list becomes empty.
 
 #include "std/sync/mutex.h"
 
@@ -10,25 +17,44 @@ namespace picos::sync {
 
 bool Mutex::try_lock() noexcept {
   const Fiber* me = checked_ ? &Fiber::current() : nullptr;
-  std::lock_guard<internal::SpinLock> guard(lock_);
-  if (locked_) return false;
-  locked_ = true;
-  owner_ = me;
+  std::uint32_t s = 0;
+  if (!state_.compare_exchange_strong(s, kLocked, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+    return false;
+  }
+  owner_.store(me, std::memory_order_relaxed);
   return true;
 }
 
 void Mutex::lock() {
   const Fiber* me = checked_ ? &Fiber::current() : nullptr;
+  std::uint32_t s = 0;
+  if (state_.compare_exchange_strong(s, kLocked, std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+    owner_.store(me, std::memory_order_relaxed);
+    return;
+  }
   Waiter w;
   {
     std::lock_guard<internal::SpinLock> guard(lock_);
-    if (!locked_) {
-      locked_ = true;
-      owner_ = me;
-      return;
-    }
-    if (checked_ && owner_ == me) {
-      throw std::logic_error("picos::sync::Mutex::lock: the current fiber already holds the mutex");
+    s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (!(s & kLocked)) {  // freed meanwhile (only possible with no waiters queued)
+        if (state_.compare_exchange_weak(s, s | kLocked, std::memory_order_acquire,
+                                         std::memory_order_relaxed)) {
+          owner_.store(me, std::memory_order_relaxed);
+          return;
+        }
+        continue;
+      }
+      if (checked_ && owner_.load(std::memory_order_relaxed) == me) {
+        throw std::logic_error(
+            "picos::sync::Mutex::lock: the current fiber already holds the mutex");
+      }
+      if ((s & kQueued) || state_.compare_exchange_weak(s, s | kQueued, std::memory_order_relaxed,
+                                                        std::memory_order_relaxed)) {
+        break;
+      }
     }
     w.fiber = me;
     waiters_.push_back(&w);
@@ -39,6 +65,7 @@ void Mutex::lock() {
   {
     std::lock_guard<internal::SpinLock> guard(lock_);
     waiters_.remove(&w);
+    if (waiters_.empty()) state_.fetch_and(~kQueued, std::memory_order_relaxed);
     granted = w.granted;
   }
   // Canceled. If the hand-off won the race, pass the mutex on rather than lose it.
@@ -48,21 +75,27 @@ void Mutex::lock() {
 
 void Mutex::unlock() {
   const Fiber* me = checked_ ? &Fiber::current() : nullptr;
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  if (!(s & kLocked)) throw std::logic_error("picos::sync::Mutex::unlock: the mutex is not locked");
+  if (checked_ && owner_.load(std::memory_order_relaxed) != me) {
+    throw std::logic_error("picos::sync::Mutex::unlock: the current fiber does not hold the mutex");
+  }
+  owner_.store(nullptr, std::memory_order_relaxed);
+  s = kLocked;
+  if (state_.compare_exchange_strong(s, 0, std::memory_order_release, std::memory_order_relaxed)) {
+    return;
+  }
   Trigger wake;
   {
     std::lock_guard<internal::SpinLock> guard(lock_);
-    if (!locked_) throw std::logic_error("picos::sync::Mutex::unlock: the mutex is not locked");
-    if (checked_ && owner_ != me) {
-      throw std::logic_error("picos::sync::Mutex::unlock: the current fiber does not hold the mutex");
-    }
     Waiter* next = waiters_.pop_front();
-    if (next == nullptr) {
-      locked_ = false;
-      owner_ = nullptr;
+    if (next == nullptr) {  // the last waiter was canceled meanwhile
+      state_.store(0, std::memory_order_release);
       return;
     }
+    if (waiters_.empty()) state_.store(kLocked, std::memory_order_relaxed);
     next->granted = true;
-    owner_ = next->fiber;  // stays locked: handed over directly
+    owner_.store(next->fiber, std::memory_order_relaxed);  // stays locked: handed over directly
     // Copy the handle: once we unlock, a canceled waiter may see `granted`, pass the mutex
     // on and return, and its node (on its stack) is gone.
     wake = next->trigger;
