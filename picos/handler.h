@@ -30,6 +30,9 @@
 //    reason and do not spawn. Once spawned, main must eventually be called, even if the new
 //    fiber is canceled first. An exception escaping main is a fatal error.
 //  - current fiber: `set_current_fiber` before any fiber code runs on the thread.
+//  - reactor (optional): a scheduler that can wait for fd readiness in its own loop returns
+//    its picos::Reactor (picos/reactor.h); //io then waits through it instead of its
+//    background epoll thread. The default returns nullptr. Called on the handler's threads.
 
 #ifndef PICOS_HANDLER_H_
 #define PICOS_HANDLER_H_
@@ -44,6 +47,8 @@
 
 namespace picos {
 
+class Reactor;  // picos/reactor.h
+
 class Handler {
  public:
   virtual ~Handler() = default;
@@ -55,6 +60,8 @@ class Handler {
                             std::exception_ptr reason) = 0;
   virtual void yield() = 0;
   virtual void spawn(FiberRef fiber, internal::UniqueFunction main) = 0;
+  // The scheduler's fd-readiness reactor, or nullptr (the default): see picos/reactor.h.
+  virtual Reactor* reactor() noexcept { return nullptr; }
 };
 
 // Installs `handler` on the calling thread with `fiber` as the current fiber, for the scope's

@@ -34,6 +34,7 @@
 #include "picos/handler.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/timer_heap.h"
+#include "picos/reactor.h"
 
 namespace picos::mux::libevent {
 
@@ -93,7 +94,7 @@ void validate(const Options& o) {
 
 }  // namespace
 
-class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
+class Scheduler final : public Handler, public Reactor, public internal::RefCounted<Scheduler> {
  public:
   // Creates the internal events on `base`. Throws std::runtime_error if libevent fails.
   Scheduler(event_base* base, const Options& o);
@@ -118,6 +119,14 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
                     std::exception_ptr reason) override;
   void yield() override;
   void spawn(FiberRef fiber, internal::UniqueFunction main) override;
+  Reactor* reactor() noexcept override { return this; }
+
+  // ---- Reactor (picos/reactor.h; called from our fibers, on the loop thread) ----------
+  // One one-shot libevent event per interest, like await_fd. reactor_data: [0] the event,
+  // [1] this scheduler, [2]/[3] links of io_waits_.
+  void add(FdInterest& w) override;
+  void remove(FdInterest& w) noexcept override;
+  void forget(int fd) noexcept override;
 
  private:
   // Resume action of a suspended fiber: runs on whatever thread signals the trigger.
@@ -128,6 +137,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   static void on_timer_cb(evutil_socket_t, short, void* self) noexcept;
   static void on_yield_cb(evutil_socket_t, short, void* self) noexcept;
   static void on_fd_cb(evutil_socket_t, short what, void* wait) noexcept;
+  static void on_interest_cb(evutil_socket_t, short what, void* interest) noexcept;
 
   void on_wake() noexcept;
   void on_keepalive() noexcept;
@@ -175,7 +185,8 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   bool has_main_ = false;          // started by run_fiber (for the stall message)
   Record* live_ = nullptr;         // every registered record not finished
   FdWait* fd_waits_ = nullptr;     // every await_fd in progress (or abandoned)
-  std::size_t fd_wait_count_ = 0;
+  std::size_t fd_wait_count_ = 0;  // await_fd calls and reactor interests in progress
+  FdInterest* io_waits_ = nullptr;  // every reactor interest added and not removed
   bool stall_warned_ = false;
   bool keepalive_armed_ = false;
   std::uint64_t batches_ = 0;           // on_wake calls
@@ -241,6 +252,9 @@ void Scheduler::detach() noexcept {
   for (FdWait* w = fd_waits_; w; w = w->next) {
     if (w->ev) event_free(std::exchange(w->ev, nullptr));
   }
+  for (FdInterest* w = io_waits_; w; w = static_cast<FdInterest*>(w->reactor_data[3])) {
+    if (w->reactor_data[0]) event_free(static_cast<event*>(std::exchange(w->reactor_data[0], nullptr)));
+  }
   for (event** e : {&wake_, &keepalive_, &timer_, &yield_}) {
     if (*e) event_free(std::exchange(*e, nullptr));
   }
@@ -268,6 +282,9 @@ void Scheduler::stop() noexcept {
   abandon_all();
   for (FdWait* w = fd_waits_; w; w = w->next) {
     if (w->ev) event_del(w->ev);
+  }
+  for (FdInterest* w = io_waits_; w; w = static_cast<FdInterest*>(w->reactor_data[3])) {
+    if (w->reactor_data[0]) event_del(static_cast<event*>(w->reactor_data[0]));
   }
   for (event* e : {wake_, keepalive_, timer_, yield_}) {
     if (e) event_del(e);
@@ -612,6 +629,72 @@ short Scheduler::await_fd(int fd, short events) {
   event_free(w.ev);
   if (reason) std::rethrow_exception(reason);
   return w.ready;
+}
+
+// ---- Reactor --------------------------------------------------------------------------------
+
+void Scheduler::add(FdInterest& w) {
+  short what = 0;
+  if (w.events & kFdRead) what |= EV_READ;
+  if (w.events & kFdWrite) what |= EV_WRITE;
+  if (what == 0) throw std::invalid_argument("picos::mux::libevent: interest in no event");
+  event* ev = event_new(base_, w.fd, what, &Scheduler::on_interest_cb, &w);
+  if (!ev) throw std::bad_alloc();
+  errno = 0;
+  if (event_add(ev, nullptr) != 0) {
+    int err = errno != 0 ? errno : EINVAL;
+    event_free(ev);
+    throw std::system_error(err, std::generic_category(),
+                            "picos::mux::libevent: event_add(fd " + std::to_string(w.fd) + ")");
+  }
+  w.reactor_data[0] = ev;
+  w.reactor_data[1] = this;
+  w.reactor_data[2] = nullptr;
+  w.reactor_data[3] = io_waits_;
+  if (io_waits_) io_waits_->reactor_data[2] = &w;
+  io_waits_ = &w;
+  ++fd_wait_count_;
+}
+
+void Scheduler::remove(FdInterest& w) noexcept {
+  if (w.reactor_data[1] != this) return;
+  // Freeing deletes the event if still pending or active: no callback comes later.
+  if (w.reactor_data[0]) event_free(static_cast<event*>(w.reactor_data[0]));
+  auto* prev = static_cast<FdInterest*>(w.reactor_data[2]);
+  auto* next = static_cast<FdInterest*>(w.reactor_data[3]);
+  if (prev) {
+    prev->reactor_data[3] = next;
+  } else {
+    io_waits_ = next;
+  }
+  if (next) next->reactor_data[2] = prev;
+  for (void*& p : w.reactor_data) p = nullptr;
+  --fd_wait_count_;
+}
+
+void Scheduler::forget(int fd) noexcept {
+  std::vector<Trigger> wake;
+  for (FdInterest* w = io_waits_; w; w = static_cast<FdInterest*>(w->reactor_data[3])) {
+    if (w->fd != fd || w->outcome != FdInterest::kPending) continue;
+    if (w->reactor_data[0]) event_del(static_cast<event*>(w->reactor_data[0]));
+    w->outcome = FdInterest::kClosed;
+    wake.push_back(w->trigger);
+  }
+  // On one of our fibers: the resume actions push onto ready_.
+  for (auto& t : wake) t.signal();
+}
+
+void Scheduler::on_interest_cb(evutil_socket_t, short, void* interest) noexcept {
+  auto* w = static_cast<FdInterest*>(interest);
+  auto* s = static_cast<Scheduler*>(w->reactor_data[1]);
+  if (w->outcome == FdInterest::kPending) w->outcome = FdInterest::kReady;
+  {
+    // The fiber goes onto ready_ and runs in the batch activated below, so `w` (on its
+    // stack) is not touched after the signal.
+    HandlerScope scope(*s, nullptr);
+    w->trigger.signal();
+  }
+  s->activate();
 }
 
 // ---- public API ----------------------------------------------------------------------------

@@ -34,7 +34,9 @@
 //    internal event, so they go through the loop: no other thread ever runs a fiber.
 //  - fd readiness: `await_fd` (and `await_readable`/`await_writable`) suspend the calling
 //    fiber until a descriptor is ready, with a one-shot libevent event on the loop. This is
-//    what //io uses when `current_base()` is not null.
+//    what //io's waits use on this scheduler: the scheduler is also a picos::Reactor
+//    (picos/reactor.h) returned by `Handler::reactor()`, one one-shot event per interest,
+//    resumed on the loop thread with no cross-thread wake-up (see docs/io.md).
 //  - Stacks come from the loop thread's pool (mux/context/context.h); `stack_size` sets them.
 //  - No static mutable state apart from libevent's process-wide thread setup (`use_threads`):
 //    several loops may run at once on different threads, each with its own base.

@@ -1,0 +1,281 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// The retrying wrappers: try the call, on EAGAIN wait through the reactor, retry.
+
+#include "io/io.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <exception>
+#include <string>
+#include <system_error>
+
+#include "picos/fiber.h"
+#include "picos/handler.h"
+
+namespace picos::io {
+
+namespace internal {
+Reactor* default_reactor_if_started() noexcept;  // epoll_reactor.cc
+}  // namespace internal
+
+namespace {
+
+[[noreturn]] void fail(int err, const char* op) {
+  throw std::system_error(err, std::generic_category(), std::string("picos::io::") + op);
+}
+
+// Sets SIGPIPE to SIG_IGN once, if it still has the default disposition.
+void ignore_sigpipe_once() {
+  static const bool done = [] {
+    struct sigaction old {};
+    if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL &&
+        !(old.sa_flags & SA_SIGINFO)) {
+      struct sigaction sa {};
+      sa.sa_handler = SIG_IGN;
+      sigemptyset(&sa.sa_mask);
+      (void)sigaction(SIGPIPE, &sa, nullptr);
+    }
+    return true;
+  }();
+  (void)done;
+}
+
+// Runs `call` until it succeeds or fails with something other than EINTR/EAGAIN; on EAGAIN
+// waits for `events` on `fd`.
+template <typename Call>
+auto retry(int fd, unsigned events, const char* op, Call call) {
+  ignore_sigpipe_once();
+  for (;;) {
+    auto rc = call();
+    if (rc >= 0) return rc;
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+      await_fd(fd, events, op);
+      continue;
+    }
+    fail(err, op);
+  }
+}
+
+}  // namespace
+
+// ---- reactors ------------------------------------------------------------------------------
+
+Reactor& current_reactor() {
+  if (Handler* h = installed_handler()) {
+    if (Reactor* r = h->reactor()) return *r;
+  }
+  return default_reactor();
+}
+
+void await_fd(int fd, unsigned events, const char* op) {
+  Reactor& reactor = current_reactor();
+  FdInterest w(fd, events);
+  try {
+    reactor.add(w);
+  } catch (const std::system_error& e) {
+    fail(e.code().value(), op);
+  }
+  std::exception_ptr reason;
+  try {
+    reason = w.trigger.await();
+  } catch (...) {
+    reactor.remove(w);
+    throw;
+  }
+  reactor.remove(w);
+  if (reason) std::rethrow_exception(reason);
+  if (w.outcome == FdInterest::kClosed) fail(EBADF, op);
+}
+
+// ---- descriptors ---------------------------------------------------------------------------
+
+void pipe(int fds[2]) {
+  ignore_sigpipe_once();
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) fail(errno, "pipe");
+}
+
+void socketpair(int domain, int type, int protocol, int sv[2]) {
+  ignore_sigpipe_once();
+  if (::socketpair(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol, sv) != 0) {
+    fail(errno, "socketpair");
+  }
+}
+
+int socket(int domain, int type, int protocol) {
+  ignore_sigpipe_once();
+  int fd = ::socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd < 0) fail(errno, "socket");
+  return fd;
+}
+
+void forget(int fd) noexcept {
+  Reactor* def = internal::default_reactor_if_started();
+  if (Handler* h = installed_handler()) {
+    if (Reactor* r = h->reactor(); r && r != def) r->forget(fd);
+  }
+  if (def) def->forget(fd);
+}
+
+void close(int fd) {
+  forget(fd);
+  if (::close(fd) != 0 && errno != EINTR) fail(errno, "close");
+}
+
+void set_nonblocking(int fd, bool on) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) fail(errno, "set_nonblocking");
+  int want = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (want != flags && ::fcntl(fd, F_SETFL, want) != 0) fail(errno, "set_nonblocking");
+}
+
+// ---- data ----------------------------------------------------------------------------------
+
+ssize_t read(int fd, void* buf, std::size_t count) {
+  return retry(fd, kFdRead, "read", [&] { return ::read(fd, buf, count); });
+}
+
+ssize_t write(int fd, const void* buf, std::size_t count) {
+  return retry(fd, kFdWrite, "write", [&] { return ::write(fd, buf, count); });
+}
+
+ssize_t readv(int fd, const struct iovec* iov, int iovcnt) {
+  return retry(fd, kFdRead, "readv", [&] { return ::readv(fd, iov, iovcnt); });
+}
+
+ssize_t writev(int fd, const struct iovec* iov, int iovcnt) {
+  return retry(fd, kFdWrite, "writev", [&] { return ::writev(fd, iov, iovcnt); });
+}
+
+ssize_t pread(int fd, void* buf, std::size_t count, off_t offset) {
+  return retry(fd, kFdRead, "pread", [&] { return ::pread(fd, buf, count, offset); });
+}
+
+ssize_t pwrite(int fd, const void* buf, std::size_t count, off_t offset) {
+  return retry(fd, kFdWrite, "pwrite", [&] { return ::pwrite(fd, buf, count, offset); });
+}
+
+ssize_t send(int fd, const void* buf, std::size_t len, int flags) {
+  return retry(fd, kFdWrite, "send",
+               [&] { return ::send(fd, buf, len, flags | MSG_NOSIGNAL); });
+}
+
+ssize_t recv(int fd, void* buf, std::size_t len, int flags) {
+  return retry(fd, kFdRead, "recv", [&] { return ::recv(fd, buf, len, flags); });
+}
+
+ssize_t sendto(int fd, const void* buf, std::size_t len, int flags, const sockaddr* dest,
+               socklen_t dest_len) {
+  return retry(fd, kFdWrite, "sendto",
+               [&] { return ::sendto(fd, buf, len, flags | MSG_NOSIGNAL, dest, dest_len); });
+}
+
+ssize_t recvfrom(int fd, void* buf, std::size_t len, int flags, sockaddr* src,
+                 socklen_t* src_len) {
+  return retry(fd, kFdRead, "recvfrom",
+               [&] { return ::recvfrom(fd, buf, len, flags, src, src_len); });
+}
+
+void write_all(int fd, const void* buf, std::size_t count) {
+  const char* p = static_cast<const char*>(buf);
+  while (count > 0) {
+    ssize_t n = retry(fd, kFdWrite, "write_all", [&] { return ::write(fd, p, count); });
+    p += n;
+    count -= static_cast<std::size_t>(n);
+  }
+}
+
+std::size_t read_full(int fd, void* buf, std::size_t count) {
+  char* p = static_cast<char*>(buf);
+  std::size_t done = 0;
+  while (done < count) {
+    ssize_t n =
+        retry(fd, kFdRead, "read_full", [&] { return ::read(fd, p + done, count - done); });
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return done;
+}
+
+// ---- sockets -------------------------------------------------------------------------------
+
+int accept(int fd, sockaddr* addr, socklen_t* addrlen) {
+  return retry(fd, kFdRead, "accept",
+               [&] { return ::accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC); });
+}
+
+void connect(int fd, const sockaddr* addr, socklen_t addrlen) {
+  ignore_sigpipe_once();
+  if (::connect(fd, addr, addrlen) == 0) return;
+  int err = errno;
+  // EINTR: the connection continues asynchronously, as with EINPROGRESS.
+  if (err != EINPROGRESS && err != EINTR && err != EAGAIN) fail(err, "connect");
+  for (;;) {
+    await_fd(fd, kFdWrite, "connect");
+    int so_error = 0;
+    socklen_t len = sizeof so_error;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) != 0) fail(errno, "connect");
+    if (so_error == EINPROGRESS || so_error == EALREADY) continue;
+    if (so_error != 0) fail(so_error, "connect");
+    // Spurious wake-ups are allowed: make sure the connection is established.
+    sockaddr_storage peer;
+    socklen_t plen = sizeof peer;
+    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &plen) == 0) return;
+    if (errno != ENOTCONN) fail(errno, "connect");
+  }
+}
+
+void shutdown(int fd, int how) {
+  if (::shutdown(fd, how) != 0) fail(errno, "shutdown");
+}
+
+// ---- waiting -------------------------------------------------------------------------------
+
+void sleep(std::chrono::nanoseconds delay) { Fiber::sleep(delay); }
+void sleep(double seconds) { Fiber::sleep(seconds); }
+
+int wait_child(pid_t pid) {
+  int status = 0;
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    int err = errno;
+    if (err != ENOSYS) fail(err, "wait_child");
+    // Fallback without pidfd_open: poll.
+    auto delay = std::chrono::milliseconds(1);
+    for (;;) {
+      pid_t r = ::waitpid(pid, &status, WNOHANG);
+      if (r == pid) return status;
+      if (r < 0 && errno != EINTR) fail(errno, "wait_child");
+      if (r == 0) {
+        Fiber::sleep(delay);
+        if (delay < std::chrono::milliseconds(50)) delay *= 2;
+      }
+    }
+  }
+  struct Closer {
+    int fd;
+    ~Closer() {
+      forget(fd);
+      ::close(fd);
+    }
+  } closer{pidfd};
+  ::fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  for (;;) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      fail(errno, "wait_child");
+    }
+    await_fd(pidfd, kFdRead, "wait_child");
+  }
+}
+
+}  // namespace picos::io

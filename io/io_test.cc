@@ -1,0 +1,591 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// picos::io on every scheduler of the conformance matrix, over real loopback sockets, pipes
+// and child processes. Every test checks that it leaves no descriptor open.
+
+#include "io/io.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "mux/testing/testing.h"
+#include "picos/picos.h"
+
+namespace picos::io {
+namespace {
+
+struct Stop : std::runtime_error {
+  Stop() : std::runtime_error("Stop") {}
+};
+
+bool threads_are_fibers() { return picos::testing::parallelism() > 1000; }
+int fibers(int n) {
+  if (threads_are_fibers()) return std::min(n, 10);
+  return picos::testing::kSanitizer ? std::min(n, 50) : n;
+}
+bool virtual_clock() {
+  return std::string(picos::testing::scheduler_name()).find("vclock") != std::string::npos;
+}
+
+template <typename F>
+Computation<void> fork(F fn) {
+  Computation<void> c;
+  Fiber::spawn(Fiber::create(c), [c, fn = std::move(fn)]() mutable { c.capture(fn); });
+  return c;
+}
+
+// A fiber on computation `c` (cancel it to cancel the fiber); `done` completes when the body
+// has ended, however it ended.
+struct Victim {
+  Computation<void> c;
+  Computation<void> done;
+};
+template <typename F>
+Victim spawn_victim(F fn) {
+  Victim v;
+  Fiber::spawn(Fiber::create(v.c), [c = v.c, done = v.done, fn]() mutable {
+    c.capture(fn);
+    done.finish();
+  });
+  return v;
+}
+
+std::exception_ptr stop() { return std::make_exception_ptr(Stop()); }
+
+int count_fds() {
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int n = 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  closedir(d);
+  return n - 1;  // the directory's own descriptor
+}
+
+int error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::system_error& e) {
+    return e.code().value();
+  }
+  return 0;
+}
+
+// A listening TCP socket on 127.0.0.1 with an ephemeral port.
+int listen_loopback(int backlog, sockaddr_in* addr) {
+  int fd = io::socket(AF_INET, SOCK_STREAM, 0);
+  *addr = sockaddr_in{};
+  addr->sin_family = AF_INET;
+  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof *addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(addr), len) != 0 || ::listen(fd, backlog) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len) != 0) {
+    ADD_FAILURE() << "listen: " << std::strerror(errno);
+  }
+  return fd;
+}
+
+int connect_to(const sockaddr_in& addr) {
+  int fd = io::socket(AF_INET, SOCK_STREAM, 0);
+  try {
+    io::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  } catch (...) {
+    io::close(fd);
+    throw;
+  }
+  return fd;
+}
+
+class IoTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    (void)default_reactor();  // its epoll descriptor lives for the whole process
+    fds_before_ = count_fds();
+  }
+  void TearDown() override {
+    // Threads of the thread/nosched configurations may still be exiting: they hold no fds.
+    EXPECT_EQ(count_fds(), fds_before_) << "descriptors leaked";
+  }
+  int fds_before_ = 0;
+};
+
+// ---- pipes -------------------------------------------------------------------------------
+
+TEST_F(IoTest, LargePayloadThroughAPipeWithPartialReadsAndWrites) {
+  picos::testing::run([] {
+    int p[2];
+    io::pipe(p);
+    EXPECT_TRUE(::fcntl(p[0], F_GETFL) & O_NONBLOCK);
+    EXPECT_TRUE(::fcntl(p[1], F_GETFD) & FD_CLOEXEC);
+    const std::size_t kBytes = (picos::testing::kSanitizer ? 2 : 8) << 20;
+    auto writer = fork([&] {
+      std::vector<unsigned char> data(kBytes);
+      for (std::size_t i = 0; i < kBytes; ++i) data[i] = static_cast<unsigned char>(i * 31 + (i >> 12));
+      io::write_all(p[1], data.data(), data.size());
+      io::close(p[1]);
+    });
+    std::vector<unsigned char> buf(1 << 16);
+    std::size_t got = 0, reads = 0;
+    bool ok = true;
+    for (;;) {
+      std::size_t want = 1 + (reads * 7919) % buf.size();
+      ssize_t n = io::read(p[0], buf.data(), want);
+      ++reads;
+      if (n == 0) break;
+      for (ssize_t i = 0; i < n; ++i, ++got) {
+        ok = ok && buf[i] == static_cast<unsigned char>(got * 31 + (got >> 12));
+      }
+    }
+    writer.await();
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(got, kBytes);
+    EXPECT_GT(reads, 2u);
+    io::close(p[0]);
+  });
+}
+
+TEST_F(IoTest, ReadvWritevPreadPwrite) {
+  picos::testing::run([] {
+    int p[2];
+    io::pipe(p);
+    char a[] = "hello, ", b[] = "vectored ", c[] = "world";
+    iovec out[3] = {{a, 7}, {b, 9}, {c, 5}};
+    EXPECT_EQ(io::writev(p[1], out, 3), 21);
+    char x[10], y[11];
+    iovec in[2] = {{x, 10}, {y, 11}};
+    EXPECT_EQ(io::readv(p[0], in, 2), 21);
+    EXPECT_EQ(std::string(x, 10) + std::string(y, 11), "hello, vectored world");
+    io::close(p[0]);
+    io::close(p[1]);
+
+    std::string path = std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") +
+                       "/io_test_XXXXXX";
+    int fd = ::mkstemp(path.data());
+    ASSERT_GE(fd, 0);
+    ::unlink(path.c_str());
+    EXPECT_EQ(io::pwrite(fd, "abcdef", 6, 100), 6);
+    char r[4] = {};
+    EXPECT_EQ(io::pread(fd, r, 3, 102), 3);
+    EXPECT_EQ(std::string(r, 3), "cde");
+    EXPECT_EQ(error_of([&] { (void)io::pread(-1, r, 1, 0); }), EBADF);
+    io::close(fd);
+  });
+}
+
+TEST_F(IoTest, WriteToAClosedPipeIsEpipeNotSigpipe) {
+  picos::testing::run([] {
+    int p[2];
+    io::pipe(p);
+    io::close(p[0]);
+    try {
+      (void)io::write(p[1], "x", 1);
+      ADD_FAILURE() << "no error";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), EPIPE);
+      EXPECT_NE(std::string(e.what()).find("picos::io::write"), std::string::npos) << e.what();
+    }
+    io::close(p[1]);
+  });
+}
+
+// ---- sockets -----------------------------------------------------------------------------
+
+TEST_F(IoTest, EchoWithManyClients) {
+  picos::testing::run([] {
+    sockaddr_in addr;
+    int lfd = listen_loopback(SOMAXCONN, &addr);
+    const int n = fibers(100), rounds = picos::testing::kSanitizer ? 5 : 20;
+    auto server = fork([&] {
+      std::vector<Computation<void>> conns;
+      for (int i = 0; i < n; ++i) {
+        int fd = io::accept(lfd);
+        conns.push_back(fork([fd] {
+          char buf[256];
+          for (;;) {
+            ssize_t k = io::recv(fd, buf, sizeof buf);
+            if (k == 0) break;
+            io::write_all(fd, buf, static_cast<std::size_t>(k));
+          }
+          io::close(fd);
+        }));
+      }
+      for (auto& c : conns) c.await();
+    });
+    std::vector<Computation<void>> clients;
+    std::atomic<int> good{0};
+    for (int i = 0; i < n; ++i) {
+      clients.push_back(fork([&, i] {
+        int fd = connect_to(addr);
+        char msg[64], back[64];
+        bool ok = true;
+        for (int r = 0; r < rounds; ++r) {
+          std::memset(msg, 'a' + (i + r) % 26, sizeof msg);
+          std::size_t sent = 0;
+          while (sent < sizeof msg) sent += static_cast<std::size_t>(io::send(fd, msg + sent, sizeof msg - sent));
+          ok = ok && io::read_full(fd, back, sizeof back) == sizeof back &&
+               std::memcmp(msg, back, sizeof msg) == 0;
+        }
+        io::close(fd);
+        if (ok) ++good;
+      }));
+    }
+    for (auto& c : clients) c.await();
+    server.await();
+    EXPECT_EQ(good.load(), n);
+    io::close(lfd);
+  });
+}
+
+TEST_F(IoTest, AcceptStorm) {
+  picos::testing::run([] {
+    sockaddr_in addr;
+    int lfd = listen_loopback(SOMAXCONN, &addr);
+    const int n = fibers(200);
+    std::vector<Computation<void>> clients;
+    std::atomic<int> acked{0};
+    for (int i = 0; i < n; ++i) {
+      clients.push_back(fork([&] {
+        int fd = connect_to(addr);
+        char c = 0;
+        if (io::read(fd, &c, 1) == 1 && c == '!') ++acked;
+        io::close(fd);
+      }));
+    }
+    // Several acceptors on one listener.
+    std::atomic<int> accepted{0};
+    std::vector<Computation<void>> acceptors;
+    for (int a = 0; a < 4; ++a) {
+      acceptors.push_back(fork([&] {
+        while (accepted.fetch_add(1) < n) {
+          int fd = io::accept(lfd);
+          io::write_all(fd, "!", 1);
+          io::close(fd);
+        }
+      }));
+    }
+    for (auto& c : clients) c.await();
+    for (auto& c : acceptors) c.await();
+    EXPECT_EQ(acked.load(), n);
+    io::close(lfd);
+  });
+}
+
+TEST_F(IoTest, HalfCloseAndPeerReset) {
+  picos::testing::run([] {
+    sockaddr_in addr;
+    int lfd = listen_loopback(16, &addr);
+    // Half-close: the client shuts down its sending side and still reads the reply.
+    auto server = fork([&] {
+      int fd = io::accept(lfd);
+      char buf[64];
+      std::size_t n = io::read_full(fd, buf, sizeof buf);  // until the client's EOF
+      EXPECT_EQ(std::string(buf, n), "question");
+      io::write_all(fd, "answer", 6);
+      io::close(fd);
+    });
+    int c = connect_to(addr);
+    io::write_all(c, "question", 8);
+    io::shutdown(c, SHUT_WR);
+    char buf[64];
+    EXPECT_EQ(std::string(buf, io::read_full(c, buf, sizeof buf)), "answer");
+    EXPECT_EQ(io::read(c, buf, sizeof buf), 0);
+    server.await();
+    io::close(c);
+
+    // Reset: the server is blocked in read when the client aborts the connection.
+    std::atomic<int> read_error{0}, send_error{0};
+    auto server2 = fork([&] {
+      int fd = io::accept(lfd);
+      read_error = error_of([&] {
+        char b[16];
+        while (io::read(fd, b, sizeof b) > 0) {
+        }
+      });
+      send_error = error_of([&] {
+        for (int i = 0; i < 4; ++i) (void)io::send(fd, "x", 1);
+      });
+      io::close(fd);
+    });
+    int c2 = connect_to(addr);
+    io::sleep(0.02);
+    linger lg{1, 0};
+    ASSERT_EQ(::setsockopt(c2, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    io::close(c2);  // sends RST
+    server2.await();
+    EXPECT_EQ(read_error.load(), ECONNRESET);
+    EXPECT_EQ(send_error.load(), EPIPE);
+    io::close(lfd);
+  });
+}
+
+TEST_F(IoTest, ConnectRefused) {
+  picos::testing::run([] {
+    sockaddr_in addr;
+    int l = listen_loopback(1, &addr);
+    io::close(l);  // nothing listens on that port now
+    int fd = io::socket(AF_INET, SOCK_STREAM, 0);
+    try {
+      io::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+      ADD_FAILURE() << "connected";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), ECONNREFUSED);
+      EXPECT_NE(std::string(e.what()).find("connect"), std::string::npos) << e.what();
+    }
+    io::close(fd);
+  });
+}
+
+TEST_F(IoTest, EmfileIsAClearErrorAndTheServerKeepsServing) {
+  picos::testing::run([] {
+    sockaddr_in addr;
+    int lfd = listen_loopback(16, &addr);
+    std::atomic<int> emfile{0}, served{0};
+    std::atomic<bool> stop_server{false};
+    auto server = fork([&] {
+      while (!stop_server) {
+        int fd = -1;
+        try {
+          fd = io::accept(lfd);
+        } catch (const std::system_error& e) {
+          if (e.code().value() != EMFILE) throw;
+          ++emfile;
+        }
+        if (fd < 0) {  // back off outside the handler: never suspend inside a catch block
+          io::sleep(0.002);
+          continue;
+        }
+        char b[8];
+        if (io::read_full(fd, b, 4) == 4) io::write_all(fd, b, 4);
+        io::close(fd);
+        ++served;
+      }
+    });
+    auto roundtrip = [&](int fd) {
+      io::write_all(fd, "ping", 4);
+      char b[4];
+      return io::read_full(fd, b, 4) == 4 && std::memcmp(b, "ping", 4) == 0;
+    };
+    int c1 = connect_to(addr);
+    EXPECT_TRUE(roundtrip(c1));
+    io::close(c1);
+    // The server closes its side after replying: wait, or that may open a hole below the
+    // limit once it is lowered.
+    while (served.load() < 1) io::sleep(0.001);
+
+    // Made before the limit is lowered, connected after: the server cannot accept it.
+    int c2 = io::socket(AF_INET, SOCK_STREAM, 0);
+    rlimit old;
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest_free = ::dup(0);  // the descriptor number the next one would get
+    ASSERT_GE(lowest_free, 0);
+    ::close(lowest_free);
+    rlimit low = old;
+    low.rlim_cur = static_cast<rlim_t>(lowest_free);  // every number below it is in use
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    // Another thread (a sanitizer runtime reading /proc/self/maps) may have left a hole
+    // below the limit meanwhile: fill every free number.
+    std::vector<int> fillers;
+    for (int f; (f = ::dup(0)) >= 0;) fillers.push_back(f);
+    int socket_error = error_of([] { io::close(io::socket(AF_INET, SOCK_STREAM, 0)); });
+    io::connect(c2, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    for (int i = 0; emfile.load() == 0 && i < 2000; ++i) io::sleep(0.002);
+    for (int f : fillers) ::close(f);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+    EXPECT_EQ(socket_error, EMFILE);
+    EXPECT_TRUE(roundtrip(c2));  // served once the limit is back
+    io::close(c2);
+    stop_server = true;
+    int c3 = connect_to(addr);  // wakes the server's accept so that it sees stop_server
+    io::close(c3);
+    server.await();
+    EXPECT_GE(served.load(), 2);
+    EXPECT_GT(emfile.load(), 0);
+    io::close(lfd);
+  });
+}
+
+// ---- cancelation, close, timeouts --------------------------------------------------------
+
+TEST_F(IoTest, CancelBlockedReadLeavesThePipeUsable) {
+  picos::testing::run([] {
+    int p[2];
+    io::pipe(p);
+    std::atomic<int> outcome{0};  // 1 stop, 2 returned
+    auto v = spawn_victim([&] {
+      char b;
+      try {
+        (void)io::read(p[0], &b, 1);
+        outcome = 2;
+      } catch (const Stop&) {
+        outcome = 1;
+        throw;
+      }
+    });
+    io::sleep(0.02);
+    v.c.cancel(stop());
+    v.done.wait();
+    EXPECT_EQ(outcome.load(), 1);
+    io::write_all(p[1], "z", 1);
+    char b = 0;
+    EXPECT_EQ(io::read(p[0], &b, 1), 1);
+    EXPECT_EQ(b, 'z');
+    io::close(p[0]);
+    io::close(p[1]);
+  });
+}
+
+TEST_F(IoTest, CancelBlockedAcceptLeavesTheListenerUsable) {
+  picos::testing::run([] {
+    sockaddr_in addr;
+    int lfd = listen_loopback(16, &addr);
+    std::atomic<int> outcome{0};
+    auto v = spawn_victim([&] {
+      try {
+        io::close(io::accept(lfd));
+        outcome = 2;
+      } catch (const Stop&) {
+        outcome = 1;
+        throw;
+      }
+    });
+    io::sleep(0.02);
+    v.c.cancel(stop());
+    v.done.wait();
+    EXPECT_EQ(outcome.load(), 1);
+    auto client = fork([&] { io::close(connect_to(addr)); });
+    int fd = io::accept(lfd);
+    client.await();
+    io::close(fd);
+    io::close(lfd);
+  });
+}
+
+TEST_F(IoTest, CancelBlockedConnect) {
+  picos::testing::run([] {
+    // A listener whose accept queue is full drops SYNs: connects stay in progress.
+    sockaddr_in addr;
+    int lfd = listen_loopback(0, &addr);
+    std::vector<int> fds;
+    bool blocked = false;
+    for (int i = 0; i < 8 && !blocked; ++i) {
+      int fd = io::socket(AF_INET, SOCK_STREAM, 0);
+      fds.push_back(fd);
+      std::atomic<int> outcome{0};
+      auto v = spawn_victim([&] {
+        try {
+          io::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+          outcome = 2;
+        } catch (const Stop&) {
+          outcome = 1;
+          throw;
+        }
+      });
+      io::sleep(0.03);
+      v.c.cancel(stop());
+      v.done.wait();
+      blocked = outcome.load() == 1;
+      if (blocked) {
+        EXPECT_EQ(::fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);  // still open and ours
+      }
+    }
+    EXPECT_TRUE(blocked) << "no connect stayed in progress";
+    for (int fd : fds) io::close(fd);
+    io::close(lfd);
+  });
+}
+
+TEST_F(IoTest, CloseWakesAWaiterWithEbadf) {
+  picos::testing::run([] {
+    int p[2];
+    io::pipe(p);
+    std::atomic<int> err{-1};
+    auto waiter = fork([&] {
+      err = error_of([&] {
+        char b;
+        (void)io::read(p[0], &b, 1);
+      });
+    });
+    io::sleep(0.02);
+    io::close(p[0]);
+    waiter.await();
+    EXPECT_EQ(err.load(), EBADF);
+    io::close(p[1]);
+  });
+}
+
+TEST_F(IoTest, TimeoutFromCancelAfterAroundABlockedRead) {
+  picos::testing::run([] {
+    int p[2];
+    io::pipe(p);
+    Computation<ssize_t> c;
+    auto t0 = std::chrono::steady_clock::now();
+    c.cancel_after(0.05, stop());
+    Fiber::spawn(Fiber::create(c), [&, c] {
+      c.capture([&] {
+        char b;
+        return io::read(p[0], &b, 1);
+      });
+    });
+    c.wait();
+    auto elapsed = std::chrono::steady_clock::now() - t0;
+    EXPECT_TRUE(c.is_canceled());
+    EXPECT_THROW(c.await(), Stop);
+    if (!virtual_clock()) {
+      EXPECT_GE(elapsed, std::chrono::milliseconds(45));
+    }
+    // Data in time: the read returns and the timer goes away with the computation.
+    Computation<ssize_t> d;
+    d.cancel_after(10.0, stop());
+    io::write_all(p[1], "k", 1);
+    Fiber::spawn(Fiber::create(d), [&, d] {
+      d.capture([&] {
+        char b;
+        return io::read(p[0], &b, 1);
+      });
+    });
+    EXPECT_EQ(d.await(), 1);
+    io::close(p[0]);
+    io::close(p[1]);
+  });
+}
+
+TEST_F(IoTest, WaitForAChildProcess) {
+  picos::testing::run([] {
+    pid_t quick = ::fork();
+    ASSERT_GE(quick, 0);
+    if (quick == 0) ::_exit(7);
+    pid_t slow = ::fork();
+    ASSERT_GE(slow, 0);
+    if (slow == 0) {
+      ::usleep(50000);
+      ::_exit(3);
+    }
+    int st_slow = io::wait_child(slow);
+    EXPECT_TRUE(WIFEXITED(st_slow));
+    EXPECT_EQ(WEXITSTATUS(st_slow), 3);
+    int st = io::wait_child(quick);
+    EXPECT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 7);
+    EXPECT_NE(error_of([&] { (void)io::wait_child(quick); }), 0);  // already reaped
+  });
+}
+
+}  // namespace
+}  // namespace picos::io
