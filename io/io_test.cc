@@ -26,6 +26,7 @@
 #include "gtest/gtest.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
+#include "std/structured/control.h"
 
 namespace picos::io {
 namespace {
@@ -561,6 +562,40 @@ TEST_F(IoTest, TimeoutFromCancelAfterAroundABlockedRead) {
       });
     });
     EXPECT_EQ(d.await(), 1);
+    io::close(p[0]);
+    io::close(p[1]);
+  });
+}
+
+TEST_F(IoTest, TerminateAfterComposesWithRead) {
+  picos::testing::run([] {
+    using structured::Control;
+    int p[2];
+    io::pipe(p);
+    // A silent pipe: the deadline cancels the blocked read with Terminate.
+    bool terminated = false;
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+      char b;
+      (void)Control::terminate_after(std::chrono::milliseconds(50),
+                                     [&] { return io::read(p[0], &b, 1); });
+    } catch (const structured::Terminate&) {
+      terminated = true;
+    }
+    auto elapsed = std::chrono::steady_clock::now() - t0;
+    EXPECT_TRUE(terminated);
+    EXPECT_LT(elapsed, std::chrono::seconds(5));
+    if (!virtual_clock()) {
+      EXPECT_GE(elapsed, std::chrono::milliseconds(45));
+    }
+    // The fiber is not canceled afterwards, the pipe stays usable, and data in time beats a
+    // long deadline (whose timer goes away when the read returns).
+    io::write_all(p[1], "k", 1);
+    char b = 0;
+    EXPECT_EQ(Control::terminate_after(std::chrono::seconds(10),
+                                       [&] { return io::read(p[0], &b, 1); }),
+              1);
+    EXPECT_EQ(b, 'k');
     io::close(p[0]);
     io::close(p[1]);
   });
