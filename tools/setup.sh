@@ -7,7 +7,7 @@ PKGS=(
   bazel-bootstrap bazel-platforms bazel-rules-java  # Bazel 4.2.3 + the repos it would download
   g++ pkg-config python3
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libevent-dev libboost-context-dev
+  libevent-dev libboost-context-dev libboost-fiber-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

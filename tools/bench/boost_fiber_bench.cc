@@ -1,0 +1,320 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// tools/bench/boost_fiber_bench.cc — the peer: issue 7's workloads written against Boost.Fiber
+// (Debian's libboost-fiber-dev, 1.74), printing the same lines as picos_bench with
+// impl=boost_fiber:
+//   bench=<name> impl=boost_fiber threads=<workers> value=<number> unit=<unit>
+// 1 worker: the calling thread with Boost.Fiber's default round_robin algorithm and a
+// pooled_fixedsize_stack (Boost's stack pool is not thread-safe). 2 workers: the calling
+// thread plus one helper thread, both with algo::work_stealing(2) (Boost's default: idle
+// workers spin), and fixedsize_stack. Stacks are 64 KiB, as Picos' default. Same flags,
+// sizes, timed regions and checks as picos_bench (see tools/bench/bench_util.h).
+// spawn_join and skynet create their fibers with launch::dispatch (the child runs at once,
+// work-first) unless --boost_launch=post: Boost.Fiber allocates a fiber's stack when it is
+// created (Picos when it first runs), so with post the 10^6 queued fibers of these two
+// workloads hold ~13-15 GB of stacks on this VM (measured: 1.3 GB per 100,000). Every other
+// workload uses post, Boost's default.
+// Not here (no Boost.Fiber equivalent): timers (cancel_after), trigger.
+//   bazel run -c opt //tools/bench:boost_fiber_bench -- --quick
+
+#include <atomic>
+#include <boost/fiber/all.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tools/bench/bench_util.h"
+
+namespace {
+
+namespace bf = boost::fibers;
+using bench::Sizes;
+using bench::Timer;
+using i64 = std::int64_t;
+
+constexpr std::size_t kStackSize = 64 * 1024;
+
+// A one-shot gate fibers wait on (fiber-aware; may be opened from another thread).
+class Gate {
+ public:
+  void wait() {
+    std::unique_lock<bf::mutex> l(m_);
+    cv_.wait(l, [this] { return open_; });
+  }
+  void open() {
+    {
+      std::lock_guard<bf::mutex> l(m_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  bf::mutex m_;
+  bf::condition_variable cv_;
+  bool open_ = false;
+};
+
+template <typename Salloc, typename F>
+bf::fiber go(Salloc& salloc, F&& f) {
+  return bf::fiber(std::allocator_arg, salloc, std::forward<F>(f));
+}
+
+// How spawn_join and skynet launch their fibers (--boost_launch=dispatch|post).
+bf::launch g_bulk_launch = bf::launch::dispatch;
+
+template <typename Salloc, typename F>
+bf::fiber go_bulk(Salloc& salloc, F&& f) {
+  return bf::fiber(g_bulk_launch, std::allocator_arg, salloc, std::forward<F>(f));
+}
+
+template <typename Salloc>
+double yield_once(Salloc& sa, i64 n) {
+  Timer t;
+  Gate gate;
+  auto body = [&gate, n] {
+    gate.wait();
+    for (i64 i = 0; i < n; ++i) boost::this_fiber::yield();
+  };
+  bf::fiber a = go(sa, body), b = go(sa, body);
+  boost::this_fiber::yield();
+  t.start();
+  gate.open();
+  a.join();
+  b.join();
+  t.stop();
+  return t.ns / static_cast<double>(2 * n);
+}
+
+template <typename Salloc>
+double spawn_join_once(Salloc& sa, i64 n) {
+  Timer t;
+  std::atomic<i64> left{n};
+  Gate done;
+  t.start();
+  for (i64 i = 0; i < n; ++i) {
+    go_bulk(sa, [&left, &done] {
+      if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.open();
+    }).detach();
+  }
+  done.wait();
+  t.stop();
+  return left.load() == 0 ? t.ns / static_cast<double>(n) : -1;
+}
+
+template <typename Salloc>
+i64 skynet(Salloc& sa, i64 num, i64 size) {
+  if (size == 1) return num;
+  const i64 child = size / 10;
+  i64 results[10];
+  bf::fiber children[10];
+  for (i64 i = 0; i < 10; ++i) {
+    children[i] = go_bulk(sa, [&sa, &results, i, sub = num + i * child, child] {
+      results[i] = skynet(sa, sub, child);
+    });
+  }
+  i64 sum = 0;
+  for (i64 i = 0; i < 10; ++i) {
+    children[i].join();
+    sum += results[i];
+  }
+  return sum;
+}
+
+template <typename Salloc>
+double skynet_once(Salloc& sa, i64 leaves) {
+  Timer t;
+  t.start();
+  i64 sum = skynet(sa, 0, leaves);
+  t.stop();
+  return sum == bench::skynet_expected(leaves) ? t.ns / 1e6 : -1;
+}
+
+template <typename Salloc>
+double mutex_once(Salloc& sa, i64 fibers, i64 ops) {
+  Timer t;
+  i64 counter = 0;
+  bf::mutex m;
+  Gate gate;
+  std::vector<bf::fiber> all;
+  for (i64 f = 0; f < fibers; ++f) {
+    all.push_back(go(sa, [&] {
+      gate.wait();
+      for (i64 i = 0; i < ops; ++i) {
+        m.lock();
+        ++counter;
+        boost::this_fiber::yield();
+        m.unlock();
+      }
+    }));
+  }
+  boost::this_fiber::yield();
+  t.start();
+  gate.open();
+  for (bf::fiber& f : all) f.join();
+  t.stop();
+  return counter == fibers * ops ? t.ns / static_cast<double>(fibers * ops) : -1;
+}
+
+template <typename Salloc>
+double pingpong_once(Salloc& sa, i64 n) {
+  Timer t;
+  i64 last = -1;
+  bf::unbuffered_channel<i64> ping, pong;
+  Gate gate;
+  bf::fiber a = go(sa, [&] {
+    gate.wait();
+    for (i64 i = 0; i < n; ++i) {
+      ping.push(i);
+      last = pong.value_pop();
+    }
+  });
+  bf::fiber b = go(sa, [&] {
+    gate.wait();
+    for (i64 i = 0; i < n; ++i) pong.push(ping.value_pop() + 1);
+  });
+  boost::this_fiber::yield();
+  t.start();
+  gate.open();
+  a.join();
+  t.stop();
+  b.join();
+  return last == n ? t.ns / static_cast<double>(n) : -1;
+}
+
+template <typename Salloc>
+double throughput_once(Salloc& sa, i64 n) {
+  Timer t;
+  i64 sum = 0;
+  // Boost's buffered_channel needs a power-of-2 capacity; it is a ring that holds
+  // capacity - 1 values, so 64 here buffers 63 (Picos' channel buffers 64).
+  bf::buffered_channel<int> ch(64);
+  Gate gate;
+  bf::fiber producer = go(sa, [&] {
+    gate.wait();
+    for (i64 i = 0; i < n; ++i) ch.push(static_cast<int>(i));
+    ch.close();
+  });
+  bf::fiber consumer = go(sa, [&] {
+    gate.wait();
+    int v;
+    while (ch.pop(v) == bf::channel_op_status::success) sum += v;
+  });
+  boost::this_fiber::yield();
+  t.start();
+  gate.open();
+  consumer.join();
+  t.stop();
+  producer.join();
+  return sum == n * (n - 1) / 2 ? t.ns / static_cast<double>(n) : -1;
+}
+
+template <typename Salloc>
+i64 fib(Salloc& sa, i64 n) {
+  if (n < bench::kFibSpawnMin) return bench::fib_seq(n);
+  i64 a = 0;
+  bf::fiber f = go(sa, [&sa, &a, n] { a = fib(sa, n - 1); });
+  i64 b = fib(sa, n - 2);
+  f.join();
+  return a + b;
+}
+
+template <typename Salloc>
+double fib_once(Salloc& sa, i64 n) {
+  Timer t;
+  t.start();
+  i64 r = fib(sa, n);
+  t.stop();
+  return r == bench::fib_expected(n) ? t.ns / 1e6 : -1;
+}
+
+template <typename Salloc>
+double timers_fire_once(Salloc& sa, i64 n) {
+  Timer t;
+  std::atomic<i64> left{n};
+  Gate done;
+  t.start();
+  for (i64 i = 0; i < n; ++i) {
+    go(sa, [&left, &done] {
+      boost::this_fiber::sleep_for(std::chrono::milliseconds(1));
+      if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.open();
+    }).detach();
+  }
+  done.wait();
+  t.stop();
+  return left.load() == 0 ? t.ns / 1e6 : -1;
+}
+
+// Every workload on the calling thread's current algorithm; `make` builds a fresh stack
+// allocator per run (a fresh pool for 1 worker).
+template <typename MakeSalloc>
+void run_all(const Sizes& s, int threads, MakeSalloc make) {
+  auto line = [&](const char* name, const char* unit, auto once) {
+    if (!s.wants(name)) return;
+    bench::report(s, name, "boost_fiber", threads, unit, [&] {
+      auto sa = make();
+      return once(sa);
+    });
+  };
+  if (threads == 1) line("yield", "ns/yield", [&](auto& sa) { return yield_once(sa, s.yield_n); });
+  line("spawn_join", "ns/fiber", [&](auto& sa) { return spawn_join_once(sa, s.spawn_n); });
+  line("skynet", "ms", [&](auto& sa) { return skynet_once(sa, s.skynet_leaves); });
+  line("mutex", "ns/op", [&](auto& sa) { return mutex_once(sa, s.mutex_fibers, s.mutex_ops); });
+  line("chan_pingpong", "ns/roundtrip", [&](auto& sa) { return pingpong_once(sa, s.pingpong_n); });
+  line("chan_throughput", "ns/msg",
+       [&](auto& sa) { return throughput_once(sa, s.throughput_n); });
+  line("fib", "ms", [&](auto& sa) { return fib_once(sa, s.fib_n); });
+  line("timers_fire", "ms", [&](auto& sa) { return timers_fire_once(sa, s.timers_fire_n); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--boost_launch=post") {
+      g_bulk_launch = bf::launch::post;
+    } else if (a == "--boost_launch=dispatch") {
+      g_bulk_launch = bf::launch::dispatch;
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  const Sizes s = bench::parse(static_cast<int>(args.size()), args.data());
+  // 1 worker: the default algorithm of the main thread is round_robin.
+  if (s.wants_threads(1)) {
+    run_all(s, 1, [] { return bf::pooled_fixedsize_stack(kStackSize); });
+  }
+  if (s.wants_threads(2)) {
+    // work_stealing keeps process-wide static state (its peers' array), so it is installed
+    // once, on this thread and one helper, for every 2-worker run. The helper's main fiber
+    // parks until the runs are over; its scheduler meanwhile steals this thread's fibers.
+    bf::mutex m;
+    bf::condition_variable cv;
+    bool finished = false;
+    std::thread helper([&] {
+      bf::use_scheduling_algorithm<bf::algo::work_stealing>(2);
+      std::unique_lock<bf::mutex> l(m);
+      cv.wait(l, [&] { return finished; });
+    });
+    bf::use_scheduling_algorithm<bf::algo::work_stealing>(2);
+    run_all(s, 2, [] { return bf::fixedsize_stack(kStackSize); });
+    {
+      std::lock_guard<bf::mutex> l(m);
+      finished = true;
+    }
+    cv.notify_all();
+    helper.join();
+    // This thread's work_stealing scheduler still points at the helper's, now gone: leave
+    // without running its teardown (it could try to steal from the dead peer).
+    std::fflush(stdout);
+    std::_Exit(bench::failures() == 0 ? 0 : 1);
+  }
+  return bench::failures() == 0 ? 0 : 1;
+}
