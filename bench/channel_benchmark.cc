@@ -18,6 +18,7 @@
 #include <optional>
 #include <thread>
 
+#include "bench/runners.h"
 #include "mux/fifo/fifo.h"
 #include "mux/multififo/multififo.h"
 #include "picos/picos.h"
@@ -25,17 +26,13 @@
 
 namespace {
 
+using picos::bench::Runner;
+using picos::bench::on_fifo;
+using picos::bench::on_multififo_2;
+
 using picos::Computation;
 using picos::Fiber;
 using picos::sync::Channel;
-using Runner = void (*)(std::function<void()>);
-
-void on_fifo(std::function<void()> f) { picos::mux::fifo::run(f); }
-void on_multififo_2(std::function<void()> f) {
-  picos::mux::multififo::Options o;
-  o.threads = 2;
-  picos::mux::multififo::run(f, o);
-}
 
 void BM_PingPong(benchmark::State& state, Runner run) {
   run([&] {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "bench/runners.h"
 #include "mux/fifo/fifo.h"
 #include "mux/multififo/multififo.h"
 #include "picos/picos.h"
@@ -22,6 +23,10 @@
 
 namespace {
 
+using picos::bench::Runner;
+using picos::bench::on_fifo;
+using picos::bench::on_multififo_2;
+
 using picos::Computation;
 using picos::Fiber;
 using picos::event::Event;
@@ -29,14 +34,6 @@ using picos::event::receive_evt;
 using picos::event::select;
 using picos::event::send_evt;
 using picos::sync::Channel;
-using Runner = void (*)(std::function<void()>);
-
-void on_fifo(std::function<void()> f) { picos::mux::fifo::run(f); }
-void on_multififo_2(std::function<void()> f) {
-  picos::mux::multififo::Options o;
-  o.threads = 2;
-  picos::mux::multififo::run(f, o);
-}
 
 // One select over `n` receive alternatives, the last one ready (a value buffered).
 void BM_SelectOneReady(benchmark::State& state, Runner run) {

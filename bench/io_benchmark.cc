@@ -17,6 +17,7 @@
 #include <stdexcept>
 
 #include "io/io.h"
+#include "bench/runners.h"
 #include "mux/fifo/fifo.h"
 #include "mux/libevent/libevent.h"
 #include "mux/multififo/multififo.h"
@@ -24,18 +25,14 @@
 
 namespace {
 
+using picos::bench::Runner;
+using picos::bench::on_fifo;
+using picos::bench::on_multififo_2;
+using picos::bench::on_libevent;
+
 using picos::Computation;
 using picos::Fiber;
 namespace io = picos::io;
-using Runner = void (*)(std::function<void()>);
-
-void on_fifo(std::function<void()> f) { picos::mux::fifo::run(f); }
-void on_multififo_2(std::function<void()> f) {
-  picos::mux::multififo::Options o;
-  o.threads = 2;
-  picos::mux::multififo::run(f, o);
-}
-void on_libevent(std::function<void()> f) { picos::mux::libevent::run(f); }
 
 template <typename F>
 Computation<void> fork(F fn) {

@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "benchmark/benchmark.h"
+#include "bench/runners.h"
 #include "mux/fifo/fifo.h"
 #include "mux/libevent/libevent.h"
 #include "mux/multififo/multififo.h"
@@ -19,24 +20,17 @@
 
 namespace {
 
+using picos::bench::Runner;
+using picos::bench::on_fifo;
+using picos::bench::on_multififo_1;
+using picos::bench::on_multififo_2;
+using picos::bench::on_libevent;
+
 using picos::Computation;
 using picos::Fiber;
 using picos::PackedComputation;
 using picos::Trigger;
-using Runner = void (*)(std::function<void()>);
 
-void on_fifo(std::function<void()> f) { picos::mux::fifo::run(f); }
-void on_multififo_1(std::function<void()> f) {
-  picos::mux::multififo::Options o;
-  o.threads = 1;
-  picos::mux::multififo::run(f, o);
-}
-void on_multififo_2(std::function<void()> f) {
-  picos::mux::multififo::Options o;
-  o.threads = 2;
-  picos::mux::multififo::run(f, o);
-}
-void on_libevent(std::function<void()> f) { picos::mux::libevent::run(f); }
 void on_randos(std::function<void()> f) {
   picos::randos::Options o;
   o.seed = 1;

@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "benchmark/benchmark.h"
+#include "bench/runners.h"
 #include "mux/fifo/fifo.h"
 #include "mux/multififo/multififo.h"
 #include "picos/picos.h"
@@ -15,16 +16,12 @@
 
 namespace {
 
+using picos::bench::Runner;
+using picos::bench::on_fifo;
+using picos::bench::on_multififo_2;
+
 using picos::structured::Bundle;
 using picos::structured::Flock;
-using Runner = void (*)(std::function<void()>);
-
-void on_fifo(std::function<void()> f) { picos::mux::fifo::run(f); }
-void on_multififo_2(std::function<void()> f) {
-  picos::mux::multififo::Options o;
-  o.threads = 2;
-  picos::mux::multififo::run(f, o);
-}
 
 // One iteration = open a Flock, fork one empty child, join it.
 void BM_FlockForkJoin(benchmark::State& state, Runner run) {

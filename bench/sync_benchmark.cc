@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "bench/runners.h"
 #include "mux/fifo/fifo.h"
 #include "mux/multififo/multififo.h"
 #include "picos/picos.h"
@@ -24,21 +25,13 @@
 
 namespace {
 
+using picos::bench::Runner;
+using picos::bench::on_fifo;
+using picos::bench::on_multififo_1;
+using picos::bench::on_multififo_2;
+
 using picos::Computation;
 using picos::Fiber;
-using Runner = void (*)(std::function<void()>);
-
-void on_fifo(std::function<void()> f) { picos::mux::fifo::run(f); }
-void on_multififo_1(std::function<void()> f) {
-  picos::mux::multififo::Options o;
-  o.threads = 1;
-  picos::mux::multififo::run(f, o);
-}
-void on_multififo_2(std::function<void()> f) {
-  picos::mux::multififo::Options o;
-  o.threads = 2;
-  picos::mux::multififo::run(f, o);
-}
 
 // Adapters: every primitive as lock()/unlock().
 struct SemaphoreLock {

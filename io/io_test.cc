@@ -27,44 +27,23 @@
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
 #include "std/structured/control.h"
+#include "std/sync/sync_testing.h"
 
 namespace picos::io {
 namespace {
 
-struct Stop : std::runtime_error {
-  Stop() : std::runtime_error("Stop") {}
-};
+using picos::sync::testing::fork;
+using picos::sync::testing::spawn_victim;
+using picos::sync::testing::Stop;
+using picos::sync::testing::threads_are_fibers;
+using picos::sync::testing::Victim;
 
-bool threads_are_fibers() { return picos::testing::parallelism() > 1000; }
 int fibers(int n) {
   if (threads_are_fibers()) return std::min(n, 10);
   return picos::testing::kSanitizer ? std::min(n, 50) : n;
 }
 bool virtual_clock() {
   return std::string(picos::testing::scheduler_name()).find("vclock") != std::string::npos;
-}
-
-template <typename F>
-Computation<void> fork(F fn) {
-  Computation<void> c;
-  Fiber::spawn(Fiber::create(c), [c, fn = std::move(fn)]() mutable { c.capture(fn); });
-  return c;
-}
-
-// A fiber on computation `c` (cancel it to cancel the fiber); `done` completes when the body
-// has ended, however it ended.
-struct Victim {
-  Computation<void> c;
-  Computation<void> done;
-};
-template <typename F>
-Victim spawn_victim(F fn) {
-  Victim v;
-  Fiber::spawn(Fiber::create(v.c), [c = v.c, done = v.done, fn]() mutable {
-    c.capture(fn);
-    done.finish();
-  });
-  return v;
 }
 
 std::exception_ptr stop() { return std::make_exception_ptr(Stop()); }
