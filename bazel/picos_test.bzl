@@ -7,9 +7,11 @@ load("@rules_cc//cc:defs.bzl", "cc_test")
 SCHEDULERS = {
     "fifo": "//mux/testing:fifo",
     "fifo_q1": "//mux/testing:fifo_q1",
+    "fifo_cf": "//mux/testing:fifo_cf",
     "libevent": "//mux/libevent:testing",
     "multififo_t1": "//mux/multififo:testing_t1",
     "multififo_t2": "//mux/multififo:testing_t2",
+    "multififo_t2_cf": "//mux/multififo:testing_t2_cf",
     "multififo_t4": "//mux/multififo:testing_t4",
     "nosched": "//mux/testing:nosched",
     "randos_s1": "//randos:testing_s1",

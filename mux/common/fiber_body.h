@@ -10,9 +10,14 @@
 // - `fatal_outcome`: the fatal-error policy of Options::fatal_exn_handler: call the handler
 //   with what escaped a fiber; returns null if it returned (scheduling continues), else the
 //   exception to stop with (what it threw, or `error` itself when there is no handler).
+// - `may_switch_now`: whether the running fiber may be switched out at a point where it did
+//   not ask to suspend (a child-first spawn): not while it handles or propagates an exception,
+//   whose per-thread bookkeeping another fiber on this thread would corrupt (docs/hazards.md).
 
 #ifndef PICOS_MUX_COMMON_FIBER_BODY_H_
 #define PICOS_MUX_COMMON_FIBER_BODY_H_
+
+#include <cxxabi.h>
 
 #include <exception>
 #include <functional>
@@ -52,6 +57,10 @@ inline std::exception_ptr fatal_outcome(const std::function<void(std::exception_
   } catch (...) {
     return std::current_exception();
   }
+}
+
+inline bool may_switch_now() noexcept {
+  return std::uncaught_exceptions() == 0 && abi::__cxa_current_exception_type() == nullptr;
 }
 
 }  // namespace picos::mux::common

@@ -1,17 +1,21 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
 // The switch protocol ("resumer on the resumer's stack", docs/context.md):
-//  - resume() builds a `Resumer` on its own stack, records it in `resumer_`, publishes this
-//    context in the thread's ThreadState, and jumps to the context's saved fcontext with the
-//    Resumer's address as the transfer data.
-//  - The context, when it starts or returns from a jump, stores the resumer's fcontext in that
-//    Resumer. suspend() jumps back to it; so does the final switch after the entry function
-//    returns. Nothing on the context side reads a thread_local: after a jump it may be on a
-//    different thread, and the Resumer it was handed tells it everything it needs.
-//  - resume() never migrates (the context only ever returns to the thread running that
-//    resume()), so it may keep thread-local state across its jump; it re-reads it anyway.
-//  - After the final switch, resume() gives the stack back to its own thread's pool: the
-//    stack is released by a thread that is no longer running on it.
+//  - run() builds a `Resumer` on its own stack, records it in `resumer_`, publishes this
+//    context in the thread's ThreadState, and jumps to the context's saved fcontext handing
+//    it a `Hop` {resumer, from = nullptr, to}.
+//  - A context may hand the thread to another with switch_to(): it publishes the target in
+//    ThreadState (read before the jump, on the thread it runs on), passes its Resumer on and
+//    jumps straight to the target with a Hop {resumer, from = itself, to}.
+//  - Every context, when it starts or returns from a jump, reads the Hop first (`arrive`):
+//    the jumper's saved fcontext goes to the Resumer (from run()) or to the jumping context
+//    (from switch_to). suspend() jumps back to the Resumer, naming itself in `returned`; so
+//    does the final switch after the entry function returns. After a jump the context reads
+//    no thread_local it read before: it may be on a different thread.
+//  - run() never migrates (only contexts running under it return to it, on the thread running
+//    that run()), so it may keep thread-local state across its jump; it re-reads it anyway.
+//  - After the final switch, run() gives the finished context's stack back to its own
+//    thread's pool: the stack is released by a thread that is no longer running on it.
 
 #include "mux/context/context.h"
 
@@ -27,13 +31,13 @@ namespace picos::mux::context {
 namespace bc = boost::context::detail;
 
 struct Context::Resumer {
-  Context* self;
-  bc::fcontext_t ctx = nullptr;  // where the context jumps back to
+  bc::fcontext_t ctx = nullptr;  // where a suspending or finishing context jumps back to
+  Context* returned = nullptr;   // set by the context that jumps back
 #ifdef PICOS_CONTEXT_TSAN
   void* tsan_fiber = nullptr;  // TSan fiber of the resuming thread or context
 #endif
 #ifdef PICOS_CONTEXT_ASAN
-  const void* stack_bottom = nullptr;  // the resumer's stack, learned by the context
+  const void* stack_bottom = nullptr;  // the resumer's stack, learned by the first context
   std::size_t stack_size = 0;
 #endif
 
@@ -42,6 +46,27 @@ struct Context::Resumer {
   // pooled TSan fiber's shadow stack forever and pile up as the stack is reused.
   PICOS_CONTEXT_NO_TSAN static void enter(bc::transfer_t t) noexcept;
 };
+
+// The transfer data of every jump into a context (jumps back to a Resumer carry nothing).
+// Lives on the jumper's stack; read by the target before anything else runs.
+struct Context::Hop {
+  Resumer* resumer;  // the run() call the target runs under from now on
+  Context* from;     // the context that jumped (t.fctx is its saved state); nullptr: run()
+  Context* to;       // the target
+};
+
+// Records where the jumper's state was saved: in the Resumer (a jump from run()) or in the
+// context that switched (switch_to). Under ASan, a jump from run() also tells the target the
+// resumer's stack bounds, for jumping back.
+Context::Resumer* Context::arrive(void* fctx, Hop* hop) noexcept {
+  Resumer* r = hop->resumer;
+  if (hop->from != nullptr) {
+    hop->from->fctx_ = fctx;
+  } else {
+    r->ctx = fctx;
+  }
+  return r;
+}
 
 namespace {
 
@@ -78,7 +103,7 @@ void Context::release_stack(bool abandoned) noexcept {
   fctx_ = nullptr;
 }
 
-bool Context::resume() noexcept {
+Context::Outcome Context::run() noexcept {
   if (finished_) internal::fatal("Context::resume() called on a finished context");
   if (resumer_ != nullptr) internal::fatal("Context::resume() called on a running context");
   if (!started_) start();
@@ -92,8 +117,9 @@ bool Context::resume() noexcept {
   ts->current = this;
   ts->stack = stack_;
 
-  Resumer r{this};
+  Resumer r;
   resumer_ = &r;
+  Hop hop{&r, nullptr, this};
 #ifdef PICOS_CONTEXT_TSAN
   r.tsan_fiber = __tsan_get_current_fiber();
   __tsan_switch_to_fiber(stack_->tsan_fiber(), 0);
@@ -102,7 +128,7 @@ bool Context::resume() noexcept {
   void* fake_stack = nullptr;
   __sanitizer_start_switch_fiber(&fake_stack, stack_->limit(), stack_->usable_size());
 #endif
-  bc::transfer_t t = bc::jump_fcontext(fctx_, &r);
+  bc::transfer_t t = bc::jump_fcontext(fctx_, &hop);
 #ifdef PICOS_CONTEXT_ASAN
   __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
 #endif
@@ -110,12 +136,21 @@ bool Context::resume() noexcept {
   ts = internal::thread_state();  // same thread, but never trust a TLS address across a jump
   ts->current = outer;
   ts->stack = outer_stack;
-  if (finished_) {
-    release_stack(/*abandoned=*/false);
-    return true;
+  Context* back = r.returned;
+  if (back->finished_) {
+    back->release_stack(/*abandoned=*/false);
+    return {back, true};
   }
-  fctx_ = t.fctx;
-  return false;
+  back->fctx_ = t.fctx;
+  return {back, false};
+}
+
+bool Context::resume() noexcept {
+  Outcome o = run();
+  if (o.context != this) {
+    internal::fatal("Context::resume(): another context came back (it was reached by switch_to); use run()");
+  }
+  return o.finished;
 }
 
 void Context::suspend() noexcept {
@@ -123,6 +158,7 @@ void Context::suspend() noexcept {
   if (r == nullptr) internal::fatal("Context::suspend() called on a context that is not running");
   stack_->check_canary();
   resumer_ = nullptr;
+  r->returned = this;
 #ifdef PICOS_CONTEXT_TSAN
   __tsan_switch_to_fiber(r->tsan_fiber, 0);
 #endif
@@ -131,28 +167,72 @@ void Context::suspend() noexcept {
   __sanitizer_start_switch_fiber(&fake_stack, r->stack_bottom, r->stack_size);
 #endif
   bc::transfer_t t = bc::jump_fcontext(r->ctx, nullptr);
-  // Resumed, possibly by another thread: only the new Resumer is trusted from here on.
-  r = static_cast<Resumer*>(t.data);
-  r->ctx = t.fctx;
+  // Resumed, possibly by another thread: only the Hop it was handed is trusted from here on.
+  Hop* hop = static_cast<Hop*>(t.data);
+  r = arrive(t.fctx, hop);
 #ifdef PICOS_CONTEXT_ASAN
-  __sanitizer_finish_switch_fiber(fake_stack, &r->stack_bottom, &r->stack_size);
+  if (hop->from == nullptr) {
+    __sanitizer_finish_switch_fiber(fake_stack, &r->stack_bottom, &r->stack_size);
+  } else {
+    __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+  }
 #endif
 }
 
-void Context::Resumer::enter(bc::transfer_t t) noexcept {
-  Resumer* r = static_cast<Resumer*>(t.data);
-  r->ctx = t.fctx;
-#ifdef PICOS_CONTEXT_ASAN
-  __sanitizer_finish_switch_fiber(nullptr, &r->stack_bottom, &r->stack_size);
+void Context::switch_to(Context& next) noexcept {
+  Resumer* r = resumer_;
+  if (r == nullptr) internal::fatal("Context::switch_to() called on a context that is not running");
+  if (&next == this) internal::fatal("Context::switch_to() called with the running context");
+  if (next.finished_) internal::fatal("Context::switch_to() called with a finished context");
+  if (next.resumer_ != nullptr) internal::fatal("Context::switch_to() called with a running context");
+  stack_->check_canary();
+  if (!next.started_) next.start();
+  internal::ThreadState* ts = internal::thread_state();
+  ts->current = &next;
+  ts->stack = next.stack_;
+  resumer_ = nullptr;
+  next.resumer_ = r;
+  Hop out{r, this, &next};
+#ifdef PICOS_CONTEXT_TSAN
+  __tsan_switch_to_fiber(next.stack_->tsan_fiber(), 0);
 #endif
-  Context* self = r->self;
+#ifdef PICOS_CONTEXT_ASAN
+  void* fake_stack = nullptr;
+  __sanitizer_start_switch_fiber(&fake_stack, next.stack_->limit(), next.stack_->usable_size());
+#endif
+  bc::transfer_t t = bc::jump_fcontext(next.fctx_, &out);
+  Hop* hop = static_cast<Hop*>(t.data);
+  r = arrive(t.fctx, hop);
+#ifdef PICOS_CONTEXT_ASAN
+  if (hop->from == nullptr) {
+    __sanitizer_finish_switch_fiber(fake_stack, &r->stack_bottom, &r->stack_size);
+  } else {
+    __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+  }
+#endif
+  (void)r;
+}
+
+void Context::Resumer::enter(bc::transfer_t t) noexcept {
+  Hop* hop = static_cast<Hop*>(t.data);
+  Resumer* r = arrive(t.fctx, hop);
+#ifdef PICOS_CONTEXT_ASAN
+  if (hop->from == nullptr) {
+    __sanitizer_finish_switch_fiber(nullptr, &r->stack_bottom, &r->stack_size);
+  } else {
+    __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+  }
+#endif
+  (void)r;
+  Context* self = hop->to;
   self->entry_(self->arg_);
 
-  // Finished. The resumer may have changed while the entry function ran (migration).
+  // Finished. The resumer may have changed while the entry function ran (migration, switches).
   self->stack_->check_canary();
   r = self->resumer_;
   self->resumer_ = nullptr;
   self->finished_ = true;
+  r->returned = self;
 #ifdef PICOS_CONTEXT_TSAN
   __tsan_switch_to_fiber(r->tsan_fiber, 0);
 #endif

@@ -84,6 +84,31 @@ class Context {
   // unguarded stack it first checks the canary (aborts with a message if overwritten).
   void suspend() noexcept;
 
+  // What came back to a `run()` call: the context that suspended or finished, and whether
+  // it finished (its stack is then back in the calling thread's pool).
+  struct Outcome {
+    Context* context;
+    bool finished;
+  };
+
+  // Like resume(), for contexts that hand the thread on with switch_to(): runs this context
+  // and returns when whichever context is running under this call then suspends or finishes,
+  // saying which. Same preconditions and cost as resume(). resume() is run() for a context
+  // that never calls switch_to (checked: resume() aborts if another context comes back).
+  Outcome run() noexcept;
+
+  // From inside this (running) context: suspends it and runs `next` in its place, on the
+  // same thread and under the same run() call, without going through that call (one jump
+  // instead of two). `next` must be suspended or not yet started (checked: aborts if it is
+  // running, finished, or this context). Returns when this context is resumed again, by a
+  // run()/resume() or by another context's switch_to, possibly on another thread. Whoever
+  // resumes this context may only do so after this call has switched away: schedulers that
+  // let other threads resume it must publish it only from the next context's side.
+  void switch_to(Context& next) noexcept;
+
+  // The argument given to the constructor (schedulers keep their per-fiber record there).
+  void* arg() const noexcept { return arg_; }
+
   // Whether `resume()` ran at least once / the entry function returned. Owner's thread; free.
   bool started() const noexcept { return started_; }
   bool finished() const noexcept { return finished_; }
@@ -101,9 +126,13 @@ class Context {
   static Context* current() noexcept;
 
  private:
-  // The resume() call running this context; lives on the resumer's stack. Defined in
+  // The run() call running this context; lives on the resumer's stack. Defined in
   // context.cc, where its static member is also the fcontext entry point.
   struct Resumer;
+  // What every jump into a context carries (context.cc).
+  struct Hop;
+  // The bookkeeping of a context that has just been jumped into.
+  static Resumer* arrive(void* fctx, Hop* hop) noexcept;
 
   // Takes a stack from the calling thread's pool and prepares the first switch.
   void start() noexcept;
@@ -115,7 +144,7 @@ class Context {
   std::size_t stack_size_;
   Stack* stack_ = nullptr;      // taken from the pool at first resume
   void* fctx_ = nullptr;        // saved fcontext of this context while suspended
-  Resumer* resumer_ = nullptr;  // the resume() frame that runs it now; nullptr unless running
+  Resumer* resumer_ = nullptr;  // the run() frame that runs it now; nullptr unless running
   bool started_ = false;
   bool finished_ = false;
 };

@@ -142,6 +142,116 @@ TEST(ContextTest, ResumingAFinishedContextAborts) {
       "resume\\(\\) called on a finished context");
 }
 
+// ---- switch_to ------------------------------------------------------------------------
+
+// A ring of contexts handing the thread on with switch_to(): each appends its index, and the
+// last one of each lap suspends back to run(), which reports it.
+TEST(ContextTest, SwitchToHandsTheThreadOnAndRunReportsWhoCameBack) {
+  constexpr int kRing = 3;
+  std::vector<int> trace;
+  Context* ring[kRing] = {};
+  struct Member {
+    int index;
+    std::vector<int>* trace;
+    Context** ring;
+  };
+  Member members[kRing];
+  std::unique_ptr<Context> contexts[kRing];
+  for (int i = 0; i < kRing; ++i) {
+    members[i] = {i, &trace, ring};
+    contexts[i] = std::make_unique<Context>(
+        [](void* arg) noexcept {
+          auto* m = static_cast<Member*>(arg);
+          for (int lap = 0; lap < 2; ++lap) {
+            m->trace->push_back(m->index);
+            EXPECT_EQ(Context::current(), m->ring[m->index]);
+            if (m->index + 1 < kRing) {
+              m->ring[m->index]->switch_to(*m->ring[m->index + 1]);  // starts it on lap 0
+            } else {
+              m->ring[m->index]->suspend();
+            }
+          }
+        },
+        &members[i]);
+    ring[i] = contexts[i].get();
+  }
+  Context::Outcome o = ring[0]->run();
+  EXPECT_EQ(o.context, ring[kRing - 1]);
+  EXPECT_FALSE(o.finished);
+  EXPECT_EQ(trace, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(Context::current(), nullptr);
+  // Second lap: 0 and 1 continue after their switch_to; the last one finishes when resumed.
+  o = ring[0]->run();
+  EXPECT_EQ(o.context, ring[kRing - 1]);
+  EXPECT_FALSE(o.finished);
+  EXPECT_EQ(trace, (std::vector<int>{0, 1, 2, 0, 1, 2}));
+  // Now 0 and 1 are parked in switch_to; 2 in suspend. Finish them all, in any order.
+  o = ring[2]->run();
+  EXPECT_EQ(o.context, ring[2]);
+  EXPECT_TRUE(o.finished);
+  EXPECT_TRUE(ring[1]->resume());
+  EXPECT_TRUE(ring[0]->resume());
+}
+
+TEST(ContextTest, ContextReachedBySwitchToMayFinishUnderRun) {
+  Context* b_ptr = nullptr;
+  int b_ran = 0;
+  struct A {
+    Context** b;
+    Context* self;
+  } a_state{&b_ptr, nullptr};
+  Context b([](void* arg) noexcept { ++*static_cast<int*>(arg); }, &b_ran);
+  b_ptr = &b;
+  Context a([](void* arg) noexcept {
+    auto* st = static_cast<A*>(arg);
+    st->self->switch_to(**st->b);
+  }, &a_state);
+  a_state.self = &a;
+  Context::Outcome o = a.run();
+  EXPECT_EQ(o.context, &b);
+  EXPECT_TRUE(o.finished);
+  EXPECT_EQ(b_ran, 1);
+  EXPECT_EQ(b.stack(), nullptr);  // back in the pool
+  EXPECT_TRUE(a.resume());  // a was parked in switch_to: it resumes and finishes
+}
+
+struct SwitchMisuse {
+  Context* self = nullptr;
+  Context* target = nullptr;
+};
+
+// Runs a context that switches to `target`, or to itself when target is null.
+void run_switch_misuse(Context* target) {
+  SwitchMisuse st;
+  st.target = target;
+  Context c(
+      [](void* arg) noexcept {
+        auto* s = static_cast<SwitchMisuse*>(arg);
+        s->self->switch_to(s->target ? *s->target : *s->self);
+      },
+      &st);
+  st.self = &c;
+  (void)c.resume();
+}
+
+void switch_to_finished() {
+  Context done([](void*) noexcept {}, nullptr);
+  (void)done.resume();
+  run_switch_misuse(&done);
+}
+
+void resume_when_another_comes_back() {
+  Context other([](void*) noexcept {}, nullptr);
+  run_switch_misuse(&other);  // `other` finishes under c's resume(): resume() says so
+}
+
+TEST(ContextTest, MisusedSwitchToAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(run_switch_misuse(nullptr), "switch_to\\(\\) called with the running context");
+  EXPECT_DEATH(switch_to_finished(), "switch_to\\(\\) called with a finished context");
+  EXPECT_DEATH(resume_when_another_comes_back(), "another context came back");
+}
+
 struct Counter {
   int value = 0;
   Context* context = nullptr;

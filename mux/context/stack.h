@@ -142,8 +142,8 @@ class StackPool {
   static constexpr std::size_t kMaxCachedBytes = 256 * 1024 * 1024;
   // The process-wide depot behind the per-thread pools (a mutex-guarded list): a thread's
   // overflow goes there, and a thread's miss looks there before mapping a new stack.
-  static constexpr std::size_t kMaxDepotStacks = 16384;
-  static constexpr std::size_t kMaxDepotBytes = std::size_t{1} << 30;
+  static constexpr std::size_t kMaxDepotStacks = 131072;
+  static constexpr std::size_t kMaxDepotBytes = std::size_t{8} << 30;
   static constexpr std::size_t kMaxSizes = 8;
 
   // Returns a stack whose `size()` is exactly `size` (a page multiple): a cached one if the

@@ -43,8 +43,6 @@ struct Record {
 
 using Queue = common::Queue<Record>;
 
-enum class Pending { kNone, kYield, kAwait };
-
 class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
  public:
   explicit Scheduler(const Options& o) : options_(o) {}
@@ -65,10 +63,17 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
  private:
   Record* new_record(FiberRef fiber, internal::UniqueFunction main);
-  void switch_out(Pending p) noexcept;
+  // Makes `r` the running fiber (the scheduler's bookkeeping of a dispatch).
+  void dispatch(Record* r) noexcept;
+  // The next ready fiber, after letting remote wake-ups (always) and due timers (every 64th
+  // dispatch) in; nullptr if none.
+  Record* next_ready();
+  // On the running fiber, which is already queued or parked on a trigger: hands the thread to
+  // the next ready fiber directly (no-op if that is the caller itself), or, with none ready
+  // or a fatal error pending, goes back to the loop. Returns when the caller runs again.
+  void transfer() noexcept;
   void spend_quota();
   void run_one(Record* r);
-  bool try_suspend(Record* r) noexcept;
   void finished(Record* r);
   bool fire_timers();
   bool take_remote();
@@ -90,9 +95,8 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   internal::TimerHeap timers_;
   std::size_t alive_ = 0;
   int remaining_quota_ = 0;
+  std::uint32_t dispatches_ = 0;
   Record* current_ = nullptr;
-  Pending pending_ = Pending::kNone;
-  const Trigger* pending_trigger_ = nullptr;
   Record* main_record_ = nullptr;
   Record* live_ = nullptr;  // every record not finished
   bool stall_warned_ = false;
@@ -128,21 +132,54 @@ void Scheduler::entry(void* arg) noexcept {
   common::run_main(r->main, r->error);
 }
 
-void Scheduler::switch_out(Pending p) noexcept {
-  pending_ = p;
-  current_->ctx.suspend();
+void Scheduler::dispatch(Record* r) noexcept {
+  remaining_quota_ = options_.quota;
+  current_ = r;
+  set_current_fiber(r->fiber.get());
+}
+
+Record* Scheduler::next_ready() {
+  if (remote_pending_.load(std::memory_order_acquire)) (void)take_remote();
+  if ((++dispatches_ & 63) == 0) (void)fire_timers();
+  return ready_.pop();
+}
+
+void Scheduler::transfer() noexcept {
+  Record* self = current_;
+  Record* next = fatal_ ? nullptr : next_ready();
+  if (next == self) {
+    remaining_quota_ = options_.quota;
+    return;
+  }
+  if (next == nullptr) {
+    self->ctx.suspend();  // to the loop: it idles until a wake-up
+    return;
+  }
+  dispatch(next);
+  self->ctx.switch_to(next->ctx);
 }
 
 void Scheduler::spend_quota() {
-  if (--remaining_quota_ <= 0) switch_out(Pending::kYield);
+  if (--remaining_quota_ > 0) return;
+  ready_.push_back(current_);
+  transfer();
 }
 
 // ---- Handler -------------------------------------------------------------------------
 
 std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
   Record* self = current_;
-  pending_trigger_ = &trigger;
-  switch_out(Pending::kAwait);
+  // Attaching on the fiber's own stack is safe here: only this thread ever resumes a fiber of
+  // this scheduler (other threads' resume actions go through remote_), so nothing can run the
+  // fiber before it has switched away.
+  if (common::try_suspend(*self->fiber, trigger, self, this, &Scheduler::resume,
+                          self->suspend_error)) {
+    transfer();
+  } else if (--remaining_quota_ <= 0) {
+    // Already signaled, or the fiber is canceled: it goes on, now or after the others.
+    ready_.push_back(self);
+    transfer();
+  }
   if (self->suspend_error) return std::exchange(self->suspend_error, nullptr);
   return self->fiber->canceled();
 }
@@ -156,13 +193,24 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
 
 void Scheduler::yield() {
   current_->fiber->check();
-  switch_out(Pending::kYield);
+  ready_.push_back(current_);
+  transfer();
   current_->fiber->check();
 }
 
 void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
   current_->fiber->check();
-  ready_.push_back(new_record(std::move(fiber), std::move(main)));
+  Record* child = new_record(std::move(fiber), std::move(main));
+  if (options_.child_first && !fatal_ && common::may_switch_now()) {
+    // The spawner continues next, before any other ready fiber. Nothing may throw from here
+    // on: the child exists, so spawn has succeeded.
+    Record* self = current_;
+    ready_.push_front(self);
+    dispatch(child);
+    self->ctx.switch_to(child->ctx);
+    return;
+  }
+  ready_.push_back(child);
   spend_quota();
 }
 
@@ -200,12 +248,9 @@ void Scheduler::run(FiberRef fiber, internal::UniqueFunction main) {
   HandlerScope scope(*this, fiber.get());
   main_record_ = new_record(std::move(fiber), std::move(main));
   ready_.push_back(main_record_);
-  std::uint32_t dispatches = 0;
   while (!fatal_) {
     // Let wake-ups from other threads and due timers in regularly, not only when idle.
-    if (remote_pending_.load(std::memory_order_acquire)) (void)take_remote();
-    if ((++dispatches & 63) == 0) (void)fire_timers();
-    if (Record* r = ready_.pop()) {
+    if (Record* r = next_ready()) {
       run_one(r);
       continue;
     }
@@ -241,27 +286,16 @@ void Scheduler::abandon_all() {
 }
 
 void Scheduler::run_one(Record* r) {
-  remaining_quota_ = options_.quota;
-  current_ = r;
-  set_current_fiber(r->fiber.get());
-  for (;;) {
-    if (r->ctx.resume()) {
-      finished(r);
-      return;
-    }
-    if (pending_ == Pending::kAwait && !try_suspend(r)) {
-      // Already signaled, or the fiber is canceled: it goes on, now or after the others.
-      if (--remaining_quota_ > 0) continue;
-      ready_.push_back(r);
-    } else if (pending_ == Pending::kYield) {
-      ready_.push_back(r);
-    }
-    return;
+  dispatch(r);
+  // Fibers may hand the thread to each other (transfer); whichever suspends to the loop or
+  // finishes comes back here.
+  context::Context::Outcome o = r->ctx.run();
+  current_ = nullptr;
+  if (o.finished) {
+    finished(static_cast<Record*>(o.context->arg()));
+  } else {
+    set_current_fiber(nullptr);
   }
-}
-
-bool Scheduler::try_suspend(Record* r) noexcept {
-  return common::try_suspend(*r->fiber, *pending_trigger_, r, this, &Scheduler::resume, r->suspend_error);
 }
 
 void Scheduler::finished(Record* r) {

@@ -81,6 +81,15 @@ struct Options {
   // hand-off into a cache-line transfer instead of a futex wake-up and a context switch,
   // at the price of that much CPU each time the scheduler runs dry. Must not be negative.
   std::chrono::nanoseconds idle_spin = std::chrono::microseconds(20);
+  // Spawn runs the child at once ("work first", like Boost.Fiber's launch::dispatch): the
+  // spawning fiber goes to the head of the queue and continues as soon as the child suspends
+  // or finishes, ahead of every other ready fiber. Fork-join code (a tree of fibers that
+  // await their children) then keeps one path of the tree alive instead of every level's
+  // fibers, so it needs a few stacks instead of one per pending fiber (docs/schedulers.md).
+  // Spawn then suspends the spawner; it never does so while the spawner is handling or
+  // propagating an exception (it falls back to queueing the child, see docs/hazards.md).
+  // false (the default): the child is queued behind the ready fibers, FIFO.
+  bool child_first = false;
 };
 
 // Runs `main` in `fiber` on the calling thread, and every fiber spawned from it, until all

@@ -57,6 +57,67 @@ TEST(FifoTest, RunsReadyFibersInFifoOrder) {
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4, -1, 10, 11, 12, 13, 14}));
 }
 
+TEST(FifoTest, ChildFirstRunsTheChildBeforeSpawnReturnsAndTheSpawnerBeforeOthers) {
+  Options o;
+  o.child_first = true;
+  std::vector<std::string> order = run(
+      [] {
+        std::vector<std::string> order;
+        spawn([&] {
+          order.push_back("queued runs");
+        });  // child first: runs to completion inside spawn
+        order.push_back("after first spawn");
+        spawn([&] {
+          order.push_back("child starts");
+          Fiber::yield();  // the spawner is ahead of it now
+          order.push_back("child resumes");
+        });
+        order.push_back("spawner continues");
+        Fiber::yield();
+        order.push_back("spawner after yield");
+        Fiber::yield();
+        return order;
+      },
+      o);
+  EXPECT_EQ(order, (std::vector<std::string>{"queued runs", "after first spawn", "child starts",
+                                             "spawner continues", "child resumes",
+                                             "spawner after yield"}));
+}
+
+TEST(FifoTest, ChildFirstQueuesTheChildWhileTheSpawnerHandlesAnException) {
+  Options o;
+  o.child_first = true;
+  std::vector<std::string> order = run(
+      [] {
+        std::vector<std::string> order;
+        try {
+          throw std::runtime_error("x");
+        } catch (const std::exception&) {
+          // Switching fibers here would let another fiber's catch corrupt this one's.
+          spawn([&] { order.push_back("child"); });
+          order.push_back("in catch");
+        }
+        Fiber::yield();
+        return order;
+      },
+      o);
+  EXPECT_EQ(order, (std::vector<std::string>{"in catch", "child"}));
+}
+
+TEST(FifoTest, YieldWithNothingElseReadyDoesNotLeaveTheFiber) {
+  // A lone fiber's yields are cheap and keep FIFO fairness once others appear.
+  std::vector<int> order = run([] {
+    std::vector<int> order;
+    for (int i = 0; i < 3; ++i) Fiber::yield();
+    spawn([&] { order.push_back(1); });
+    order.push_back(0);
+    Fiber::yield();
+    order.push_back(2);
+    return order;
+  });
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+}
+
 TEST(FifoTest, CanceledFiberIsResumedBeforeOtherReadyFibers) {
   std::vector<std::string> order = run([] {
     std::vector<std::string> order;

@@ -41,14 +41,53 @@ struct Record {
   std::exception_ptr suspend_error;  // why try_suspend failed, returned by await
   const int origin;           // worker whose live list holds the record
   int last_worker;            // where it last ran: foreign wake-ups go back there
-  Record* next = nullptr;     // ready-queue link
+  Record* next = nullptr;     // ready-queue links
+  Record* prev = nullptr;
   Record* prev_live = nullptr;
   Record* next_live = nullptr;
 };
 
-using Queue = common::Queue<Record>;
+// A worker's ready queue: its owner pops the head, thieves take the tail. With child-first
+// spawns the head holds the most recent spawner (the owner continues it next) and the tail
+// the oldest one, whose remaining work is the largest: what a thief should take.
+class Deque {
+ public:
+  void push_back(Record* r) noexcept {
+    r->next = nullptr;
+    r->prev = tail_;
+    (tail_ ? tail_->next : head_) = r;
+    tail_ = r;
+  }
+  void push_front(Record* r) noexcept {
+    r->prev = nullptr;
+    r->next = head_;
+    (head_ ? head_->prev : tail_) = r;
+    head_ = r;
+  }
+  Record* pop_front() noexcept {
+    Record* r = head_;
+    if (r) {
+      head_ = r->next;
+      (head_ ? head_->prev : tail_) = nullptr;
+    }
+    return r;
+  }
+  Record* pop_back() noexcept {
+    Record* r = tail_;
+    if (r) {
+      tail_ = r->prev;
+      (tail_ ? tail_->next : head_) = nullptr;
+    }
+    return r;
+  }
+  void clear() noexcept { head_ = tail_ = nullptr; }
 
-enum class Pending { kNone, kYield, kAwait };
+ private:
+  Record* head_ = nullptr;
+  Record* tail_ = nullptr;
+};
+
+enum class Pending { kNone, kYield, kAwait, kSpawn };
 
 struct alignas(64) Worker {
   Scheduler* sched = nullptr;
@@ -56,7 +95,7 @@ struct alignas(64) Worker {
 
   // The ready queue: popped by its worker, stolen from by the others, pushed by anyone.
   internal::SpinLock lock;
-  Queue ready;                       // guarded by lock
+  Deque ready;                       // guarded by lock
   std::atomic<std::size_t> size{0};  // written under lock; read racily to skip empty queues
 
   // Records spawned on this worker that have not finished (for abandonment on fatal stop).
@@ -67,6 +106,7 @@ struct alignas(64) Worker {
   Record* current = nullptr;
   Pending pending = Pending::kNone;
   const Trigger* pending_trigger = nullptr;
+  Record* spawned = nullptr;  // Pending::kSpawn: the child to run at once
   int remaining_quota = 0;
   std::uint32_t dispatches = 0;
   std::int64_t countdown_to_balance = 1;
@@ -121,7 +161,8 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   bool try_suspend(Worker& w, Record* r) noexcept;
   void finished(Worker& w, Record* r);
   void spend_quota();
-  Record* pop_own(Worker& w) noexcept;
+  // The head of `w`'s queue; for a thief (another worker) with child_first, the tail.
+  Record* pop_own(Worker& w, bool thief = false) noexcept;
   Record* steal(Worker& w) noexcept;
   Record* take_balanced(Worker& w) noexcept;
   // Pushes onto `w`'s queue (at the head for a canceled fiber) and wakes a sleeper if `w`
@@ -223,7 +264,16 @@ void Scheduler::yield() {
 void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
   Worker* w = this_worker();
   w->current->fiber->check();
-  push(*w, new_record(*w, std::move(fiber), std::move(main)), false);
+  Record* child = new_record(*w, std::move(fiber), std::move(main));
+  if (options_.child_first && common::may_switch_now()) {
+    // The loop queues the spawner (once it is off its stack) and runs the child. Nothing may
+    // throw from here on: the child exists, so spawn has succeeded.
+    w->spawned = child;
+    w->pending = Pending::kSpawn;
+    w->current->ctx.suspend();
+    return;
+  }
+  push(*w, child, false);
   spend_quota();
 }
 
@@ -309,10 +359,10 @@ void Scheduler::stop() noexcept {
   idle_cv_.notify_all();
 }
 
-Record* Scheduler::pop_own(Worker& w) noexcept {
+Record* Scheduler::pop_own(Worker& w, bool thief) noexcept {
   if (w.size.load(std::memory_order_relaxed) == 0) return nullptr;
   w.lock.lock();
-  Record* r = w.ready.pop();
+  Record* r = thief && options_.child_first ? w.ready.pop_back() : w.ready.pop_front();
   if (r) w.size.store(w.size.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   w.lock.unlock();
   return r;
@@ -324,7 +374,7 @@ Record* Scheduler::steal(Worker& w) noexcept {
   for (int i = 0; i < n_; ++i) {
     Worker& v = workers_[static_cast<std::size_t>((start + i) % n_)];
     if (&v == &w || v.size.load(std::memory_order_relaxed) == 0) continue;
-    if (Record* r = pop_own(v)) return r;
+    if (Record* r = pop_own(v, true)) return r;
   }
   return nullptr;
 }
@@ -342,7 +392,7 @@ Record* Scheduler::take_balanced(Worker& w) noexcept {
   if (&v == &w || static_cast<std::int64_t>(v.size.load(std::memory_order_relaxed)) <= own + 1) {
     return nullptr;
   }
-  return pop_own(v);
+  return pop_own(v, true);
 }
 
 bool Scheduler::any_ready() const noexcept {
@@ -393,14 +443,25 @@ void Scheduler::worker_loop(Worker& w) {
 void Scheduler::run_one(Worker& w, Record* r) {
   w.idle_backoff = kMinBackoff;
   w.idle_total = {};
-  w.remaining_quota = options_.quota;
-  w.current = r;
-  r->last_worker = w.index;
-  set_current_fiber(r->fiber.get());
+  bool dispatch = true;
   for (;;) {
+    if (dispatch) {
+      w.remaining_quota = options_.quota;
+      w.current = r;
+      r->last_worker = w.index;
+      set_current_fiber(r->fiber.get());
+      dispatch = false;
+    }
     if (r->ctx.resume()) {
       finished(w, r);
       break;
+    }
+    if (w.pending == Pending::kSpawn) {
+      // Child first: the spawner waits at the head of this worker's queue (stealable).
+      push(w, r, true);
+      r = std::exchange(w.spawned, nullptr);
+      dispatch = true;
+      continue;
     }
     if (w.pending == Pending::kAwait && !try_suspend(w, r)) {
       if (--w.remaining_quota > 0) continue;

@@ -64,6 +64,13 @@ struct Options {
   bool forbid = false;
   // How long blocked fibers with nothing pending may wait before one warning is printed.
   std::chrono::nanoseconds stall_warning = std::chrono::seconds(10);
+  // Spawn runs the child at once on the spawning worker ("work first"): the spawner goes to
+  // the head of that worker's queue, where it continues as soon as the child suspends or
+  // finishes, unless an idle worker steals it first. Fork-join code then keeps one path of
+  // its tree alive per worker instead of every pending fiber, and idle workers steal
+  // continuations of the spawners. Never while the spawner handles or propagates an
+  // exception (the child is queued then). false (the default): the child is queued.
+  bool child_first = false;
 };
 
 // The number of workers `options` asks for (resolving 0 to the CPU count).

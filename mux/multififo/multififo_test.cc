@@ -104,6 +104,38 @@ TEST(MultififoTest, ParallelFibIsCorrectOnEveryWorkerCount) {
   }
 }
 
+TEST(MultififoTest, ChildFirstRunsTheChildBeforeSpawnReturns) {
+  for (int threads : {1, 2}) {
+    Options o;
+    o.threads = threads;
+    o.child_first = true;
+    int result = run(
+        [threads] {
+          std::atomic<int> ran{0};
+          for (int i = 0; i < 1000; ++i) {
+            Fiber::spawn(Fiber::create(PackedComputation()), [&ran] { ran.fetch_add(1); });
+            // On one worker the child has run to completion; on two, an idle worker may
+            // steal the spawner (queued before the child starts) and continue it at once.
+            if (threads == 1) {
+              EXPECT_EQ(ran.load(), i + 1);
+            }
+          }
+          return ran.load();
+        },
+        o);
+    EXPECT_EQ(result, 1000) << threads << " workers";
+  }
+}
+
+TEST(MultififoTest, ChildFirstParallelFibIsCorrect) {
+  for (int threads : {1, 2, 4}) {
+    Options o;
+    o.threads = threads;
+    o.child_first = true;
+    EXPECT_EQ(run([] { return fib(18); }, o), 2584) << threads << " workers";
+  }
+}
+
 TEST(MultififoTest, IdleWorkersDoNotSpin) {
   // Main sleeps 300 ms on a timer while three other workers have nothing to do.
   rusage before{}, after{};

@@ -1,5 +1,6 @@
 // Copyright 2026 The Picos for C++ Authors.
-// picos::testing on picos::mux::multififo with PICOS_TESTING_THREADS workers.
+// picos::testing on picos::mux::multififo with PICOS_TESTING_THREADS workers;
+// PICOS_TESTING_CHILD_FIRST turns Options::child_first on.
 
 #include <string>
 
@@ -9,7 +10,11 @@
 namespace picos::testing {
 
 const char* scheduler_name() {
+#if defined(PICOS_TESTING_CHILD_FIRST)
+  static const std::string name = "multififo_t" + std::to_string(PICOS_TESTING_THREADS) + "_cf";
+#else
   static const std::string name = "multififo_t" + std::to_string(PICOS_TESTING_THREADS);
+#endif
   return name.c_str();
 }
 
@@ -18,6 +23,9 @@ int parallelism() { return PICOS_TESTING_THREADS; }
 void run_fiber(FiberRef fiber, internal::UniqueFunction main) {
   mux::multififo::Options options;
   options.threads = PICOS_TESTING_THREADS;
+#if defined(PICOS_TESTING_CHILD_FIRST)
+  options.child_first = true;
+#endif
   mux::multififo::run_fiber(std::move(fiber), std::move(main), options);
 }
 

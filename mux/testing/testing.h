@@ -5,8 +5,8 @@
 // The conformance matrix (bazel/picos_test.bzl) builds one test source once per scheduler
 // configuration, linking a different implementation of this header each time. A test calls
 // `picos::testing::run(main)`; which scheduler runs it is decided by the target, so the same
-// source proves a library on every scheduler. The configurations (fifo, fifo_q1, multififo
-// with 1/2/4 workers, randos with fixed seeds, a fresh seed, 2 threads and a virtual clock,
+// source proves a library on every scheduler. The configurations (fifo, fifo_q1, fifo_cf,
+// multififo with 1/2/4 workers and 2 with child_first, randos with fixed seeds, a fresh seed, 2 threads and a virtual clock,
 // libevent, thread, and nosched -- no scheduler: the test thread is an implicit fiber) are
 // listed in SCHEDULERS in bazel/picos_test.bzl; each links one implementation of this
 // header (mux/testing/*.cc or a testing.cc beside its scheduler).
