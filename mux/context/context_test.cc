@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -540,6 +541,41 @@ TEST(ContextTest, UnguardedStacksCarryAnIntactCanary) {
   StackPool::trim();
 }
 
+// Resident memory of this process, in KiB (/proc/self/statm).
+long resident_kib() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return -1;
+  long size = 0, resident = 0;
+  int n = std::fscanf(f, "%ld %ld", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? resident * static_cast<long>(page_size() / 1024) : -1;
+}
+
+// The zero canary is read, never written: an unguarded stack that a fiber never grows keeps
+// one resident page (its top, with the header), not two.
+TEST(ContextTest, UnguardedStackCanaryCostsNoResidentPage) {
+  GuardBudgetOverride no_guards(0);
+  StackPool::trim();
+  constexpr int kStacks = 2000;
+  std::vector<Stack*> stacks;
+  const long before = resident_kib();
+  for (int i = 0; i < kStacks; ++i) {
+    Stack* s = StackPool::take(kDefaultStackSize);
+    ASSERT_FALSE(s->guarded());
+    ASSERT_TRUE(s->canary_intact());
+    stacks.push_back(s);
+  }
+  const long after = resident_kib();
+  for (Stack* s : stacks) StackPool::give(s);
+  StackPool::trim();
+  ASSERT_GE(before, 0);
+  const long page_kib = static_cast<long>(page_size() / 1024);
+  // One page each plus slack for the vector and the allocator; two pages each would fail.
+  EXPECT_LT(after - before, kStacks * page_kib * 3 / 2) << "KiB for " << kStacks << " stacks";
+}
+
+void recurse_marker() {}
+
 TEST(ContextTest, OverwrittenCanaryAbortsAtSuspend) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
@@ -547,8 +583,9 @@ TEST(ContextTest, OverwrittenCanaryAbortsAtSuspend) {
         set_guard_budget_for_testing(0);
         Context* self = nullptr;
         LambdaContext c([&] {
-          // What an overflow past the bottom of an unguarded stack would do.
-          *static_cast<volatile std::uintptr_t*>(self->stack()->limit()) = 0;
+          // What an overflow past the bottom of an unguarded stack would do (a return address).
+          static_cast<volatile std::uintptr_t*>(self->stack()->limit())[3] =
+              reinterpret_cast<std::uintptr_t>(&recurse_marker);
           self->suspend();
         });
         self = &c.context();

@@ -147,7 +147,7 @@ Stack* Stack::map(std::size_t size) noexcept {
     s->guard_end_ = s->guard_begin_ + page;
   } else {
     g_unguarded_live.fetch_add(1, std::memory_order_relaxed);
-    *static_cast<volatile std::uintptr_t*>(s->limit_) = s->canary_value();
+    // The zero canary needs no write: the fresh mapping reads as zeros.
   }
 #ifdef PICOS_CONTEXT_TSAN
   s->tsan_fiber_ = __tsan_create_fiber(0);

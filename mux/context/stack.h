@@ -13,8 +13,12 @@
 // process is below a budget, (max_map_count - 8192) / 2 = 28669 with the default limit; 8192
 // maps are left to the rest of the program. Beyond the budget, stacks are unguarded: adjacent
 // unguarded stacks merge into a single map, so a million fibers stay possible. An unguarded
-// stack carries a canary word at its lowest usable address instead; `Context` checks it at
-// every suspend and when the fiber finishes, and aborts with a message if it was overwritten.
+// stack keeps a zero canary instead: its lowest 64 usable bytes must stay zero. `Context`
+// checks them at every suspend and when the fiber finishes, and aborts with a message if an
+// overflow wrote anything but zeros there. Zero, because a fresh anonymous page reads as the
+// shared zero page: the check costs no resident memory, where a written canary value would
+// cost a second resident page per stack (measured: 7.2 instead of 4.3 KiB per parked fiber
+// at 100,000 fibers). The price: an overflow that writes only zeros there goes unnoticed.
 //
 // `StackPool` is a per-thread cache (no lock, no atomic on its fast path): a stack released on
 // a thread goes to that thread's pool and is reused for the next stack of the same size taken
@@ -72,10 +76,14 @@ class Stack {
   std::uintptr_t guard_begin() const noexcept { return guard_begin_; }
   std::uintptr_t guard_end() const noexcept { return guard_end_; }
 
-  // Unguarded stacks only: whether the canary word at `limit()` is intact (always true for a
+  // Unguarded stacks only: whether the kCanaryBytes at `limit()` are still zero (always true for a
   // guarded stack). A load and a compare.
   bool canary_intact() const noexcept {
-    return guarded() || *static_cast<const volatile std::uintptr_t*>(limit_) == canary_value();
+    if (guarded()) return true;
+    const volatile std::uintptr_t* words = static_cast<const volatile std::uintptr_t*>(limit_);
+    std::uintptr_t any = 0;
+    for (std::size_t i = 0; i < kCanaryBytes / sizeof(std::uintptr_t); ++i) any |= words[i];
+    return any == 0;
   }
 
   // Aborts with "picos: fiber stack canary overwritten ..." if `canary_intact()` is false.
@@ -98,9 +106,7 @@ class Stack {
   friend class StackPool;
 
   Stack() = default;
-  std::uintptr_t canary_value() const noexcept {
-    return std::uintptr_t{0x5A17C0DEF1BE5A17u} ^ reinterpret_cast<std::uintptr_t>(this);
-  }
+  static constexpr std::size_t kCanaryBytes = 64;
   [[noreturn]] void canary_failure() const noexcept;
 
   void* mapping_ = nullptr;         // start of the mmap'ed region (guard page included)
