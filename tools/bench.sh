@@ -1,24 +1,57 @@
 #!/usr/bin/env bash
-# Issue 7's benchmark suite: sets up what is missing (tools/setup.sh), builds
-# //tools/bench:picos_bench and //tools/bench:boost_fiber_bench with -c opt, runs both and
-# prints a summary table: per (workload, workers) the best Picos scheduler, Boost.Fiber's
-# figure and the ratio picos/peer (< 1 means Picos is faster; for a unit ending in /s it is
-# inverted so that < 1 still means faster).
-# Arguments go to both runners, e.g. `tools/bench.sh --quick` (sizes 10-100x smaller, a smoke
-# run), `tools/bench.sh --only=yield,skynet --reps=5`. The raw lines are kept in $BENCH_OUT
-# (default: a fresh file under /tmp, named at the end).
+# Issue 7's benchmark suite: sets up what is missing (tools/setup.sh), builds the runners
+# with -c opt — //tools/bench:picos_bench (every Picos scheduler), //tools/bench:boost_fiber_bench
+# (Boost.Fiber) and //tools/bench:epoll_echo_peer (the plain C epoll loop
+# //tools/demo:epoll_echo, echo's peer) — runs them and prints a summary table: per
+# (workload, workers) the best Picos scheduler (thread excluded), the peer's figure
+# (boost_fiber where it has the workload, else epoll_c), the ratio picos/peer (< 1 means
+# Picos is faster; for a unit ending in /s it is inverted so that < 1 still means faster)
+# and the thread scheduler's figure (picos-thread runs with threads = online CPUs, so its
+# figures sit in that row).
+# rss_parked (resident memory per parked fiber) measures what a process gains, so the main
+# runs skip it and each impl then runs it alone in a fresh process (--only=rss_parked
+# --impl=X --threads=N appended: repeated filters intersect, so the user's still apply).
+# Arguments go to every runner, e.g. `tools/bench.sh --quick` (sizes 10-100x smaller, a smoke
+# run), `tools/bench.sh --only=yield,skynet --reps=5`; except --charts=DIR (or env
+# BENCH_CHARTS=DIR), which draws one SVG per workload into DIR at the end
+# (tools/bench/chart.py). The raw lines are kept in $BENCH_OUT (default: a fresh file under
+# /tmp, named at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+charts=${BENCH_CHARTS:-}
+args=()
+for a in "$@"; do
+  case "$a" in
+    --charts=*) charts=${a#--charts=} ;;
+    *) args+=("$a") ;;
+  esac
+done
 tools/setup.sh
-bazel build -c opt //tools/bench:picos_bench //tools/bench:boost_fiber_bench </dev/null
+bazel build -c opt //tools/bench:picos_bench //tools/bench:boost_fiber_bench \
+  //tools/bench:epoll_echo_peer //tools/demo:epoll_echo </dev/null
 bin=bazel-out/k8-opt/bin/tools/bench
 out=${BENCH_OUT:-$(mktemp -t picos-bench.XXXXXX)}
 : >"$out"
 status=0
-echo "== picos_bench $*"
-"$bin/picos_bench" "$@" | tee -a "$out" || status=1
-echo "== boost_fiber_bench $*"
-"$bin/boost_fiber_bench" "$@" | tee -a "$out" || status=1
+# Runs one runner with the user's arguments plus $@, its lines going to the terminal and $out.
+run() {
+  local runner=$1
+  shift
+  "$bin/$runner" ${args[@]+"${args[@]}"} "$@" | tee -a "$out" || status=1
+}
+echo "== picos_bench ${args[*]-}"
+run picos_bench --skip=rss_parked
+echo "== boost_fiber_bench ${args[*]-}"
+run boost_fiber_bench --skip=rss_parked
+echo "== epoll_echo_peer ${args[*]-}"
+run epoll_echo_peer
+echo "== rss_parked: one fresh process per impl"
+for spec in picos_bench:picos-fifo:1 picos_bench:picos-multififo:1 \
+  picos_bench:picos-multififo:2 picos_bench:picos-libevent:1 picos_bench:picos-thread: \
+  boost_fiber_bench:boost_fiber:1 boost_fiber_bench:boost_fiber:2; do
+  IFS=: read -r runner impl threads <<<"$spec"
+  run "$runner" --only=rss_parked --impl="$impl" ${threads:+--threads="$threads"}
+done
 echo
 python3 - "$out" <<'PY'
 import re, sys
@@ -36,21 +69,34 @@ for line in open(sys.argv[1]):
     rows[key][impl] = (None if value == 'FAILED' else float(value), unit)
 def fmt(v):
     return 'FAILED' if v is None else ('%.0f' % v if v >= 100 else '%.3g' % v)
-print('| workload | workers | unit | best picos (scheduler) | boost_fiber | picos/peer |')
-print('|---|---|---|---|---|---|')
-for key in sorted(order, key=lambda k: (order.index((k[0], min(t for n, t in order if n == k[0]))), k[1])):
+first = {}
+for n, t in order:
+    first.setdefault(n, len(first))
+print('| workload | workers | unit | best picos (scheduler) | peer | picos/peer | picos-thread |')
+print('|---|---|---|---|---|---|---|')
+for key in sorted(order, key=lambda k: (first[k[0]], k[1])):
     impls = rows[key]
     unit = next(iter(impls.values()))[1]
     higher = unit.endswith('/s')
-    picos = [(v, i) for i, (v, _) in impls.items() if i.startswith('picos-') and v is not None]
+    picos = [(v, i) for i, (v, _) in impls.items()
+             if i.startswith('picos-') and i != 'picos-thread' and v is not None]
+    failed = [i for i, (v, _) in impls.items()
+              if i.startswith('picos-') and i != 'picos-thread' and v is None]
     best = (max if higher else min)(picos) if picos else None
-    peer = impls.get('boost_fiber', (None, unit))[0]
-    p = '%s (%s)' % (fmt(best[0]), best[1][len('picos-'):]) if best else '-'
-    b = fmt(peer) if 'boost_fiber' in impls else '-'
+    p = '%s (%s)' % (fmt(best[0]), best[1][len('picos-'):]) if best else ('FAILED' if failed else '-')
+    if failed:
+        p += ' [FAILED: %s]' % ', '.join(i[len('picos-'):] for i in failed)
+    peer_name = next((i for i in ('boost_fiber', 'epoll_c') if i in impls), None)
+    peer = impls[peer_name][0] if peer_name else None
+    b = '%s (%s)' % (fmt(peer), peer_name) if peer_name else '-'
     ratio = '-'
     if best and peer:
         ratio = '%.2f' % ((peer / best[0]) if higher else (best[0] / peer))
-    print('| %s | %d | %s | %s | %s | %s |' % (key[0], key[1], unit, p, b, ratio))
+    th = fmt(impls['picos-thread'][0]) if 'picos-thread' in impls else '-'
+    print('| %s | %d | %s | %s | %s | %s | %s |' % (key[0], key[1], unit, p, b, ratio, th))
 PY
 echo "raw lines: $out"
+if [ -n "$charts" ]; then
+  python3 tools/bench/chart.py "$out" "$charts" || status=1
+fi
 exit $status

@@ -1,13 +1,16 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
-// tools/bench/bench_util.h — what picos_bench and boost_fiber_bench share: the workload
-// sizes (defaults from issue 7's table, each overridable with --<size>=N, all shrunk by
-// --quick), the repetition policy (--warmup runs, then best of --reps) and the result line
+// tools/bench/bench_util.h — what picos_bench, boost_fiber_bench and epoll_echo_peer share:
+// the workload sizes (defaults from issue 7's table, each overridable with --<size>=N, all
+// shrunk by --quick), the filters (--only, --skip, --threads, --impl), the repetition policy
+// (--warmup runs, then best of --reps) and the result line
 //   bench=<name> impl=<impl> threads=<workers> value=<number> unit=<unit>
-// Header-only; no dependency on either runtime.
+// plus the resident-memory probe of rss_parked. Header-only; no dependency on any runtime.
 
 #ifndef PICOS_TOOLS_BENCH_BENCH_UTIL_H_
 #define PICOS_TOOLS_BENCH_BENCH_UTIL_H_
+
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -22,6 +25,35 @@
 
 namespace bench {
 
+// A filter flag (--only, --threads, --impl): absent means everything; each occurrence
+// narrows it to the intersection with what came before, so a script can append its own
+// filter to the user's (`--only=yield,echo ... --only=echo` runs echo only; `--only=yield
+// ... --only=echo` runs nothing).
+template <typename T>
+struct Filter {
+  bool set = false;
+  std::set<T> allowed;
+
+  void narrow(const std::set<T>& v) {
+    if (!set) {
+      allowed = v;
+      set = true;
+      return;
+    }
+    std::set<T> both;
+    for (const T& x : v) {
+      if (allowed.count(x) != 0) both.insert(x);
+    }
+    allowed = both;
+  }
+  bool wants(const T& x) const { return !set || allowed.count(x) != 0; }
+  bool names(const T& x) const { return set && allowed.count(x) != 0; }
+};
+
+// Workloads that run only when --only names them: rss_parked measures the memory a process
+// gains, so it needs a process of its own (tools/bench.sh starts one per impl).
+inline bool opt_in(const std::string& name) { return name == "rss_parked"; }
+
 struct Sizes {
   std::int64_t yield_n = 1'000'000;         // yields per fiber (2 fibers)
   std::int64_t spawn_n = 1'000'000;         // empty fibers
@@ -34,13 +66,31 @@ struct Sizes {
   std::int64_t timers_n = 1'000'000;
   std::int64_t timers_fire_n = 100'000;     // fibers, each sleeps 1 ms
   std::int64_t trigger_n = 1'000'000;
+  std::int64_t echo_clients = 100;          // connections (one client fiber each)
+  std::int64_t echo_rounds = 10'000;        // 64-byte round trips per client
+  std::int64_t rss_fibers = 100'000;        // parked fibers
+  // The thread scheduler (one OS thread per fiber) where the sizes above would take too long
+  // or too many threads; its other workloads use the sizes above.
+  std::int64_t thread_spawn_n = 10'000;
+  std::int64_t thread_timers_fire_n = 10'000;
+  std::int64_t thread_mutex_ops = 1'000;
+  std::int64_t thread_pingpong_n = 20'000;
+  std::int64_t thread_throughput_n = 1'000'000;
+  std::int64_t thread_trigger_2fibers_n = 20'000;
+  std::int64_t thread_rss_fibers = 10'000;
   std::int64_t warmup = 1;                  // untimed runs before the repetitions
   std::int64_t reps = 3;                    // timed repetitions; the best is printed
-  std::set<std::string> only;               // --only=a,b: these workloads only
-  std::set<int> threads;                    // --threads=1,2: these worker counts only
+  Filter<std::string> only;                 // --only=a,b: these workloads only
+  std::set<std::string> skip;               // --skip=a,b: not these workloads
+  Filter<int> threads;                      // --threads=1,2: these worker counts only
+  Filter<std::string> impl;                 // --impl=picos-fifo,boost_fiber: these impls only
 
-  bool wants(const std::string& name) const { return only.empty() || only.count(name) != 0; }
-  bool wants_threads(int t) const { return threads.empty() || threads.count(t) != 0; }
+  bool wants(const std::string& name) const {
+    if (skip.count(name) != 0) return false;
+    return opt_in(name) ? only.names(name) : only.wants(name);
+  }
+  bool wants_threads(int t) const { return threads.wants(t); }
+  bool wants_impl(const std::string& i) const { return impl.wants(i); }
 };
 
 inline std::set<std::string> split(const std::string& s) {
@@ -56,10 +106,15 @@ inline std::set<std::string> split(const std::string& s) {
 [[noreturn]] inline void usage(const char* argv0, const std::string& bad) {
   std::fprintf(stderr,
                "%s: unknown or malformed argument '%s'\n"
-               "usage: %s [--quick] [--warmup=N] [--reps=N] [--only=w1,w2] [--threads=1,2]\n"
+               "usage: %s [--quick] [--warmup=N] [--reps=N] [--only=w1,w2] [--skip=w1,w2]\n"
+               "          [--threads=1,2] [--impl=picos-fifo,boost_fiber,...]\n"
                "  sizes: --yield_n= --spawn_n= --skynet_leaves= --mutex_fibers= --mutex_ops=\n"
                "         --pingpong_n= --throughput_n= --fib_n= --timers_n= --timers_fire_n=\n"
-               "         --trigger_n=\n",
+               "         --trigger_n= --echo_clients= --echo_rounds= --rss_fibers=\n"
+               "  thread scheduler only: --thread_spawn_n= --thread_timers_fire_n=\n"
+               "         --thread_mutex_ops= --thread_pingpong_n= --thread_throughput_n=\n"
+               "         --thread_trigger_2fibers_n= --thread_rss_fibers=\n"
+               "  rss_parked runs only when --only names it (it needs a fresh process)\n",
                argv0, bad.c_str(), argv0);
   std::exit(2);
 }
@@ -79,6 +134,15 @@ inline Sizes parse(int argc, char** argv) {
       s.timers_n /= 10;
       s.timers_fire_n /= 10;
       s.trigger_n /= 10;
+      s.echo_rounds /= 100;
+      s.rss_fibers /= 10;
+      s.thread_spawn_n /= 10;
+      s.thread_timers_fire_n /= 10;
+      s.thread_mutex_ops /= 10;
+      s.thread_pingpong_n /= 10;
+      s.thread_throughput_n /= 10;
+      s.thread_trigger_2fibers_n /= 10;
+      s.thread_rss_fibers /= 10;
     }
   }
   std::map<std::string, std::int64_t*> ints = {
@@ -87,8 +151,16 @@ inline Sizes parse(int argc, char** argv) {
       {"mutex_ops", &s.mutex_ops},     {"pingpong_n", &s.pingpong_n},
       {"throughput_n", &s.throughput_n}, {"fib_n", &s.fib_n},
       {"timers_n", &s.timers_n},       {"timers_fire_n", &s.timers_fire_n},
-      {"trigger_n", &s.trigger_n},     {"warmup", &s.warmup},
-      {"reps", &s.reps},
+      {"trigger_n", &s.trigger_n},     {"echo_clients", &s.echo_clients},
+      {"echo_rounds", &s.echo_rounds}, {"rss_fibers", &s.rss_fibers},
+      {"thread_spawn_n", &s.thread_spawn_n},
+      {"thread_timers_fire_n", &s.thread_timers_fire_n},
+      {"thread_mutex_ops", &s.thread_mutex_ops},
+      {"thread_pingpong_n", &s.thread_pingpong_n},
+      {"thread_throughput_n", &s.thread_throughput_n},
+      {"thread_trigger_2fibers_n", &s.thread_trigger_2fibers_n},
+      {"thread_rss_fibers", &s.thread_rss_fibers},
+      {"warmup", &s.warmup},           {"reps", &s.reps},
   };
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -96,9 +168,18 @@ inline Sizes parse(int argc, char** argv) {
     if (a.rfind("--", 0) != 0 || a.find('=') == std::string::npos) usage(argv[0], a);
     std::string key = a.substr(2, a.find('=') - 2), val = a.substr(a.find('=') + 1);
     if (key == "only") {
-      s.only = split(val);
+      s.only.narrow(split(val));
+    } else if (key == "skip") {
+      for (const std::string& w : split(val)) s.skip.insert(w);
+    } else if (key == "impl") {
+      s.impl.narrow(split(val));
     } else if (key == "threads") {
-      for (const std::string& t : split(val)) s.threads.insert(std::atoi(t.c_str()));
+      std::set<int> t;
+      for (const std::string& x : split(val)) t.insert(std::atoi(x.c_str()));
+      s.threads.narrow(t);
+    } else if (key == "boost_launch") {
+      // boost_fiber_bench's own flag (it removes it before calling parse); the other runners
+      // accept and ignore it, so that tools/bench.sh can pass the same arguments to all.
     } else if (auto it = ints.find(key); it != ints.end()) {
       char* end = nullptr;
       long long v = std::strtoll(val.c_str(), &end, 10);
@@ -109,6 +190,10 @@ inline Sizes parse(int argc, char** argv) {
     }
   }
   if (s.reps < 1) s.reps = 1;
+  if (s.echo_clients < 1) s.echo_clients = 1;
+  if (s.echo_rounds < 1) s.echo_rounds = 1;
+  if (s.rss_fibers < 1) s.rss_fibers = 1;
+  if (s.thread_rss_fibers < 1) s.thread_rss_fibers = 1;
   std::int64_t leaves = s.skynet_leaves;
   while (leaves > 1 && leaves % 10 == 0) leaves /= 10;
   if (leaves != 1) usage(argv[0], "--skynet_leaves (must be a power of 10)");
@@ -137,9 +222,16 @@ inline int& failures() {
   return n;
 }
 
+// Whether this process has measured anything yet (see report_fresh).
+inline bool& process_used() {
+  static bool used = false;
+  return used;
+}
+
 inline void report(const Sizes& s, const char* name, const std::string& impl, int threads,
                    const char* unit, const std::function<double()>& once,
                    bool higher_is_better = false) {
+  process_used() = true;
   for (std::int64_t i = 0; i < s.warmup; ++i) {
     if (once() < 0) {
       std::printf("bench=%s impl=%s threads=%d value=FAILED unit=%s\n", name, impl.c_str(),
@@ -166,6 +258,42 @@ inline void report(const Sizes& s, const char* name, const std::string& impl, in
                           : "bench=%s impl=%s threads=%d value=%.3g unit=%s\n",
               name, impl.c_str(), threads, best, unit);
   std::fflush(stdout);
+}
+
+// One measurement, no warm-up, whatever --warmup and --reps say: for rss_parked, whose figure
+// is what a fresh process gains. Stacks are pooled and freed heap stays in malloc's free
+// lists, so anything measured earlier in the same process would hide the cost: that case is
+// still reported, with a warning on stderr.
+inline void report_fresh(const Sizes& s, const char* name, const std::string& impl, int threads,
+                         const char* unit, const std::function<double()>& once) {
+  if (process_used()) {
+    std::fprintf(stderr,
+                 "warning: %s (%s, %d workers) is not the first measurement in this process: "
+                 "pooled stacks and freed heap are reused, so the figure is too low. Run one "
+                 "process per impl: --only=%s --impl=%s --threads=%d (tools/bench.sh does)\n",
+                 name, impl.c_str(), threads, name, impl.c_str(), threads);
+  }
+  Sizes once_only = s;
+  once_only.warmup = 0;
+  once_only.reps = 1;
+  report(once_only, name, impl, threads, unit, once);
+}
+
+// The process's resident set in KiB (/proc/self/statm's second field), or -1 if unreadable.
+inline double rss_kib() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return -1;
+  unsigned long long size = 0, resident = 0;
+  const int got = std::fscanf(f, "%llu %llu", &size, &resident);
+  std::fclose(f);
+  if (got != 2) return -1;
+  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / 1024.0;
+}
+
+// The number of online CPUs (at least 1): the thread scheduler's `threads=`.
+inline int online_cpus() {
+  const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : static_cast<int>(n);
 }
 
 // 0 + 1 + ... + (leaves - 1): skynet's expected sum.

@@ -14,7 +14,11 @@
 // created (Picos when it first runs), so with post the 10^6 queued fibers of these two
 // workloads hold ~13-15 GB of stacks on this VM (measured: 1.3 GB per 100,000). Every other
 // workload uses post, Boost's default.
-// Not here (no Boost.Fiber equivalent): timers (cancel_after), trigger.
+// rss_parked (resident KiB per parked fiber, 64 KiB stacks as everywhere here) runs only when
+// --only names it, once, with no warm-up: the stack pool and malloc's free lists would hide
+// the cost, so tools/bench.sh runs it in a fresh process per worker count (--threads=).
+// Not here (no Boost.Fiber equivalent): timers (cancel_after), trigger; echo (Boost.Fiber
+// has no IO integration: a blocking socket call would block the whole worker thread).
 //   bazel run -c opt //tools/bench:boost_fiber_bench -- --quick
 
 #include <atomic>
@@ -250,6 +254,30 @@ double timers_fire_once(Salloc& sa, i64 n) {
   return left.load() == 0 ? t.ns / 1e6 : -1;
 }
 
+// rss_parked: n detached fibers, each blocked on one shared gate; (RSS once all are parked -
+// RSS just before the first spawn) / n, in KiB. Then the gate opens; every fiber must finish.
+template <typename Salloc>
+double rss_parked_once(Salloc& sa, i64 n) {
+  Gate gate, done;
+  std::atomic<i64> parked{0}, left{n};
+  const double before = bench::rss_kib();
+  for (i64 i = 0; i < n; ++i) {
+    go(sa, [&] {
+      parked.fetch_add(1, std::memory_order_relaxed);
+      gate.wait();
+      if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.open();
+    }).detach();
+  }
+  while (parked.load() < n) boost::this_fiber::yield();
+  // The last fiber counted itself but may not be in gate.wait() yet: let it get there.
+  for (int i = 0; i < 10; ++i) boost::this_fiber::yield();
+  const double after = bench::rss_kib();
+  gate.open();
+  done.wait();
+  if (before < 0 || after < 0 || left.load() != 0) return -1;
+  return (after - before) / static_cast<double>(n);
+}
+
 // Every workload on the calling thread's current algorithm; `make` builds a fresh stack
 // allocator per run (a fresh pool for 1 worker).
 template <typename MakeSalloc>
@@ -270,6 +298,12 @@ void run_all(const Sizes& s, int threads, MakeSalloc make) {
        [&](auto& sa) { return throughput_once(sa, s.throughput_n); });
   line("fib", "ms", [&](auto& sa) { return fib_once(sa, s.fib_n); });
   line("timers_fire", "ms", [&](auto& sa) { return timers_fire_once(sa, s.timers_fire_n); });
+  if (s.wants("rss_parked")) {
+    bench::report_fresh(s, "rss_parked", "boost_fiber", threads, "KiB/fiber", [&] {
+      auto sa = make();
+      return rss_parked_once(sa, s.rss_fibers);
+    });
+  }
 }
 
 }  // namespace
@@ -287,6 +321,7 @@ int main(int argc, char** argv) {
     }
   }
   const Sizes s = bench::parse(static_cast<int>(args.size()), args.data());
+  if (!s.wants_impl("boost_fiber")) return 0;
   // 1 worker: the default algorithm of the main thread is round_robin.
   if (s.wants_threads(1)) {
     run_all(s, 1, [] { return bf::pooled_fixedsize_stack(kStackSize); });

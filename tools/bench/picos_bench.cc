@@ -1,32 +1,54 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
 // tools/bench/picos_bench.cc — issue 7's workloads on every Picos scheduler that applies
-// (fifo, multififo with 1 and 2 workers, libevent), one result line each:
+// (fifo, multififo with 1 and 2 workers, each also with child_first as fifo_cf and
+// multififo_cf, libevent, thread), one result line each:
 //   bench=<name> impl=picos-<scheduler> threads=<workers> value=<number> unit=<unit>
 // Best of --reps (3) after --warmup (1) untimed runs; sizes default to the issue's table and
 // are overridable (--help lists the flags); --quick shrinks them for a smoke run.
 // Each figure times exactly the issue's region, measured inside the scheduler's main fiber
 // (scheduler start-up and shutdown are outside it). A wrong result prints value=FAILED and
-// makes the exit status 1. The Boost.Fiber peer is boost_fiber_bench.cc; tools/bench.sh
-// runs both and prints the summary table.
+// makes the exit status 1. The Boost.Fiber peer is boost_fiber_bench.cc, the plain C epoll
+// loop (echo's peer) runs through epoll_echo_peer.cc; tools/bench.sh runs them all and
+// prints the summary table.
+// echo is a loopback TCP echo server and its clients written with picos::structured::Flock
+// and picos::io (the shape of tools/demo/demo.cc). rss_parked (resident KiB per parked fiber)
+// runs only when --only names it, one measurement with no warm-up: pooled stacks and freed
+// heap would hide the cost, so it wants a fresh process per impl (--impl=, --threads=).
+// The thread scheduler (impl picos-thread, every fiber an OS thread, threads= the number of
+// online CPUs) runs every workload but skynet (1.1 million threads), with the smaller
+// --thread_* sizes where the usual ones would take minutes or too many threads.
 //   bazel run -c opt //tools/bench:picos_bench -- --quick
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
+#include "io/io.h"
 #include "mux/fifo/fifo.h"
 #include "mux/libevent/libevent.h"
 #include "mux/multififo/multififo.h"
+#include "mux/thread/thread.h"
 #include "picos/picos.h"
+#include "std/structured/structured.h"
 #include "std/sync/channel.h"
+#include "std/sync/latch.h"
 #include "std/sync/mutex.h"
 #include "tools/bench/bench_util.h"
 
@@ -38,8 +60,11 @@ using picos::Computation;
 using picos::Fiber;
 using picos::PackedComputation;
 using picos::Trigger;
+using picos::structured::Flock;
+using picos::structured::OnReturn;
 using Runner = std::function<void(std::function<void()>)>;
 using i64 = std::int64_t;
+namespace io = picos::io;
 
 struct Impl {
   std::string name;
@@ -48,18 +73,34 @@ struct Impl {
 };
 
 std::vector<Impl> impls() {
-  auto multififo = [](int threads) {
-    return [threads](std::function<void()> f) {
+  auto multififo = [](int threads, bool child_first) {
+    return [threads, child_first](std::function<void()> f) {
       picos::mux::multififo::Options o;
       o.threads = threads;
+      o.child_first = child_first;
       picos::mux::multififo::run(f, o);
     };
   };
+  auto fifo = [](bool child_first) {
+    return [child_first](std::function<void()> f) {
+      picos::mux::fifo::Options o;
+      o.child_first = child_first;
+      picos::mux::fifo::run(f, o);
+    };
+  };
+  // *_cf: Options::child_first (spawn runs the child at once), like Boost.Fiber's
+  // launch::dispatch that boost_fiber_bench uses for the spawn-heavy workloads.
   return {
-      {"picos-fifo", 1, [](std::function<void()> f) { picos::mux::fifo::run(f); }},
-      {"picos-multififo", 1, multififo(1)},
-      {"picos-multififo", 2, multififo(2)},
+      {"picos-fifo", 1, fifo(false)},
+      {"picos-fifo_cf", 1, fifo(true)},
+      {"picos-multififo", 1, multififo(1, false)},
+      {"picos-multififo", 2, multififo(2, false)},
+      {"picos-multififo_cf", 1, multififo(1, true)},
+      {"picos-multififo_cf", 2, multififo(2, true)},
       {"picos-libevent", 1, [](std::function<void()> f) { picos::mux::libevent::run(f); }},
+      // Every fiber an OS thread: as many run at once as there are CPUs.
+      {"picos-thread", bench::online_cpus(),
+       [](std::function<void()> f) { picos::mux::thread::run(f); }},
   };
 }
 
@@ -339,28 +380,206 @@ double trigger_2fibers_once(const Runner& run, i64 n) {
   return rounds == n ? t.ns / static_cast<double>(n) : -1;
 }
 
+// ---- echo -----------------------------------------------------------------------------
+// Adapted from tools/demo/demo.cc (listener, per-connection handler, descriptor guard).
+
+constexpr std::size_t kEchoMessage = 64;
+
+// Raises the soft RLIMIT_NOFILE to the hard limit (echo holds two descriptors per client).
+void raise_fd_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+void no_delay(int fd) {
+  int one = 1;
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+// Closes a descriptor when the fiber owning it ends, however it ends (Terminate included).
+struct FdGuard {
+  int fd;
+  ~FdGuard() { io::close(fd); }
+};
+
+// A listening socket on 127.0.0.1, port picked by the kernel; `addr` receives the address.
+int listen_loopback(sockaddr_in* addr) {
+  int fd = io::socket(AF_INET, SOCK_STREAM, 0);
+  *addr = sockaddr_in{};
+  addr->sin_family = AF_INET;
+  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof *addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(addr), len) != 0 ||
+      ::listen(fd, SOMAXCONN) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len) != 0) {
+    int e = errno;
+    io::close(fd);
+    throw std::system_error(e, std::generic_category(), "listening on 127.0.0.1");
+  }
+  return fd;
+}
+
+// The server: accept until terminated, one forked fiber per connection echoing until end of
+// file; each connection counts `accepted` down once it is accepted.
+void echo_serve(int lfd, picos::sync::Latch& accepted) {
+  for (;;) {
+    int fd = io::accept(lfd);
+    Flock::fork([fd, &accepted] {
+      FdGuard guard{fd};
+      no_delay(fd);
+      accepted.count_down();
+      char buf[4096];
+      for (;;) {
+        ssize_t n = io::read(fd, buf, sizeof buf);
+        if (n == 0) return;
+        io::write_all(fd, buf, static_cast<std::size_t>(n));
+      }
+    });
+  }
+}
+
+// echo: the server and `clients` client fibers in one flock, each client doing `rounds`
+// round trips of 64 bytes; every echoed byte is compared with what was sent. Timed: every
+// connection established and accepted (clients wait on a gate) -> every client done; round
+// trips per second. The server is terminated once the clients are done.
+double echo_once(const Runner& run, i64 clients, i64 rounds) {
+  Timer t;
+  std::atomic<i64> good_rounds{0};
+  try {
+    run([&] {
+      sockaddr_in addr{};
+      int lfd = listen_loopback(&addr);
+      FdGuard lguard{lfd};  // closed after the flock: nothing accepts on it any more
+      picos::sync::Latch connected(clients), accepted(clients);
+      Computation<void> gate;
+      Flock::join_after(
+          [&] {
+            Flock::fork([&] { echo_serve(lfd, accepted); });
+            Flock::join_after([&] {
+              for (i64 c = 0; c < clients; ++c) {
+                Flock::fork([&, c] {
+                  int fd = io::socket(AF_INET, SOCK_STREAM, 0);
+                  FdGuard guard{fd};
+                  io::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+                  no_delay(fd);
+                  connected.count_down();
+                  gate.wait();
+                  unsigned char out[kEchoMessage], in[kEchoMessage];
+                  i64 good = 0;
+                  for (i64 k = 0; k < rounds; ++k) {
+                    for (std::size_t i = 0; i < kEchoMessage; ++i) {
+                      out[i] = static_cast<unsigned char>(c * 131 + k * 7 + static_cast<i64>(i));
+                    }
+                    io::write_all(fd, out, kEchoMessage);
+                    const std::size_t got = io::read_full(fd, in, kEchoMessage);
+                    if (got != kEchoMessage || std::memcmp(in, out, kEchoMessage) != 0) {
+                      throw std::runtime_error("client " + std::to_string(c) + ", round " +
+                                               std::to_string(k) + ": echo mismatch (" +
+                                               std::to_string(got) + " of 64 bytes back)");
+                    }
+                    ++good;
+                  }
+                  good_rounds.fetch_add(good, std::memory_order_relaxed);
+                });
+              }
+              connected.wait();
+              accepted.wait();
+              t.start();
+              gate.finish();
+            });  // waits for every client
+            t.stop();
+          },
+          OnReturn::kTerminate);  // stops the listener (and any handler still reading)
+    });
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "echo: %s\n", e.what());
+    return -1;
+  }
+  const i64 total = clients * rounds;
+  return good_rounds.load() == total ? static_cast<double>(total) / (t.ns / 1e9) : -1;
+}
+
+// ---- rss_parked --------------------------------------------------------------------------
+
+// rss_parked: `n` fibers, each blocked on one shared gate (a computation). The figure is
+// resident memory per parked fiber in KiB: (RSS once all are parked - RSS just before the
+// first spawn) / n, RSS from /proc/self/statm. Then the gate opens; every fiber must finish.
+double rss_parked_once(const Runner& run, i64 n) {
+  double before = -1, parked = -1;
+  i64 left_after = -1;
+  run([&] {
+    PackedComputation shared;
+    Computation<void> gate, done;
+    picos::sync::Latch arrived(n);
+    std::atomic<i64> left{n};
+    before = bench::rss_kib();
+    for (i64 i = 0; i < n; ++i) {
+      Fiber::spawn(Fiber::create(shared), [&arrived, &left, gate, done] {
+        arrived.count_down();
+        gate.wait();
+        if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.finish();
+      });
+    }
+    arrived.wait();
+    // The last fiber counted down but may not be in gate.wait() yet: let it get there.
+    for (int i = 0; i < 10; ++i) Fiber::yield();
+    parked = bench::rss_kib();
+    gate.finish();
+    done.wait();
+    left_after = left.load();
+  });
+  if (before < 0 || parked < 0 || left_after != 0) return -1;
+  return (parked - before) / static_cast<double>(n);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Sizes s = bench::parse(argc, argv);
+  raise_fd_limit();
   for (const Impl& impl : impls()) {
-    if (!s.wants_threads(impl.threads)) continue;
+    if (!s.wants_threads(impl.threads) || !s.wants_impl(impl.name)) continue;
     const Runner& run = impl.run;
-    auto line = [&](const char* name, const char* unit, std::function<double()> once) {
-      if (s.wants(name)) bench::report(s, name, impl.name, impl.threads, unit, once);
+    const bool thread = impl.name == "picos-thread";
+    // The size for this impl: the thread scheduler's own where it has one.
+    auto size = [thread](i64 usual, i64 for_thread) { return thread ? for_thread : usual; };
+    auto line = [&](const char* name, const char* unit, std::function<double()> once,
+                    bool higher_is_better = false) {
+      if (s.wants(name)) {
+        bench::report(s, name, impl.name, impl.threads, unit, once, higher_is_better);
+      }
     };
-    if (impl.threads == 1) line("yield", "ns/yield", [&] { return yield_once(run, s.yield_n); });
-    line("spawn_join", "ns/fiber", [&] { return spawn_join_once(run, s.spawn_n); });
-    line("skynet", "ms", [&] { return skynet_once(run, s.skynet_leaves); });
-    line("mutex", "ns/op", [&] { return mutex_once(run, s.mutex_fibers, s.mutex_ops); });
-    line("chan_pingpong", "ns/roundtrip", [&] { return pingpong_once(run, s.pingpong_n); });
-    line("chan_throughput", "ns/msg", [&] { return throughput_once(run, s.throughput_n); });
+    // yield is a one-worker workload; on thread the 2 fibers are 2 OS threads.
+    if (impl.threads == 1 || thread) {
+      line("yield", "ns/yield", [&] { return yield_once(run, s.yield_n); });
+    }
+    line("spawn_join", "ns/fiber",
+         [&] { return spawn_join_once(run, size(s.spawn_n, s.thread_spawn_n)); });
+    if (!thread) line("skynet", "ms", [&] { return skynet_once(run, s.skynet_leaves); });
+    line("mutex", "ns/op",
+         [&] { return mutex_once(run, s.mutex_fibers, size(s.mutex_ops, s.thread_mutex_ops)); });
+    line("chan_pingpong", "ns/roundtrip",
+         [&] { return pingpong_once(run, size(s.pingpong_n, s.thread_pingpong_n)); });
+    line("chan_throughput", "ns/msg",
+         [&] { return throughput_once(run, size(s.throughput_n, s.thread_throughput_n)); });
     line("fib", "ms", [&] { return fib_once(run, s.fib_n); });
     line("timers", "ns/timer", [&] { return timers_once(run, s.timers_n); });
-    line("timers_fire", "ms", [&] { return timers_fire_once(run, s.timers_fire_n); });
+    line("timers_fire", "ms",
+         [&] { return timers_fire_once(run, size(s.timers_fire_n, s.thread_timers_fire_n)); });
     line("trigger", "ns/op", [&] { return trigger_once(run, s.trigger_n); });
-    line("trigger_2fibers", "ns/roundtrip",
-         [&] { return trigger_2fibers_once(run, s.trigger_n); });
+    line("trigger_2fibers", "ns/roundtrip", [&] {
+      return trigger_2fibers_once(run, size(s.trigger_n, s.thread_trigger_2fibers_n));
+    });
+    line("echo", "msg/s", [&] { return echo_once(run, s.echo_clients, s.echo_rounds); },
+         /*higher_is_better=*/true);
+    if (s.wants("rss_parked")) {
+      bench::report_fresh(s, "rss_parked", impl.name, impl.threads, "KiB/fiber", [&] {
+        return rss_parked_once(run, size(s.rss_fibers, s.thread_rss_fibers));
+      });
+    }
   }
   return bench::failures() == 0 ? 0 : 1;
 }
