@@ -510,6 +510,30 @@ TEST_F(IoTest, CloseWakesAWaiterWithEbadf) {
   });
 }
 
+// A reactor may keep a descriptor registered between waits; a plain ::close (not io::close)
+// removes it from the kernel's epoll set behind the reactor's back, and the next pipe
+// usually gets the same numbers. Waits on the new descriptors must still work.
+TEST_F(IoTest, DescriptorClosedBehindTheReactorsBackAndItsNumberReused) {
+  picos::testing::run([] {
+    for (int round = 0; round < 3; ++round) {
+      int p[2];
+      io::pipe(p);
+      auto reader = fork([&] {
+        char b = 0;
+        // Blocks (nothing written yet), so the reactor registers p[0].
+        EXPECT_EQ(io::read(p[0], &b, 1), 1);
+        EXPECT_EQ(b, 'x');
+      });
+      io::sleep(0.005);
+      char x = 'x';
+      io::write_all(p[1], &x, 1);
+      reader.await();  // a lost registration would hang here: the test's timeout reports it
+      ::close(p[0]);
+      ::close(p[1]);
+    }
+  });
+}
+
 TEST_F(IoTest, TimeoutFromCancelAfterAroundABlockedRead) {
   picos::testing::run([] {
     int p[2];

@@ -2,6 +2,7 @@
 
 #include "mux/fifo/fifo.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "mux/common/epoll_poller.h"
 #include "mux/common/queue.h"
 #include "mux/common/fiber_body.h"
 #include "mux/context/abandon.h"
@@ -55,6 +57,8 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
                     std::exception_ptr reason) override;
   void yield() override;
   void spawn(FiberRef fiber, internal::UniqueFunction main) override;
+  // io waits on this scheduler go to its own epoll set, polled by this loop.
+  Reactor* reactor() noexcept override { return &poller_; }
 
   // Resume action of a suspended fiber: runs on whatever thread signals the trigger.
   static void resume(const Trigger& trigger, void* record, void* sched) noexcept;
@@ -102,6 +106,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   bool stall_warned_ = false;
   std::exception_ptr fatal_;
   std::vector<internal::TimerHeap::EntryRef> due_;
+  common::EpollPoller poller_;  // descriptors waited on by our fibers (io)
 
   // Wake-ups from other threads.
   std::mutex remote_mu_;
@@ -109,6 +114,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   Queue remote_;                      // guarded by remote_mu_
   Queue remote_first_;                // canceled fibers, resumed before the rest
   bool sleeping_ = false;             // guarded by remote_mu_
+  bool polling_ = false;              // guarded by remote_mu_: asleep in poller_, not remote_cv_
   bool stopped_ = false;              // guarded by remote_mu_
   std::atomic<bool> remote_pending_{false};
 };
@@ -140,7 +146,10 @@ void Scheduler::dispatch(Record* r) noexcept {
 
 Record* Scheduler::next_ready() {
   if (remote_pending_.load(std::memory_order_acquire)) (void)take_remote();
-  if ((++dispatches_ & 63) == 0) (void)fire_timers();
+  if ((++dispatches_ & 63) == 0) {
+    (void)fire_timers();
+    if (poller_.waiting()) (void)poller_.poll(0);  // IO is not starved by busy fibers
+  }
   return ready_.pop();
 }
 
@@ -239,7 +248,13 @@ void Scheduler::push_remote(Record* r, bool front) noexcept {
     remote_.push_back(r);
   }
   remote_pending_.store(true, std::memory_order_release);
-  if (sleeping_) remote_cv_.notify_one();
+  if (sleeping_) {
+    if (polling_) {
+      poller_.wake();
+    } else {
+      remote_cv_.notify_one();
+    }
+  }
 }
 
 // ---- the loop ------------------------------------------------------------------------
@@ -337,6 +352,25 @@ bool Scheduler::take_remote() {
 
 void Scheduler::idle() {
   std::optional<Clock::time_point> next = timers_.next_deadline();
+  if (poller_.waiting()) {
+    // Fibers wait for descriptors: sleep in epoll until one is ready, the next timer is due,
+    // or another thread wakes a fiber (poller_.wake()). No stall warning: waiting for the
+    // network is normal.
+    long long timeout_ns = -1;
+    if (next && *next != Clock::time_point::max()) {
+      timeout_ns = std::max<long long>(
+          0, std::chrono::duration_cast<std::chrono::nanoseconds>(*next - Clock::now()).count());
+    }
+    {
+      std::lock_guard<std::mutex> lock(remote_mu_);
+      if (!remote_.empty() || !remote_first_.empty()) return;
+      sleeping_ = polling_ = true;
+    }
+    (void)poller_.poll(timeout_ns);
+    std::lock_guard<std::mutex> lock(remote_mu_);
+    sleeping_ = polling_ = false;
+    return;
+  }
   if (options_.idle_spin.count() > 0) {
     // Poll briefly before sleeping: a wake-up from another thread is often microseconds away.
     Clock::time_point until = Clock::now() + options_.idle_spin;

@@ -1,0 +1,190 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "mux/common/epoll_poller.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <ctime>
+#include <system_error>
+
+namespace picos::mux::common {
+namespace {
+
+// reactor_data slots: the per-descriptor intrusive list, and a "linked" mark.
+FdInterest*& next_of(FdInterest& w) noexcept { return reinterpret_cast<FdInterest*&>(w.reactor_data[0]); }
+FdInterest*& prev_of(FdInterest& w) noexcept { return reinterpret_cast<FdInterest*&>(w.reactor_data[1]); }
+bool linked(const FdInterest& w) noexcept { return w.reactor_data[2] != nullptr; }
+
+constexpr std::uint64_t kWakeKey = ~std::uint64_t{0};  // epoll data of the eventfd
+
+[[noreturn]] void fail(int err, const char* what) { throw std::system_error(err, std::generic_category(), what); }
+
+}  // namespace
+
+EpollPoller::~EpollPoller() {
+  if (epfd_ >= 0) ::close(epfd_);
+  if (int fd = wakefd_.load(std::memory_order_relaxed); fd >= 0) ::close(fd);
+}
+
+void EpollPoller::start() {
+  int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) fail(errno, "epoll_create1");
+  int wfd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wfd < 0) {
+    int err = errno;
+    ::close(ep);
+    fail(err, "eventfd");
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;  // level-triggered: poll drains it
+  ev.data.u64 = kWakeKey;
+  if (::epoll_ctl(ep, EPOLL_CTL_ADD, wfd, &ev) != 0) {
+    int err = errno;
+    ::close(ep);
+    ::close(wfd);
+    fail(err, "epoll_ctl");
+  }
+  epfd_ = ep;
+  wakefd_.store(wfd, std::memory_order_release);
+}
+
+void EpollPoller::arm(int fd, FdState& st) {
+  unsigned wanted = 0;
+  for (FdInterest* w = st.head; w; w = next_of(*w)) wanted |= w->events;
+  epoll_event ev{};
+  ev.events = EPOLLONESHOT | ((wanted & kFdRead) ? EPOLLIN | EPOLLRDHUP : 0u) |
+              ((wanted & kFdWrite) ? EPOLLOUT : 0u);
+  ev.data.u64 = static_cast<std::uint64_t>(fd);
+  if (st.added) {
+    if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0) {
+      st.armed = wanted;
+      return;
+    }
+    if (errno != ENOENT) fail(errno, "epoll_ctl");
+    st.added = false;  // closed behind our back (and the number reused): add it afresh
+  }
+  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (errno != EEXIST || ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0) fail(errno, "epoll_ctl");
+  }
+  st.added = true;
+  st.armed = wanted;
+}
+
+void EpollPoller::add(FdInterest& w) {
+  if (w.fd < 0) fail(EBADF, "epoll_ctl");
+  if (epfd_ < 0) start();
+  const auto index = static_cast<std::size_t>(w.fd);
+  if (index >= fds_.size()) fds_.resize(index + 1);
+  FdState& st = fds_[index];
+  next_of(w) = st.head;
+  prev_of(w) = nullptr;
+  if (st.head) prev_of(*st.head) = &w;
+  st.head = &w;
+  w.reactor_data[2] = &w;
+  ++waiters_;
+  if ((st.armed & w.events) == w.events) return;  // already armed for what it wants
+  try {
+    arm(w.fd, st);
+  } catch (...) {
+    remove(w);
+    throw;
+  }
+}
+
+void EpollPoller::remove(FdInterest& w) noexcept {
+  if (!linked(w)) return;
+  FdState& st = fds_[static_cast<std::size_t>(w.fd)];
+  if (prev_of(w)) {
+    next_of(*prev_of(w)) = next_of(w);
+  } else {
+    st.head = next_of(w);
+  }
+  if (next_of(w)) prev_of(*next_of(w)) = prev_of(w);
+  w.reactor_data[2] = nullptr;
+  --waiters_;
+  // Left armed if others still wait or not: a later report that finds nobody just disarms.
+}
+
+void EpollPoller::complete(FdInterest& w, FdInterest::Outcome outcome) noexcept {
+  remove(w);
+  w.outcome = outcome;
+  w.trigger.signal();  // the resume action queues the fiber on this thread
+}
+
+void EpollPoller::forget(int fd) noexcept {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+  FdState& st = fds_[static_cast<std::size_t>(fd)];
+  while (FdInterest* w = st.head) complete(*w, FdInterest::kClosed);
+  if (st.added) (void)::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  st = FdState{};
+}
+
+int EpollPoller::poll(long long timeout_ns) noexcept {
+  if (epfd_ < 0) return 0;
+  epoll_event events[128];
+  static std::atomic<bool> no_pwait2{false};
+  int n;
+  if (timeout_ns == 0) {
+    n = ::epoll_wait(epfd_, events, 128, 0);
+  } else if (!no_pwait2.load(std::memory_order_relaxed)) {
+    timespec ts{static_cast<std::time_t>(timeout_ns / 1'000'000'000),
+                static_cast<long>(timeout_ns % 1'000'000'000)};
+    n = ::epoll_pwait2(epfd_, events, 128, timeout_ns < 0 ? nullptr : &ts, nullptr);
+    if (n < 0 && errno == ENOSYS) {
+      no_pwait2.store(true, std::memory_order_relaxed);
+      return 0;  // the caller polls again; next time through epoll_wait
+    }
+  } else {
+    long long ms = timeout_ns < 0 ? -1 : (timeout_ns + 999'999) / 1'000'000;
+    n = ::epoll_wait(epfd_, events, 128, ms > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(ms));
+  }
+  if (n <= 0) return 0;  // timeout, or EINTR
+  int completed = 0;
+  for (int i = 0; i < n; ++i) {
+    const epoll_event& ev = events[i];
+    if (ev.data.u64 == kWakeKey) {
+      std::uint64_t count;
+      (void)!::read(wakefd_.load(std::memory_order_relaxed), &count, sizeof count);
+      continue;
+    }
+    const auto fd = static_cast<int>(ev.data.u64);
+    FdState& st = fds_[static_cast<std::size_t>(fd)];
+    st.armed = 0;  // one-shot: disarmed by this report
+    unsigned ready = 0;
+    if (ev.events & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR)) ready |= kFdRead;
+    if (ev.events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ready |= kFdWrite;
+    for (FdInterest* w = st.head; w;) {
+      FdInterest* next = next_of(*w);
+      if (w->events & ready) {
+        complete(*w, FdInterest::kReady);
+        ++completed;
+      }
+      w = next;
+    }
+    if (st.head) {
+      try {
+        arm(fd, st);  // the others still wait (e.g. a writer when only reading was reported)
+      } catch (...) {
+        // Cannot watch it any more: let them retry their call, which reports the error.
+        while (FdInterest* w = st.head) {
+          complete(*w, FdInterest::kReady);
+          ++completed;
+        }
+      }
+    }
+  }
+  return completed;
+}
+
+void EpollPoller::wake() noexcept {
+  int fd = wakefd_.load(std::memory_order_acquire);
+  if (fd < 0) return;
+  std::uint64_t one = 1;
+  (void)!::write(fd, &one, sizeof one);
+}
+
+}  // namespace picos::mux::common

@@ -1,0 +1,84 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// mux/common/epoll_poller.h — a Reactor (picos/reactor.h) that a single-threaded scheduler
+// owns and polls in its own loop, so that io's waits need no other thread.
+//
+// The scheduler offers it through Handler::reactor(); //io then registers its waits here
+// instead of with its default reactor (a background epoll thread whose every wake-up is a
+// cross-thread hand-off). The scheduler calls `poll(0)` now and then while it has fibers to
+// run, and `poll(timeout)` instead of sleeping when it has none; `wake()` (any thread) ends a
+// poll early, for wake-ups from other threads.
+//
+// Registration: level-triggered with EPOLLONESHOT, like io's default reactor. The first wait
+// on a descriptor adds it to the epoll set; later waits re-arm it (one epoll_ctl MOD each);
+// a report disarms it. Robust to descriptors closed behind the reactor's back (a plain
+// ::close): a re-arm that finds the descriptor gone from the set (ENOENT) adds it afresh.
+// Descriptors waited on through this reactor should still be closed with io::close, which
+// calls forget() so waiters are woken with EBADF instead of waiting forever.
+//
+// Threads: add, remove, forget and poll only on the owning scheduler's thread (the triggers
+// are signaled there, inside poll or add); wake from any thread. Nothing is allocated and no
+// descriptor is opened until the first add(), so a scheduler that never waits for IO pays
+// nothing. Destruction closes the epoll and event descriptors; interests still registered
+// then (fibers abandoned by a fatal error) are simply dropped.
+
+#ifndef PICOS_MUX_COMMON_EPOLL_POLLER_H_
+#define PICOS_MUX_COMMON_EPOLL_POLLER_H_
+
+#include <atomic>
+#include <cstddef>
+#include <vector>
+
+#include "picos/reactor.h"
+
+namespace picos::mux::common {
+
+class EpollPoller final : public Reactor {
+ public:
+  EpollPoller() noexcept = default;
+  ~EpollPoller();
+  EpollPoller(const EpollPoller&) = delete;
+  EpollPoller& operator=(const EpollPoller&) = delete;
+
+  // ---- Reactor (owner's thread) ----
+  // Throws std::system_error if the epoll set cannot be created or the descriptor cannot be
+  // watched (EBADF, EPERM for a regular file), with nothing registered.
+  void add(FdInterest& w) override;
+  void remove(FdInterest& w) noexcept override;
+  void forget(int fd) noexcept override;
+
+  // Whether interests are registered now (the owner polls only then). Owner's thread.
+  bool waiting() const noexcept { return waiters_ != 0; }
+
+  // Waits up to `timeout_ns` nanoseconds (negative: without limit, 0: just looks) for
+  // registered descriptors to become ready or for wake(), and completes the interests that
+  // are (their triggers are signaled here, so resume actions run on this thread). Returns how
+  // many were completed; 0 at once before the first add(). Owner's thread. Uses
+  // epoll_pwait2 (nanosecond timeout) where the kernel has it, else epoll_wait with the
+  // timeout rounded up to whole milliseconds.
+  int poll(long long timeout_ns) noexcept;
+
+  // Makes a poll() in progress, or the next one, return at once. Any thread. Costs a write
+  // to an eventfd; a no-op before the first add().
+  void wake() noexcept;
+
+ private:
+  struct FdState {
+    FdInterest* head = nullptr;  // interests waiting on this descriptor
+    unsigned armed = 0;          // events armed in the kernel (0: disarmed or not added)
+    bool added = false;          // known to the epoll set
+  };
+
+  void start();
+  void arm(int fd, FdState& st);  // arms the union of the waiters' events; may throw
+  void complete(FdInterest& w, FdInterest::Outcome outcome) noexcept;
+
+  int epfd_ = -1;
+  std::atomic<int> wakefd_{-1};
+  std::vector<FdState> fds_;
+  std::size_t waiters_ = 0;
+};
+
+}  // namespace picos::mux::common
+
+#endif  // PICOS_MUX_COMMON_EPOLL_POLLER_H_
