@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -48,6 +49,12 @@ using Queue = common::Queue<Record>;
 class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
  public:
   explicit Scheduler(const Options& o) : options_(o) {}
+  ~Scheduler() {
+    while (void* p = free_records_) {
+      free_records_ = *static_cast<void**>(p);
+      ::operator delete(p);
+    }
+  }
 
   void run(FiberRef fiber, internal::UniqueFunction main);
 
@@ -67,6 +74,30 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
  private:
   Record* new_record(FiberRef fiber, internal::UniqueFunction main);
+  // Records' memory is recycled through a free list (up to kMaxFreeRecords): a spawn-heavy
+  // program then allocates one record per fiber alive at once, not one per spawn.
+  static constexpr std::size_t kMaxFreeRecords = 4096;
+  void* record_storage() {
+    if (void* p = free_records_) {
+      free_records_ = *static_cast<void**>(p);
+      --free_count_;
+      return p;
+    }
+    return ::operator new(sizeof(Record));
+  }
+  void recycle_storage(void* p) noexcept {
+    if (free_count_ >= kMaxFreeRecords) {
+      ::operator delete(p);
+      return;
+    }
+    *static_cast<void**>(p) = free_records_;
+    free_records_ = p;
+    ++free_count_;
+  }
+  void destroy(Record* r) noexcept {
+    r->~Record();
+    recycle_storage(r);
+  }
   // Makes `r` the running fiber (the scheduler's bookkeeping of a dispatch).
   void dispatch(Record* r) noexcept;
   // The next ready fiber, after letting remote wake-ups (always) and due timers (every 64th
@@ -107,6 +138,8 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   std::exception_ptr fatal_;
   std::vector<internal::TimerHeap::EntryRef> due_;
   common::EpollPoller poller_;  // descriptors waited on by our fibers (io)
+  void* free_records_ = nullptr;  // recycled Record storage, linked through its first word
+  std::size_t free_count_ = 0;
 
   // Wake-ups from other threads.
   std::mutex remote_mu_;
@@ -123,7 +156,14 @@ Record::Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t
     : sched(s), fiber(std::move(f)), main(std::move(m)), ctx(&Scheduler::entry, this, stack_size) {}
 
 Record* Scheduler::new_record(FiberRef fiber, internal::UniqueFunction main) {
-  auto* r = new Record(this, std::move(fiber), std::move(main), options_.stack_size);
+  void* storage = record_storage();
+  Record* r;
+  try {
+    r = new (storage) Record(this, std::move(fiber), std::move(main), options_.stack_size);
+  } catch (...) {
+    recycle_storage(storage);
+    throw;
+  }
   r->fiber->set_scheduler_data(r);
   acquire();  // every live record keeps the scheduler's state alive
   ++alive_;
@@ -292,7 +332,7 @@ void Scheduler::abandon_all() {
     --alive_;
     if (!r->ctx.started()) {
       r->fiber->set_scheduler_data(nullptr);
-      delete r;
+      destroy(r);
       release();
     } else {
       context::keep_abandoned(r, r->ctx);
@@ -320,7 +360,7 @@ void Scheduler::finished(Record* r) {
   unlink_live(r);
   set_current_fiber(nullptr);  // the fiber may die with its record
   r->fiber->set_scheduler_data(nullptr);
-  delete r;
+  destroy(r);
   release();  // never the last reference: run_fiber holds one
 }
 
