@@ -165,7 +165,8 @@ Record* Scheduler::new_record(FiberRef fiber, internal::UniqueFunction main) {
     throw;
   }
   r->fiber->set_scheduler_data(r);
-  acquire();  // every live record keeps the scheduler's state alive
+  // No reference per record: run_fiber holds one until every record is gone; only records
+  // abandoned after a fatal error take their own (abandon_all).
   ++alive_;
   r->next_live = live_;
   if (live_) live_->prev_live = r;
@@ -333,8 +334,8 @@ void Scheduler::abandon_all() {
     if (!r->ctx.started()) {
       r->fiber->set_scheduler_data(nullptr);
       destroy(r);
-      release();
     } else {
+      acquire();  // a late resume of the buried record must still find this scheduler
       context::keep_abandoned(r, r->ctx);
     }
   }
@@ -361,7 +362,6 @@ void Scheduler::finished(Record* r) {
   set_current_fiber(nullptr);  // the fiber may die with its record
   r->fiber->set_scheduler_data(nullptr);
   destroy(r);
-  release();  // never the last reference: run_fiber holds one
 }
 
 bool Scheduler::fire_timers() {

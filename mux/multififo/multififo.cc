@@ -107,6 +107,10 @@ struct alignas(64) Worker {
   Pending pending = Pending::kNone;
   const Trigger* pending_trigger = nullptr;
   Record* spawned = nullptr;  // Pending::kSpawn: the child to run at once
+  // A fiber that switched straight to another (switch_out) and still has to be queued or
+  // parked according to `pending`: the fiber that runs next on this worker does it (settle),
+  // once the first is off its stack and may be resumed by any worker.
+  Record* unsettled = nullptr;
   int remaining_quota = 0;
   std::uint32_t dispatches = 0;
   std::int64_t countdown_to_balance = 1;
@@ -158,6 +162,16 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   Record* new_record(Worker& w, FiberRef fiber, internal::UniqueFunction main);
   void worker_loop(Worker& w);
   void run_one(Worker& w, Record* r);
+  // On the running fiber, with w.pending (and pending_trigger / spawned) set: hands the
+  // worker to the next fiber directly (the spawned child, a balanced take or the head of w's
+  // own queue), which then settles the caller; or, with none at hand or the scheduler
+  // stopping, suspends to the loop, which does the same work. Returns when the caller runs
+  // again, possibly on another worker.
+  void switch_out(Worker* w) noexcept;
+  // Queues or parks w.unsettled according to w.pending (see Worker::unsettled).
+  void settle(Worker& w) noexcept;
+  // Makes `r` the fiber running on `w`.
+  void dispatch(Worker& w, Record* r) noexcept;
   bool try_suspend(Worker& w, Record* r) noexcept;
   void finished(Worker& w, Record* r);
   void spend_quota();
@@ -169,7 +183,8 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // now has more than one fiber queued.
   void push(Worker& w, Record* r, bool front) noexcept;
   void push_foreign(Record* r, bool front) noexcept;
-  bool any_ready() const noexcept;
+  // Whether some worker has at least `at_least` fibers queued.
+  bool any_ready(std::size_t at_least = 1) const noexcept;
   bool fire_timers(bool blocking);
   void idle(Worker& w);
   void wake_one() noexcept;
@@ -209,7 +224,8 @@ Record::Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t
 Record* Scheduler::new_record(Worker& w, FiberRef fiber, internal::UniqueFunction main) {
   auto* r = new Record(this, std::move(fiber), std::move(main), options_.stack_size, w.index);
   r->fiber->set_scheduler_data(r);
-  acquire();
+  // No reference per record (a contended atomic per spawn and per finish): run_fiber holds
+  // one until alive_ drops to zero; only records abandoned after a fatal error take their own.
   alive_.fetch_add(1, std::memory_order_relaxed);
   w.live_lock.lock();
   r->next_live = w.live;
@@ -221,7 +237,58 @@ Record* Scheduler::new_record(Worker& w, FiberRef fiber, internal::UniqueFunctio
 
 void Scheduler::entry(void* arg) noexcept {
   auto* r = static_cast<Record*>(arg);
+  r->sched->settle(*this_worker());  // whoever switched here directly
   common::run_main(r->main, r->error);
+}
+
+void Scheduler::dispatch(Worker& w, Record* r) noexcept {
+  w.remaining_quota = options_.quota;
+  w.current = r;
+  r->last_worker = w.index;
+  set_current_fiber(r->fiber.get());
+}
+
+void Scheduler::switch_out(Worker* w) noexcept {
+  Record* self = w->current;
+  Record* next = nullptr;
+  if (!stop_.load(std::memory_order_relaxed)) {
+    if (w->pending == Pending::kSpawn) {
+      next = std::exchange(w->spawned, nullptr);
+    } else {
+      if ((++w->dispatches & 63) == 0) (void)fire_timers(false);
+      next = take_balanced(*w);
+      if (!next) next = pop_own(*w);
+    }
+  }
+  if (next == nullptr) {
+    self->ctx.suspend();  // the loop settles us
+  } else {
+    w->unsettled = self;
+    dispatch(*w, next);
+    self->ctx.switch_to(next->ctx);
+  }
+  // Resumed by a loop or by a fiber that switched here directly (which we settle), possibly
+  // on another worker.
+  settle(*this_worker());
+}
+
+void Scheduler::settle(Worker& w) noexcept {
+  Record* prev = std::exchange(w.unsettled, nullptr);
+  if (prev == nullptr) return;
+  switch (std::exchange(w.pending, Pending::kNone)) {
+    case Pending::kYield:
+      push(w, prev, false);
+      break;
+    case Pending::kAwait:
+      // Signaled or canceled already: it goes first.
+      if (!try_suspend(w, prev)) push(w, prev, true);
+      break;
+    case Pending::kSpawn:
+      push(w, prev, true);  // child first: the spawner waits at the head of the queue
+      break;
+    case Pending::kNone:
+      break;
+  }
 }
 
 // ---- Handler -------------------------------------------------------------------------
@@ -231,7 +298,7 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
   Record* self = w->current;
   w->pending_trigger = &trigger;
   w->pending = Pending::kAwait;
-  self->ctx.suspend();
+  switch_out(w);
   if (self->suspend_error) return std::exchange(self->suspend_error, nullptr);
   return self->fiber->canceled();
 }
@@ -257,7 +324,7 @@ void Scheduler::yield() {
   Record* self = w->current;
   self->fiber->check();
   w->pending = Pending::kYield;
-  self->ctx.suspend();
+  switch_out(w);
   self->fiber->check();
 }
 
@@ -270,7 +337,7 @@ void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
     // throw from here on: the child exists, so spawn has succeeded.
     w->spawned = child;
     w->pending = Pending::kSpawn;
-    w->current->ctx.suspend();
+    switch_out(w);
     return;
   }
   push(*w, child, false);
@@ -281,7 +348,7 @@ void Scheduler::spend_quota() {
   Worker* w = this_worker();
   if (--w->remaining_quota <= 0) {
     w->pending = Pending::kYield;
-    w->current->ctx.suspend();
+    switch_out(w);
   }
 }
 
@@ -312,7 +379,7 @@ void Scheduler::push(Worker& w, Record* r, bool front) noexcept {
   // Keep one fiber of slack local: waking a sleeper for a single ready fiber makes two
   // workers trade a ping-ponging pair back and forth through futex wake-ups. A lone queued
   // fiber behind a busy one is picked up by an idle worker's periodic look (see idle()).
-  if (size >= 2) wake_one();
+  if (size >= 2 && n_ > 1) wake_one();
 }
 
 void Scheduler::push_foreign(Record* r, bool front) noexcept {
@@ -395,9 +462,11 @@ Record* Scheduler::take_balanced(Worker& w) noexcept {
   return pop_own(v, true);
 }
 
-bool Scheduler::any_ready() const noexcept {
+bool Scheduler::any_ready(std::size_t at_least) const noexcept {
   for (int i = 0; i < n_; ++i) {
-    if (workers_[static_cast<std::size_t>(i)].size.load(std::memory_order_relaxed) != 0) return true;
+    if (workers_[static_cast<std::size_t>(i)].size.load(std::memory_order_relaxed) >= at_least) {
+      return true;
+    }
   }
   return false;
 }
@@ -443,30 +512,31 @@ void Scheduler::worker_loop(Worker& w) {
 void Scheduler::run_one(Worker& w, Record* r) {
   w.idle_backoff = kMinBackoff;
   w.idle_total = {};
-  bool dispatch = true;
+  bool fresh = true;
   for (;;) {
-    if (dispatch) {
-      w.remaining_quota = options_.quota;
-      w.current = r;
-      r->last_worker = w.index;
-      set_current_fiber(r->fiber.get());
-      dispatch = false;
-    }
-    if (r->ctx.resume()) {
+    if (fresh) dispatch(w, r);
+    fresh = false;
+    // Fibers may hand this worker to each other (switch_out); whichever suspends to the loop
+    // or finishes comes back here.
+    context::Context::Outcome o = r->ctx.run();
+    r = static_cast<Record*>(o.context->arg());
+    if (o.finished) {
       finished(w, r);
       break;
     }
     if (w.pending == Pending::kSpawn) {
-      // Child first: the spawner waits at the head of this worker's queue (stealable).
+      // Child first, with the scheduler stopping: queue the spawner, run the child.
+      w.pending = Pending::kNone;
       push(w, r, true);
       r = std::exchange(w.spawned, nullptr);
-      dispatch = true;
+      fresh = true;
       continue;
     }
-    if (w.pending == Pending::kAwait && !try_suspend(w, r)) {
+    const Pending p = std::exchange(w.pending, Pending::kNone);
+    if (p == Pending::kAwait && !try_suspend(w, r)) {
       if (--w.remaining_quota > 0) continue;
       push(w, r, false);
-    } else if (w.pending == Pending::kYield) {
+    } else if (p == Pending::kYield) {
       push(w, r, false);
     }
     break;
@@ -500,7 +570,6 @@ void Scheduler::finished(Worker& w, Record* r) {
   }
   r->fiber->set_scheduler_data(nullptr);
   delete r;
-  release();
   if (alive_.fetch_sub(1, std::memory_order_acq_rel) == 1) stop();
 }
 
@@ -513,6 +582,20 @@ void Scheduler::set_fatal(std::exception_ptr e) noexcept {
 }
 
 void Scheduler::idle(Worker& w) {
+  if (n_ > 1 && options_.idle_spin.count() > 0) {
+    // Look at the queues for a little while before sleeping: with fork-join work a spawner
+    // is often queued microseconds later, and a futex wake-up costs tens of microseconds.
+    // Like push(), leave a lone queued fiber to its worker: taking the partner of two fibers
+    // that hand messages back and forth would make every hand-off cross cores.
+    const Clock::time_point until = Clock::now() + options_.idle_spin;
+    for (int i = 1;; ++i) {
+      if (any_ready(2) || stop_.load(std::memory_order_acquire)) return;
+      if (i % 64 == 0) {
+        if (has_timers_.load(std::memory_order_acquire) || Clock::now() >= until) break;
+      }
+      internal::cpu_relax();
+    }
+  }
   std::uint64_t epoch;
   {
     std::lock_guard<std::mutex> lock(idle_mu_);
@@ -579,9 +662,9 @@ void Scheduler::abandon_all() noexcept {
       if (!r->ctx.started()) {
         r->fiber->set_scheduler_data(nullptr);
         delete r;
-        release();
       } else {
-        context::keep_abandoned(r, r->ctx);  // keeps its reference to this scheduler
+        acquire();  // a late resume of the buried record must still find this scheduler
+        context::keep_abandoned(r, r->ctx);
       }
       r = next;
     }
@@ -631,6 +714,9 @@ int resolved_threads(const Options& options) {
 
 void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options) {
   if (options.quota <= 0) throw std::invalid_argument("picos::mux::multififo: quota must be positive");
+  if (options.idle_spin.count() < 0) {
+    throw std::invalid_argument("picos::mux::multififo: idle_spin must not be negative");
+  }
   if (!fiber) throw std::invalid_argument("picos::mux::multififo::run_fiber: null fiber");
   if (!main) throw std::invalid_argument("picos::mux::multififo::run_fiber: empty main");
   int n = resolved_threads(options);

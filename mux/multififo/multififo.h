@@ -64,6 +64,11 @@ struct Options {
   bool forbid = false;
   // How long blocked fibers with nothing pending may wait before one warning is printed.
   std::chrono::nanoseconds stall_warning = std::chrono::seconds(10);
+  // When a worker finds nothing to run or steal, how long it keeps looking at the other
+  // workers' queues before going to sleep (0: sleep at once; ignored with one worker). A
+  // futex wake-up costs tens of microseconds, far more than the fibers of fork-join code;
+  // the price is that much CPU each time a worker runs dry. Must not be negative.
+  std::chrono::nanoseconds idle_spin = std::chrono::microseconds(50);
   // Spawn runs the child at once on the spawning worker ("work first"): the spawner goes to
   // the head of that worker's queue, where it continues as soon as the child suspends or
   // finishes, unless an idle worker steals it first. Fork-join code then keeps one path of

@@ -46,6 +46,9 @@ TEST(MultififoTest, RejectsBadOptions) {
   Options o = with_threads(2);
   o.quota = 0;
   EXPECT_THROW(run([] {}, o), std::invalid_argument);
+  o = with_threads(2);
+  o.idle_spin = std::chrono::nanoseconds(-1);
+  EXPECT_THROW(run([] {}, o), std::invalid_argument);
   EXPECT_GE(resolved_threads(Options()), 1);
 }
 
