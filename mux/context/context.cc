@@ -56,14 +56,21 @@ struct Context::Hop {
 };
 
 // Records where the jumper's state was saved: in the Resumer (a jump from run()) or in the
-// context that switched (switch_to). Under ASan, a jump from run() also tells the target the
+// context that switched (switch_to). Under ASan it also ends the switch (`fake_stack`: the
+// slot given to its start, null on a first entry), and a jump from run() tells the target the
 // resumer's stack bounds, for jumping back.
-Context::Resumer* Context::arrive(void* fctx, Hop* hop) noexcept {
+Context::Resumer* Context::arrive(void* fctx, Hop* hop, [[maybe_unused]] void* fake_stack) noexcept {
   Resumer* r = hop->resumer;
   if (hop->from != nullptr) {
     hop->from->fctx_ = fctx;
+#ifdef PICOS_CONTEXT_ASAN
+    __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#endif
   } else {
     r->ctx = fctx;
+#ifdef PICOS_CONTEXT_ASAN
+    __sanitizer_finish_switch_fiber(fake_stack, &r->stack_bottom, &r->stack_size);
+#endif
   }
   return r;
 }
@@ -162,21 +169,13 @@ void Context::suspend() noexcept {
 #ifdef PICOS_CONTEXT_TSAN
   __tsan_switch_to_fiber(r->tsan_fiber, 0);
 #endif
+  [[maybe_unused]] void* fake_stack = nullptr;
 #ifdef PICOS_CONTEXT_ASAN
-  void* fake_stack = nullptr;
   __sanitizer_start_switch_fiber(&fake_stack, r->stack_bottom, r->stack_size);
 #endif
   bc::transfer_t t = bc::jump_fcontext(r->ctx, nullptr);
   // Resumed, possibly by another thread: only the Hop it was handed is trusted from here on.
-  Hop* hop = static_cast<Hop*>(t.data);
-  r = arrive(t.fctx, hop);
-#ifdef PICOS_CONTEXT_ASAN
-  if (hop->from == nullptr) {
-    __sanitizer_finish_switch_fiber(fake_stack, &r->stack_bottom, &r->stack_size);
-  } else {
-    __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
-  }
-#endif
+  (void)arrive(t.fctx, static_cast<Hop*>(t.data), fake_stack);
 }
 
 void Context::switch_to(Context& next) noexcept {
@@ -196,34 +195,17 @@ void Context::switch_to(Context& next) noexcept {
 #ifdef PICOS_CONTEXT_TSAN
   __tsan_switch_to_fiber(next.stack_->tsan_fiber(), 0);
 #endif
+  [[maybe_unused]] void* fake_stack = nullptr;
 #ifdef PICOS_CONTEXT_ASAN
-  void* fake_stack = nullptr;
   __sanitizer_start_switch_fiber(&fake_stack, next.stack_->limit(), next.stack_->usable_size());
 #endif
   bc::transfer_t t = bc::jump_fcontext(next.fctx_, &out);
-  Hop* hop = static_cast<Hop*>(t.data);
-  r = arrive(t.fctx, hop);
-#ifdef PICOS_CONTEXT_ASAN
-  if (hop->from == nullptr) {
-    __sanitizer_finish_switch_fiber(fake_stack, &r->stack_bottom, &r->stack_size);
-  } else {
-    __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
-  }
-#endif
-  (void)r;
+  (void)arrive(t.fctx, static_cast<Hop*>(t.data), fake_stack);
 }
 
 void Context::Resumer::enter(bc::transfer_t t) noexcept {
   Hop* hop = static_cast<Hop*>(t.data);
-  Resumer* r = arrive(t.fctx, hop);
-#ifdef PICOS_CONTEXT_ASAN
-  if (hop->from == nullptr) {
-    __sanitizer_finish_switch_fiber(nullptr, &r->stack_bottom, &r->stack_size);
-  } else {
-    __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
-  }
-#endif
-  (void)r;
+  Resumer* r = arrive(t.fctx, hop, nullptr);
   Context* self = hop->to;
   self->entry_(self->arg_);
 

@@ -132,7 +132,7 @@ class Context {
   // What every jump into a context carries (context.cc).
   struct Hop;
   // The bookkeeping of a context that has just been jumped into.
-  static Resumer* arrive(void* fctx, Hop* hop) noexcept;
+  static Resumer* arrive(void* fctx, Hop* hop, void* fake_stack) noexcept;
 
   // Takes a stack from the calling thread's pool and prepares the first switch.
   void start() noexcept;
