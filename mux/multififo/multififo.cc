@@ -512,10 +512,8 @@ void Scheduler::worker_loop(Worker& w) {
 void Scheduler::run_one(Worker& w, Record* r) {
   w.idle_backoff = kMinBackoff;
   w.idle_total = {};
-  bool fresh = true;
+  dispatch(w, r);
   for (;;) {
-    if (fresh) dispatch(w, r);
-    fresh = false;
     // Fibers may hand this worker to each other (switch_out); whichever suspends to the loop
     // or finishes comes back here.
     context::Context::Outcome o = r->ctx.run();
@@ -525,12 +523,12 @@ void Scheduler::run_one(Worker& w, Record* r) {
       break;
     }
     if (w.pending == Pending::kSpawn) {
-      // Child first, with the scheduler stopping: queue the spawner, run the child.
+      // Child first, but the scheduler is stopping (switch_out found stop_): queue both and
+      // let the loop end; a fatal error abandons them.
       w.pending = Pending::kNone;
+      push(w, std::exchange(w.spawned, nullptr), true);
       push(w, r, true);
-      r = std::exchange(w.spawned, nullptr);
-      fresh = true;
-      continue;
+      break;
     }
     const Pending p = std::exchange(w.pending, Pending::kNone);
     if (p == Pending::kAwait && !try_suspend(w, r)) {
