@@ -26,7 +26,7 @@ constexpr std::uint64_t kWakeKey = ~std::uint64_t{0};  // epoll data of the even
 }  // namespace
 
 EpollPoller::~EpollPoller() {
-  if (epfd_ >= 0) ::close(epfd_);
+  if (int ep = epfd_.load(std::memory_order_relaxed); ep >= 0) ::close(ep);
   if (int fd = wakefd_.load(std::memory_order_relaxed); fd >= 0) ::close(fd);
 }
 
@@ -48,8 +48,8 @@ void EpollPoller::start() {
     ::close(wfd);
     fail(err, "epoll_ctl");
   }
-  epfd_ = ep;
   wakefd_.store(wfd, std::memory_order_release);
+  epfd_.store(ep, std::memory_order_release);
 }
 
 void EpollPoller::arm(int fd, FdState& st) {
@@ -60,15 +60,15 @@ void EpollPoller::arm(int fd, FdState& st) {
               ((wanted & kFdWrite) ? EPOLLOUT : 0u);
   ev.data.u64 = static_cast<std::uint64_t>(fd);
   if (st.added) {
-    if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0) {
+    if (::epoll_ctl(epfd_.load(std::memory_order_relaxed), EPOLL_CTL_MOD, fd, &ev) == 0) {
       st.armed = wanted;
       return;
     }
     if (errno != ENOENT) fail(errno, "epoll_ctl");
     st.added = false;  // closed behind our back (and the number reused): add it afresh
   }
-  if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    if (errno != EEXIST || ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0) fail(errno, "epoll_ctl");
+  if (::epoll_ctl(epfd_.load(std::memory_order_relaxed), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (errno != EEXIST || ::epoll_ctl(epfd_.load(std::memory_order_relaxed), EPOLL_CTL_MOD, fd, &ev) != 0) fail(errno, "epoll_ctl");
   }
   st.added = true;
   st.armed = wanted;
@@ -76,7 +76,7 @@ void EpollPoller::arm(int fd, FdState& st) {
 
 void EpollPoller::add(FdInterest& w) {
   if (w.fd < 0) fail(EBADF, "epoll_ctl");
-  if (epfd_ < 0) start();
+  if (epfd_.load(std::memory_order_relaxed) < 0) start();
   const auto index = static_cast<std::size_t>(w.fd);
   if (index >= fds_.size()) fds_.resize(index + 1);
   FdState& st = fds_[index];
@@ -112,6 +112,14 @@ void EpollPoller::remove(FdInterest& w) noexcept {
 void EpollPoller::complete(FdInterest& w, FdInterest::Outcome outcome) noexcept {
   remove(w);
   w.outcome = outcome;
+  if (deferred_ != nullptr) {
+    try {
+      deferred_->push_back(w.trigger);  // a copy: `w` may be gone by the time it is signaled
+      return;
+    } catch (...) {
+      // Out of memory: signal now, under the owner's lock (still correct, just slower).
+    }
+  }
   w.trigger.signal();  // the resume action queues the fiber on this thread
 }
 
@@ -119,30 +127,33 @@ void EpollPoller::forget(int fd) noexcept {
   if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
   FdState& st = fds_[static_cast<std::size_t>(fd)];
   while (FdInterest* w = st.head) complete(*w, FdInterest::kClosed);
-  if (st.added) (void)::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  if (st.added) (void)::epoll_ctl(epfd_.load(std::memory_order_relaxed), EPOLL_CTL_DEL, fd, nullptr);
   st = FdState{};
 }
 
-int EpollPoller::poll(long long timeout_ns) noexcept {
-  if (epfd_ < 0) return 0;
-  epoll_event events[128];
+int EpollPoller::wait(epoll_event* events, int max, long long timeout_ns) noexcept {
+  const int ep = epfd_.load(std::memory_order_acquire);
+  if (ep < 0) return 0;
   static std::atomic<bool> no_pwait2{false};
   int n;
   if (timeout_ns == 0) {
-    n = ::epoll_wait(epfd_, events, 128, 0);
+    n = ::epoll_wait(ep, events, max, 0);
   } else if (!no_pwait2.load(std::memory_order_relaxed)) {
     timespec ts{static_cast<std::time_t>(timeout_ns / 1'000'000'000),
                 static_cast<long>(timeout_ns % 1'000'000'000)};
-    n = ::epoll_pwait2(epfd_, events, 128, timeout_ns < 0 ? nullptr : &ts, nullptr);
+    n = ::epoll_pwait2(ep, events, max, timeout_ns < 0 ? nullptr : &ts, nullptr);
     if (n < 0 && errno == ENOSYS) {
       no_pwait2.store(true, std::memory_order_relaxed);
       return 0;  // the caller polls again; next time through epoll_wait
     }
   } else {
     long long ms = timeout_ns < 0 ? -1 : (timeout_ns + 999'999) / 1'000'000;
-    n = ::epoll_wait(epfd_, events, 128, ms > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(ms));
+    n = ::epoll_wait(ep, events, max, ms > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(ms));
   }
-  if (n <= 0) return 0;  // timeout, or EINTR
+  return n < 0 ? 0 : n;  // EINTR: nothing
+}
+
+int EpollPoller::process(const epoll_event* events, int n) noexcept {
   int completed = 0;
   for (int i = 0; i < n; ++i) {
     const epoll_event& ev = events[i];
@@ -152,6 +163,7 @@ int EpollPoller::poll(long long timeout_ns) noexcept {
       continue;
     }
     const auto fd = static_cast<int>(ev.data.u64);
+    if (static_cast<std::size_t>(fd) >= fds_.size()) continue;  // forgotten meanwhile
     FdState& st = fds_[static_cast<std::size_t>(fd)];
     st.armed = 0;  // one-shot: disarmed by this report
     unsigned ready = 0;
@@ -178,6 +190,11 @@ int EpollPoller::poll(long long timeout_ns) noexcept {
     }
   }
   return completed;
+}
+
+int EpollPoller::poll(long long timeout_ns) noexcept {
+  epoll_event events[kMaxEvents];
+  return process(events, wait(events, kMaxEvents, timeout_ns));
 }
 
 void EpollPoller::wake() noexcept {

@@ -17,7 +17,8 @@
 // calls forget() so waiters are woken with EBADF instead of waiting forever.
 //
 // Threads: add, remove, forget and poll only on the owning scheduler's thread (the triggers
-// are signaled there, inside poll or add); wake from any thread. Nothing is allocated and no
+// are signaled there, inside poll or forget), or under a lock of the owner's with deferred
+// signals (defer_signals_to; wait() may then run without that lock); wake from any thread. Nothing is allocated and no
 // descriptor is opened until the first add(), so a scheduler that never waits for IO pays
 // nothing. Destruction closes the epoll and event descriptors; interests still registered
 // then (fibers abandoned by a fatal error) are simply dropped.
@@ -30,6 +31,9 @@
 #include <vector>
 
 #include "picos/reactor.h"
+#include "picos/trigger.h"
+
+struct epoll_event;
 
 namespace picos::mux::common {
 
@@ -58,6 +62,20 @@ class EpollPoller final : public Reactor {
   // timeout rounded up to whole milliseconds.
   int poll(long long timeout_ns) noexcept;
 
+  // poll() in two steps, for an owner that lets several threads poll under its own lock
+  // (multififo): `wait` only waits for events (no state of the poller is touched, so it runs
+  // without the owner's lock; `events` has room for `max`) and returns how many arrived;
+  // `process` then completes the interests they satisfy (under the owner's lock).
+  static constexpr int kMaxEvents = 128;
+  int wait(epoll_event* events, int max, long long timeout_ns) noexcept;
+  int process(const epoll_event* events, int n) noexcept;
+
+  // From now on interests completed by process() or forget() are not signaled there: copies
+  // of their triggers are appended to `*out` (nullptr: signal at once again), for the owner
+  // to signal once it has released its lock (a resume action must not run under it). The
+  // vector belongs to the owner, who empties it.
+  void defer_signals_to(std::vector<Trigger>* out) noexcept { deferred_ = out; }
+
   // Makes a poll() in progress, or the next one, return at once. Any thread. Costs a write
   // to an eventfd; a no-op before the first add().
   void wake() noexcept;
@@ -73,8 +91,9 @@ class EpollPoller final : public Reactor {
   void arm(int fd, FdState& st);  // arms the union of the waiters' events; may throw
   void complete(FdInterest& w, FdInterest::Outcome outcome) noexcept;
 
-  int epfd_ = -1;
+  std::atomic<int> epfd_{-1};
   std::atomic<int> wakefd_{-1};
+  std::vector<Trigger>* deferred_ = nullptr;
   std::vector<FdState> fds_;
   std::size_t waiters_ = 0;
 };

@@ -2,6 +2,8 @@
 
 #include "mux/multififo/multififo.h"
 
+#include <sys/epoll.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -14,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "mux/common/epoll_poller.h"
 #include "mux/common/queue.h"
 #include "mux/common/fiber_body.h"
 #include "mux/context/abandon.h"
@@ -133,6 +136,70 @@ std::uint64_t next_random(std::uint64_t& s) noexcept {
   return s;
 }
 
+// io waits of the scheduler's fibers (Handler::reactor()): one epoll set shared by the workers.
+// add/remove/forget and the processing of events run under a mutex; the waiting itself does
+// not, and only one worker at a time polls (an idle one blocks in it instead of on the
+// condition variable; busy ones look every 64 dispatches). Triggers are signaled after the
+// mutex is released: a resume action queues the fiber on the polling worker.
+class SharedPoller final : public Reactor {
+ public:
+  SharedPoller() noexcept { poller_.defer_signals_to(&deferred_); }
+
+  void add(FdInterest& w) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    poller_.add(w);
+    waiting_.store(true, std::memory_order_release);
+  }
+  void remove(FdInterest& w) noexcept override {
+    std::lock_guard<std::mutex> lock(mu_);
+    poller_.remove(w);
+    waiting_.store(poller_.waiting(), std::memory_order_release);
+  }
+  void forget(int fd) noexcept override {
+    std::vector<Trigger> ready;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      poller_.forget(fd);
+      ready.swap(deferred_);
+      waiting_.store(poller_.waiting(), std::memory_order_release);
+    }
+    for (const Trigger& t : ready) t.signal();
+  }
+
+  // Whether some fiber waits for a descriptor. Any thread.
+  bool waiting() const noexcept { return waiting_.load(std::memory_order_acquire); }
+
+  // Waits up to `timeout_ns` (negative: no limit) for readiness or wake(), then completes
+  // what is ready; returns how many interests it completed, or -1 at once if another worker
+  // is polling.
+  int poll(long long timeout_ns) noexcept {
+    if (polling_.exchange(true, std::memory_order_acquire)) return -1;
+    epoll_event events[common::EpollPoller::kMaxEvents];
+    const int n = poller_.wait(events, common::EpollPoller::kMaxEvents, timeout_ns);
+    std::vector<Trigger> ready;
+    int completed;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      completed = poller_.process(events, n);
+      ready.swap(deferred_);
+      waiting_.store(poller_.waiting(), std::memory_order_release);
+    }
+    polling_.store(false, std::memory_order_release);
+    for (const Trigger& t : ready) t.signal();
+    return completed;
+  }
+
+  // Ends a poll in progress (or the next one) early. Any thread.
+  void wake() noexcept { poller_.wake(); }
+
+ private:
+  std::mutex mu_;
+  common::EpollPoller poller_;       // guarded by mu_, but for wait() and wake()
+  std::vector<Trigger> deferred_;    // guarded by mu_
+  std::atomic<bool> waiting_{false};
+  std::atomic<bool> polling_{false};
+};
+
 constexpr Clock::duration kMinBackoff = std::chrono::milliseconds(1);
 constexpr Clock::duration kMaxBackoff = std::chrono::milliseconds(64);
 
@@ -157,6 +224,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
   static void resume(const Trigger& trigger, void* record, void* sched) noexcept;
   static void entry(void* record) noexcept;
+  Reactor* reactor() noexcept override { return &poller_; }
 
  private:
   Record* new_record(Worker& w, FiberRef fiber, internal::UniqueFunction main);
@@ -186,6 +254,12 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // Whether some worker has at least `at_least` fibers queued.
   bool any_ready(std::size_t at_least = 1) const noexcept;
   bool fire_timers(bool blocking);
+  // Every 64 dispatches: due timers, and ready descriptors (so IO is not starved by busy
+  // fibers).
+  void periodic() noexcept {
+    (void)fire_timers(false);
+    if (poller_.waiting()) (void)poller_.poll(0);
+  }
   void idle(Worker& w);
   void wake_one() noexcept;
   void stop() noexcept;
@@ -214,6 +288,9 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
   std::mutex fatal_mu_;
   std::exception_ptr fatal_;  // guarded by fatal_mu_
+
+  SharedPoller poller_;
+  std::atomic<bool> poll_sleeping_{false};  // an idle worker blocks in poller_.poll
 };
 
 Record::Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size,
@@ -255,7 +332,7 @@ void Scheduler::switch_out(Worker* w) noexcept {
     if (w->pending == Pending::kSpawn) {
       next = std::exchange(w->spawned, nullptr);
     } else {
-      if ((++w->dispatches & 63) == 0) (void)fire_timers(false);
+      if ((++w->dispatches & 63) == 0) periodic();
       next = take_balanced(*w);
       if (!next) next = pop_own(*w);
     }
@@ -414,6 +491,7 @@ void Scheduler::wake_one() noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_relaxed) == 0) return;
 #endif
+  if (poll_sleeping_.load(std::memory_order_seq_cst)) poller_.wake();
   std::lock_guard<std::mutex> lock(idle_mu_);
   ++epoch_;
   idle_cv_.notify_one();
@@ -421,6 +499,7 @@ void Scheduler::wake_one() noexcept {
 
 void Scheduler::stop() noexcept {
   stop_.store(true, std::memory_order_release);
+  poller_.wake();
   std::lock_guard<std::mutex> lock(idle_mu_);
   ++epoch_;
   idle_cv_.notify_all();
@@ -495,7 +574,7 @@ void Scheduler::worker_loop(Worker& w) {
   HandlerScope scope(*this, nullptr);
   w.idle_backoff = kMinBackoff;
   while (!stop_.load(std::memory_order_acquire)) {
-    if ((++w.dispatches & 63) == 0) (void)fire_timers(false);
+    if ((++w.dispatches & 63) == 0) periodic();
     Record* r = take_balanced(w);
     if (!r) r = pop_own(w);
     if (!r) r = steal(w);
@@ -592,6 +671,29 @@ void Scheduler::idle(Worker& w) {
         if (has_timers_.load(std::memory_order_acquire) || Clock::now() >= until) break;
       }
       internal::cpu_relax();
+    }
+  }
+  if (poller_.waiting() && !poll_sleeping_.exchange(true, std::memory_order_seq_cst)) {
+    // Fibers wait for descriptors: sleep in the epoll set (one worker at a time) until one is
+    // ready, a wake-up (wake_one pokes it), the next timer or the back-off expires.
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    int polled = -1;
+    if (!any_ready() && !stop_.load(std::memory_order_acquire)) {
+      Clock::time_point until = Clock::now() + w.idle_backoff;
+      if (has_timers_.load(std::memory_order_acquire)) {
+        std::lock_guard<std::mutex> lock(timers_mu_);
+        if (auto next = timers_.next_deadline(); next && *next < until) until = *next;
+      }
+      const long long timeout_ns = std::max<long long>(
+          0, std::chrono::duration_cast<std::chrono::nanoseconds>(until - Clock::now()).count());
+      polled = poller_.poll(timeout_ns);
+    }
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    poll_sleeping_.store(false, std::memory_order_release);
+    if (polled >= 0) {
+      // Nothing became ready: the next sleep may be longer (wake-ups end it anyway).
+      w.idle_backoff = polled > 0 ? kMinBackoff : std::min(w.idle_backoff * 2, kMaxBackoff);
+      return;
     }
   }
   std::uint64_t epoch;
