@@ -84,6 +84,7 @@ struct Sizes {
   std::set<std::string> skip;               // --skip=a,b: not these workloads
   Filter<int> threads;                      // --threads=1,2: these worker counts only
   Filter<std::string> impl;                 // --impl=picos-fifo,boost_fiber: these impls only
+  std::set<int> workers;                    // --workers=4,8: more multi-worker widths (below)
 
   bool wants(const std::string& name) const {
     if (skip.count(name) != 0) return false;
@@ -107,7 +108,7 @@ inline std::set<std::string> split(const std::string& s) {
   std::fprintf(stderr,
                "%s: unknown or malformed argument '%s'\n"
                "usage: %s [--quick] [--warmup=N] [--reps=N] [--only=w1,w2] [--skip=w1,w2]\n"
-               "          [--threads=1,2] [--impl=picos-fifo,boost_fiber,...]\n"
+               "          [--threads=1,2] [--impl=picos-fifo,boost_fiber,...] [--workers=4,8,16]\n"
                "  sizes: --yield_n= --spawn_n= --skynet_leaves= --mutex_fibers= --mutex_ops=\n"
                "         --pingpong_n= --throughput_n= --fib_n= --timers_n= --timers_fire_n=\n"
                "         --trigger_n= --echo_clients= --echo_rounds= --rss_fibers=\n"
@@ -177,6 +178,16 @@ inline Sizes parse(int argc, char** argv) {
       std::set<int> t;
       for (const std::string& x : split(val)) t.insert(std::atoi(x.c_str()));
       s.threads.narrow(t);
+    } else if (key == "workers") {
+      // Extra widths beyond 1 and 2 workers, for machines with more cores: picos_bench adds
+      // multififo and multififo_cf rows with that many workers; boost_fiber_bench runs its
+      // work_stealing rows with the largest of them instead of 2 (its scheduler's state is
+      // process-wide, so one width per process).
+      for (const std::string& x : split(val)) {
+        int n = std::atoi(x.c_str());
+        if (n < 1) usage(argv[0], a);
+        s.workers.insert(n);
+      }
     } else if (key == "boost_launch") {
       // boost_fiber_bench's own flag (it removes it before calling parse); the other runners
       // accept and ignore it, so that tools/bench.sh can pass the same arguments to all.

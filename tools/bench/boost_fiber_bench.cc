@@ -21,6 +21,7 @@
 // has no IO integration: a blocking socket call would block the whole worker thread).
 //   bazel run -c opt //tools/bench:boost_fiber_bench -- --quick
 
+#include <algorithm>
 #include <atomic>
 #include <boost/fiber/all.hpp>
 #include <cstdint>
@@ -326,26 +327,30 @@ int main(int argc, char** argv) {
   if (s.wants_threads(1)) {
     run_all(s, 1, [] { return bf::pooled_fixedsize_stack(kStackSize); });
   }
-  if (s.wants_threads(2)) {
+  const int ws = s.workers.empty() ? 2 : std::max(2, *s.workers.rbegin());
+  if (s.wants_threads(ws)) {
     // work_stealing keeps process-wide static state (its peers' array), so it is installed
     // once, on this thread and one helper, for every 2-worker run. The helper's main fiber
     // parks until the runs are over; its scheduler meanwhile steals this thread's fibers.
     bf::mutex m;
     bf::condition_variable cv;
     bool finished = false;
-    std::thread helper([&] {
-      bf::use_scheduling_algorithm<bf::algo::work_stealing>(2);
-      std::unique_lock<bf::mutex> l(m);
-      cv.wait(l, [&] { return finished; });
-    });
-    bf::use_scheduling_algorithm<bf::algo::work_stealing>(2);
-    run_all(s, 2, [] { return bf::fixedsize_stack(kStackSize); });
+    std::vector<std::thread> helpers;
+    for (int i = 1; i < ws; ++i) {
+      helpers.emplace_back([&] {
+        bf::use_scheduling_algorithm<bf::algo::work_stealing>(ws);
+        std::unique_lock<bf::mutex> l(m);
+        cv.wait(l, [&] { return finished; });
+      });
+    }
+    bf::use_scheduling_algorithm<bf::algo::work_stealing>(ws);
+    run_all(s, ws, [] { return bf::fixedsize_stack(kStackSize); });
     {
       std::lock_guard<bf::mutex> l(m);
       finished = true;
     }
     cv.notify_all();
-    helper.join();
+    for (std::thread& h : helpers) h.join();
     // This thread's work_stealing scheduler still points at the helper's, now gone: leave
     // without running its teardown (it could try to steal from the dead peer).
     std::fflush(stdout);

@@ -540,7 +540,20 @@ double rss_parked_once(const Runner& run, i64 n) {
 int main(int argc, char** argv) {
   const Sizes s = bench::parse(argc, argv);
   raise_fd_limit();
-  for (const Impl& impl : impls()) {
+  std::vector<Impl> all = impls();
+  for (int n : s.workers) {
+    if (n <= 2) continue;  // already there
+    for (bool cf : {false, true}) {
+      all.push_back({cf ? "picos-multififo_cf" : "picos-multififo", n,
+                     [n, cf](std::function<void()> f) {
+                       picos::mux::multififo::Options o;
+                       o.threads = n;
+                       o.child_first = cf;
+                       picos::mux::multififo::run(f, o);
+                     }});
+    }
+  }
+  for (const Impl& impl : all) {
     if (!s.wants_threads(impl.threads) || !s.wants_impl(impl.name)) continue;
     const Runner& run = impl.run;
     const bool thread = impl.name == "picos-thread";
