@@ -12,11 +12,11 @@
 #include <utility>
 #include <vector>
 
-#include "mux/common/epoll_poller.h"
 #include "mux/common/queue.h"
 #include "mux/common/fiber_body.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
+#include "picos/internal/epoll_poller.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/spin_lock.h"
 #include "picos/internal/timer_heap.h"
@@ -137,7 +137,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   bool stall_warned_ = false;
   std::exception_ptr fatal_;
   std::vector<internal::TimerHeap::EntryRef> due_;
-  common::EpollPoller poller_;  // descriptors waited on by our fibers (io)
+  internal::EpollPoller poller_;  // descriptors waited on by our fibers (io)
   void* free_records_ = nullptr;  // recycled Record storage, linked through its first word
   std::size_t free_count_ = 0;
 

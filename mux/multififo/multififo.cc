@@ -2,8 +2,6 @@
 
 #include "mux/multififo/multififo.h"
 
-#include <sys/epoll.h>
-
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -16,11 +14,11 @@
 #include <thread>
 #include <vector>
 
-#include "mux/common/epoll_poller.h"
 #include "mux/common/queue.h"
 #include "mux/common/fiber_body.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
+#include "picos/internal/epoll_poller.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/spin_lock.h"
 #include "picos/internal/timer_heap.h"
@@ -136,70 +134,6 @@ std::uint64_t next_random(std::uint64_t& s) noexcept {
   return s;
 }
 
-// io waits of the scheduler's fibers (Handler::reactor()): one epoll set shared by the workers.
-// add/remove/forget and the processing of events run under a mutex; the waiting itself does
-// not, and only one worker at a time polls (an idle one blocks in it instead of on the
-// condition variable; busy ones look every 64 dispatches). Triggers are signaled after the
-// mutex is released: a resume action queues the fiber on the polling worker.
-class SharedPoller final : public Reactor {
- public:
-  SharedPoller() noexcept { poller_.defer_signals_to(&deferred_); }
-
-  void add(FdInterest& w) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    poller_.add(w);
-    waiting_.store(true, std::memory_order_release);
-  }
-  void remove(FdInterest& w) noexcept override {
-    std::lock_guard<std::mutex> lock(mu_);
-    poller_.remove(w);
-    waiting_.store(poller_.waiting(), std::memory_order_release);
-  }
-  void forget(int fd) noexcept override {
-    std::vector<Trigger> ready;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      poller_.forget(fd);
-      ready.swap(deferred_);
-      waiting_.store(poller_.waiting(), std::memory_order_release);
-    }
-    for (const Trigger& t : ready) t.signal();
-  }
-
-  // Whether some fiber waits for a descriptor. Any thread.
-  bool waiting() const noexcept { return waiting_.load(std::memory_order_acquire); }
-
-  // Waits up to `timeout_ns` (negative: no limit) for readiness or wake(), then completes
-  // what is ready; returns how many interests it completed, or -1 at once if another worker
-  // is polling.
-  int poll(long long timeout_ns) noexcept {
-    if (polling_.exchange(true, std::memory_order_acquire)) return -1;
-    epoll_event events[common::EpollPoller::kMaxEvents];
-    const int n = poller_.wait(events, common::EpollPoller::kMaxEvents, timeout_ns);
-    std::vector<Trigger> ready;
-    int completed;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      completed = poller_.process(events, n);
-      ready.swap(deferred_);
-      waiting_.store(poller_.waiting(), std::memory_order_release);
-    }
-    polling_.store(false, std::memory_order_release);
-    for (const Trigger& t : ready) t.signal();
-    return completed;
-  }
-
-  // Ends a poll in progress (or the next one) early. Any thread.
-  void wake() noexcept { poller_.wake(); }
-
- private:
-  std::mutex mu_;
-  common::EpollPoller poller_;       // guarded by mu_, but for wait() and wake()
-  std::vector<Trigger> deferred_;    // guarded by mu_
-  std::atomic<bool> waiting_{false};
-  std::atomic<bool> polling_{false};
-};
-
 constexpr Clock::duration kMinBackoff = std::chrono::milliseconds(1);
 constexpr Clock::duration kMaxBackoff = std::chrono::milliseconds(64);
 
@@ -289,7 +223,10 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   std::mutex fatal_mu_;
   std::exception_ptr fatal_;  // guarded by fatal_mu_
 
-  SharedPoller poller_;
+  // io waits of the fibers (Handler::reactor()): one epoll set shared by the workers. An idle
+  // worker blocks in it instead of on idle_cv_ (one at a time), busy ones look every 64
+  // dispatches, and a woken fiber lands on the polling worker's queue.
+  internal::LockedPoller poller_;
   std::atomic<bool> poll_sleeping_{false};  // an idle worker blocks in poller_.poll
 };
 

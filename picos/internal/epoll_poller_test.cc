@@ -3,7 +3,7 @@
 // EpollPoller's Reactor contract (picos/reactor.h) without a scheduler: interests on pipes,
 // triggers observed directly. The conformance matrix tests it again through //io on fifo.
 
-#include "mux/common/epoll_poller.h"
+#include "picos/internal/epoll_poller.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -15,7 +15,7 @@
 
 #include "gtest/gtest.h"
 
-namespace picos::mux::common {
+namespace picos::internal {
 namespace {
 
 struct Pipe {
@@ -162,4 +162,4 @@ TEST(EpollPollerTest, TimeoutIsHonouredToTheMillisecond) {
 }
 
 }  // namespace
-}  // namespace picos::mux::common
+}  // namespace picos::internal

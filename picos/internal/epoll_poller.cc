@@ -1,6 +1,6 @@
 // Copyright 2026 The Picos for C++ Authors.
 
-#include "mux/common/epoll_poller.h"
+#include "picos/internal/epoll_poller.h"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -11,7 +11,7 @@
 #include <ctime>
 #include <system_error>
 
-namespace picos::mux::common {
+namespace picos::internal {
 namespace {
 
 // reactor_data slots: the per-descriptor intrusive list, and a "linked" mark.
@@ -31,6 +31,7 @@ EpollPoller::~EpollPoller() {
 }
 
 void EpollPoller::start() {
+  if (epfd_.load(std::memory_order_relaxed) >= 0) return;
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) fail(errno, "epoll_create1");
   int wfd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -204,4 +205,51 @@ void EpollPoller::wake() noexcept {
   (void)!::write(fd, &one, sizeof one);
 }
 
-}  // namespace picos::mux::common
+// ---- LockedPoller -----------------------------------------------------------------------
+
+void LockedPoller::start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  poller_.start();
+}
+
+void LockedPoller::add(FdInterest& w) {
+  std::lock_guard<std::mutex> lock(mu_);
+  poller_.add(w);
+  waiting_.store(true, std::memory_order_release);
+}
+
+void LockedPoller::remove(FdInterest& w) noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  poller_.remove(w);
+  waiting_.store(poller_.waiting(), std::memory_order_release);
+}
+
+void LockedPoller::forget(int fd) noexcept {
+  std::vector<Trigger> ready;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    poller_.forget(fd);
+    ready.swap(deferred_);
+    waiting_.store(poller_.waiting(), std::memory_order_release);
+  }
+  for (const Trigger& t : ready) t.signal();
+}
+
+int LockedPoller::poll(long long timeout_ns) noexcept {
+  if (polling_.exchange(true, std::memory_order_acquire)) return -1;
+  epoll_event events[EpollPoller::kMaxEvents];
+  const int n = poller_.wait(events, EpollPoller::kMaxEvents, timeout_ns);
+  std::vector<Trigger> ready;
+  int completed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    completed = poller_.process(events, n);
+    ready.swap(deferred_);
+    waiting_.store(poller_.waiting(), std::memory_order_release);
+  }
+  polling_.store(false, std::memory_order_release);
+  for (const Trigger& t : ready) t.signal();
+  return completed;
+}
+
+}  // namespace picos::internal

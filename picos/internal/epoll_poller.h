@@ -1,7 +1,9 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
-// mux/common/epoll_poller.h — a Reactor (picos/reactor.h) that a single-threaded scheduler
-// owns and polls in its own loop, so that io's waits need no other thread.
+// picos/internal/epoll_poller.h — an epoll-based Reactor (picos/reactor.h): `EpollPoller`, which
+// one thread owns and polls (a single-threaded scheduler's own loop), and `LockedPoller`, the
+// same behind a mutex for several threads (multififo's workers, //io's default reactor thread).
+// Shared machinery for schedulers and //io, like timer_heap.h; not part of the core interface.
 //
 // The scheduler offers it through Handler::reactor(); //io then registers its waits here
 // instead of with its default reactor (a background epoll thread whose every wake-up is a
@@ -23,11 +25,12 @@
 // nothing. Destruction closes the epoll and event descriptors; interests still registered
 // then (fibers abandoned by a fatal error) are simply dropped.
 
-#ifndef PICOS_MUX_COMMON_EPOLL_POLLER_H_
-#define PICOS_MUX_COMMON_EPOLL_POLLER_H_
+#ifndef PICOS_INTERNAL_EPOLL_POLLER_H_
+#define PICOS_INTERNAL_EPOLL_POLLER_H_
 
 #include <atomic>
 #include <cstddef>
+#include <mutex>
 #include <vector>
 
 #include "picos/reactor.h"
@@ -35,7 +38,7 @@
 
 struct epoll_event;
 
-namespace picos::mux::common {
+namespace picos::internal {
 
 class EpollPoller final : public Reactor {
  public:
@@ -80,6 +83,10 @@ class EpollPoller final : public Reactor {
   // to an eventfd; a no-op before the first add().
   void wake() noexcept;
 
+  // Opens the epoll set now instead of at the first add() (idempotent; owner's thread).
+  // Throws std::system_error if it cannot.
+  void start();
+
  private:
   struct FdState {
     FdInterest* head = nullptr;  // interests waiting on this descriptor
@@ -87,7 +94,6 @@ class EpollPoller final : public Reactor {
     bool added = false;          // known to the epoll set
   };
 
-  void start();
   void arm(int fd, FdState& st);  // arms the union of the waiters' events; may throw
   void complete(FdInterest& w, FdInterest::Outcome outcome) noexcept;
 
@@ -98,6 +104,40 @@ class EpollPoller final : public Reactor {
   std::size_t waiters_ = 0;
 };
 
-}  // namespace picos::mux::common
+// EpollPoller for several threads: add/remove/forget and the processing of events run under
+// a mutex, the waiting itself does not, and one thread at a time polls. Triggers are signaled
+// after the mutex is released (a resume action must not run under it), so a woken fiber's
+// resume action runs on the polling thread.
+class LockedPoller final : public Reactor {
+ public:
+  LockedPoller() noexcept { poller_.defer_signals_to(&deferred_); }
 
-#endif  // PICOS_MUX_COMMON_EPOLL_POLLER_H_
+  void add(FdInterest& w) override;
+  void remove(FdInterest& w) noexcept override;
+  void forget(int fd) noexcept override;
+
+  // Opens the epoll set now (see EpollPoller::start). Any thread.
+  void start();
+
+  // Whether some interest is registered. Any thread.
+  bool waiting() const noexcept { return waiting_.load(std::memory_order_acquire); }
+
+  // Waits up to `timeout_ns` (negative: no limit) for readiness or wake(), then completes
+  // what is ready; returns how many interests it completed, or -1 at once if another thread
+  // is polling. Returns 0 at once before the epoll set is opened. Any thread.
+  int poll(long long timeout_ns) noexcept;
+
+  // Ends a poll in progress (or the next one) early. Any thread.
+  void wake() noexcept { poller_.wake(); }
+
+ private:
+  std::mutex mu_;
+  EpollPoller poller_;             // guarded by mu_, but for wait() and wake()
+  std::vector<Trigger> deferred_;  // guarded by mu_
+  std::atomic<bool> waiting_{false};
+  std::atomic<bool> polling_{false};
+};
+
+}  // namespace picos::internal
+
+#endif  // PICOS_INTERNAL_EPOLL_POLLER_H_
