@@ -5,8 +5,9 @@
 //    context in the thread's ThreadState, and jumps to the context's saved fcontext handing
 //    it a `Hop` {resumer, from = nullptr, to}.
 //  - A context may hand the thread to another with switch_to(): it publishes the target in
-//    ThreadState (read before the jump, on the thread it runs on), passes its Resumer on and
-//    jumps straight to the target with a Hop {resumer, from = itself, to}.
+//    the ThreadState its Resumer recorded (the run() call's thread, which every context under
+//    it runs on), passes its Resumer on and jumps straight to the target with a Hop
+//    {resumer, from = itself, to}.
 //  - Every context, when it starts or returns from a jump, reads the Hop first (`arrive`):
 //    the jumper's saved fcontext goes to the Resumer (from run()) or to the jumping context
 //    (from switch_to). suspend() jumps back to the Resumer, naming itself in `returned`; so
@@ -33,6 +34,9 @@ namespace bc = boost::context::detail;
 struct Context::Resumer {
   bc::fcontext_t ctx = nullptr;  // where a suspending or finishing context jumps back to
   Context* returned = nullptr;   // set by the context that jumps back
+  // The thread state of the thread running this run() call: every context running under it
+  // runs on that thread, so switch_to updates it without looking the thread up again.
+  internal::ThreadState* ts = nullptr;
 #ifdef PICOS_CONTEXT_TSAN
   void* tsan_fiber = nullptr;  // TSan fiber of the resuming thread or context
 #endif
@@ -125,6 +129,7 @@ Context::Outcome Context::run() noexcept {
   ts->stack = stack_;
 
   Resumer r;
+  r.ts = ts;
   resumer_ = &r;
   Hop hop{&r, nullptr, this};
 #ifdef PICOS_CONTEXT_TSAN
@@ -186,9 +191,8 @@ void Context::switch_to(Context& next) noexcept {
   if (next.resumer_ != nullptr) internal::fatal("Context::switch_to() called with a running context");
   stack_->check_canary();
   if (!next.started_) next.start();
-  internal::ThreadState* ts = internal::thread_state();
-  ts->current = &next;
-  ts->stack = next.stack_;
+  r->ts->current = &next;
+  r->ts->stack = next.stack_;
   resumer_ = nullptr;
   next.resumer_ = r;
   Hop out{r, this, &next};

@@ -100,6 +100,11 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   }
   // Makes `r` the running fiber (the scheduler's bookkeeping of a dispatch).
   void dispatch(Record* r) noexcept;
+  // From the running fiber `self`: dispatches `next` and switches to it directly.
+  void hand_over(Record* self, Record* next) noexcept {
+    dispatch(next);
+    self->ctx.switch_to(next->ctx);
+  }
   // The next ready fiber, after letting remote wake-ups (always) and due timers (every 64th
   // dispatch) in; nullptr if none.
   Record* next_ready();
@@ -205,8 +210,7 @@ void Scheduler::transfer() noexcept {
     self->ctx.suspend();  // to the loop: it idles until a wake-up
     return;
   }
-  dispatch(next);
-  self->ctx.switch_to(next->ctx);
+  hand_over(self, next);
 }
 
 void Scheduler::spend_quota() {
@@ -254,10 +258,8 @@ void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
   if (options_.child_first && !fatal_ && common::may_switch_now()) {
     // The spawner continues next, before any other ready fiber. Nothing may throw from here
     // on: the child exists, so spawn has succeeded.
-    Record* self = current_;
-    ready_.push_front(self);
-    dispatch(child);
-    self->ctx.switch_to(child->ctx);
+    ready_.push_front(current_);
+    hand_over(current_, child);
     return;
   }
   ready_.push_back(child);
