@@ -131,8 +131,10 @@ double yield_once(const Runner& run, i64 n) {
   return t.ns / static_cast<double>(2 * n);
 }
 
-// spawn_join: spawn n empty fibers (one shared computation), wait until all have run.
-double spawn_join_once(const Runner& run, i64 n) {
+// Spawns n fibers (one shared computation) that each run `body`, and waits until all have
+// finished; the timed region is the spawn loop and the wait. Returns the ns, or -1.
+template <typename Body>
+double spawn_all_ns(const Runner& run, i64 n, Body body) {
   Timer t;
   bool ok = false;
   run([&] {
@@ -141,7 +143,8 @@ double spawn_join_once(const Runner& run, i64 n) {
     Computation<void> done;
     t.start();
     for (i64 i = 0; i < n; ++i) {
-      Fiber::spawn(Fiber::create(shared), [&left, done] {
+      Fiber::spawn(Fiber::create(shared), [&left, done, body] {
+        body();
         if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.finish();
       });
     }
@@ -149,7 +152,13 @@ double spawn_join_once(const Runner& run, i64 n) {
     t.stop();
     ok = left.load() == 0;
   });
-  return ok ? t.ns / static_cast<double>(n) : -1;
+  return ok ? t.ns : -1;
+}
+
+// spawn_join: spawn n empty fibers (one shared computation), wait until all have run.
+double spawn_join_once(const Runner& run, i64 n) {
+  const double ns = spawn_all_ns(run, n, [] {});
+  return ns < 0 ? -1 : ns / static_cast<double>(n);
 }
 
 i64 skynet(i64 num, i64 size) {
@@ -299,24 +308,8 @@ double timers_once(const Runner& run, i64 n) {
 
 // timers_fire: n fibers each sleep 1 ms; spawn -> the last wakes; ms.
 double timers_fire_once(const Runner& run, i64 n) {
-  Timer t;
-  bool ok = false;
-  run([&] {
-    PackedComputation shared;
-    std::atomic<i64> left{n};
-    Computation<void> done;
-    t.start();
-    for (i64 i = 0; i < n; ++i) {
-      Fiber::spawn(Fiber::create(shared), [&left, done] {
-        Fiber::sleep(std::chrono::milliseconds(1));
-        if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.finish();
-      });
-    }
-    done.wait();
-    t.stop();
-    ok = left.load() == 0;
-  });
-  return ok ? t.ns / 1e6 : -1;
+  const double ns = spawn_all_ns(run, n, [] { Fiber::sleep(std::chrono::milliseconds(1)); });
+  return ns < 0 ? -1 : ns / 1e6;
 }
 
 // trigger: create + signal + await of a trigger already signaled; ns/op.
