@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <map>
 #include <set>
@@ -243,25 +244,30 @@ inline void report(const Sizes& s, const char* name, const std::string& impl, in
                    const char* unit, const std::function<double()>& once,
                    bool higher_is_better = false) {
   process_used() = true;
-  for (std::int64_t i = 0; i < s.warmup; ++i) {
-    if (once() < 0) {
-      std::printf("bench=%s impl=%s threads=%d value=FAILED unit=%s\n", name, impl.c_str(),
-                  threads, unit);
-      std::fflush(stdout);
-      ++failures();
-      return;
+  // One run; an exception (a scheduler out of threads, say) is a failure with its message,
+  // not a crash of the whole suite.
+  auto run_once = [&]() -> double {
+    try {
+      return once();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench=%s impl=%s threads=%d: %s\n", name, impl.c_str(), threads,
+                   e.what());
+      return -1;
     }
+  };
+  auto fail = [&] {
+    std::printf("bench=%s impl=%s threads=%d value=FAILED unit=%s\n", name, impl.c_str(),
+                threads, unit);
+    std::fflush(stdout);
+    ++failures();
+  };
+  for (std::int64_t i = 0; i < s.warmup; ++i) {
+    if (run_once() < 0) return fail();
   }
   double best = 0;
   for (std::int64_t i = 0; i < s.reps; ++i) {
-    double v = once();
-    if (v < 0) {
-      std::printf("bench=%s impl=%s threads=%d value=FAILED unit=%s\n", name, impl.c_str(),
-                  threads, unit);
-      std::fflush(stdout);
-      ++failures();
-      return;
-    }
+    double v = run_once();
+    if (v < 0) return fail();
     if (i == 0 || (higher_is_better ? v > best : v < best)) best = v;
   }
   // Whole numbers from 100 up (no exponent: msg/s and ms stay readable), 3 digits below.
