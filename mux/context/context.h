@@ -11,11 +11,12 @@
 //    thread's `StackPool` the first time the context is resumed, and given back to the pool of
 //    the thread on which the entry function returns.
 //  - Migratable: a suspended context may be resumed by any thread (never by two at once).
-//  - Stack overflow is reported: stacks have a guard page below them while the process stays
-//    well within Linux's memory-map limit (vm.max_map_count); an access to the guard page
+//  - Stack overflow is reported: stacks have a guard page below them (every stack on kernels
+//    with lightweight guard regions, 6.13+; on older ones while the process stays well within
+//    Linux's memory-map limit, vm.max_map_count: see stack.h); an access to the guard page
 //    prints "picos: stack overflow in a fiber ..." with the stack size and how to raise it,
 //    then aborts, instead of a bare SIGSEGV. Stacks allocated beyond that budget have no guard
-//    page; they carry a canary word that is checked at every suspend and exit instead.
+//    page; they carry a zero canary that is checked at every suspend and exit instead.
 //  - Sanitizer aware: under -fsanitize=address every switch is announced with
 //    __sanitizer_{start,finish}_switch_fiber; under -fsanitize=thread with
 //    __tsan_switch_to_fiber, and TSan fiber states are pooled with the stacks (creating one

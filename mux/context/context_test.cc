@@ -45,16 +45,33 @@ class LambdaContext {
   Context context_;
 };
 
-// Restores the default guard budget when a test that changed it ends.
 // The calling thread's id, computed afresh. std::this_thread::get_id() is pthread_self(),
 // which glibc declares __attribute__((const)): gcc may reuse one call's result across a
 // suspend() in a context that migrated (this test caught it under ASan). See docs/context.md.
 __attribute__((noipa)) std::thread::id this_thread_id() { return std::this_thread::get_id(); }
 
-struct GuardBudgetOverride {
-  explicit GuardBudgetOverride(long budget) { set_guard_budget_for_testing(budget); }
-  ~GuardBudgetOverride() { set_guard_budget_for_testing(-1); }
+// Forces unguarded (canary) stacks for the duration of a test, on any kernel: the mprotect
+// fallback with a budget of 0. Restores the process's choices when the test ends.
+struct ForceUnguardedStacks {
+  ForceUnguardedStacks() {
+    set_guard_mode_for_testing(GuardMode::kMprotect);
+    set_guard_budget_for_testing(0);
+  }
+  ~ForceUnguardedStacks() {
+    set_guard_budget_for_testing(-1);
+    restore_guard_mode_for_testing();
+  }
 };
+
+// Number of memory maps of this process (lines of /proc/self/maps).
+long memory_maps() {
+  std::FILE* f = std::fopen("/proc/self/maps", "r");
+  if (f == nullptr) return -1;
+  long lines = 0;
+  for (int c; (c = std::fgetc(f)) != EOF;) lines += c == '\n';
+  std::fclose(f);
+  return lines;
+}
 
 TEST(ContextTest, EntryRunsOnlyOnFirstResumeAndStackIsTakenLazily) {
   StackPool::trim();
@@ -276,7 +293,11 @@ TEST(ContextTest, ManyContextsAliveAtOnce) {
   for (auto& c : contexts) ASSERT_FALSE(c->resume());
   const StackStats live = stack_stats();
   EXPECT_GE(live.guarded_live + live.unguarded_live, static_cast<std::size_t>(kManyContexts));
-  EXPECT_LE(live.guarded_live, live.guard_budget);
+  EXPECT_LE(live.mprotect_live, live.guard_budget);
+  // Lightweight guards have no budget: every stack is guarded.
+  if (live.mode == GuardMode::kLightweight) {
+    EXPECT_EQ(live.unguarded_live, 0u);
+  }
   for (const Counter& counter : counters) ASSERT_EQ(counter.value, 1);
   for (auto& c : contexts) ASSERT_TRUE(c->resume());
   for (const Counter& counter : counters) ASSERT_EQ(counter.value, 2);
@@ -518,7 +539,7 @@ __attribute__((noinline)) int use_stack(int depth) {
 }
 
 TEST(ContextTest, UnguardedStacksCarryAnIntactCanary) {
-  GuardBudgetOverride no_guards(0);
+  ForceUnguardedStacks no_guards;
   StackPool::trim();
   const StackStats before = stack_stats();
   EXPECT_EQ(before.guard_budget, 0u);
@@ -541,40 +562,69 @@ TEST(ContextTest, UnguardedStacksCarryAnIntactCanary) {
   StackPool::trim();
 }
 
-// Resident memory of this process, in KiB (/proc/self/statm).
-long resident_kib() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return -1;
-  long size = 0, resident = 0;
-  int n = std::fscanf(f, "%ld %ld", &size, &resident);
-  std::fclose(f);
-  return n == 2 ? resident * static_cast<long>(page_size() / 1024) : -1;
+// The mode is the kernel's: lightweight guards wherever the probe accepted them. (On 6.13+
+// kernels this runs the lightweight path, on older ones the mprotect path; the fallback is
+// forced below on any kernel.)
+TEST(ContextTest, GuardModeFollowsTheKernel) {
+  const char* env = std::getenv("PICOS_STACK_GUARDS");
+  const bool forced = env != nullptr && std::string(env) == "mprotect";
+  EXPECT_EQ(guard_mode(), lightweight_guards_supported() && !forced ? GuardMode::kLightweight
+                                                                    : GuardMode::kMprotect);
+  EXPECT_EQ(stack_stats().mode, guard_mode());
+  EXPECT_EQ(set_guard_mode_for_testing(GuardMode::kLightweight), lightweight_guards_supported());
+  restore_guard_mode_for_testing();
 }
 
-// The zero canary is read, never written: an unguarded stack that a fiber never grows keeps
-// one resident page (its top, with the header), not two.
-TEST(ContextTest, UnguardedStackCanaryCostsNoResidentPage) {
-#if defined(PICOS_CONTEXT_TSAN)
-  GTEST_SKIP() << "TSan allocates a fiber state with every stack: RSS says nothing here";
-#endif
-  GuardBudgetOverride no_guards(0);
+// Lightweight guards: every stack is guarded, whatever the mprotect budget, and a guarded stack
+// is no memory map of its own (no VMA split), so 2,000 of them do not cost 2,000 maps.
+TEST(ContextTest, LightweightGuardsGuardEveryStackWithoutSplittingMaps) {
+  if (!set_guard_mode_for_testing(GuardMode::kLightweight)) {
+    GTEST_SKIP() << "this kernel has no lightweight guard regions (MADV_GUARD_INSTALL, 6.13+)";
+  }
+  set_guard_budget_for_testing(0);
   StackPool::trim();
   constexpr int kStacks = 2000;
   std::vector<Stack*> stacks;
-  const long before = resident_kib();
+  const StackStats before = stack_stats();
+  const long maps_before = memory_maps();
   for (int i = 0; i < kStacks; ++i) {
-    Stack* s = StackPool::take(kDefaultStackSize);
-    ASSERT_FALSE(s->guarded());
-    ASSERT_TRUE(s->canary_intact());
+    Stack* s = Stack::map(kDefaultStackSize);
+    EXPECT_EQ(s->guard_kind(), GuardKind::kLightweight);
+    EXPECT_EQ(s->guard_end() - s->guard_begin(), page_size());
+    EXPECT_EQ(s->guard_end(), reinterpret_cast<std::uintptr_t>(s->limit()));
     stacks.push_back(s);
   }
-  const long after = resident_kib();
-  for (Stack* s : stacks) StackPool::give(s);
-  StackPool::trim();
-  ASSERT_GE(before, 0);
-  const long page_kib = static_cast<long>(page_size() / 1024);
-  // One page each plus slack for the vector and the allocator; two pages each would fail.
-  EXPECT_LT(after - before, kStacks * page_kib * 3 / 2) << "KiB for " << kStacks << " stacks";
+  const long maps_after = memory_maps();
+  const StackStats live = stack_stats();
+  for (Stack* s : stacks) Stack::unmap(s);
+  set_guard_budget_for_testing(-1);
+  restore_guard_mode_for_testing();
+  EXPECT_EQ(live.guarded_live, before.guarded_live + kStacks);
+  EXPECT_EQ(live.mprotect_live, before.mprotect_live);
+  EXPECT_EQ(live.unguarded_live, before.unguarded_live);
+  ASSERT_GE(maps_before, 0);
+  // mprotect guards would add two maps per stack (4,000); merged lightweight stacks add a few.
+  EXPECT_LT(maps_after - maps_before, kStacks / 2);
+}
+
+// The fallback, forced on any kernel: mprotect'ed guard pages while the budget lasts, then
+// unguarded canary stacks.
+TEST(ContextTest, MprotectFallbackGuardsWithinTheBudgetThenUsesTheCanary) {
+  ASSERT_TRUE(set_guard_mode_for_testing(GuardMode::kMprotect));
+  const StackStats before = stack_stats();
+  set_guard_budget_for_testing(static_cast<long>(before.mprotect_live) + 2);
+  Stack* a = Stack::map(kDefaultStackSize);
+  Stack* b = Stack::map(kDefaultStackSize);
+  Stack* c = Stack::map(kDefaultStackSize);
+  EXPECT_EQ(a->guard_kind(), GuardKind::kMprotect);
+  EXPECT_EQ(b->guard_kind(), GuardKind::kMprotect);
+  EXPECT_EQ(c->guard_kind(), GuardKind::kNone);
+  EXPECT_TRUE(c->canary_intact());
+  EXPECT_EQ(stack_stats().mprotect_live, before.mprotect_live + 2);
+  EXPECT_EQ(stack_stats().unguarded_live, before.unguarded_live + 1);
+  for (Stack* s : {a, b, c}) Stack::unmap(s);
+  set_guard_budget_for_testing(-1);
+  restore_guard_mode_for_testing();
 }
 
 void recurse_marker() {}
@@ -583,6 +633,7 @@ TEST(ContextTest, OverwrittenCanaryAbortsAtSuspend) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
       {
+        set_guard_mode_for_testing(GuardMode::kMprotect);
         set_guard_budget_for_testing(0);
         Context* self = nullptr;
         LambdaContext c([&] {
@@ -606,24 +657,41 @@ __attribute__((noinline)) int recurse_forever(int depth, volatile int* limit) {
   return buffer[0] + buffer[511];
 }
 
-TEST(ContextDeathTest, GuardPageHitReportsStackOverflow) {
-#if defined(PICOS_CONTEXT_ASAN) || defined(PICOS_CONTEXT_TSAN)
-  GTEST_SKIP() << "the overflow handler is not installed under ASan/TSan";
-#else
+// A guard page hit is reported as a stack overflow, with either kind of guard.
+void expect_overflow_report(GuardMode mode, GuardKind kind) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
       {
+        if (!set_guard_mode_for_testing(mode)) std::abort();
         StackPool::trim();
         Context* self = nullptr;
         static volatile int limit = 1 << 30;
         LambdaContext c([&] {
-          if (!self->stack()->guarded()) std::abort();
+          if (self->stack()->guard_kind() != kind) std::abort();
           recurse_forever(0, &limit);
         });
         self = &c.context();
         c.resume();
       },
       "stack overflow in a fiber \\(stack size 65536 bytes, guard page hit at 0x");
+}
+
+TEST(ContextDeathTest, GuardPageHitReportsStackOverflow) {
+#if defined(PICOS_CONTEXT_ASAN) || defined(PICOS_CONTEXT_TSAN)
+  GTEST_SKIP() << "the overflow handler is not installed under ASan/TSan";
+#else
+  expect_overflow_report(GuardMode::kMprotect, GuardKind::kMprotect);
+#endif
+}
+
+TEST(ContextDeathTest, LightweightGuardHitReportsStackOverflow) {
+#if defined(PICOS_CONTEXT_ASAN) || defined(PICOS_CONTEXT_TSAN)
+  GTEST_SKIP() << "the overflow handler is not installed under ASan/TSan";
+#else
+  if (!lightweight_guards_supported()) {
+    GTEST_SKIP() << "this kernel has no lightweight guard regions (MADV_GUARD_INSTALL, 6.13+)";
+  }
+  expect_overflow_report(GuardMode::kLightweight, GuardKind::kLightweight);
 #endif
 }
 

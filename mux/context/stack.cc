@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
@@ -22,16 +23,47 @@ namespace {
 constexpr std::size_t kHeaderSize = 64;
 static_assert(sizeof(Stack) <= kHeaderSize);
 
+// madvise advice that installs a lightweight guard region (Linux 6.13; Debian 12's headers
+// predate it).
+#ifdef MADV_GUARD_INSTALL
+constexpr int kMadvGuardInstall = MADV_GUARD_INSTALL;
+#else
+constexpr int kMadvGuardInstall = 102;
+#endif
+
 // Maps left to the rest of the program when computing the default guard budget.
 constexpr long kMapsReserved = 8192;
 // Memory maps a guarded stack costs (the mprotect splits its mapping in two).
 constexpr long kMapsPerGuardedStack = 2;
 
-std::atomic<std::size_t> g_guarded_live{0};
+std::atomic<std::size_t> g_guarded_live{0};   // mprotect-guarded (budgeted)
+std::atomic<std::size_t> g_light_live{0};     // lightweight-guarded
 std::atomic<std::size_t> g_unguarded_live{0};
 std::atomic<std::size_t> g_maps_total{0};
 std::atomic<std::size_t> g_unmaps_total{0};
 std::atomic<long> g_budget_override{-1};  // < 0: use default_guard_budget()
+// -1: use default_guard_mode(); else a GuardMode forced by a test.
+std::atomic<int> g_mode_override{-1};
+
+// Installs a lightweight guard on one scratch page: does this kernel have them?
+bool probe_lightweight_guards() noexcept {
+  const std::size_t page = page_size();
+  void* m = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (m == MAP_FAILED) return false;
+  const bool ok = ::madvise(m, page, kMadvGuardInstall) == 0;
+  ::munmap(m, 2 * page);
+  return ok;
+}
+
+GuardMode default_guard_mode() noexcept {
+  static const GuardMode mode = [] {
+    const char* env = std::getenv("PICOS_STACK_GUARDS");
+    if (env != nullptr && std::strcmp(env, "mprotect") == 0) return GuardMode::kMprotect;
+    return lightweight_guards_supported() ? GuardMode::kLightweight : GuardMode::kMprotect;
+  }();
+  return mode;
+}
 
 // Reads /proc/sys/vm/max_map_count (65530 if unreadable) and leaves kMapsReserved maps.
 long compute_default_guard_budget() noexcept {
@@ -121,30 +153,40 @@ std::size_t page_size() noexcept {
 
 Stack* Stack::map(std::size_t size) noexcept {
   const std::size_t page = page_size();
-  bool guarded = reserve_guarded();
+  const bool light = guard_mode() == GuardMode::kLightweight;
+  bool guarded = light || reserve_guarded();
   const std::size_t mapping_size = size + (guarded ? page : 0);
   void* mapping = ::mmap(nullptr, mapping_size, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (mapping == MAP_FAILED) {
     int err = errno;
-    if (guarded) g_guarded_live.fetch_sub(1, std::memory_order_relaxed);
+    if (guarded && !light) g_guarded_live.fetch_sub(1, std::memory_order_relaxed);
     map_failure("map", size, err);
   }
   char* base = static_cast<char*>(mapping);
-  if (guarded && ::mprotect(base, page, PROT_NONE) != 0) {
-    // Typically ENOMEM: the map-count limit was reached by someone else. Keep the page as a
-    // plain (unused) part of the mapping and fall back to the canary.
-    g_guarded_live.fetch_sub(1, std::memory_order_relaxed);
-    guarded = false;
+  GuardKind kind = GuardKind::kNone;
+  if (light) {
+    // Cannot fail on a kernel that passed the probe, short of memory for page tables; then
+    // the page stays a plain (unused) part of the mapping and the canary takes over.
+    if (::madvise(base, page, kMadvGuardInstall) == 0) kind = GuardKind::kLightweight;
+  } else if (guarded) {
+    // mprotect typically fails with ENOMEM: the map-count limit was reached by someone else.
+    // Then as above.
+    if (::mprotect(base, page, PROT_NONE) == 0) {
+      kind = GuardKind::kMprotect;
+    } else {
+      g_guarded_live.fetch_sub(1, std::memory_order_relaxed);
+    }
   }
+  guarded = kind != GuardKind::kNone;
   Stack* s = new (base + mapping_size - kHeaderSize) Stack();
   s->mapping_ = mapping;
   s->mapping_size_ = mapping_size;
   s->size_ = size;
   s->limit_ = base + (mapping_size - size);
+  s->guard_kind_ = kind;
   if (guarded) {
-    s->guard_begin_ = reinterpret_cast<std::uintptr_t>(base);
-    s->guard_end_ = s->guard_begin_ + page;
+    if (kind == GuardKind::kLightweight) g_light_live.fetch_add(1, std::memory_order_relaxed);
   } else {
     g_unguarded_live.fetch_add(1, std::memory_order_relaxed);
     // The zero canary needs no write: the fresh mapping reads as zeros.
@@ -160,7 +202,17 @@ void Stack::unmap(Stack* stack) noexcept {
 #ifdef PICOS_CONTEXT_TSAN
   if (stack->tsan_fiber_ != nullptr) __tsan_destroy_fiber(stack->tsan_fiber_);
 #endif
-  (stack->guarded() ? g_guarded_live : g_unguarded_live).fetch_sub(1, std::memory_order_relaxed);
+  switch (stack->guard_kind()) {
+    case GuardKind::kLightweight:
+      g_light_live.fetch_sub(1, std::memory_order_relaxed);
+      break;
+    case GuardKind::kMprotect:
+      g_guarded_live.fetch_sub(1, std::memory_order_relaxed);
+      break;
+    case GuardKind::kNone:
+      g_unguarded_live.fetch_sub(1, std::memory_order_relaxed);
+      break;
+  }
   g_unmaps_total.fetch_add(1, std::memory_order_relaxed);
   void* mapping = stack->mapping_;
   std::size_t mapping_size = stack->mapping_size_;
@@ -340,12 +392,34 @@ StackPoolStats StackPool::this_thread_stats() noexcept { return t_pool.stats; }
 
 StackStats stack_stats() noexcept {
   StackStats s;
-  s.guarded_live = g_guarded_live.load(std::memory_order_relaxed);
+  s.mprotect_live = g_guarded_live.load(std::memory_order_relaxed);
+  s.guarded_live = s.mprotect_live + g_light_live.load(std::memory_order_relaxed);
   s.unguarded_live = g_unguarded_live.load(std::memory_order_relaxed);
   s.maps_total = g_maps_total.load(std::memory_order_relaxed);
   s.unmaps_total = g_unmaps_total.load(std::memory_order_relaxed);
   s.guard_budget = static_cast<std::size_t>(guard_budget());
+  s.mode = guard_mode();
   return s;
+}
+
+bool lightweight_guards_supported() noexcept {
+  static const bool supported = probe_lightweight_guards();
+  return supported;
+}
+
+GuardMode guard_mode() noexcept {
+  int o = g_mode_override.load(std::memory_order_relaxed);
+  return o >= 0 ? static_cast<GuardMode>(o) : default_guard_mode();
+}
+
+bool set_guard_mode_for_testing(GuardMode mode) noexcept {
+  if (mode == GuardMode::kLightweight && !lightweight_guards_supported()) return false;
+  g_mode_override.store(static_cast<int>(mode), std::memory_order_relaxed);
+  return true;
+}
+
+void restore_guard_mode_for_testing() noexcept {
+  g_mode_override.store(-1, std::memory_order_relaxed);
 }
 
 void set_guard_budget_for_testing(long budget) noexcept {

@@ -2,23 +2,30 @@
 //
 // mux/context/stack.h — fiber stacks and the per-thread pool that recycles them.
 //
-// A `Stack` is one anonymous memory mapping: an optional PROT_NONE guard page at the bottom,
-// then the stack itself. Memory is committed lazily by the kernel (MAP_NORESERVE), so a 64 KiB
-// stack that a fiber never grows costs one or two resident pages. A small header (the `Stack`
-// object itself) lives in the top bytes of the mapping, so a stack needs no heap allocation.
+// A `Stack` is one anonymous memory mapping: a guard page at the bottom (when one can be had,
+// see below), then the stack itself. Memory is committed lazily by the kernel (MAP_NORESERVE),
+// so a 64 KiB stack that a fiber never grows costs one resident page (its top, where a small
+// header, the `Stack` object itself, lives: a stack needs no heap allocation).
 //
-// Guard pages and Linux's memory-map limit: a guarded stack is two memory maps (the mprotect
-// splits the mapping), and a process may hold at most vm.max_map_count maps (65530 by
-// default). Stacks are therefore guarded only while the number of live guarded stacks in the
-// process is below a budget, (max_map_count - 8192) / 2 = 28669 with the default limit; 8192
-// maps are left to the rest of the program. Beyond the budget, stacks are unguarded: adjacent
-// unguarded stacks merge into a single map, so a million fibers stay possible. An unguarded
-// stack keeps a zero canary instead: its lowest 64 usable bytes must stay zero. `Context`
-// checks them at every suspend and when the fiber finishes, and aborts with a message if an
-// overflow wrote anything but zeros there. Zero, because a fresh anonymous page reads as the
-// shared zero page: the check costs no resident memory, where a written canary value would
-// cost a second resident page per stack (measured: 7.2 instead of 4.3 KiB per parked fiber
-// at 100,000 fibers). The price: an overflow that writes only zeros there goes unnoticed.
+// Guard pages come in two kinds, chosen once per process at run time (`guard_mode()`):
+//  - Lightweight guards (Linux 6.13 and later): `madvise(MADV_GUARD_INSTALL)` marks the lowest
+//    page of the mapping as a guard region. No VMA split, so a guarded stack is still one
+//    memory map (adjacent stacks merge), costs no vm.max_map_count budget and no resident
+//    page. Where the kernel accepts it, EVERY stack is guarded this way: there is no budget.
+//  - mprotect guards (the fallback, older kernels or PICOS_STACK_GUARDS=mprotect): the lowest
+//    page is made PROT_NONE, which splits the mapping in two. A process may hold at most
+//    vm.max_map_count maps (65530 by default), so stacks are guarded this way only while the
+//    number of live mprotect-guarded stacks is below a budget, (max_map_count - 8192) / 2 =
+//    28669 with the default limit; 8192 maps are left to the rest of the program. Beyond the
+//    budget, stacks are unguarded: adjacent unguarded stacks merge into a single map, so a
+//    million fibers stay possible. An unguarded stack keeps a zero canary instead: its lowest
+//    64 usable bytes must stay zero. `Context` checks them at every suspend and when the fiber
+//    finishes, and aborts with a message if an overflow wrote anything but zeros there. Zero,
+//    because then the canary is never written: `map` leaves that page untouched. (Whether
+//    *reading* it costs a resident page depends on the kernel: on 6.1 the read maps the shared
+//    zero page, on 6.18 it counts as resident. With lightweight guards there is no canary.)
+//    The price: an overflow that writes only zeros there goes unnoticed.
+// A guard page hit on either kind is reported as a stack overflow (see context.h).
 //
 // `StackPool` is a per-thread cache (no lock, no atomic on its fast path): a stack released on
 // a thread goes to that thread's pool and is reused for the next stack of the same size taken
@@ -40,6 +47,19 @@
 
 namespace picos::mux::context {
 
+// How stacks are guarded in this process (see the file comment).
+enum class GuardMode : unsigned char {
+  kLightweight,  // madvise(MADV_GUARD_INSTALL) on every stack, no budget, no VMA split
+  kMprotect,     // mprotect'ed guard page while the budget allows, else a zero canary
+};
+
+// What guards one stack.
+enum class GuardKind : unsigned char {
+  kNone,         // unguarded: a zero canary at limit()
+  kMprotect,     // a PROT_NONE page below limit() (its own memory map)
+  kLightweight,  // a lightweight guard region below limit() (no memory map of its own)
+};
+
 // One mmap'ed fiber stack. Created and destroyed only through `StackPool` (or `Stack::map` /
 // `Stack::unmap`); a `Stack*` is owned by exactly one context or one pool at a time. The
 // accessors may be called from any thread that owns the stack; they cost a load or two.
@@ -49,9 +69,9 @@ class Stack {
   Stack& operator=(const Stack&) = delete;
 
   // Maps a new stack whose stack region is `size` bytes (a multiple of the page size, at
-  // least one page more than the header), guarded if the guard budget allows it. Aborts the
-  // process with a message if the kernel refuses the mapping. Any thread; costs one mmap (and
-  // one mprotect if guarded), plus __tsan_create_fiber under TSan.
+  // least one page more than the header), guarded as `guard_mode()` says. Aborts the
+  // process with a message if the kernel refuses the mapping. Any thread; costs one mmap and
+  // one madvise or mprotect if guarded, plus __tsan_create_fiber under TSan.
   static Stack* map(std::size_t size) noexcept;
 
   // Unmaps `stack` (its TSan fiber handle is destroyed too). Any thread; one munmap. The stack
@@ -71,10 +91,17 @@ class Stack {
     return static_cast<std::size_t>(static_cast<char*>(top()) - static_cast<char*>(limit_));
   }
 
-  // Whether a PROT_NONE guard page lies below `limit()`, and its address range [begin, end).
-  bool guarded() const noexcept { return guard_end_ != 0; }
-  std::uintptr_t guard_begin() const noexcept { return guard_begin_; }
-  std::uintptr_t guard_end() const noexcept { return guard_end_; }
+  // Whether a guard page (of either kind) lies below `limit()`, which kind, and its address
+  // range [begin, end).
+  bool guarded() const noexcept { return guard_kind_ != GuardKind::kNone; }
+  GuardKind guard_kind() const noexcept { return guard_kind_; }
+  // Both 0 for an unguarded stack.
+  std::uintptr_t guard_begin() const noexcept {
+    return guarded() ? reinterpret_cast<std::uintptr_t>(mapping_) : 0;
+  }
+  std::uintptr_t guard_end() const noexcept {
+    return guarded() ? reinterpret_cast<std::uintptr_t>(limit_) : 0;
+  }
 
   // Unguarded stacks only: whether the kCanaryBytes at `limit()` are still zero (always true for a
   // guarded stack). A load and a compare.
@@ -112,20 +139,21 @@ class Stack {
   void* mapping_ = nullptr;         // start of the mmap'ed region (guard page included)
   std::size_t mapping_size_ = 0;    // length of the mmap'ed region
   std::size_t size_ = 0;            // stack region, guard excluded
-  void* limit_ = nullptr;           // lowest usable address
-  std::uintptr_t guard_begin_ = 0;  // guard page range; both 0 if unguarded
-  std::uintptr_t guard_end_ = 0;
+  void* limit_ = nullptr;           // lowest usable address; a guard page is [mapping_, limit_)
+  GuardKind guard_kind_ = GuardKind::kNone;
   void* tsan_fiber_ = nullptr;
   Stack* next_ = nullptr;  // free-list link while cached in a pool
 };
 
 // Process-wide counters, all updated with relaxed atomics: a snapshot, not a consistent cut.
 struct StackStats {
-  std::size_t guarded_live = 0;    // mapped guarded stacks (in use or cached in a pool)
+  std::size_t guarded_live = 0;    // mapped guarded stacks of either kind (in use or cached)
+  std::size_t mprotect_live = 0;   // of those, mprotect-guarded (what the budget limits)
   std::size_t unguarded_live = 0;  // mapped unguarded (canary) stacks
   std::size_t maps_total = 0;      // stacks ever mapped (monotonic): detects a fresh mmap
   std::size_t unmaps_total = 0;    // stacks ever unmapped (monotonic)
-  std::size_t guard_budget = 0;    // current limit on `guarded_live`
+  std::size_t guard_budget = 0;    // current limit on `mprotect_live`
+  GuardMode mode = GuardMode::kMprotect;  // `guard_mode()`
 };
 
 // Counters of the calling thread's pool.
@@ -178,9 +206,26 @@ class StackPool {
 // A snapshot of the process-wide stack counters. Any thread; a few relaxed loads.
 StackStats stack_stats() noexcept;
 
-// Sets the guard budget (the most guarded stacks alive at once) to `budget`; a negative value
-// restores the default, (vm.max_map_count - 8192) / 2. Only new mappings are affected: cached
-// and live stacks keep what they have. Tests use 0 to force the unguarded (canary) path.
+// How this process guards its stacks: kLightweight if the kernel accepts MADV_GUARD_INSTALL
+// (probed once, on a scratch mapping, the first time a stack is mapped) and the environment
+// variable PICOS_STACK_GUARDS is not "mprotect"; else kMprotect. Any thread; a load after the
+// first call.
+GuardMode guard_mode() noexcept;
+
+// Whether the running kernel accepts lightweight guard regions (the probe above, whatever the
+// environment says). Any thread.
+bool lightweight_guards_supported() noexcept;
+
+// Forces `mode` for stacks mapped from now on (kLightweight only if supported: returns false
+// and changes nothing otherwise); tests use it to exercise the fallback on a new kernel.
+// `restore_guard_mode_for_testing()` goes back to what `guard_mode()` chose.
+bool set_guard_mode_for_testing(GuardMode mode) noexcept;
+void restore_guard_mode_for_testing() noexcept;
+
+// Sets the mprotect guard budget (the most mprotect-guarded stacks alive at once) to `budget`;
+// a negative value restores the default, (vm.max_map_count - 8192) / 2. Only new mappings are
+// affected: cached and live stacks keep what they have. With kMprotect, tests use 0 to force
+// the unguarded (canary) path; lightweight guards have no budget.
 void set_guard_budget_for_testing(long budget) noexcept;
 
 // The system page size (cached after the first call).
