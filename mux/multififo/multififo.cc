@@ -507,6 +507,9 @@ bool Scheduler::fire_timers(bool blocking) {
 // ---- workers -----------------------------------------------------------------------
 
 void Scheduler::worker_loop(Worker& w) {
+  // A run nested inside a fiber of another multififo runs its worker 0 on that fiber's
+  // thread: restore the outer worker when this loop ends.
+  Worker* const outer = this_worker();
   set_this_worker(&w);
   HandlerScope scope(*this, nullptr);
   w.idle_backoff = kMinBackoff;
@@ -522,7 +525,7 @@ void Scheduler::worker_loop(Worker& w) {
     if (fire_timers(true)) continue;
     idle(w);
   }
-  set_this_worker(nullptr);
+  set_this_worker(outer);
 }
 
 void Scheduler::run_one(Worker& w, Record* r) {

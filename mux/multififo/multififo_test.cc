@@ -52,6 +52,33 @@ TEST(MultififoTest, RejectsBadOptions) {
   EXPECT_GE(resolved_threads(Options()), 1);
 }
 
+// A run nested inside a multififo fiber: once it returns, the outer fiber keeps yielding and
+// spawning on its own scheduler (its worker's thread-local state is restored).
+TEST(MultififoTest, NestedRunInsideAFiber) {
+  for (int threads : {1, 2}) {
+    int result = run(
+        [threads] {
+          Computation<int> outer_child;
+          Fiber::spawn(Fiber::create(outer_child), [outer_child] { outer_child.return_value(1); });
+          int v = run(
+              [] {
+                Computation<int> x;
+                Fiber::spawn(Fiber::create(x), [x] { x.return_value(41); });
+                Fiber::yield();
+                return x.await() + 1;
+              },
+              with_threads(threads));
+          Fiber::yield();
+          Computation<int> after;
+          Fiber::spawn(Fiber::create(after), [after] { after.return_value(100); });
+          Fiber::yield();
+          return v + outer_child.await() + after.await();
+        },
+        with_threads(threads));
+    EXPECT_EQ(result, 143) << threads << " workers";
+  }
+}
+
 TEST(MultififoTest, FibersRunOnSeveralWorkers) {
   std::mutex mu;
   std::set<std::thread::id> seen;

@@ -96,7 +96,7 @@ std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
   if (c.is_running()) {
     throw std::logic_error("picos::mux::thread::run: main did not finish");
   }
-  return c.await();
+  return c.take();
 }
 
 }  // namespace picos::mux::thread

@@ -379,6 +379,9 @@ TEST(ThreadTest, ForbidOptionMasksCancelationOfMain) {
 TEST(ThreadTest, MoveOnlyMainAndResult) {
   auto p = run([q = std::make_unique<int>(5)]() mutable { return *q; });
   EXPECT_EQ(p, 5);
+  // A move-only result too (it is taken from the main computation, not copied).
+  std::unique_ptr<int> r = run([] { return std::make_unique<int>(7); });
+  EXPECT_EQ(*r, 7);
 }
 
 }  // namespace
