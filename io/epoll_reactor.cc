@@ -5,9 +5,10 @@
 // (level-triggered EPOLLONESHOT registrations, one epoll_ctl per wait, a descriptor closed
 // behind its back re-added, triggers signaled outside the lock) are picos::internal's
 // LockedPoller, which fifo and multififo use too (picos/internal/epoll_poller.h). A woken
-// fiber reaches its scheduler through the scheduler's remote resume path.
+// fiber reaches its scheduler through the scheduler's remote resume path. Like every
+// reactor it is found by io::close through the reactor registry
+// (picos/internal/reactor_registry.h); it enrolls at its first wait and never leaves.
 
-#include <atomic>
 #include <system_error>
 #include <thread>
 
@@ -41,22 +42,12 @@ class DefaultReactor final : public Reactor {
   picos::internal::LockedPoller poller_;
 };
 
-std::atomic<Reactor*> started{nullptr};
-
 }  // namespace
 
 Reactor& default_reactor() {
   // Leaked on purpose: its thread never stops and may still be in epoll_wait at exit.
-  static DefaultReactor* const instance = [] {
-    auto* r = new DefaultReactor();
-    started.store(r, std::memory_order_release);
-    return r;
-  }();
+  static DefaultReactor* const instance = new DefaultReactor();
   return *instance;
 }
-
-namespace internal {
-Reactor* default_reactor_if_started() noexcept { return started.load(std::memory_order_acquire); }
-}  // namespace internal
 
 }  // namespace picos::io

@@ -17,12 +17,9 @@
 
 #include "picos/fiber.h"
 #include "picos/handler.h"
+#include "picos/internal/reactor_registry.h"
 
 namespace picos::io {
-
-namespace internal {
-Reactor* default_reactor_if_started() noexcept;  // epoll_reactor.cc
-}  // namespace internal
 
 namespace {
 
@@ -117,11 +114,9 @@ int socket(int domain, int type, int protocol) {
 }
 
 void forget(int fd) noexcept {
-  Reactor* def = internal::default_reactor_if_started();
-  if (Handler* h = installed_handler()) {
-    if (Reactor* r = h->reactor(); r && r != def) r->forget(fd);
-  }
-  if (def) def->forget(fd);
+  // Every reactor that has waited on `fd` since it was last forgotten, whichever thread or
+  // scheduler it belongs to: they note it in the registry when they add an interest.
+  picos::internal::forget_everywhere(fd);
 }
 
 void close(int fd) {

@@ -22,11 +22,15 @@
 // that does not need to wait does not check cancelation. Timeouts compose through
 // cancelation, e.g. a fiber whose computation has `cancel_after(0.5, reason)` armed.
 //
-// Closing: `io::close(fd)` first wakes every fiber waiting on `fd` (in the closer's reactor
-// and in the default reactor) with std::system_error(EBADF), then closes it, so a waiter
-// never hangs and never touches a reused descriptor number. Close descriptors that io may be
-// waiting on with io::close (or call `forget` before ::close). A scheduler reactor only
-// sees closes made from its own fibers.
+// Closing: `io::close(fd)` first wakes every fiber waiting on `fd` with
+// std::system_error(EBADF), in whichever reactor it waits — any scheduler's, the default
+// one — and from whichever thread or fiber the close is made; then it closes `fd`. So a
+// waiter never hangs and never touches a reused descriptor number. Close descriptors that io
+// may be waiting on with io::close (or call `forget` before ::close). The reactors that
+// waited on `fd` are found in a process-wide per-descriptor record
+// (picos/internal/reactor_registry.h): a close costs an atomic exchange, plus one call per
+// reactor that waited on `fd` since its last close; a wait costs one more load. A wait that
+// begins while another thread closes the same descriptor is the caller's race, as in POSIX.
 //
 // SIGPIPE: send/sendto pass MSG_NOSIGNAL; in addition the first io call sets SIGPIPE to
 // SIG_IGN if its disposition is still the default, so write/writev to a closed pipe or
@@ -58,8 +62,8 @@ void pipe(int fds[2]);
 void socketpair(int domain, int type, int protocol, int sv[2]);
 // socket with SOCK_NONBLOCK | SOCK_CLOEXEC added to `type`.
 int socket(int domain, int type, int protocol);
-// Wakes the waiters on `fd` with EBADF (see above), then closes it. EINTR is not retried (on
-// Linux the descriptor is closed anyway) and is not reported.
+// Wakes the waiters on `fd` with EBADF, in every reactor (see above), then closes it. EINTR
+// is not retried (on Linux the descriptor is closed anyway) and is not reported.
 void close(int fd);
 // Wakes the waiters on `fd` with EBADF without closing it (for code that closes by itself).
 void forget(int fd) noexcept;

@@ -21,9 +21,11 @@
 #include <cstring>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "mux/fifo/fifo.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
 #include "std/structured/control.h"
@@ -506,6 +508,112 @@ TEST_F(IoTest, CloseWakesAWaiterWithEbadf) {
     io::close(p[0]);
     waiter.await();
     EXPECT_EQ(err.load(), EBADF);
+    io::close(p[1]);
+  });
+}
+
+// io::close from any thread or scheduler reaches the reactor the waiter is blocked in (the
+// conformance matrix supplies the waiter's scheduler, nosched included). `close_from` runs
+// `closer(fd)` somewhere while a reader of this configuration is blocked on fd; the reader
+// must wake with EBADF. A reader never woken is canceled after 10 s (wall clock; not on the
+// virtual clock, which would fire it at once), so a regression fails instead of hanging.
+enum class Closer { kSameScheduler, kPlainThread, kOtherSchedulersFiber };
+
+void close_from(Closer closer, int fd) {
+  switch (closer) {
+    case Closer::kSameScheduler:
+      io::close(fd);
+      return;
+    case Closer::kPlainThread:
+    case Closer::kOtherSchedulersFiber: {
+      // The test fiber waits on a computation, not in join(): joining would hold the
+      // scheduler's thread, and the close must not need it.
+      Computation<void> closed;
+      std::thread t([closer, fd, closed] {
+        if (closer == Closer::kPlainThread) {
+          io::close(fd);
+        } else {
+          mux::fifo::run([fd] { io::close(fd); });
+        }
+        closed.finish();
+      });
+      closed.wait();
+      t.join();
+      return;
+    }
+  }
+}
+
+void expect_close_wakes_reader(Closer closer) {
+  picos::testing::run([closer] {
+    int p[2];
+    io::pipe(p);
+    std::atomic<int> err{-1};
+    Victim v = spawn_victim([&] {
+      err = error_of([&] {
+        char b;
+        (void)io::read(p[0], &b, 1);
+      });
+    });
+    if (!virtual_clock()) v.c.cancel_after(10.0, stop());
+    io::sleep(0.02);  // the reader blocks meanwhile (if not, it still gets EBADF)
+    close_from(closer, p[0]);
+    v.done.wait();
+    EXPECT_EQ(err.load(), EBADF) << "the reader was not woken by the close";
+    io::close(p[1]);
+  });
+}
+
+TEST_F(IoTest, CloseFromTheSameSchedulerWakesAReader) {
+  expect_close_wakes_reader(Closer::kSameScheduler);
+}
+
+TEST_F(IoTest, CloseFromAPlainThreadWakesAReader) {
+  expect_close_wakes_reader(Closer::kPlainThread);
+}
+
+TEST_F(IoTest, CloseFromAnotherSchedulersFiberWakesAReader) {
+  expect_close_wakes_reader(Closer::kOtherSchedulersFiber);
+}
+
+// Readers of one descriptor in two reactors at once (this configuration's and a fifo
+// scheduler's on another thread), closed from a plain thread: both wake.
+TEST_F(IoTest, CloseWakesReadersInEveryReactor) {
+  picos::testing::run([] {
+    int p[2];
+    io::pipe(p);
+    std::atomic<int> here{-1}, there{-1};
+    Victim v = spawn_victim([&] {
+      here = error_of([&] {
+        char b;
+        (void)io::read(p[0], &b, 1);
+      });
+    });
+    if (!virtual_clock()) v.c.cancel_after(10.0, stop());
+    Computation<void> other_done;
+    std::thread other([&, other_done] {
+      mux::fifo::run([&] {
+        Computation<void> c;
+        c.cancel_after(10.0, stop());
+        Fiber::spawn(Fiber::create(c), [&, c] {
+          c.capture([&] {
+            there = error_of([&] {
+              char b;
+              (void)io::read(p[0], &b, 1);
+            });
+          });
+        });
+        c.wait();
+      });
+      other_done.finish();
+    });
+    io::sleep(0.03);  // both readers block meanwhile
+    close_from(Closer::kPlainThread, p[0]);
+    v.done.wait();
+    other_done.wait();
+    other.join();
+    EXPECT_EQ(here.load(), EBADF);
+    EXPECT_EQ(there.load(), EBADF);
     io::close(p[1]);
   });
 }

@@ -28,15 +28,27 @@
 //    of the trigger, which are harmless). Must be called once for every successful add,
 //    whether or not the trigger was signaled. Never throws. It is what makes cancelation
 //    safe: the fd stays open and usable, and may be closed at once.
-//  - forget: called by io::close before it closes `fd`: every interest registered on `fd`
-//    is completed with `kClosed` and its trigger signaled, and the reactor drops whatever
-//    it keeps for `fd` (so a later descriptor with the same number starts afresh).
+//  - forget: called by io::close before it closes `fd`, on the closer's thread: every
+//    interest registered on `fd` is completed with `kClosed` and its trigger signaled, and
+//    the reactor drops whatever it keeps for `fd` (so a later descriptor with the same number
+//    starts afresh). It must be done when forget returns (the number may be reused at once),
+//    without waiting for the reactor's loop: the loop may be asleep, busy, or on a thread
+//    that waits for the closer.
+//  - Registry: io::close finds the reactors to call through picos/internal/reactor_registry.h,
+//    so every reactor that can hold interests owns a ReactorRegistration: `enroll` before its
+//    first interest (outside its own locks), `note(fd)` in add under the lock its forget
+//    takes (a load per wait, constant), `withdraw` once no fiber can wait on it any more and
+//    before it is destroyed — never from inside a resume action its forget runs. A reactor
+//    that does not enroll is never told of closes: its waiters hang until canceled.
 //  - Signal triggers outside the reactor's own locks if possible (the resume action of a
-//    scheduler runs inside `signal`). A trigger may be signaled on any thread.
+//    scheduler runs inside `signal`). A trigger may be signaled on any thread: a scheduler's
+//    resume action takes its remote path (a queue and a wake-up of its loop) when called on
+//    a thread that is not running the scheduler.
 //  - `outcome` is written by the reactor before it signals and read by the caller only
 //    after `remove` returned (remove orders the two, e.g. through the reactor's lock).
-//  - Threads: a scheduler's reactor is called only from fibers of that scheduler (on its
-//    threads). The default reactor accepts calls from any thread.
+//  - Threads: add and remove are called from the fibers that wait (a scheduler's reactor:
+//    only its own fibers, on its threads); forget from any thread, concurrently with them
+//    and with the reactor's loop. The default reactor accepts every call from any thread.
 
 #ifndef PICOS_REACTOR_H_
 #define PICOS_REACTOR_H_

@@ -142,7 +142,10 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   bool stall_warned_ = false;
   std::exception_ptr fatal_;
   std::vector<internal::TimerHeap::EntryRef> due_;
-  internal::EpollPoller poller_;  // descriptors waited on by our fibers (io)
+  // Descriptors waited on by our fibers (io). io::close from any thread reaches it through
+  // the reactor registry; the waiter's resume action then takes the remote path (push_remote
+  // wakes a loop asleep in poll()).
+  internal::EpollPoller poller_;
   void* free_records_ = nullptr;  // recycled Record storage, linked through its first word
   std::size_t free_count_ = 0;
 
@@ -320,6 +323,10 @@ void Scheduler::run(FiberRef fiber, internal::UniqueFunction main) {
     std::lock_guard<std::mutex> lock(remote_mu_);
     stopped_ = true;
   }
+  // No fiber waits on the poller any more (or, after a fatal error, none will run again):
+  // closes on other threads need not reach it. Here, not in the destructor, which must not
+  // run inside a close's forget call (picos/internal/reactor_registry.h).
+  poller_.unregister();
   if (fatal_) {
     abandon_all();
     std::rethrow_exception(fatal_);

@@ -32,6 +32,7 @@
 #include "mux/common/fiber_body.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
+#include "picos/internal/reactor_registry.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/timer_heap.h"
 #include "picos/reactor.h"
@@ -121,9 +122,14 @@ class Scheduler final : public Handler, public Reactor, public internal::RefCoun
   void spawn(FiberRef fiber, internal::UniqueFunction main) override;
   Reactor* reactor() noexcept override { return this; }
 
-  // ---- Reactor (picos/reactor.h; called from our fibers, on the loop thread) ----------
-  // One one-shot libevent event per interest, like await_fd. reactor_data: [0] the event,
-  // [1] this scheduler, [2]/[3] links of io_waits_.
+  // ---- Reactor (picos/reactor.h) ------------------------------------------------------
+  // One one-shot libevent event per interest, like await_fd, on a list per descriptor
+  // (io_fds_). reactor_data: [0] the event, [1] this scheduler, [2]/[3] the links of the
+  // descriptor's list. add and remove are called by our fibers (loop thread); forget from
+  // any thread (io::close reaches us through the reactor registry): it looks at `fd`'s list
+  // only, under io_mu_, deletes the events without waiting for a callback in progress
+  // (event_del_noblock) and signals outside the lock; a woken fiber then takes the remote
+  // path (push_remote activates wake_, which wakes the loop).
   void add(FdInterest& w) override;
   void remove(FdInterest& w) noexcept override;
   void forget(int fd) noexcept override;
@@ -155,6 +161,9 @@ class Scheduler final : public Handler, public Reactor, public internal::RefCoun
   bool stalled() noexcept;
   void stop() noexcept;
   void abandon_all() noexcept;
+  // Calls fn(event*) for every reactor interest's event still allocated. Takes io_mu_.
+  template <typename Fn>
+  void for_each_interest_event(Fn fn) noexcept;
   void unlink_live(Record* r) noexcept {
     if (r->prev_live) {
       r->prev_live->next_live = r->next_live;
@@ -186,7 +195,6 @@ class Scheduler final : public Handler, public Reactor, public internal::RefCoun
   Record* live_ = nullptr;         // every registered record not finished
   FdWait* fd_waits_ = nullptr;     // every await_fd in progress (or abandoned)
   std::size_t fd_wait_count_ = 0;  // await_fd calls and reactor interests in progress
-  FdInterest* io_waits_ = nullptr;  // every reactor interest added and not removed
   bool stall_warned_ = false;
   bool keepalive_armed_ = false;
   std::uint64_t batches_ = 0;           // on_wake calls
@@ -203,6 +211,11 @@ class Scheduler final : public Handler, public Reactor, public internal::RefCoun
   Queue remote_spawn_;           // new fibers, not registered yet; same guard
   bool remote_stopped_ = false;  // guarded by remote_mu_
   std::atomic<bool> remote_pending_{false};
+
+  // Reactor interests: added and removed on the loop thread, forgotten from any thread.
+  std::mutex io_mu_;                  // before libevent's base lock (event_add/del inside)
+  std::vector<FdInterest*> io_fds_;   // guarded by io_mu_: per-fd list heads, by fd number
+  internal::ReactorRegistration registration_;  // enrolled at the first add, left in detach
 };
 
 namespace {
@@ -244,17 +257,28 @@ Scheduler::Scheduler(event_base* base, const Options& o)
 
 Scheduler::~Scheduler() { detach(); }
 
+template <typename Fn>
+void Scheduler::for_each_interest_event(Fn fn) noexcept {
+  std::lock_guard<std::mutex> lock(io_mu_);
+  for (FdInterest* head : io_fds_) {
+    for (FdInterest* w = head; w; w = static_cast<FdInterest*>(w->reactor_data[3])) {
+      if (w->reactor_data[0]) fn(w->reactor_data[0]);
+    }
+  }
+}
+
 void Scheduler::detach() noexcept {
   if (detached_) return;
+  // First: io::close on other threads must not reach us once our events go. Waits for such
+  // a call in progress (never one of ours: detach does not run inside a resume action).
+  registration_.withdraw();
   stop();
   detached_ = true;
   // Abandoned fibers may still be in await_fd: their FdWaits stay on their kept stacks.
   for (FdWait* w = fd_waits_; w; w = w->next) {
     if (w->ev) event_free(std::exchange(w->ev, nullptr));
   }
-  for (FdInterest* w = io_waits_; w; w = static_cast<FdInterest*>(w->reactor_data[3])) {
-    if (w->reactor_data[0]) event_free(static_cast<event*>(std::exchange(w->reactor_data[0], nullptr)));
-  }
+  for_each_interest_event([](void*& ev) { event_free(static_cast<event*>(std::exchange(ev, nullptr))); });
   for (event** e : {&wake_, &keepalive_, &timer_, &yield_}) {
     if (*e) event_free(std::exchange(*e, nullptr));
   }
@@ -283,9 +307,7 @@ void Scheduler::stop() noexcept {
   for (FdWait* w = fd_waits_; w; w = w->next) {
     if (w->ev) event_del(w->ev);
   }
-  for (FdInterest* w = io_waits_; w; w = static_cast<FdInterest*>(w->reactor_data[3])) {
-    if (w->reactor_data[0]) event_del(static_cast<event*>(w->reactor_data[0]));
-  }
+  for_each_interest_event([](void*& ev) { event_del(static_cast<event*>(ev)); });
   for (event* e : {wake_, keepalive_, timer_, yield_}) {
     if (e) event_del(e);
   }
@@ -638,56 +660,96 @@ void Scheduler::add(FdInterest& w) {
   if (w.events & kFdRead) what |= EV_READ;
   if (w.events & kFdWrite) what |= EV_WRITE;
   if (what == 0) throw std::invalid_argument("picos::mux::libevent: interest in no event");
+  if (w.fd < 0) {
+    throw std::system_error(EBADF, std::generic_category(), "picos::mux::libevent: event_add");
+  }
+  registration_.enroll(*this);  // outside io_mu_: the registry's locks come before it
   event* ev = event_new(base_, w.fd, what, &Scheduler::on_interest_cb, &w);
   if (!ev) throw std::bad_alloc();
-  errno = 0;
-  if (event_add(ev, nullptr) != 0) {
-    int err = errno != 0 ? errno : EINVAL;
-    event_free(ev);
-    throw std::system_error(err, std::generic_category(),
-                            "picos::mux::libevent: event_add(fd " + std::to_string(w.fd) + ")");
+  {
+    std::lock_guard<std::mutex> lock(io_mu_);
+    try {
+      const auto index = static_cast<std::size_t>(w.fd);
+      if (index >= io_fds_.size()) io_fds_.resize(index + 1, nullptr);
+      // Before the interest is linked: a forget_everywhere that sees the note finds it.
+      registration_.note(w.fd);
+    } catch (...) {
+      event_free(ev);
+      throw;
+    }
+    errno = 0;
+    if (event_add(ev, nullptr) != 0) {
+      int err = errno != 0 ? errno : EINVAL;
+      event_free(ev);
+      throw std::system_error(err, std::generic_category(),
+                              "picos::mux::libevent: event_add(fd " + std::to_string(w.fd) + ")");
+    }
+    FdInterest*& head = io_fds_[static_cast<std::size_t>(w.fd)];
+    w.reactor_data[0] = ev;
+    w.reactor_data[1] = this;
+    w.reactor_data[2] = nullptr;
+    w.reactor_data[3] = head;
+    if (head) head->reactor_data[2] = &w;
+    head = &w;
   }
-  w.reactor_data[0] = ev;
-  w.reactor_data[1] = this;
-  w.reactor_data[2] = nullptr;
-  w.reactor_data[3] = io_waits_;
-  if (io_waits_) io_waits_->reactor_data[2] = &w;
-  io_waits_ = &w;
   ++fd_wait_count_;
 }
 
 void Scheduler::remove(FdInterest& w) noexcept {
-  if (w.reactor_data[1] != this) return;
-  // Freeing deletes the event if still pending or active: no callback comes later.
-  if (w.reactor_data[0]) event_free(static_cast<event*>(w.reactor_data[0]));
-  auto* prev = static_cast<FdInterest*>(w.reactor_data[2]);
-  auto* next = static_cast<FdInterest*>(w.reactor_data[3]);
-  if (prev) {
-    prev->reactor_data[3] = next;
-  } else {
-    io_waits_ = next;
+  if (w.reactor_data[1] != this) return;  // written only by add and remove, on this thread
+  event* ev;
+  {
+    std::lock_guard<std::mutex> lock(io_mu_);
+    ev = static_cast<event*>(w.reactor_data[0]);
+    auto* prev = static_cast<FdInterest*>(w.reactor_data[2]);
+    auto* next = static_cast<FdInterest*>(w.reactor_data[3]);
+    if (prev) {
+      prev->reactor_data[3] = next;
+    } else {
+      io_fds_[static_cast<std::size_t>(w.fd)] = next;
+    }
+    if (next) next->reactor_data[2] = prev;
+    for (void*& p : w.reactor_data) p = nullptr;
   }
-  if (next) next->reactor_data[2] = prev;
-  for (void*& p : w.reactor_data) p = nullptr;
+  // Unlinked, so no forget touches the event any more. Freeing deletes it if still pending
+  // or active: no callback comes later.
+  if (ev) event_free(ev);
   --fd_wait_count_;
 }
 
 void Scheduler::forget(int fd) noexcept {
   std::vector<Trigger> wake;
-  for (FdInterest* w = io_waits_; w; w = static_cast<FdInterest*>(w->reactor_data[3])) {
-    if (w->fd != fd || w->outcome != FdInterest::kPending) continue;
-    if (w->reactor_data[0]) event_del(static_cast<event*>(w->reactor_data[0]));
-    w->outcome = FdInterest::kClosed;
-    wake.push_back(w->trigger);
+  {
+    std::lock_guard<std::mutex> lock(io_mu_);
+    if (fd < 0 || static_cast<std::size_t>(fd) >= io_fds_.size()) return;
+    for (FdInterest* w = io_fds_[static_cast<std::size_t>(fd)]; w;
+         w = static_cast<FdInterest*>(w->reactor_data[3])) {
+      if (w->outcome != FdInterest::kPending) continue;
+      // No-block: on another thread, a plain event_del would wait for a callback of this
+      // event in progress on the loop thread, which waits for io_mu_.
+      if (w->reactor_data[0]) event_del_noblock(static_cast<event*>(w->reactor_data[0]));
+      w->outcome = FdInterest::kClosed;
+      try {
+        wake.push_back(w->trigger);
+      } catch (...) {
+        w->trigger.signal();  // out of memory: under io_mu_ (a resume action only queues)
+      }
+    }
   }
-  // On one of our fibers: the resume actions push onto ready_.
+  // On one of our fibers the resume actions push onto ready_; elsewhere they take the remote
+  // path, whose activation of wake_ wakes the loop.
   for (auto& t : wake) t.signal();
 }
 
 void Scheduler::on_interest_cb(evutil_socket_t, short, void* interest) noexcept {
   auto* w = static_cast<FdInterest*>(interest);
   auto* s = static_cast<Scheduler*>(w->reactor_data[1]);
-  if (w->outcome == FdInterest::kPending) w->outcome = FdInterest::kReady;
+  {
+    // A forget on another thread may have completed it (kClosed) meanwhile; it is still
+    // linked (only its fiber removes it, on this thread), so `w` is alive here.
+    std::lock_guard<std::mutex> lock(s->io_mu_);
+    if (w->outcome == FdInterest::kPending) w->outcome = FdInterest::kReady;
+  }
   {
     // The fiber goes onto ready_ and runs in the batch activated below, so `w` (on its
     // stack) is not touched after the signal.

@@ -225,7 +225,9 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
   // io waits of the fibers (Handler::reactor()): one epoll set shared by the workers. An idle
   // worker blocks in it instead of on idle_cv_ (one at a time), busy ones look every 64
-  // dispatches, and a woken fiber lands on the polling worker's queue.
+  // dispatches, and a woken fiber lands on the polling worker's queue. io::close from any
+  // other thread reaches it through the reactor registry; the waiter then goes through
+  // push_foreign, whose wake_one pokes a worker asleep in the poller.
   internal::LockedPoller poller_;
   std::atomic<bool> poll_sleeping_{false};  // an idle worker blocks in poller_.poll
 };
@@ -730,6 +732,10 @@ void Scheduler::run(FiberRef fiber, internal::UniqueFunction main) {
   }
   if (!start_error) worker_loop(w0);
   for (auto& t : threads) t.join();
+  // Every worker has stopped: closes on other threads need not reach the poller any more.
+  // Here, not in the destructor, which push_foreign's last reference may run inside a
+  // close's forget call (picos/internal/reactor_registry.h).
+  poller_.unregister();
   std::exception_ptr fatal;
   {
     std::lock_guard<std::mutex> lock(fatal_mu_);

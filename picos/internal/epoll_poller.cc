@@ -26,11 +26,17 @@ constexpr std::uint64_t kWakeKey = ~std::uint64_t{0};  // epoll data of the even
 }  // namespace
 
 EpollPoller::~EpollPoller() {
+  registration_.withdraw();
   if (int ep = epfd_.load(std::memory_order_relaxed); ep >= 0) ::close(ep);
   if (int fd = wakefd_.load(std::memory_order_relaxed); fd >= 0) ::close(fd);
 }
 
 void EpollPoller::start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  start_locked();
+}
+
+void EpollPoller::start_locked() {
   if (epfd_.load(std::memory_order_relaxed) >= 0) return;
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) fail(errno, "epoll_create1");
@@ -60,16 +66,17 @@ void EpollPoller::arm(int fd, FdState& st) {
   ev.events = EPOLLONESHOT | ((wanted & kFdRead) ? EPOLLIN | EPOLLRDHUP : 0u) |
               ((wanted & kFdWrite) ? EPOLLOUT : 0u);
   ev.data.u64 = static_cast<std::uint64_t>(fd);
+  const int ep = epfd_.load(std::memory_order_relaxed);
   if (st.added) {
-    if (::epoll_ctl(epfd_.load(std::memory_order_relaxed), EPOLL_CTL_MOD, fd, &ev) == 0) {
+    if (::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) == 0) {
       st.armed = wanted;
       return;
     }
     if (errno != ENOENT) fail(errno, "epoll_ctl");
     st.added = false;  // closed behind our back (and the number reused): add it afresh
   }
-  if (::epoll_ctl(epfd_.load(std::memory_order_relaxed), EPOLL_CTL_ADD, fd, &ev) != 0) {
-    if (errno != EEXIST || ::epoll_ctl(epfd_.load(std::memory_order_relaxed), EPOLL_CTL_MOD, fd, &ev) != 0) fail(errno, "epoll_ctl");
+  if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (errno != EEXIST || ::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) != 0) fail(errno, "epoll_ctl");
   }
   st.added = true;
   st.armed = wanted;
@@ -77,26 +84,31 @@ void EpollPoller::arm(int fd, FdState& st) {
 
 void EpollPoller::add(FdInterest& w) {
   if (w.fd < 0) fail(EBADF, "epoll_ctl");
-  if (epfd_.load(std::memory_order_relaxed) < 0) start();
+  registration_.enroll(*this);  // outside mu_: the registry's locks come before ours
+  std::lock_guard<std::mutex> lock(mu_);
+  start_locked();
   const auto index = static_cast<std::size_t>(w.fd);
   if (index >= fds_.size()) fds_.resize(index + 1);
+  // Under mu_, before the interest is linked: a forget_everywhere that sees the note then
+  // finds the interest here (picos/internal/reactor_registry.h).
+  registration_.note(w.fd);
   FdState& st = fds_[index];
   next_of(w) = st.head;
   prev_of(w) = nullptr;
   if (st.head) prev_of(*st.head) = &w;
   st.head = &w;
   w.reactor_data[2] = &w;
-  ++waiters_;
+  waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   if ((st.armed & w.events) == w.events) return;  // already armed for what it wants
   try {
     arm(w.fd, st);
   } catch (...) {
-    remove(w);
+    unlink(w);
     throw;
   }
 }
 
-void EpollPoller::remove(FdInterest& w) noexcept {
+void EpollPoller::unlink(FdInterest& w) noexcept {
   if (!linked(w)) return;
   FdState& st = fds_[static_cast<std::size_t>(w.fd)];
   if (prev_of(w)) {
@@ -106,30 +118,39 @@ void EpollPoller::remove(FdInterest& w) noexcept {
   }
   if (next_of(w)) prev_of(*next_of(w)) = prev_of(w);
   w.reactor_data[2] = nullptr;
-  --waiters_;
+  waiters_.store(waiters_.load(std::memory_order_relaxed) - 1, std::memory_order_release);
   // Left armed if others still wait or not: a later report that finds nobody just disarms.
 }
 
-void EpollPoller::complete(FdInterest& w, FdInterest::Outcome outcome) noexcept {
-  remove(w);
+void EpollPoller::remove(FdInterest& w) noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  unlink(w);
+}
+
+void EpollPoller::complete(FdInterest& w, FdInterest::Outcome outcome,
+                           std::vector<Trigger>& out) noexcept {
+  unlink(w);
   w.outcome = outcome;
-  if (deferred_ != nullptr) {
-    try {
-      deferred_->push_back(w.trigger);  // a copy: `w` may be gone by the time it is signaled
-      return;
-    } catch (...) {
-      // Out of memory: signal now, under the owner's lock (still correct, just slower).
-    }
+  try {
+    out.push_back(w.trigger);  // a copy: `w` may be gone by the time it is signaled
+  } catch (...) {
+    // Out of memory: signal now, under mu_ (a resume action only queues its fiber).
+    w.trigger.signal();
   }
-  w.trigger.signal();  // the resume action queues the fiber on this thread
 }
 
 void EpollPoller::forget(int fd) noexcept {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
-  FdState& st = fds_[static_cast<std::size_t>(fd)];
-  while (FdInterest* w = st.head) complete(*w, FdInterest::kClosed);
-  if (st.added) (void)::epoll_ctl(epfd_.load(std::memory_order_relaxed), EPOLL_CTL_DEL, fd, nullptr);
-  st = FdState{};
+  std::vector<Trigger> closed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
+    FdState& st = fds_[static_cast<std::size_t>(fd)];
+    while (FdInterest* w = st.head) complete(*w, FdInterest::kClosed, closed);
+    if (st.added) (void)::epoll_ctl(epfd_.load(std::memory_order_relaxed), EPOLL_CTL_DEL, fd, nullptr);
+    st = FdState{};
+  }
+  // On another thread than the owner's, a resume action takes its scheduler's remote path.
+  for (const Trigger& t : closed) t.signal();
 }
 
 int EpollPoller::wait(epoll_event* events, int max, long long timeout_ns) noexcept {
@@ -156,40 +177,46 @@ int EpollPoller::wait(epoll_event* events, int max, long long timeout_ns) noexce
 
 int EpollPoller::process(const epoll_event* events, int n) noexcept {
   int completed = 0;
-  for (int i = 0; i < n; ++i) {
-    const epoll_event& ev = events[i];
-    if (ev.data.u64 == kWakeKey) {
-      std::uint64_t count;
-      (void)!::read(wakefd_.load(std::memory_order_relaxed), &count, sizeof count);
-      continue;
-    }
-    const auto fd = static_cast<int>(ev.data.u64);
-    if (static_cast<std::size_t>(fd) >= fds_.size()) continue;  // forgotten meanwhile
-    FdState& st = fds_[static_cast<std::size_t>(fd)];
-    st.armed = 0;  // one-shot: disarmed by this report
-    unsigned ready = 0;
-    if (ev.events & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR)) ready |= kFdRead;
-    if (ev.events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ready |= kFdWrite;
-    for (FdInterest* w = st.head; w;) {
-      FdInterest* next = next_of(*w);
-      if (w->events & ready) {
-        complete(*w, FdInterest::kReady);
-        ++completed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int i = 0; i < n; ++i) {
+      const epoll_event& ev = events[i];
+      if (ev.data.u64 == kWakeKey) {
+        std::uint64_t count;
+        (void)!::read(wakefd_.load(std::memory_order_relaxed), &count, sizeof count);
+        continue;
       }
-      w = next;
-    }
-    if (st.head) {
-      try {
-        arm(fd, st);  // the others still wait (e.g. a writer when only reading was reported)
-      } catch (...) {
-        // Cannot watch it any more: let them retry their call, which reports the error.
-        while (FdInterest* w = st.head) {
-          complete(*w, FdInterest::kReady);
+      const auto fd = static_cast<int>(ev.data.u64);
+      if (static_cast<std::size_t>(fd) >= fds_.size()) continue;  // forgotten meanwhile
+      FdState& st = fds_[static_cast<std::size_t>(fd)];
+      st.armed = 0;  // one-shot: disarmed by this report
+      unsigned ready = 0;
+      if (ev.events & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR)) ready |= kFdRead;
+      if (ev.events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ready |= kFdWrite;
+      for (FdInterest* w = st.head; w;) {
+        FdInterest* next = next_of(*w);
+        if (w->events & ready) {
+          complete(*w, FdInterest::kReady, ready_);
           ++completed;
+        }
+        w = next;
+      }
+      if (st.head) {
+        try {
+          arm(fd, st);  // the others still wait (e.g. a writer when only reading was reported)
+        } catch (...) {
+          // Cannot watch it any more: let them retry their call, which reports the error.
+          while (FdInterest* w = st.head) {
+            complete(*w, FdInterest::kReady, ready_);
+            ++completed;
+          }
         }
       }
     }
   }
+  // ready_ is the polling thread's alone (one thread at a time polls): no lock needed.
+  for (const Trigger& t : ready_) t.signal();
+  ready_.clear();
   return completed;
 }
 
@@ -207,48 +234,10 @@ void EpollPoller::wake() noexcept {
 
 // ---- LockedPoller -----------------------------------------------------------------------
 
-void LockedPoller::start() {
-  std::lock_guard<std::mutex> lock(mu_);
-  poller_.start();
-}
-
-void LockedPoller::add(FdInterest& w) {
-  std::lock_guard<std::mutex> lock(mu_);
-  poller_.add(w);
-  waiting_.store(true, std::memory_order_release);
-}
-
-void LockedPoller::remove(FdInterest& w) noexcept {
-  std::lock_guard<std::mutex> lock(mu_);
-  poller_.remove(w);
-  waiting_.store(poller_.waiting(), std::memory_order_release);
-}
-
-void LockedPoller::forget(int fd) noexcept {
-  std::vector<Trigger> ready;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    poller_.forget(fd);
-    ready.swap(deferred_);
-    waiting_.store(poller_.waiting(), std::memory_order_release);
-  }
-  for (const Trigger& t : ready) t.signal();
-}
-
 int LockedPoller::poll(long long timeout_ns) noexcept {
   if (polling_.exchange(true, std::memory_order_acquire)) return -1;
-  epoll_event events[EpollPoller::kMaxEvents];
-  const int n = poller_.wait(events, EpollPoller::kMaxEvents, timeout_ns);
-  std::vector<Trigger> ready;
-  int completed;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    completed = poller_.process(events, n);
-    ready.swap(deferred_);
-    waiting_.store(poller_.waiting(), std::memory_order_release);
-  }
+  const int completed = poller_.poll(timeout_ns);
   polling_.store(false, std::memory_order_release);
-  for (const Trigger& t : ready) t.signal();
   return completed;
 }
 

@@ -1,8 +1,9 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
 // picos/internal/epoll_poller.h — an epoll-based Reactor (picos/reactor.h): `EpollPoller`, which
-// one thread owns and polls (a single-threaded scheduler's own loop), and `LockedPoller`, the
-// same behind a mutex for several threads (multififo's workers, //io's default reactor thread).
+// one thread at a time polls (a single-threaded scheduler's own loop), and `LockedPoller`, the
+// same for several threads that may try to poll at once (multififo's workers, //io's default
+// reactor thread).
 // Shared machinery for schedulers and //io, like timer_heap.h; not part of the core interface.
 //
 // The scheduler offers it through Handler::reactor(); //io then registers its waits here
@@ -18,12 +19,17 @@
 // Descriptors waited on through this reactor should still be closed with io::close, which
 // calls forget() so waiters are woken with EBADF instead of waiting forever.
 //
-// Threads: add, remove, forget and poll only on the owning scheduler's thread (the triggers
-// are signaled there, inside poll or forget), or under a lock of the owner's with deferred
-// signals (defer_signals_to; wait() may then run without that lock); wake from any thread. Nothing is allocated and no
-// descriptor is opened until the first add(), so a scheduler that never waits for IO pays
-// nothing. Destruction closes the epoll and event descriptors; interests still registered
-// then (fibers abandoned by a fatal error) are simply dropped.
+// Threads: add, remove and forget from any thread (io::close calls forget on the closer's
+// thread, through picos/internal/reactor_registry.h, while the owner may be polling); they
+// and the processing of events run under one internal mutex, the waiting in the kernel does
+// not. poll/process by one thread at a time (LockedPoller arbitrates between several);
+// wake from any thread. Triggers are always signaled after the mutex is released (a resume
+// action must not run under it): by poll on the polling thread, by forget on the caller's.
+// The poller enrolls in the reactor registry at its first add() and notes each descriptor
+// there (a load per wait); call unregister() when the owner's loop ends (see there).
+// Nothing is allocated and no descriptor is opened until the first add(), so a scheduler
+// that never waits for IO pays nothing. Destruction closes the epoll and event descriptors;
+// interests still registered then (fibers abandoned by a fatal error) are simply dropped.
 
 #ifndef PICOS_INTERNAL_EPOLL_POLLER_H_
 #define PICOS_INTERNAL_EPOLL_POLLER_H_
@@ -33,6 +39,7 @@
 #include <mutex>
 #include <vector>
 
+#include "picos/internal/reactor_registry.h"
 #include "picos/reactor.h"
 #include "picos/trigger.h"
 
@@ -47,45 +54,48 @@ class EpollPoller final : public Reactor {
   EpollPoller(const EpollPoller&) = delete;
   EpollPoller& operator=(const EpollPoller&) = delete;
 
-  // ---- Reactor (owner's thread) ----
+  // ---- Reactor (any thread) ----
   // Throws std::system_error if the epoll set cannot be created or the descriptor cannot be
-  // watched (EBADF, EPERM for a regular file), with nothing registered.
+  // watched (EBADF, EPERM for a regular file), std::bad_alloc if memory runs out, with
+  // nothing registered.
   void add(FdInterest& w) override;
   void remove(FdInterest& w) noexcept override;
+  // Completes the interests on `fd` (kClosed) and drops the descriptor from the epoll set;
+  // their triggers are signaled on the calling thread, after the mutex is released.
   void forget(int fd) noexcept override;
 
-  // Whether interests are registered now (the owner polls only then). Owner's thread.
-  bool waiting() const noexcept { return waiters_ != 0; }
+  // Whether interests are registered now (the owner polls only then). Any thread.
+  bool waiting() const noexcept { return waiters_.load(std::memory_order_acquire) != 0; }
 
   // Waits up to `timeout_ns` nanoseconds (negative: without limit, 0: just looks) for
   // registered descriptors to become ready or for wake(), and completes the interests that
   // are (their triggers are signaled here, so resume actions run on this thread). Returns how
-  // many were completed; 0 at once before the first add(). Owner's thread. Uses
+  // many were completed; 0 at once before the first add(). One thread at a time. Uses
   // epoll_pwait2 (nanosecond timeout) where the kernel has it, else epoll_wait with the
   // timeout rounded up to whole milliseconds.
   int poll(long long timeout_ns) noexcept;
 
-  // poll() in two steps, for an owner that lets several threads poll under its own lock
-  // (multififo): `wait` only waits for events (no state of the poller is touched, so it runs
-  // without the owner's lock; `events` has room for `max`) and returns how many arrived;
-  // `process` then completes the interests they satisfy (under the owner's lock).
+  // poll() in two steps: `wait` only waits for events (no state of the poller is touched;
+  // `events` has room for `max`) and returns how many arrived; `process` then completes the
+  // interests they satisfy and signals their triggers. One thread at a time.
   static constexpr int kMaxEvents = 128;
   int wait(epoll_event* events, int max, long long timeout_ns) noexcept;
   int process(const epoll_event* events, int n) noexcept;
-
-  // From now on interests completed by process() or forget() are not signaled there: copies
-  // of their triggers are appended to `*out` (nullptr: signal at once again), for the owner
-  // to signal once it has released its lock (a resume action must not run under it). The
-  // vector belongs to the owner, who empties it.
-  void defer_signals_to(std::vector<Trigger>* out) noexcept { deferred_ = out; }
 
   // Makes a poll() in progress, or the next one, return at once. Any thread. Costs a write
   // to an eventfd; a no-op before the first add().
   void wake() noexcept;
 
-  // Opens the epoll set now instead of at the first add() (idempotent; owner's thread).
+  // Opens the epoll set now instead of at the first add() (idempotent; any thread).
   // Throws std::system_error if it cannot.
   void start();
+
+  // Leaves the reactor registry, so that io::close on another thread no longer calls this
+  // poller; waits for such a call in progress. Call it when the owner's loop has ended (no
+  // fiber waits here any more), never from inside a trigger's resume action (see
+  // picos/internal/reactor_registry.h). The destructor does it too, for owners that cannot
+  // be destroyed inside a resume action. Idempotent; any thread.
+  void unregister() noexcept { registration_.withdraw(); }
 
  private:
   struct FdState {
@@ -94,33 +104,41 @@ class EpollPoller final : public Reactor {
     bool added = false;          // known to the epoll set
   };
 
+  void start_locked();            // requires mu_
   void arm(int fd, FdState& st);  // arms the union of the waiters' events; may throw
-  void complete(FdInterest& w, FdInterest::Outcome outcome) noexcept;
+  void unlink(FdInterest& w) noexcept;  // requires mu_
+  // Unlinks `w`, sets its outcome and appends a copy of its trigger to `out` (the caller
+  // signals once mu_ is released: `w` may be gone by then). Requires mu_.
+  void complete(FdInterest& w, FdInterest::Outcome outcome, std::vector<Trigger>& out) noexcept;
 
+  ReactorRegistration registration_;  // first: withdrawn before anything else goes
+  std::mutex mu_;
   std::atomic<int> epfd_{-1};
   std::atomic<int> wakefd_{-1};
-  std::vector<Trigger>* deferred_ = nullptr;
-  std::vector<FdState> fds_;
-  std::size_t waiters_ = 0;
+  std::vector<FdState> fds_;            // guarded by mu_
+  std::vector<Trigger> ready_;          // the polling thread's, for process()
+  std::atomic<std::size_t> waiters_{0};  // written under mu_
 };
 
-// EpollPoller for several threads: add/remove/forget and the processing of events run under
-// a mutex, the waiting itself does not, and one thread at a time polls. Triggers are signaled
-// after the mutex is released (a resume action must not run under it), so a woken fiber's
-// resume action runs on the polling thread.
+// EpollPoller for several threads that may all try to poll: one at a time polls, the others
+// return at once. Triggers completed by a poll are signaled on the polling thread after the
+// mutex is released, so a woken fiber's resume action runs there.
 class LockedPoller final : public Reactor {
  public:
-  LockedPoller() noexcept { poller_.defer_signals_to(&deferred_); }
+  LockedPoller() noexcept = default;
 
-  void add(FdInterest& w) override;
-  void remove(FdInterest& w) noexcept override;
-  void forget(int fd) noexcept override;
+  void add(FdInterest& w) override { poller_.add(w); }
+  void remove(FdInterest& w) noexcept override { poller_.remove(w); }
+  void forget(int fd) noexcept override { poller_.forget(fd); }
 
   // Opens the epoll set now (see EpollPoller::start). Any thread.
-  void start();
+  void start() { poller_.start(); }
+
+  // See EpollPoller::unregister.
+  void unregister() noexcept { poller_.unregister(); }
 
   // Whether some interest is registered. Any thread.
-  bool waiting() const noexcept { return waiting_.load(std::memory_order_acquire); }
+  bool waiting() const noexcept { return poller_.waiting(); }
 
   // Waits up to `timeout_ns` (negative: no limit) for readiness or wake(), then completes
   // what is ready; returns how many interests it completed, or -1 at once if another thread
@@ -131,10 +149,7 @@ class LockedPoller final : public Reactor {
   void wake() noexcept { poller_.wake(); }
 
  private:
-  std::mutex mu_;
-  EpollPoller poller_;             // guarded by mu_, but for wait() and wake()
-  std::vector<Trigger> deferred_;  // guarded by mu_
-  std::atomic<bool> waiting_{false};
+  EpollPoller poller_;
   std::atomic<bool> polling_{false};
 };
 

@@ -70,6 +70,7 @@ struct Sizes {
   std::int64_t echo_clients = 100;          // connections (one client fiber each)
   std::int64_t echo_rounds = 10'000;        // 64-byte round trips per client
   std::int64_t rss_fibers = 100'000;        // parked fibers
+  std::int64_t close_idle_n = 10'000;       // idle connections closed (two fds each)
   // The thread scheduler (one OS thread per fiber) where the sizes above would take too long
   // or too many threads; its other workloads use the sizes above.
   std::int64_t thread_spawn_n = 10'000;
@@ -79,6 +80,7 @@ struct Sizes {
   std::int64_t thread_throughput_n = 1'000'000;
   std::int64_t thread_trigger_2fibers_n = 20'000;
   std::int64_t thread_rss_fibers = 10'000;
+  std::int64_t thread_close_idle_n = 1'000;
   std::int64_t warmup = 1;                  // untimed runs before the repetitions
   std::int64_t reps = 3;                    // timed repetitions; the best is printed
   Filter<std::string> only;                 // --only=a,b: these workloads only
@@ -112,10 +114,10 @@ inline std::set<std::string> split(const std::string& s) {
                "          [--threads=1,2] [--impl=picos-fifo,boost_fiber,...] [--workers=4,8,16]\n"
                "  sizes: --yield_n= --spawn_n= --skynet_leaves= --mutex_fibers= --mutex_ops=\n"
                "         --pingpong_n= --throughput_n= --fib_n= --timers_n= --timers_fire_n=\n"
-               "         --trigger_n= --echo_clients= --echo_rounds= --rss_fibers=\n"
+               "         --trigger_n= --echo_clients= --echo_rounds= --rss_fibers= --close_idle_n=\n"
                "  thread scheduler only: --thread_spawn_n= --thread_timers_fire_n=\n"
                "         --thread_mutex_ops= --thread_pingpong_n= --thread_throughput_n=\n"
-               "         --thread_trigger_2fibers_n= --thread_rss_fibers=\n"
+               "         --thread_trigger_2fibers_n= --thread_rss_fibers= --thread_close_idle_n=\n"
                "  rss_parked runs only when --only names it (it needs a fresh process)\n",
                argv0, bad.c_str(), argv0);
   std::exit(2);
@@ -138,6 +140,7 @@ inline Sizes parse(int argc, char** argv) {
       s.trigger_n /= 10;
       s.echo_rounds /= 100;
       s.rss_fibers /= 10;
+      s.close_idle_n /= 10;
       s.thread_spawn_n /= 10;
       s.thread_timers_fire_n /= 10;
       s.thread_mutex_ops /= 10;
@@ -145,6 +148,7 @@ inline Sizes parse(int argc, char** argv) {
       s.thread_throughput_n /= 10;
       s.thread_trigger_2fibers_n /= 10;
       s.thread_rss_fibers /= 10;
+      s.thread_close_idle_n /= 10;
     }
   }
   std::map<std::string, std::int64_t*> ints = {
@@ -155,6 +159,7 @@ inline Sizes parse(int argc, char** argv) {
       {"timers_n", &s.timers_n},       {"timers_fire_n", &s.timers_fire_n},
       {"trigger_n", &s.trigger_n},     {"echo_clients", &s.echo_clients},
       {"echo_rounds", &s.echo_rounds}, {"rss_fibers", &s.rss_fibers},
+      {"close_idle_n", &s.close_idle_n},
       {"thread_spawn_n", &s.thread_spawn_n},
       {"thread_timers_fire_n", &s.thread_timers_fire_n},
       {"thread_mutex_ops", &s.thread_mutex_ops},
@@ -162,6 +167,7 @@ inline Sizes parse(int argc, char** argv) {
       {"thread_throughput_n", &s.thread_throughput_n},
       {"thread_trigger_2fibers_n", &s.thread_trigger_2fibers_n},
       {"thread_rss_fibers", &s.thread_rss_fibers},
+      {"thread_close_idle_n", &s.thread_close_idle_n},
       {"warmup", &s.warmup},           {"reps", &s.reps},
   };
   for (int i = 1; i < argc; ++i) {
@@ -206,6 +212,8 @@ inline Sizes parse(int argc, char** argv) {
   if (s.echo_rounds < 1) s.echo_rounds = 1;
   if (s.rss_fibers < 1) s.rss_fibers = 1;
   if (s.thread_rss_fibers < 1) s.thread_rss_fibers = 1;
+  if (s.close_idle_n < 1) s.close_idle_n = 1;
+  if (s.thread_close_idle_n < 1) s.thread_close_idle_n = 1;
   std::int64_t leaves = s.skynet_leaves;
   while (leaves > 1 && leaves % 10 == 0) leaves /= 10;
   if (leaves != 1) usage(argv[0], "--skynet_leaves (must be a power of 10)");

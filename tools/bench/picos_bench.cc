@@ -12,9 +12,12 @@
 // loop (echo's peer) runs through epoll_echo_peer.cc; tools/bench.sh runs them all and
 // prints the summary table.
 // echo is a loopback TCP echo server and its clients written with picos::structured::Flock
-// and picos::io (the shape of tools/demo/demo.cc). rss_parked (resident KiB per parked fiber)
-// runs only when --only names it, one measurement with no warm-up: pooled stacks and freed
-// heap would hide the cost, so it wants a fresh process per impl (--impl=, --threads=).
+// and picos::io (the shape of tools/demo/demo.cc). close_idle closes N idle connections
+// (socketpairs), each with a fiber blocked in io::read on the end closed, and times the first
+// close -> every reader woken (what a reactor's forget costs, N times). rss_parked (resident
+// KiB per parked fiber) runs only when --only names it, one measurement with no warm-up:
+// pooled stacks and freed heap would hide the cost, so it wants a fresh process per impl
+// (--impl=, --threads=).
 // The thread scheduler (impl picos-thread, every fiber an OS thread, threads= the number of
 // online CPUs) runs every workload but skynet (1.1 million threads), with the smaller
 // --thread_* sizes where the usual ones would take minutes or too many threads.
@@ -38,6 +41,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "io/io.h"
@@ -495,6 +499,64 @@ double echo_once(const Runner& run, i64 clients, i64 rounds) {
   return good_rounds.load() == total ? static_cast<double>(total) / (t.ns / 1e9) : -1;
 }
 
+// ---- close_idle --------------------------------------------------------------------------
+
+// How many socketpairs (two descriptors each) RLIMIT_NOFILE leaves room for, up to `want`;
+// 64 descriptors are kept for everything else.
+i64 pairs_allowed(i64 want) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return want;
+  const i64 room = (static_cast<i64>(rl.rlim_cur) - 64) / 2;
+  return room < want ? (room < 1 ? 1 : room) : want;
+}
+
+// close_idle: `n` idle connections (AF_UNIX socketpairs), each with a fiber blocked in
+// io::read on its end; the main fiber io::closes every such end, one after the other. Timed:
+// the first close -> every reader has woken (each must get EBADF); ms for all n. What it
+// measures is the reactor's cost of forgetting a descriptor with waiters, times n: a reactor
+// that scans all its waiters per close makes it quadratic.
+double close_idle_once(const Runner& run, i64 n) {
+  Timer t;
+  std::atomic<i64> ebadf{0};
+  try {
+    run([&] {
+      std::vector<int> ends(static_cast<std::size_t>(2 * n), -1);
+      struct Closer {
+        std::vector<int>& fds;
+        ~Closer() {
+          for (int fd : fds) {
+            if (fd >= 0) io::close(fd);
+          }
+        }
+      } closer{ends};
+      for (i64 i = 0; i < n; ++i) io::socketpair(AF_UNIX, SOCK_STREAM, 0, &ends[2 * i]);
+      picos::sync::Latch blocked(n), woken(n);
+      for (i64 i = 0; i < n; ++i) {
+        Fiber::spawn(Fiber::create(PackedComputation()), [&, fd = ends[2 * i]] {
+          blocked.count_down();
+          try {
+            char b;
+            (void)io::read(fd, &b, 1);
+          } catch (const std::system_error& e) {
+            if (e.code().value() == EBADF) ebadf.fetch_add(1, std::memory_order_relaxed);
+          }
+          woken.count_down();
+        });
+      }
+      blocked.wait();
+      io::sleep(0.01);  // the last readers reach their read and block
+      t.start();
+      for (i64 i = 0; i < n; ++i) io::close(std::exchange(ends[2 * i], -1));
+      woken.wait();
+      t.stop();
+    });
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "close_idle: %s\n", e.what());
+    return -1;
+  }
+  return ebadf.load() == n ? t.ns / 1e6 : -1;
+}
+
 // ---- rss_parked --------------------------------------------------------------------------
 
 // rss_parked: `n` fibers, each blocked on one shared gate (a computation). The figure is
@@ -581,6 +643,18 @@ int main(int argc, char** argv) {
     });
     line("echo", "msg/s", [&] { return echo_once(run, s.echo_clients, s.echo_rounds); },
          /*higher_is_better=*/true);
+    if (s.wants("close_idle")) {
+      const i64 want = size(s.close_idle_n, s.thread_close_idle_n);
+      const i64 n = pairs_allowed(want);
+      // The unit names the count when RLIMIT_NOFILE forced a smaller one.
+      const std::string unit = n == want ? "ms" : "ms_for_" + std::to_string(n) + "_conns";
+      if (n != want) {
+        std::fprintf(stderr,
+                     "close_idle: RLIMIT_NOFILE allows %lld connections, not %lld (%s)\n",
+                     static_cast<long long>(n), static_cast<long long>(want), impl.name.c_str());
+      }
+      line("close_idle", unit.c_str(), [&] { return close_idle_once(run, n); });
+    }
     if (s.wants("rss_parked")) {
       bench::report_fresh(s, "rss_parked", impl.name, impl.threads, "KiB/fiber", [&] {
         return rss_parked_once(run, size(s.rss_fibers, s.thread_rss_fibers));

@@ -1,0 +1,150 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "picos/internal/reactor_registry.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <mutex>
+#include <new>
+#include <vector>
+
+namespace picos::internal {
+namespace {
+
+constexpr int kSlots = 64;
+constexpr int kOverflow = kSlots - 1;  // shared by every reactor enrolled beyond 63
+constexpr int kChunkBits = 12;         // 4,096 descriptors per chunk
+constexpr int kChunkSize = 1 << kChunkBits;
+constexpr int kMaxFd = 1 << 24;  // recorded below this; beyond it, every reactor is asked
+constexpr int kChunks = kMaxFd / kChunkSize;
+
+using Mask = std::atomic<std::uint64_t>;
+
+struct Slot {
+  std::mutex mu;              // held while the slot's reactor(s) are called
+  Reactor* reactor = nullptr;  // guarded by mu (slots below kOverflow)
+};
+
+struct Registry {
+  std::mutex mu;            // slot allocation
+  std::uint64_t used = 0;   // guarded by mu: slots below kOverflow in use
+  Slot slots[kSlots];
+  std::vector<Reactor*> overflow;  // guarded by slots[kOverflow].mu
+  std::atomic<Mask*> chunks[kChunks] = {};
+
+  Mask* chunk(int fd) const noexcept {
+    return chunks[fd >> kChunkBits].load(std::memory_order_acquire);
+  }
+  Mask& entry(int fd) {
+    Mask* c = chunk(fd);
+    if (c == nullptr) {
+      auto* fresh = new Mask[kChunkSize];  // value-initialized: all zero
+      for (int i = 0; i < kChunkSize; ++i) fresh[i].store(0, std::memory_order_relaxed);
+      if (chunks[fd >> kChunkBits].compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) {
+        c = fresh;
+      } else {
+        delete[] fresh;  // another thread installed one first: `c` is it
+      }
+    }
+    return c[fd & (kChunkSize - 1)];
+  }
+
+  // Calls forget(fd) on the reactor(s) of slot `s`.
+  void forget_in(int s, int fd) noexcept {
+    Slot& slot = slots[s];
+    std::lock_guard<std::mutex> lock(slot.mu);
+    if (s == kOverflow) {
+      for (Reactor* r : overflow) r->forget(fd);
+    } else if (slot.reactor != nullptr) {
+      slot.reactor->forget(fd);
+    }
+  }
+};
+
+// Created by the first enrollment, never destroyed: reactors (the default one) outlive
+// static destruction.
+std::atomic<Registry*> the_registry{nullptr};
+
+Registry& registry() {
+  static Registry* const instance = [] {
+    auto* r = new Registry();
+    the_registry.store(r, std::memory_order_release);
+    return r;
+  }();
+  return *instance;
+}
+
+}  // namespace
+
+void ReactorRegistration::enroll(Reactor& reactor) {
+  if (enrolled()) return;
+  Registry& reg = registry();
+  std::lock_guard<std::mutex> lock(reg.mu);
+  if (slot_.load(std::memory_order_relaxed) >= 0) return;  // a concurrent enroll won
+  int s = kOverflow;
+  for (int i = 0; i < kOverflow; ++i) {
+    if ((reg.used & (std::uint64_t{1} << i)) == 0) {
+      s = i;
+      break;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> slot_lock(reg.slots[s].mu);
+    if (s == kOverflow) {
+      reg.overflow.push_back(&reactor);  // may throw: nothing changed yet
+    } else {
+      reg.slots[s].reactor = &reactor;
+      reg.used |= std::uint64_t{1} << s;
+    }
+  }
+  reactor_ = &reactor;
+  slot_.store(s, std::memory_order_release);
+}
+
+void ReactorRegistration::note(int fd) {
+  const int s = slot_.load(std::memory_order_relaxed);
+  if (s < 0 || fd < 0 || fd >= kMaxFd) return;
+  Mask& m = registry().entry(fd);
+  const std::uint64_t bit = std::uint64_t{1} << s;
+  // Most waits are on a descriptor this reactor waited on before: a load, no write.
+  if ((m.load(std::memory_order_relaxed) & bit) == 0) m.fetch_or(bit, std::memory_order_acq_rel);
+}
+
+void ReactorRegistration::withdraw() noexcept {
+  const int s = slot_.exchange(-1, std::memory_order_acq_rel);
+  if (s < 0) return;
+  Registry& reg = registry();
+  {
+    std::lock_guard<std::mutex> slot_lock(reg.slots[s].mu);
+    if (s == kOverflow) {
+      auto& v = reg.overflow;
+      v.erase(std::find(v.begin(), v.end(), reactor_));
+    } else {
+      reg.slots[s].reactor = nullptr;
+    }
+  }
+  if (s != kOverflow) {
+    std::lock_guard<std::mutex> lock(reg.mu);
+    reg.used &= ~(std::uint64_t{1} << s);
+  }
+  reactor_ = nullptr;
+}
+
+void forget_everywhere(int fd) noexcept {
+  Registry* reg = the_registry.load(std::memory_order_acquire);
+  if (reg == nullptr || fd < 0) return;  // no reactor was ever enrolled
+  if (fd >= kMaxFd) {
+    for (int s = 0; s < kSlots; ++s) reg->forget_in(s, fd);
+    return;
+  }
+  Mask* c = reg->chunk(fd);
+  if (c == nullptr) return;
+  std::uint64_t mask = c[fd & (kChunkSize - 1)].exchange(0, std::memory_order_acq_rel);
+  while (mask != 0) {
+    const int s = __builtin_ctzll(mask);
+    mask &= mask - 1;
+    reg->forget_in(s, fd);
+  }
+}
+
+}  // namespace picos::internal
