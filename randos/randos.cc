@@ -17,6 +17,7 @@
 #include "mux/common/fiber_body.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
+#include "picos/internal/epoll_poller.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/timer_heap.h"
 
@@ -80,6 +81,9 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
                     std::exception_ptr reason) override;
   void yield() override;
   void spawn(FiberRef fiber, internal::UniqueFunction main) override;
+  // io waits go to the scheduler's own epoll set, which the loop polls: under the virtual
+  // clock before time may jump (see randos.h).
+  Reactor* reactor() noexcept override { return &poller_; }
 
   // Resume action of a suspended fiber: runs on whatever thread signals the trigger.
   static void resume(const Trigger& trigger, void* record, void* sched) noexcept;
@@ -88,6 +92,9 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
  private:
   enum class Outcome { kRequeue, kSuspended, kFinished };
+  // While fibers are ready, a thread looks at the poller (zero timeout) once every this many
+  // dispatches, so that fibers waiting for IO are not starved by busy ones.
+  static constexpr unsigned kPollEvery = 16;
 
   // The record of the fiber running on this thread. Read before switching out, never after:
   // the fiber may come back on another thread.
@@ -99,6 +106,25 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
   Record* new_record_locked(Record* r);
   void worker_loop(int index);
+  // Polls poller_ with `timeout_ns` (0: just looks, negative: no limit) without holding mu_;
+  // the poll counts as running (time does not jump meanwhile). Returns how many waits it
+  // completed (their fibers are in ready_ by then). Requires mu_ (held on return) and
+  // !polling_.
+  int poll_io(std::unique_lock<std::mutex>& lock, long long timeout_ns);
+  // Lets an idle thread take work that just became ready: one on cv_, else the one
+  // blocked in poller_. Requires mu_.
+  void wake_one_locked() noexcept {
+    if (sleepers_ > 0) {
+      cv_.notify_one();
+    } else if (poll_sleeping_) {
+      poller_.wake();
+    }
+  }
+  // Wakes every idle thread (to see fatal_ or alive_ == 0). Requires mu_.
+  void wake_all_locked() noexcept {
+    cv_.notify_all();
+    if (poll_sleeping_) poller_.wake();
+  }
   Outcome run_one(Record* r);
   Clock::time_point now_locked() const { return options_.virtual_clock ? vnow_ : Clock::now(); }
   void unlink_live_locked(Record* r) noexcept {
@@ -114,6 +140,10 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
   const Options options_;
   const std::uint64_t seed_;
+  // Descriptors waited on by the fibers (io, through reactor()). Thread-safe by itself; one
+  // thread at a time polls it (polling_). Its triggers are signaled after its own lock is
+  // released, so resume actions, which take mu_, run on the polling thread or the closer's.
+  internal::EpollPoller poller_;
 
   std::mutex mu_;
   std::condition_variable cv_;  // idle threads wait here
@@ -124,6 +154,8 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   std::size_t alive_ = 0;
   int running_ = 0;   // threads running a fiber or firing timers
   int sleepers_ = 0;  // threads waiting on cv_
+  bool polling_ = false;        // a thread is in poller_.poll (and counted in running_)
+  bool poll_sleeping_ = false;  // ... with a timeout: wake it with poller_.wake()
   Record* main_record_ = nullptr;
   Record* live_ = nullptr;  // every record not finished
   bool stall_warned_ = false;
@@ -190,7 +222,7 @@ void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
       delete child;  // nothing was linked: all or nothing
       throw;
     }
-    if (sleepers_ > 0) cv_.notify_one();
+    wake_one_locked();
   }
   switch_out(r, Pending::kYield);  // spawned: no throwing from here on
 }
@@ -202,7 +234,7 @@ void Scheduler::resume(const Trigger& trigger, void* record, void* sched) noexce
   std::lock_guard<std::mutex> lock(s->mu_);
   if (s->stopped_) return;  // abandoned after a fatal error: keep the record, do nothing
   s->ready_.push_back(r);   // within capacity: does not allocate
-  if (s->sleepers_ > 0) s->cv_.notify_one();
+  s->wake_one_locked();
 }
 
 // ---- the loop ------------------------------------------------------------------------
@@ -237,6 +269,10 @@ void Scheduler::run(FiberRef fiber, internal::UniqueFunction main) {
   }
   worker_loop(0);
   for (std::thread& t : workers) t.join();
+  // No fiber waits on the poller any more (or, after a fatal error, none will run again):
+  // closes on other threads need not reach it. Here, not in the destructor, which must not
+  // run inside a close's forget call (picos/internal/reactor_registry.h).
+  poller_.unregister();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopped_ = true;
@@ -252,6 +288,7 @@ void Scheduler::worker_loop(int index) {
   // Thread 0 draws from the seed itself; the others from seeds derived from it.
   Rng rng(seed_ + static_cast<std::uint64_t>(index) * 0xD1B54A32D192ED03ull);
   std::vector<internal::TimerHeap::EntryRef> due;
+  unsigned since_poll = 0;  // dispatches since this thread last looked at the poller
   std::unique_lock<std::mutex> lock(mu_);
   while (!fatal_ && alive_ > 0) {
     if (timers_.size() != 0) {
@@ -267,6 +304,11 @@ void Scheduler::worker_loop(int index) {
       }
     }
     if (!ready_.empty()) {
+      if (++since_poll >= kPollEvery && !polling_ && poller_.waiting()) {
+        since_poll = 0;
+        (void)poll_io(lock, 0);  // busy fibers do not starve the ones waiting for IO
+        continue;
+      }
       std::size_t i = rng.below(ready_.size());
       Record* r = ready_[i];
       ready_[i] = ready_.back();
@@ -283,6 +325,32 @@ void Scheduler::worker_loop(int index) {
     // Nothing ready here.
     std::optional<Clock::time_point> next = timers_.next_deadline();
     bool timer = next && *next != Clock::time_point::max();
+    if (poller_.waiting()) {
+      if (!polling_) {
+        // Fibers wait for descriptors: look before anything else. Under the virtual clock,
+        // a zero timeout if a timer is pending (time may jump to it only if nothing is
+        // ready), else without limit; under the real clock until the next timer is due.
+        long long timeout_ns = -1;
+        if (timer && options_.virtual_clock) {
+          timeout_ns = 0;
+        } else if (timer) {
+          auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*next - Clock::now());
+          timeout_ns = std::max<long long>(0, left.count());
+        }
+        since_poll = 0;
+        int completed = poll_io(lock, timeout_ns);
+        if (completed != 0 || !ready_.empty() || !options_.virtual_clock || timeout_ns != 0) {
+          continue;  // look at the state afresh
+        }
+        // Virtual clock, and the descriptors had nothing: time may move on (below).
+        next = timers_.next_deadline();
+        timer = next && *next != Clock::time_point::max();
+      } else if (options_.virtual_clock && timer && poll_sleeping_) {
+        // Another thread sleeps in the poller without limit, but a timer is now pending: make
+        // it look again with a zero timeout, and jump time if the descriptors have nothing.
+        poller_.wake();
+      }
+    }
     if (options_.virtual_clock && timer && running_ == 0) {
       vnow_ = std::max(vnow_, *next);  // every fiber is blocked: jump to the next timer
       continue;
@@ -305,7 +373,19 @@ void Scheduler::worker_loop(int index) {
     }
     --sleepers_;
   }
-  cv_.notify_all();  // let the other threads see why this one left
+  wake_all_locked();  // let the other threads see why this one left
+}
+
+int Scheduler::poll_io(std::unique_lock<std::mutex>& lock, long long timeout_ns) {
+  polling_ = true;
+  poll_sleeping_ = timeout_ns != 0;
+  ++running_;
+  lock.unlock();
+  const int completed = poller_.poll(timeout_ns);  // resume actions take mu_
+  lock.lock();
+  --running_;
+  polling_ = poll_sleeping_ = false;
+  return completed;
 }
 
 Scheduler::Outcome Scheduler::run_one(Record* r) {
@@ -325,7 +405,7 @@ Scheduler::Outcome Scheduler::run_one(Record* r) {
     --alive_;
     if (r == main_record_) main_record_ = nullptr;
     unlink_live_locked(r);
-    if (alive_ == 0 || fatal_) cv_.notify_all();
+    if (alive_ == 0 || fatal_) wake_all_locked();
   }
   r->fiber->set_scheduler_data(nullptr);
   delete r;

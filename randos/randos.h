@@ -20,7 +20,8 @@
 //  - Determinism: the random choices come from a generator seeded with `seed`. With
 //    `threads = 1`, and either the virtual clock or no timers, the same seed gives exactly the
 //    same interleaving, provided the program itself is deterministic (no other OS thread
-//    signals its triggers, no decision depends on real time or addresses).
+//    signals its triggers, no decision depends on real time or addresses, and IO stays
+//    between the scheduler's own fibers).
 //  - Seeds: `seed = 0` takes the environment variable PICOS_RANDOS_SEED if it is set (a
 //    decimal number), else a fresh random nonzero seed. Unless `print_seed` is false, every
 //    run prints `picos::randos: seed=<n> (replay with PICOS_RANDOS_SEED=<n>)` to stderr
@@ -41,6 +42,20 @@
 //    code (std::this_thread::sleep_for, steady_clock::now() in a test) is not. Time jumps
 //    whenever the scheduler is idle, even if another OS thread is about to signal one of its
 //    fibers; with threads > 1 it jumps only when every thread of the scheduler is idle.
+//  - IO: the scheduler is its own reactor (Handler::reactor(), picos/reactor.h): //io's waits
+//    on its fibers register in its epoll set (picos/internal/epoll_poller.h), not with io's
+//    background epoll thread. While fibers are ready, a thread looks at the epoll set
+//    without blocking every 16 dispatches. When none is ready and fibers wait for
+//    descriptors, it polls first: with the real clock it sleeps in epoll until a descriptor
+//    is ready, the next timer is due, or another thread wakes a fiber; with the virtual
+//    clock it looks without blocking if a timer is pending, and time jumps to the timer only
+//    if no descriptor was ready (with no timer pending it sleeps in epoll). So IO between
+//    the scheduler's own fibers (pipes, socketpairs, loopback sockets: ready as soon as the
+//    writer's call returns) beats any timer, and a writer that sleeps 20 ms then writes
+//    wakes a reader after 20 ms of virtual time, not at the reader's deadline. IO with the
+//    outside world (another process, a peer that is not a fiber here, a descriptor written
+//    by another OS thread) counts only if it is ready when the scheduler looks: with a
+//    timer pending, virtual time does not wait for it.
 //  - Fibers may be woken from any thread; the resume action pushes the fiber into the ready
 //    set and wakes a sleeping thread.
 //
@@ -55,7 +70,9 @@
 // Several randos schedulers may run at once, or nested: each `run` owns its whole state.
 //
 // Performance: every operation is a scheduling point and takes the scheduler's mutex, so
-// expect a few hundred nanoseconds per yield; it is meant for tests, not production.
+// expect a few hundred nanoseconds per yield; it is meant for tests, not production. While
+// fibers wait for IO, every 16th dispatch adds one epoll_wait (zero timeout). The epoll set
+// is opened at the first IO wait (two descriptors, closed when `run` returns).
 
 #ifndef PICOS_RANDOS_RANDOS_H_
 #define PICOS_RANDOS_RANDOS_H_

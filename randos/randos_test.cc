@@ -3,13 +3,16 @@
 // What only the randomized scheduler promises: random interleavings that a seed replays,
 // PICOS_RANDOS_SEED, the virtual clock, several threads with migration, fatal error handling
 // and the stall warning. The scheduler-agnostic contract is tested through the conformance
-// matrix (picos/core_test.cc and the //randos:testing_* configurations).
+// matrix (picos/core_test.cc and the //randos:testing_* configurations). Also: io waits go to
+// randos's own epoll set, which it polls before virtual time may jump.
 
 #include "randos/randos.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "io/io.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
 
@@ -475,6 +479,162 @@ TEST(RandosThreadsTest, VirtualClockJumpsOnlyWhenEveryThreadIsIdle) {
       },
       o);
   EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
+// ---- io: randos is its own reactor ---------------------------------------------------------
+
+int count_fds() {
+  DIR* d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int n = 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  closedir(d);
+  return n - 1;  // the directory's own descriptor
+}
+
+// Reads one byte from `fd` in a fiber whose computation is canceled after `deadline`;
+// returns the byte, or -1 if the deadline came first.
+int read_byte_within(int fd, std::chrono::nanoseconds deadline) {
+  Computation<int> c;
+  c.cancel_after(deadline, std::make_exception_ptr(Exit()));
+  Fiber::spawn(Fiber::create(c), [c, fd] {
+    c.capture([fd] {
+      char b = 0;
+      EXPECT_EQ(io::read(fd, &b, 1), 1);
+      return static_cast<int>(static_cast<unsigned char>(b));
+    });
+  });
+  try {
+    return c.await();
+  } catch (const Exit&) {
+    return -1;
+  }
+}
+
+TEST(RandosIoTest, IoWaitsUseTheSchedulersReactor) {
+  (void)io::default_reactor();  // its descriptors live for the whole process
+  const int before = count_fds();
+  run(
+      [] {
+        ASSERT_NE(installed_handler(), nullptr);
+        Reactor* reactor = installed_handler()->reactor();
+        ASSERT_NE(reactor, nullptr);
+        EXPECT_NE(reactor, &io::default_reactor());
+        int p[2];
+        io::pipe(p);
+        auto writer = fork([&] { io::write_all(p[1], "z", 1); });
+        EXPECT_EQ(read_byte_within(p[0], 10s), 'z');
+        writer.await();
+        io::close(p[0]);
+        io::close(p[1]);
+      },
+      quiet(5));
+  EXPECT_EQ(count_fds(), before) << "run leaves its epoll set open";
+}
+
+TEST(RandosIoTest, VirtualTimeWaitsForIoBetweenItsFibersOnEveryThreadCount) {
+  for (int threads : {1, 2, 3}) {
+    Options o = vclock(static_cast<std::uint64_t>(20 + threads));
+    o.threads = threads;
+    run(
+        [] {
+          int p[2];
+          io::pipe(p);
+          for (int round = 0; round < 20; ++round) {
+            auto writer = fork([&] {
+              Fiber::sleep(20ms);
+              io::write_all(p[1], "w", 1);
+            });
+            EXPECT_EQ(read_byte_within(p[0], 30s), 'w') << "round " << round;
+            writer.await();
+          }
+          io::close(p[0]);
+          io::close(p[1]);
+        },
+        o);
+  }
+}
+
+TEST(RandosIoTest, ATimerAddedWhileAnotherThreadSleepsInEpollStillFires) {
+  // One fiber blocks on a silent pipe with no timer pending: an idle thread sleeps in epoll
+  // without limit. Then fibers sleep: virtual time must still move (the sleeper is woken to
+  // look again), and the sleeps end in deadline order.
+  Options o = vclock(31);
+  o.threads = 2;
+  std::vector<int> order = run(
+      [] {
+        int p[2];
+        io::pipe(p);
+        auto reader = fork([&] {
+          char b = 0;
+          EXPECT_EQ(io::read(p[0], &b, 1), 1);
+        });
+        for (int i = 0; i < 10; ++i) Fiber::yield();
+        std::mutex mu;
+        std::vector<int> order;
+        std::vector<Computation<void>> done;
+        for (int i : {3, 1, 2}) {
+          done.push_back(fork([&, i] {
+            Fiber::sleep(i * 1h);
+            std::lock_guard<std::mutex> lock(mu);
+            order.push_back(i);
+          }));
+        }
+        for (auto& d : done) d.await();
+        io::write_all(p[1], "r", 1);
+        reader.await();
+        io::close(p[0]);
+        io::close(p[1]);
+        return order;
+      },
+      o);
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
+// Fibers passing bytes through pipes, with yields and virtual sleeps in between; the trace is
+// the order in which they got their bytes.
+std::vector<int> io_traced_run(std::uint64_t seed) {
+  std::vector<int> trace;
+  run(
+      [&trace] {
+        constexpr int kPairs = 6;
+        std::vector<Computation<void>> done;
+        std::vector<std::array<int, 2>> pipes(kPairs);
+        for (auto& p : pipes) io::pipe(p.data());
+        for (int i = 0; i < kPairs; ++i) {
+          done.push_back(fork([&, i] {
+            for (int k = 0; k < 3; ++k) {
+              char b;
+              EXPECT_EQ(io::read(pipes[static_cast<std::size_t>(i)][0], &b, 1), 1);
+              trace.push_back(i * 10 + k);
+            }
+          }));
+          done.push_back(fork([&, i] {
+            for (int k = 0; k < 3; ++k) {
+              if ((i + k) % 2 == 0) Fiber::yield();
+              if (k == 1) Fiber::sleep(std::chrono::microseconds(i * 3));
+              io::write_all(pipes[static_cast<std::size_t>(i)][1], "b", 1);
+            }
+          }));
+        }
+        for (auto& d : done) d.await();
+        for (auto& p : pipes) {
+          io::close(p[0]);
+          io::close(p[1]);
+        }
+      },
+      vclock(seed));
+  return trace;
+}
+
+TEST(RandosIoTest, SameSeedReplaysAnInterleavingWithIo) {
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    std::vector<int> first = io_traced_run(seed);
+    EXPECT_EQ(first.size(), 18u);
+    EXPECT_EQ(io_traced_run(seed), first) << "seed " << seed;
+  }
 }
 
 // ---- fatal errors, stalls, instances -----------------------------------------------------
