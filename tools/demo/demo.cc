@@ -1,51 +1,81 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
-// The demo: an echo server written with picos::structured::Flock and picos::io (a listener
-// fiber accepting on 127.0.0.1, one forked fiber per connection echoing until end of file),
-// driven by N client fibers in the same process, each doing R round trips of a 64-byte
+// The demo: an echo server written with picos::structured (Bundle/Flock) and picos::io (a
+// listener fiber accepting on 127.0.0.1, one forked fiber per connection echoing until end of
+// file), driven by N client fibers in the same process, each doing R round trips of a 64-byte
 // message over loopback. Every echoed byte is checked and every round trip timed; it prints
 // one table row per scheduler: connections, round trips/s, p50 and p99 latency. Then one line
 // shows a timeout composing with io: a read from a silent peer cut short by
 // Control::terminate_after.
 //
-//   bazel run -c opt //tools/demo -- [--clients=N] [--rounds=R] [--all] [--serve=PORT]
+//   bazel run -c opt //tools/demo -- [--clients=N] [--rounds=R] [--all] [--scheduler=NAME]
+//                                    [--threads=N]
+//   bazel run -c opt //tools/demo -- --serve=PORT [--grace=SECONDS] [--scheduler=NAME]
+//                                    [--threads=N]
 //
-// Without --all the scheduler is the build's (//mux:default, picked with
-// --//mux:scheduler=fifo|multififo|libevent|thread|randos). --all runs the same code once on
-// each of fifo, multififo and libevent, linked directly: the scheduler is a choice made per
-// binary (or per run call), not something the server or client code knows about.
-// --serve=PORT runs only the server, on 127.0.0.1:PORT, until killed (try `nc 127.0.0.1 PORT`).
+// The scheduler: --scheduler=fifo|multififo|libevent|thread|randos picks one of the
+// schedulers linked into the binary (--threads=N: multififo's workers, 0 = one per CPU);
+// without it the build's default runs (//mux:default, --//mux:scheduler=...). --all runs the
+// benchmark once on each of fifo, multififo and libevent. The scheduler is a choice made per
+// run call: neither the server nor the client code knows about it.
+//
+// --serve=PORT runs only the server, on 127.0.0.1:PORT (0: the kernel picks; the first line
+// printed names the port), until SIGINT or SIGTERM (try `nc 127.0.0.1 PORT`). What a server
+// must do, shown here (docs/io.md, "Writing a server"):
+//  - A connection's IO error (ECONNRESET, EPIPE, ETIMEDOUT...) ends that connection only: the
+//    handler catches it, counts it and returns, so it never reaches the flock (an exception
+//    escaping a forked fiber terminates the whole scope: every other connection).
+//  - The server does not run itself out of descriptors: at most --max-connections are open
+//    at once (default: RLIMIT_NOFILE minus 32 kept for the server itself); beyond that the
+//    acceptor waits on a semaphore for one to close, and new clients wait in the listen
+//    backlog. accept's transient failures (out of descriptors all the same, a connection
+//    aborted before it was accepted) pause or skip; any other accept failure means the
+//    listener is broken and stops the server with a message (exit 1).
+//  - SIGINT/SIGTERM reach a fiber through io::SignalSet (a signalfd, blocked in every thread
+//    because main creates it before the scheduler starts its threads). The server then stops
+//    accepting and closes the listener, gives open connections --grace seconds (default 5)
+//    to finish, terminates the rest, prints a summary (connections, bytes, resets, errors)
+//    and exits 0.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <vector>
 
 #include "io/io.h"
+#include "io/signal.h"
 #include "mux/default.h"
 #include "mux/fifo/fifo.h"
 #include "mux/libevent/libevent.h"
 #include "mux/multififo/multififo.h"
+#include "mux/thread/thread.h"
+#include "randos/randos.h"
 #include "std/structured/structured.h"
+#include "std/sync/semaphore.h"
 
 namespace {
 
+using picos::structured::Bundle;
 using picos::structured::Control;
 using picos::structured::Flock;
 using picos::structured::OnReturn;
@@ -55,13 +85,31 @@ namespace io = picos::io;
 constexpr std::size_t kMessage = 64;
 constexpr long kDefaultClients = 1000;
 constexpr long kDefaultRounds = 50;
+constexpr double kDefaultGrace = 5.0;
+// Descriptors --serve keeps for itself: stdin/out/err, the listener, the signalfd, the
+// schedulers' and the default reactor's epoll sets and eventfds (about 10), and headroom for
+// whatever else the process opens (a sanitizer's pipe, a library's file). Connections get
+// the rest of RLIMIT_NOFILE.
+constexpr long kServerReserveFds = 32;
+// Below this RLIMIT_NOFILE --serve refuses to start: the reserve plus room for 32 connections.
+constexpr long kServerMinFds = kServerReserveFds + 32;
 
 const char kUsage[] =
-    "usage: demo [--clients=N] [--rounds=R] [--all] | --serve=PORT\n"
-    "  --clients=N   client fibers, one connection each (default 1000)\n"
-    "  --rounds=R    64-byte round trips per client (default 50)\n"
-    "  --all         run once per scheduler: fifo, multififo, libevent\n"
-    "  --serve=PORT  only run the echo server on 127.0.0.1:PORT until killed (0: any port)\n";
+    "usage: demo [--clients=N] [--rounds=R] [--all] [--scheduler=NAME] [--threads=N]\n"
+    "       demo --serve=PORT [--grace=SECONDS] [--max-connections=N] [--scheduler=NAME]\n"
+    "            [--threads=N]\n"
+    "  --clients=N       client fibers, one connection each (default 1000)\n"
+    "  --rounds=R        64-byte round trips per client (default 50)\n"
+    "  --all             run once per scheduler: fifo, multififo, libevent\n"
+    "  --serve=PORT      only run the echo server on 127.0.0.1:PORT (0: any port) until\n"
+    "                    SIGINT/SIGTERM; then print a summary and exit 0\n"
+    "  --grace=SECONDS   --serve: how long open connections may go on after the signal\n"
+    "                    (default 5)\n"
+    "  --max-connections=N  --serve: connections open at once; more wait in the listen\n"
+    "                    backlog (default: RLIMIT_NOFILE minus 32 kept for the server)\n"
+    "  --scheduler=NAME  fifo, multififo, libevent, thread or randos (default: the build's,\n"
+    "                    --//mux:scheduler)\n"
+    "  --threads=N       multififo's workers (default 0: one per CPU)\n";
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "demo: %s\n%s", msg.c_str(), kUsage);
@@ -73,6 +121,10 @@ struct Flags {
   long rounds = kDefaultRounds;
   bool all = false;
   long serve = -1;  // port, or -1: no --serve
+  double grace = kDefaultGrace;
+  long max_connections = 0;  // 0: from RLIMIT_NOFILE
+  std::string scheduler;  // empty: the build's default
+  int threads = 0;        // multififo workers; 0: one per CPU
 };
 
 long parse_number(const std::string& flag, const char* text, long min, long max) {
@@ -86,9 +138,23 @@ long parse_number(const std::string& flag, const char* text, long min, long max)
   return v;
 }
 
+double parse_seconds(const std::string& flag, const char* text) {
+  errno = 0;
+  char* end = nullptr;
+  double v = std::strtod(text, &end);
+  if (*text == '\0' || *end != '\0' || errno != 0 || !std::isfinite(v) || v < 0 ||
+      v > 86400) {
+    usage_error(flag + " needs a number of seconds in [0, 86400], got '" + text + "'");
+  }
+  return v;
+}
+
+const char* const kSchedulers[] = {"fifo", "multififo", "libevent", "thread", "randos"};
+
 Flags parse_flags(int argc, char** argv) {
   Flags f;
-  bool clients_set = false, rounds_set = false;
+  bool clients_set = false, rounds_set = false, grace_set = false, threads_set = false,
+       max_set = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto eq = arg.find('=');
@@ -111,6 +177,27 @@ Flags parse_flags(int argc, char** argv) {
     } else if (name == "--serve") {
       need_value();
       f.serve = parse_number(name, value, 0, 65535);
+    } else if (name == "--grace") {
+      need_value();
+      f.grace = parse_seconds(name, value);
+      grace_set = true;
+    } else if (name == "--max-connections") {
+      need_value();
+      f.max_connections = parse_number(name, value, 1, 10000000);
+      max_set = true;
+    } else if (name == "--scheduler") {
+      need_value();
+      f.scheduler = value;
+      if (std::find_if(std::begin(kSchedulers), std::end(kSchedulers), [&](const char* s) {
+            return f.scheduler == s;
+          }) == std::end(kSchedulers)) {
+        usage_error("--scheduler must be fifo, multififo, libevent, thread or randos, got '" +
+                    f.scheduler + "'");
+      }
+    } else if (name == "--threads") {
+      need_value();
+      f.threads = static_cast<int>(parse_number(name, value, 0, 1024));
+      threads_set = true;
     } else if (name == "--all") {
       if (value) usage_error("--all takes no value, got '" + arg + "'");
       f.all = true;
@@ -122,10 +209,52 @@ Flags parse_flags(int argc, char** argv) {
     usage_error("--serve runs only the server: it cannot be combined with --all, --clients "
                 "or --rounds");
   }
+  if (f.serve < 0 && (grace_set || max_set)) {
+    usage_error("--grace and --max-connections apply only to --serve");
+  }
+  if (f.all && !f.scheduler.empty()) {
+    usage_error("--all runs fifo, multififo and libevent: it cannot be combined with "
+                "--scheduler");
+  }
+  if (threads_set && !f.all && f.scheduler != "multififo" &&
+      !(f.scheduler.empty() && std::strcmp(picos::mux::default_scheduler_name(),
+                                           "multififo") == 0)) {
+    usage_error("--threads sets multififo's workers: use it with --scheduler=multififo");
+  }
   if (f.clients * f.rounds > 200000000L) {
     usage_error("--clients x --rounds must be at most 200,000,000 round trips");
   }
   return f;
+}
+
+// The scheduler a run uses: the flag's, else the build's.
+std::string scheduler_name(const Flags& f) {
+  return f.scheduler.empty() ? picos::mux::default_scheduler_name() : f.scheduler;
+}
+
+picos::mux::multififo::Options multififo_options(int threads) {
+  picos::mux::multififo::Options o;
+  o.threads = threads;
+  return o;
+}
+
+std::string display_name(const std::string& scheduler, int threads) {
+  if (scheduler != "multififo") return scheduler;
+  return "multififo (" +
+         std::to_string(picos::mux::multififo::resolved_threads(multififo_options(threads))) +
+         " workers)";
+}
+
+// Runs `main()` as the first fiber of the scheduler `name` (linked directly) and returns its
+// result or rethrows its exception.
+template <typename F>
+std::invoke_result_t<F&> run_on(const std::string& name, int threads, F&& main) {
+  if (name == "fifo") return picos::mux::fifo::run(main);
+  if (name == "multififo") return picos::mux::multififo::run(main, multififo_options(threads));
+  if (name == "libevent") return picos::mux::libevent::run(main);
+  if (name == "thread") return picos::mux::thread::run(main);
+  if (name == "randos") return picos::randos::run(main);
+  throw std::invalid_argument("unknown scheduler '" + name + "'");
 }
 
 // Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force.
@@ -169,89 +298,272 @@ int listen_loopback(int port, sockaddr_in* addr) {
 // Closes a descriptor when the fiber owning it ends, however it ends (Terminate included).
 struct FdGuard {
   int fd;
-  ~FdGuard() { io::close(fd); }
+  ~FdGuard() {
+    if (fd >= 0) io::close(fd);
+  }
 };
 
-// One connection: echo until end of file.
-void handle(int fd) {
+// ---- the server ------------------------------------------------------------------------
+
+// How connections ended, shared by every handler (they may run on several threads).
+struct ServerStats {
+  std::atomic<long> accepted{0};
+  std::atomic<long> open{0};
+  std::atomic<long> clean{0};     // the client closed (end of file) and got all its bytes
+  std::atomic<long> resets{0};    // ECONNRESET / EPIPE: the client reset or vanished
+  std::atomic<long> errors{0};    // other errors of the connection (ETIMEDOUT, ...)
+  std::atomic<long> cut{0};       // terminated by the server (grace deadline)
+  std::atomic<long> bytes{0};     // bytes echoed
+  std::atomic<long> fd_pauses{0}; // accept found no descriptor left and paused
+  std::atomic<long> full{0};      // the acceptor waited for a connection to close
+  std::atomic<long> aborted{0};   // accept skipped a connection that failed before it
+};
+
+// Errors of one connection: its peer reset or vanished, or the network failed it. They end
+// that connection and nothing else. Anything else (EBADF, EFAULT, EINVAL...) is a bug in the
+// server and is left to escape.
+bool is_reset(int err) { return err == ECONNRESET || err == EPIPE; }
+bool is_connection_error(int err) {
+  switch (err) {
+    case ECONNRESET: case EPIPE: case ETIMEDOUT: case ECONNABORTED: case ENOTCONN:
+    case EHOSTUNREACH: case ENETUNREACH: case ENETDOWN: case ENETRESET: case EHOSTDOWN:
+    case EPROTO: case EIO: case ENOBUFS: case ENOMEM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// accept failures that concern one pending connection or a momentary shortage; the listener
+// is fine (accept(2): Linux reports a pending connection's network errors from accept, and
+// they are to be treated like EAGAIN). Out of descriptors or memory: pause, then retry.
+bool is_out_of_resources(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+bool is_transient_accept_error(int err) {
+  switch (err) {
+    case ECONNABORTED: case EPROTO: case EPERM: case ENETDOWN: case ENOPROTOOPT:
+    case EHOSTDOWN: case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
+    case ETIMEDOUT: case ECONNRESET:
+      return true;
+    default:
+      return is_out_of_resources(err);
+  }
+}
+
+// One connection: echo until end of file. Its own IO errors end it quietly (counted in
+// `stats`); Terminate (the server stopping) cuts it; anything else escapes to the scope.
+void handle(int fd, ServerStats& stats, picos::sync::Semaphore& slots) {
+  // Counts the connection out and gives its slot back however the fiber ends (Terminate
+  // included), after the guard below has closed the descriptor.
+  struct Outcome {
+    ServerStats& stats;
+    picos::sync::Semaphore& slots;
+    std::atomic<long>* counter = nullptr;
+    ~Outcome() {
+      (counter ? *counter : stats.cut).fetch_add(1, std::memory_order_relaxed);
+      stats.open.fetch_sub(1, std::memory_order_relaxed);
+      slots.release();
+    }
+  } outcome{stats, slots};
   FdGuard guard{fd};
   no_delay(fd);
   char buf[4096];
-  for (;;) {
-    ssize_t n = io::read(fd, buf, sizeof buf);
-    if (n == 0) return;
-    io::write_all(fd, buf, static_cast<std::size_t>(n));
+  int err = 0;
+  try {
+    for (;;) {
+      ssize_t n = io::read(fd, buf, sizeof buf);
+      if (n == 0) break;
+      io::write_all(fd, buf, static_cast<std::size_t>(n));
+      stats.bytes.fetch_add(n, std::memory_order_relaxed);
+    }
+  } catch (const std::system_error& e) {
+    if (!is_connection_error(e.code().value())) throw;
+    err = e.code().value();
   }
+  outcome.counter = err == 0 ? &stats.clean : is_reset(err) ? &stats.resets : &stats.errors;
 }
 
-// The seed's server: accept forever, fork one handler fiber per connection into the current
-// flock. Running out of descriptors (EMFILE) is reported once and retried after a pause.
-void serve(int lfd) {
-  bool warned = false;
+// Accepts until canceled, forking one handler per connection into `connections`. It takes
+// one of `slots` before each accept (the handler gives it back): with every slot in use it
+// waits for a connection to close, reported once per episode, and new clients wait in the
+// listen backlog. Transient accept failures skip the connection or, out of descriptors,
+// pause (10 ms, doubling up to 200 ms while it lasts, reported once per shortage); any other
+// failure throws: the listener is broken.
+void accept_loop(int lfd, const Bundle& connections, ServerStats& stats,
+                 picos::sync::Semaphore& slots) {
+  std::chrono::milliseconds pause{0};
   for (;;) {
+    if (!slots.try_acquire()) {
+      std::fprintf(stderr,
+                   "demo: %ld connections open, the limit (--max-connections): new ones wait "
+                   "in the listen backlog until one closes\n",
+                   stats.open.load());
+      stats.full.fetch_add(1, std::memory_order_relaxed);
+      slots.acquire();
+    }
     int fd = -1;
-    bool out_of_fds = false;
+    int err = 0;
+    std::string what;
     try {
       fd = io::accept(lfd);
     } catch (const std::system_error& e) {
-      if (e.code().value() != EMFILE && e.code().value() != ENFILE) throw;
-      out_of_fds = true;
+      err = e.code().value();
+      what = e.what();
     }
-    if (out_of_fds) {  // not inside the catch: never suspend in a handler
-      if (!warned) {
-        std::fprintf(stderr, "demo: out of file descriptors, accept backs off (raise ulimit -n)\n");
-        warned = true;
+    if (err != 0) {  // not inside the catch: never suspend in a handler
+      slots.release();
+      if (!is_transient_accept_error(err)) {
+        throw std::runtime_error("the listener failed, the server stops: " + what);
       }
-      io::sleep(0.01);
+      if (!is_out_of_resources(err)) {
+        stats.aborted.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      if (pause.count() == 0) {
+        std::fprintf(stderr,
+                     "demo: accept: %s; %ld connections open; new ones wait in the backlog "
+                     "(accept retries with a growing pause; raise ulimit -n)\n",
+                     what.c_str(), stats.open.load());
+        pause = std::chrono::milliseconds(10);
+      } else {
+        pause = std::min(pause * 2, std::chrono::milliseconds(200));
+      }
+      stats.fd_pauses.fetch_add(1, std::memory_order_relaxed);
+      io::sleep(pause);
       continue;
     }
-    Flock::fork([fd] { handle(fd); });
+    pause = std::chrono::milliseconds(0);
+    stats.accepted.fetch_add(1, std::memory_order_relaxed);
+    stats.open.fetch_add(1, std::memory_order_relaxed);
+    std::exception_ptr failed;
+    try {
+      connections.fork([fd, &stats, &slots] { handle(fd, stats, slots); });
+    } catch (...) {  // the scope has been terminated: the handler never runs
+      failed = std::current_exception();
+    }
+    if (failed) {
+      io::close(fd);
+      stats.open.fetch_sub(1, std::memory_order_relaxed);
+      slots.release();
+      std::rethrow_exception(failed);
+    }
   }
 }
+
+// --serve: the server alone, until SIGINT/SIGTERM arrives on `stop`; then the listener is
+// closed, open connections get `grace` seconds, and a summary is printed.
+void serve(long port, double grace, long max_connections, const std::string& scheduler,
+           io::SignalSet& stop) {
+  sockaddr_in addr{};
+  FdGuard listener{listen_loopback(static_cast<int>(port), &addr)};
+  std::printf("echo server on 127.0.0.1:%d (scheduler %s); stop it with Ctrl-C or SIGTERM\n",
+              ntohs(addr.sin_port), scheduler.c_str());
+  std::fflush(stdout);
+  ServerStats stats;
+  picos::sync::Semaphore slots(max_connections);
+  Bundle::join_after([&](Bundle& connections) {  // every connection's handler
+    int sig = 0;
+    Bundle::join_after(
+        [&](Bundle& front) {  // the acceptor; the signal is awaited here
+          front.fork([&] { accept_loop(listener.fd, connections, stats, slots); });
+          // Keeps a timer pending: fibers waiting in the background epoll reactor look
+          // idle to some schedulers, which would otherwise warn once that they are blocked.
+          front.fork([] {
+            for (;;) io::sleep(3600.0);
+          });
+          sig = stop.wait();
+        },
+        OnReturn::kTerminate);  // stops the acceptor
+    io::close(listener.fd);     // new clients are refused from now on
+    listener.fd = -1;
+    std::printf("demo: %s: stopped accepting; %ld connections open, %.1f s of grace\n",
+                sigabbrev_np(sig) ? (std::string("SIG") + sigabbrev_np(sig)).c_str() : "signal",
+                stats.open.load(), grace);
+    std::fflush(stdout);
+    // The scope form of Control::terminate_after: at the deadline every handler still
+    // running sees Terminate; join_after returns as soon as they have all ended.
+    connections.terminate_after(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double>(grace)));
+  });
+  std::printf("summary: %ld connections served: %ld closed by the client, %ld reset "
+              "(ECONNRESET/EPIPE), %ld other errors, %ld cut at the grace deadline; %ld bytes "
+              "echoed; %ld aborted before accept; %ld waits at the connection limit; %ld accept pauses "
+              "out of descriptors\n",
+              stats.accepted.load(), stats.clean.load(), stats.resets.load(),
+              stats.errors.load(), stats.cut.load(), stats.bytes.load(), stats.aborted.load(),
+              stats.full.load(), stats.fd_pauses.load());
+  std::fflush(stdout);
+}
+
+// ---- the in-process benchmark ----------------------------------------------------------
 
 struct Result {
   long connections = 0;
   long round_trips = 0;
   double seconds = 0;
   double p50_us = 0, p99_us = 0;
+  long failed = 0;          // clients ended by an IO error
+  std::string first_error;  // the first such error
 };
 
+constexpr std::uint32_t kNoSample = UINT32_MAX;
+
 // Runs inside a scheduler's main fiber: server + clients in one flock, the server terminated
-// once every client is done.
+// once every client is done. A client whose connection fails (reset, refused...) is counted
+// and stops; the others go on. A wrong byte is a bug and stops everything.
 Result echo_benchmark(long clients, long rounds) {
   Result r;
-  std::vector<std::uint32_t> lat_ns(static_cast<std::size_t>(clients * rounds));
+  std::vector<std::uint32_t> lat_ns(static_cast<std::size_t>(clients * rounds), kNoSample);
+  std::atomic<long> failed{0};
+  std::mutex error_mu;
+  ServerStats stats;
+  picos::sync::Semaphore slots(picos::sync::Semaphore::kMax);
   sockaddr_in addr{};
   int lfd = listen_loopback(0, &addr);
   FdGuard lguard{lfd};  // closed after the flock: nothing accepts on it any more
   Flock::join_after(
       [&] {
-        Flock::fork([lfd] { serve(lfd); });
+        Flock::fork([&] { accept_loop(lfd, Flock::current(), stats, slots); });
         auto t0 = Clock::now();
         Flock::join_after([&] {
           for (long c = 0; c < clients; ++c) {
             Flock::fork([&, c] {
-              int fd = io::socket(AF_INET, SOCK_STREAM, 0);
-              FdGuard guard{fd};
-              io::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-              no_delay(fd);
-              unsigned char out[kMessage], in[kMessage];
-              std::uint32_t* lat = lat_ns.data() + c * rounds;
-              for (long k = 0; k < rounds; ++k) {
-                for (std::size_t i = 0; i < kMessage; ++i) {
-                  out[i] = static_cast<unsigned char>(c * 131 + k * 7 + static_cast<long>(i));
+              std::string error;
+              try {
+                int fd = io::socket(AF_INET, SOCK_STREAM, 0);
+                FdGuard guard{fd};
+                io::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+                no_delay(fd);
+                unsigned char out[kMessage], in[kMessage];
+                std::uint32_t* lat = lat_ns.data() + c * rounds;
+                for (long k = 0; k < rounds; ++k) {
+                  for (std::size_t i = 0; i < kMessage; ++i) {
+                    out[i] = static_cast<unsigned char>(c * 131 + k * 7 + static_cast<long>(i));
+                  }
+                  auto s = Clock::now();
+                  io::write_all(fd, out, kMessage);
+                  std::size_t got = io::read_full(fd, in, kMessage);
+                  auto ns =
+                      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - s);
+                  if (got != kMessage || std::memcmp(in, out, kMessage) != 0) {
+                    throw std::runtime_error("client " + std::to_string(c) + ", round " +
+                                             std::to_string(k) + ": echo mismatch (" +
+                                             std::to_string(got) + " of 64 bytes back)");
+                  }
+                  lat[k] = static_cast<std::uint32_t>(
+                      std::min<std::int64_t>(ns.count(), INT32_MAX));
                 }
-                auto s = Clock::now();
-                io::write_all(fd, out, kMessage);
-                std::size_t got = io::read_full(fd, in, kMessage);
-                auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - s);
-                if (got != kMessage || std::memcmp(in, out, kMessage) != 0) {
-                  throw std::runtime_error("client " + std::to_string(c) + ", round " +
-                                           std::to_string(k) + ": echo mismatch (" +
-                                           std::to_string(got) + " of 64 bytes back)");
+              } catch (const std::system_error& e) {
+                if (!is_connection_error(e.code().value()) &&
+                    e.code().value() != ECONNREFUSED) {
+                  throw;
                 }
-                lat[k] = static_cast<std::uint32_t>(
-                    std::min<std::int64_t>(ns.count(), INT32_MAX));
+                error = "client " + std::to_string(c) + ": " + e.what();
+              }
+              if (!error.empty()) {
+                std::lock_guard<std::mutex> lock(error_mu);
+                if (failed.fetch_add(1) == 0) r.first_error = error;
               }
             });
           }
@@ -259,9 +571,12 @@ Result echo_benchmark(long clients, long rounds) {
         r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
       },
       OnReturn::kTerminate);  // stops the listener (and any handler still reading)
+  lat_ns.erase(std::remove(lat_ns.begin(), lat_ns.end(), kNoSample), lat_ns.end());
   r.connections = clients;
-  r.round_trips = clients * rounds;
+  r.round_trips = static_cast<long>(lat_ns.size());
+  r.failed = failed.load();
   auto pct = [&](double p) {
+    if (lat_ns.empty()) return 0.0;
     auto idx = static_cast<std::size_t>(p * static_cast<double>(lat_ns.size() - 1));
     std::nth_element(lat_ns.begin(), lat_ns.begin() + static_cast<long>(idx), lat_ns.end());
     return lat_ns[idx] / 1000.0;
@@ -276,15 +591,15 @@ void print_header() {
               "p50 (us)", "p99 (us)");
 }
 
-void print_row(const std::string& name, const Result& r) {
+// Prints the row; returns false if clients failed (reported on stderr).
+bool print_row(const std::string& name, const Result& r) {
   std::printf("%-24s %11ld %14.0f %10.1f %10.1f\n", name.c_str(), r.connections,
               static_cast<double>(r.round_trips) / r.seconds, r.p50_us, r.p99_us);
   std::fflush(stdout);
-}
-
-std::string multififo_name() {
-  return "multififo (" + std::to_string(picos::mux::multififo::resolved_threads({})) +
-         " workers)";
+  if (r.failed == 0) return true;
+  std::fprintf(stderr, "demo: %s: %ld of %ld clients failed; the first: %s\n", name.c_str(),
+               r.failed, r.connections, r.first_error.c_str());
+  return false;
 }
 
 // A read from a peer that never writes, with a 500 ms deadline. Returns the elapsed time.
@@ -310,24 +625,32 @@ double silent_peer_timeout() {
   return ms;
 }
 
-int serve_only(long port) {
-  picos::mux::run([port] {
-    sockaddr_in addr{};
-    int lfd = listen_loopback(static_cast<int>(port), &addr);
-    FdGuard lguard{lfd};
-    std::printf("echo server on 127.0.0.1:%d (scheduler %s); stop it with Ctrl-C\n",
-                ntohs(addr.sin_port), picos::mux::default_scheduler_name());
-    std::fflush(stdout);
-    Flock::join_after([lfd] {
-      // Keeps a timer pending: fibers waiting in the background epoll reactor look idle to
-      // fifo/multififo, which would otherwise warn once that they have been blocked 10 s.
-      Flock::fork([] {
-        for (;;) io::sleep(3600.0);
-      });
-      serve(lfd);
-    });
-  });
-  return 0;
+int benchmark(const Flags& flags) {
+  std::printf("echo over loopback TCP: %ld client fibers x %ld round trips of %zu bytes, "
+              "every byte checked\n",
+              flags.clients, flags.rounds, kMessage);
+  print_header();
+  auto bench = [&] { return echo_benchmark(flags.clients, flags.rounds); };
+  std::string name = scheduler_name(flags);
+  bool ok = true;
+  if (flags.all) {
+    ok &= print_row("fifo", picos::mux::fifo::run(bench));
+    ok &= print_row(display_name("multififo", flags.threads),
+                    picos::mux::multififo::run(bench, multififo_options(flags.threads)));
+    ok &= print_row("libevent", picos::mux::libevent::run(bench));
+    std::printf("(thread is left out: one OS thread per fiber would be %ld threads here; "
+                "try --scheduler=thread with a small --clients)\n",
+                2 * flags.clients);
+  } else {
+    std::string row = display_name(name, flags.threads);
+    if (flags.scheduler.empty()) row += ", default";
+    ok &= print_row(row, run_on(name, flags.threads, bench));
+  }
+  double ms = run_on(name, flags.threads, silent_peer_timeout);
+  std::printf("timeout: a read from a silent peer, wrapped in Control::terminate_after(500 ms), "
+              "ended with Terminate after %.1f ms (%s)\n",
+              ms, name.c_str());
+  return ok ? 0 : 1;
 }
 
 }  // namespace
@@ -336,41 +659,53 @@ int main(int argc, char** argv) {
   Flags flags = parse_flags(argc, argv);
 
   rlim_t fds = raise_fd_limit();
-  long need = flags.serve >= 0 ? 64 : 2 * flags.clients + 64;
-  if (fds != RLIM_INFINITY && static_cast<long>(fds) < need) {
-    std::fprintf(stderr,
-                 "demo: %ld clients need about %ld file descriptors (one per client and one per "
-                 "server connection), but RLIMIT_NOFILE allows only %lu (the hard limit).\n"
-                 "      Raise it (e.g. `ulimit -Hn 65536` as root, or limits.conf) or use a "
-                 "smaller --clients.\n",
-                 flags.clients, need, static_cast<unsigned long>(fds));
-    return 1;
+  if (flags.serve >= 0) {
+    const long limit = fds == RLIM_INFINITY ? 10000000L : static_cast<long>(fds);
+    if (limit < kServerMinFds) {
+      std::fprintf(stderr,
+                   "demo: the server needs at least %ld file descriptors (%ld for itself: the "
+                   "listener, the signal descriptor, the schedulers' epoll sets, headroom; "
+                   "plus one per open connection), but RLIMIT_NOFILE allows only %ld (the hard "
+                   "limit).\n"
+                   "      Raise it (e.g. `ulimit -n 4096`).\n",
+                   kServerMinFds, kServerReserveFds, limit);
+      return 1;
+    }
+    if (flags.max_connections == 0) flags.max_connections = limit - kServerReserveFds;
+    if (flags.max_connections > limit - kServerReserveFds) {
+      std::fprintf(stderr,
+                   "demo: --max-connections=%ld is more than RLIMIT_NOFILE (%ld) leaves for "
+                   "connections (%ld): accept will run out of descriptors and pause\n",
+                   flags.max_connections, limit, limit - kServerReserveFds);
+    }
+  } else {
+    long need = 2 * flags.clients + 64;
+    if (fds != RLIM_INFINITY && static_cast<long>(fds) < need) {
+      std::fprintf(stderr,
+                   "demo: %ld clients need about %ld file descriptors (one per client and one "
+                   "per server connection), but RLIMIT_NOFILE allows only %lu (the hard "
+                   "limit).\n"
+                   "      Raise it (e.g. `ulimit -Hn 65536` as root, or limits.conf) or use a "
+                   "smaller --clients.\n",
+                   flags.clients, need, static_cast<unsigned long>(fds));
+      return 1;
+    }
   }
 
   try {
-    if (flags.serve >= 0) return serve_only(flags.serve);
-
-    std::printf("echo over loopback TCP: %ld client fibers x %ld round trips of %zu bytes, "
-                "every byte checked\n",
-                flags.clients, flags.rounds, kMessage);
-    print_header();
-    auto bench = [&] { return echo_benchmark(flags.clients, flags.rounds); };
-    std::string default_name = picos::mux::default_scheduler_name();
-    if (flags.all) {
-      print_row("fifo", picos::mux::fifo::run(bench));
-      print_row(multififo_name(), picos::mux::multififo::run(bench));
-      print_row("libevent", picos::mux::libevent::run(bench));
-      std::printf("(thread is left out: one OS thread per fiber would be %ld threads here; "
-                  "try --//mux:scheduler=thread with a small --clients)\n",
-                  2 * flags.clients);
-    } else {
-      std::string name = default_name == "multififo" ? multififo_name() : default_name;
-      print_row(name + ", default", picos::mux::run(bench));
+    if (flags.serve >= 0) {
+      // Before any thread exists (schedulers' workers, the default reactor's thread): every
+      // thread inherits the blocked mask, so SIGINT/SIGTERM stay pending for the signalfd.
+      io::SignalSet stop({SIGINT, SIGTERM});
+      std::string name = scheduler_name(flags);
+      run_on(name, flags.threads,
+             [&] {
+               serve(flags.serve, flags.grace, flags.max_connections,
+                     display_name(name, flags.threads), stop);
+             });
+      return 0;
     }
-    double ms = picos::mux::run(silent_peer_timeout);
-    std::printf("timeout: a read from a silent peer, wrapped in Control::terminate_after(500 ms), "
-                "ended with Terminate after %.1f ms (%s)\n",
-                ms, default_name.c_str());
+    return benchmark(flags);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "demo: error: %s\n", e.what());
     if (std::strstr(e.what(), "Too many open files")) {
@@ -378,5 +713,4 @@ int main(int argc, char** argv) {
     }
     return 1;
   }
-  return 0;
 }
