@@ -1,60 +1,99 @@
-"""The conformance matrix: one test source, one cc_test per scheduler configuration."""
+"""The conformance matrix: one test source, one cc_test per scheduler configuration.
 
-load("@rules_cc//cc:defs.bzl", "cc_test")
+The way to test a library written against //picos: over every scheduler configuration, from
+this repository or from any workspace that depends on it:
 
-# Scheduler configurations: name -> the //mux/testing library implementing picos::testing
-# for it. A new scheduler adds itself here (and in mux/testing/), nowhere else.
+    load("@picos_cpp//bazel:picos_test.bzl", "picos_test")   # "//bazel:..." inside this repository
+    picos_test(name = "ivar_test", srcs = ["ivar_test.cc"], deps = [":ivar"])
+
+Labels below are Label(...)s, so they resolve in this repository whichever workspace loads
+the macro.
+"""
+
+load("@rules_cc//cc:defs.bzl", "cc_library", "cc_test")
+load("//bazel:copts.bzl", "PICOS_COPTS")
+
+# Scheduler configurations: name -> the testonly library implementing picos::testing for it.
+# A new scheduler configuration adds itself here (and its library beside its scheduler),
+# nowhere else: tests, test_suites and the tag picos_<name> follow.
 SCHEDULERS = {
-    "fifo": "//mux/testing:fifo",
-    "fifo_q1": "//mux/testing:fifo_q1",
-    "fifo_cf": "//mux/testing:fifo_cf",
-    "libevent": "//mux/libevent:testing",
-    "multififo_t1": "//mux/multififo:testing_t1",
-    "multififo_t2": "//mux/multififo:testing_t2",
-    "multififo_t2_cf": "//mux/multififo:testing_t2_cf",
-    "multififo_t4": "//mux/multififo:testing_t4",
-    "nosched": "//mux/testing:nosched",
-    "randos_s1": "//randos:testing_s1",
-    "randos_s2": "//randos:testing_s2",
-    "randos_s3": "//randos:testing_s3",
-    "randos_fresh": "//randos:testing_fresh",
-    "randos_t2": "//randos:testing_t2",
-    "randos_vclock": "//randos:testing_vclock",
-    "thread": "//mux/thread:testing",
+    "fifo": Label("//mux/testing:fifo"),
+    "fifo_q1": Label("//mux/testing:fifo_q1"),
+    "fifo_cf": Label("//mux/testing:fifo_cf"),
+    "libevent": Label("//mux/libevent:testing"),
+    "multififo_t1": Label("//mux/multififo:testing_t1"),
+    "multififo_t2": Label("//mux/multififo:testing_t2"),
+    "multififo_t2_cf": Label("//mux/multififo:testing_t2_cf"),
+    "multififo_t4": Label("//mux/multififo:testing_t4"),
+    "nosched": Label("//mux/testing:nosched"),
+    "randos_s1": Label("//randos:testing_s1"),
+    "randos_s2": Label("//randos:testing_s2"),
+    "randos_s3": Label("//randos:testing_s3"),
+    "randos_fresh": Label("//randos:testing_fresh"),
+    "randos_t2": Label("//randos:testing_t2"),
+    "randos_vclock": Label("//randos:testing_vclock"),
+    "thread": Label("//mux/thread:testing"),
 }
 
-def picos_test(name, srcs, deps = [], schedulers = None, tags = [], size = "small", **kwargs):
-    """Expands to <name>_<scheduler> for each configuration, plus a test_suite <name>.
+# Every generated test carries this tag, and picos_<configuration> (picos_fifo, ...).
+MATRIX_TAG = "picos_matrix"
+
+def scheduler_tag(sched):
+    """The tag that selects one column of the matrix: --test_tag_filters=picos_<sched>."""
+    return "picos_" + sched
+
+_TESTING_H = Label("//mux/testing:testing_h")
+_GTEST = Label("//third_party:gtest")
+_GTEST_MAIN = Label("//third_party:gtest_main")
+
+def picos_test(
+        name,
+        srcs,
+        deps = [],
+        schedulers = None,
+        tags = [],
+        size = "small",
+        copts = [],
+        gtest = _GTEST,
+        gtest_main = _GTEST_MAIN,
+        **kwargs):
+    """Expands to <name>_<configuration> for each configuration, plus a test_suite <name>.
 
     Each generated test links the configuration's picos::testing implementation and
-    gtest_main, and is tagged "picos_matrix" and with the configuration's name, so
-    `bazel test --test_tag_filters=fifo //...` runs one column of the matrix.
+    `gtest_main`, and is tagged "picos_matrix" and "picos_<configuration>", so
+    `bazel test --test_tag_filters=picos_fifo //...` runs one column of the matrix.
 
     Args:
       name: base name.
       srcs: test sources (they call picos::testing::run).
       deps: extra dependencies (the library under test).
-      schedulers: subset of SCHEDULERS to use (default: all).
+      schedulers: subset of SCHEDULERS' names to use (default: all).
       tags: extra tags.
       size: test size.
+      copts: extra compiler flags for srcs (they are compiled with PICOS_COPTS, -std=c++20).
+      gtest: the GoogleTest library the sources compile against (default: Debian's, via
+        @com_google_googletest). Pass your own to link your workspace's GoogleTest.
+      gtest_main: the library providing main() (it must match `gtest`).
       **kwargs: passed to every cc_test.
     """
+
     # The source is compiled once; each configuration only links it with its scheduler.
     # (It may use only the picos::testing interface, which is the same for all of them.)
     lib = name + "_cases"
-    native.cc_library(
+    cc_library(
         name = lib,
         testonly = True,
         srcs = srcs,
-        deps = deps + [
-            "//mux/testing:testing_h",
-            "//third_party:gtest",
-        ],
+        copts = PICOS_COPTS + copts,
+        deps = deps + [_TESTING_H, gtest],
         alwayslink = True,
         tags = tags,
     )
     tests = []
     for sched in (schedulers or SCHEDULERS.keys()):
+        if sched not in SCHEDULERS:
+            fail("picos_test %s: unknown scheduler configuration '%s' (one of: %s)" %
+                 (name, sched, ", ".join(SCHEDULERS.keys())))
         test_name = "%s_%s" % (name, sched)
         cc_test(
             name = test_name,
@@ -62,9 +101,9 @@ def picos_test(name, srcs, deps = [], schedulers = None, tags = [], size = "smal
             deps = [
                 ":" + lib,
                 SCHEDULERS[sched],
-                "//third_party:gtest_main",
+                gtest_main,
             ],
-            tags = tags + ["picos_matrix", sched],
+            tags = tags + [MATRIX_TAG, scheduler_tag(sched)],
             **kwargs
         )
         tests.append(":" + test_name)

@@ -2,13 +2,16 @@
 # Sets up what is missing (tools/setup.sh), then runs `bazel test` and finishes with one line
 # "N passed, N failed" (counted per test target, cached results included, from Bazel's Build
 # Event Protocol). Arguments go to `bazel test`; with no target pattern, `//...` is tested.
+# It runs in this repository's root, or in the workspace folder PICOS_TEST_WORKSPACE names.
 #   tools/test.sh                         # every test, default config
 #   tools/test.sh --config=asan //picos/... //mux/...
+#   PICOS_TEST_WORKSPACE=examples/consumer tools/test.sh   # the example consumer workspace
 # Exit status is Bazel's: 0 all passed, 3 a test failed (also: flaky under --runs_per_test),
 # 1 build failed, 4 no tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh || exit 1
+cd "${PICOS_TEST_WORKSPACE:-.}" || exit 1
 args=("$@")
 have_pattern=0
 for a in "${args[@]+"${args[@]}"}"; do

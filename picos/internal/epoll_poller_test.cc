@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <system_error>
 #include <thread>
@@ -146,6 +147,27 @@ TEST(EpollPollerTest, WakeFromAnotherThreadEndsAPoll) {
   waker.join();
   EXPECT_FALSE(r.trigger.is_signaled());
   p.remove(r);
+}
+
+// io::close calls forget on the closer's thread while the owner may be polling: the interest
+// completes kClosed, its trigger is signaled on the closer's thread, and the owner's poll in
+// progress is not disturbed (it returns on wake()).
+TEST(EpollPollerTest, ForgetFromAnotherThreadWhileTheOwnerPolls) {
+  EpollPoller p;
+  Pipe a;
+  FdInterest r(a.fds[0], kFdRead);
+  p.add(r);
+  std::thread closer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    p.forget(a.fds[0]);
+    EXPECT_TRUE(r.trigger.is_signaled());  // before forget returned
+    p.wake();
+  });
+  while (!r.trigger.is_signaled()) (void)p.poll(-1);
+  closer.join();
+  p.remove(r);
+  EXPECT_EQ(r.outcome, FdInterest::kClosed);
+  EXPECT_FALSE(p.waiting());
 }
 
 TEST(EpollPollerTest, TimeoutIsHonouredToTheMillisecond) {
