@@ -142,7 +142,7 @@ std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
   run_fiber(
       Fiber::create(c, options.forbid), [&c, &main] { c.capture(main); }, options);
   if (c.is_running()) throw std::logic_error("picos::randos::run: main did not finish");
-  return c.await();
+  return c.take();
 }
 
 }  // namespace picos::randos

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <memory>
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -129,6 +130,12 @@ Options traced_options(std::uint64_t seed) {
 }
 
 // ---- randomness and replay -------------------------------------------------------------
+
+// run returns a move-only result: it is taken from the main computation, not copied.
+TEST(RandosTest, MoveOnlyResult) {
+  std::unique_ptr<int> r = run([] { return std::make_unique<int>(7); });
+  EXPECT_EQ(*r, 7);
+}
 
 TEST(RandosTest, SameSeedReplaysTheSameInterleaving) {
   for (std::uint64_t seed : {1ull, 2ull, 0xDEADBEEFull}) {
