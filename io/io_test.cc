@@ -4,8 +4,8 @@
 // and child processes. Every test checks that it leaves no descriptor open.
 
 #include "io/io.h"
+#include "io/testing.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -50,16 +50,7 @@ bool virtual_clock() {
 
 std::exception_ptr stop() { return std::make_exception_ptr(Stop()); }
 
-int count_fds() {
-  DIR* d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
-  }
-  closedir(d);
-  return n - 1;  // the directory's own descriptor
-}
+using picos::io::testing::count_open_fds;
 
 int error_of(const std::function<void()>& fn) {
   try {
@@ -99,11 +90,11 @@ class IoTest : public ::testing::Test {
  protected:
   void SetUp() override {
     (void)default_reactor();  // its epoll descriptor lives for the whole process
-    fds_before_ = count_fds();
+    fds_before_ = count_open_fds();
   }
   void TearDown() override {
     // Threads of the thread/nosched configurations may still be exiting: they hold no fds.
-    EXPECT_EQ(count_fds(), fds_before_) << "descriptors leaked";
+    EXPECT_EQ(count_open_fds(), fds_before_) << "descriptors leaked";
   }
   int fds_before_ = 0;
 };

@@ -12,7 +12,6 @@
 
 #include "io/signal.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -26,6 +25,7 @@
 
 #include "gtest/gtest.h"
 #include "io/io.h"
+#include "io/testing.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
 #include "std/structured/control.h"
@@ -39,16 +39,7 @@ using picos::sync::testing::spawn_victim;
 using picos::sync::testing::Stop;
 using picos::sync::testing::Victim;
 
-int count_fds() {
-  DIR* d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
-  }
-  closedir(d);
-  return n - 1;  // the directory's own descriptor
-}
+using picos::io::testing::count_open_fds;
 
 void raise_in_process(int sig) { ASSERT_EQ(::kill(::getpid(), sig), 0); }
 
@@ -63,9 +54,9 @@ class SignalSetTest : public ::testing::Test {
   void SetUp() override {
     block_signals({SIGUSR1, SIGUSR2});  // before any thread: every later thread inherits it
     (void)default_reactor();            // its epoll descriptor lives for the whole process
-    fds_before_ = count_fds();
+    fds_before_ = count_open_fds();
   }
-  void TearDown() override { EXPECT_EQ(count_fds(), fds_before_) << "descriptors leaked"; }
+  void TearDown() override { EXPECT_EQ(count_open_fds(), fds_before_) << "descriptors leaked"; }
   int fds_before_ = 0;
 };
 

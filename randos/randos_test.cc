@@ -8,7 +8,6 @@
 
 #include "randos/randos.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -25,6 +24,7 @@
 
 #include "gtest/gtest.h"
 #include "io/io.h"
+#include "io/testing.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
 
@@ -490,16 +490,7 @@ TEST(RandosThreadsTest, VirtualClockJumpsOnlyWhenEveryThreadIsIdle) {
 
 // ---- io: randos is its own reactor ---------------------------------------------------------
 
-int count_fds() {
-  DIR* d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
-  }
-  closedir(d);
-  return n - 1;  // the directory's own descriptor
-}
+using picos::io::testing::count_open_fds;
 
 // Reads one byte from `fd` in a fiber whose computation is canceled after `deadline`;
 // returns the byte, or -1 if the deadline came first.
@@ -522,7 +513,7 @@ int read_byte_within(int fd, std::chrono::nanoseconds deadline) {
 
 TEST(RandosIoTest, IoWaitsUseTheSchedulersReactor) {
   (void)io::default_reactor();  // its descriptors live for the whole process
-  const int before = count_fds();
+  const int before = count_open_fds();
   run(
       [] {
         ASSERT_NE(installed_handler(), nullptr);
@@ -538,7 +529,7 @@ TEST(RandosIoTest, IoWaitsUseTheSchedulersReactor) {
         io::close(p[1]);
       },
       quiet(5));
-  EXPECT_EQ(count_fds(), before) << "run leaves its epoll set open";
+  EXPECT_EQ(count_open_fds(), before) << "run leaves its epoll set open";
 }
 
 TEST(RandosIoTest, VirtualTimeWaitsForIoBetweenItsFibersOnEveryThreadCount) {
