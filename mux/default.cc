@@ -55,7 +55,7 @@ sched::Options scheduler_options(const Options& common) {
 
 const char* default_scheduler_name() { return PICOS_DEFAULT_NAME; }
 
-void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options) {
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
   sched::run_fiber(std::move(fiber), std::move(main), scheduler_options(options));
 }
 

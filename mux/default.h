@@ -29,7 +29,7 @@
 
 #include "picos/computation.h"
 #include "picos/fiber.h"
-#include "picos/internal/unique_function.h"
+#include "absl/functional/any_invocable.h"
 
 namespace picos::mux {
 
@@ -62,7 +62,7 @@ const char* default_scheduler_name();
 
 // Runs `main` in `fiber` on this binary's scheduler with `options`, until every fiber spawned
 // inside has finished.
-void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options = {});
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
 // Runs `main()` as the first fiber on this binary's scheduler and returns its result or
 // rethrows its exception, once every fiber spawned inside has finished.

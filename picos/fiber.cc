@@ -46,7 +46,7 @@ Fiber::FlsSlot* Fiber::fls_slot(std::uint32_t index, bool grow) {
   return &fls_[index];
 }
 
-void Fiber::spawn(FiberRef fiber, internal::UniqueFunction main) {
+void Fiber::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
   if (!fiber) throw std::invalid_argument("picos::Fiber::spawn: null fiber");
   if (!main) throw std::invalid_argument("picos::Fiber::spawn: empty main");
   internal::current_handler().spawn(std::move(fiber), std::move(main));

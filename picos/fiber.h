@@ -30,7 +30,7 @@
 
 #include "picos/computation.h"
 #include "picos/internal/ref_count.h"
-#include "picos/internal/unique_function.h"
+#include "absl/functional/any_invocable.h"
 #include "picos/trigger.h"
 
 namespace picos {
@@ -93,7 +93,7 @@ class Fiber : public internal::RefCounted<Fiber> {
   // permits cancelation and is canceled, throws its reason and does not spawn. Once spawned,
   // `main` is always called, even if `fiber` is canceled before it starts. An exception
   // escaping `main` is a fatal error handled by the scheduler (see its options).
-  static void spawn(FiberRef fiber, internal::UniqueFunction main);
+  static void spawn(FiberRef fiber, absl::AnyInvocable<void()> main);
 
   // Lets other ready fibers run. Throws the cancelation reason if the current fiber permits
   // cancelation and is canceled.

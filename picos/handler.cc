@@ -158,7 +158,7 @@ class DefaultHandler final : public Handler {
     sched_yield();
   }
 
-  void spawn(FiberRef fiber, internal::UniqueFunction main) override {
+  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override {
     Fiber::current().check();
     std::thread([fiber = std::move(fiber), main = std::move(main)]() mutable {
       tls_state.fiber = fiber.get();

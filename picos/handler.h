@@ -42,7 +42,7 @@
 
 #include "picos/computation.h"
 #include "picos/fiber.h"
-#include "picos/internal/unique_function.h"
+#include "absl/functional/any_invocable.h"
 #include "picos/trigger.h"
 
 namespace picos {
@@ -59,7 +59,7 @@ class Handler {
   virtual void cancel_after(const PackedComputation& computation, std::chrono::nanoseconds delay,
                             std::exception_ptr reason) = 0;
   virtual void yield() = 0;
-  virtual void spawn(FiberRef fiber, internal::UniqueFunction main) = 0;
+  virtual void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) = 0;
   // The scheduler's fd-readiness reactor, or nullptr (the default): see picos/reactor.h.
   virtual Reactor* reactor() noexcept { return nullptr; }
 };

@@ -56,11 +56,11 @@ enum class Pending { kYield, kAwait };
 // Per-fiber record: the fiber, its main and its stackful context. Owned by the scheduler
 // from spawn until the fiber finishes.
 struct Record {
-  Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size);
+  Record(Scheduler* s, FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size);
 
   Scheduler* sched;
   FiberRef fiber;
-  internal::UniqueFunction main;
+  absl::AnyInvocable<void()> main;
   context::Context ctx;
   std::exception_ptr error;  // what escaped main
   Pending pending = Pending::kYield;
@@ -73,14 +73,14 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
  public:
   Scheduler(const Options& o, std::uint64_t seed) : options_(o), seed_(seed) {}
 
-  void run(FiberRef fiber, internal::UniqueFunction main);
+  void run(FiberRef fiber, absl::AnyInvocable<void()> main);
 
   // ---- Handler (called on a fiber's stack, on any of the scheduler's threads) -----------
   std::exception_ptr await(const Trigger& trigger) noexcept override;
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                     std::exception_ptr reason) override;
   void yield() override;
-  void spawn(FiberRef fiber, internal::UniqueFunction main) override;
+  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override;
   // io waits go to the scheduler's own epoll set, which the loop polls: under the virtual
   // clock before time may jump (see randos.h).
   Reactor* reactor() noexcept override { return &poller_; }
@@ -163,7 +163,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   std::exception_ptr fatal_;
 };
 
-Record::Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size)
+Record::Record(Scheduler* s, FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size)
     : sched(s), fiber(std::move(f)), main(std::move(m)), ctx(&Scheduler::entry, this, stack_size) {}
 
 // Links a freshly allocated record in; may throw (bad_alloc) before changing anything.
@@ -210,7 +210,7 @@ void Scheduler::yield() {
   r->fiber->check();
 }
 
-void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
+void Scheduler::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
   Record* r = self();
   r->fiber->check();
   auto* child = new Record(this, std::move(fiber), std::move(main), options_.stack_size);
@@ -246,7 +246,7 @@ void Scheduler::print_seed(const char* when) const {
                kSeedEnvVar, seed);
 }
 
-void Scheduler::run(FiberRef fiber, internal::UniqueFunction main) {
+void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   HandlerScope scope(*this, fiber.get());
   print_seed("");
   {
@@ -461,7 +461,7 @@ std::uint64_t resolve_seed(const Options& options) {
   return v;
 }
 
-void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options) {
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
   if (options.threads < 1) throw std::invalid_argument("picos::randos: threads must be >= 1");
   if (options.virtual_tick.count() < 0) {
     throw std::invalid_argument("picos::randos: virtual_tick must not be negative");

@@ -89,7 +89,7 @@
 #include "mux/context/context.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
-#include "picos/internal/unique_function.h"
+#include "absl/functional/any_invocable.h"
 
 namespace picos::randos {
 
@@ -131,7 +131,7 @@ std::uint64_t resolve_seed(const Options& options);
 // normally even if `main` throws: put the outcome in the fiber's computation (as `run` does).
 // Throws std::invalid_argument for bad options, and what the fatal handler throws. May be
 // called on any thread, also from inside another scheduler's fiber.
-void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options = {});
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
 // Runs `main()` as the first fiber and returns its result, or rethrows its exception.
 // Returns only after every fiber spawned inside has finished.

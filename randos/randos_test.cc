@@ -40,7 +40,7 @@ struct Exit : std::runtime_error {
   Exit() : std::runtime_error("Exit") {}
 };
 
-void spawn(internal::UniqueFunction main) {
+void spawn(absl::AnyInvocable<void()> main) {
   Fiber::spawn(Fiber::create(PackedComputation()), std::move(main));
 }
 

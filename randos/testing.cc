@@ -34,7 +34,7 @@ const char* scheduler_name() { return PICOS_RANDOS_TESTING_NAME; }
 
 int parallelism() { return PICOS_RANDOS_TESTING_THREADS; }
 
-void run_fiber(FiberRef fiber, internal::UniqueFunction main) {
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
   randos::Options options;
   // Seed 0 makes randos take PICOS_RANDOS_SEED, or a fresh seed.
   const char* env = std::getenv(randos::kSeedEnvVar);

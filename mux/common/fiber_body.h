@@ -23,18 +23,18 @@
 #include <functional>
 
 #include "picos/fiber.h"
-#include "picos/internal/unique_function.h"
+#include "absl/functional/any_invocable.h"
 #include "picos/trigger.h"
 
 namespace picos::mux::common {
 
-inline void run_main(internal::UniqueFunction& main, std::exception_ptr& error) noexcept {
+inline void run_main(absl::AnyInvocable<void()>& main, std::exception_ptr& error) noexcept {
   try {
     main();
-    main.reset();
+    main = nullptr;
   } catch (...) {
     error = std::current_exception();
-    main.reset();
+    main = nullptr;
   }
 }
 

@@ -31,11 +31,11 @@ class Scheduler;
 // Per-fiber record: the fiber, its main and its stackful context. Owned by the scheduler
 // from spawn until the fiber finishes.
 struct Record {
-  Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size);
+  Record(Scheduler* s, FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size);
 
   Scheduler* sched;
   FiberRef fiber;
-  internal::UniqueFunction main;
+  absl::AnyInvocable<void()> main;
   context::Context ctx;
   std::exception_ptr error;          // what escaped main
   std::exception_ptr suspend_error;  // why try_suspend failed, returned by await
@@ -56,14 +56,14 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
     }
   }
 
-  void run(FiberRef fiber, internal::UniqueFunction main);
+  void run(FiberRef fiber, absl::AnyInvocable<void()> main);
 
   // ---- Handler (called on a fiber's stack) --------------------------------------------
   std::exception_ptr await(const Trigger& trigger) noexcept override;
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                     std::exception_ptr reason) override;
   void yield() override;
-  void spawn(FiberRef fiber, internal::UniqueFunction main) override;
+  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override;
   // io waits on this scheduler go to its own epoll set, polled by this loop.
   Reactor* reactor() noexcept override { return &poller_; }
 
@@ -73,7 +73,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   static void entry(void* record) noexcept;
 
  private:
-  Record* new_record(FiberRef fiber, internal::UniqueFunction main);
+  Record* new_record(FiberRef fiber, absl::AnyInvocable<void()> main);
   // Records' memory is recycled through a free list (up to kMaxFreeRecords): a spawn-heavy
   // program then allocates one record per fiber alive at once, not one per spawn.
   static constexpr std::size_t kMaxFreeRecords = 4096;
@@ -160,10 +160,10 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   std::atomic<bool> remote_pending_{false};
 };
 
-Record::Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size)
+Record::Record(Scheduler* s, FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size)
     : sched(s), fiber(std::move(f)), main(std::move(m)), ctx(&Scheduler::entry, this, stack_size) {}
 
-Record* Scheduler::new_record(FiberRef fiber, internal::UniqueFunction main) {
+Record* Scheduler::new_record(FiberRef fiber, absl::AnyInvocable<void()> main) {
   void* storage = record_storage();
   Record* r;
   try {
@@ -255,7 +255,7 @@ void Scheduler::yield() {
   current_->fiber->check();
 }
 
-void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
+void Scheduler::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
   current_->fiber->check();
   Record* child = new_record(std::move(fiber), std::move(main));
   if (options_.child_first && !fatal_ && common::may_switch_now()) {
@@ -305,7 +305,7 @@ void Scheduler::push_remote(Record* r, bool front) noexcept {
 
 // ---- the loop ------------------------------------------------------------------------
 
-void Scheduler::run(FiberRef fiber, internal::UniqueFunction main) {
+void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   HandlerScope scope(*this, fiber.get());
   main_record_ = new_record(std::move(fiber), std::move(main));
   ready_.push_back(main_record_);
@@ -452,7 +452,7 @@ void Scheduler::idle() {
 
 }  // namespace
 
-void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options) {
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
   if (options.quota <= 0) throw std::invalid_argument("picos::mux::fifo: quota must be positive");
   if (options.idle_spin.count() < 0) {
     throw std::invalid_argument("picos::mux::fifo: idle_spin must not be negative");

@@ -58,7 +58,7 @@
 #include "mux/context/context.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
-#include "picos/internal/unique_function.h"
+#include "absl/functional/any_invocable.h"
 
 namespace picos::mux::fifo {
 
@@ -98,7 +98,7 @@ struct Options {
 // capturing main's outcome in a computation). Throws std::invalid_argument for bad options,
 // and what the fatal handler throws. May be called on any thread, also from inside another scheduler's
 // fiber (the inner run then blocks that fiber's thread until it returns).
-void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options = {});
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
 // Runs `main()` as the first fiber and returns its result, or rethrows its exception.
 // Returns only after every fiber spawned inside has finished. If the scheduler was stopped by

@@ -35,7 +35,7 @@ struct Exit : std::runtime_error {
   Exit() : std::runtime_error("Exit") {}
 };
 
-void spawn(internal::UniqueFunction main) {
+void spawn(absl::AnyInvocable<void()> main) {
   Fiber::spawn(Fiber::create(PackedComputation()), std::move(main));
 }
 

@@ -46,11 +46,11 @@ namespace {
 // Per-fiber record: the fiber, its main and its stackful context. Owned by the scheduler
 // from spawn until the fiber finishes.
 struct Record {
-  Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size);
+  Record(Scheduler* s, FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size);
 
   Scheduler* sched;
   FiberRef fiber;
-  internal::UniqueFunction main;
+  absl::AnyInvocable<void()> main;
   context::Context ctx;
   std::exception_ptr error;          // what escaped main
   std::exception_ptr suspend_error;  // why try_suspend failed, returned by await
@@ -106,9 +106,9 @@ class Scheduler final : public Handler, public Reactor, public internal::RefCoun
   const std::exception_ptr& fatal() const noexcept { return fatal_; }
 
   // Any thread: queues a new fiber (see Attachment::spawn).
-  void spawn_from_outside(FiberRef fiber, internal::UniqueFunction main);
+  void spawn_from_outside(FiberRef fiber, absl::AnyInvocable<void()> main);
   // Loop thread, loop not running: registers run_fiber's main fiber.
-  void start_main(FiberRef fiber, internal::UniqueFunction main);
+  void start_main(FiberRef fiber, absl::AnyInvocable<void()> main);
   // Loop thread: stops (if not yet), then frees every event of ours. Idempotent.
   void detach() noexcept;
 
@@ -119,7 +119,7 @@ class Scheduler final : public Handler, public Reactor, public internal::RefCoun
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                     std::exception_ptr reason) override;
   void yield() override;
-  void spawn(FiberRef fiber, internal::UniqueFunction main) override;
+  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override;
   Reactor* reactor() noexcept override { return this; }
 
   // ---- Reactor (picos/reactor.h) ------------------------------------------------------
@@ -226,7 +226,7 @@ void record_entry(void* arg) noexcept {
   common::run_main(r->main, r->error);
 }
 
-Record::Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size)
+Record::Record(Scheduler* s, FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size)
     : sched(s), fiber(std::move(f)), main(std::move(m)), ctx(&record_entry, this, stack_size) {}
 
 }  // namespace
@@ -344,7 +344,7 @@ void Scheduler::register_record(Record* r) noexcept {
   live_ = r;
 }
 
-void Scheduler::spawn_from_outside(FiberRef fiber, internal::UniqueFunction main) {
+void Scheduler::spawn_from_outside(FiberRef fiber, absl::AnyInvocable<void()> main) {
   auto* r = new Record(this, std::move(fiber), std::move(main), options_.stack_size);
   acquire();  // every record keeps the scheduler's state alive
   {
@@ -363,7 +363,7 @@ void Scheduler::spawn_from_outside(FiberRef fiber, internal::UniqueFunction main
   throw std::logic_error("picos::mux::libevent: the scheduler has stopped after a fatal error");
 }
 
-void Scheduler::start_main(FiberRef fiber, internal::UniqueFunction main) {
+void Scheduler::start_main(FiberRef fiber, absl::AnyInvocable<void()> main) {
   auto* r = new Record(this, std::move(fiber), std::move(main), options_.stack_size);
   acquire();
   register_record(r);
@@ -405,7 +405,7 @@ void Scheduler::yield() {
   current_->fiber->check();
 }
 
-void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
+void Scheduler::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
   current_->fiber->check();
   auto* r = new Record(this, std::move(fiber), std::move(main), options_.stack_size);
   acquire();
@@ -799,7 +799,7 @@ Attachment::~Attachment() {
   s_->release();
 }
 
-void Attachment::spawn(FiberRef fiber, internal::UniqueFunction main) {
+void Attachment::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
   if (!fiber) throw std::invalid_argument("picos::mux::libevent::Attachment::spawn: null fiber");
   if (!main) throw std::invalid_argument("picos::mux::libevent::Attachment::spawn: empty main");
   if (installed_handler() == s_) {
@@ -809,7 +809,7 @@ void Attachment::spawn(FiberRef fiber, internal::UniqueFunction main) {
   }
 }
 
-void Attachment::spawn(internal::UniqueFunction main) {
+void Attachment::spawn(absl::AnyInvocable<void()> main) {
   spawn(Fiber::create(PackedComputation()), std::move(main));
 }
 
@@ -817,7 +817,7 @@ std::size_t Attachment::live_fibers() const noexcept { return s_->alive(); }
 
 std::exception_ptr Attachment::failure() const noexcept { return s_->fatal(); }
 
-void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options) {
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
   validate(options);
   if (!fiber) throw std::invalid_argument("picos::mux::libevent::run_fiber: null fiber");
   if (!main) throw std::invalid_argument("picos::mux::libevent::run_fiber: empty main");

@@ -99,7 +99,7 @@
 #include "mux/context/context.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
-#include "picos/internal/unique_function.h"
+#include "absl/functional/any_invocable.h"
 
 namespace picos::mux::libevent {
 
@@ -161,9 +161,9 @@ class Attachment {
   // fiber is queued and the internal event activated, and it starts the next time the loop
   // runs. Throws std::invalid_argument for a null fiber or empty main, std::logic_error once
   // the scheduler has stopped after a fatal error.
-  void spawn(FiberRef fiber, internal::UniqueFunction main);
+  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main);
   // The same with a new fiber on a new computation (nobody can cancel it).
-  void spawn(internal::UniqueFunction main);
+  void spawn(absl::AnyInvocable<void()> main);
 
   // Fibers spawned and not finished (those queued from other threads count once the loop
   // has taken them in). Loop thread.
@@ -196,7 +196,7 @@ event_base* current_base() noexcept;
 // from it, until all have finished; then frees the base. An exception escaping `main` goes to
 // the fatal handler like any fiber's. Throws std::invalid_argument for bad options,
 // std::runtime_error if libevent fails, and what the fatal handler throws.
-void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options = {});
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
 // Runs `main()` as the first fiber and returns its result, or rethrows its exception.
 // Returns only after every fiber spawned inside has finished.

@@ -11,7 +11,7 @@ const char* scheduler_name() { return "libevent"; }
 
 int parallelism() { return 1; }
 
-void run_fiber(FiberRef fiber, internal::UniqueFunction main) {
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
   mux::libevent::run_fiber(std::move(fiber), std::move(main));
 }
 

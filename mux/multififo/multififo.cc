@@ -32,11 +32,11 @@ class Scheduler;
 
 // Per-fiber record, owned by the scheduler from spawn until the fiber finishes.
 struct Record {
-  Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size, int origin);
+  Record(Scheduler* s, FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size, int origin);
 
   Scheduler* sched;
   FiberRef fiber;
-  internal::UniqueFunction main;
+  absl::AnyInvocable<void()> main;
   context::Context ctx;
   std::exception_ptr error;
   std::exception_ptr suspend_error;  // why try_suspend failed, returned by await
@@ -147,21 +147,21 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
     }
   }
 
-  void run(FiberRef fiber, internal::UniqueFunction main);
+  void run(FiberRef fiber, absl::AnyInvocable<void()> main);
 
   // ---- Handler (called on a fiber's stack) --------------------------------------------
   std::exception_ptr await(const Trigger& trigger) noexcept override;
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                     std::exception_ptr reason) override;
   void yield() override;
-  void spawn(FiberRef fiber, internal::UniqueFunction main) override;
+  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override;
 
   static void resume(const Trigger& trigger, void* record, void* sched) noexcept;
   static void entry(void* record) noexcept;
   Reactor* reactor() noexcept override { return &poller_; }
 
  private:
-  Record* new_record(Worker& w, FiberRef fiber, internal::UniqueFunction main);
+  Record* new_record(Worker& w, FiberRef fiber, absl::AnyInvocable<void()> main);
   void worker_loop(Worker& w);
   void run_one(Worker& w, Record* r);
   // On the running fiber, with w.pending (and pending_trigger / spawned) set: hands the
@@ -232,12 +232,12 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   std::atomic<bool> poll_sleeping_{false};  // an idle worker blocks in poller_.poll
 };
 
-Record::Record(Scheduler* s, FiberRef f, internal::UniqueFunction m, std::size_t stack_size,
+Record::Record(Scheduler* s, FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size,
                int o)
     : sched(s), fiber(std::move(f)), main(std::move(m)), ctx(&Scheduler::entry, this, stack_size),
       origin(o), last_worker(o) {}
 
-Record* Scheduler::new_record(Worker& w, FiberRef fiber, internal::UniqueFunction main) {
+Record* Scheduler::new_record(Worker& w, FiberRef fiber, absl::AnyInvocable<void()> main) {
   auto* r = new Record(this, std::move(fiber), std::move(main), options_.stack_size, w.index);
   r->fiber->set_scheduler_data(r);
   // No reference per record (a contended atomic per spawn and per finish): run_fiber holds
@@ -344,7 +344,7 @@ void Scheduler::yield() {
   self->fiber->check();
 }
 
-void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
+void Scheduler::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
   Worker* w = this_worker();
   w->current->fiber->check();
   Record* child = new_record(*w, std::move(fiber), std::move(main));
@@ -713,7 +713,7 @@ void Scheduler::abandon_all() noexcept {
   }
 }
 
-void Scheduler::run(FiberRef fiber, internal::UniqueFunction main) {
+void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   Worker& w0 = workers_[0];
   Record* main_record = new_record(w0, std::move(fiber), std::move(main));
   main_record_.store(main_record, std::memory_order_relaxed);
@@ -758,7 +758,7 @@ int resolved_threads(const Options& options) {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options) {
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
   if (options.quota <= 0) throw std::invalid_argument("picos::mux::multififo: quota must be positive");
   if (options.idle_spin.count() < 0) {
     throw std::invalid_argument("picos::mux::multififo: idle_spin must not be negative");

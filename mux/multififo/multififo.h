@@ -44,7 +44,7 @@
 #include "mux/context/context.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
-#include "picos/internal/unique_function.h"
+#include "absl/functional/any_invocable.h"
 
 namespace picos::mux::multififo {
 
@@ -84,7 +84,7 @@ int resolved_threads(const Options& options);
 // Runs `main` in `fiber` on a pool of workers (the calling thread is one of them) until it
 // and every fiber spawned from it have finished. Throws std::invalid_argument for bad
 // options, and what the fatal handler throws.
-void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options = {});
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
 // Runs `main()` as the first fiber and returns its result, or rethrows its exception.
 template <typename F>

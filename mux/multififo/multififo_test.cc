@@ -34,9 +34,9 @@ Options with_threads(int n) {
   return o;
 }
 
-Computation<void> fork(internal::UniqueFunction fn) {
+Computation<void> fork(absl::AnyInvocable<void()> fn) {
   Computation<void> done;
-  auto shared = std::make_shared<internal::UniqueFunction>(std::move(fn));
+  auto shared = std::make_shared<absl::AnyInvocable<void()>>(std::move(fn));
   Fiber::spawn(Fiber::create(done), [done, shared] { done.capture([&] { (*shared)(); }); });
   return done;
 }

@@ -20,7 +20,7 @@ const char* scheduler_name() {
 
 int parallelism() { return PICOS_TESTING_THREADS; }
 
-void run_fiber(FiberRef fiber, internal::UniqueFunction main) {
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
   mux::multififo::Options options;
   options.threads = PICOS_TESTING_THREADS;
 #if defined(PICOS_TESTING_CHILD_FIRST)

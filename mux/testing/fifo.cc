@@ -19,7 +19,7 @@ const char* scheduler_name() { return "fifo_q" PICOS_TESTING_QUOTA_NAME; }
 
 int parallelism() { return 1; }
 
-void run_fiber(FiberRef fiber, internal::UniqueFunction main) {
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
   mux::fifo::Options options;
   options.quota = PICOS_TESTING_QUOTA;
 #if defined(PICOS_TESTING_CHILD_FIRST)

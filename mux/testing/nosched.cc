@@ -10,7 +10,7 @@ const char* scheduler_name() { return "nosched"; }
 
 int parallelism() { return 1 << 20; }
 
-void run_fiber(FiberRef fiber, internal::UniqueFunction main) {
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
   if (installed_handler() != nullptr) {
     throw std::logic_error("picos::testing(nosched): a scheduler is installed on this thread");
   }

@@ -19,7 +19,7 @@
 
 #include "picos/computation.h"
 #include "picos/fiber.h"
-#include "picos/internal/unique_function.h"
+#include "absl/functional/any_invocable.h"
 
 namespace picos::testing {
 
@@ -49,7 +49,7 @@ int parallelism();
 
 // Runs `main` in `fiber` on this configuration's scheduler; returns when main (and, where the
 // scheduler guarantees it, every fiber spawned inside) has finished.
-void run_fiber(FiberRef fiber, internal::UniqueFunction main);
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main);
 
 // Runs `main()` as a fiber on this configuration's scheduler and returns its result or
 // rethrows its exception.

@@ -11,7 +11,7 @@ const char* scheduler_name() { return "thread"; }
 // Every fiber has its own thread: suites pick their thread-friendly sizes.
 int parallelism() { return 1 << 20; }
 
-void run_fiber(FiberRef fiber, internal::UniqueFunction main) {
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
   mux::thread::run_fiber(std::move(fiber), std::move(main));
 }
 

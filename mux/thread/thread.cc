@@ -26,7 +26,7 @@ class Scheduler;
 struct Record {
   Scheduler* sched;
   FiberRef fiber;
-  internal::UniqueFunction main;
+  absl::AnyInvocable<void()> main;
   // Both guarded by Scheduler::mu_. The spawner stores `thread` once constructed; if the
   // thread finished before that (`exited`), the spawner hands it over for joining instead.
   std::thread thread;
@@ -48,20 +48,20 @@ class Scheduler final : public Handler {
  public:
   explicit Scheduler(const Options& o) : options_(o) {}
 
-  void run(FiberRef fiber, internal::UniqueFunction main);
+  void run(FiberRef fiber, absl::AnyInvocable<void()> main);
 
   // ---- Handler (called on a fiber's thread) -------------------------------------------
   std::exception_ptr await(const Trigger& trigger) noexcept override;
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                     std::exception_ptr reason) override;
   void yield() override;
-  void spawn(FiberRef fiber, internal::UniqueFunction main) override;
+  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override;
 
  private:
   static void resume(const Trigger& trigger, void* waiter, void*) noexcept;
   static void body(Record* r) noexcept;
   // Runs `main` as `fiber` on the calling thread; a fatal error goes to `fatal`.
-  void run_main(Fiber* fiber, internal::UniqueFunction& main) noexcept;
+  void run_main(Fiber* fiber, absl::AnyInvocable<void()>& main) noexcept;
   void fatal(std::exception_ptr error) noexcept;
   // The last thing a fiber thread does with the scheduler.
   void exited(Record* r) noexcept;
@@ -140,7 +140,7 @@ void Scheduler::yield() {
   std::this_thread::yield();
 }
 
-void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
+void Scheduler::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
   Fiber::current().check();
   auto r = std::make_unique<Record>(Record{this, std::move(fiber), std::move(main), {}, false});
   {
@@ -173,7 +173,7 @@ void Scheduler::spawn(FiberRef fiber, internal::UniqueFunction main) {
 
 // ---- fiber threads -------------------------------------------------------------------
 
-void Scheduler::run_main(Fiber* fiber, internal::UniqueFunction& main) noexcept {
+void Scheduler::run_main(Fiber* fiber, absl::AnyInvocable<void()>& main) noexcept {
   HandlerScope scope(*this, fiber);
   std::exception_ptr error;
   try {
@@ -181,7 +181,7 @@ void Scheduler::run_main(Fiber* fiber, internal::UniqueFunction& main) noexcept 
   } catch (...) {
     error = std::current_exception();
   }
-  main.reset();  // destroy the closure while the fiber is still current
+  main = nullptr;  // destroy the closure while the fiber is still current
   if (error) fatal(std::move(error));
 }
 
@@ -226,7 +226,7 @@ void Scheduler::exited(Record* r) noexcept {
 
 // ---- the run -------------------------------------------------------------------------
 
-void Scheduler::run(FiberRef fiber, internal::UniqueFunction main) {
+void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   run_main(fiber.get(), main);
   fiber = FiberRef();
   wait_for_fibers();
@@ -289,7 +289,7 @@ void Scheduler::stop_timers() {
 
 }  // namespace
 
-void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options) {
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
   if (!fiber) throw std::invalid_argument("picos::mux::thread::run_fiber: null fiber");
   if (!main) throw std::invalid_argument("picos::mux::thread::run_fiber: empty main");
   auto s = std::make_unique<Scheduler>(options);

@@ -59,7 +59,7 @@
 
 #include "picos/computation.h"
 #include "picos/fiber.h"
-#include "picos/internal/unique_function.h"
+#include "absl/functional/any_invocable.h"
 
 namespace picos::mux::thread {
 
@@ -83,7 +83,7 @@ struct Options {
 // for a null fiber or empty main, and the recorded fatal error if there is one. May be
 // called on any thread, also from inside another scheduler's fiber (that fiber's thread then
 // blocks until this returns).
-void run_fiber(FiberRef fiber, internal::UniqueFunction main, const Options& options = {});
+void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
 // Runs `main()` as the first fiber and returns its result, or rethrows its exception.
 // Returns only after every fiber spawned inside has finished. If a fatal error was recorded,

@@ -35,7 +35,7 @@ struct Exit : std::runtime_error {
   Exit() : std::runtime_error("Exit") {}
 };
 
-void spawn(internal::UniqueFunction main) {
+void spawn(absl::AnyInvocable<void()> main) {
   Fiber::spawn(Fiber::create(PackedComputation()), std::move(main));
 }
 
@@ -182,7 +182,7 @@ TEST(ThreadTest, OnlyTheFirstFatalErrorIsRethrown) {
 TEST(ThreadTest, ExceptionEscapingMainIsFatal) {
   EXPECT_THROW(run_fiber(Fiber::create(PackedComputation()), [] { throw Fatal(); }), Fatal);
   EXPECT_THROW(run_fiber(FiberRef(), [] {}), std::invalid_argument);
-  EXPECT_THROW(run_fiber(Fiber::create(PackedComputation()), internal::UniqueFunction()),
+  EXPECT_THROW(run_fiber(Fiber::create(PackedComputation()), absl::AnyInvocable<void()>()),
                std::invalid_argument);
 }
 

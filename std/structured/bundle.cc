@@ -38,7 +38,7 @@ FiberRef BundleState::prepare_fork(const PackedComputation& computation) {
   return fiber;
 }
 
-void BundleState::spawn(FiberRef fiber, picos::internal::UniqueFunction main) {
+void BundleState::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
   try {
     Fiber::spawn(std::move(fiber), std::move(main));
   } catch (...) {

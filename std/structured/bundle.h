@@ -76,7 +76,7 @@ class BundleState : public picos::internal::RefCounted<BundleState> {
   // `computation` (the scope's own one by default) with the flock key set for a flock.
   FiberRef prepare_fork(const PackedComputation& computation);
   // Spawns a prepared fiber; on failure counts it out and rethrows.
-  void spawn(FiberRef fiber, picos::internal::UniqueFunction main);
+  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main);
   // Counts a fiber out; the last one cancels the scope's computation with Terminate (which
   // removes any timer) and wakes the join.
   void leave() noexcept;

@@ -45,7 +45,7 @@
 #include "picos/computation.h"
 #include "picos/fiber.h"
 #include "picos/internal/spin_lock.h"
-#include "picos/internal/unique_function.h"
+#include "absl/functional/any_invocable.h"
 
 namespace picos::sync {
 
@@ -89,11 +89,11 @@ class Lazy {
     if (!result.is_running()) return result.await();  // known: no suspension, no check
     Fiber& me = Fiber::current();
     me.check();
-    internal::UniqueFunction job;
+    absl::AnyInvocable<void()> job;
     {
       std::lock_guard<internal::SpinLock> guard(s_->lock);
       if (s_->thunk) {
-        job = std::move(s_->thunk);
+        job = std::exchange(s_->thunk, nullptr);  // leaves thunk empty, whatever the type
         s_->runner = &me;
       } else if (s_->runner == &me && result.is_running()) {
         // Only the runner completes `result`, and it runs the thunk to the end on its own
@@ -103,7 +103,7 @@ class Lazy {
     }
     if (job) {
       job();        // completes `result` with the value or the exception; never throws
-      job.reset();  // release what the thunk captured now, not with the Lazy
+      job = nullptr;  // release what the thunk captured now, not with the Lazy
     }
     return result.await();  // waits (cancelably) unless we just computed it
   }
@@ -131,7 +131,7 @@ class Lazy {
  private:
   struct State {
     internal::SpinLock lock;
-    internal::UniqueFunction thunk;  // guarded by lock; empty once taken by the runner
+    absl::AnyInvocable<void()> thunk;  // guarded by lock; empty once taken by the runner
     const Fiber* runner = nullptr;   // guarded by lock; the fiber running the thunk
     Computation<T> result{Mode::kFifo};
   };
