@@ -466,8 +466,8 @@ void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& o
   if (options.virtual_tick.count() < 0) {
     throw std::invalid_argument("picos::randos: virtual_tick must not be negative");
   }
-  if (!fiber) throw std::invalid_argument("picos::randos::run_fiber: null fiber");
-  if (!main) throw std::invalid_argument("picos::randos::run_fiber: empty main");
+  options.validate("picos::randos");
+  mux::check_run_fiber("picos::randos", fiber, main);
   std::uint64_t seed = resolve_seed(options);
   if (options.seed_out) *options.seed_out = seed;
   internal::Ref<Scheduler> s = internal::Ref<Scheduler>::adopt(new Scheduler(options, seed));

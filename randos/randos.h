@@ -88,6 +88,8 @@
 
 #include "mux/context/context.h"
 #include "picos/computation.h"
+#include "mux/common/options.h"
+#include "mux/common/run.h"
 #include "picos/fiber.h"
 #include "absl/functional/any_invocable.h"
 
@@ -96,7 +98,7 @@ namespace picos::randos {
 // The environment variable read when Options::seed is 0.
 inline constexpr const char* kSeedEnvVar = "PICOS_RANDOS_SEED";
 
-struct Options {
+struct Options : mux::StackfulOptions {  // quota: ignored (every scheduling point is a random choice)
   // The seed of the random choices. 0: take PICOS_RANDOS_SEED if set, else a fresh random
   // (nonzero) seed. Throws std::invalid_argument if PICOS_RANDOS_SEED is not a number.
   std::uint64_t seed = 0;
@@ -106,16 +108,6 @@ struct Options {
   bool virtual_clock = false;
   // Virtual time consumed by each dispatch (virtual clock only). Must not be negative.
   std::chrono::nanoseconds virtual_tick = std::chrono::microseconds(1);
-  // Receives an exception that escaped a spawned fiber's main, on the thread that ran it.
-  // Returning continues scheduling; throwing stops the scheduler and makes run/run_fiber
-  // throw. Empty (the default): rethrow, i.e. stop and propagate.
-  std::function<void(std::exception_ptr)> fatal_exn_handler;
-  // Start `run`'s main fiber with cancelation propagation forbidden.
-  bool forbid = false;
-  // Stack size of every fiber, in bytes (rounded up to whole pages, at least 16 KiB).
-  std::size_t stack_size = mux::context::kDefaultStackSize;
-  // How long blocked fibers with nothing pending may wait before one warning is printed.
-  std::chrono::nanoseconds stall_warning = std::chrono::seconds(10);
   // Print the seed in use to stderr at the start of the run (and when a fatal error stops it).
   bool print_seed = true;
   // If not null, receives the seed in use before the first fiber runs.
@@ -137,12 +129,7 @@ void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& o
 // Returns only after every fiber spawned inside has finished.
 template <typename F>
 std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
-  using R = std::invoke_result_t<F&>;
-  Computation<R> c(Mode::kLifo);
-  run_fiber(
-      Fiber::create(c, options.forbid), [&c, &main] { c.capture(main); }, options);
-  if (c.is_running()) throw std::logic_error("picos::randos::run: main did not finish");
-  return c.take();
+  return mux::run_entry("picos::randos", &run_fiber, std::forward<F>(main), options);
 }
 
 }  // namespace picos::randos

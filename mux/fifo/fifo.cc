@@ -453,12 +453,11 @@ void Scheduler::idle() {
 }  // namespace
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
-  if (options.quota <= 0) throw std::invalid_argument("picos::mux::fifo: quota must be positive");
+  options.validate("picos::mux::fifo");
   if (options.idle_spin.count() < 0) {
     throw std::invalid_argument("picos::mux::fifo: idle_spin must not be negative");
   }
-  if (!fiber) throw std::invalid_argument("picos::mux::fifo::run_fiber: null fiber");
-  if (!main) throw std::invalid_argument("picos::mux::fifo::run_fiber: empty main");
+  check_run_fiber("picos::mux::fifo", fiber, main);
   internal::Ref<Scheduler> s = internal::Ref<Scheduler>::adopt(new Scheduler(options));
   s->run(std::move(fiber), std::move(main));
 }

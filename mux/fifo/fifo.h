@@ -57,25 +57,14 @@
 
 #include "mux/context/context.h"
 #include "picos/computation.h"
+#include "mux/common/options.h"
+#include "mux/common/run.h"
 #include "picos/fiber.h"
 #include "absl/functional/any_invocable.h"
 
 namespace picos::mux::fifo {
 
-struct Options {
-  // Receives an exception that escaped a spawned fiber's main, on the scheduler's thread.
-  // Returning continues scheduling; throwing stops the scheduler and makes run/run_fiber
-  // throw. Empty (the default): rethrow, i.e. stop and propagate.
-  std::function<void(std::exception_ptr)> fatal_exn_handler;
-  // Operations a fiber may perform without suspending before it is made to yield. Must be
-  // positive (std::invalid_argument otherwise).
-  int quota = INT_MAX;
-  // Stack size of every fiber, in bytes (rounded up to whole pages, at least 16 KiB).
-  std::size_t stack_size = context::kDefaultStackSize;
-  // Start `run`'s main fiber with cancelation propagation forbidden.
-  bool forbid = false;
-  // How long blocked fibers with nothing pending may wait before one warning is printed.
-  std::chrono::nanoseconds stall_warning = std::chrono::seconds(10);
+struct Options : StackfulOptions {
   // When nothing is ready, how long to poll for a wake-up from another thread before going
   // to sleep on a condition variable (0: sleep at once). A short spin turns a cross-thread
   // hand-off into a cache-line transfer instead of a futex wake-up and a context switch,
@@ -105,13 +94,7 @@ void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& o
 // a fatal error before main finished, throws what the fatal handler threw.
 template <typename F>
 std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
-  using R = std::invoke_result_t<F&>;
-  Computation<R> c(Mode::kLifo);
-  run_fiber(Fiber::create(c, options.forbid), [&c, &main] { c.capture(main); }, options);
-  if (c.is_running()) {
-    throw std::logic_error("picos::mux::fifo::run: main did not finish");
-  }
-  return c.take();
+  return run_entry("picos::mux::fifo", &run_fiber, std::forward<F>(main), options);
 }
 
 }  // namespace picos::mux::fifo

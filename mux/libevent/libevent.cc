@@ -86,11 +86,8 @@ timeval to_timeval(std::chrono::nanoseconds d) noexcept {
 }
 
 void validate(const Options& o) {
-  if (o.quota <= 0) throw std::invalid_argument("picos::mux::libevent: quota must be positive");
+  o.validate("picos::mux::libevent");
   if (o.budget <= 0) throw std::invalid_argument("picos::mux::libevent: budget must be positive");
-  if (o.stall_warning <= std::chrono::nanoseconds::zero()) {
-    throw std::invalid_argument("picos::mux::libevent: stall_warning must be positive");
-  }
 }
 
 }  // namespace
@@ -819,8 +816,7 @@ std::exception_ptr Attachment::failure() const noexcept { return s_->fatal(); }
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
   validate(options);
-  if (!fiber) throw std::invalid_argument("picos::mux::libevent::run_fiber: null fiber");
-  if (!main) throw std::invalid_argument("picos::mux::libevent::run_fiber: empty main");
+  check_run_fiber("picos::mux::libevent", fiber, main);
   use_threads();
   event_config* cfg = event_config_new();
   if (!cfg) throw std::bad_alloc();

@@ -98,28 +98,16 @@
 
 #include "mux/context/context.h"
 #include "picos/computation.h"
+#include "mux/common/options.h"
+#include "mux/common/run.h"
 #include "picos/fiber.h"
 #include "absl/functional/any_invocable.h"
 
 namespace picos::mux::libevent {
 
-struct Options {
-  // Receives an exception that escaped a spawned fiber's main, on the loop thread. Returning
-  // continues scheduling; throwing stops the scheduler (see above). Empty (the default):
-  // rethrow, i.e. stop and propagate.
-  std::function<void(std::exception_ptr)> fatal_exn_handler;
-  // Operations a fiber may perform without suspending before it is made to yield. Must be
-  // positive (std::invalid_argument otherwise).
-  int quota = INT_MAX;
+struct Options : StackfulOptions {
   // Fibers resumed per libevent callback before the loop polls again. Must be positive.
   int budget = 64;
-  // Stack size of every fiber, in bytes (rounded up to whole pages, at least 16 KiB).
-  std::size_t stack_size = context::kDefaultStackSize;
-  // Start `run`'s main fiber with cancelation propagation forbidden.
-  bool forbid = false;
-  // How long blocked fibers with nothing pending may wait before one warning is printed.
-  // Must be positive.
-  std::chrono::nanoseconds stall_warning = std::chrono::seconds(10);
 };
 
 // Makes libevent thread-safe for the whole process: calls `evthread_use_pthreads()` once
@@ -202,14 +190,7 @@ void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& o
 // Returns only after every fiber spawned inside has finished.
 template <typename F>
 std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
-  using R = std::invoke_result_t<F&>;
-  Computation<R> c(Mode::kLifo);
-  run_fiber(
-      Fiber::create(c, options.forbid), [&c, &main] { c.capture(main); }, options);
-  if (c.is_running()) {
-    throw std::logic_error("picos::mux::libevent::run: main did not finish");
-  }
-  return c.take();
+  return run_entry("picos::mux::libevent", &run_fiber, std::forward<F>(main), options);
 }
 
 }  // namespace picos::mux::libevent

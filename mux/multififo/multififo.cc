@@ -759,12 +759,11 @@ int resolved_threads(const Options& options) {
 }
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
-  if (options.quota <= 0) throw std::invalid_argument("picos::mux::multififo: quota must be positive");
+  options.validate("picos::mux::multififo");
   if (options.idle_spin.count() < 0) {
     throw std::invalid_argument("picos::mux::multififo: idle_spin must not be negative");
   }
-  if (!fiber) throw std::invalid_argument("picos::mux::multififo::run_fiber: null fiber");
-  if (!main) throw std::invalid_argument("picos::mux::multififo::run_fiber: empty main");
+  check_run_fiber("picos::mux::multififo", fiber, main);
   int n = resolved_threads(options);
   internal::Ref<Scheduler> s = internal::Ref<Scheduler>::adopt(new Scheduler(options, n));
   s->run(std::move(fiber), std::move(main));

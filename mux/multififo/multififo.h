@@ -43,27 +43,17 @@
 
 #include "mux/context/context.h"
 #include "picos/computation.h"
+#include "mux/common/options.h"
+#include "mux/common/run.h"
 #include "picos/fiber.h"
 #include "absl/functional/any_invocable.h"
 
 namespace picos::mux::multififo {
 
-struct Options {
+struct Options : StackfulOptions {
   // Number of workers, the calling thread included. 0 (the default) means
   // std::thread::hardware_concurrency(). Must not be negative (std::invalid_argument).
   int threads = 0;
-  // Receives an exception that escaped a spawned fiber's main, on the worker that ran it.
-  // Returning continues scheduling; throwing stops every worker and makes run/run_fiber
-  // throw. Empty (the default): rethrow.
-  std::function<void(std::exception_ptr)> fatal_exn_handler;
-  // Operations a fiber may perform without suspending before it is made to yield (> 0).
-  int quota = INT_MAX;
-  // Stack size of every fiber, in bytes.
-  std::size_t stack_size = context::kDefaultStackSize;
-  // Start `run`'s main fiber with cancelation propagation forbidden.
-  bool forbid = false;
-  // How long blocked fibers with nothing pending may wait before one warning is printed.
-  std::chrono::nanoseconds stall_warning = std::chrono::seconds(10);
   // When a worker finds nothing to run or steal, how long it keeps looking at the other
   // workers' queues before going to sleep (0: sleep at once; ignored with one worker). A
   // futex wake-up costs tens of microseconds, far more than the fibers of fork-join code;
@@ -89,13 +79,7 @@ void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& o
 // Runs `main()` as the first fiber and returns its result, or rethrows its exception.
 template <typename F>
 std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
-  using R = std::invoke_result_t<F&>;
-  Computation<R> c(Mode::kLifo);
-  run_fiber(Fiber::create(c, options.forbid), [&c, &main] { c.capture(main); }, options);
-  if (c.is_running()) {
-    throw std::logic_error("picos::mux::multififo::run: main did not finish");
-  }
-  return c.take();
+  return run_entry("picos::mux::multififo", &run_fiber, std::forward<F>(main), options);
 }
 
 }  // namespace picos::mux::multififo

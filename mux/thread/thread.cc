@@ -290,8 +290,8 @@ void Scheduler::stop_timers() {
 }  // namespace
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
-  if (!fiber) throw std::invalid_argument("picos::mux::thread::run_fiber: null fiber");
-  if (!main) throw std::invalid_argument("picos::mux::thread::run_fiber: empty main");
+  options.validate("picos::mux::thread");
+  check_run_fiber("picos::mux::thread", fiber, main);
   auto s = std::make_unique<Scheduler>(options);
   s->run(std::move(fiber), std::move(main));
 }

@@ -58,23 +58,20 @@
 #include <utility>
 
 #include "picos/computation.h"
+#include "mux/common/options.h"
+#include "mux/common/run.h"
 #include "picos/fiber.h"
 #include "absl/functional/any_invocable.h"
 
 namespace picos::mux::thread {
 
-struct Options {
-  // Receives an exception that escaped a fiber's main, on that fiber's thread. Calls are
-  // serialised (one at a time per run), but may come from any of the run's threads.
-  // Returning lets everything go on; throwing records the exception (the first one wins)
-  // for run/run_fiber to throw once every fiber has finished. Empty (the default): record
-  // the escaped exception itself.
-  std::function<void(std::exception_ptr)> fatal_exn_handler;
-  // Start `run`'s main fiber with cancelation propagation forbidden.
-  bool forbid = false;
-  // How long fibers may stay alive after main has finished before one warning is printed.
-  std::chrono::nanoseconds stall_warning = std::chrono::seconds(10);
-};
+// The common options (mux/common/options.h), with two differences a thread per fiber makes:
+// fatal_exn_handler's calls are serialised but may come from any fiber's thread, and a
+// returning or throwing handler stops nothing (every fiber is an OS thread that runs to its
+// end); what it throws (the escaped exception when it is empty) is recorded, the first one
+// winning, and run/run_fiber throw it once every fiber has finished. stall_warning is how
+// long fibers may stay alive after main has finished before one warning is printed.
+struct Options : CommonOptions {};
 
 // Runs `main` in `fiber` on the calling thread, and every fiber spawned from it, each on its
 // own thread, until all have finished and all their threads are joined. An exception
@@ -90,13 +87,7 @@ void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& o
 // throws it instead.
 template <typename F>
 std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
-  using R = std::invoke_result_t<F&>;
-  Computation<R> c(Mode::kLifo);
-  run_fiber(Fiber::create(c, options.forbid), [&c, &main] { c.capture(main); }, options);
-  if (c.is_running()) {
-    throw std::logic_error("picos::mux::thread::run: main did not finish");
-  }
-  return c.take();
+  return run_entry("picos::mux::thread", &run_fiber, std::forward<F>(main), options);
 }
 
 }  // namespace picos::mux::thread

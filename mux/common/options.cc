@@ -1,0 +1,36 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "mux/common/options.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace picos::mux {
+
+void CommonOptions::validate(absl::string_view scheduler) const {
+  if (stall_warning.count() <= 0) {
+    throw std::invalid_argument(
+        absl::StrCat(scheduler, ": stall_warning must be positive"));
+  }
+}
+
+void StackfulOptions::validate(absl::string_view scheduler) const {
+  CommonOptions::validate(scheduler);
+  if (quota <= 0) {
+    throw std::invalid_argument(absl::StrCat(scheduler, ": quota must be positive"));
+  }
+}
+
+void check_run_fiber(absl::string_view scheduler, const FiberRef& fiber,
+                     const absl::AnyInvocable<void()>& main) {
+  if (!fiber) {
+    throw std::invalid_argument(absl::StrCat(scheduler, "::run_fiber: null fiber"));
+  }
+  if (!main) {
+    throw std::invalid_argument(absl::StrCat(scheduler, "::run_fiber: empty main"));
+  }
+}
+
+}  // namespace picos::mux
