@@ -16,7 +16,8 @@
 //  - Timers (cancel_after, sleep) live in the scheduler, in one heap: no thread per timer.
 //  - Fibers may be woken from any thread: a trigger signaled on another thread puts the fiber
 //    back on this scheduler's queue and wakes the scheduler if it sleeps. An idle scheduler
-//    sleeps on a condition variable; it never spins.
+//    polls for such a wake-up for `idle_spin` (20 µs), then sleeps on a condition variable
+//    (or in its epoll set while fibers wait for descriptors).
 //  - Stacks are allocated when a fiber first runs, from a per-thread pool (see
 //    mux/context/context.h); `stack_size` sets their size.
 //  - Several fifo schedulers may run at once on different threads (or nested on one): each

@@ -1,0 +1,254 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// mux/common/kernel.h — the fiber lifecycle, written once for every stackful scheduler.
+//
+// A scheduler is a policy (its ready queues, its threads, how it idles, its reactor) over the
+// same lifecycle: a fiber is spawned into a record, runs on its own stack until its main
+// returns or throws, and is then finished; if a fatal error stops the run first, it is
+// abandoned. This header is that lifecycle; docs/schedulers.md ("Writing a scheduler") shows
+// a whole scheduler built on it (mux/testing/lifo.cc, ~200 lines, passes the matrix).
+//
+//   FiberRecord      what every scheduler keeps of a fiber: the fiber, its main, its context,
+//                    what escaped main, why a suspension failed, live-list links. A
+//                    scheduler's Record derives from it and adds its queue links.
+//   Records<R>       creates and frees records (recycling their memory through a free list),
+//                    keeps the live list and the count, and ends each one: finish() applies
+//                    the fatal-error policy (CommonOptions::fatal_exn_handler), abandon_all()
+//                    frees the never-started and buries the started ones after a fatal stop.
+//                    Not thread-safe: a scheduler with several threads keeps one per thread,
+//                    or guards it.
+//   FatalError       the first exception that stops a run; any thread.
+//   warn_stall       the one stall-warning line (CommonOptions::stall_warning).
+//   start<S>         run_fiber's body: validate the options and arguments, create the
+//                    scheduler, run it.
+//
+// Handler operations (await, yield, spawn, cancel_after) stay with each policy: they are where
+// the policies differ (which queue, which end, whether to switch directly).
+
+#ifndef PICOS_MUX_COMMON_KERNEL_H_
+#define PICOS_MUX_COMMON_KERNEL_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <mutex>
+#include <new>
+#include <utility>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/strings/string_view.h"
+#include "mux/common/fiber_body.h"
+#include "mux/common/options.h"
+#include "mux/context/abandon.h"
+#include "mux/context/context.h"
+#include "picos/fiber.h"
+#include "picos/internal/ref_count.h"
+
+namespace picos::mux::common {
+
+// A fiber from spawn until it finishes. Its context runs record_entry(this): main, then the
+// closure destroyed on the fiber, whatever escaped stored in `error`.
+struct FiberRecord {
+  FiberRecord(FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size) noexcept
+      : fiber(std::move(f)), main(std::move(m)), ctx(&record_entry, this, stack_size) {}
+  FiberRecord(FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size,
+              context::Context::Entry entry) noexcept
+      : fiber(std::move(f)), main(std::move(m)), ctx(entry, this, stack_size) {}
+
+  // The body of a record's context (the default entry): runs main (fiber_body.h's run_main).
+  static void record_entry(void* record) noexcept {
+    auto* r = static_cast<FiberRecord*>(record);
+    run_main(r->main, r->error);
+  }
+
+  FiberRef fiber;
+  absl::AnyInvocable<void()> main;
+  context::Context ctx;
+  std::exception_ptr error;          // what escaped main
+  std::exception_ptr suspend_error;  // why try_suspend failed: await returns it
+  FiberRecord* prev_live = nullptr;  // Records' live list
+  FiberRecord* next_live = nullptr;
+};
+
+// The record behind a context (Context::Outcome::context->arg()).
+template <typename R>
+R* record_of(const context::Context* ctx) noexcept {
+  return static_cast<R*>(static_cast<FiberRecord*>(ctx->arg()));
+}
+
+// The first exception that stops a run; later ones are dropped. Any thread.
+class FatalError {
+ public:
+  // Records `e` unless one is recorded already. Returns whether `e` was the first.
+  bool set(std::exception_ptr e) noexcept {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (error_) return false;
+    error_ = std::move(e);
+    set_.store(true, std::memory_order_release);
+    return true;
+  }
+  bool is_set() const noexcept { return set_.load(std::memory_order_acquire); }
+  std::exception_ptr get() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return error_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::exception_ptr error_;  // guarded by mu_
+  std::atomic<bool> set_{false};
+};
+
+// Prints, to stderr, the one line every scheduler prints when `blocked` fibers have been
+// blocked for `after` with no timer pending and nothing to run.
+void warn_stall(absl::string_view scheduler, std::size_t blocked, std::chrono::nanoseconds after,
+                bool main_finished) noexcept;
+
+// The records of one scheduler (or of one worker of it): creation, the live list, the end.
+// `R` derives from FiberRecord and is constructible from (FiberRef, main, stack_size, args...).
+template <typename R>
+class Records {
+ public:
+  explicit Records(const StackfulOptions& options) noexcept : options_(options) {}
+  Records(const Records&) = delete;
+  Records& operator=(const Records&) = delete;
+  ~Records() {
+    while (void* p = free_) {
+      free_ = *static_cast<void**>(p);
+      ::operator delete(p);
+    }
+  }
+
+  // A new record for `fiber`, linked live; the fiber's scheduler data points at it.
+  template <typename... A>
+  R* create(FiberRef fiber, absl::AnyInvocable<void()> main, A&&... args) {
+    void* storage = allocate();
+    R* r;
+    try {
+      r = ::new (storage) R(std::move(fiber), std::move(main), options_.stack_size,
+                            std::forward<A>(args)...);
+    } catch (...) {
+      recycle(storage);
+      throw;
+    }
+    r->fiber->set_scheduler_data(r);
+    link(r);
+    return r;
+  }
+
+  // Marks `r` as run_fiber's main fiber (main_finished() turns true when it ends).
+  void set_main(R* r) noexcept { main_ = r; }
+  bool main_finished() const noexcept { return main_ == nullptr; }
+
+  // Ends a record whose main has returned or thrown: unlinks and frees it. Returns the
+  // exception the run must stop with: what fatal_exn_handler threw (the escaped exception
+  // itself when there is none), or null if nothing escaped or the handler returned.
+  std::exception_ptr finish(R* r) noexcept {
+    std::exception_ptr stop;
+    if (r->error) stop = fatal_outcome(options_.fatal_exn_handler, r->error);
+    if (r == main_) main_ = nullptr;
+    unlink(r);
+    destroy(r);
+    return stop;
+  }
+
+  // After a fatal stop: frees every live record that never started (no stack, no trigger
+  // refers to it) and buries the started ones (context::keep_abandoned: never unwound,
+  // never freed, so a late resume from another thread stays harmless). `on_bury(r)` runs
+  // for each buried record before it is buried (schedulers take a reference on themselves
+  // there, for that late resume to find them stopped).
+  template <typename OnBury>
+  void abandon_all(OnBury on_bury) noexcept {
+    abandon_all(on_bury, [](R*) noexcept {});
+  }
+  // The same, calling `on_free(r)` before each never-started record is freed.
+  template <typename OnBury, typename OnFree>
+  void abandon_all(OnBury on_bury, OnFree on_free) noexcept {
+    while (R* r = static_cast<R*>(live_)) {
+      unlink(r);
+      if (!r->ctx.started()) {
+        on_free(r);
+        destroy(r);
+      } else {
+        on_bury(r);
+        context::keep_abandoned(r, r->ctx);
+      }
+    }
+    main_ = nullptr;
+  }
+
+  // Frees a record that was created but will never run (a failed or refused spawn).
+  void discard(R* r) noexcept {
+    if (r == main_) main_ = nullptr;
+    unlink(r);
+    destroy(r);
+  }
+
+  std::size_t alive() const noexcept { return alive_; }
+  const StackfulOptions& options() const noexcept { return options_; }
+
+ private:
+  // Record memory is recycled (up to kMaxFree blocks): a spawn-heavy program allocates one
+  // record per fiber alive at once, not one per spawn.
+  static constexpr std::size_t kMaxFree = 4096;
+  void* allocate() {
+    if (void* p = free_) {
+      free_ = *static_cast<void**>(p);
+      --free_count_;
+      return p;
+    }
+    return ::operator new(sizeof(R));
+  }
+  void recycle(void* p) noexcept {
+    if (free_count_ >= kMaxFree) {
+      ::operator delete(p);
+      return;
+    }
+    *static_cast<void**>(p) = free_;
+    free_ = p;
+    ++free_count_;
+  }
+  void destroy(R* r) noexcept {
+    r->fiber->set_scheduler_data(nullptr);
+    r->~R();
+    recycle(r);
+  }
+  void link(FiberRecord* r) noexcept {
+    r->prev_live = nullptr;
+    r->next_live = live_;
+    if (live_) live_->prev_live = r;
+    live_ = r;
+    ++alive_;
+  }
+  void unlink(FiberRecord* r) noexcept {
+    (r->prev_live ? r->prev_live->next_live : live_) = r->next_live;
+    if (r->next_live) r->next_live->prev_live = r->prev_live;
+    r->prev_live = r->next_live = nullptr;
+    --alive_;
+  }
+
+  const StackfulOptions& options_;
+  FiberRecord* live_ = nullptr;  // every record not finished
+  std::size_t alive_ = 0;
+  R* main_ = nullptr;
+  void* free_ = nullptr;  // recycled record storage, linked through its first word
+  std::size_t free_count_ = 0;
+};
+
+// The body of a scheduler's run_fiber: checks `options` and the arguments (std::invalid_argument
+// naming `scheduler`), creates `S(options, args...)` (reference-counted: late resumes of
+// abandoned fibers may keep it alive after run_fiber returns) and calls its
+// `run(fiber, main)`.
+template <typename S, typename O, typename... A>
+void start(absl::string_view scheduler, FiberRef fiber, absl::AnyInvocable<void()> main,
+           const O& options, A&&... args) {
+  options.validate(scheduler);
+  check_run_fiber(scheduler, fiber, main);
+  internal::Ref<S> s = internal::Ref<S>::adopt(new S(options, std::forward<A>(args)...));
+  s->run(std::move(fiber), std::move(main));
+}
+
+}  // namespace picos::mux::common
+
+#endif  // PICOS_MUX_COMMON_KERNEL_H_
