@@ -110,7 +110,10 @@ void warn_stall(absl::string_view scheduler, std::size_t blocked, std::chrono::n
 template <typename R>
 class Records {
  public:
-  explicit Records(const StackfulOptions& options) noexcept : options_(options) {}
+  explicit Records(const StackfulOptions& options) noexcept : options_(&options) {}
+  // Unusable until bind() (for arrays of per-worker records).
+  Records() noexcept = default;
+  void bind(const StackfulOptions& options) noexcept { options_ = &options; }
   Records(const Records&) = delete;
   Records& operator=(const Records&) = delete;
   ~Records() {
@@ -126,7 +129,7 @@ class Records {
     void* storage = allocate();
     R* r;
     try {
-      r = ::new (storage) R(std::move(fiber), std::move(main), options_.stack_size,
+      r = ::new (storage) R(std::move(fiber), std::move(main), options_->stack_size,
                             std::forward<A>(args)...);
     } catch (...) {
       recycle(storage);
@@ -145,12 +148,15 @@ class Records {
   // exception the run must stop with: what fatal_exn_handler threw (the escaped exception
   // itself when there is none), or null if nothing escaped or the handler returned.
   std::exception_ptr finish(R* r) noexcept {
-    std::exception_ptr stop;
-    if (r->error) stop = fatal_outcome(options_.fatal_exn_handler, r->error);
-    if (r == main_) main_ = nullptr;
-    unlink(r);
-    destroy(r);
+    std::exception_ptr stop = outcome(*r);
+    discard(r);
     return stop;
+  }
+
+  // finish()'s first half, for a scheduler that must call the handler outside the lock
+  // guarding this object: the exception to stop with, or null. Then discard(r).
+  std::exception_ptr outcome(const R& r) const noexcept {
+    return r.error ? fatal_outcome(options_->fatal_exn_handler, r.error) : nullptr;
   }
 
   // After a fatal stop: frees every live record that never started (no stack, no trigger
@@ -178,7 +184,7 @@ class Records {
     main_ = nullptr;
   }
 
-  // Frees a record that was created but will never run (a failed or refused spawn).
+  // Frees a record that has finished, or was created but will never run.
   void discard(R* r) noexcept {
     if (r == main_) main_ = nullptr;
     unlink(r);
@@ -186,7 +192,7 @@ class Records {
   }
 
   std::size_t alive() const noexcept { return alive_; }
-  const StackfulOptions& options() const noexcept { return options_; }
+  const StackfulOptions& options() const noexcept { return *options_; }
 
  private:
   // Record memory is recycled (up to kMaxFree blocks): a spawn-heavy program allocates one
@@ -228,7 +234,7 @@ class Records {
     --alive_;
   }
 
-  const StackfulOptions& options_;
+  const StackfulOptions* options_ = nullptr;
   FiberRecord* live_ = nullptr;  // every record not finished
   std::size_t alive_ = 0;
   R* main_ = nullptr;

@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "mux/common/queue.h"
 #include "mux/common/fiber_body.h"
+#include "mux/common/kernel.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
 #include "picos/internal/epoll_poller.h"
@@ -30,22 +30,14 @@ using internal::Clock;
 
 class Scheduler;
 
-// Per-fiber record, owned by the scheduler from spawn until the fiber finishes.
-struct Record {
-  Record(Scheduler* s, FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size, int origin);
+// A fiber (mux/common/kernel.h), where it was spawned and last ran, its ready-queue links.
+struct Record : common::FiberRecord {
+  Record(FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size, int origin) noexcept;
 
-  Scheduler* sched;
-  FiberRef fiber;
-  absl::AnyInvocable<void()> main;
-  context::Context ctx;
-  std::exception_ptr error;
-  std::exception_ptr suspend_error;  // why try_suspend failed, returned by await
-  const int origin;           // worker whose live list holds the record
-  int last_worker;            // where it last ran: foreign wake-ups go back there
-  Record* next = nullptr;     // ready-queue links
+  const int origin;        // worker whose records (and live list) hold it
+  int last_worker;         // where it last ran: foreign wake-ups go back there
+  Record* next = nullptr;  // ready-queue links
   Record* prev = nullptr;
-  Record* prev_live = nullptr;
-  Record* next_live = nullptr;
 };
 
 // A worker's ready queue: its owner pops the head, thieves take the tail. With child-first
@@ -99,9 +91,10 @@ struct alignas(64) Worker {
   Deque ready;                       // guarded by lock
   std::atomic<std::size_t> size{0};  // written under lock; read racily to skip empty queues
 
-  // Records spawned on this worker that have not finished (for abandonment on fatal stop).
+  // Records spawned on this worker that have not finished (for abandonment on fatal stop):
+  // created here, finished by whichever worker ran them last.
   internal::SpinLock live_lock;
-  Record* live = nullptr;  // guarded by live_lock
+  common::Records<Record> records;  // guarded by live_lock
 
   // Touched only by the worker's own thread.
   Record* current = nullptr;
@@ -144,6 +137,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
       workers_[i].sched = this;
       workers_[i].index = i;
       workers_[i].rng = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(i + 1);
+      workers_[i].records.bind(options_);
     }
   }
 
@@ -232,28 +226,27 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   std::atomic<bool> poll_sleeping_{false};  // an idle worker blocks in poller_.poll
 };
 
-Record::Record(Scheduler* s, FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size,
-               int o)
-    : sched(s), fiber(std::move(f)), main(std::move(m)), ctx(&Scheduler::entry, this, stack_size),
-      origin(o), last_worker(o) {}
+Record::Record(FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size, int o) noexcept
+    : FiberRecord(std::move(f), std::move(m), stack_size, &Scheduler::entry),
+      origin(o),
+      last_worker(o) {}
 
 Record* Scheduler::new_record(Worker& w, FiberRef fiber, absl::AnyInvocable<void()> main) {
-  auto* r = new Record(this, std::move(fiber), std::move(main), options_.stack_size, w.index);
-  r->fiber->set_scheduler_data(r);
+  Record* r;
+  {
+    std::lock_guard<internal::SpinLock> lock(w.live_lock);
+    r = w.records.create(std::move(fiber), std::move(main), w.index);
+  }
   // No reference per record (a contended atomic per spawn and per finish): run_fiber holds
   // one until alive_ drops to zero; only records abandoned after a fatal error take their own.
   alive_.fetch_add(1, std::memory_order_relaxed);
-  w.live_lock.lock();
-  r->next_live = w.live;
-  if (w.live) w.live->prev_live = r;
-  w.live = r;
-  w.live_lock.unlock();
   return r;
 }
 
 void Scheduler::entry(void* arg) noexcept {
-  auto* r = static_cast<Record*>(arg);
-  r->sched->settle(*this_worker());  // whoever switched here directly
+  auto* r = static_cast<Record*>(static_cast<common::FiberRecord*>(arg));
+  Worker* w = this_worker();
+  w->sched->settle(*w);  // whoever switched here directly
   common::run_main(r->main, r->error);
 }
 
@@ -538,7 +531,7 @@ void Scheduler::run_one(Worker& w, Record* r) {
     // Fibers may hand this worker to each other (switch_out); whichever suspends to the loop
     // or finishes comes back here.
     context::Context::Outcome o = r->ctx.run();
-    r = static_cast<Record*>(o.context->arg());
+    r = common::record_of<Record>(o.context);
     if (o.finished) {
       finished(w, r);
       break;
@@ -570,25 +563,16 @@ bool Scheduler::try_suspend(Worker& w, Record* r) noexcept {
 
 void Scheduler::finished(Worker& w, Record* r) {
   (void)w;
-  if (r->error) {
-    if (std::exception_ptr stop = common::fatal_outcome(options_.fatal_exn_handler, r->error)) {
-      set_fatal(std::move(stop));
-    }
-  }
   Worker& origin = workers_[static_cast<std::size_t>(r->origin)];
-  origin.live_lock.lock();
-  if (r->prev_live) {
-    r->prev_live->next_live = r->next_live;
-  } else {
-    origin.live = r->next_live;
-  }
-  if (r->next_live) r->next_live->prev_live = r->prev_live;
-  origin.live_lock.unlock();
+  // The handler runs outside the lock.
+  if (std::exception_ptr stop = origin.records.outcome(*r)) set_fatal(std::move(stop));
   if (r == main_record_.load(std::memory_order_relaxed)) {
     main_finished_.store(true, std::memory_order_release);
   }
-  r->fiber->set_scheduler_data(nullptr);
-  delete r;
+  {
+    std::lock_guard<internal::SpinLock> lock(origin.live_lock);
+    origin.records.discard(r);
+  }
   if (alive_.fetch_sub(1, std::memory_order_acq_rel) == 1) stop();
 }
 
@@ -676,12 +660,8 @@ void Scheduler::idle(Worker& w) {
   w.idle_total += Clock::now() - now;
   if (!next && w.idle_total >= options_.stall_warning &&
       alive_.load(std::memory_order_acquire) > 0 && !stall_warned_.exchange(true)) {
-    std::fprintf(stderr,
-                 "picos::mux::multififo: %lld fiber(s) have been blocked for %.3f s with no "
-                 "timer pending (main %s); waiting for another thread to wake them\n",
-                 static_cast<long long>(alive_.load()),
-                 std::chrono::duration<double>(options_.stall_warning).count(),
-                 main_finished_.load() ? "has finished" : "is among them");
+    common::warn_stall("picos::mux::multififo", static_cast<std::size_t>(alive_.load()),
+                       options_.stall_warning, main_finished_.load());
   }
 }
 
@@ -695,21 +675,9 @@ void Scheduler::abandon_all() noexcept {
   }
   for (int i = 0; i < n_; ++i) {
     Worker& w = workers_[static_cast<std::size_t>(i)];
-    w.live_lock.lock();
-    Record* r = w.live;
-    w.live = nullptr;
-    w.live_lock.unlock();
-    while (r) {
-      Record* next = r->next_live;
-      if (!r->ctx.started()) {
-        r->fiber->set_scheduler_data(nullptr);
-        delete r;
-      } else {
-        acquire();  // a late resume of the buried record must still find this scheduler
-        context::keep_abandoned(r, r->ctx);
-      }
-      r = next;
-    }
+    std::lock_guard<internal::SpinLock> lock(w.live_lock);
+    // A late resume of a buried record must still find this scheduler (and stop_).
+    w.records.abandon_all([this](Record*) noexcept { acquire(); });
   }
 }
 
@@ -759,14 +727,11 @@ int resolved_threads(const Options& options) {
 }
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
-  options.validate("picos::mux::multififo");
   if (options.idle_spin.count() < 0) {
     throw std::invalid_argument("picos::mux::multififo: idle_spin must not be negative");
   }
-  check_run_fiber("picos::mux::multififo", fiber, main);
-  int n = resolved_threads(options);
-  internal::Ref<Scheduler> s = internal::Ref<Scheduler>::adopt(new Scheduler(options, n));
-  s->run(std::move(fiber), std::move(main));
+  common::start<Scheduler>("picos::mux::multififo", std::move(fiber), std::move(main), options,
+                           resolved_threads(options));
 }
 
 }  // namespace picos::mux::multififo
