@@ -20,12 +20,14 @@ a repository of that name already exists (define yours *before* the call to keep
     @com_github_google_benchmark  :benchmark :benchmark_main              (libbenchmark-dev)
     @libevent                     :libevent (libevent_core) :libevent_pthreads   (libevent-dev)
     @boost                        :context :fiber                         (libboost-context-dev, -fiber-dev)
-    @debian_absl                  one target per absl_*.pc module, e.g. :synchronization (libabsl-dev)
+    @debian_absl                  one target per absl_*.pc module, e.g. :any_invocable (libabsl-dev)
 
 The first two use upstream's repository and target names, and @boost those of rules_boost, so
 a workspace that builds GoogleTest, Benchmark or Boost from source keeps its own (and Picos
 links that one). A repository you define yourself must provide the targets listed above.
-@debian_absl has pkg-config's module names, not Abseil's package layout; Picos uses none of it.
+@debian_absl has pkg-config's module names, not Abseil's package layout. Picos uses it through
+the //third_party:absl_* aliases: absl::AnyInvocable (every spawn/run signature), StrCat, the
+thread-safety annotations, flags (docs/design.md, "Abseil").
 
 Nothing is downloaded: the stubs come from this repository, the rest from Debian packages
 that tools/setup.sh installs.

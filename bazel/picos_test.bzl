@@ -13,27 +13,39 @@ the macro.
 load("@rules_cc//cc:defs.bzl", "cc_library", "cc_test")
 load("//bazel:copts.bzl", "PICOS_COPTS")
 
-# Scheduler configurations: name -> the testonly library implementing picos::testing for it.
-# A new scheduler configuration adds itself here (and its library beside its scheduler),
-# nowhere else: tests, test_suites and the tag picos_<name> follow.
+# Scheduler configurations: name -> (the testonly library implementing picos::testing for its
+# scheduler, the environment that configures it). Each library reads its settings at startup
+# from PICOS_TESTING_* variables (documented in mux/testing/testing.h) and aborts on a bad one;
+# the macro adds PICOS_TESTING_CONFIG=<name>, which scheduler_name() reports.
+# A new scheduler configuration adds itself here (and, for a new scheduler, its library beside
+# the scheduler), nowhere else: tests, test_suites and the tag picos_<name> follow.
+_FIFO = Label("//mux/testing:fifo")
+_MULTIFIFO = Label("//mux/multififo:testing")
+_RANDOS = Label("//randos:testing")
+
 SCHEDULERS = {
-    "fifo": Label("//mux/testing:fifo"),
-    "fifo_q1": Label("//mux/testing:fifo_q1"),
-    "fifo_cf": Label("//mux/testing:fifo_cf"),
-    "libevent": Label("//mux/libevent:testing"),
-    "multififo_t1": Label("//mux/multififo:testing_t1"),
-    "multififo_t2": Label("//mux/multififo:testing_t2"),
-    "multififo_t2_cf": Label("//mux/multififo:testing_t2_cf"),
-    "multififo_t4": Label("//mux/multififo:testing_t4"),
-    "nosched": Label("//mux/testing:nosched"),
-    "randos_s1": Label("//randos:testing_s1"),
-    "randos_s2": Label("//randos:testing_s2"),
-    "randos_s3": Label("//randos:testing_s3"),
-    "randos_fresh": Label("//randos:testing_fresh"),
-    "randos_t2": Label("//randos:testing_t2"),
-    "randos_vclock": Label("//randos:testing_vclock"),
-    "thread": Label("//mux/thread:testing"),
+    "fifo": (_FIFO, {}),
+    "fifo_q1": (_FIFO, {"PICOS_TESTING_QUOTA": "1"}),
+    "fifo_cf": (_FIFO, {"PICOS_TESTING_CHILD_FIRST": "1"}),
+    "libevent": (Label("//mux/libevent:testing"), {}),
+    "multififo_t1": (_MULTIFIFO, {"PICOS_TESTING_THREADS": "1"}),
+    "multififo_t2": (_MULTIFIFO, {"PICOS_TESTING_THREADS": "2"}),
+    "multififo_t2_cf": (
+        _MULTIFIFO,
+        {"PICOS_TESTING_THREADS": "2", "PICOS_TESTING_CHILD_FIRST": "1"},
+    ),
+    "multififo_t4": (_MULTIFIFO, {"PICOS_TESTING_THREADS": "4"}),
+    "nosched": (Label("//mux/testing:nosched"), {}),
+    "randos_s1": (_RANDOS, {"PICOS_TESTING_SEED": "1"}),
+    "randos_s2": (_RANDOS, {"PICOS_TESTING_SEED": "2"}),
+    "randos_s3": (_RANDOS, {"PICOS_TESTING_SEED": "3"}),
+    "randos_fresh": (_RANDOS, {"PICOS_TESTING_SEED": "0"}),  # a fresh seed at every run, printed
+    "randos_t2": (_RANDOS, {"PICOS_TESTING_SEED": "7", "PICOS_TESTING_THREADS": "2"}),
+    "randos_vclock": (_RANDOS, {"PICOS_TESTING_SEED": "11", "PICOS_TESTING_VCLOCK": "1"}),
+    "thread": (Label("//mux/thread:testing"), {}),
 }
+
+_CONFIG_VAR = "PICOS_TESTING_CONFIG"
 
 # Every generated test carries this tag, and picos_<configuration> (picos_fifo, ...).
 MATRIX_TAG = "picos_matrix"
@@ -56,11 +68,13 @@ def picos_test(
         copts = [],
         gtest = _GTEST,
         gtest_main = _GTEST_MAIN,
+        env = {},
         **kwargs):
     """Expands to <name>_<configuration> for each configuration, plus a test_suite <name>.
 
     Each generated test links the configuration's picos::testing implementation and
-    `gtest_main`, and is tagged "picos_matrix" and "picos_<configuration>", so
+    `gtest_main`, runs with the configuration's environment (PICOS_TESTING_*, see
+    mux/testing/testing.h), and is tagged "picos_matrix" and "picos_<configuration>", so
     `bazel test --test_tag_filters=picos_fifo //...` runs one column of the matrix.
 
     Args:
@@ -74,6 +88,8 @@ def picos_test(
       gtest: the GoogleTest library the sources compile against (default: Debian's, via
         @com_google_googletest). Pass your own to link your workspace's GoogleTest.
       gtest_main: the library providing main() (it must match `gtest`).
+      env: extra environment of every generated test; it may not set PICOS_TESTING_*
+        variables (the configuration's own).
       **kwargs: passed to every cc_test.
     """
 
@@ -89,20 +105,29 @@ def picos_test(
         alwayslink = True,
         tags = tags,
     )
+    for var in env:
+        if var.startswith("PICOS_TESTING_"):
+            fail("picos_test %s: env may not set %s (the configurations set PICOS_TESTING_*)" %
+                 (name, var))
     tests = []
     for sched in (schedulers or SCHEDULERS.keys()):
         if sched not in SCHEDULERS:
             fail("picos_test %s: unknown scheduler configuration '%s' (one of: %s)" %
                  (name, sched, ", ".join(SCHEDULERS.keys())))
         test_name = "%s_%s" % (name, sched)
+        library, sched_env = SCHEDULERS[sched]
+        test_env = dict(env)
+        test_env.update(sched_env)
+        test_env[_CONFIG_VAR] = sched
         cc_test(
             name = test_name,
             size = size,
             deps = [
                 ":" + lib,
-                SCHEDULERS[sched],
+                library,
                 gtest_main,
             ],
+            env = test_env,
             tags = tags + [MATRIX_TAG, scheduler_tag(sched)],
             **kwargs
         )

@@ -24,14 +24,9 @@
 #include "picos/picos.h"
 #include "std/sync/channel.h"
 
+namespace picos::bench {
 namespace {
 
-using picos::bench::Runner;
-using picos::bench::on_fifo;
-using picos::bench::on_multififo_2;
-
-using picos::Computation;
-using picos::Fiber;
 using picos::sync::Channel;
 
 void BM_PingPong(benchmark::State& state, Runner run) {
@@ -76,9 +71,9 @@ void BM_Throughput64(benchmark::State& state, Runner run) {
     if (sum != expected) state.SkipWithError("lost or duplicated messages");
   });
   state.SetItemsProcessed(state.iterations());
-  state.counters["ns_per_message"] = benchmark::Counter(
-      static_cast<double>(state.iterations()),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_message"] =
+      benchmark::Counter(static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 // Producer and consumer certainly on different OS threads: each runs its own fifo scheduler
@@ -105,9 +100,9 @@ void BM_Throughput64CrossThread(benchmark::State& state) {
   consumer.join();
   if (sum != expected) state.SkipWithError("lost or duplicated messages");
   state.SetItemsProcessed(state.iterations());
-  state.counters["ns_per_message"] = benchmark::Counter(
-      static_cast<double>(state.iterations()),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_message"] =
+      benchmark::Counter(static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 BENCHMARK(BM_Throughput64CrossThread)->UseRealTime();
@@ -117,3 +112,4 @@ BENCHMARK_CAPTURE(BM_Throughput64, fifo, on_fifo)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Throughput64, multififo_2, on_multififo_2)->UseRealTime();
 
 }  // namespace
+}  // namespace picos::bench

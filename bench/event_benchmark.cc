@@ -12,8 +12,8 @@
 #include <optional>
 #include <vector>
 
-#include "benchmark/benchmark.h"
 #include "bench/runners.h"
+#include "benchmark/benchmark.h"
 #include "mux/fifo/fifo.h"
 #include "mux/multififo/multififo.h"
 #include "picos/picos.h"
@@ -21,14 +21,9 @@
 #include "std/event/sync_events.h"
 #include "std/sync/channel.h"
 
+namespace picos::bench {
 namespace {
 
-using picos::bench::Runner;
-using picos::bench::on_fifo;
-using picos::bench::on_multififo_2;
-
-using picos::Computation;
-using picos::Fiber;
 using picos::event::Event;
 using picos::event::receive_evt;
 using picos::event::select;
@@ -91,10 +86,11 @@ void BM_SelectPingPong(benchmark::State& state, Runner run) {
   });
 }
 
-}  // namespace
-
 BENCHMARK_CAPTURE(BM_TryReceiveReference, fifo, on_fifo)->UseRealTime();
 BENCHMARK_CAPTURE(BM_SelectOneReady, fifo, on_fifo)->Arg(2)->Arg(8)->UseRealTime();
 BENCHMARK_CAPTURE(BM_SelectOneReady, multififo_2, on_multififo_2)->Arg(2)->Arg(8)->UseRealTime();
 BENCHMARK_CAPTURE(BM_SelectPingPong, fifo, on_fifo)->UseRealTime();
 BENCHMARK_CAPTURE(BM_SelectPingPong, multififo_2, on_multififo_2)->UseRealTime();
+
+}  // namespace
+}  // namespace picos::bench

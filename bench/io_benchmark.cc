@@ -16,22 +16,16 @@
 #include <functional>
 #include <stdexcept>
 
-#include "io/io.h"
 #include "bench/runners.h"
+#include "io/io.h"
 #include "mux/fifo/fifo.h"
 #include "mux/libevent/libevent.h"
 #include "mux/multififo/multififo.h"
 #include "picos/picos.h"
 
+namespace picos::bench {
 namespace {
 
-using picos::bench::Runner;
-using picos::bench::on_fifo;
-using picos::bench::on_multififo_2;
-using picos::bench::on_libevent;
-
-using picos::Computation;
-using picos::Fiber;
 namespace io = picos::io;
 
 template <typename F>
@@ -106,3 +100,4 @@ BENCHMARK_CAPTURE(BM_TcpEcho64, multififo_2, on_multififo_2)->UseRealTime();
 BENCHMARK_CAPTURE(BM_TcpEcho64, libevent, on_libevent)->UseRealTime();
 
 }  // namespace
+}  // namespace picos::bench

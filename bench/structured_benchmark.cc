@@ -7,18 +7,15 @@
 
 #include <functional>
 
-#include "benchmark/benchmark.h"
 #include "bench/runners.h"
+#include "benchmark/benchmark.h"
 #include "mux/fifo/fifo.h"
 #include "mux/multififo/multififo.h"
 #include "picos/picos.h"
 #include "std/structured/structured.h"
 
+namespace picos::bench {
 namespace {
-
-using picos::bench::Runner;
-using picos::bench::on_fifo;
-using picos::bench::on_multififo_2;
 
 using picos::structured::Bundle;
 using picos::structured::Flock;
@@ -62,8 +59,8 @@ void BM_EmptyScope(benchmark::State& state, Runner run) {
   });
 }
 
-#define ON_BOTH(bm)                                                \
-  BENCHMARK_CAPTURE(bm, fifo, on_fifo)->UseRealTime();             \
+#define ON_BOTH(bm)                                    \
+  BENCHMARK_CAPTURE(bm, fifo, on_fifo)->UseRealTime(); \
   BENCHMARK_CAPTURE(bm, multififo_2, on_multififo_2)->UseRealTime()
 
 ON_BOTH(BM_EmptyScope);
@@ -72,3 +69,4 @@ ON_BOTH(BM_FlockFork);
 ON_BOTH(BM_PromiseAwait);
 
 }  // namespace
+}  // namespace picos::bench

@@ -12,8 +12,8 @@
 #include <mutex>
 #include <vector>
 
-#include "benchmark/benchmark.h"
 #include "bench/runners.h"
+#include "benchmark/benchmark.h"
 #include "mux/fifo/fifo.h"
 #include "mux/multififo/multififo.h"
 #include "picos/picos.h"
@@ -23,15 +23,8 @@
 #include "std/sync/sem.h"
 #include "std/sync/semaphore.h"
 
+namespace picos::bench {
 namespace {
-
-using picos::bench::Runner;
-using picos::bench::on_fifo;
-using picos::bench::on_multififo_1;
-using picos::bench::on_multififo_2;
-
-using picos::Computation;
-using picos::Fiber;
 
 // Adapters: every primitive as lock()/unlock().
 struct SemaphoreLock {
@@ -82,16 +75,16 @@ void BM_Contended(benchmark::State& state, Runner run) {
       if (counter != kFibers * kOps) state.SkipWithError("lost increments");
     }
   });
-  state.counters["ns_per_op"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * kFibers * kOps),
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_op"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kFibers * kOps),
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 // One named benchmark per (workload, lock), on fifo, multififo_1 and multififo_2.
-#define PICOS_SYNC(bm, L, label)                                                  \
-  void bm##_##label(benchmark::State& state, Runner run) { bm<L>(state, run); }   \
-  BENCHMARK_CAPTURE(bm##_##label, fifo, on_fifo)->UseRealTime();                 \
-  BENCHMARK_CAPTURE(bm##_##label, multififo_1, on_multififo_1)->UseRealTime();   \
+#define PICOS_SYNC(bm, L, label)                                                \
+  void bm##_##label(benchmark::State& state, Runner run) { bm<L>(state, run); } \
+  BENCHMARK_CAPTURE(bm##_##label, fifo, on_fifo)->UseRealTime();                \
+  BENCHMARK_CAPTURE(bm##_##label, multififo_1, on_multififo_1)->UseRealTime();  \
   BENCHMARK_CAPTURE(bm##_##label, multififo_2, on_multififo_2)->UseRealTime()
 
 PICOS_SYNC(BM_Uncontended, CheckedMutex, Mutex);
@@ -108,3 +101,4 @@ PICOS_SYNC(BM_Contended, SemaphoreLock, Semaphore);
 PICOS_SYNC(BM_Contended, SemLock, Sem);
 
 }  // namespace
+}  // namespace picos::bench

@@ -158,8 +158,7 @@ ssize_t pwrite(int fd, const void* buf, std::size_t count, off_t offset) {
 }
 
 ssize_t send(int fd, const void* buf, std::size_t len, int flags) {
-  return retry(fd, kFdWrite, "send",
-               [&] { return ::send(fd, buf, len, flags | MSG_NOSIGNAL); });
+  return retry(fd, kFdWrite, "send", [&] { return ::send(fd, buf, len, flags | MSG_NOSIGNAL); });
 }
 
 ssize_t recv(int fd, void* buf, std::size_t len, int flags) {
@@ -172,8 +171,7 @@ ssize_t sendto(int fd, const void* buf, std::size_t len, int flags, const sockad
                [&] { return ::sendto(fd, buf, len, flags | MSG_NOSIGNAL, dest, dest_len); });
 }
 
-ssize_t recvfrom(int fd, void* buf, std::size_t len, int flags, sockaddr* src,
-                 socklen_t* src_len) {
+ssize_t recvfrom(int fd, void* buf, std::size_t len, int flags, sockaddr* src, socklen_t* src_len) {
   return retry(fd, kFdRead, "recvfrom",
                [&] { return ::recvfrom(fd, buf, len, flags, src, src_len); });
 }
@@ -191,8 +189,7 @@ std::size_t read_full(int fd, void* buf, std::size_t count) {
   char* p = static_cast<char*>(buf);
   std::size_t done = 0;
   while (done < count) {
-    ssize_t n =
-        retry(fd, kFdRead, "read_full", [&] { return ::read(fd, p + done, count - done); });
+    ssize_t n = retry(fd, kFdRead, "read_full", [&] { return ::read(fd, p + done, count - done); });
     if (n == 0) break;
     done += static_cast<std::size_t>(n);
   }

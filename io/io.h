@@ -85,8 +85,7 @@ ssize_t send(int fd, const void* buf, std::size_t len, int flags = 0);
 ssize_t recv(int fd, void* buf, std::size_t len, int flags = 0);
 ssize_t sendto(int fd, const void* buf, std::size_t len, int flags, const sockaddr* dest,
                socklen_t dest_len);
-ssize_t recvfrom(int fd, void* buf, std::size_t len, int flags, sockaddr* src,
-                 socklen_t* src_len);
+ssize_t recvfrom(int fd, void* buf, std::size_t len, int flags, sockaddr* src, socklen_t* src_len);
 
 // Loops until all `count` bytes are written (write), or until `count` bytes are read or end
 // of file (returns the bytes read: less than count only at end of file).

@@ -4,7 +4,6 @@
 // and child processes. Every test checks that it leaves no descriptor open.
 
 #include "io/io.h"
-#include "io/testing.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -25,6 +24,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "io/testing.h"
 #include "mux/fifo/fifo.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
@@ -44,9 +44,7 @@ int fibers(int n) {
   if (threads_are_fibers()) return std::min(n, 10);
   return picos::testing::kSanitizer ? std::min(n, 50) : n;
 }
-bool virtual_clock() {
-  return std::string(picos::testing::scheduler_name()).find("vclock") != std::string::npos;
-}
+bool virtual_clock() { return picos::testing::capabilities().virtual_clock; }
 
 std::exception_ptr stop() { return std::make_exception_ptr(Stop()); }
 
@@ -110,7 +108,8 @@ TEST_F(IoTest, LargePayloadThroughAPipeWithPartialReadsAndWrites) {
     const std::size_t kBytes = (picos::testing::kSanitizer ? 2 : 8) << 20;
     auto writer = fork([&] {
       std::vector<unsigned char> data(kBytes);
-      for (std::size_t i = 0; i < kBytes; ++i) data[i] = static_cast<unsigned char>(i * 31 + (i >> 12));
+      for (std::size_t i = 0; i < kBytes; ++i)
+        data[i] = static_cast<unsigned char>(i * 31 + (i >> 12));
       io::write_all(p[1], data.data(), data.size());
       io::close(p[1]);
     });
@@ -148,8 +147,9 @@ TEST_F(IoTest, ReadvWritevPreadPwrite) {
     io::close(p[0]);
     io::close(p[1]);
 
-    std::string path = std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") +
-                       "/io_test_XXXXXX";
+    std::string path =
+        std::string(std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp") +
+        "/io_test_XXXXXX";
     int fd = ::mkstemp(path.data());
     ASSERT_GE(fd, 0);
     ::unlink(path.c_str());
@@ -211,7 +211,8 @@ TEST_F(IoTest, EchoWithManyClients) {
         for (int r = 0; r < rounds; ++r) {
           std::memset(msg, 'a' + (i + r) % 26, sizeof msg);
           std::size_t sent = 0;
-          while (sent < sizeof msg) sent += static_cast<std::size_t>(io::send(fd, msg + sent, sizeof msg - sent));
+          while (sent < sizeof msg)
+            sent += static_cast<std::size_t>(io::send(fd, msg + sent, sizeof msg - sent));
           ok = ok && io::read_full(fd, back, sizeof back) == sizeof back &&
                std::memcmp(msg, back, sizeof msg) == 0;
         }
@@ -694,9 +695,9 @@ TEST_F(IoTest, TerminateAfterComposesWithRead) {
     // long deadline (whose timer goes away when the read returns).
     io::write_all(p[1], "k", 1);
     char b = 0;
-    EXPECT_EQ(Control::terminate_after(std::chrono::seconds(10),
-                                       [&] { return io::read(p[0], &b, 1); }),
-              1);
+    EXPECT_EQ(
+        Control::terminate_after(std::chrono::seconds(10), [&] { return io::read(p[0], &b, 1); }),
+        1);
     EXPECT_EQ(b, 'k');
     io::close(p[0]);
     io::close(p[1]);

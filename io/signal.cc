@@ -34,8 +34,8 @@ sigset_t make_set(std::initializer_list<int> signals, const char* op) {
   for (int sig : signals) {
     // sigaddset rejects numbers out of range and the ones glibc reserves for itself.
     if (sig == SIGKILL || sig == SIGSTOP || sigaddset(&set, sig) != 0) {
-      throw std::invalid_argument(std::string("picos::io::") + op + ": " +
-                                  std::to_string(sig) + " is not a signal that can be blocked");
+      throw std::invalid_argument(std::string("picos::io::") + op + ": " + std::to_string(sig) +
+                                  " is not a signal that can be blocked");
     }
   }
   return set;
@@ -111,8 +111,7 @@ void unblock_signals(std::initializer_list<int> signals) {
   change_mask(SIG_UNBLOCK, signals, "unblock_signals");
 }
 
-SignalSet::SignalSet(std::initializer_list<int> signals)
-    : set_(make_set(signals, "SignalSet")) {
+SignalSet::SignalSet(std::initializer_list<int> signals) : set_(make_set(signals, "SignalSet")) {
   if (signals.size() == 0) {
     throw std::invalid_argument("picos::io::SignalSet: the set of signals is empty");
   }

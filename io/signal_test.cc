@@ -154,8 +154,7 @@ TEST_F(SignalSetTest, RefusesWhenAThreadDoesNotBlockTheSignal) {
     SignalSet set({sig});
     ADD_FAILURE() << "a thread that does not block the signal was not detected";
   } catch (const std::logic_error& e) {
-    EXPECT_NE(std::string(e.what()).find("does not block signal"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("does not block signal"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(blocked_here(sig)) << "the calling thread's mask is restored";
   stop = true;

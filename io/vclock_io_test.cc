@@ -34,9 +34,7 @@ using picos::sync::testing::Stop;
 using structured::Control;
 using structured::Terminate;
 
-bool virtual_clock() {
-  return std::string(picos::testing::scheduler_name()).find("vclock") != std::string::npos;
-}
+bool virtual_clock() { return picos::testing::capabilities().virtual_clock; }
 
 // A computation canceled by its own timer after `delay`: whether it has fired tells whether
 // (virtual) time has passed `delay` since it was armed. done() removes the timer.
@@ -134,7 +132,8 @@ TEST(VclockIoTest, ASilentPipeDoesNotHoldTimeBack) {
     io::pipe(p);
     // On the virtual clock the 30 s deadline passes at once: nothing is readable, so time
     // jumps to it. Elsewhere a short deadline shows the same composition.
-    auto deadline = virtual_clock() ? std::chrono::nanoseconds(30s) : std::chrono::nanoseconds(50ms);
+    auto deadline =
+        virtual_clock() ? std::chrono::nanoseconds(30s) : std::chrono::nanoseconds(50ms);
     bool terminated = false;
     try {
       char b;

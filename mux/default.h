@@ -27,9 +27,9 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "absl/functional/any_invocable.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
-#include "absl/functional/any_invocable.h"
 
 namespace picos::mux {
 
@@ -70,7 +70,8 @@ template <typename F>
 std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
   using R = std::invoke_result_t<F&>;
   Computation<R> c(Mode::kLifo);
-  run_fiber(Fiber::create(c), [&c, &main] { c.capture(main); }, options);
+  run_fiber(
+      Fiber::create(c), [&c, &main] { c.capture(main); }, options);
   if (c.is_running()) throw std::logic_error("picos::mux::run: main did not finish");
   return c.take();
 }

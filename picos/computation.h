@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/spin_lock.h"
 #include "picos/trigger.h"
@@ -83,7 +84,7 @@ class ComputationState : public RefCounted<ComputationState> {
   bool try_cancel(std::exception_ptr reason) noexcept;
   // Completes as Returned after `write(this)` stored the value (called under the lock).
   template <typename Write>
-  bool try_return_with(Write&& write) noexcept {
+  bool try_return_with(Write&& write) noexcept ABSL_LOCKS_EXCLUDED(lock_) {
     lock_.lock();
     if (status_.load(std::memory_order_relaxed) != kRunning) {
       lock_.unlock();
@@ -95,7 +96,8 @@ class ComputationState : public RefCounted<ComputationState> {
   }
 
   // For Tx: the caller holds lock_ and has checked kRunning.
-  std::vector<Trigger> complete_locked(std::uint8_t status) noexcept;
+  std::vector<Trigger> complete_locked(std::uint8_t status) noexcept
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   void signal_all(std::vector<Trigger>& bag) const noexcept;
 
   // White-box view for tests: number of trigger slots currently held in the bag.
@@ -105,13 +107,14 @@ class ComputationState : public RefCounted<ComputationState> {
   std::exception_ptr reason_;  // written under lock_ before status_ becomes kCanceled
 
  private:
-  void finish_locked_and_signal(std::uint8_t status) noexcept;
-  void compact_locked() noexcept;
+  // Completes, releases lock_, then signals the bag.
+  void finish_locked_and_signal(std::uint8_t status) noexcept ABSL_UNLOCK_FUNCTION(lock_);
+  void compact_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
 
   std::atomic<std::uint8_t> status_{kRunning};
   const Mode mode_;
-  std::uint32_t detached_ = 0;    // detaches since the last compaction (guarded by lock_)
-  std::vector<Trigger> triggers_;  // attach order (guarded by lock_)
+  std::uint32_t detached_ ABSL_GUARDED_BY(lock_) = 0;     // detaches since the last compaction
+  std::vector<Trigger> triggers_ ABSL_GUARDED_BY(lock_);  // attach order
 };
 
 template <typename T>
@@ -135,8 +138,12 @@ class PackedComputation {
   explicit PackedComputation(Mode mode = Mode::kFifo);
 
   bool is_running() const noexcept { return s_->status() == internal::ComputationState::kRunning; }
-  bool is_canceled() const noexcept { return s_->status() == internal::ComputationState::kCanceled; }
-  bool is_returned() const noexcept { return s_->status() == internal::ComputationState::kReturned; }
+  bool is_canceled() const noexcept {
+    return s_->status() == internal::ComputationState::kCanceled;
+  }
+  bool is_returned() const noexcept {
+    return s_->status() == internal::ComputationState::kReturned;
+  }
 
   // The cancelation reason if canceled, else nullptr.
   std::exception_ptr canceled() const noexcept;
@@ -228,8 +235,9 @@ class Computation : public PackedComputation {
   // attached trigger is signaled on this thread.
   template <typename U = T, typename = std::enable_if_t<!std::is_void_v<U>>>
   bool try_return(U value) const {
-    return s_->try_return_with(
-        [&](internal::ComputationState* s) { static_cast<State*>(s)->value_.emplace(std::move(value)); });
+    return s_->try_return_with([&](internal::ComputationState* s) {
+      static_cast<State*>(s)->value_.emplace(std::move(value));
+    });
   }
   template <typename U = T, typename = std::enable_if_t<std::is_void_v<U>>>
   bool try_return() const {

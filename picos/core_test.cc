@@ -407,7 +407,8 @@ TEST(TxTest, RacingTransactionsNeverMix) {
       }
       while (mine.is_running() && other.is_running()) {
         Tx tx;
-        if (tx.try_return(mine, value) && tx.try_cancel(other, reason<Exit>())) (void)tx.try_commit();
+        if (tx.try_return(mine, value) && tx.try_cancel(other, reason<Exit>()))
+          (void)tx.try_commit();
       }
     };
     std::thread ta(racer, a, 101, b);
@@ -440,32 +441,34 @@ TEST(FiberTest, CurrentIsStableAndDistinctPerFiber) {
 }
 
 TEST(FiberTest, ForbidMasksCancelationAndRestores) {
-  testing::run([] { with_own_computation([] {
-    Fiber& f = Fiber::current();
-    EXPECT_FALSE(f.has_forbidden());
-    f.get_computation().cancel(reason<Exit>());
-    EXPECT_TRUE(f.is_canceled());
-    EXPECT_THROW(f.check(), Exit);
-    f.forbid([&] {
-      EXPECT_TRUE(f.has_forbidden());
-      EXPECT_FALSE(f.is_canceled());
-      EXPECT_EQ(f.canceled(), nullptr);
-      f.check();
-      Fiber::yield();  // no throw while forbidden
-      f.permit([&] { EXPECT_THROW(f.check(), Exit); });
-      EXPECT_TRUE(f.has_forbidden());
-      // A trigger signaled by another fiber resumes a forbidden fiber normally.
-      Trigger t;
-      auto helper = Fiber::create(PackedComputation());
-      Fiber::spawn(helper, [t] { t.signal(); });
-      EXPECT_EQ(t.await(), nullptr);
+  testing::run([] {
+    with_own_computation([] {
+      Fiber& f = Fiber::current();
+      EXPECT_FALSE(f.has_forbidden());
+      f.get_computation().cancel(reason<Exit>());
+      EXPECT_TRUE(f.is_canceled());
+      EXPECT_THROW(f.check(), Exit);
+      f.forbid([&] {
+        EXPECT_TRUE(f.has_forbidden());
+        EXPECT_FALSE(f.is_canceled());
+        EXPECT_EQ(f.canceled(), nullptr);
+        f.check();
+        Fiber::yield();  // no throw while forbidden
+        f.permit([&] { EXPECT_THROW(f.check(), Exit); });
+        EXPECT_TRUE(f.has_forbidden());
+        // A trigger signaled by another fiber resumes a forbidden fiber normally.
+        Trigger t;
+        auto helper = Fiber::create(PackedComputation());
+        Fiber::spawn(helper, [t] { t.signal(); });
+        EXPECT_EQ(t.await(), nullptr);
+      });
+      EXPECT_FALSE(f.has_forbidden());
+      EXPECT_THROW(f.forbid([]() { throw NotFound(); }), NotFound);
+      EXPECT_FALSE(f.has_forbidden());
+      EXPECT_FALSE(f.exchange_forbid(true));
+      EXPECT_TRUE(f.exchange_forbid(false));
     });
-    EXPECT_FALSE(f.has_forbidden());
-    EXPECT_THROW(f.forbid([]() { throw NotFound(); }), NotFound);
-    EXPECT_FALSE(f.has_forbidden());
-    EXPECT_FALSE(f.exchange_forbid(true));
-    EXPECT_TRUE(f.exchange_forbid(false));
-  }); });
+  });
 }
 
 TEST(FiberTest, ComputationCanBeSwapped) {
@@ -562,18 +565,20 @@ TEST(FiberTest, CancelAfterInterruptsYieldLoop) {
 }
 
 TEST(FiberTest, OperationsOnACanceledFiberRaise) {
-  testing::run([] { with_own_computation([] {
-    Fiber& f = Fiber::current();
-    f.get_computation().cancel(reason<Exit>());
-    EXPECT_TRUE(holds<Exit>(Trigger().await()));
-    EXPECT_THROW(PackedComputation().cancel_after(1.0, reason<NotFound>()), Exit);
-    EXPECT_THROW(Fiber::yield(), Exit);
-    bool spawned = false;
-    EXPECT_THROW(Fiber::spawn(Fiber::create(PackedComputation()), [&] { spawned = true; }), Exit);
-    EXPECT_THROW(Fiber::sleep(0.001), Exit);
-    f.forbid([] { Fiber::yield(); });
-    EXPECT_FALSE(spawned);
-  }); });
+  testing::run([] {
+    with_own_computation([] {
+      Fiber& f = Fiber::current();
+      f.get_computation().cancel(reason<Exit>());
+      EXPECT_TRUE(holds<Exit>(Trigger().await()));
+      EXPECT_THROW(PackedComputation().cancel_after(1.0, reason<NotFound>()), Exit);
+      EXPECT_THROW(Fiber::yield(), Exit);
+      bool spawned = false;
+      EXPECT_THROW(Fiber::spawn(Fiber::create(PackedComputation()), [&] { spawned = true; }), Exit);
+      EXPECT_THROW(Fiber::sleep(0.001), Exit);
+      f.forbid([] { Fiber::yield(); });
+      EXPECT_FALSE(spawned);
+    });
+  });
 }
 
 TEST(FiberTest, SpawnedMainRunsEvenIfCanceledBeforeStart) {
@@ -673,7 +678,7 @@ TEST(SchedulerTest, CompletesTheMainComputation) {
 
 TEST(SchedulerTest, ManyFibersBlockedThenSignaledInABatch) {
   testing::run([] {
-    const int n = testing::parallelism() > 1000 ? 200 : testing::scaled(10000);
+    const int n = testing::capabilities().fibers_are_threads ? 200 : testing::scaled(10000);
     std::vector<Trigger> triggers(static_cast<std::size_t>(n));
     std::atomic<int> woken{0};
     std::vector<Computation<void>> done;
@@ -762,7 +767,7 @@ TEST(SchedulerTest, HundredThousandLiveFibersReport) {
   testing::run([] {
     // 100,000 fibers alive at once (1,000 where fibers are OS threads), all blocked on one
     // computation, then released together.
-    const int n = testing::parallelism() > 1000 || testing::kSanitizer ? 1000 : 100000;
+    const int n = testing::capabilities().fibers_are_threads || testing::kSanitizer ? 1000 : 100000;
     Computation<void> gate;
     std::atomic<int> started{0}, finished{0};
     Computation<void> all_done;
@@ -826,8 +831,8 @@ TEST(SchedulerTest, ForbiddenFiberIsNotWokenByCancelation) {
 
 TEST(SchedulerTest, YieldFairnessReport) {
   testing::run([] {
-    const int fibers = testing::parallelism() > 1000 ? 8 : 100;
-    const int yields = testing::parallelism() > 1000 ? 1000 : testing::scaled(10000);
+    const int fibers = testing::capabilities().fibers_are_threads ? 8 : 100;
+    const int yields = testing::capabilities().fibers_are_threads ? 1000 : testing::scaled(10000);
     std::vector<std::atomic<int>> counts(static_cast<std::size_t>(fibers));
     std::atomic<int> finished{0};
     std::vector<Computation<void>> done;
@@ -852,10 +857,10 @@ TEST(SchedulerTest, YieldFairnessReport) {
     }
     double mean = sum / fibers;
     double sd = std::sqrt(std::max(0.0, sq / fibers - mean * mean));
-    std::printf("[%s] yield fairness when the first of %d fibers finished %d yields: mean %.3f "
-                "sd %.3f min %.3f (ideal 1/0/1)\n",
-                testing::scheduler_name(), fibers, yields, mean, sd,
-                min / static_cast<double>(yields));
+    std::printf(
+        "[%s] yield fairness when the first of %d fibers finished %d yields: mean %.3f "
+        "sd %.3f min %.3f (ideal 1/0/1)\n",
+        testing::scheduler_name(), fibers, yields, mean, sd, min / static_cast<double>(yields));
     for (auto& d : done) d.await();
     EXPECT_EQ(finished.load(), fibers);
   });

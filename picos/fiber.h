@@ -28,9 +28,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "picos/computation.h"
 #include "picos/internal/ref_count.h"
-#include "absl/functional/any_invocable.h"
 #include "picos/trigger.h"
 
 namespace picos {
@@ -160,9 +160,8 @@ std::uint32_t new_fls_index() noexcept;
 // Only the fiber itself (or its scheduler while it is suspended) may access its storage.
 template <typename T>
 class FlsKey {
-  static constexpr bool kInline = sizeof(T) <= sizeof(void*) &&
-                                  std::is_trivially_copyable_v<T> &&
-                                  alignof(T) <= alignof(void*);
+  static constexpr bool kInline =
+      sizeof(T) <= sizeof(void*) && std::is_trivially_copyable_v<T> && alignof(T) <= alignof(void*);
 
  public:
   FlsKey() noexcept : index_(internal::new_fls_index()) {}

@@ -5,18 +5,18 @@
 
 #include "picos/handler.h"
 
+#include <cxxabi.h>
 #include <sched.h>
 
-#include <cxxabi.h>
-
-#include <condition_variable>
-#include <cstdlib>
 #include <cstdio>
-#include <mutex>
+#include <cstdlib>
 #include <thread>
 #include <typeinfo>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "picos/internal/attributes.h"
+#include "picos/internal/mutex.h"
 #include "picos/internal/timer_heap.h"
 
 namespace picos {
@@ -44,7 +44,7 @@ __attribute__((noinline)) Fiber& implicit_fiber() {
   return *holder.fiber;
 }
 
-void print_fatal(const char* where, std::exception_ptr e) noexcept {
+void print_fatal(const char* where, const std::exception_ptr& e) noexcept {
   const char* what = "(not a std::exception)";
   try {
     std::rethrow_exception(e);
@@ -73,7 +73,7 @@ class TimerThread {
 
   void add(const PackedComputation& c, std::chrono::nanoseconds delay, std::exception_ptr reason) {
     auto deadline = internal::deadline_after(internal::Clock::now(), delay);
-    std::lock_guard<std::mutex> lock(mu_);
+    internal::MutexLock lock(mu_);
     if (!started_) {
       std::thread([this] { loop(); }).detach();
       started_ = true;
@@ -87,7 +87,7 @@ class TimerThread {
  private:
   void loop() {
     std::vector<internal::TimerHeap::EntryRef> due;
-    std::unique_lock<std::mutex> lock(mu_);
+    internal::MutexLock lock(mu_);
     for (;;) {
       heap_.pop_due(internal::Clock::now(), due);
       if (!due.empty()) {
@@ -109,19 +109,19 @@ class TimerThread {
     }
   }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  internal::TimerHeap heap_;
-  bool started_ = false;
+  internal::Mutex mu_;
+  internal::CondVar cv_;
+  internal::TimerHeap heap_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // ---- the default handler -----------------------------------------------------------
 
 struct BlockedWaiter {
   Fiber* fiber;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool resumed = false;
+  internal::Mutex mu;
+  internal::CondVar cv;
+  bool resumed ABSL_GUARDED_BY(mu) = false;
 };
 
 void resume_blocked(const Trigger& trigger, void* x, void*) noexcept {
@@ -129,7 +129,7 @@ void resume_blocked(const Trigger& trigger, void* x, void*) noexcept {
   (void)w->fiber->unsuspend(trigger);  // cannot throw: the trigger is signaled
   // Notify under the lock: the waiter cannot return (and destroy `w`) before we unlock, and
   // we touch nothing after unlocking.
-  std::lock_guard<std::mutex> lock(w->mu);
+  internal::MutexLock lock(w->mu);
   w->resumed = true;
   w->cv.notify_one();
 }
@@ -141,8 +141,8 @@ class DefaultHandler final : public Handler {
     BlockedWaiter w;
     w.fiber = &fiber;
     if (fiber.try_suspend(trigger, &w, nullptr, &resume_blocked)) {
-      std::unique_lock<std::mutex> lock(w.mu);
-      w.cv.wait(lock, [&] { return w.resumed; });
+      internal::MutexLock lock(w.mu);
+      while (!w.resumed) w.cv.wait(lock);
     }
     return fiber.canceled();
   }
@@ -176,9 +176,9 @@ class DefaultHandler final : public Handler {
 
 }  // namespace
 
-// noipa: never inlined or analysed, so that a migrating scheduler's fibers re-read the
+// PICOS_NOIPA: never inlined or analysed, so that a migrating scheduler's fibers re-read the
 // thread-local after every switch (see docs/hazards.md).
-__attribute__((noipa)) Fiber& Fiber::current() {
+PICOS_NOIPA Fiber& Fiber::current() {
   Fiber* f = tls_state.fiber;
   if (__builtin_expect(f != nullptr, 1)) return *f;
   return implicit_fiber();

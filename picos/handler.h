@@ -40,9 +40,9 @@
 #include <chrono>
 #include <exception>
 
+#include "absl/functional/any_invocable.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
-#include "absl/functional/any_invocable.h"
 #include "picos/trigger.h"
 
 namespace picos {

@@ -70,7 +70,8 @@ TriggerState::~TriggerState() {
 
 using internal::TriggerState;
 
-Trigger::Trigger() : s_(internal::Ref<TriggerState>::adopt(new TriggerState(TriggerState::kInitial))) {}
+Trigger::Trigger()
+    : s_(internal::Ref<TriggerState>::adopt(new TriggerState(TriggerState::kInitial))) {}
 
 Trigger Trigger::signaled() {
   // One shared, never freed state: it holds nothing and never changes.
@@ -129,7 +130,8 @@ bool Trigger::on_signal(void* x, void* y, Action action) const {
   TriggerState* s = s_.get();
   std::uint8_t st = s->state_.load(std::memory_order_acquire);
   if (st == TriggerState::kSignaled) return false;
-  if (st == TriggerState::kAwaiting) throw std::invalid_argument("picos::Trigger: already awaiting");
+  if (st == TriggerState::kAwaiting)
+    throw std::invalid_argument("picos::Trigger: already awaiting");
   s->action_ = action;
   s->x_ = x;
   s->y_ = y;
@@ -149,7 +151,8 @@ void Trigger::dispose() const {
                                         std::memory_order_acq_rel, std::memory_order_acquire)) {
     return;
   }
-  if (expected == TriggerState::kAwaiting) throw std::invalid_argument("picos::Trigger: already awaiting");
+  if (expected == TriggerState::kAwaiting)
+    throw std::invalid_argument("picos::Trigger: already awaiting");
 }
 
 }  // namespace picos

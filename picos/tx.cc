@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "absl/base/thread_annotations.h"
+
 namespace picos {
 
 using internal::ComputationState;
@@ -14,13 +16,15 @@ bool Tx::record(const PackedComputation& c, std::exception_ptr reason,
   if (state_ == kCommitted) throw std::invalid_argument("picos::Tx: already committed");
   if (state_ == kAborted) return false;
   ComputationState* s = c.s_.get();
-  bool duplicate = std::any_of(ops_.begin(), ops_.end(), [s](const Op& op) { return op.c.get() == s; });
+  bool duplicate =
+      std::any_of(ops_.begin(), ops_.end(), [s](const Op& op) { return op.c.get() == s; });
   if (duplicate || s->status() != ComputationState::kRunning) {
     state_ = kAborted;
     ops_.clear();
     return false;
   }
-  ops_.push_back(Op{internal::Ref<ComputationState>::share(s), std::move(reason), std::move(write)});
+  ops_.push_back(
+      Op{internal::Ref<ComputationState>::share(s), std::move(reason), std::move(write)});
   return true;
 }
 
@@ -29,7 +33,8 @@ bool Tx::try_cancel(const PackedComputation& c, std::exception_ptr reason) {
   return record(c, std::move(reason), nullptr);
 }
 
-bool Tx::try_commit() {
+// Not checked by -Wthread-safety: it takes a set of locks only known at run time, in a loop.
+bool Tx::try_commit() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   if (state_ == kCommitted) throw std::invalid_argument("picos::Tx: already committed");
   if (state_ == kAborted) return false;
   // Lock in address order so that concurrent commits over overlapping sets cannot deadlock.

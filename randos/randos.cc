@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mux/common/fiber_body.h"
+#include "mux/common/kernel.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
 #include "picos/internal/epoll_poller.h"
@@ -55,23 +56,15 @@ enum class Pending { kYield, kAwait };
 
 // Per-fiber record: the fiber, its main and its stackful context. Owned by the scheduler
 // from spawn until the fiber finishes.
-struct Record {
-  Record(Scheduler* s, FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size);
-
-  Scheduler* sched;
-  FiberRef fiber;
-  absl::AnyInvocable<void()> main;
-  context::Context ctx;
-  std::exception_ptr error;  // what escaped main
+struct Record : mux::common::FiberRecord {
+  using FiberRecord::FiberRecord;
   Pending pending = Pending::kYield;
   const Trigger* pending_trigger = nullptr;  // kAwait: on the fiber's (suspended) stack
-  Record* prev_live = nullptr;               // the scheduler's list of live records
-  Record* next_live = nullptr;
 };
 
 class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
  public:
-  Scheduler(const Options& o, std::uint64_t seed) : options_(o), seed_(seed) {}
+  Scheduler(const Options& o, std::uint64_t seed) : options_(o), seed_(seed), records_(options_) {}
 
   void run(FiberRef fiber, absl::AnyInvocable<void()> main);
 
@@ -87,8 +80,6 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
   // Resume action of a suspended fiber: runs on whatever thread signals the trigger.
   static void resume(const Trigger& trigger, void* record, void* sched) noexcept;
-  // Body of every fiber's context.
-  static void entry(void* record) noexcept;
 
  private:
   enum class Outcome { kRequeue, kSuspended, kFinished };
@@ -104,7 +95,9 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
     r->ctx.suspend();
   }
 
-  Record* new_record_locked(Record* r);
+  // A new record, queued; every live record keeps the scheduler alive. Requires mu_; may
+  // throw (bad_alloc) before changing anything.
+  Record* new_record_locked(FiberRef fiber, absl::AnyInvocable<void()> main);
   void worker_loop(int index);
   // Polls poller_ with `timeout_ns` (0: just looks, negative: no limit) without holding mu_;
   // the poll counts as running (time does not jump meanwhile). Returns how many waits it
@@ -120,21 +113,13 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
       poller_.wake();
     }
   }
-  // Wakes every idle thread (to see fatal_ or alive_ == 0). Requires mu_.
+  // Wakes every idle thread (to see fatal_ or that no fiber is alive). Requires mu_.
   void wake_all_locked() noexcept {
     cv_.notify_all();
     if (poll_sleeping_) poller_.wake();
   }
   Outcome run_one(Record* r);
   Clock::time_point now_locked() const { return options_.virtual_clock ? vnow_ : Clock::now(); }
-  void unlink_live_locked(Record* r) noexcept {
-    if (r->prev_live) {
-      r->prev_live->next_live = r->next_live;
-    } else {
-      live_ = r->next_live;
-    }
-    if (r->next_live) r->next_live->prev_live = r->prev_live;
-  }
   void abandon_all();
   void print_seed(const char* when) const;
 
@@ -148,39 +133,25 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   std::mutex mu_;
   std::condition_variable cv_;  // idle threads wait here
   // Everything below is guarded by mu_.
-  std::vector<Record*> ready_;  // capacity >= alive_, so pushing never allocates
+  mux::common::Records<Record> records_;
+  std::vector<Record*> ready_;  // capacity >= records_.alive(), so pushing never allocates
   internal::TimerHeap timers_;
-  Clock::time_point vnow_{};  // the virtual clock
-  std::size_t alive_ = 0;
-  int running_ = 0;   // threads running a fiber or firing timers
-  int sleepers_ = 0;  // threads waiting on cv_
+  Clock::time_point vnow_{};    // the virtual clock
+  int running_ = 0;             // threads running a fiber or firing timers
+  int sleepers_ = 0;            // threads waiting on cv_
   bool polling_ = false;        // a thread is in poller_.poll (and counted in running_)
   bool poll_sleeping_ = false;  // ... with a timeout: wake it with poller_.wake()
-  Record* main_record_ = nullptr;
-  Record* live_ = nullptr;  // every record not finished
   bool stall_warned_ = false;
   bool stopped_ = false;  // set once every thread has left the loop
   std::exception_ptr fatal_;
 };
 
-Record::Record(Scheduler* s, FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size)
-    : sched(s), fiber(std::move(f)), main(std::move(m)), ctx(&Scheduler::entry, this, stack_size) {}
-
-// Links a freshly allocated record in; may throw (bad_alloc) before changing anything.
-Record* Scheduler::new_record_locked(Record* r) {
-  ready_.reserve(std::max(ready_.capacity(), alive_ + 1));
-  r->fiber->set_scheduler_data(r);
-  acquire();  // every live record keeps the scheduler's state alive
-  ++alive_;
-  r->next_live = live_;
-  if (live_) live_->prev_live = r;
-  live_ = r;
+Record* Scheduler::new_record_locked(FiberRef fiber, absl::AnyInvocable<void()> main) {
+  ready_.reserve(std::max(ready_.capacity(), records_.alive() + 1));
+  Record* r = records_.create(std::move(fiber), std::move(main));
+  acquire();
+  ready_.push_back(r);
   return r;
-}
-
-void Scheduler::entry(void* arg) noexcept {
-  auto* r = static_cast<Record*>(arg);
-  mux::common::run_main(r->main, r->error);
 }
 
 // ---- Handler -------------------------------------------------------------------------
@@ -213,15 +184,9 @@ void Scheduler::yield() {
 void Scheduler::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
   Record* r = self();
   r->fiber->check();
-  auto* child = new Record(this, std::move(fiber), std::move(main), options_.stack_size);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    try {
-      ready_.push_back(new_record_locked(child));
-    } catch (...) {
-      delete child;  // nothing was linked: all or nothing
-      throw;
-    }
+    (void)new_record_locked(std::move(fiber), std::move(main));
     wake_one_locked();
   }
   switch_out(r, Pending::kYield);  // spawned: no throwing from here on
@@ -250,10 +215,8 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   HandlerScope scope(*this, fiber.get());
   print_seed("");
   {
-    auto* r = new Record(this, std::move(fiber), std::move(main), options_.stack_size);
     std::lock_guard<std::mutex> lock(mu_);
-    main_record_ = new_record_locked(r);
-    ready_.push_back(main_record_);
+    records_.set_main(new_record_locked(std::move(fiber), std::move(main)));
   }
   std::vector<std::thread> workers;
   try {
@@ -290,7 +253,7 @@ void Scheduler::worker_loop(int index) {
   std::vector<internal::TimerHeap::EntryRef> due;
   unsigned since_poll = 0;  // dispatches since this thread last looked at the poller
   std::unique_lock<std::mutex> lock(mu_);
-  while (!fatal_ && alive_ > 0) {
+  while (!fatal_ && records_.alive() > 0) {
     if (timers_.size() != 0) {
       timers_.pop_due(now_locked(), due);
       if (!due.empty()) {
@@ -358,14 +321,11 @@ void Scheduler::worker_loop(int index) {
     ++sleepers_;
     if (timer && !options_.virtual_clock) {
       cv_.wait_until(lock, *next);
-    } else if (!timer && main_record_ == nullptr && running_ == 0 && !stall_warned_) {
+    } else if (!timer && records_.main_finished() && running_ == 0 && !stall_warned_) {
       if (!cv_.wait_for(lock, options_.stall_warning,
-                        [this] { return fatal_ || alive_ == 0 || !ready_.empty(); }) &&
+                        [this] { return fatal_ || records_.alive() == 0 || !ready_.empty(); }) &&
           !stall_warned_) {
-        std::fprintf(stderr,
-                     "picos::randos: main has finished but %zu fiber(s) have been blocked for "
-                     "%.3f s with no timer pending; waiting for another thread to wake them\n",
-                     alive_, std::chrono::duration<double>(options_.stall_warning).count());
+        mux::common::warn_stall("picos::randos", records_.alive(), options_.stall_warning, true);
         stall_warned_ = true;
       }
     } else {
@@ -397,18 +357,13 @@ Scheduler::Outcome Scheduler::run_one(Record* r) {
     }
     return Outcome::kRequeue;  // yield, or an await that does not suspend
   }
-  std::exception_ptr fatal;
-  if (r->error) fatal = mux::common::fatal_outcome(options_.fatal_exn_handler, r->error);
+  std::exception_ptr fatal = records_.outcome(*r);  // the handler runs outside mu_
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (fatal && !fatal_) fatal_ = fatal;
-    --alive_;
-    if (r == main_record_) main_record_ = nullptr;
-    unlink_live_locked(r);
-    if (alive_ == 0 || fatal_) wake_all_locked();
+    records_.discard(r);
+    if (records_.alive() == 0 || fatal_) wake_all_locked();
   }
-  r->fiber->set_scheduler_data(nullptr);
-  delete r;
   release();  // never the last reference: run_fiber holds one
   return Outcome::kFinished;
 }
@@ -420,17 +375,8 @@ void Scheduler::abandon_all() {
   // resume finds `stopped_`.
   std::lock_guard<std::mutex> lock(mu_);
   ready_.clear();
-  while (Record* r = live_) {
-    unlink_live_locked(r);
-    --alive_;
-    if (!r->ctx.started()) {
-      r->fiber->set_scheduler_data(nullptr);
-      delete r;
-      release();
-    } else {
-      context::keep_abandoned(r, r->ctx);
-    }
-  }
+  records_.abandon_all([](Record*) noexcept {},  // keeps the reference it holds
+                       [this](Record*) noexcept { release(); });
 }
 
 std::uint64_t fresh_seed() {
@@ -466,12 +412,9 @@ void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& o
   if (options.virtual_tick.count() < 0) {
     throw std::invalid_argument("picos::randos: virtual_tick must not be negative");
   }
-  options.validate("picos::randos");
-  mux::check_run_fiber("picos::randos", fiber, main);
   std::uint64_t seed = resolve_seed(options);
   if (options.seed_out) *options.seed_out = seed;
-  internal::Ref<Scheduler> s = internal::Ref<Scheduler>::adopt(new Scheduler(options, seed));
-  s->run(std::move(fiber), std::move(main));
+  mux::common::start<Scheduler>("picos::randos", std::move(fiber), std::move(main), options, seed);
 }
 
 }  // namespace picos::randos

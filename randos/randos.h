@@ -86,19 +86,20 @@
 #include <type_traits>
 #include <utility>
 
-#include "mux/context/context.h"
-#include "picos/computation.h"
+#include "absl/functional/any_invocable.h"
 #include "mux/common/options.h"
 #include "mux/common/run.h"
+#include "mux/context/context.h"
+#include "picos/computation.h"
 #include "picos/fiber.h"
-#include "absl/functional/any_invocable.h"
 
 namespace picos::randos {
 
 // The environment variable read when Options::seed is 0.
 inline constexpr const char* kSeedEnvVar = "PICOS_RANDOS_SEED";
 
-struct Options : mux::StackfulOptions {  // quota: ignored (every scheduling point is a random choice)
+struct Options
+    : mux::StackfulOptions {  // quota: ignored (every scheduling point is a random choice)
   // The seed of the random choices. 0: take PICOS_RANDOS_SEED if set, else a fresh random
   // (nonzero) seed. Throws std::invalid_argument if PICOS_RANDOS_SEED is not a number.
   std::uint64_t seed = 0;

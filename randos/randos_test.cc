@@ -1,10 +1,13 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
 // What only the randomized scheduler promises: random interleavings that a seed replays,
-// PICOS_RANDOS_SEED, the virtual clock, several threads with migration, fatal error handling
-// and the stall warning. The scheduler-agnostic contract is tested through the conformance
-// matrix (picos/core_test.cc and the //randos:testing_* configurations). Also: io waits go to
-// randos's own epoll set, which it polls before virtual time may jump.
+// PICOS_RANDOS_SEED, the virtual clock, several threads with migration, the seed printed on a
+// fatal error. Also: io waits go to randos's own epoll set, which it polls before virtual
+// time may jump. What every scheduler promises (fatal errors, stall warning, nested and
+// repeated runs, wake-ups from other threads, move-only results, options) is
+// mux/scheduler_test.cc, on randos with a fixed seed, with 2 threads and with the virtual
+// clock; the scheduler-agnostic contract is the conformance matrix (picos/core_test.cc and
+// the //randos:testing_* configurations).
 
 #include "randos/randos.h"
 
@@ -13,7 +16,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <memory>
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -26,6 +28,7 @@
 #include "io/io.h"
 #include "io/testing.h"
 #include "mux/testing/testing.h"
+#include "picos/internal/attributes.h"
 #include "picos/picos.h"
 
 namespace picos::randos {
@@ -73,7 +76,7 @@ class ScopedSeedEnv {
 
 // Read through a function the compiler may not analyse: pthread_self() is declared const, and
 // a fiber may continue on another thread after any scheduling point (docs/context.md).
-__attribute__((noipa)) std::thread::id this_thread_id() { return std::this_thread::get_id(); }
+PICOS_NOIPA std::thread::id this_thread_id() { return std::this_thread::get_id(); }
 
 // ~50 fibers doing yields, spawns, trigger hand-offs and (virtual) sleeps. Every fiber appends
 // its id to the trace each time it runs again after a scheduling point: the trace is the
@@ -130,12 +133,6 @@ Options traced_options(std::uint64_t seed) {
 }
 
 // ---- randomness and replay -------------------------------------------------------------
-
-// run returns a move-only result: it is taken from the main computation, not copied.
-TEST(RandosTest, MoveOnlyResult) {
-  std::unique_ptr<int> r = run([] { return std::make_unique<int>(7); });
-  EXPECT_EQ(*r, 7);
-}
 
 TEST(RandosTest, SameSeedReplaysTheSameInterleaving) {
   for (std::uint64_t seed : {1ull, 2ull, 0xDEADBEEFull}) {
@@ -391,20 +388,6 @@ TEST(RandosVirtualClockTest, HugeDelaysNeverFire) {
       vclock(9));
 }
 
-TEST(RandosVirtualClockTest, ForeignThreadStillWakesAnIdleScheduler) {
-  run(
-      [] {
-        Trigger t;
-        std::thread signaler([t] {
-          std::this_thread::sleep_for(1ms);
-          t.signal();
-        });
-        EXPECT_EQ(t.await(), nullptr);
-        signaler.join();
-      },
-      vclock(2));
-}
-
 // ---- threads -------------------------------------------------------------------------------
 
 TEST(RandosThreadsTest, TwoThreadsCompleteManyFibersAndMigrateThem) {
@@ -635,31 +618,7 @@ TEST(RandosIoTest, SameSeedReplaysAnInterleavingWithIo) {
   }
 }
 
-// ---- fatal errors, stalls, instances -----------------------------------------------------
-
-TEST(RandosFatalTest, FatalErrorStopsAndRethrowsByDefault) {
-  for (int threads : {1, 2}) {
-    Options o = quiet(1);
-    o.threads = threads;
-    std::atomic<int> yields{0};
-    EXPECT_THROW(run(
-                     [&] {
-                       for (int i = 0; i < 100; ++i) {
-                         spawn([&] {
-                           for (;;) {
-                             yields++;
-                             Fiber::yield();
-                           }
-                         });
-                       }
-                       spawn([] { throw Fatal(); });
-                       Trigger never;
-                       (void)never.await();
-                     },
-                     o),
-                 Fatal);
-  }
-}
+// ---- fatal errors ------------------------------------------------------------------------
 
 TEST(RandosFatalTest, FatalErrorPrintsTheSeed) {
   Options o;
@@ -668,105 +627,6 @@ TEST(RandosFatalTest, FatalErrorPrintsTheSeed) {
   EXPECT_THROW(run([] { spawn([] { throw Fatal(); }); }, o), Fatal);
   std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("stopped by a fatal error; seed=77"), std::string::npos) << err;
-}
-
-TEST(RandosFatalTest, FatalHandlerThatReturnsLetsTheSchedulerContinue) {
-  Options o = quiet(2);
-  std::vector<std::string> seen;
-  o.fatal_exn_handler = [&](std::exception_ptr e) {
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      seen.push_back(ex.what());
-    }
-  };
-  int after = run(
-      [] {
-        spawn([] { throw Fatal(); });
-        Fiber::yield();
-        return 7;
-      },
-      o);
-  EXPECT_EQ(after, 7);
-  EXPECT_EQ(seen, (std::vector<std::string>{"fatal"}));
-}
-
-TEST(RandosFatalTest, FatalHandlerThatCancelsMainAndRethrowsStopsTheScheduler) {
-  for (int threads : {1, 2}) {
-    Computation<void> main_c;
-    Options o = quiet(3);
-    o.threads = threads;
-    o.fatal_exn_handler = [&](std::exception_ptr e) {
-      main_c.cancel(e);
-      std::rethrow_exception(e);
-    };
-    EXPECT_THROW(run_fiber(
-                     Fiber::create(main_c),
-                     [&] {
-                       main_c.capture([] {
-                         for (int i = 0; i < 100; ++i) {
-                           spawn([] {
-                             for (;;) Fiber::yield();
-                           });
-                         }
-                         spawn([] { throw Fatal(); });
-                         for (;;) Fiber::yield();
-                       });
-                     },
-                     o),
-                 Fatal);
-    EXPECT_TRUE(main_c.is_canceled());
-  }
-}
-
-TEST(RandosTest, StallWarningNamesBlockedFibers) {
-  Options o = quiet(4);
-  o.stall_warning = 50ms;
-  Trigger t;
-  std::thread waker([t] {
-    std::this_thread::sleep_for(400ms);
-    t.signal();
-  });
-  ::testing::internal::CaptureStderr();
-  run([t] { spawn([t] { (void)t.await(); }); }, o);
-  std::string err = ::testing::internal::GetCapturedStderr();
-  waker.join();
-  EXPECT_NE(err.find("1 fiber(s) have been blocked"), std::string::npos) << err;
-}
-
-TEST(RandosTest, NestedRunInsideAFiber) {
-  int v = run(
-      [] {
-        int outer_child = 0;
-        spawn([&] { outer_child = 1; });
-        int inner = run(
-            [] {
-              int x = 0;
-              spawn([&] { x = 41; });
-              while (x == 0) Fiber::yield();
-              return x + 1;
-            },
-            quiet(6));
-        while (outer_child == 0) Fiber::yield();
-        return inner + outer_child;
-      },
-      quiet(5));
-  EXPECT_EQ(v, 43);
-}
-
-TEST(RandosTest, RepeatedRunsDoNotLeakOrInterfere) {
-  for (int i = 0; i < 200; ++i) {
-    Options o = quiet(static_cast<std::uint64_t>(i + 1));
-    o.threads = 1 + i % 2;
-    ASSERT_EQ(run(
-                  [i] {
-                    Computation<int> c;
-                    Fiber::spawn(Fiber::create(c), [c, i] { c.return_value(i); });
-                    return c.await();
-                  },
-                  o),
-              i);
-  }
 }
 
 }  // namespace

@@ -29,7 +29,9 @@ done
 tools/setup.sh
 bazel build -c opt //tools/bench:picos_bench //tools/bench:boost_fiber_bench \
   //tools/bench:epoll_echo_peer //tools/demo:epoll_echo </dev/null
-bin=bazel-out/k8-opt/bin/tools/bench
+# The output tree of that configuration, asked of Bazel (its name depends on the platform
+# and the options; bazel-bin follows whatever was built last).
+bin="$(bazel info -c opt bazel-bin </dev/null)/tools/bench"
 out=${BENCH_OUT:-$(mktemp -t picos-bench.XXXXXX)}
 : >"$out"
 status=0

@@ -6,6 +6,7 @@ set -euo pipefail
 PKGS=(
   bazel-bootstrap bazel-platforms bazel-rules-java  # Bazel 4.2.3 + the repos it would download
   g++ pkg-config python3
+  clang clang-format clang-tidy  # clang 14: --config=clang (-Wthread-safety) and tools/lint.sh
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libevent-dev libboost-context-dev libboost-fiber-dev
 )

@@ -31,9 +31,12 @@ int main() {
           // Exactly one of the three commits: a value from `urgent`, one from `normal`, or
           // the timeout (then nothing is taken from either channel).
           std::string what = ev::select<std::string>({
-              ev::map(ev::receive_evt(urgent), [](std::optional<int> v) { return "urgent " + std::to_string(*v); }),
-              ev::map(ev::receive_evt(normal), [](std::optional<int> v) { return "normal " + std::to_string(*v); }),
-              ev::map(ev::after(std::chrono::milliseconds(20)), [] { return std::string("timeout"); }),
+              ev::map(ev::receive_evt(urgent),
+                      [](std::optional<int> v) { return "urgent " + std::to_string(*v); }),
+              ev::map(ev::receive_evt(normal),
+                      [](std::optional<int> v) { return "normal " + std::to_string(*v); }),
+              ev::map(ev::after(std::chrono::milliseconds(20)),
+                      [] { return std::string("timeout"); }),
           });
           std::printf("worker: %s\n", what.c_str());
           if (what == "timeout") break;

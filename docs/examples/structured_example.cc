@@ -57,8 +57,15 @@ int main() {
 
     // Run::any: the first action to return wins and the others are terminated.
     int winner = 0;
-    Run::any([&] { Control::sleep(50ms); winner = 1; },
-             [&] { Control::sleep(1ms); winner = 2; });
+    Run::any(
+        [&] {
+          Control::sleep(50ms);
+          winner = 1;
+        },
+        [&] {
+          Control::sleep(1ms);
+          winner = 2;
+        });
 
     // Control::terminate_after: a deadline on a blocking operation.
     bool timed_out = false;

@@ -22,8 +22,8 @@
 #include <exception>
 #include <functional>
 
-#include "picos/fiber.h"
 #include "absl/functional/any_invocable.h"
+#include "picos/fiber.h"
 #include "picos/trigger.h"
 
 namespace picos::mux::common {

@@ -114,8 +114,8 @@ class Inbox {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  Queue<R> first_;  // guarded by mu_: resumed because canceled
-  Queue<R> rest_;   // guarded by mu_
+  Queue<R> first_;               // guarded by mu_: resumed because canceled
+  Queue<R> rest_;                // guarded by mu_
   Sleep sleep_ = Sleep::kAwake;  // guarded by mu_
   bool closed_ = false;          // guarded by mu_
   std::atomic<bool> pending_{false};

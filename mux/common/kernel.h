@@ -129,8 +129,8 @@ class Records {
     void* storage = allocate();
     R* r;
     try {
-      r = ::new (storage) R(std::move(fiber), std::move(main), options_->stack_size,
-                            std::forward<A>(args)...);
+      r = ::new (storage)
+          R(std::move(fiber), std::move(main), options_->stack_size, std::forward<A>(args)...);
     } catch (...) {
       recycle(storage);
       throw;

@@ -11,8 +11,7 @@ namespace picos::mux {
 
 void CommonOptions::validate(absl::string_view scheduler) const {
   if (stall_warning.count() <= 0) {
-    throw std::invalid_argument(
-        absl::StrCat(scheduler, ": stall_warning must be positive"));
+    throw std::invalid_argument(absl::StrCat(scheduler, ": stall_warning must be positive"));
   }
 }
 

@@ -24,9 +24,9 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
-#include "absl/strings/string_view.h"
 
 #include "absl/functional/any_invocable.h"
+#include "absl/strings/string_view.h"
 #include "mux/context/context.h"
 #include "picos/fiber.h"
 

@@ -31,10 +31,11 @@ namespace picos::mux {
 // returned while main had not finished (a scheduler bug, never expected).
 template <typename RunFiber, typename F, typename O>
 std::invoke_result_t<F&> run_entry(const char* scheduler, RunFiber&& run_fiber, F&& main,
-                                  const O& options) {
+                                   const O& options) {
   using R = std::invoke_result_t<F&>;
   Computation<R> c(Mode::kLifo);
-  run_fiber(Fiber::create(c, options.forbid), [&c, &main] { c.capture(main); }, options);
+  run_fiber(
+      Fiber::create(c, options.forbid), [&c, &main] { c.capture(main); }, options);
   if (c.is_running()) {
     throw std::logic_error(std::string(scheduler) + "::run: main did not finish");
   }

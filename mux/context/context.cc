@@ -26,6 +26,7 @@
 #include "mux/context/internal/sanitizers.h"
 #include "mux/context/internal/thread_state.h"
 #include "mux/context/stack.h"
+#include "picos/internal/attributes.h"
 
 namespace picos::mux::context {
 
@@ -63,7 +64,8 @@ struct Context::Hop {
 // context that switched (switch_to). Under ASan it also ends the switch (`fake_stack`: the
 // slot given to its start, null on a first entry), and a jump from run() tells the target the
 // resumer's stack bounds, for jumping back.
-Context::Resumer* Context::arrive(void* fctx, Hop* hop, [[maybe_unused]] void* fake_stack) noexcept {
+Context::Resumer* Context::arrive(void* fctx, Hop* hop,
+                                  [[maybe_unused]] void* fake_stack) noexcept {
   Resumer* r = hop->resumer;
   if (hop->from != nullptr) {
     hop->from->fctx_ = fctx;
@@ -97,9 +99,7 @@ Context::~Context() {
   if (started_ && !finished_) release_stack(/*abandoned=*/true);
 }
 
-__attribute__((noipa)) Context* Context::current() noexcept {
-  return internal::thread_state()->current;
-}
+PICOS_NOIPA Context* Context::current() noexcept { return internal::thread_state()->current; }
 
 void Context::start() noexcept {
   stack_ = StackPool::take(stack_size_);
@@ -160,7 +160,8 @@ Context::Outcome Context::run() noexcept {
 bool Context::resume() noexcept {
   Outcome o = run();
   if (o.context != this) {
-    internal::fatal("Context::resume(): another context came back (it was reached by switch_to); use run()");
+    internal::fatal(
+        "Context::resume(): another context came back (it was reached by switch_to); use run()");
   }
   return o.finished;
 }
@@ -188,7 +189,8 @@ void Context::switch_to(Context& next) noexcept {
   if (r == nullptr) internal::fatal("Context::switch_to() called on a context that is not running");
   if (&next == this) internal::fatal("Context::switch_to() called with the running context");
   if (next.finished_) internal::fatal("Context::switch_to() called with a finished context");
-  if (next.resumer_ != nullptr) internal::fatal("Context::switch_to() called with a running context");
+  if (next.resumer_ != nullptr)
+    internal::fatal("Context::switch_to() called with a running context");
   stack_->check_canary();
   if (!next.started_) next.start();
   r->ts->current = &next;

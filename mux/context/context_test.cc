@@ -7,8 +7,8 @@
 
 #include <condition_variable>
 #include <csignal>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -19,6 +19,7 @@
 
 #include "mux/context/internal/sanitizers.h"
 #include "mux/context/stack.h"
+#include "picos/internal/attributes.h"
 
 namespace picos::mux::context {
 namespace {
@@ -48,7 +49,7 @@ class LambdaContext {
 // The calling thread's id, computed afresh. std::this_thread::get_id() is pthread_self(),
 // which glibc declares __attribute__((const)): gcc may reuse one call's result across a
 // suspend() in a context that migrated (this test caught it under ASan). See docs/context.md.
-__attribute__((noipa)) std::thread::id this_thread_id() { return std::this_thread::get_id(); }
+PICOS_NOIPA std::thread::id this_thread_id() { return std::this_thread::get_id(); }
 
 // Forces unguarded (canary) stacks for the duration of a test, on any kernel: the mprotect
 // fallback with a budget of 0. Restores the process's choices when the test ends.
@@ -229,17 +230,19 @@ TEST(ContextTest, ContextReachedBySwitchToMayFinishUnderRun) {
   } a_state{&b_ptr, nullptr};
   Context b([](void* arg) noexcept { ++*static_cast<int*>(arg); }, &b_ran);
   b_ptr = &b;
-  Context a([](void* arg) noexcept {
-    auto* st = static_cast<A*>(arg);
-    st->self->switch_to(**st->b);
-  }, &a_state);
+  Context a(
+      [](void* arg) noexcept {
+        auto* st = static_cast<A*>(arg);
+        st->self->switch_to(**st->b);
+      },
+      &a_state);
   a_state.self = &a;
   Context::Outcome o = a.run();
   EXPECT_EQ(o.context, &b);
   EXPECT_TRUE(o.finished);
   EXPECT_EQ(b_ran, 1);
   EXPECT_EQ(b.stack(), nullptr);  // back in the pool
-  EXPECT_TRUE(a.resume());  // a was parked in switch_to: it resumes and finishes
+  EXPECT_TRUE(a.resume());        // a was parked in switch_to: it resumes and finishes
 }
 
 struct SwitchMisuse {
@@ -314,8 +317,8 @@ TEST(ContextTest, ManyContextsAliveAtOnce) {
   // others were unmapped.
   EXPECT_LE(StackPool::this_thread_stats().cached_stacks, StackPool::kMaxCachedStacks);
   EXPECT_LE(stack_stats().guarded_live + stack_stats().unguarded_live,
-            live.guarded_live + live.unguarded_live - kManyContexts +
-                StackPool::kMaxCachedStacks + StackPool::kMaxDepotStacks);
+            live.guarded_live + live.unguarded_live - kManyContexts + StackPool::kMaxCachedStacks +
+                StackPool::kMaxDepotStacks);
   StackPool::trim();
 }
 

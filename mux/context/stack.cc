@@ -36,8 +36,8 @@ constexpr long kMapsReserved = 8192;
 // Memory maps a guarded stack costs (the mprotect splits its mapping in two).
 constexpr long kMapsPerGuardedStack = 2;
 
-std::atomic<std::size_t> g_guarded_live{0};   // mprotect-guarded (budgeted)
-std::atomic<std::size_t> g_light_live{0};     // lightweight-guarded
+std::atomic<std::size_t> g_guarded_live{0};  // mprotect-guarded (budgeted)
+std::atomic<std::size_t> g_light_live{0};    // lightweight-guarded
 std::atomic<std::size_t> g_unguarded_live{0};
 std::atomic<std::size_t> g_maps_total{0};
 std::atomic<std::size_t> g_unmaps_total{0};

@@ -30,10 +30,11 @@
 // `StackPool` is a per-thread cache (no lock, no atomic on its fast path): a stack released on
 // a thread goes to that thread's pool and is reused for the next stack of the same size taken
 // on that thread. Each thread caches at most kMaxCachedStacks (4096) stacks and kMaxCachedBytes
-// (256 MiB of address space; only touched pages, typically 8-16 KiB a stack, are resident). Beyond that, stacks go
-// to a process-wide depot (a mutex-guarded list, up to kMaxDepotStacks / kMaxDepotBytes) that
-// threads look in before mapping a new stack, so stacks released on one worker are reused by
-// another; the rest are unmapped. A thread's cached stacks are unmapped when it exits.
+// (256 MiB of address space; only touched pages, typically 8-16 KiB a stack, are resident). Beyond
+// that, stacks go to a process-wide depot (a mutex-guarded list, up to kMaxDepotStacks /
+// kMaxDepotBytes) that threads look in before mapping a new stack, so stacks released on one worker
+// are reused by another; the rest are unmapped. A thread's cached stacks are unmapped when it
+// exits.
 //
 // Sanitizers: under -fsanitize=thread every stack owns a TSan fiber handle, created once with
 // __tsan_create_fiber (~0.4 ms) when the stack is mapped and reused with the stack. Under
@@ -136,10 +137,10 @@ class Stack {
   static constexpr std::size_t kCanaryBytes = 64;
   [[noreturn]] void canary_failure() const noexcept;
 
-  void* mapping_ = nullptr;         // start of the mmap'ed region (guard page included)
-  std::size_t mapping_size_ = 0;    // length of the mmap'ed region
-  std::size_t size_ = 0;            // stack region, guard excluded
-  void* limit_ = nullptr;           // lowest usable address; a guard page is [mapping_, limit_)
+  void* mapping_ = nullptr;       // start of the mmap'ed region (guard page included)
+  std::size_t mapping_size_ = 0;  // length of the mmap'ed region
+  std::size_t size_ = 0;          // stack region, guard excluded
+  void* limit_ = nullptr;         // lowest usable address; a guard page is [mapping_, limit_)
   GuardKind guard_kind_ = GuardKind::kNone;
   void* tsan_fiber_ = nullptr;
   Stack* next_ = nullptr;  // free-list link while cached in a pool
@@ -147,12 +148,12 @@ class Stack {
 
 // Process-wide counters, all updated with relaxed atomics: a snapshot, not a consistent cut.
 struct StackStats {
-  std::size_t guarded_live = 0;    // mapped guarded stacks of either kind (in use or cached)
-  std::size_t mprotect_live = 0;   // of those, mprotect-guarded (what the budget limits)
-  std::size_t unguarded_live = 0;  // mapped unguarded (canary) stacks
-  std::size_t maps_total = 0;      // stacks ever mapped (monotonic): detects a fresh mmap
-  std::size_t unmaps_total = 0;    // stacks ever unmapped (monotonic)
-  std::size_t guard_budget = 0;    // current limit on `mprotect_live`
+  std::size_t guarded_live = 0;           // mapped guarded stacks of either kind (in use or cached)
+  std::size_t mprotect_live = 0;          // of those, mprotect-guarded (what the budget limits)
+  std::size_t unguarded_live = 0;         // mapped unguarded (canary) stacks
+  std::size_t maps_total = 0;             // stacks ever mapped (monotonic): detects a fresh mmap
+  std::size_t unmaps_total = 0;           // stacks ever unmapped (monotonic)
+  std::size_t guard_budget = 0;           // current limit on `mprotect_live`
   GuardMode mode = GuardMode::kMprotect;  // `guard_mode()`
 };
 

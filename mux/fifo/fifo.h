@@ -56,12 +56,12 @@
 #include <type_traits>
 #include <utility>
 
-#include "mux/context/context.h"
-#include "picos/computation.h"
+#include "absl/functional/any_invocable.h"
 #include "mux/common/options.h"
 #include "mux/common/run.h"
+#include "mux/context/context.h"
+#include "picos/computation.h"
 #include "picos/fiber.h"
-#include "absl/functional/any_invocable.h"
 
 namespace picos::mux::fifo {
 
@@ -86,8 +86,8 @@ struct Options : StackfulOptions {
 // have finished. An exception escaping `main` itself is treated like one escaping any fiber:
 // it goes to the fatal handler, and by default run_fiber throws it (`run` avoids that by
 // capturing main's outcome in a computation). Throws std::invalid_argument for bad options,
-// and what the fatal handler throws. May be called on any thread, also from inside another scheduler's
-// fiber (the inner run then blocks that fiber's thread until it returns).
+// and what the fatal handler throws. May be called on any thread, also from inside another
+// scheduler's fiber (the inner run then blocks that fiber's thread until it returns).
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
 // Runs `main()` as the first fiber and returns its result, or rethrows its exception.

@@ -28,8 +28,8 @@
 #include <utility>
 #include <vector>
 
-#include "mux/common/queue.h"
 #include "mux/common/fiber_body.h"
+#include "mux/common/queue.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
 #include "picos/internal/reactor_registry.h"
@@ -210,8 +210,8 @@ class Scheduler final : public Handler, public Reactor, public internal::RefCoun
   std::atomic<bool> remote_pending_{false};
 
   // Reactor interests: added and removed on the loop thread, forgotten from any thread.
-  std::mutex io_mu_;                  // before libevent's base lock (event_add/del inside)
-  std::vector<FdInterest*> io_fds_;   // guarded by io_mu_: per-fd list heads, by fd number
+  std::mutex io_mu_;                 // before libevent's base lock (event_add/del inside)
+  std::vector<FdInterest*> io_fds_;  // guarded by io_mu_: per-fd list heads, by fd number
   internal::ReactorRegistration registration_;  // enrolled at the first add, left in detach
 };
 
@@ -275,7 +275,8 @@ void Scheduler::detach() noexcept {
   for (FdWait* w = fd_waits_; w; w = w->next) {
     if (w->ev) event_free(std::exchange(w->ev, nullptr));
   }
-  for_each_interest_event([](void*& ev) { event_free(static_cast<event*>(std::exchange(ev, nullptr))); });
+  for_each_interest_event(
+      [](void*& ev) { event_free(static_cast<event*>(std::exchange(ev, nullptr))); });
   for (event** e : {&wake_, &keepalive_, &timer_, &yield_}) {
     if (*e) event_free(std::exchange(*e, nullptr));
   }
@@ -561,7 +562,8 @@ void Scheduler::run_one(Record* r) noexcept {
 }
 
 bool Scheduler::try_suspend(Record* r) noexcept {
-  return common::try_suspend(*r->fiber, *pending_trigger_, r, this, &Scheduler::resume, r->suspend_error);
+  return common::try_suspend(*r->fiber, *pending_trigger_, r, this, &Scheduler::resume,
+                             r->suspend_error);
 }
 
 void Scheduler::finished(Record* r) noexcept {

@@ -96,12 +96,12 @@
 #include <type_traits>
 #include <utility>
 
-#include "mux/context/context.h"
-#include "picos/computation.h"
+#include "absl/functional/any_invocable.h"
 #include "mux/common/options.h"
 #include "mux/common/run.h"
+#include "mux/context/context.h"
+#include "picos/computation.h"
 #include "picos/fiber.h"
-#include "absl/functional/any_invocable.h"
 
 namespace picos::mux::libevent {
 

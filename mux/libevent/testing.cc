@@ -1,15 +1,17 @@
 // Copyright 2026 The Picos for C++ Authors.
-// picos::testing on picos::mux::libevent::run_fiber with default options.
+// picos::testing on picos::mux::libevent::run_fiber with default options. It has no settings.
 
 #include "mux/testing/testing.h"
 
 #include "mux/libevent/libevent.h"
+#include "mux/testing/config.h"
 
 namespace picos::testing {
 
-const char* scheduler_name() { return "libevent"; }
-
-int parallelism() { return 1; }
+config::Configuration config::configure() {
+  return {start("libevent", {}, "libevent"),
+          {.parallelism = 1, .deterministic = true, .has_reactor = true}};
+}
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
   mux::libevent::run_fiber(std::move(fiber), std::move(main));

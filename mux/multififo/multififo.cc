@@ -10,14 +10,15 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <utility>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "mux/common/fiber_body.h"
 #include "mux/common/kernel.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
+#include "picos/internal/attributes.h"
 #include "picos/internal/epoll_poller.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/spin_lock.h"
@@ -117,8 +118,8 @@ thread_local Worker* tls_worker = nullptr;
 
 // Never inlined or analysed: a fiber may suspend on one worker and resume on another, so the
 // thread-local must be re-read after every switch, never cached across it.
-__attribute__((noipa)) Worker* this_worker() noexcept { return tls_worker; }
-__attribute__((noipa)) void set_this_worker(Worker* w) noexcept { tls_worker = w; }
+PICOS_NOIPA Worker* this_worker() noexcept { return tls_worker; }
+PICOS_NOIPA void set_this_worker(Worker* w) noexcept { tls_worker = w; }
 
 std::uint64_t next_random(std::uint64_t& s) noexcept {
   s ^= s << 13;
@@ -132,7 +133,8 @@ constexpr Clock::duration kMaxBackoff = std::chrono::milliseconds(64);
 
 class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
  public:
-  Scheduler(const Options& o, int n) : options_(o), n_(n), workers_(new Worker[static_cast<std::size_t>(n)]) {
+  Scheduler(const Options& o, int n)
+      : options_(o), n_(n), workers_(new Worker[static_cast<std::size_t>(n)]) {
     for (int i = 0; i < n; ++i) {
       workers_[i].sched = this;
       workers_[i].index = i;
@@ -558,7 +560,8 @@ void Scheduler::run_one(Worker& w, Record* r) {
 }
 
 bool Scheduler::try_suspend(Worker& w, Record* r) noexcept {
-  return common::try_suspend(*r->fiber, *w.pending_trigger, r, this, &Scheduler::resume, r->suspend_error);
+  return common::try_suspend(*r->fiber, *w.pending_trigger, r, this, &Scheduler::resume,
+                             r->suspend_error);
 }
 
 void Scheduler::finished(Worker& w, Record* r) {
@@ -646,9 +649,8 @@ void Scheduler::idle(Worker& w) {
   bool woken;
   {
     std::unique_lock<std::mutex> lock(idle_mu_);
-    woken = idle_cv_.wait_until(lock, until, [&] {
-      return epoch_ != epoch || stop_.load(std::memory_order_acquire);
-    });
+    woken = idle_cv_.wait_until(
+        lock, until, [&] { return epoch_ != epoch || stop_.load(std::memory_order_acquire); });
   }
   sleepers_.fetch_sub(1, std::memory_order_relaxed);
   if (woken) {

@@ -1,8 +1,10 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
-// What only multififo promises: several workers, migration, stealing, sleeping when idle,
-// fatal errors across workers. The scheduler-agnostic contract is tested through the
-// conformance matrix (picos/core_test.cc runs on multififo with 1, 2 and 4 workers).
+// What only multififo promises: several workers, migration, stealing, child first across
+// workers, sleeping when idle. What every scheduler promises (fatal errors stopping every
+// worker, quota, stall warning, nested and repeated runs, wake-ups from other threads,
+// options) is mux/scheduler_test.cc, on multififo with 1, 2 and 4 workers and 2 with child
+// first; the scheduler-agnostic contract is the conformance matrix (picos/core_test.cc).
 
 #include "mux/multififo/multififo.h"
 
@@ -24,10 +26,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Fatal : std::runtime_error {
-  Fatal() : std::runtime_error("fatal") {}
-};
-
 Options with_threads(int n) {
   Options o;
   o.threads = n;
@@ -41,42 +39,12 @@ Computation<void> fork(absl::AnyInvocable<void()> fn) {
   return done;
 }
 
-TEST(MultififoTest, RejectsBadOptions) {
+TEST(MultififoTest, RejectsBadOptionsOfItsOwn) {
   EXPECT_THROW(run([] {}, with_threads(-1)), std::invalid_argument);
   Options o = with_threads(2);
-  o.quota = 0;
-  EXPECT_THROW(run([] {}, o), std::invalid_argument);
-  o = with_threads(2);
   o.idle_spin = std::chrono::nanoseconds(-1);
   EXPECT_THROW(run([] {}, o), std::invalid_argument);
   EXPECT_GE(resolved_threads(Options()), 1);
-}
-
-// A run nested inside a multififo fiber: once it returns, the outer fiber keeps yielding and
-// spawning on its own scheduler (its worker's thread-local state is restored).
-TEST(MultififoTest, NestedRunInsideAFiber) {
-  for (int threads : {1, 2}) {
-    int result = run(
-        [threads] {
-          Computation<int> outer_child;
-          Fiber::spawn(Fiber::create(outer_child), [outer_child] { outer_child.return_value(1); });
-          int v = run(
-              [] {
-                Computation<int> x;
-                Fiber::spawn(Fiber::create(x), [x] { x.return_value(41); });
-                Fiber::yield();
-                return x.await() + 1;
-              },
-              with_threads(threads));
-          Fiber::yield();
-          Computation<int> after;
-          Fiber::spawn(Fiber::create(after), [after] { after.return_value(100); });
-          Fiber::yield();
-          return v + outer_child.await() + after.await();
-        },
-        with_threads(threads));
-    EXPECT_EQ(result, 143) << threads << " workers";
-  }
 }
 
 TEST(MultififoTest, FibersRunOnSeveralWorkers) {
@@ -102,22 +70,6 @@ TEST(MultififoTest, FibersRunOnSeveralWorkers) {
       },
       with_threads(2));
   EXPECT_EQ(seen.size(), 2u);
-}
-
-TEST(MultififoTest, RunWaitsForEveryFiber) {
-  std::atomic<int> finished{0};
-  run(
-      [&] {
-        for (int i = 0; i < 1000; ++i) {
-          Fiber::spawn(Fiber::create(PackedComputation()), [&] {
-            Fiber::yield();
-            if (finished.load() % 7 == 0) Fiber::sleep(0.0005);
-            finished++;
-          });
-        }
-      },
-      with_threads(4));
-  EXPECT_EQ(finished.load(), 1000);
 }
 
 long fib(int n) {
@@ -181,71 +133,6 @@ TEST(MultififoTest, IdleWorkersDoNotSpin) {
   auto used = cpu(after) - cpu(before);
   // Spinning workers would burn ~3 x 300 ms of CPU; sleeping ones next to nothing.
   EXPECT_LT(used, wall / 4) << "cpu " << std::chrono::duration<double>(used).count() << " s";
-}
-
-TEST(MultififoTest, ForeignThreadWakesASleepingScheduler) {
-  run(
-      [] {
-        for (int i = 0; i < 200; ++i) {
-          Trigger t;
-          std::thread signaler([t] {
-            std::this_thread::sleep_for(50us);
-            t.signal();
-          });
-          EXPECT_EQ(t.await(), nullptr);
-          signaler.join();
-        }
-      },
-      with_threads(2));
-}
-
-TEST(MultififoTest, FatalErrorStopsEveryWorkerAndRethrows) {
-  EXPECT_THROW(run(
-                   [] {
-                     for (int i = 0; i < 50; ++i) {
-                       Fiber::spawn(Fiber::create(PackedComputation()), [] {
-                         for (;;) Fiber::yield();
-                       });
-                     }
-                     Fiber::spawn(Fiber::create(PackedComputation()), [] { throw Fatal(); });
-                     Trigger never;
-                     (void)never.await();
-                   },
-                   with_threads(3)),
-               Fatal);
-}
-
-TEST(MultififoTest, FatalHandlerThatReturnsContinues) {
-  std::atomic<int> fatal{0};
-  Options o = with_threads(2);
-  o.fatal_exn_handler = [&](std::exception_ptr) { fatal++; };
-  EXPECT_EQ(run(
-                [] {
-                  for (int i = 0; i < 10; ++i) {
-                    Fiber::spawn(Fiber::create(PackedComputation()), [] { throw Fatal(); });
-                  }
-                  Fiber::sleep(0.01);
-                  return 5;
-                },
-                o),
-            5);
-  EXPECT_EQ(fatal.load(), 10);
-}
-
-TEST(MultififoTest, TwoRunsAtOnceAndRepeatedRuns) {
-  auto work = [] {
-    return run(
-        [] {
-          long sum = 0;
-          for (int r = 0; r < 20; ++r) sum += fib(10);
-          return sum;
-        },
-        with_threads(2));
-  };
-  std::thread other([&] { EXPECT_EQ(work(), 20 * 55); });
-  EXPECT_EQ(work(), 20 * 55);
-  other.join();
-  for (int i = 0; i < 50; ++i) EXPECT_EQ(run([i] { return i; }, with_threads(2)), i);
 }
 
 TEST(MultififoTest, LoneReadyFiberBehindABusyOneIsPickedUp) {

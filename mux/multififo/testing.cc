@@ -1,32 +1,40 @@
 // Copyright 2026 The Picos for C++ Authors.
-// picos::testing on picos::mux::multififo with PICOS_TESTING_THREADS workers;
-// PICOS_TESTING_CHILD_FIRST turns Options::child_first on.
+// picos::testing on picos::mux::multififo, configured by the environment (see testing.h):
+// PICOS_TESTING_THREADS workers (unset: 1), PICOS_TESTING_CHILD_FIRST (Options::child_first).
+
+#include "mux/testing/testing.h"
 
 #include <string>
 
 #include "mux/multififo/multififo.h"
-#include "mux/testing/testing.h"
+#include "mux/testing/config.h"
 
 namespace picos::testing {
+namespace {
 
-const char* scheduler_name() {
-#if defined(PICOS_TESTING_CHILD_FIRST)
-  static const std::string name = "multififo_t" + std::to_string(PICOS_TESTING_THREADS) + "_cf";
-#else
-  static const std::string name = "multififo_t" + std::to_string(PICOS_TESTING_THREADS);
-#endif
-  return name.c_str();
+mux::multififo::Options& options() {
+  static mux::multififo::Options o;
+  return o;
 }
 
-int parallelism() { return PICOS_TESTING_THREADS; }
+}  // namespace
+
+config::Configuration config::configure() {
+  mux::multififo::Options& o = options();
+  o.threads = static_cast<int>(integer("PICOS_TESTING_THREADS", 1, 1, 256));
+  o.child_first = boolean("PICOS_TESTING_CHILD_FIRST", false);
+  std::string derived = "multififo_t" + std::to_string(o.threads);
+  if (o.child_first) derived += "_cf";
+  Configuration c;
+  c.name = start("multififo", {"PICOS_TESTING_THREADS", "PICOS_TESTING_CHILD_FIRST"}, derived);
+  c.capabilities.parallelism = o.threads;
+  c.capabilities.deterministic = o.threads == 1;
+  c.capabilities.has_reactor = true;
+  return c;
+}
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
-  mux::multififo::Options options;
-  options.threads = PICOS_TESTING_THREADS;
-#if defined(PICOS_TESTING_CHILD_FIRST)
-  options.child_first = true;
-#endif
-  mux::multififo::run_fiber(std::move(fiber), std::move(main), options);
+  mux::multififo::run_fiber(std::move(fiber), std::move(main), options());
 }
 
 }  // namespace picos::testing

@@ -1,31 +1,42 @@
 // Copyright 2026 The Picos for C++ Authors.
-// picos::testing on picos::mux::fifo. PICOS_TESTING_QUOTA selects the quota (default: none);
-// PICOS_TESTING_CHILD_FIRST turns Options::child_first on.
+// picos::testing on picos::mux::fifo, configured by the environment (see testing.h):
+// PICOS_TESTING_QUOTA (Options::quota; unset: none), PICOS_TESTING_CHILD_FIRST
+// (Options::child_first).
 
 #include "mux/fifo/fifo.h"
+
+#include <climits>
+#include <string>
+
+#include "mux/testing/config.h"
 #include "mux/testing/testing.h"
 
 namespace picos::testing {
+namespace {
 
-#if defined(PICOS_TESTING_CHILD_FIRST)
-const char* scheduler_name() { return "fifo_cf"; }
-#define PICOS_TESTING_QUOTA INT_MAX
-#elif !defined(PICOS_TESTING_QUOTA)
-const char* scheduler_name() { return "fifo"; }
-#define PICOS_TESTING_QUOTA INT_MAX
-#else
-const char* scheduler_name() { return "fifo_q" PICOS_TESTING_QUOTA_NAME; }
-#endif
+mux::fifo::Options& options() {
+  static mux::fifo::Options o;
+  return o;
+}
 
-int parallelism() { return 1; }
+}  // namespace
+
+config::Configuration config::configure() {
+  mux::fifo::Options& o = options();
+  o.quota = static_cast<int>(integer("PICOS_TESTING_QUOTA", INT_MAX, 1, INT_MAX));
+  o.child_first = boolean("PICOS_TESTING_CHILD_FIRST", false);
+  std::string derived = "fifo";
+  if (o.quota != INT_MAX) derived += "_q" + std::to_string(o.quota);
+  if (o.child_first) derived += "_cf";
+  Configuration c;
+  c.name = start("fifo", {"PICOS_TESTING_QUOTA", "PICOS_TESTING_CHILD_FIRST"}, derived);
+  c.capabilities.deterministic = true;
+  c.capabilities.has_reactor = true;
+  return c;
+}
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
-  mux::fifo::Options options;
-  options.quota = PICOS_TESTING_QUOTA;
-#if defined(PICOS_TESTING_CHILD_FIRST)
-  options.child_first = true;
-#endif
-  mux::fifo::run_fiber(std::move(fiber), std::move(main), options);
+  mux::fifo::run_fiber(std::move(fiber), std::move(main), options());
 }
 
 }  // namespace picos::testing

@@ -1,14 +1,16 @@
 // Copyright 2026 The Picos for C++ Authors.
-// picos::testing with no scheduler: the test thread is an implicit fiber.
+// picos::testing with no scheduler: the test thread is an implicit fiber. It has no settings.
 
+#include "mux/testing/config.h"
 #include "mux/testing/testing.h"
 #include "picos/handler.h"
 
 namespace picos::testing {
 
-const char* scheduler_name() { return "nosched"; }
-
-int parallelism() { return 1 << 20; }
+config::Configuration config::configure() {
+  // main runs on the test thread; each spawned fiber is an OS thread.
+  return {start("nosched", {}, "nosched"), {.parallelism = 1 << 20, .fibers_are_threads = true}};
+}
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
   if (installed_handler() != nullptr) {

@@ -3,13 +3,33 @@
 // mux/testing/testing.h — run a test body on "the scheduler of this target".
 //
 // The conformance matrix (bazel/picos_test.bzl) builds one test source once per scheduler
-// configuration, linking a different implementation of this header each time. A test calls
-// `picos::testing::run(main)`; which scheduler runs it is decided by the target, so the same
-// source proves a library on every scheduler. The configurations (fifo, fifo_q1, fifo_cf,
-// multififo with 1/2/4 workers and 2 with child_first, randos with fixed seeds, a fresh seed, 2 threads and a virtual clock,
-// libevent, thread, and nosched -- no scheduler: the test thread is an implicit fiber) are
-// listed in SCHEDULERS in bazel/picos_test.bzl; each links one implementation of this
-// header (mux/testing/*.cc or a testing.cc beside its scheduler).
+// configuration and links it with the testing library of that configuration's scheduler; the
+// configuration's settings reach the library through the environment of the test (the `env`
+// of the generated cc_test), so the same source proves a library on every scheduler. The
+// configurations (fifo, fifo_q1, fifo_cf, multififo with 1/2/4 workers and 2 with child_first,
+// randos with fixed seeds, a fresh seed, 2 threads and a virtual clock, libevent, thread, and
+// nosched -- no scheduler: the test thread is an implicit fiber) are listed in SCHEDULERS in
+// bazel/picos_test.bzl: name -> (library, environment).
+//
+// The environment variables the testing libraries read at startup (mux/testing/config.h):
+//
+//   PICOS_TESTING_CONFIG      every library: the configuration's name, returned by
+//                             scheduler_name(); it must be the library's scheduler or start
+//                             with it and "_" ("fifo_q1" for the fifo library). Unset: a name
+//                             derived from the settings below.
+//   PICOS_TESTING_QUOTA       fifo: Options::quota, an integer >= 1 (unset: no quota).
+//   PICOS_TESTING_CHILD_FIRST fifo, multififo: Options::child_first, 0 or 1 (unset: 0).
+//   PICOS_TESTING_THREADS     multififo: workers, 1..256 (unset: 1); randos: threads, 1..256
+//                             (unset: 1).
+//   PICOS_TESTING_SEED        randos: the seed, an unsigned decimal; 0 or unset: a fresh seed
+//                             at every run. Every randos run prints its seed to stderr, and
+//                             PICOS_RANDOS_SEED, if set, overrides this one (a replay:
+//                             `bazel test --test_env=PICOS_RANDOS_SEED=<n> //pkg:t_randos_s1`).
+//   PICOS_TESTING_VCLOCK      randos: Options::virtual_clock, 0 or 1 (unset: 0).
+//
+// A value that does not parse or is out of range, or a PICOS_TESTING_* variable the linked
+// library does not read, prints a message and aborts the test binary: a configuration never
+// silently falls back to another.
 
 #ifndef PICOS_MUX_TESTING_TESTING_H_
 #define PICOS_MUX_TESTING_TESTING_H_
@@ -17,9 +37,9 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "absl/functional/any_invocable.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
-#include "absl/functional/any_invocable.h"
 
 namespace picos::testing {
 
@@ -40,12 +60,37 @@ inline constexpr bool kSanitizer = true;
 inline constexpr bool kSanitizer = false;
 #endif
 
-// The configuration this binary was built for, e.g. "fifo".
+// The configuration this binary runs, e.g. "fifo_q1": for messages. Ask capabilities(),
+// not the name, what a test may assume.
 const char* scheduler_name();
 
-// How many threads may run fibers of one `run` at the same time (1 for fifo and nosched's
-// main thread; nosched's spawned fibers are threads, so it reports a large number).
-int parallelism();
+// What a test may assume of the configuration it runs on.
+struct Capabilities {
+  // How many threads may run fibers of one `run` at the same time (1 for fifo; a large number
+  // where every fiber is a thread).
+  int parallelism = 1;
+  // Spawned fibers are OS threads (thread; nosched): fibers are expensive, so suites pick
+  // smaller sizes, and how fibers overlap is up to the OS, not to the scheduling points.
+  bool fibers_are_threads = false;
+  // One thread runs every fiber, in an order fixed by the program (and, for randos, by its
+  // printed seed): a rerun replays the same interleaving, real time and I/O readiness aside.
+  bool deterministic = false;
+  // Timers run on a virtual clock: time advances only when every fiber waits, so sleeping
+  // costs no real time (randos_vclock).
+  bool virtual_clock = false;
+  // Fibers' I/O waits and timers are registered with the scheduler's event loop (epoll,
+  // libevent), not done by blocking an OS thread.
+  bool has_reactor = false;
+  // The scheduler picks among the runnable fibers at random (randos); the seed is printed to
+  // stderr at every run.
+  bool randomized = false;
+};
+
+// This configuration's capabilities (read once, at startup, with its settings).
+const Capabilities& capabilities();
+
+// capabilities().parallelism.
+inline int parallelism() { return capabilities().parallelism; }
 
 // Runs `main` in `fiber` on this configuration's scheduler; returns when main (and, where the
 // scheduler guarantees it, every fiber spawned inside) has finished.

@@ -73,9 +73,9 @@ class Scheduler final : public Handler {
 
   // Fibers and their threads.
   std::mutex mu_;
-  std::condition_variable cv_;  // notified when live_ drops to 0
-  std::size_t live_ = 0;        // spawned fibers whose thread has not called exited()
-  std::thread last_exited_;     // the last thread handed over; joined by the next, or run
+  std::condition_variable cv_;           // notified when live_ drops to 0
+  std::size_t live_ = 0;                 // spawned fibers whose thread has not called exited()
+  std::thread last_exited_;              // the last thread handed over; joined by the next, or run
   std::atomic<std::size_t> blocked_{0};  // fibers blocked in await (for the stall warning)
 
   // Fatal errors.

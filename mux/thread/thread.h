@@ -57,11 +57,11 @@
 #include <type_traits>
 #include <utility>
 
-#include "picos/computation.h"
+#include "absl/functional/any_invocable.h"
 #include "mux/common/options.h"
 #include "mux/common/run.h"
+#include "picos/computation.h"
 #include "picos/fiber.h"
-#include "absl/functional/any_invocable.h"
 
 namespace picos::mux::thread {
 

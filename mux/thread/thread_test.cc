@@ -1,10 +1,13 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
-// What only the thread-per-fiber scheduler promises: run waits for every fiber (and joins
-// their threads), runs are independent, fatal errors are recorded and rethrown after the
-// others finish, timers live on the run's own thread, which is gone after the run, and
-// thousands of fibers can be alive at once. The scheduler-agnostic contract is tested through
-// the conformance matrix (picos/core_test.cc, target //picos:core_test_thread).
+// What only the thread-per-fiber scheduler promises: every fiber has a thread of its own,
+// all of them are joined, only the first fatal error is recorded, the fatal handler runs on
+// the failing fiber's thread, timers live on the run's own thread, which is gone after the
+// run, and thousands of fibers can be alive at once. What every scheduler promises (fatal
+// errors rethrown after the others finish, stall warning, nested, repeated and simultaneous
+// runs, forbid, move-only results, options) is mux/scheduler_test.cc, row "thread"; the
+// scheduler-agnostic contract is the conformance matrix (picos/core_test.cc, target
+// //picos:core_test_thread).
 
 #include "mux/thread/thread.h"
 
@@ -12,7 +15,6 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -66,30 +68,6 @@ int settled_thread_count(int expected) {
   return n;
 }
 
-TEST(ThreadTest, RunWaitsForTransitivelySpawnedFibers) {
-  std::atomic<int> finished{0};
-  std::atomic<bool> all_on_other_threads{true};
-  const auto main_thread = std::this_thread::get_id();
-  int result = run([&] {
-    for (int i = 0; i < 10; ++i) {
-      spawn([&] {
-        for (int j = 0; j < 10; ++j) {
-          spawn([&] {
-            if (std::this_thread::get_id() == main_thread) all_on_other_threads = false;
-            Fiber::sleep(0.001);
-            finished++;
-          });
-        }
-        finished++;
-      });
-    }
-    return 42;
-  });
-  EXPECT_EQ(result, 42);
-  EXPECT_EQ(finished.load(), 110);
-  EXPECT_TRUE(all_on_other_threads.load());
-}
-
 TEST(ThreadTest, EveryFiberHasItsOwnThreadAndCurrentFiber) {
   run([] {
     Fiber* parent = &Fiber::current();
@@ -104,62 +82,6 @@ TEST(ThreadTest, EveryFiberHasItsOwnThreadAndCurrentFiber) {
     });
     done.await();
   });
-}
-
-TEST(ThreadTest, TwoRunsOnTwoThreadsAreIndependent) {
-  Computation<void> release;
-  std::atomic<bool> b_started{false}, b_finished{false};
-  std::thread b([&] {
-    run([&] {
-      spawn([&] {
-        b_started = true;
-        release.wait();
-        b_finished = true;
-      });
-    });
-  });
-  while (!b_started.load()) std::this_thread::sleep_for(100us);
-  // This run does not wait for the other run's blocked fiber.
-  int a = run([] {
-    Computation<int> c;
-    Fiber::spawn(Fiber::create(c), [c] { c.return_value(5); });
-    return c.await();
-  });
-  EXPECT_EQ(a, 5);
-  EXPECT_FALSE(b_finished.load());
-  release.finish();
-  b.join();
-  EXPECT_TRUE(b_finished.load());
-}
-
-TEST(ThreadTest, RepeatedRunsDoNotLeakOrInterfere) {
-  const int before = baseline_thread_count();
-  for (int i = 0; i < 100; ++i) {
-    ASSERT_EQ(run([i] {
-                Computation<int> c;
-                Fiber::spawn(Fiber::create(c), [c, i] {
-                  Computation<void> t;
-                  t.cancel_after(3600.0, std::make_exception_ptr(Exit()));  // starts a timer
-                  c.return_value(i);
-                });
-                return c.await();
-              }),
-              i);
-  }
-  EXPECT_EQ(settled_thread_count(before), before);
-}
-
-TEST(ThreadTest, FatalErrorIsRethrownAfterTheOtherFibersFinish) {
-  std::atomic<bool> slow_finished{false};
-  EXPECT_THROW(run([&] {
-                 spawn([&] {
-                   Fiber::sleep(0.02);
-                   slow_finished = true;
-                 });
-                 spawn([] { throw Fatal(); });
-               }),
-               Fatal);
-  EXPECT_TRUE(slow_finished.load());
 }
 
 TEST(ThreadTest, OnlyTheFirstFatalErrorIsRethrown) {
@@ -179,14 +101,8 @@ TEST(ThreadTest, OnlyTheFirstFatalErrorIsRethrown) {
                Fatal);
 }
 
-TEST(ThreadTest, ExceptionEscapingMainIsFatal) {
-  EXPECT_THROW(run_fiber(Fiber::create(PackedComputation()), [] { throw Fatal(); }), Fatal);
-  EXPECT_THROW(run_fiber(FiberRef(), [] {}), std::invalid_argument);
-  EXPECT_THROW(run_fiber(Fiber::create(PackedComputation()), absl::AnyInvocable<void()>()),
-               std::invalid_argument);
-}
-
-TEST(ThreadTest, FatalHandlerThatReturnsLetsEverythingContinue) {
+// The handler runs on the thread of the fiber that failed, one call at a time.
+TEST(ThreadTest, FatalHandlerRunsOnTheFailingFibersThreadOneCallAtATime) {
   Options options;
   std::vector<std::string> seen;  // calls of the handler are serialised
   std::atomic<bool> on_fiber_thread{false};
@@ -216,33 +132,6 @@ TEST(ThreadTest, FatalHandlerThatReturnsLetsEverythingContinue) {
   EXPECT_TRUE(on_fiber_thread.load());
 }
 
-TEST(ThreadTest, FatalHandlerCanCancelTheOthersToStopTheRun) {
-  Computation<void> main_c;
-  Options options;
-  options.fatal_exn_handler = [&](std::exception_ptr e) {
-    main_c.cancel(e);
-    std::rethrow_exception(e);
-  };
-  EXPECT_THROW(run_fiber(
-                   Fiber::create(main_c),
-                   [&] {
-                     main_c.capture([&] {
-                       for (int i = 0; i < 10; ++i) {
-                         // The children share main's computation: canceling it stops them.
-                         Fiber::spawn(Fiber::create(main_c), [] {
-                           for (;;) Fiber::yield();
-                         });
-                       }
-                       spawn([] { throw Fatal(); });
-                       Trigger never;
-                       (void)never.await();
-                     });
-                   },
-                   options),
-               Fatal);
-  EXPECT_TRUE(main_c.is_canceled());
-}
-
 TEST(ThreadTest, TimersRunOnTheRunsOwnThreadWhichStopsWithTheRun) {
   const int before = baseline_thread_count();
   Computation<void> outlives;  // its timer is still pending when the run ends
@@ -255,25 +144,9 @@ TEST(ThreadTest, TimersRunOnTheRunsOwnThreadWhichStopsWithTheRun) {
     outlives.cancel_after(3600.0, std::make_exception_ptr(Exit()));
     during = thread_count();
   });
-  EXPECT_EQ(during, before + 1);  // the timer thread (main runs on this thread)
+  EXPECT_EQ(during, before + 1);                    // the timer thread (main runs on this thread)
   EXPECT_EQ(settled_thread_count(before), before);  // and no process-wide timer was started
   EXPECT_TRUE(outlives.is_running());
-}
-
-// Counts its live instances: tells when the last exception_ptr to a reason is gone.
-struct Counted : std::runtime_error {
-  static inline std::atomic<int> live{0};
-  Counted() : std::runtime_error("Counted") { live++; }
-  Counted(const Counted& o) : std::runtime_error(o) { live++; }
-  ~Counted() override { live--; }
-};
-
-TEST(ThreadTest, PendingTimersAreReleasedWhenTheRunEnds) {
-  Computation<void> outlives;
-  run([&] { outlives.cancel_after(3600.0, std::make_exception_ptr(Counted())); });
-  EXPECT_EQ(Counted::live.load(), 0);  // the timer's entry (holding the reason) is gone
-  EXPECT_TRUE(outlives.is_running());
-  outlives.finish();
 }
 
 TEST(ThreadTest, CancelAfterInterruptsASleepingFiber) {
@@ -336,52 +209,6 @@ TEST(ThreadTest, ManyShortLivedFibersAreAllJoined) {
   });
   EXPECT_EQ(finished.load(), n);
   EXPECT_EQ(settled_thread_count(before), before);
-}
-
-TEST(ThreadTest, NestedRunInsideAFiber) {
-  int v = run([] {
-    Computation<int> outer;
-    Fiber::spawn(Fiber::create(outer), [outer] {
-      outer.return_value(run([] {
-        Computation<int> inner;
-        Fiber::spawn(Fiber::create(inner), [inner] { inner.return_value(41); });
-        return inner.await() + 1;
-      }));
-    });
-    return outer.await();
-  });
-  EXPECT_EQ(v, 42);
-}
-
-TEST(ThreadTest, StallWarningCountsBlockedFibers) {
-  Options options;
-  options.stall_warning = 50ms;
-  Trigger t;
-  std::thread waker([t] {
-    std::this_thread::sleep_for(400ms);
-    t.signal();
-  });
-  ::testing::internal::CaptureStderr();
-  run([t] { spawn([t] { (void)t.await(); }); }, options);
-  std::string err = ::testing::internal::GetCapturedStderr();
-  waker.join();
-  EXPECT_NE(err.find("1 fiber(s) are still alive"), std::string::npos) << err;
-  EXPECT_NE(err.find("(1 blocked in await)"), std::string::npos) << err;
-}
-
-TEST(ThreadTest, ForbidOptionMasksCancelationOfMain) {
-  Options options;
-  options.forbid = true;
-  EXPECT_TRUE(run([] { return Fiber::current().has_forbidden(); }, options));
-  EXPECT_FALSE(run([] { return Fiber::current().has_forbidden(); }));
-}
-
-TEST(ThreadTest, MoveOnlyMainAndResult) {
-  auto p = run([q = std::make_unique<int>(5)]() mutable { return *q; });
-  EXPECT_EQ(p, 5);
-  // A move-only result too (it is taken from the main computation, not copied).
-  std::unique_ptr<int> r = run([] { return std::make_unique<int>(7); });
-  EXPECT_EQ(*r, 7);
 }
 
 }  // namespace

@@ -15,13 +15,19 @@ namespace picos::internal {
 namespace {
 
 // reactor_data slots: the per-descriptor intrusive list, and a "linked" mark.
-FdInterest*& next_of(FdInterest& w) noexcept { return reinterpret_cast<FdInterest*&>(w.reactor_data[0]); }
-FdInterest*& prev_of(FdInterest& w) noexcept { return reinterpret_cast<FdInterest*&>(w.reactor_data[1]); }
+FdInterest*& next_of(FdInterest& w) noexcept {
+  return reinterpret_cast<FdInterest*&>(w.reactor_data[0]);
+}
+FdInterest*& prev_of(FdInterest& w) noexcept {
+  return reinterpret_cast<FdInterest*&>(w.reactor_data[1]);
+}
 bool linked(const FdInterest& w) noexcept { return w.reactor_data[2] != nullptr; }
 
 constexpr std::uint64_t kWakeKey = ~std::uint64_t{0};  // epoll data of the eventfd
 
-[[noreturn]] void fail(int err, const char* what) { throw std::system_error(err, std::generic_category(), what); }
+[[noreturn]] void fail(int err, const char* what) {
+  throw std::system_error(err, std::generic_category(), what);
+}
 
 }  // namespace
 
@@ -32,7 +38,7 @@ EpollPoller::~EpollPoller() {
 }
 
 void EpollPoller::start() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   start_locked();
 }
 
@@ -85,7 +91,7 @@ void EpollPoller::arm(int fd, FdState& st) {
 void EpollPoller::add(FdInterest& w) {
   if (w.fd < 0) fail(EBADF, "epoll_ctl");
   registration_.enroll(*this);  // outside mu_: the registry's locks come before ours
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   start_locked();
   const auto index = static_cast<std::size_t>(w.fd);
   if (index >= fds_.size()) fds_.resize(index + 1);
@@ -123,7 +129,7 @@ void EpollPoller::unlink(FdInterest& w) noexcept {
 }
 
 void EpollPoller::remove(FdInterest& w) noexcept {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   unlink(w);
 }
 
@@ -142,11 +148,12 @@ void EpollPoller::complete(FdInterest& w, FdInterest::Outcome outcome,
 void EpollPoller::forget(int fd) noexcept {
   std::vector<Trigger> closed;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) return;
     FdState& st = fds_[static_cast<std::size_t>(fd)];
     while (FdInterest* w = st.head) complete(*w, FdInterest::kClosed, closed);
-    if (st.added) (void)::epoll_ctl(epfd_.load(std::memory_order_relaxed), EPOLL_CTL_DEL, fd, nullptr);
+    if (st.added)
+      (void)::epoll_ctl(epfd_.load(std::memory_order_relaxed), EPOLL_CTL_DEL, fd, nullptr);
     st = FdState{};
   }
   // On another thread than the owner's, a resume action takes its scheduler's remote path.
@@ -178,7 +185,7 @@ int EpollPoller::wait(epoll_event* events, int max, long long timeout_ns) noexce
 int EpollPoller::process(const epoll_event* events, int n) noexcept {
   int completed = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     for (int i = 0; i < n; ++i) {
       const epoll_event& ev = events[i];
       if (ev.data.u64 == kWakeKey) {

@@ -36,9 +36,10 @@
 
 #include <atomic>
 #include <cstddef>
-#include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "picos/internal/mutex.h"
 #include "picos/internal/reactor_registry.h"
 #include "picos/reactor.h"
 #include "picos/trigger.h"
@@ -104,19 +105,21 @@ class EpollPoller final : public Reactor {
     bool added = false;          // known to the epoll set
   };
 
-  void start_locked();            // requires mu_
-  void arm(int fd, FdState& st);  // arms the union of the waiters' events; may throw
-  void unlink(FdInterest& w) noexcept;  // requires mu_
+  void start_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Arms the union of the waiters' events; may throw.
+  void arm(int fd, FdState& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void unlink(FdInterest& w) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unlinks `w`, sets its outcome and appends a copy of its trigger to `out` (the caller
-  // signals once mu_ is released: `w` may be gone by then). Requires mu_.
-  void complete(FdInterest& w, FdInterest::Outcome outcome, std::vector<Trigger>& out) noexcept;
+  // signals once mu_ is released: `w` may be gone by then).
+  void complete(FdInterest& w, FdInterest::Outcome outcome, std::vector<Trigger>& out) noexcept
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ReactorRegistration registration_;  // first: withdrawn before anything else goes
-  std::mutex mu_;
+  Mutex mu_;
   std::atomic<int> epfd_{-1};
   std::atomic<int> wakefd_{-1};
-  std::vector<FdState> fds_;            // guarded by mu_
-  std::vector<Trigger> ready_;          // the polling thread's, for process()
+  std::vector<FdState> fds_ ABSL_GUARDED_BY(mu_);
+  std::vector<Trigger> ready_;           // the polling thread's, for process()
   std::atomic<std::size_t> waiters_{0};  // written under mu_
 };
 

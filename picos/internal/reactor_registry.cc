@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <mutex>
 #include <new>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "picos/internal/mutex.h"
 
 namespace picos::internal {
 namespace {
@@ -21,15 +23,15 @@ constexpr int kChunks = kMaxFd / kChunkSize;
 using Mask = std::atomic<std::uint64_t>;
 
 struct Slot {
-  std::mutex mu;              // held while the slot's reactor(s) are called
-  Reactor* reactor = nullptr;  // guarded by mu (slots below kOverflow)
+  Mutex mu;                                        // held while the slot's reactor(s) are called
+  Reactor* reactor ABSL_GUARDED_BY(mu) = nullptr;  // slots below kOverflow
 };
 
 struct Registry {
-  std::mutex mu;            // slot allocation
-  std::uint64_t used = 0;   // guarded by mu: slots below kOverflow in use
+  Mutex mu;                                    // slot allocation
+  std::uint64_t used ABSL_GUARDED_BY(mu) = 0;  // slots below kOverflow in use
   Slot slots[kSlots];
-  std::vector<Reactor*> overflow;  // guarded by slots[kOverflow].mu
+  std::vector<Reactor*> overflow ABSL_GUARDED_BY(slots[kOverflow].mu);
   std::atomic<Mask*> chunks[kChunks] = {};
 
   Mask* chunk(int fd) const noexcept {
@@ -51,13 +53,14 @@ struct Registry {
 
   // Calls forget(fd) on the reactor(s) of slot `s`.
   void forget_in(int s, int fd) noexcept {
-    Slot& slot = slots[s];
-    std::lock_guard<std::mutex> lock(slot.mu);
     if (s == kOverflow) {
+      MutexLock lock(slots[kOverflow].mu);
       for (Reactor* r : overflow) r->forget(fd);
-    } else if (slot.reactor != nullptr) {
-      slot.reactor->forget(fd);
+      return;
     }
+    Slot& slot = slots[s];
+    MutexLock lock(slot.mu);
+    if (slot.reactor != nullptr) slot.reactor->forget(fd);
   }
 };
 
@@ -79,7 +82,7 @@ Registry& registry() {
 void ReactorRegistration::enroll(Reactor& reactor) {
   if (enrolled()) return;
   Registry& reg = registry();
-  std::lock_guard<std::mutex> lock(reg.mu);
+  MutexLock lock(reg.mu);
   if (slot_.load(std::memory_order_relaxed) >= 0) return;  // a concurrent enroll won
   int s = kOverflow;
   for (int i = 0; i < kOverflow; ++i) {
@@ -88,14 +91,13 @@ void ReactorRegistration::enroll(Reactor& reactor) {
       break;
     }
   }
-  {
-    std::lock_guard<std::mutex> slot_lock(reg.slots[s].mu);
-    if (s == kOverflow) {
-      reg.overflow.push_back(&reactor);  // may throw: nothing changed yet
-    } else {
-      reg.slots[s].reactor = &reactor;
-      reg.used |= std::uint64_t{1} << s;
-    }
+  if (s == kOverflow) {
+    MutexLock slot_lock(reg.slots[kOverflow].mu);
+    reg.overflow.push_back(&reactor);  // may throw: nothing changed yet
+  } else {
+    MutexLock slot_lock(reg.slots[s].mu);
+    reg.slots[s].reactor = &reactor;
+    reg.used |= std::uint64_t{1} << s;
   }
   reactor_ = &reactor;
   slot_.store(s, std::memory_order_release);
@@ -114,17 +116,16 @@ void ReactorRegistration::withdraw() noexcept {
   const int s = slot_.exchange(-1, std::memory_order_acq_rel);
   if (s < 0) return;
   Registry& reg = registry();
-  {
-    std::lock_guard<std::mutex> slot_lock(reg.slots[s].mu);
-    if (s == kOverflow) {
-      auto& v = reg.overflow;
-      v.erase(std::find(v.begin(), v.end(), reactor_));
-    } else {
+  if (s == kOverflow) {
+    MutexLock slot_lock(reg.slots[kOverflow].mu);
+    auto& v = reg.overflow;
+    v.erase(std::find(v.begin(), v.end(), reactor_));
+  } else {
+    {
+      MutexLock slot_lock(reg.slots[s].mu);
       reg.slots[s].reactor = nullptr;
     }
-  }
-  if (s != kOverflow) {
-    std::lock_guard<std::mutex> lock(reg.mu);
+    MutexLock lock(reg.mu);
     reg.used &= ~(std::uint64_t{1} << s);
   }
   reactor_ = nullptr;

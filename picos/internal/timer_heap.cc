@@ -19,7 +19,9 @@ namespace {
 void mark_done(const Trigger&, void* entry, void*) noexcept {
   static_cast<TimerHeap::Entry*>(entry)->done.store(true, std::memory_order_release);
 }
-void release_entry(void* entry, void*) noexcept { static_cast<TimerHeap::Entry*>(entry)->release(); }
+void release_entry(void* entry, void*) noexcept {
+  static_cast<TimerHeap::Entry*>(entry)->release();
+}
 
 // Heap order: earliest deadline first, ties in arming order.
 bool later(const TimerHeap::EntryRef& a, const TimerHeap::EntryRef& b) noexcept {
@@ -31,7 +33,10 @@ bool later(const TimerHeap::EntryRef& a, const TimerHeap::EntryRef& b) noexcept 
 
 TimerHeap::Entry::Entry(Clock::time_point d, std::uint64_t s, PackedComputation c,
                         std::exception_ptr r)
-    : deadline(d), seq(s), computation(std::move(c)), reason(std::move(r)),
+    : deadline(d),
+      seq(s),
+      computation(std::move(c)),
+      reason(std::move(r)),
       cleanup(Trigger::from_action((acquire(), this), nullptr, &mark_done, &release_entry)) {}
 
 void TimerHeap::Entry::fire() noexcept {
@@ -84,9 +89,10 @@ void TimerHeap::pop_due(Clock::time_point now, std::vector<EntryRef>& out) {
 }
 
 void TimerHeap::compact() {
-  heap_.erase(std::remove_if(heap_.begin(), heap_.end(),
-                             [](const EntryRef& e) { return e->done.load(std::memory_order_acquire); }),
-              heap_.end());
+  heap_.erase(
+      std::remove_if(heap_.begin(), heap_.end(),
+                     [](const EntryRef& e) { return e->done.load(std::memory_order_acquire); }),
+      heap_.end());
   std::make_heap(heap_.begin(), heap_.end(), later);
   compact_at_ = std::max<std::size_t>(64, 2 * heap_.size());
 }

@@ -3,11 +3,11 @@
 #include "std/awaitable/awaitable.h"
 
 #include <exception>
-#include <mutex>
 #include <new>
 #include <optional>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "picos/internal/spin_lock.h"
 
 namespace picos::awaitable {
@@ -18,10 +18,10 @@ using internal::Node;
 // One shard of the parking lot: a FIFO of the nodes of every awaitable hashing here.
 struct alignas(64) Bucket {
   picos::internal::SpinLock lock;
-  Node* head = nullptr;  // guarded by lock
-  Node* tail = nullptr;  // guarded by lock
+  Node* head ABSL_GUARDED_BY(lock) = nullptr;
+  Node* tail ABSL_GUARDED_BY(lock) = nullptr;
 
-  void push_back(Node* n) noexcept {
+  void push_back(Node* n) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     n->next = nullptr;
     n->prev = tail;
     if (tail) {
@@ -33,7 +33,7 @@ struct alignas(64) Bucket {
     n->linked = true;
   }
 
-  void remove(Node* n) noexcept {
+  void remove(Node* n) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     if (!n->linked) return;
     if (n->prev) {
       n->prev->next = n->next;
@@ -76,13 +76,13 @@ void Awaitable::await(std::int64_t before) {
   Node node(this, before, false, Trigger());
   Bucket& b = bucket_for(this);
   {
-    std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+    picos::internal::SpinLockGuard guard(b.lock);
     b.push_back(&node);
   }
   // Re-check after enqueueing: a signaler that changed the value before we were queued did
   // not see us, but then we see its value here.
   if (load() != before) {
-    std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+    picos::internal::SpinLockGuard guard(b.lock);
     b.remove(&node);  // or a signal took it already: then we are its wake-up, and return
     return;
   }
@@ -90,7 +90,7 @@ void Awaitable::await(std::int64_t before) {
   if (!reason) return;  // signaled: the waker unlinked the node before signaling
   bool consumed;
   {
-    std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+    picos::internal::SpinLockGuard guard(b.lock);
     consumed = !node.linked;
     b.remove(&node);
   }
@@ -102,7 +102,7 @@ bool Awaitable::signal() noexcept {
   Bucket& b = bucket_for(this);
   std::optional<Trigger> wake;
   {
-    std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+    picos::internal::SpinLockGuard guard(b.lock);
     const std::int64_t value = load();
     for (Node* n = b.head; n != nullptr; n = n->next) {
       if (signalable(n, this, value)) {
@@ -122,7 +122,7 @@ std::size_t Awaitable::broadcast() noexcept {
   std::vector<Trigger> wake;
   std::size_t woken = 0;
   {
-    std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+    picos::internal::SpinLockGuard guard(b.lock);
     const std::int64_t value = load();
     Node* n = b.head;
     while (n != nullptr) {
@@ -146,13 +146,13 @@ std::size_t Awaitable::broadcast() noexcept {
 Awaiter::Awaiter(Awaitable& awaitable, Trigger trigger) noexcept
     : node_(&awaitable, 0, true, std::move(trigger)) {
   Bucket& b = bucket_for(&awaitable);
-  std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+  picos::internal::SpinLockGuard guard(b.lock);
   b.push_back(&node_);
 }
 
 bool Awaiter::remove() noexcept {
   Bucket& b = bucket_for(node_.key);
-  std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+  picos::internal::SpinLockGuard guard(b.lock);
   if (!node_.linked) return false;
   b.remove(&node_);
   return true;
@@ -161,7 +161,7 @@ bool Awaiter::remove() noexcept {
 std::size_t parked_for_testing() noexcept {
   std::size_t n = 0;
   for (Bucket& b : g_buckets) {
-    std::lock_guard<picos::internal::SpinLock> guard(b.lock);
+    picos::internal::SpinLockGuard guard(b.lock);
     for (Node* p = b.head; p != nullptr; p = p->next) ++n;
   }
   return n;

@@ -159,7 +159,6 @@ class FnProto final : public Proto<T> {
 template <typename T, typename Make>
 Event<T> from_proto_fn(Make make);
 
-
 }  // namespace internal
 
 // A first-class synchronous operation producing a T (T may be void). Cheap to copy: copies
@@ -173,7 +172,9 @@ class Event {
   Event() = default;
 
   // For implementers of new base events: one alternative made by `proto` at sync time.
-  explicit Event(std::shared_ptr<const internal::Proto<T>> proto) { protos_.push_back(std::move(proto)); }
+  explicit Event(std::shared_ptr<const internal::Proto<T>> proto) {
+    protos_.push_back(std::move(proto));
+  }
 
   // The alternatives, made at sync time (runs guards).
   void instantiate(internal::Alts<T>& out) const {
@@ -227,9 +228,8 @@ Event<T> always(T value) {
     T take() override { return v; }
     T v;
   };
-  return internal::from_proto_fn<T>([value = std::move(value)] {
-    return std::unique_ptr<internal::TypedAlt<T>>(new A(value));
-  });
+  return internal::from_proto_fn<T>(
+      [value = std::move(value)] { return std::unique_ptr<internal::TypedAlt<T>>(new A(value)); });
 }
 Event<void> always();
 
@@ -260,8 +260,7 @@ Event<void> after(double seconds);
 // Event<void>). `f` may throw: the exception propagates from sync.
 template <typename T, typename F>
 auto map(const Event<T>& e, F f) {
-  using U = std::conditional_t<std::is_void_v<T>, std::invoke_result<F>,
-                               std::invoke_result<F, T>>;
+  using U = std::conditional_t<std::is_void_v<T>, std::invoke_result<F>, std::invoke_result<F, T>>;
   using R = typename U::type;
   struct A final : internal::TypedAlt<R> {
     A(std::unique_ptr<internal::TypedAlt<T>> inner, const F& f) : inner(std::move(inner)), f(f) {}

@@ -4,6 +4,8 @@
 // combinators, selects over many channel operations under contention (every value accounted
 // for exactly once), timeouts, and cancelation injected before, during and racing a select.
 
+#include "std/event/event.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,7 +19,6 @@
 #include "gtest/gtest.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
-#include "std/event/event.h"
 #include "std/event/sync_events.h"
 #include "std/sync/channel.h"
 #include "std/sync/ivar.h"
@@ -160,7 +161,9 @@ TEST(EventTest, ChannelEventsBasics) {
     EXPECT_EQ(sync(receive_evt(a)), std::optional<int>(11));
     tx.await();
     // Select against select on a rendezvous channel (committed together in one Tx).
-    auto sx = fork([&] { EXPECT_EQ(select({map(send_evt(a, 12), [] { return 1; }), never<int>()}), 1); });
+    auto sx = fork([&] {
+      EXPECT_EQ(select({map(send_evt(a, 12), [] { return 1; }), never<int>()}), 1);
+    });
     EXPECT_EQ(select({receive_evt(a), never<std::optional<int>>()}), std::optional<int>(12));
     sx.await();
     // A select offering both sides of one channel never matches itself.
@@ -213,7 +216,8 @@ TEST(EventTest, SelectAmongManyChannelOpsCommitsExactlyOne) {
     const int selects = picos::testing::scaled(300);
     const int per_producer = picos::testing::scaled(200);
     std::vector<std::unique_ptr<Channel<long>>> ch;
-    for (int i = 0; i < kChannels; ++i) ch.push_back(std::make_unique<Channel<long>>(i % 3 == 0 ? 2 : 0));
+    for (int i = 0; i < kChannels; ++i)
+      ch.push_back(std::make_unique<Channel<long>>(i % 3 == 0 ? 2 : 0));
     std::mutex m;
     std::vector<long> sent, received;
     auto record = [&](std::vector<long>& into, const std::vector<long>& mine) {

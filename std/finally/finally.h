@@ -132,7 +132,9 @@ class Owned {
   ~Owned() { drop_noexcept(); }
 
   // True while this handle still owns a resource that has not been released.
-  bool owns() const noexcept { return r_ && r_->state.load(std::memory_order_acquire) == Record::kOwned; }
+  bool owns() const noexcept {
+    return r_ && r_->state.load(std::memory_order_acquire) == Record::kOwned;
+  }
   explicit operator bool() const noexcept { return owns(); }
 
   // Releases the resource now (cancelation forbidden) if this handle still owns it; else
@@ -149,7 +151,8 @@ class Owned {
   // The resource, still owned by this handle. Throws NotOwned once it has been moved into a
   // fiber or dropped.
   T& borrow() const {
-    if (!owns()) throw NotOwned("picos::finally::Owned: the resource is not owned (moved or dropped)");
+    if (!owns())
+      throw NotOwned("picos::finally::Owned: the resource is not owned (moved or dropped)");
     return r_->resource;
   }
   T* operator->() const { return &borrow(); }
@@ -157,7 +160,8 @@ class Owned {
 
   // Gives up ownership without releasing: returns the resource; the caller must release it.
   T release_ownership() {
-    if (!owns()) throw NotOwned("picos::finally::Owned: the resource is not owned (moved or dropped)");
+    if (!owns())
+      throw NotOwned("picos::finally::Owned: the resource is not owned (moved or dropped)");
     std::shared_ptr<Record> r = std::move(r_);
     r->state.store(Record::kTransferred, std::memory_order_release);
     return std::move(r->resource);

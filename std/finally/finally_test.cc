@@ -4,6 +4,8 @@
 // normal exit, on exception and in a canceled fiber (with cancelation masked); lastly; moving
 // a resource into a fiber, including when the spawn fails; live resources counted.
 
+#include "std/finally/finally.h"
+
 #include <atomic>
 #include <memory>
 #include <random>
@@ -13,7 +15,6 @@
 #include "gtest/gtest.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
-#include "std/finally/finally.h"
 #include "std/sync/sync_testing.h"
 
 namespace picos::finally {
@@ -130,10 +131,11 @@ TEST(FinallyTest, LastlyAndFinally) {
     // In a canceled fiber the action still completes (its yield does not throw).
     auto v = spawn_victim([&] {
       Fiber::current().get_computation().cancel(std::make_exception_ptr(Stop()));
-      lastly([] { Fiber::yield(); }, [&] {
-        Fiber::yield();
-        ++actions;
-      });
+      lastly([] { Fiber::yield(); },
+             [&] {
+               Fiber::yield();
+               ++actions;
+             });
     });
     v.done.await();
     EXPECT_EQ(actions, 3);

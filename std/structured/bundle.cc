@@ -58,7 +58,7 @@ void BundleState::error(const std::exception_ptr& e) noexcept {
   if (!e || is_terminate(e)) return;
   if (e == comp.canceled()) return;
   {
-    std::lock_guard<std::mutex> lock(errors_mu);
+    picos::internal::MutexLock lock(errors_mu);
     for (const auto& x : errors) {
       if (x == e) return;
     }
@@ -70,7 +70,7 @@ void BundleState::error(const std::exception_ptr& e) noexcept {
 void BundleState::check_errors() {
   std::vector<std::exception_ptr> es;
   {
-    std::lock_guard<std::mutex> lock(errors_mu);
+    picos::internal::MutexLock lock(errors_mu);
     if (errors.empty()) return;
     // Moved out: the state may be destroyed by a child fiber's thread later, and the
     // exceptions' last owner should be the fiber that handles them. (libstdc++ counts
@@ -117,7 +117,9 @@ void Scope::join(const std::exception_ptr& e) {
 
 Bundle Flock::current() {
   internal::BundleState* st = internal::current_flock();
-  if (!st) throw std::invalid_argument("picos::structured::Flock: no flock (not inside Flock::join_after)");
+  if (!st)
+    throw std::invalid_argument(
+        "picos::structured::Flock: no flock (not inside Flock::join_after)");
   return Bundle(internal::BundleRef::share(st));
 }
 

@@ -44,14 +44,15 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
-#include <mutex>
 #include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
+#include "picos/internal/mutex.h"
 #include "picos/internal/ref_count.h"
 #include "picos/trigger.h"
 #include "std/structured/control.h"
@@ -90,8 +91,8 @@ class BundleState : public picos::internal::RefCounted<BundleState> {
   const bool is_flock;
   std::atomic<std::int64_t> count{1};  // live fibers, plus one for the scope itself
   Trigger finished;                    // created (and awaited) by the joining fiber
-  std::mutex errors_mu;
-  std::vector<std::exception_ptr> errors;  // guarded by errors_mu
+  picos::internal::Mutex errors_mu;
+  std::vector<std::exception_ptr> errors ABSL_GUARDED_BY(errors_mu);
 };
 
 using BundleRef = picos::internal::Ref<BundleState>;

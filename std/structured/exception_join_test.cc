@@ -33,7 +33,7 @@ struct Boom : std::exception {
 // fiber is an OS thread; a few hundred rounds still give the interleaving many chances.
 int rounds() {
   if (picos::testing::kThreadSanitizer) return 300;
-  return picos::testing::parallelism() > 1000 ? 500 : 2000;  // fibers are threads
+  return picos::testing::capabilities().fibers_are_threads ? 500 : 2000;
 }
 
 [[noreturn]] void boom(int i) { throw Boom(i); }

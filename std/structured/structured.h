@@ -7,9 +7,9 @@
 #ifndef PICOS_STD_STRUCTURED_STRUCTURED_H_
 #define PICOS_STD_STRUCTURED_STRUCTURED_H_
 
-#include "std/structured/bundle.h"  // IWYU pragma: export
+#include "std/structured/bundle.h"   // IWYU pragma: export
 #include "std/structured/control.h"  // IWYU pragma: export
 #include "std/structured/promise.h"  // IWYU pragma: export
-#include "std/structured/run.h"  // IWYU pragma: export
+#include "std/structured/run.h"      // IWYU pragma: export
 
 #endif  // PICOS_STD_STRUCTURED_STRUCTURED_H_

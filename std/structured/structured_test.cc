@@ -5,14 +5,16 @@
 // children block, and forks into finished or terminated scopes. Every scope is checked to
 // restore the fiber's computation.
 
+#include "std/structured/structured.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <memory>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -25,7 +27,6 @@
 #include "picos/picos.h"
 #include "std/event/event.h"
 #include "std/structured/promise_event.h"
-#include "std/structured/structured.h"
 #include "std/sync/condition.h"
 #include "std/sync/ivar.h"
 #include "std/sync/mutex.h"
@@ -42,7 +43,7 @@ struct Stop : std::runtime_error {
   Stop() : std::runtime_error("Stop") {}
 };
 
-bool threads_are_fibers() { return picos::testing::parallelism() > 1000; }
+bool threads_are_fibers() { return picos::testing::capabilities().fibers_are_threads; }
 
 // Runs `f()` and checks that the fiber's computation is the same afterwards, however `f`
 // ends; rethrows what it threw.
@@ -51,7 +52,9 @@ decltype(auto) restoring(F&& f) {
   const PackedComputation before = Fiber::current().get_computation();
   struct Check {
     PackedComputation before;
-    ~Check() { EXPECT_TRUE(Fiber::current().get_computation() == before) << "computation not restored"; }
+    ~Check() {
+      EXPECT_TRUE(Fiber::current().get_computation() == before) << "computation not restored";
+    }
   } check{before};
   return f();
 }
@@ -176,9 +179,8 @@ TEST(StructuredTest, CancelationAwaitsChildren) {
 }
 
 TEST(StructuredTest, BlockRaisesWhenForbidden) {
-  picos::testing::run([] {
-    Control::protect([] { EXPECT_THROW(Control::block(), std::invalid_argument); });
-  });
+  picos::testing::run(
+      [] { Control::protect([] { EXPECT_THROW(Control::block(), std::invalid_argument); }); });
 }
 
 TEST(StructuredTest, BlockRaisesWhenTheComputationFinishes) {
@@ -220,21 +222,20 @@ TEST(StructuredTest, TerminationNests) {
       Flock::join_after(
           [&] {
             Flock::fork([&] {
-              Flock::join_after(
-                  [&] {
+              Flock::join_after([&] {
+                Flock::fork([&] {
+                  Flock::join_after([&] {  // waits: only the outer termination stops it
                     Flock::fork([&] {
-                      Flock::join_after([&] {  // waits: only the outer termination stops it
-                        Flock::fork([&] {
-                          struct Count {
-                            std::atomic<int>& n;
-                            ~Count() { ++n; }
-                          } count{stopped};
-                          ++started;
-                          for (;;) Control::sleep(1ms);
-                        });
-                      });
+                      struct Count {
+                        std::atomic<int>& n;
+                        ~Count() { ++n; }
+                      } count{stopped};
+                      ++started;
+                      for (;;) Control::sleep(1ms);
                     });
                   });
+                });
+              });
             });
             while (started.load() == 0) Control::yield();
           },
@@ -560,9 +561,9 @@ TEST(StructuredTest, RunAnyAndAllErrors) {
             throw exn;
           };
         };
-        std::vector<std::function<void()>> actions = {
-            [] { throw Terminate(); }, raise(NotFound()), [] { Control::block(); }, raise(Exit()),
-            raise(DivisionByZero())};
+        std::vector<std::function<void()>> actions = {[] { throw Terminate(); }, raise(NotFound()),
+                                                      [] { Control::block(); }, raise(Exit()),
+                                                      raise(DivisionByZero())};
         std::shuffle(actions.begin(), actions.end(), rng);
         std::exception_ptr e;
         try {
@@ -575,7 +576,8 @@ TEST(StructuredTest, RunAnyAndAllErrors) {
         EXPECT_EQ(reported.count("Terminate"), 0u);
         EXPECT_FALSE(raised.empty());
         for (const auto& r : raised) EXPECT_EQ(reported.count(r), 1u) << r << " not reported";
-        for (const auto& r : reported) EXPECT_EQ(raised.count(r), 1u) << r << " reported, not raised";
+        for (const auto& r : reported)
+          EXPECT_EQ(raised.count(r), 1u) << r << " reported, not raised";
       }
     }
   });
@@ -685,52 +687,54 @@ void random_tree(int depth, unsigned seed) {
   std::minstd_rand rng(seed);
   // Children may block forever only in a scope that terminates them when its body returns.
   const bool daemons = rng() % 2;
-  Flock::join_after([&] {
-    ++g_scopes;
-    const int children = 1 + static_cast<int>(rng() % 3);
-    for (int i = 0; i < children; ++i) {
-      const unsigned s = static_cast<unsigned>(rng());
-      auto body = [t = Tracked(), depth, s, daemons] {
-        tracked_key().set(Tracked());
-        std::minstd_rand r(s);
-        switch (r() % 8) {
-          case 0:
-            throw Boom();
-          case 1:
-            if (daemons) Control::block();
-            break;
-          case 2:
-            Control::yield();
-            break;
-          case 3:
-            Flock::terminate();
-            break;
-          default:
-            break;
-        }
-        if (depth > 0) {
+  Flock::join_after(
+      [&] {
+        ++g_scopes;
+        const int children = 1 + static_cast<int>(rng() % 3);
+        for (int i = 0; i < children; ++i) {
+          const unsigned s = static_cast<unsigned>(rng());
+          auto body = [t = Tracked(), depth, s, daemons] {
+            tracked_key().set(Tracked());
+            std::minstd_rand r(s);
+            switch (r() % 8) {
+              case 0:
+                throw Boom();
+              case 1:
+                if (daemons) Control::block();
+                break;
+              case 2:
+                Control::yield();
+                break;
+              case 3:
+                Flock::terminate();
+                break;
+              default:
+                break;
+            }
+            if (depth > 0) {
+              try {
+                random_tree(depth - 1, static_cast<unsigned>(r()));
+              } catch (const Boom&) {
+              } catch (const Errors&) {
+              } catch (const Terminate&) {  // the body saw its scope terminated by a child
+              }
+            }
+          };
           try {
-            random_tree(depth - 1, static_cast<unsigned>(r()));
-          } catch (const Boom&) {
-          } catch (const Errors&) {
-          } catch (const Terminate&) {  // the body saw its scope terminated by a child
+            if (rng() % 2) {
+              Flock::fork(std::move(body));
+            } else {
+              auto p = Flock::fork_as_promise(std::move(body));
+              if (rng() % 4 == 0) p.terminate();
+            }
+          } catch (const Terminate&) {
+            return;  // the flock was terminated meanwhile
           }
         }
-      };
-      try {
-        if (rng() % 2) {
-          Flock::fork(std::move(body));
-        } else {
-          auto p = Flock::fork_as_promise(std::move(body));
-          if (rng() % 4 == 0) p.terminate();
-        }
-      } catch (const Terminate&) {
-        return;  // the flock was terminated meanwhile
-      }
-    }
-    if (rng() % 3 == 0) Control::yield();
-    if (rng() % 4 == 0) Flock::terminate();
-  }, daemons ? OnReturn::kTerminate : OnReturn::kWait);
+        if (rng() % 3 == 0) Control::yield();
+        if (rng() % 4 == 0) Flock::terminate();
+      },
+      daemons ? OnReturn::kTerminate : OnReturn::kWait);
 }
 
 TEST(StructuredTest, NoLeaksAfterThousandsOfNestedScopesWithRandomFailures) {

@@ -30,7 +30,7 @@ Barrier::Barrier(int parties) : parties_(parties) {
 }
 
 int Barrier::arrived() const noexcept {
-  std::lock_guard<internal::SpinLock> guard(lock_);
+  internal::SpinLockGuard guard(lock_);
   return arrived_;
 }
 
@@ -52,7 +52,7 @@ void Barrier::poison() {
   Computation<void> gate;
   bool now;
   {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     now = poison_locked(gate);
   }
   if (now) open_poisoned(gate);
@@ -67,7 +67,7 @@ void Barrier::arrive_and_wait() {
   Computation<void> gate;
   std::uint64_t round;
   {
-    std::unique_lock<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     if (poisoned_.load(std::memory_order_relaxed)) {
       guard.unlock();
       throw_poisoned();
@@ -93,7 +93,7 @@ void Barrier::arrive_and_wait() {
     bool now;
     {
       // Decide and poison in one locked section, so that the round cannot complete between.
-      std::lock_guard<internal::SpinLock> guard(lock_);
+      internal::SpinLockGuard guard(lock_);
       // Our round completed before we noticed the cancelation: we did pass the barrier.
       if (round_ != round) return;
       now = poison_locked(to_open);

@@ -35,6 +35,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "absl/base/thread_annotations.h"
 #include "picos/computation.h"
 #include "picos/internal/spin_lock.h"
 
@@ -75,15 +76,15 @@ class Barrier {
  private:
   // Marks the barrier poisoned (lock_ held); returns true and the gate to open with
   // `open_poisoned` (after unlocking) if this call poisoned it.
-  bool poison_locked(Computation<void>& gate) noexcept;
+  bool poison_locked(Computation<void>& gate) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   static void open_poisoned(const Computation<void>& gate);
 
   const int parties_;
   mutable internal::SpinLock lock_;
-  int arrived_ = 0;                    // guarded by lock_
-  std::uint64_t round_ = 0;            // guarded by lock_; incremented when a round completes
-  Computation<void> gate_;             // guarded by lock_; the current round's gate
-  std::atomic<bool> poisoned_{false};  // written under lock_
+  int arrived_ ABSL_GUARDED_BY(lock_) = 0;
+  std::uint64_t round_ ABSL_GUARDED_BY(lock_) = 0;  // incremented when a round completes
+  Computation<void> gate_ ABSL_GUARDED_BY(lock_);   // the current round's gate
+  std::atomic<bool> poisoned_{false};               // written under lock_
 };
 
 }  // namespace picos::sync

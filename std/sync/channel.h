@@ -87,6 +87,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
 #include "picos/internal/spin_lock.h"
@@ -174,11 +175,13 @@ class Channel {
   //  - std::bad_alloc if the buffer had to grow and could not.
   void send(T value) {
     Fiber::current().check();
-    std::unique_lock<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     if (closed_) throw ChannelClosed("send");
     if (Node* r = take_locked(receivers_, n_receivers_)) {
       r->slot->emplace(std::move(value));
-      finish_locked(r, Outcome::kTransferred, guard);
+      Trigger wake = finish_locked(r, Outcome::kTransferred);
+      guard.unlock();
+      wake.signal();
       return;
     }
     if (count_ < capacity_) {
@@ -223,8 +226,13 @@ class Channel {
   std::optional<T> receive() {
     Fiber::current().check();
     std::optional<T> out;
-    std::unique_lock<internal::SpinLock> guard(lock_);
-    if (take_now_locked(out, guard)) return out;
+    internal::SpinLockGuard guard(lock_);
+    std::optional<Trigger> wake;
+    if (take_now_locked(out, wake)) {
+      guard.unlock();
+      if (wake) wake->signal();
+      return out;
+    }
     if (closed_) return out;  // closed and drained
     Node w;
     w.slot = &out;
@@ -247,8 +255,13 @@ class Channel {
   // the channel is open; kClosed: closed and drained. Never suspends, not a cancelation
   // point, never throws.
   ReceiveStatus try_receive(std::optional<T>& out) noexcept {
-    std::unique_lock<internal::SpinLock> guard(lock_);
-    if (take_now_locked(out, guard)) return ReceiveStatus::kReceived;
+    internal::SpinLockGuard guard(lock_);
+    std::optional<Trigger> wake;
+    if (take_now_locked(out, wake)) {
+      guard.unlock();
+      if (wake) wake->signal();
+      return ReceiveStatus::kReceived;
+    }
     return closed_ ? ReceiveStatus::kClosed : ReceiveStatus::kEmpty;
   }
   // Same, for callers that need not tell "empty" from "closed": nullopt for both.
@@ -263,7 +276,7 @@ class Channel {
   void close() noexcept {
     std::vector<Trigger> wake;
     {
-      std::lock_guard<internal::SpinLock> guard(lock_);
+      internal::SpinLockGuard guard(lock_);
       if (closed_) return;
       closed_ = true;
       for (auto* q : {&senders_, &receivers_}) {
@@ -292,14 +305,16 @@ class Channel {
   // (kLost). Never suspends, is not a cancelation point. Throws only std::bad_alloc (buffer
   // growth or the Tx), before committing anything.
   OfferStatus offer_send(Node& w) {
-    std::unique_lock<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     if (!w.claim->is_running()) return OfferStatus::kLost;
     if (closed_) return commit_alone_locked(w, Outcome::kClosed);
     if (Node* r = match_locked(receivers_, n_receivers_, w)) {
       if (r == &w) return OfferStatus::kLost;
       r->slot->emplace(std::move(*w.value));
       w.outcome = Outcome::kTransferred;
-      finish_locked(r, Outcome::kTransferred, guard);
+      Trigger wake = finish_locked(r, Outcome::kTransferred);
+      guard.unlock();
+      wake.signal();
       return OfferStatus::kCommitted;
     }
     if (count_ < capacity_) {
@@ -320,7 +335,7 @@ class Channel {
   // drained: nothing taken); else kQueued or kLost. Never suspends, never throws except
   // std::bad_alloc from the Tx (before committing anything).
   OfferStatus offer_receive(Node& w) {
-    std::unique_lock<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     if (!w.claim->is_running()) return OfferStatus::kLost;
     if (count_ > 0) {
       if (!w.claim->try_finish()) return OfferStatus::kLost;
@@ -328,7 +343,10 @@ class Channel {
       w.outcome = Outcome::kTransferred;
       if (Node* s = take_locked(senders_, n_senders_)) {
         push_locked(std::move(*s->value));  // no growth: the buffer was at capacity
-        finish_locked(s, Outcome::kTransferred, guard);
+        Trigger wake = finish_locked(s, Outcome::kTransferred);
+        guard.unlock();
+        wake.signal();
+        return OfferStatus::kCommitted;
       }
       return OfferStatus::kCommitted;
     }
@@ -336,7 +354,9 @@ class Channel {
       if (s == &w) return OfferStatus::kLost;
       w.slot->emplace(std::move(*s->value));
       w.outcome = Outcome::kTransferred;
-      finish_locked(s, Outcome::kTransferred, guard);
+      Trigger wake = finish_locked(s, Outcome::kTransferred);
+      guard.unlock();
+      wake.signal();
       return OfferStatus::kCommitted;
     }
     if (closed_) return commit_alone_locked(w, Outcome::kClosed);
@@ -348,7 +368,7 @@ class Channel {
   // After `*w.claim` has completed: unlinks `w` if it is still linked. On return `w.outcome`
   // is final (kWaiting: this alternative was not committed) and no other party touches `w`.
   void withdraw(Node& w) noexcept {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     if (w.value != nullptr) {
       unlink_locked(senders_, n_senders_, &w);
     } else {
@@ -358,21 +378,21 @@ class Channel {
 
   // The values buffered now (racy: for diagnostics and tests).
   std::size_t size() const noexcept {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     return count_;
   }
   std::size_t capacity() const noexcept { return capacity_; }
   bool is_closed() const noexcept {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     return closed_;
   }
   // Fibers suspended in send / receive now (racy: for diagnostics and tests).
   std::size_t waiting_senders() const noexcept {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     return n_senders_;
   }
   std::size_t waiting_receivers() const noexcept {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     return n_receivers_;
   }
 
@@ -380,11 +400,13 @@ class Channel {
   // `value` is T& (moved from) or const T& (copied) and is touched only on kSent.
   template <typename V>
   SendStatus try_send_impl(V& value) {
-    std::unique_lock<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     if (closed_) return SendStatus::kClosed;
     if (Node* r = take_locked(receivers_, n_receivers_)) {
       r->slot->emplace(std::forward<V>(value));
-      finish_locked(r, Outcome::kTransferred, guard);
+      Trigger wake = finish_locked(r, Outcome::kTransferred);
+      guard.unlock();
+      wake.signal();
       return SendStatus::kSent;
     }
     if (count_ < capacity_) {
@@ -396,7 +418,7 @@ class Channel {
 
   // The oldest waiter of `q` whose claim commits, unlinked; waiters whose claim fails are
   // unlinked and skipped. nullptr if none.
-  Node* take_locked(WaiterList& q, std::size_t& n) noexcept {
+  Node* take_locked(WaiterList& q, std::size_t& n) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     while (Waiter* w = q.pop_front()) {
       --n;
       Node* node = static_cast<Node*>(w);
@@ -405,7 +427,8 @@ class Channel {
     return nullptr;
   }
 
-  void unlink_locked(WaiterList& q, std::size_t& n, Node* w) noexcept {
+  void unlink_locked(WaiterList& q, std::size_t& n, Node* w) noexcept
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     if (w->linked) {
       q.remove(w);
       --n;
@@ -425,7 +448,7 @@ class Channel {
   // signals it); &w if `w`'s claim was found completed (lost); nullptr if no waiter can be
   // matched. Waiters whose claim is completed are dropped (as take_locked does); waiters of
   // the same select (same claim) are skipped and stay in place.
-  Node* match_locked(WaiterList& q, std::size_t& n, Node& w) {
+  Node* match_locked(WaiterList& q, std::size_t& n, Node& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     WaiterList own;  // the same select's nodes, set aside and put back in front
     std::size_t n_own = 0;
     Node* result = nullptr;
@@ -476,38 +499,38 @@ class Channel {
     return result;
   }
 
-  // Records the outcome, unlocks, then signals (the node may vanish once we unlock).
-  static void finish_locked(Node* w, Outcome outcome,
-                            std::unique_lock<internal::SpinLock>& guard) noexcept {
+  // Records the outcome of a node taken off a queue and returns a copy of its trigger, which
+  // the caller signals once it has released lock_ (the node may vanish as soon as we unlock).
+  static Trigger finish_locked(Node* w, Outcome outcome) noexcept {
     w->outcome = outcome;
-    Trigger wake = w->trigger;
-    guard.unlock();
-    wake.signal();
+    return w->trigger;
   }
 
   // Moves an available value into `out` (empty on entry): the buffer's oldest, refilled from
-  // the oldest waiting sender, or a waiting sender's directly. Returns false if none; may
-  // unlock `guard` (then it returns true).
-  bool take_now_locked(std::optional<T>& out, std::unique_lock<internal::SpinLock>& guard) noexcept {
+  // the oldest waiting sender, or a waiting sender's directly. Returns false if none. When it
+  // took a sender's value it sets `wake` to that sender's trigger: the caller signals it once
+  // it has released lock_.
+  bool take_now_locked(std::optional<T>& out, std::optional<Trigger>& wake) noexcept
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     if (count_ > 0) {
       out.emplace(pop_locked());
       // A sender waits only while the buffer is full: its value takes the freed slot.
       if (Node* s = take_locked(senders_, n_senders_)) {
         push_locked(std::move(*s->value));  // no growth: the buffer is at capacity
-        finish_locked(s, Outcome::kTransferred, guard);
+        wake.emplace(finish_locked(s, Outcome::kTransferred));
       }
       return true;
     }
     if (Node* s = take_locked(senders_, n_senders_)) {  // capacity 0: take it directly
       out.emplace(std::move(*s->value));
-      finish_locked(s, Outcome::kTransferred, guard);
+      wake.emplace(finish_locked(s, Outcome::kTransferred));
       return true;
     }
     return false;
   }
 
-  // ---- the ring buffer (guarded by lock_) ----
-  T pop_locked() noexcept {
+  // ---- the ring buffer ----
+  T pop_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     std::optional<T>& slot = ring_[head_];
     T v = std::move(*slot);
     slot.reset();
@@ -516,7 +539,7 @@ class Channel {
     return v;
   }
   template <typename V>
-  void push_locked(V&& v) {
+  void push_locked(V&& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     if (count_ == ring_.size()) grow_locked();
     std::size_t tail = head_ + count_;
     if (tail >= ring_.size()) tail -= ring_.size();
@@ -525,7 +548,7 @@ class Channel {
   }
   // Doubles the ring (at least 4 slots, at most capacity_). Strong guarantee: a bad_alloc
   // leaves everything as it was.
-  void grow_locked() {
+  void grow_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     std::size_t n = ring_.size() < 2 ? 4 : 2 * ring_.size();
     if (n > capacity_) n = capacity_;
     std::vector<std::optional<T>> bigger(n);
@@ -540,14 +563,14 @@ class Channel {
 
   const std::size_t capacity_;
   mutable internal::SpinLock lock_;
-  bool closed_ = false;                   // guarded by lock_
-  std::vector<std::optional<T>> ring_;    // guarded by lock_; count_ values from head_
-  std::size_t head_ = 0;                  // guarded by lock_
-  std::size_t count_ = 0;                 // guarded by lock_
-  WaiterList senders_;                    // guarded by lock_; only while count_ == capacity_
-  WaiterList receivers_;                  // guarded by lock_; only while count_ == 0
-  std::size_t n_senders_ = 0;             // guarded by lock_
-  std::size_t n_receivers_ = 0;           // guarded by lock_
+  bool closed_ ABSL_GUARDED_BY(lock_) = false;
+  std::vector<std::optional<T>> ring_ ABSL_GUARDED_BY(lock_);  // count_ values from head_
+  std::size_t head_ ABSL_GUARDED_BY(lock_) = 0;
+  std::size_t count_ ABSL_GUARDED_BY(lock_) = 0;
+  WaiterList senders_ ABSL_GUARDED_BY(lock_);    // only while count_ == capacity_
+  WaiterList receivers_ ABSL_GUARDED_BY(lock_);  // only while count_ == 0
+  std::size_t n_senders_ ABSL_GUARDED_BY(lock_) = 0;
+  std::size_t n_receivers_ ABSL_GUARDED_BY(lock_) = 0;
 };
 
 }  // namespace picos::sync

@@ -5,6 +5,8 @@
 // cancelation injected at each suspension point (before the call, while suspended, and
 // racing the hand-off).
 
+#include "std/sync/channel.h"
+
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -18,7 +20,6 @@
 #include "gtest/gtest.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
-#include "std/sync/channel.h"
 #include "std/sync/sync_testing.h"
 
 namespace picos::sync {
@@ -122,7 +123,8 @@ TEST(ChannelTest, WaitingSendersAndReceiversAreServedInArrivalOrder) {
     std::vector<int> got(n, -1);
     std::vector<Computation<void>> done;
     for (int i = 0; i < n; ++i) {
-      done.push_back(fork([&, i] { got[static_cast<std::size_t>(i)] = value_or_none(ch.receive()); }));
+      done.push_back(
+          fork([&, i] { got[static_cast<std::size_t>(i)] = value_or_none(ch.receive()); }));
       wait_for_receivers(ch, static_cast<std::size_t>(i + 1));
     }
     for (int i = 0; i < n; ++i) ch.send(100 + i);  // each handed to the oldest receiver

@@ -13,20 +13,20 @@ namespace picos::sync {
 void Condition::wait(Mutex& mutex) {
   Waiter w;
   {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     waiters_.push_back(&w);
   }
   try {
     mutex.unlock();
   } catch (...) {  // not holding the mutex: undo and report
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     waiters_.remove(&w);
     throw;
   }
   std::exception_ptr reason = w.trigger.await();
   bool signaled;
   {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     waiters_.remove(&w);
     signaled = w.granted;
   }
@@ -41,7 +41,7 @@ void Condition::wait(Mutex& mutex) {
 void Condition::signal() noexcept {
   Trigger wake;
   {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     Waiter* w = waiters_.pop_front();
     if (!w) return;
     w->granted = true;
@@ -53,7 +53,7 @@ void Condition::signal() noexcept {
 void Condition::broadcast() noexcept {
   std::vector<Trigger> wake;
   {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     while (Waiter* w = waiters_.pop_front()) {
       w->granted = true;
       try {

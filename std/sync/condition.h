@@ -19,6 +19,7 @@
 #ifndef PICOS_STD_SYNC_CONDITION_H_
 #define PICOS_STD_SYNC_CONDITION_H_
 
+#include "absl/base/thread_annotations.h"
 #include "picos/internal/spin_lock.h"
 #include "std/sync/mutex.h"
 #include "std/sync/waiters.h"
@@ -48,7 +49,7 @@ class Condition {
 
  private:
   internal::SpinLock lock_;
-  WaiterList waiters_;  // guarded by lock_
+  WaiterList waiters_ ABSL_GUARDED_BY(lock_);
 };
 
 }  // namespace picos::sync

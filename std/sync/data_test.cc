@@ -42,22 +42,6 @@ std::ostream& operator<<(std::ostream& os, Outcome o) {
   return os << kNames[static_cast<int>(o)];
 }
 
-Outcome outcome(const Computation<void>& done) {
-  done.wait();
-  try {
-    done.await();
-    return Outcome::kReturned;
-  } catch (const Stop&) {
-    return Outcome::kStop;
-  } catch (const Poisoned&) {
-    return Outcome::kPoisoned;
-  } catch (const LazyUndefined&) {
-    return Outcome::kUndefined;
-  } catch (...) {
-    return Outcome::kOther;
-  }
-}
-
 template <typename F>
 Outcome outcome_of(F fn) {
   try {
@@ -72,6 +56,12 @@ Outcome outcome_of(F fn) {
   } catch (...) {
     return Outcome::kOther;
   }
+}
+
+// How the computation `done` completed (waiting for it).
+Outcome outcome(const Computation<void>& done) {
+  done.wait();
+  return outcome_of([&] { done.await(); });
 }
 
 // Runs `fn` in a new fiber whose computation is `c` (cancel `c` to cancel the fiber); the

@@ -38,7 +38,8 @@ class Latch {
     if (k < 0) throw std::invalid_argument("picos::sync::Latch::count_down: negative k");
     std::int64_t c = count_.load(std::memory_order_relaxed);
     do {
-      if (k > c) throw std::logic_error("picos::sync::Latch::count_down: count would go below zero");
+      if (k > c)
+        throw std::logic_error("picos::sync::Latch::count_down: count would go below zero");
     } while (!count_.compare_exchange_weak(c, c - k, std::memory_order_acq_rel,
                                            std::memory_order_relaxed));
     if (c - k == 0 && k > 0) done_.finish();

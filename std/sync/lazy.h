@@ -42,10 +42,11 @@
 #include <type_traits>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
 #include "picos/internal/spin_lock.h"
-#include "absl/functional/any_invocable.h"
 
 namespace picos::sync {
 
@@ -91,7 +92,7 @@ class Lazy {
     me.check();
     absl::AnyInvocable<void()> job;
     {
-      std::lock_guard<internal::SpinLock> guard(s_->lock);
+      internal::SpinLockGuard guard(s_->lock);
       if (s_->thunk) {
         job = std::exchange(s_->thunk, nullptr);  // leaves thunk empty, whatever the type
         s_->runner = &me;
@@ -102,7 +103,7 @@ class Lazy {
       }
     }
     if (job) {
-      job();        // completes `result` with the value or the exception; never throws
+      job();          // completes `result` with the value or the exception; never throws
       job = nullptr;  // release what the thunk captured now, not with the Lazy
     }
     return result.await();  // waits (cancelably) unless we just computed it
@@ -131,8 +132,8 @@ class Lazy {
  private:
   struct State {
     internal::SpinLock lock;
-    absl::AnyInvocable<void()> thunk;  // guarded by lock; empty once taken by the runner
-    const Fiber* runner = nullptr;   // guarded by lock; the fiber running the thunk
+    absl::AnyInvocable<void()> thunk ABSL_GUARDED_BY(lock);  // empty once taken by the runner
+    const Fiber* runner ABSL_GUARDED_BY(lock) = nullptr;     // the fiber running the thunk
     Computation<T> result{Mode::kFifo};
   };
 

@@ -159,6 +159,8 @@ class ExclusiveGuard final : public Guard {
   L lock_;
 };
 
+// A semaphore of one permit as a lock (Semaphore or Sem).
+template <typename S>
 class SemaphoreGuard final : public Guard {
  public:
   Result run(FragileStack& s, const Cmd& c) override {
@@ -169,20 +171,7 @@ class SemaphoreGuard final : public Guard {
   }
 
  private:
-  Semaphore sem_{1};
-};
-
-class SemGuard final : public Guard {
- public:
-  Result run(FragileStack& s, const Cmd& c) override {
-    sem_.acquire();
-    Result r = s.run(c);
-    sem_.release();
-    return r;
-  }
-
- private:
-  Sem sem_{1};
+  S sem_{1};
 };
 
 // Writers exclusive, readers shared (several top/size may overlap: they do not write).
@@ -311,7 +300,7 @@ TEST(LinearizabilityTest, StackUnderUncheckedMutex) {
 }
 
 TEST(LinearizabilityTest, StackUnderSemaphore) {
-  check_linearizable("Semaphore(1)", [] { return std::make_unique<SemaphoreGuard>(); });
+  check_linearizable("Semaphore(1)", [] { return std::make_unique<SemaphoreGuard<Semaphore>>(); });
 }
 
 TEST(LinearizabilityTest, StackUnderLock) {
@@ -319,7 +308,7 @@ TEST(LinearizabilityTest, StackUnderLock) {
 }
 
 TEST(LinearizabilityTest, StackUnderSem) {
-  check_linearizable("Sem(1)", [] { return std::make_unique<SemGuard>(); });
+  check_linearizable("Sem(1)", [] { return std::make_unique<SemaphoreGuard<Sem>>(); });
 }
 
 TEST(LinearizabilityTest, StackUnderRwlock) {
@@ -339,13 +328,14 @@ TEST(LinearizabilityTest, BrokenLockIsCaught) {
     const int n = 200;
     for (int i = 0; i < n; ++i) {
       std::string why;
-      if (!run_trial(1000 + static_cast<std::uint64_t>(i), [] { return std::make_unique<NoGuard>(); },
-                     &why)) {
+      if (!run_trial(
+              1000 + static_cast<std::uint64_t>(i), [] { return std::make_unique<NoGuard>(); },
+              &why)) {
         ++caught;
       }
     }
     std::string sched = picos::testing::scheduler_name();
-    if (sched != "thread" && sched != "nosched") {
+    if (!picos::testing::capabilities().fibers_are_threads) {
       EXPECT_GT(caught, 0) << "the checker accepted every unguarded run on " << sched;
     }
     std::printf("unguarded stack: %d of %d trials not linearizable on %s\n", caught, n,

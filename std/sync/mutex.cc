@@ -36,7 +36,7 @@ void Mutex::lock() {
   }
   Waiter w;
   {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     s = state_.load(std::memory_order_relaxed);
     for (;;) {
       if (!(s & kLocked)) {  // freed meanwhile (only possible with no waiters queued)
@@ -63,7 +63,7 @@ void Mutex::lock() {
   if (!reason) return;  // handed over: we hold the mutex (owner_ set by unlock)
   bool granted;
   {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     waiters_.remove(&w);
     if (waiters_.empty()) state_.fetch_and(~kQueued, std::memory_order_relaxed);
     granted = w.granted;
@@ -87,7 +87,7 @@ void Mutex::unlock() {
   }
   Trigger wake;
   {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     Waiter* next = waiters_.pop_front();
     if (next == nullptr) {  // the last waiter was canceled meanwhile
       state_.store(0, std::memory_order_release);

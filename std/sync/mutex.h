@@ -31,6 +31,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "absl/base/thread_annotations.h"
 #include "picos/fiber.h"
 #include "picos/internal/spin_lock.h"
 #include "std/sync/waiters.h"
@@ -64,10 +65,10 @@ class Mutex {
   static constexpr std::uint32_t kQueued = 2;
 
   bool checked_;
-  std::atomic<std::uint32_t> state_{0};        // kLocked | kQueued (see mutex.cc)
-  std::atomic<const Fiber*> owner_{nullptr};   // checked mode only; racy reads detect misuse
+  std::atomic<std::uint32_t> state_{0};       // kLocked | kQueued (see mutex.cc)
+  std::atomic<const Fiber*> owner_{nullptr};  // checked mode only; racy reads detect misuse
   internal::SpinLock lock_;
-  WaiterList waiters_;  // guarded by lock_
+  WaiterList waiters_ ABSL_GUARDED_BY(lock_);
 };
 
 }  // namespace picos::sync

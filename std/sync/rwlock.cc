@@ -188,9 +188,7 @@ void Rwlock::freeze() {
   if (s & kWaiters) (void)state_.broadcast();  // waiting writers: they throw Frozen now
 }
 
-bool Rwlock::is_locked() const noexcept {
-  return (state_.load() & (kWriter | kPoisoned)) != 0;
-}
+bool Rwlock::is_locked() const noexcept { return (state_.load() & (kWriter | kPoisoned)) != 0; }
 
 bool Rwlock::is_locked_shared() const noexcept {
   const std::int64_t s = state_.load();

@@ -45,8 +45,8 @@
 #define PICOS_STD_SYNC_RWLOCK_H_
 
 #include <cstdint>
-#include <mutex>          // std::lock_guard, std::unique_lock, std::scoped_lock
-#include <shared_mutex>   // std::shared_lock
+#include <mutex>         // std::lock_guard, std::unique_lock, std::scoped_lock
+#include <shared_mutex>  // std::shared_lock
 #include <utility>
 
 #include "std/awaitable/awaitable.h"
@@ -126,7 +126,7 @@ class Rwlock {
   decltype(auto) sharing(F&& f) {
     acquire_shared();
     lock_internal::ScopeExit exit([this] { release_shared(); },
-                             [this] { release_shared_on_exception(); });
+                                  [this] { release_shared_on_exception(); });
     return std::forward<F>(f)();
   }
 

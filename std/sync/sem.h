@@ -75,7 +75,7 @@ class Sem {
  private:
   static constexpr std::int64_t kPoisoned = -1;
 
-  awaitable::Awaitable count_;  // permits, or kPoisoned
+  awaitable::Awaitable count_;            // permits, or kPoisoned
   std::atomic<std::int64_t> waiting_{0};  // fibers in acquire's slow path
 };
 

@@ -19,7 +19,7 @@ Semaphore::Semaphore(std::int64_t initial) : count_(initial) {
 }
 
 bool Semaphore::try_acquire() noexcept {
-  std::lock_guard<internal::SpinLock> guard(lock_);
+  internal::SpinLockGuard guard(lock_);
   if (count_ == 0) return false;
   --count_;
   return true;
@@ -28,7 +28,7 @@ bool Semaphore::try_acquire() noexcept {
 void Semaphore::acquire() {
   Waiter w;
   {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     if (count_ > 0) {
       --count_;
       return;
@@ -39,7 +39,7 @@ void Semaphore::acquire() {
   if (!reason) return;  // a unit was handed over
   bool granted;
   {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     waiters_.remove(&w);
     granted = w.granted;
   }
@@ -54,7 +54,7 @@ void Semaphore::release(std::int64_t n) {
   }
   std::vector<Trigger> wake;
   {
-    std::lock_guard<internal::SpinLock> guard(lock_);
+    internal::SpinLockGuard guard(lock_);
     // Waiters exist only while the count is zero, so only a release with no waiter can
     // overflow: check before changing anything.
     if (waiters_.empty() && n > kMax - count_) {
@@ -77,7 +77,7 @@ void Semaphore::release(std::int64_t n) {
 }
 
 std::int64_t Semaphore::value() const noexcept {
-  std::lock_guard<internal::SpinLock> guard(lock_);
+  internal::SpinLockGuard guard(lock_);
   return count_;
 }
 

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "absl/base/thread_annotations.h"
 #include "picos/internal/spin_lock.h"
 #include "std/sync/waiters.h"
 
@@ -46,8 +47,8 @@ class Semaphore {
 
  private:
   mutable internal::SpinLock lock_;
-  std::int64_t count_;  // guarded by lock_
-  WaiterList waiters_;  // guarded by lock_; non-empty only while count_ == 0
+  std::int64_t count_ ABSL_GUARDED_BY(lock_);
+  WaiterList waiters_ ABSL_GUARDED_BY(lock_);  // non-empty only while count_ == 0
 };
 
 using BinarySemaphore = Semaphore;

@@ -48,6 +48,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "picos/computation.h"
 #include "picos/internal/spin_lock.h"
 
@@ -121,7 +122,7 @@ class Stream {
     Cell* fresh = new Cell;  // the stream's reference, as the new end
     Cell* end;
     {
-      std::unique_lock<internal::SpinLock> guard(s_->lock);
+      internal::SpinLockGuard guard(s_->lock);
       if (s_->poison) {
         std::exception_ptr poison = s_->poison;
         guard.unlock();
@@ -143,7 +144,7 @@ class Stream {
     if (!reason) throw std::invalid_argument("picos::sync::Stream::poison: null reason");
     Cell* end;
     {
-      std::lock_guard<internal::SpinLock> guard(s_->lock);
+      internal::SpinLockGuard guard(s_->lock);
       if (s_->poison) return;
       s_->poison = reason;
       end = Cell::share(s_->end);
@@ -153,21 +154,21 @@ class Stream {
   }
 
   bool is_poisoned() const {
-    std::lock_guard<internal::SpinLock> guard(s_->lock);
+    internal::SpinLockGuard guard(s_->lock);
     return s_->poison != nullptr;
   }
 
   // A cursor at the current end: it sees only values pushed from now on (or the poison).
   Cursor tap() const {
-    std::lock_guard<internal::SpinLock> guard(s_->lock);
+    internal::SpinLockGuard guard(s_->lock);
     return Cursor(Cell::share(s_->end));
   }
 
  private:
   struct State {
     internal::SpinLock lock;
-    Cell* end = new Cell;       // guarded by lock; owns one reference
-    std::exception_ptr poison;  // guarded by lock
+    Cell* end ABSL_GUARDED_BY(lock) = new Cell;  // owns one reference
+    std::exception_ptr poison ABSL_GUARDED_BY(lock);
     State() = default;
     State(const State&) = delete;
     State& operator=(const State&) = delete;

@@ -46,11 +46,11 @@ struct LostWakeUp : std::runtime_error {
 };
 
 struct Point {
-  std::function<void()> arrange;   // main, before any waiter: make `op` block
-  std::function<void()> op;        // a waiter fiber: the blocking call
-  std::function<void()> give_back; // the same fiber, if `op` returned: undo what it took
-  std::function<void()> hand_off;  // main: wakes (at least) one waiter
-  std::function<bool()> clean;     // main, at the end: nothing left behind
+  std::function<void()> arrange;    // main, before any waiter: make `op` block
+  std::function<void()> op;         // a waiter fiber: the blocking call
+  std::function<void()> give_back;  // the same fiber, if `op` returned: undo what it took
+  std::function<void()> hand_off;   // main: wakes (at least) one waiter
+  std::function<bool()> clean;      // main, at the end: nothing left behind
 };
 
 struct Case {
@@ -63,7 +63,8 @@ std::vector<Case> cases() {
   all.push_back({"Mutex::lock", [] {
                    auto m = std::make_shared<Mutex>();
                    return Point{[m] { m->lock(); }, [m] { m->lock(); }, [m] { m->unlock(); },
-                                [m] { m->unlock(); }, [m] {
+                                [m] { m->unlock(); },
+                                [m] {
                                   if (!m->try_lock()) return false;
                                   m->unlock();
                                   return true;
@@ -72,7 +73,8 @@ std::vector<Case> cases() {
   all.push_back({"Mutex(kUnchecked)::lock", [] {
                    auto m = std::make_shared<Mutex>(Mutex::kUnchecked);
                    return Point{[m] { m->lock(); }, [m] { m->lock(); }, [m] { m->unlock(); },
-                                [m] { m->unlock(); }, [m] {
+                                [m] { m->unlock(); },
+                                [m] {
                                   if (!m->try_lock()) return false;
                                   m->unlock();
                                   return true;
@@ -90,7 +92,8 @@ std::vector<Case> cases() {
                                   s->c.wait(s->m);  // returns or throws with the mutex held
                                 },
                                 [s] { s->c.signal(); },  // it used the wake-up: pass one on
-                                [s] { s->c.signal(); }, [s] {
+                                [s] { s->c.signal(); },
+                                [s] {
                                   if (!s->m.try_lock()) return false;
                                   s->m.unlock();
                                   return true;
@@ -130,16 +133,16 @@ struct Waiter {
 Waiter start_waiter(const Point& p, Computation<void> c = Computation<void>()) {
   Waiter w;
   w.c = c;
-  Fiber::spawn(Fiber::create(c), [p, c, calling = w.calling, got = w.got_through,
-                                   finished = w.finished] {
-    c.capture([&] {
-      calling->store(true);
-      p.op();
-      got->store(true);
-      p.give_back();
-    });
-    finished.finish();
-  });
+  Fiber::spawn(Fiber::create(c),
+               [p, c, calling = w.calling, got = w.got_through, finished = w.finished] {
+                 c.capture([&] {
+                   calling->store(true);
+                   p.op();
+                   got->store(true);
+                   p.give_back();
+                 });
+                 finished.finish();
+               });
   return w;
 }
 

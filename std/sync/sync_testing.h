@@ -19,8 +19,8 @@ struct Stop : std::runtime_error {
   Stop() : std::runtime_error("Stop") {}
 };
 
-// True on configurations where every fiber is an OS thread (mux/thread): keep counts small.
-inline bool threads_are_fibers() { return picos::testing::parallelism() > 1000; }
+// True on configurations where every fiber is an OS thread (thread, nosched): keep counts small.
+inline bool threads_are_fibers() { return picos::testing::capabilities().fibers_are_threads; }
 
 // `n` fibers, scaled down where fibers are OS threads (20) or under a sanitizer (200).
 inline int fibers(int n) {

@@ -1,11 +1,12 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
 // tools/bench/bench_util.h — what picos_bench, boost_fiber_bench and epoll_echo_peer share:
-// the workload sizes (defaults from issue 7's table, each overridable with --<size>=N, all
+// the workload sizes (defaults from issue 7's table, each an Abseil flag --<size>=N, all
 // shrunk by --quick), the filters (--only, --skip, --threads, --impl), the repetition policy
 // (--warmup runs, then best of --reps) and the result line
 //   bench=<name> impl=<impl> threads=<workers> value=<number> unit=<unit>
-// plus the resident-memory probe of rss_parked. Header-only; no dependency on any runtime.
+// plus the resident-memory probe of rss_parked. The flags are defined in bench_util.cc; no
+// dependency on any fiber runtime.
 
 #ifndef PICOS_TOOLS_BENCH_BENCH_UTIL_H_
 #define PICOS_TOOLS_BENCH_BENCH_UTIL_H_
@@ -16,12 +17,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <functional>
-#include <map>
 #include <set>
-#include <sstream>
 #include <string>
 
 namespace bench {
@@ -56,21 +54,21 @@ struct Filter {
 inline bool opt_in(const std::string& name) { return name == "rss_parked"; }
 
 struct Sizes {
-  std::int64_t yield_n = 1'000'000;         // yields per fiber (2 fibers)
-  std::int64_t spawn_n = 1'000'000;         // empty fibers
-  std::int64_t skynet_leaves = 1'000'000;   // a power of 10
+  std::int64_t yield_n = 1'000'000;        // yields per fiber (2 fibers)
+  std::int64_t spawn_n = 1'000'000;        // empty fibers
+  std::int64_t skynet_leaves = 1'000'000;  // a power of 10
   std::int64_t mutex_fibers = 100;
-  std::int64_t mutex_ops = 10'000;          // per fiber
-  std::int64_t pingpong_n = 1'000'000;      // round trips
-  std::int64_t throughput_n = 10'000'000;   // messages
+  std::int64_t mutex_ops = 10'000;         // per fiber
+  std::int64_t pingpong_n = 1'000'000;     // round trips
+  std::int64_t throughput_n = 10'000'000;  // messages
   std::int64_t fib_n = 30;
   std::int64_t timers_n = 1'000'000;
-  std::int64_t timers_fire_n = 100'000;     // fibers, each sleeps 1 ms
+  std::int64_t timers_fire_n = 100'000;  // fibers, each sleeps 1 ms
   std::int64_t trigger_n = 1'000'000;
-  std::int64_t echo_clients = 100;          // connections (one client fiber each)
-  std::int64_t echo_rounds = 10'000;        // 64-byte round trips per client
-  std::int64_t rss_fibers = 100'000;        // parked fibers
-  std::int64_t close_idle_n = 10'000;       // idle connections closed (two fds each)
+  std::int64_t echo_clients = 100;     // connections (one client fiber each)
+  std::int64_t echo_rounds = 10'000;   // 64-byte round trips per client
+  std::int64_t rss_fibers = 100'000;   // parked fibers
+  std::int64_t close_idle_n = 10'000;  // idle connections closed (two fds each)
   // The thread scheduler (one OS thread per fiber) where the sizes above would take too long
   // or too many threads; its other workloads use the sizes above.
   std::int64_t thread_spawn_n = 10'000;
@@ -81,13 +79,13 @@ struct Sizes {
   std::int64_t thread_trigger_2fibers_n = 20'000;
   std::int64_t thread_rss_fibers = 10'000;
   std::int64_t thread_close_idle_n = 1'000;
-  std::int64_t warmup = 1;                  // untimed runs before the repetitions
-  std::int64_t reps = 3;                    // timed repetitions; the best is printed
-  Filter<std::string> only;                 // --only=a,b: these workloads only
-  std::set<std::string> skip;               // --skip=a,b: not these workloads
-  Filter<int> threads;                      // --threads=1,2: these worker counts only
-  Filter<std::string> impl;                 // --impl=picos-fifo,boost_fiber: these impls only
-  std::set<int> workers;                    // --workers=4,8: more multi-worker widths (below)
+  std::int64_t warmup = 1;     // untimed runs before the repetitions
+  std::int64_t reps = 3;       // timed repetitions; the best is printed
+  Filter<std::string> only;    // --only=a,b: these workloads only
+  std::set<std::string> skip;  // --skip=a,b: not these workloads
+  Filter<int> threads;         // --threads=1,2: these worker counts only
+  Filter<std::string> impl;    // --impl=picos-fifo,boost_fiber: these impls only
+  std::set<int> workers;       // --workers=4,8: more multi-worker widths (below)
 
   bool wants(const std::string& name) const {
     if (skip.count(name) != 0) return false;
@@ -97,128 +95,14 @@ struct Sizes {
   bool wants_impl(const std::string& i) const { return impl.wants(i); }
 };
 
-inline std::set<std::string> split(const std::string& s) {
-  std::set<std::string> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.insert(item);
-  }
-  return out;
-}
+// Parses the command line with Abseil flags (bench_util.cc defines the shared ones; --help
+// lists them): --quick shrinks every size not given explicitly, whatever the order.
+// Leaves the process with a usage message (exit 1) on an unknown or malformed flag.
+Sizes parse(int argc, char** argv);
 
-[[noreturn]] inline void usage(const char* argv0, const std::string& bad) {
-  std::fprintf(stderr,
-               "%s: unknown or malformed argument '%s'\n"
-               "usage: %s [--quick] [--warmup=N] [--reps=N] [--only=w1,w2] [--skip=w1,w2]\n"
-               "          [--threads=1,2] [--impl=picos-fifo,boost_fiber,...] [--workers=4,8,16]\n"
-               "  sizes: --yield_n= --spawn_n= --skynet_leaves= --mutex_fibers= --mutex_ops=\n"
-               "         --pingpong_n= --throughput_n= --fib_n= --timers_n= --timers_fire_n=\n"
-               "         --trigger_n= --echo_clients= --echo_rounds= --rss_fibers= --close_idle_n=\n"
-               "  thread scheduler only: --thread_spawn_n= --thread_timers_fire_n=\n"
-               "         --thread_mutex_ops= --thread_pingpong_n= --thread_throughput_n=\n"
-               "         --thread_trigger_2fibers_n= --thread_rss_fibers= --thread_close_idle_n=\n"
-               "  rss_parked runs only when --only names it (it needs a fresh process)\n",
-               argv0, bad.c_str(), argv0);
-  std::exit(2);
-}
-
-// Parses the command line. --quick applies first (whatever its position), then explicit sizes.
-inline Sizes parse(int argc, char** argv) {
-  Sizes s;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) {
-      s.yield_n /= 10;
-      s.spawn_n /= 10;
-      s.skynet_leaves /= 100;
-      s.mutex_ops /= 100;
-      s.pingpong_n /= 10;
-      s.throughput_n /= 100;
-      s.fib_n = 25;
-      s.timers_n /= 10;
-      s.timers_fire_n /= 10;
-      s.trigger_n /= 10;
-      s.echo_rounds /= 100;
-      s.rss_fibers /= 10;
-      s.close_idle_n /= 10;
-      s.thread_spawn_n /= 10;
-      s.thread_timers_fire_n /= 10;
-      s.thread_mutex_ops /= 10;
-      s.thread_pingpong_n /= 10;
-      s.thread_throughput_n /= 10;
-      s.thread_trigger_2fibers_n /= 10;
-      s.thread_rss_fibers /= 10;
-      s.thread_close_idle_n /= 10;
-    }
-  }
-  std::map<std::string, std::int64_t*> ints = {
-      {"yield_n", &s.yield_n},         {"spawn_n", &s.spawn_n},
-      {"skynet_leaves", &s.skynet_leaves}, {"mutex_fibers", &s.mutex_fibers},
-      {"mutex_ops", &s.mutex_ops},     {"pingpong_n", &s.pingpong_n},
-      {"throughput_n", &s.throughput_n}, {"fib_n", &s.fib_n},
-      {"timers_n", &s.timers_n},       {"timers_fire_n", &s.timers_fire_n},
-      {"trigger_n", &s.trigger_n},     {"echo_clients", &s.echo_clients},
-      {"echo_rounds", &s.echo_rounds}, {"rss_fibers", &s.rss_fibers},
-      {"close_idle_n", &s.close_idle_n},
-      {"thread_spawn_n", &s.thread_spawn_n},
-      {"thread_timers_fire_n", &s.thread_timers_fire_n},
-      {"thread_mutex_ops", &s.thread_mutex_ops},
-      {"thread_pingpong_n", &s.thread_pingpong_n},
-      {"thread_throughput_n", &s.thread_throughput_n},
-      {"thread_trigger_2fibers_n", &s.thread_trigger_2fibers_n},
-      {"thread_rss_fibers", &s.thread_rss_fibers},
-      {"thread_close_idle_n", &s.thread_close_idle_n},
-      {"warmup", &s.warmup},           {"reps", &s.reps},
-  };
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--quick") continue;
-    if (a.rfind("--", 0) != 0 || a.find('=') == std::string::npos) usage(argv[0], a);
-    std::string key = a.substr(2, a.find('=') - 2), val = a.substr(a.find('=') + 1);
-    if (key == "only") {
-      s.only.narrow(split(val));
-    } else if (key == "skip") {
-      for (const std::string& w : split(val)) s.skip.insert(w);
-    } else if (key == "impl") {
-      s.impl.narrow(split(val));
-    } else if (key == "threads") {
-      std::set<int> t;
-      for (const std::string& x : split(val)) t.insert(std::atoi(x.c_str()));
-      s.threads.narrow(t);
-    } else if (key == "workers") {
-      // Extra widths beyond 1 and 2 workers, for machines with more cores: picos_bench adds
-      // multififo and multififo_cf rows with that many workers; boost_fiber_bench runs its
-      // work_stealing rows with the largest of them instead of 2 (its scheduler's state is
-      // process-wide, so one width per process).
-      for (const std::string& x : split(val)) {
-        int n = std::atoi(x.c_str());
-        if (n < 1) usage(argv[0], a);
-        s.workers.insert(n);
-      }
-    } else if (key == "boost_launch") {
-      // boost_fiber_bench's own flag (it removes it before calling parse); the other runners
-      // accept and ignore it, so that tools/bench.sh can pass the same arguments to all.
-    } else if (auto it = ints.find(key); it != ints.end()) {
-      char* end = nullptr;
-      long long v = std::strtoll(val.c_str(), &end, 10);
-      if (end == val.c_str() || *end != '\0' || v < 0) usage(argv[0], a);
-      *it->second = v;
-    } else {
-      usage(argv[0], a);
-    }
-  }
-  if (s.reps < 1) s.reps = 1;
-  if (s.echo_clients < 1) s.echo_clients = 1;
-  if (s.echo_rounds < 1) s.echo_rounds = 1;
-  if (s.rss_fibers < 1) s.rss_fibers = 1;
-  if (s.thread_rss_fibers < 1) s.thread_rss_fibers = 1;
-  if (s.close_idle_n < 1) s.close_idle_n = 1;
-  if (s.thread_close_idle_n < 1) s.thread_close_idle_n = 1;
-  std::int64_t leaves = s.skynet_leaves;
-  while (leaves > 1 && leaves % 10 == 0) leaves /= 10;
-  if (leaves != 1) usage(argv[0], "--skynet_leaves (must be a power of 10)");
-  return s;
-}
+// Whether --boost_launch=post was given (boost_fiber_bench's flag; the other runners accept
+// and ignore it, so that tools/bench.sh can pass the same arguments to all).
+bool boost_launch_post();
 
 using Clock = std::chrono::steady_clock;
 
@@ -264,8 +148,8 @@ inline void report(const Sizes& s, const char* name, const std::string& impl, in
     }
   };
   auto fail = [&] {
-    std::printf("bench=%s impl=%s threads=%d value=FAILED unit=%s\n", name, impl.c_str(),
-                threads, unit);
+    std::printf("bench=%s impl=%s threads=%d value=FAILED unit=%s\n", name, impl.c_str(), threads,
+                unit);
     std::fflush(stdout);
     ++failures();
   };

@@ -295,8 +295,7 @@ void run_all(const Sizes& s, int threads, MakeSalloc make) {
   line("skynet", "ms", [&](auto& sa) { return skynet_once(sa, s.skynet_leaves); });
   line("mutex", "ns/op", [&](auto& sa) { return mutex_once(sa, s.mutex_fibers, s.mutex_ops); });
   line("chan_pingpong", "ns/roundtrip", [&](auto& sa) { return pingpong_once(sa, s.pingpong_n); });
-  line("chan_throughput", "ns/msg",
-       [&](auto& sa) { return throughput_once(sa, s.throughput_n); });
+  line("chan_throughput", "ns/msg", [&](auto& sa) { return throughput_once(sa, s.throughput_n); });
   line("fib", "ms", [&](auto& sa) { return fib_once(sa, s.fib_n); });
   line("timers_fire", "ms", [&](auto& sa) { return timers_fire_once(sa, s.timers_fire_n); });
   if (s.wants("rss_parked")) {
@@ -310,18 +309,8 @@ void run_all(const Sizes& s, int threads, MakeSalloc make) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--boost_launch=post") {
-      g_bulk_launch = bf::launch::post;
-    } else if (a == "--boost_launch=dispatch") {
-      g_bulk_launch = bf::launch::dispatch;
-    } else {
-      args.push_back(argv[i]);
-    }
-  }
-  const Sizes s = bench::parse(static_cast<int>(args.size()), args.data());
+  const Sizes s = bench::parse(argc, argv);
+  g_bulk_launch = bench::boost_launch_post() ? bf::launch::post : bf::launch::dispatch;
   if (!s.wants_impl("boost_fiber")) return 0;
   // 1 worker: the default algorithm of the main thread is round_robin.
   if (s.wants_threads(1)) {

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "tools/bench/bench_util.h"
 
 namespace {
@@ -81,8 +82,7 @@ double epoll_once(const std::string& path, i64 clients, i64 rounds) {
                                  "plain C epoll loop, 1 thread: %ld connections x %ld round "
                                  "trips of %d bytes: %lf round trips/s (%lf s)",
                                  &got_clients, &got_rounds, &bytes, &per_s, &seconds);
-  if (fields != 5 || got_clients != clients || got_rounds != rounds || bytes != 64 ||
-      per_s <= 0) {
+  if (fields != 5 || got_clients != clients || got_rounds != rounds || bytes != 64 || per_s <= 0) {
     std::fprintf(stderr, "epoll_echo_peer: unexpected output from '%s': %s\n", cmd.c_str(),
                  out.c_str());
     return -1;
@@ -92,18 +92,14 @@ double epoll_once(const std::string& path, i64 clients, i64 rounds) {
 
 }  // namespace
 
+ABSL_FLAG(std::string, epoll_echo, "",
+          "the epoll_echo binary to run (default: bazel-bin/tools/demo/epoll_echo, found from "
+          "this binary's path)");
+
 int main(int argc, char** argv) {
-  std::string path = default_epoll_echo();
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--epoll_echo=", 0) == 0) {
-      path = a.substr(std::string("--epoll_echo=").size());
-    } else {
-      args.push_back(argv[i]);
-    }
-  }
-  const bench::Sizes s = bench::parse(static_cast<int>(args.size()), args.data());
+  const bench::Sizes s = bench::parse(argc, argv);
+  std::string path = absl::GetFlag(FLAGS_epoll_echo);
+  if (path.empty()) path = default_epoll_echo();
   if (!s.wants("echo") || !s.wants_impl("epoll_c") || !s.wants_threads(1)) return 0;
   const bool found = !path.empty() && ::access(path.c_str(), X_OK) == 0;
   if (!found) {

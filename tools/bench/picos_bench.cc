@@ -171,8 +171,9 @@ i64 skynet(i64 num, i64 size) {
   Computation<i64> children[10];
   for (i64 i = 0; i < 10; ++i) {
     Computation<i64> c = children[i];
-    Fiber::spawn(Fiber::create(c),
-                 [c, sub = num + i * child, child] { c.capture([&] { return skynet(sub, child); }); });
+    Fiber::spawn(Fiber::create(c), [c, sub = num + i * child, child] {
+      c.capture([&] { return skynet(sub, child); });
+    });
   }
   i64 sum = 0;
   for (const Computation<i64>& c : children) sum += c.await();
@@ -409,8 +410,7 @@ int listen_loopback(sockaddr_in* addr) {
   addr->sin_family = AF_INET;
   addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof *addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(addr), len) != 0 ||
-      ::listen(fd, SOMAXCONN) != 0 ||
+  if (::bind(fd, reinterpret_cast<sockaddr*>(addr), len) != 0 || ::listen(fd, SOMAXCONN) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len) != 0) {
     int e = errno;
     io::close(fd);
@@ -599,13 +599,13 @@ int main(int argc, char** argv) {
   for (int n : s.workers) {
     if (n <= 2) continue;  // already there
     for (bool cf : {false, true}) {
-      all.push_back({cf ? "picos-multififo_cf" : "picos-multififo", n,
-                     [n, cf](std::function<void()> f) {
-                       picos::mux::multififo::Options o;
-                       o.threads = n;
-                       o.child_first = cf;
-                       picos::mux::multififo::run(f, o);
-                     }});
+      all.push_back(
+          {cf ? "picos-multififo_cf" : "picos-multififo", n, [n, cf](std::function<void()> f) {
+             picos::mux::multififo::Options o;
+             o.threads = n;
+             o.child_first = cf;
+             picos::mux::multififo::run(f, o);
+           }});
     }
   }
   for (const Impl& impl : all) {
@@ -638,19 +638,18 @@ int main(int argc, char** argv) {
     line("timers_fire", "ms",
          [&] { return timers_fire_once(run, size(s.timers_fire_n, s.thread_timers_fire_n)); });
     line("trigger", "ns/op", [&] { return trigger_once(run, s.trigger_n); });
-    line("trigger_2fibers", "ns/roundtrip", [&] {
-      return trigger_2fibers_once(run, size(s.trigger_n, s.thread_trigger_2fibers_n));
-    });
-    line("echo", "msg/s", [&] { return echo_once(run, s.echo_clients, s.echo_rounds); },
-         /*higher_is_better=*/true);
+    line("trigger_2fibers", "ns/roundtrip",
+         [&] { return trigger_2fibers_once(run, size(s.trigger_n, s.thread_trigger_2fibers_n)); });
+    line(
+        "echo", "msg/s", [&] { return echo_once(run, s.echo_clients, s.echo_rounds); },
+        /*higher_is_better=*/true);
     if (s.wants("close_idle")) {
       const i64 want = size(s.close_idle_n, s.thread_close_idle_n);
       const i64 n = pairs_allowed(want);
       // The unit names the count when RLIMIT_NOFILE forced a smaller one.
       const std::string unit = n == want ? "ms" : "ms_for_" + std::to_string(n) + "_conns";
       if (n != want) {
-        std::fprintf(stderr,
-                     "close_idle: RLIMIT_NOFILE allows %lld connections, not %lld (%s)\n",
+        std::fprintf(stderr, "close_idle: RLIMIT_NOFILE allows %lld connections, not %lld (%s)\n",
                      static_cast<long long>(n), static_cast<long long>(want), impl.name.c_str());
       }
       line("close_idle", unit.c_str(), [&] { return close_idle_once(run, n); });

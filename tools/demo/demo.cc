@@ -57,11 +57,17 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "io/io.h"
 #include "io/signal.h"
 #include "mux/default.h"
@@ -94,25 +100,36 @@ constexpr long kServerReserveFds = 32;
 // Below this RLIMIT_NOFILE --serve refuses to start: the reserve plus room for 32 connections.
 constexpr long kServerMinFds = kServerReserveFds + 32;
 
-const char kUsage[] =
-    "usage: demo [--clients=N] [--rounds=R] [--all] [--scheduler=NAME] [--threads=N]\n"
-    "       demo --serve=PORT [--grace=SECONDS] [--max-connections=N] [--scheduler=NAME]\n"
-    "            [--threads=N]\n"
-    "  --clients=N       client fibers, one connection each (default 1000)\n"
-    "  --rounds=R        64-byte round trips per client (default 50)\n"
-    "  --all             run once per scheduler: fifo, multififo, libevent\n"
-    "  --serve=PORT      only run the echo server on 127.0.0.1:PORT (0: any port) until\n"
-    "                    SIGINT/SIGTERM; then print a summary and exit 0\n"
-    "  --grace=SECONDS   --serve: how long open connections may go on after the signal\n"
-    "                    (default 5)\n"
-    "  --max-connections=N  --serve: connections open at once; more wait in the listen\n"
-    "                    backlog (default: RLIMIT_NOFILE minus 32 kept for the server)\n"
-    "  --scheduler=NAME  fifo, multififo, libevent, thread or randos (default: the build's,\n"
-    "                    --//mux:scheduler)\n"
-    "  --threads=N       multififo's workers (default 0: one per CPU)\n";
+const char* const kSchedulers[] = {"fifo", "multififo", "libevent", "thread", "randos"};
+
+}  // namespace
+
+// The flags. Those whose absence matters (a default that depends on the mode, or a check that
+// they were not combined) are optional: unset unless given.
+ABSL_FLAG(std::optional<long>, clients, std::nullopt,
+          "client fibers, one connection each, 1-100000 (default 1000)");
+ABSL_FLAG(std::optional<long>, rounds, std::nullopt,
+          "64-byte round trips per client, 1-10000000 (default 50)");
+ABSL_FLAG(bool, all, false, "run once per scheduler: fifo, multififo, libevent");
+ABSL_FLAG(std::optional<long>, serve, std::nullopt,
+          "PORT: only run the echo server on 127.0.0.1:PORT (0: any port) until SIGINT or "
+          "SIGTERM; then print a summary and exit 0");
+ABSL_FLAG(std::optional<double>, grace, std::nullopt,
+          "--serve: seconds open connections may go on after the signal, 0-86400 (default 5)");
+// Spelled --max-connections on the command line (main rewrites it: flag names are C names).
+ABSL_FLAG(std::optional<long>, max_connections, std::nullopt,
+          "given as --max-connections=N. --serve: connections open at once; more wait in the "
+          "listen backlog (default: RLIMIT_NOFILE minus 32 kept for the server)");
+ABSL_FLAG(std::string, scheduler, "",
+          "fifo, multififo, libevent, thread or randos (default: the build's, "
+          "--//mux:scheduler)");
+ABSL_FLAG(std::optional<int>, threads, std::nullopt,
+          "multififo's workers, 0-1024 (default 0: one per CPU)");
+
+namespace {
 
 [[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "demo: %s\n%s", msg.c_str(), kUsage);
+  std::fprintf(stderr, "demo: %s (--help lists the flags)\n", msg.c_str());
   std::exit(2);
 }
 
@@ -123,102 +140,73 @@ struct Flags {
   long serve = -1;  // port, or -1: no --serve
   double grace = kDefaultGrace;
   long max_connections = 0;  // 0: from RLIMIT_NOFILE
-  std::string scheduler;  // empty: the build's default
-  int threads = 0;        // multififo workers; 0: one per CPU
+  std::string scheduler;     // empty: the build's default
+  int threads = 0;           // multififo workers; 0: one per CPU
 };
 
-long parse_number(const std::string& flag, const char* text, long min, long max) {
-  errno = 0;
-  char* end = nullptr;
-  long v = std::strtol(text, &end, 10);
-  if (*text == '\0' || *end != '\0' || errno != 0 || v < min || v > max) {
-    usage_error(flag + " needs an integer in [" + std::to_string(min) + ", " +
-                std::to_string(max) + "], got '" + text + "'");
+// The optional flag's value, checked against [min, max], or `otherwise` when it is unset.
+template <typename T>
+T in_range(const absl::Flag<std::optional<T>>& flag, const char* name, T min, T max, T otherwise) {
+  const std::optional<T> v = absl::GetFlag(flag);
+  if (!v) return otherwise;
+  if (!(*v >= min && *v <= max)) {
+    usage_error(absl::StrCat("--", name, " must be in [", min, ", ", max, "], got ", *v));
   }
-  return v;
+  return *v;
 }
-
-double parse_seconds(const std::string& flag, const char* text) {
-  errno = 0;
-  char* end = nullptr;
-  double v = std::strtod(text, &end);
-  if (*text == '\0' || *end != '\0' || errno != 0 || !std::isfinite(v) || v < 0 ||
-      v > 86400) {
-    usage_error(flag + " needs a number of seconds in [0, 86400], got '" + text + "'");
-  }
-  return v;
-}
-
-const char* const kSchedulers[] = {"fifo", "multififo", "libevent", "thread", "randos"};
 
 Flags parse_flags(int argc, char** argv) {
-  Flags f;
-  bool clients_set = false, rounds_set = false, grace_set = false, threads_set = false,
-       max_set = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto eq = arg.find('=');
-    std::string name = arg.substr(0, eq);
-    const char* value = eq == std::string::npos ? nullptr : argv[i] + eq + 1;
-    auto need_value = [&] {
-      if (!value) usage_error(name + " needs a value (" + name + "=...)");
-    };
-    if (name == "--help" || name == "-h") {
-      std::printf("%s", kUsage);
-      std::exit(0);
-    } else if (name == "--clients") {
-      need_value();
-      f.clients = parse_number(name, value, 1, 100000);
-      clients_set = true;
-    } else if (name == "--rounds") {
-      need_value();
-      f.rounds = parse_number(name, value, 1, 10000000);
-      rounds_set = true;
-    } else if (name == "--serve") {
-      need_value();
-      f.serve = parse_number(name, value, 0, 65535);
-    } else if (name == "--grace") {
-      need_value();
-      f.grace = parse_seconds(name, value);
-      grace_set = true;
-    } else if (name == "--max-connections") {
-      need_value();
-      f.max_connections = parse_number(name, value, 1, 10000000);
-      max_set = true;
-    } else if (name == "--scheduler") {
-      need_value();
-      f.scheduler = value;
-      if (std::find_if(std::begin(kSchedulers), std::end(kSchedulers), [&](const char* s) {
-            return f.scheduler == s;
-          }) == std::end(kSchedulers)) {
-        usage_error("--scheduler must be fifo, multififo, libevent, thread or randos, got '" +
-                    f.scheduler + "'");
-      }
-    } else if (name == "--threads") {
-      need_value();
-      f.threads = static_cast<int>(parse_number(name, value, 0, 1024));
-      threads_set = true;
-    } else if (name == "--all") {
-      if (value) usage_error("--all takes no value, got '" + arg + "'");
-      f.all = true;
-    } else {
-      usage_error("unknown argument '" + arg + "'");
+  absl::SetProgramUsageMessage(
+      "an echo server written with Flock and picos::io, loaded by client fibers.\n"
+      "  demo [--clients=N] [--rounds=R] [--all] [--scheduler=NAME] [--threads=N]\n"
+      "  demo --serve=PORT [--grace=SECONDS] [--max-connections=N] [--scheduler=NAME] "
+      "[--threads=N]");
+  // The flags' spelling of --max-connections, and -h for --help.
+  std::vector<std::string> args(argv, argv + argc);
+  std::vector<char*> argv2;
+  for (std::string& a : args) {
+    if (absl::StartsWith(a, "--max-connections")) {
+      a = "--max_connections" + a.substr(std::strlen("--max-connections"));
+    } else if (a == "-h") {
+      a = "--help";
     }
+    argv2.push_back(a.data());
   }
+  const std::vector<char*> rest = absl::ParseCommandLine(argc, argv2.data());
+  if (rest.size() > 1) usage_error(absl::StrCat("unexpected argument '", rest[1], "'"));
+
+  Flags f;
+  f.clients = in_range(FLAGS_clients, "clients", 1L, 100000L, kDefaultClients);
+  f.rounds = in_range(FLAGS_rounds, "rounds", 1L, 10000000L, kDefaultRounds);
+  f.serve = in_range(FLAGS_serve, "serve", 0L, 65535L, -1L);
+  f.grace = in_range(FLAGS_grace, "grace", 0.0, 86400.0, kDefaultGrace);
+  f.max_connections = in_range(FLAGS_max_connections, "max-connections", 1L, 10000000L, 0L);
+  f.threads = in_range(FLAGS_threads, "threads", 0, 1024, 0);
+  f.all = absl::GetFlag(FLAGS_all);
+  f.scheduler = absl::GetFlag(FLAGS_scheduler);
+  if (!f.scheduler.empty() && std::find(std::begin(kSchedulers), std::end(kSchedulers),
+                                        f.scheduler) == std::end(kSchedulers)) {
+    usage_error("--scheduler must be fifo, multififo, libevent, thread or randos, got '" +
+                f.scheduler + "'");
+  }
+  const bool clients_set = absl::GetFlag(FLAGS_clients).has_value();
+  const bool rounds_set = absl::GetFlag(FLAGS_rounds).has_value();
   if (f.serve >= 0 && (f.all || clients_set || rounds_set)) {
-    usage_error("--serve runs only the server: it cannot be combined with --all, --clients "
-                "or --rounds");
+    usage_error(
+        "--serve runs only the server: it cannot be combined with --all, --clients "
+        "or --rounds");
   }
-  if (f.serve < 0 && (grace_set || max_set)) {
+  if (f.serve < 0 && (absl::GetFlag(FLAGS_grace) || absl::GetFlag(FLAGS_max_connections))) {
     usage_error("--grace and --max-connections apply only to --serve");
   }
   if (f.all && !f.scheduler.empty()) {
-    usage_error("--all runs fifo, multififo and libevent: it cannot be combined with "
-                "--scheduler");
+    usage_error(
+        "--all runs fifo, multififo and libevent: it cannot be combined with "
+        "--scheduler");
   }
-  if (threads_set && !f.all && f.scheduler != "multififo" &&
-      !(f.scheduler.empty() && std::strcmp(picos::mux::default_scheduler_name(),
-                                           "multififo") == 0)) {
+  if (absl::GetFlag(FLAGS_threads) && !f.all && f.scheduler != "multififo" &&
+      !(f.scheduler.empty() &&
+        std::strcmp(picos::mux::default_scheduler_name(), "multififo") == 0)) {
     usage_error("--threads sets multififo's workers: use it with --scheduler=multififo");
   }
   if (f.clients * f.rounds > 200000000L) {
@@ -284,8 +272,7 @@ int listen_loopback(int port, sockaddr_in* addr) {
   addr->sin_port = htons(static_cast<std::uint16_t>(port));
   addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof *addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(addr), len) != 0 ||
-      ::listen(fd, SOMAXCONN) != 0 ||
+  if (::bind(fd, reinterpret_cast<sockaddr*>(addr), len) != 0 || ::listen(fd, SOMAXCONN) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len) != 0) {
     int e = errno;
     io::close(fd);
@@ -309,14 +296,14 @@ struct FdGuard {
 struct ServerStats {
   std::atomic<long> accepted{0};
   std::atomic<long> open{0};
-  std::atomic<long> clean{0};     // the client closed (end of file) and got all its bytes
-  std::atomic<long> resets{0};    // ECONNRESET / EPIPE: the client reset or vanished
-  std::atomic<long> errors{0};    // other errors of the connection (ETIMEDOUT, ...)
-  std::atomic<long> cut{0};       // terminated by the server (grace deadline)
-  std::atomic<long> bytes{0};     // bytes echoed
-  std::atomic<long> fd_pauses{0}; // accept found no descriptor left and paused
-  std::atomic<long> full{0};      // the acceptor waited for a connection to close
-  std::atomic<long> aborted{0};   // accept skipped a connection that failed before it
+  std::atomic<long> clean{0};      // the client closed (end of file) and got all its bytes
+  std::atomic<long> resets{0};     // ECONNRESET / EPIPE: the client reset or vanished
+  std::atomic<long> errors{0};     // other errors of the connection (ETIMEDOUT, ...)
+  std::atomic<long> cut{0};        // terminated by the server (grace deadline)
+  std::atomic<long> bytes{0};      // bytes echoed
+  std::atomic<long> fd_pauses{0};  // accept found no descriptor left and paused
+  std::atomic<long> full{0};       // the acceptor waited for a connection to close
+  std::atomic<long> aborted{0};    // accept skipped a connection that failed before it
 };
 
 // Errors of one connection: its peer reset or vanished, or the network failed it. They end
@@ -325,9 +312,20 @@ struct ServerStats {
 bool is_reset(int err) { return err == ECONNRESET || err == EPIPE; }
 bool is_connection_error(int err) {
   switch (err) {
-    case ECONNRESET: case EPIPE: case ETIMEDOUT: case ECONNABORTED: case ENOTCONN:
-    case EHOSTUNREACH: case ENETUNREACH: case ENETDOWN: case ENETRESET: case EHOSTDOWN:
-    case EPROTO: case EIO: case ENOBUFS: case ENOMEM:
+    case ECONNRESET:
+    case EPIPE:
+    case ETIMEDOUT:
+    case ECONNABORTED:
+    case ENOTCONN:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ENETDOWN:
+    case ENETRESET:
+    case EHOSTDOWN:
+    case EPROTO:
+    case EIO:
+    case ENOBUFS:
+    case ENOMEM:
       return true;
     default:
       return false;
@@ -342,9 +340,18 @@ bool is_out_of_resources(int err) {
 }
 bool is_transient_accept_error(int err) {
   switch (err) {
-    case ECONNABORTED: case EPROTO: case EPERM: case ENETDOWN: case ENOPROTOOPT:
-    case EHOSTDOWN: case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH:
-    case ETIMEDOUT: case ECONNRESET:
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+    case ETIMEDOUT:
+    case ECONNRESET:
       return true;
     default:
       return is_out_of_resources(err);
@@ -483,16 +490,17 @@ void serve(long port, double grace, long max_connections, const std::string& sch
     std::fflush(stdout);
     // The scope form of Control::terminate_after: at the deadline every handler still
     // running sees Terminate; join_after returns as soon as they have all ended.
-    connections.terminate_after(std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::duration<double>(grace)));
+    connections.terminate_after(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(grace)));
   });
-  std::printf("summary: %ld connections served: %ld closed by the client, %ld reset "
-              "(ECONNRESET/EPIPE), %ld other errors, %ld cut at the grace deadline; %ld bytes "
-              "echoed; %ld aborted before accept; %ld waits at the connection limit; %ld accept pauses "
-              "out of descriptors\n",
-              stats.accepted.load(), stats.clean.load(), stats.resets.load(),
-              stats.errors.load(), stats.cut.load(), stats.bytes.load(), stats.aborted.load(),
-              stats.full.load(), stats.fd_pauses.load());
+  std::printf(
+      "summary: %ld connections served: %ld closed by the client, %ld reset "
+      "(ECONNRESET/EPIPE), %ld other errors, %ld cut at the grace deadline; %ld bytes "
+      "echoed; %ld aborted before accept; %ld waits at the connection limit; %ld accept pauses "
+      "out of descriptors\n",
+      stats.accepted.load(), stats.clean.load(), stats.resets.load(), stats.errors.load(),
+      stats.cut.load(), stats.bytes.load(), stats.aborted.load(), stats.full.load(),
+      stats.fd_pauses.load());
   std::fflush(stdout);
 }
 
@@ -544,19 +552,17 @@ Result echo_benchmark(long clients, long rounds) {
                   auto s = Clock::now();
                   io::write_all(fd, out, kMessage);
                   std::size_t got = io::read_full(fd, in, kMessage);
-                  auto ns =
-                      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - s);
+                  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - s);
                   if (got != kMessage || std::memcmp(in, out, kMessage) != 0) {
                     throw std::runtime_error("client " + std::to_string(c) + ", round " +
                                              std::to_string(k) + ": echo mismatch (" +
                                              std::to_string(got) + " of 64 bytes back)");
                   }
-                  lat[k] = static_cast<std::uint32_t>(
-                      std::min<std::int64_t>(ns.count(), INT32_MAX));
+                  lat[k] =
+                      static_cast<std::uint32_t>(std::min<std::int64_t>(ns.count(), INT32_MAX));
                 }
               } catch (const std::system_error& e) {
-                if (!is_connection_error(e.code().value()) &&
-                    e.code().value() != ECONNREFUSED) {
+                if (!is_connection_error(e.code().value()) && e.code().value() != ECONNREFUSED) {
                   throw;
                 }
                 error = "client " + std::to_string(c) + ": " + e.what();
@@ -626,9 +632,10 @@ double silent_peer_timeout() {
 }
 
 int benchmark(const Flags& flags) {
-  std::printf("echo over loopback TCP: %ld client fibers x %ld round trips of %zu bytes, "
-              "every byte checked\n",
-              flags.clients, flags.rounds, kMessage);
+  std::printf(
+      "echo over loopback TCP: %ld client fibers x %ld round trips of %zu bytes, "
+      "every byte checked\n",
+      flags.clients, flags.rounds, kMessage);
   print_header();
   auto bench = [&] { return echo_benchmark(flags.clients, flags.rounds); };
   std::string name = scheduler_name(flags);
@@ -638,18 +645,20 @@ int benchmark(const Flags& flags) {
     ok &= print_row(display_name("multififo", flags.threads),
                     picos::mux::multififo::run(bench, multififo_options(flags.threads)));
     ok &= print_row("libevent", picos::mux::libevent::run(bench));
-    std::printf("(thread is left out: one OS thread per fiber would be %ld threads here; "
-                "try --scheduler=thread with a small --clients)\n",
-                2 * flags.clients);
+    std::printf(
+        "(thread is left out: one OS thread per fiber would be %ld threads here; "
+        "try --scheduler=thread with a small --clients)\n",
+        2 * flags.clients);
   } else {
     std::string row = display_name(name, flags.threads);
     if (flags.scheduler.empty()) row += ", default";
     ok &= print_row(row, run_on(name, flags.threads, bench));
   }
   double ms = run_on(name, flags.threads, silent_peer_timeout);
-  std::printf("timeout: a read from a silent peer, wrapped in Control::terminate_after(500 ms), "
-              "ended with Terminate after %.1f ms (%s)\n",
-              ms, name.c_str());
+  std::printf(
+      "timeout: a read from a silent peer, wrapped in Control::terminate_after(500 ms), "
+      "ended with Terminate after %.1f ms (%s)\n",
+      ms, name.c_str());
   return ok ? 0 : 1;
 }
 
@@ -698,11 +707,10 @@ int main(int argc, char** argv) {
       // thread inherits the blocked mask, so SIGINT/SIGTERM stay pending for the signalfd.
       io::SignalSet stop({SIGINT, SIGTERM});
       std::string name = scheduler_name(flags);
-      run_on(name, flags.threads,
-             [&] {
-               serve(flags.serve, flags.grace, flags.max_connections,
-                     display_name(name, flags.threads), stop);
-             });
+      run_on(name, flags.threads, [&] {
+        serve(flags.serve, flags.grace, flags.max_connections, display_name(name, flags.threads),
+              stop);
+      });
       return 0;
     }
     return benchmark(flags);

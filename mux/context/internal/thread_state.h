@@ -16,6 +16,8 @@
 #ifndef PICOS_MUX_CONTEXT_INTERNAL_THREAD_STATE_H_
 #define PICOS_MUX_CONTEXT_INTERNAL_THREAD_STATE_H_
 
+#include "picos/internal/attributes.h"
+
 namespace picos::mux::context {
 class Context;
 class Stack;
@@ -30,7 +32,7 @@ struct ThreadState {
 };
 
 // The calling thread's state. Any thread; one call and a TLS address computation (~1 ns).
-__attribute__((noipa)) ThreadState* thread_state() noexcept;
+PICOS_NOIPA ThreadState* thread_state() noexcept;
 
 // Done once per thread, the first time it resumes a context (`ts` is its state): installs
 // the SIGSEGV/SIGBUS overflow handler process-wide (std::call_once) and gives the thread an

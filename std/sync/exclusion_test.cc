@@ -1,0 +1,432 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// What every mutual-exclusion primitive of std/sync shares, as GoogleTest typed tests on
+// every scheduler of the conformance matrix: Mutex, Lock, Rwlock (its write side) and Sem used
+// as a binary semaphore. Each primitive's own behaviour (owner checks, poisoning details,
+// readers, counting) is tested beside it: sync_test.cc (Mutex), lock_test.cc, rwlock_test.cc,
+// sem_test.cc.
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "mux/testing/testing.h"
+#include "picos/picos.h"
+#include "std/sync/errors.h"
+#include "std/sync/lock.h"
+#include "std/sync/lock_testing.h"
+#include "std/sync/mutex.h"
+#include "std/sync/rwlock.h"
+#include "std/sync/sem.h"
+#include "std/sync/sync_testing.h"
+
+namespace picos::sync {
+namespace {
+
+using testing::await_all;
+using testing::cancel;
+using testing::cancel_self;
+using testing::fibers;
+using testing::fork;
+using testing::inject_everywhere;
+using testing::parked_for_testing;
+using testing::spawn_victim;
+using testing::Stop;
+using testing::Victim;
+using testing::wait_parked;
+
+// Sem(1) as a lock: the adapter gives it Lockable's names.
+class BinarySem : public Sem {
+ public:
+  BinarySem() : Sem(1) {}
+  void lock() { acquire(); }
+  void unlock() { release(); }
+  bool try_lock() { return try_acquire(); }
+};
+
+// What differs between the primitives, for the shared tests.
+template <typename T>
+struct Traits;
+
+template <>
+struct Traits<Mutex> {
+  static constexpr bool kParks = false;  // its own waiter list, not std/awaitable's lot
+};
+
+template <>
+struct Traits<Lock> {
+  static constexpr bool kParks = true;
+  static void check_poisoned(Lock& l) {
+    EXPECT_TRUE(l.is_locked());  // a poisoned lock stays locked
+    EXPECT_TRUE(l.is_poisoned());
+    l.release();  // a no-op now
+    l.poison();   // idempotent
+    EXPECT_TRUE(l.is_locked());
+    EXPECT_TRUE(l.is_poisoned());
+  }
+};
+
+template <>
+struct Traits<Rwlock> {
+  static constexpr bool kParks = true;
+  static void check_poisoned(Rwlock& rw) {
+    rw.release();  // no-op
+    rw.release_shared();
+    EXPECT_TRUE(rw.is_locked());
+    EXPECT_FALSE(rw.is_locked_shared());
+    EXPECT_TRUE(rw.is_poisoned());
+    EXPECT_THROW(rw.sharing([] {}), Poisoned);
+  }
+};
+
+template <>
+struct Traits<BinarySem> {
+  static constexpr bool kParks = true;
+  static void check_poisoned(BinarySem& s) {
+    EXPECT_EQ(s.value(), 0);
+    s.release();  // silent no-op
+    EXPECT_TRUE(s.is_poisoned());
+    EXPECT_EQ(s.value(), 0);
+  }
+};
+
+// Whether `m` is free and, once taken, exclusive; leaves it free.
+template <typename T>
+bool free_and_exclusive(T& m) {
+  if (!m.try_lock()) return false;
+  const bool exclusive = !m.try_lock();
+  if (!exclusive) m.unlock();
+  m.unlock();
+  return exclusive;
+}
+
+template <typename T>
+void expect_nothing_parked() {
+  if constexpr (Traits<T>::kParks) {
+    EXPECT_EQ(parked_for_testing(), 0u);
+  }
+}
+
+// ---- every primitive -------------------------------------------------------------------
+
+template <typename T>
+class ExclusionTest : public ::testing::Test {};
+using AllLocks = ::testing::Types<Mutex, Lock, Rwlock, BinarySem>;
+TYPED_TEST_SUITE(ExclusionTest, AllLocks);
+
+TYPED_TEST(ExclusionTest, MutualExclusionAcrossSuspension) {
+  picos::testing::run([] {
+    TypeParam m;
+    long value = 0;
+    std::atomic<int> inside{0};
+    const int n = fibers(100), k = 50;
+    std::vector<Computation<void>> done;
+    for (int i = 0; i < n; ++i) {
+      done.push_back(fork([&] {
+        for (int j = 0; j < k; ++j) {
+          std::lock_guard<TypeParam> guard(m);
+          EXPECT_EQ(++inside, 1);
+          long x = value;
+          Fiber::yield();
+          value = x + 1;
+          --inside;
+        }
+      }));
+    }
+    await_all(done);
+    for (auto& d : done) d.await();
+    EXPECT_EQ(value, static_cast<long>(n) * k);
+    EXPECT_TRUE(free_and_exclusive(m));
+    expect_nothing_parked<TypeParam>();
+  });
+}
+
+TYPED_TEST(ExclusionTest, TryLockSequence) {
+  picos::testing::run([] {
+    TypeParam m;
+    EXPECT_TRUE(m.try_lock());
+    EXPECT_FALSE(m.try_lock());
+    fork([&] { EXPECT_FALSE(m.try_lock()); }).await();  // nor can another fiber
+    m.unlock();
+    EXPECT_TRUE(m.try_lock());
+    m.unlock();
+  });
+}
+
+TYPED_TEST(ExclusionTest, ModelsTheStandardLockConcepts) {
+  picos::testing::run([] {
+    TypeParam a, b;
+    {
+      std::scoped_lock both(a, b);
+      EXPECT_FALSE(a.try_lock());
+      EXPECT_FALSE(b.try_lock());
+    }
+    EXPECT_TRUE(free_and_exclusive(a));
+    std::unique_lock<TypeParam> lock(a, std::try_to_lock);
+    EXPECT_TRUE(lock.owns_lock());
+    lock.unlock();
+    {
+      std::lock_guard<TypeParam> guard(b);
+      EXPECT_FALSE(b.try_lock());
+    }
+    EXPECT_TRUE(free_and_exclusive(a));
+    EXPECT_TRUE(free_and_exclusive(b));
+  });
+}
+
+// Workers lock, yield and unlock while main cancels them at random: exclusion holds, no
+// hand-off is lost (every worker ends) and nobody holds the lock at the end.
+TYPED_TEST(ExclusionTest, CancelationStressKeepsExclusionAndLosesNoHandOff) {
+  picos::testing::run([] {
+    TypeParam m;
+    std::atomic<int> inside{0};
+    std::atomic<long> entered{0};
+    const int n = fibers(60);
+    std::vector<Victim> workers;
+    for (int i = 0; i < n; ++i) {
+      workers.push_back(spawn_victim([&] {
+        try {
+          for (int j = 0; j < 200; ++j) {
+            std::lock_guard<TypeParam> guard(m);
+            EXPECT_EQ(++inside, 1);
+            struct Leave {
+              std::atomic<int>& n;
+              ~Leave() { --n; }  // also when yield throws the cancelation
+            } leave{inside};
+            ++entered;
+            if (j % 3 == 0) Fiber::yield();
+          }
+        } catch (const Stop&) {
+        }
+      }));
+    }
+    std::mt19937 rng(7);
+    for (int i = 0; i < n / 2; ++i) {
+      Fiber::yield();
+      cancel(workers[rng() % workers.size()].c);
+    }
+    for (auto& w : workers) w.done.await();  // a lost hand-off would hang here
+    EXPECT_TRUE(free_and_exclusive(m));
+    EXPECT_GT(entered.load(), 0);
+    expect_nothing_parked<TypeParam>();
+  });
+}
+
+// ---- the primitives on std/awaitable's parking lot: poisoning, cancelation injection -------
+
+template <typename T>
+class ParkingLockTest : public ::testing::Test {};
+using ParkingLocks = ::testing::Types<Lock, Rwlock, BinarySem>;
+TYPED_TEST_SUITE(ParkingLockTest, ParkingLocks);
+
+TYPED_TEST(ParkingLockTest, PoisoningWakesEveryWaiter) {
+  picos::testing::run([] {
+    for (int n = 1; n <= 4; ++n) {
+      TypeParam m;
+      m.lock();
+      std::atomic<int> poisoned{0};
+      std::vector<Computation<void>> done;
+      for (int i = 0; i < n; ++i) {
+        done.push_back(fork([&] {
+          try {
+            m.lock();
+          } catch (const Poisoned&) {
+            ++poisoned;
+          }
+        }));
+      }
+      wait_parked(static_cast<std::size_t>(n));
+      m.poison();
+      await_all(done);
+      EXPECT_EQ(poisoned.load(), n);
+      Traits<TypeParam>::check_poisoned(m);
+      EXPECT_THROW(m.lock(), Poisoned);
+      EXPECT_THROW(m.try_lock(), Poisoned);
+      EXPECT_EQ(parked_for_testing(), 0u);
+    }
+  });
+}
+
+// Cancelation injected into a lock() that blocks on a holder (see lock_testing.h).
+TYPED_TEST(ParkingLockTest, CancelationInjectedIntoLock) {
+  picos::testing::run([] {
+    TypeParam m;
+    inject_everywhere({[&] { m.lock(); }, [&] { m.lock(); }, [&] { m.unlock(); }, [] {},
+                       [&] { m.unlock(); }, [&] { return free_and_exclusive(m); }});
+  });
+}
+
+// ---- the locks with a condition variable (Lock::Condition, Rwlock::Condition) ------------
+
+template <typename T>
+class ConditionLockTest : public ::testing::Test {};
+using ConditionLocks = ::testing::Types<Lock, Rwlock>;
+TYPED_TEST_SUITE(ConditionLockTest, ConditionLocks);
+
+TYPED_TEST(ConditionLockTest, CancelationInjectedIntoWait) {
+  picos::testing::run([] {
+    TypeParam l;
+    typename TypeParam::Condition c;
+    inject_everywhere({[] {},
+                       [&] {
+                         l.acquire();
+                         c.wait(l);
+                       },
+                       [&] {
+                         l.release();
+                         c.signal();  // pass the signal on
+                       },
+                       [&] {
+                         EXPECT_TRUE(l.is_locked());  // wait throws with the lock held
+                         l.release();
+                       },
+                       [&] { c.signal(); }, [&] { return free_and_exclusive(l); },
+                       [&] { return !l.is_locked(); }});
+  });
+}
+
+// A canceled wait re-acquires the lock with cancelation forbidden: it waits for the holder.
+TYPED_TEST(ConditionLockTest, CanceledWaitReacquiresTheLockBeforeThrowing) {
+  picos::testing::run([] {
+    TypeParam l;
+    typename TypeParam::Condition c;
+    std::atomic<int> stage{0};
+    Victim v = spawn_victim([&] {
+      l.acquire();
+      try {
+        c.wait(l);
+      } catch (const Stop&) {
+        stage = 1;
+        EXPECT_TRUE(l.is_locked());
+        l.release();
+      }
+    });
+    wait_parked(1);
+    l.acquire();  // the wait released it
+    cancel(v.c);
+    for (int i = 0; i < 50; ++i) Fiber::yield();
+    EXPECT_EQ(stage.load(), 0);  // still waiting for the lock we hold
+    l.release();
+    v.done.await();
+    EXPECT_EQ(stage.load(), 1);
+    EXPECT_FALSE(l.is_locked());
+  });
+}
+
+// The spec's cancelation stress: workers acquire, wait and release while another fiber
+// cancels them at random and main signals/broadcasts at random. Mutual exclusion holds
+// throughout and every wait returns or throws with the lock held.
+TYPED_TEST(ConditionLockTest, CancelationStressKeepsExclusionAndWaitReturnsHolding) {
+  picos::testing::run([] {
+    TypeParam l;
+    typename TypeParam::Condition c;
+    std::atomic<int> inside{0};
+    long plain = 0;  // only touched with the lock held
+    std::atomic<long> expected{0};
+    const int n = fibers(40), k = picos::testing::scaled(200);
+    std::vector<Victim> workers;
+    for (int i = 0; i < n; ++i) {
+      workers.push_back(spawn_victim([&] {
+        long mine = 0;
+        auto step = [&] {
+          EXPECT_EQ(++inside, 1);
+          ++plain;
+          ++mine;
+          --inside;
+        };
+        bool held = false;
+        try {
+          for (int j = 0; j < k; ++j) {
+            l.acquire();
+            held = true;
+            step();
+            try {
+              c.wait(l);
+            } catch (...) {
+              step();  // the lock is held again
+              throw;
+            }
+            step();
+            held = false;
+            l.release();
+          }
+        } catch (const Stop&) {
+          if (held) l.release();
+        }
+        expected += mine;
+      }));
+    }
+    Computation<void> canceler = fork([&] {
+      std::mt19937 rng(11);
+      for (int i = 0; i < n / 2; ++i) {
+        for (int y = static_cast<int>(rng() % 20); y > 0; --y) Fiber::yield();
+        cancel(workers[rng() % workers.size()].c);
+      }
+    });
+    std::mt19937 rng(5);
+    auto all_done = [&] {
+      return std::all_of(workers.begin(), workers.end(),
+                         [](const Victim& v) { return !v.done.is_running(); });
+    };
+    while (!all_done()) {
+      if (rng() % 4 == 0) {
+        c.broadcast();
+      } else {
+        c.signal();
+      }
+      Fiber::yield();
+    }
+    canceler.await();
+    EXPECT_EQ(plain, expected.load());
+    EXPECT_TRUE(l.try_acquire());  // nobody holds it at the end
+    l.release();
+    EXPECT_EQ(parked_for_testing(), 0u);
+  });
+}
+
+// Release-type operations are not cancelation points: in a canceled fiber they succeed.
+// Acquiring a *free* primitive also succeeds (it does not suspend, so it checks nothing).
+TEST(NonCancelableTest, OperationsInACanceledFiber) {
+  picos::testing::run([] {
+    Lock l;
+    Lock::Condition c;
+    Rwlock rw, frozen;
+    Sem s(0);
+    std::atomic<bool> finished{false};
+    Victim v = spawn_victim([&] {
+      cancel_self();
+      EXPECT_THROW(Fiber::current().check(), Stop);
+      EXPECT_NO_THROW(l.acquire());  // free: taken without a check
+      EXPECT_NO_THROW(c.signal());
+      EXPECT_NO_THROW(c.broadcast());
+      EXPECT_NO_THROW(l.release());
+      EXPECT_NO_THROW(l.acquire());
+      EXPECT_NO_THROW(l.poison());
+      EXPECT_NO_THROW(rw.acquire());
+      EXPECT_NO_THROW(rw.release());
+      EXPECT_NO_THROW(rw.acquire_shared());
+      EXPECT_NO_THROW(rw.release_shared());
+      EXPECT_NO_THROW(frozen.freeze());
+      EXPECT_NO_THROW(rw.acquire());
+      EXPECT_NO_THROW(rw.poison());
+      EXPECT_NO_THROW(s.release());
+      EXPECT_NO_THROW(s.acquire());  // available: taken
+      EXPECT_NO_THROW(s.release());
+      EXPECT_NO_THROW(s.poison());
+      EXPECT_NO_THROW(s.release());
+      finished = true;
+    });
+    v.done.await();
+    EXPECT_TRUE(finished.load());
+    EXPECT_TRUE(l.is_poisoned());
+    EXPECT_TRUE(rw.is_poisoned());
+    EXPECT_TRUE(frozen.is_frozen());
+    EXPECT_TRUE(s.is_poisoned());
+  });
+}
+
+}  // namespace
+}  // namespace picos::sync

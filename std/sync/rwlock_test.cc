@@ -1,0 +1,362 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// Rwlock and Rwlock::Condition on every scheduler of the conformance matrix: readers,
+// freezing, the shared side of waits and cancelation. What its write side shares with Mutex,
+// Lock and Sem is in exclusion_test.cc.
+
+#include "std/sync/rwlock.h"
+
+#include <atomic>
+#include <mutex>
+#include <shared_mutex>
+#include <stdexcept>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "mux/testing/testing.h"
+#include "picos/picos.h"
+#include "std/sync/errors.h"
+#include "std/sync/lock.h"
+#include "std/sync/lock_testing.h"
+#include "std/sync/sync_testing.h"
+
+namespace picos::sync {
+namespace {
+
+using testing::await_all;
+using testing::fibers;
+using testing::fork;
+using testing::inject_everywhere;
+using testing::parked_for_testing;
+using testing::Stop;
+using testing::wait_parked;
+
+// The state word plus the writers' gate (a Lock): two words, no allocation.
+// The state word plus the writers' gate (a Lock): two words, no allocation.
+TEST(RwlockTest, IsTwoWords) { EXPECT_EQ(sizeof(Rwlock), 16u); }
+
+TEST(RwlockTest, ReadersShareWritersExclude) {
+  picos::testing::run([] {
+    Rwlock rw;
+    std::atomic<int> readers{0}, writers{0}, max_readers{0};
+    long value = 0;
+    const int n = fibers(60), k = 40;
+    std::vector<Computation<void>> done;
+    for (int i = 0; i < n; ++i) {
+      done.push_back(fork([&, i] {
+        for (int j = 0; j < k; ++j) {
+          if ((i + j) % 3 == 0) {
+            std::lock_guard<Rwlock> guard(rw);
+            EXPECT_EQ(++writers, 1);
+            EXPECT_EQ(readers.load(), 0);
+            long x = value;
+            Fiber::yield();
+            value = x + 1;
+            --writers;
+          } else {
+            std::shared_lock<Rwlock> guard(rw);
+            int r = ++readers;
+            int m = max_readers.load();
+            while (r > m && !max_readers.compare_exchange_weak(m, r)) {
+            }
+            EXPECT_EQ(writers.load(), 0);
+            (void)value;
+            Fiber::yield();
+            --readers;
+          }
+        }
+      }));
+    }
+    await_all(done);
+    for (auto& d : done) d.await();
+    long writes = 0;
+    for (int i = 0; i < n; ++i) {
+      for (int j = 0; j < k; ++j) writes += (i + j) % 3 == 0;
+    }
+    EXPECT_EQ(value, writes);
+    EXPECT_FALSE(rw.is_locked() || rw.is_locked_shared());
+    EXPECT_EQ(parked_for_testing(), 0u);
+  });
+}
+
+TEST(RwlockTest, TryAcquireSequences) {
+  picos::testing::run([] {
+    Rwlock rw;
+    EXPECT_TRUE(rw.try_acquire());
+    EXPECT_FALSE(rw.try_acquire());
+    EXPECT_FALSE(rw.try_acquire_shared());
+    rw.release();
+    EXPECT_TRUE(rw.try_acquire_shared());
+    EXPECT_TRUE(rw.try_acquire_shared());
+    EXPECT_TRUE(rw.is_locked_shared());
+    EXPECT_FALSE(rw.try_acquire());
+    rw.release_shared();
+    rw.release_shared();
+    EXPECT_TRUE(rw.try_acquire());
+    rw.poison();
+    EXPECT_THROW(rw.try_acquire(), Poisoned);
+    EXPECT_THROW(rw.try_acquire_shared(), Poisoned);
+    EXPECT_TRUE(rw.is_locked());
+    EXPECT_FALSE(rw.is_locked_shared());
+
+    Rwlock f;
+    f.acquire_shared();
+    f.freeze();
+    EXPECT_THROW(f.try_acquire(), Frozen);
+    EXPECT_TRUE(f.try_acquire_shared());
+    f.release_shared();
+    f.release_shared();
+    EXPECT_TRUE(f.is_locked_shared());  // frozen: read-locked forever
+    EXPECT_TRUE(f.is_frozen());
+  });
+}
+
+TEST(RwlockTest, PoisoningWakesWritersAndReaders) {
+  picos::testing::run([] {
+    for (int n = 1; n <= 4; ++n) {
+      Rwlock rw;
+      rw.acquire();
+      std::atomic<int> poisoned{0};
+      std::vector<Computation<void>> done;
+      for (int i = 0; i < n; ++i) {
+        done.push_back(fork([&] {
+          try {
+            rw.acquire();
+          } catch (const Poisoned&) {
+            ++poisoned;
+          }
+        }));
+        done.push_back(fork([&] {
+          try {
+            rw.acquire_shared();
+          } catch (const Poisoned&) {
+            ++poisoned;
+          }
+        }));
+      }
+      wait_parked(static_cast<std::size_t>(2 * n));
+      rw.poison();
+      await_all(done);
+      EXPECT_EQ(poisoned.load(), 2 * n);
+      rw.release();  // no-op
+      rw.release_shared();
+      EXPECT_TRUE(rw.is_locked());
+      EXPECT_FALSE(rw.is_locked_shared());
+      EXPECT_TRUE(rw.is_poisoned());
+      EXPECT_THROW(rw.sharing([] {}), Poisoned);
+      EXPECT_EQ(parked_for_testing(), 0u);
+    }
+  });
+}
+
+TEST(RwlockTest, WaitSharedWaiterSeesPoisoned) {
+  picos::testing::run([] {
+    Rwlock rw;
+    Rwlock::Condition c;
+    std::atomic<int> poisoned{0};
+    auto reader = fork([&] {
+      try {
+        rw.sharing([&] { c.wait_shared(rw); });
+      } catch (const Poisoned&) {
+        ++poisoned;
+      }
+    });
+    auto writer = fork([&] {
+      try {
+        rw.holding([&] { c.wait(rw); });
+      } catch (const Poisoned&) {
+        ++poisoned;
+      }
+    });
+    wait_parked(2);
+    rw.acquire();
+    rw.poison();
+    c.broadcast();
+    reader.await();
+    writer.await();
+    EXPECT_EQ(poisoned.load(), 2);
+    EXPECT_THROW(c.wait(rw), Poisoned);
+    EXPECT_THROW(c.wait_shared(rw), Poisoned);
+  });
+}
+
+TEST(RwlockTest, FreezingFailsWritersAndKeepsSharing) {
+  picos::testing::run([] {
+    Rwlock rw;
+    rw.acquire_shared();
+    const int n = 3;
+    std::atomic<int> frozen{0};
+    std::vector<Computation<void>> done;
+    for (int i = 0; i < n; ++i) {
+      done.push_back(fork([&] {
+        try {
+          rw.acquire();
+        } catch (const Frozen& e) {
+          EXPECT_STREQ(e.what(), "picos::sync::Rwlock::acquire: frozen");
+          ++frozen;
+        }
+      }));
+    }
+    wait_parked(n);
+    rw.freeze();
+    await_all(done);
+    EXPECT_EQ(frozen.load(), n);
+    EXPECT_TRUE(rw.is_frozen());
+    rw.acquire_shared();
+    rw.release_shared();
+    EXPECT_EQ(rw.sharing([] { return 7; }), 7);
+    rw.release_shared();
+    EXPECT_TRUE(rw.is_locked_shared());
+    EXPECT_THROW(rw.acquire(), Frozen);
+    rw.freeze();  // idempotent
+
+    Rwlock w;
+    w.acquire();
+    EXPECT_THROW(w.freeze(), std::logic_error);
+    w.poison();
+    EXPECT_THROW(w.freeze(), Poisoned);
+    Rwlock free_lock;
+    free_lock.freeze();  // no hold needed when no writer holds it
+    EXPECT_TRUE(free_lock.is_locked_shared());
+    EXPECT_EQ(parked_for_testing(), 0u);
+  });
+}
+
+TEST(RwlockTest, MisuseIsReported) {
+  picos::testing::run([] {
+    Rwlock rw;
+    Rwlock::Condition c;
+    EXPECT_THROW(rw.release(), std::logic_error);
+    EXPECT_THROW(rw.release_shared(), std::logic_error);
+    EXPECT_THROW(rw.poison(), std::logic_error);
+    EXPECT_THROW(c.wait(rw), std::logic_error);
+    EXPECT_THROW(c.wait_shared(rw), std::logic_error);
+    rw.acquire_shared();
+    EXPECT_THROW(rw.poison(), std::logic_error);
+    EXPECT_THROW(rw.release(), std::logic_error);
+    EXPECT_THROW(c.wait(rw), std::logic_error);
+    rw.release_shared();
+    EXPECT_EQ(parked_for_testing(), 0u);
+    EXPECT_FALSE(rw.is_locked() || rw.is_locked_shared() || rw.is_poisoned());
+  });
+}
+
+TEST(RwlockTest, ScopedHelpersAndStandardLocks) {
+  picos::testing::run([] {
+    Rwlock rw;
+    Lock l;
+    {
+      std::shared_lock<Rwlock> a(rw);
+      std::shared_lock<Rwlock> b(rw);
+      EXPECT_TRUE(rw.is_locked_shared());
+      EXPECT_FALSE(rw.try_lock());
+    }
+    {
+      std::scoped_lock both(rw, l);
+      EXPECT_TRUE(rw.is_locked());
+      EXPECT_FALSE(rw.try_lock_shared());
+    }
+    {
+      std::unique_lock<Rwlock> u(rw, std::try_to_lock);
+      EXPECT_TRUE(u.owns_lock());
+    }
+    EXPECT_FALSE(rw.is_locked() || rw.is_locked_shared());
+    EXPECT_THROW(rw.sharing([] { throw Stop(); }), Stop);
+    EXPECT_FALSE(rw.is_locked_shared());
+    EXPECT_THROW(rw.protect([] { throw Stop(); }), Stop);
+    EXPECT_FALSE(rw.is_locked() || rw.is_poisoned());
+    EXPECT_EQ(rw.holding([] { return 3; }), 3);
+    EXPECT_THROW(rw.holding([] { throw Stop(); }), Stop);
+    EXPECT_TRUE(rw.is_poisoned());
+  });
+}
+
+TEST(RwlockTest, ConditionWaitAndWaitShared) {
+  picos::testing::run([] {
+    Rwlock rw;
+    Rwlock::Condition c;
+    bool go = false;
+    const int n = fibers(10);
+    std::atomic<int> woke{0};
+    std::vector<Computation<void>> done;
+    for (int i = 0; i < n; ++i) {
+      done.push_back(fork([&] {
+        std::lock_guard<Rwlock> guard(rw);
+        c.wait(rw, [&] { return go; });
+        EXPECT_FALSE(rw.is_locked_shared());
+        ++woke;
+      }));
+      done.push_back(fork([&] {
+        std::shared_lock<Rwlock> guard(rw);
+        c.wait_shared(rw, [&] { return go; });
+        EXPECT_FALSE(rw.try_acquire());  // we hold it shared
+        ++woke;
+      }));
+    }
+    wait_parked(static_cast<std::size_t>(2 * n));
+    rw.holding([&] { go = true; });
+    c.signal();  // one first, then everybody
+    c.broadcast();
+    await_all(done);
+    for (auto& d : done) d.await();
+    EXPECT_EQ(woke.load(), 2 * n);
+    EXPECT_FALSE(rw.is_locked() || rw.is_locked_shared());
+  });
+}
+
+// Blocked by a writer: ParkingLockTest.CancelationInjectedIntoLock (exclusion_test.cc).
+TEST(RwlockCancelTest, AcquireBlockedByReaders) {
+  picos::testing::run([] {
+    Rwlock rw;
+    inject_everywhere({[&] { rw.acquire_shared(); }, [&] { rw.acquire(); }, [&] { rw.release(); },
+                       [] {}, [&] { rw.release_shared(); },
+                       [&] {
+                         if (!rw.try_acquire()) return false;
+                         rw.release();
+                         return true;
+                       }});
+  });
+}
+
+TEST(RwlockCancelTest, AcquireShared) {
+  picos::testing::run([] {
+    Rwlock rw;
+    inject_everywhere({[&] { rw.acquire(); }, [&] { rw.acquire_shared(); },
+                       [&] { rw.release_shared(); }, [] {}, [&] { rw.release(); },
+                       [&] {
+                         if (!rw.try_acquire()) return false;
+                         rw.release();
+                         return true;
+                       }});
+  });
+}
+
+TEST(RwlockCancelTest, WaitShared) {
+  picos::testing::run([] {
+    Rwlock rw;
+    Rwlock::Condition c;
+    inject_everywhere({[] {},
+                       [&] {
+                         rw.acquire_shared();
+                         c.wait_shared(rw);
+                       },
+                       [&] {
+                         rw.release_shared();
+                         c.signal();
+                       },
+                       [&] {
+                         EXPECT_TRUE(rw.is_locked_shared());
+                         rw.release_shared();
+                       },
+                       [&] { c.signal(); },
+                       [&] {
+                         if (!rw.try_acquire()) return false;
+                         rw.release();
+                         return true;
+                       },
+                       [&] { return !rw.is_locked_shared(); }});
+  });
+}
+
+}  // namespace
+}  // namespace picos::sync
