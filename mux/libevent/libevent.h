@@ -73,7 +73,7 @@
 // `use_threads()` (or `evthread_use_pthreads()`) and without EVENT_BASE_FLAG_NOLOCK, or
 // wake-ups from other threads are data races inside libevent. Only one loop may run on it.
 //
-// Performance (libevent_benchmark.cc, -c opt, loaded 2-core dev machine, fifo in the same
+// Performance (//bench:schedulers_benchmark, -c opt, loaded 2-core dev machine, fifo in the same
 // binary as the baseline): yield, trigger round trip and spawn+finish stay inside one libevent
 // callback and cost what fifo's do, plus one libevent poll (~1 us: a zero timeout, an
 // epoll_wait, two callbacks) per `budget` dispatches while fibers keep each other busy: about

@@ -39,7 +39,7 @@
 // saying how many are alive and how many of them are blocked in await. A thread cannot tell
 // a stuck fiber from a busy or sleeping one, so the line is a hint, not a diagnosis.
 //
-// Costs (mux/thread/thread_benchmark.cc): everything is priced by the OS. Spawn+finish is
+// Costs (//bench:schedulers_benchmark): everything is priced by the OS. Spawn+finish is
 // one thread creation and one join, about what a bare std::thread create+join costs (tens of
 // microseconds); a blocking await is a futex sleep plus a wake-up from the signaler; yield
 // is one sched_yield system call. Each live fiber holds an OS thread with the default stack
