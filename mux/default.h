@@ -28,6 +28,7 @@
 #include <type_traits>
 
 #include "absl/functional/any_invocable.h"
+#include "mux/common/run.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
 
@@ -68,12 +69,7 @@ void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& o
 // rethrows its exception, once every fiber spawned inside has finished.
 template <typename F>
 std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
-  using R = std::invoke_result_t<F&>;
-  Computation<R> c(Mode::kLifo);
-  run_fiber(
-      Fiber::create(c), [&c, &main] { c.capture(main); }, options);
-  if (c.is_running()) throw std::logic_error("picos::mux::run: main did not finish");
-  return c.take();
+  return run_entry("picos::mux", &run_fiber, std::forward<F>(main), options);
 }
 
 }  // namespace picos::mux

@@ -32,7 +32,7 @@ TEST(DefaultSchedulerTest, TakesTheCommonOptions) {
   options.threads = 2;
   options.quota = 1;
   options.stack_size = 128 * 1024;
-  options.fatal_exn_handler = [&fatal](std::exception_ptr) { fatal.fetch_add(1); };
+  options.fatal_exn_handler = [&fatal](const std::exception_ptr&) { fatal.fetch_add(1); };
   int v = run(
       [] {
         // An escaping exception goes to the handler, which lets the run go on.
@@ -54,6 +54,13 @@ TEST(DefaultSchedulerTest, TakesTheCommonOptions) {
       options);
   EXPECT_EQ(v, 5050);
   EXPECT_EQ(fatal.load(), 1);
+}
+
+TEST(DefaultSchedulerTest, ForbidStartsMainWithPropagationForbidden) {
+  Options options;
+  EXPECT_FALSE(run([] { return Fiber::current().has_forbidden(); }, options));
+  options.forbid = true;
+  EXPECT_TRUE(run([] { return Fiber::current().has_forbidden(); }, options));
 }
 
 }  // namespace

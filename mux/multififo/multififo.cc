@@ -216,8 +216,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   internal::TimerHeap timers_;  // guarded by timers_mu_
   std::atomic<bool> has_timers_{false};
 
-  std::mutex fatal_mu_;
-  std::exception_ptr fatal_;  // guarded by fatal_mu_
+  common::FatalError fatal_;
 
   // io waits of the fibers (Handler::reactor()): one epoll set shared by the workers. An idle
   // worker blocks in it instead of on idle_cv_ (one at a time), busy ones look every 64
@@ -580,10 +579,7 @@ void Scheduler::finished(Worker& w, Record* r) {
 }
 
 void Scheduler::set_fatal(std::exception_ptr e) noexcept {
-  {
-    std::lock_guard<std::mutex> lock(fatal_mu_);
-    if (!fatal_) fatal_ = std::move(e);
-  }
+  (void)fatal_.set(std::move(e));
   stop();
 }
 
@@ -706,12 +702,7 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   // Here, not in the destructor, which push_foreign's last reference may run inside a
   // close's forget call (picos/internal/reactor_registry.h).
   poller_.unregister();
-  std::exception_ptr fatal;
-  {
-    std::lock_guard<std::mutex> lock(fatal_mu_);
-    fatal = fatal_;
-  }
-  if (fatal) {
+  if (std::exception_ptr fatal = fatal_.get()) {
     abandon_all();
     std::rethrow_exception(fatal);
   }

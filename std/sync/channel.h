@@ -346,7 +346,6 @@ class Channel {
         Trigger wake = finish_locked(s, Outcome::kTransferred);
         guard.unlock();
         wake.signal();
-        return OfferStatus::kCommitted;
       }
       return OfferStatus::kCommitted;
     }
