@@ -27,10 +27,10 @@ namespace internal {
 // thread. Dropping the last reference frees the exception there. libstdc++ counts exception
 // references with acq_rel atomics, so that free is ordered after every other holder's
 // accesses; but libstdc++ is not instrumented, TSan does not see that order, and reports the
-// free as racing with the parent's reads (issue 11). The order cannot be annotated where it
-// is made (the parent's last access and its drop are the user's own code, after the join),
-// so the drop is excluded from checking here, where it happens. Only TSan builds do this;
-// other builds keep the defaulted destructor.
+// free as racing with the parent's reads (std/structured/exception_join_test reproduces it).
+// The order cannot be annotated where it is made (the parent's last access and its drop are the
+// user's own code, after the join), so the drop is excluded from checking here, where it happens.
+// Only TSan builds do this; other builds keep the defaulted destructor.
 ComputationState::~ComputationState() {
   if (reason_) {
     __tsan_ignore_thread_begin();

@@ -6,8 +6,9 @@
 // The IO library (//io) uses the reactor of the running scheduler when the scheduler offers
 // one (`Handler::reactor()`, see picos/handler.h), and otherwise a process-wide background
 // epoll thread (picos::io::default_reactor()). A scheduler that waits for descriptors in its
-// own loop (mux/libevent; mux/fifo with its own epoll set) offers its reactor so that io's waits
-// take that fast path with no change to user code; an io_uring reactor would plug in the same way.
+// own loop (mux/libevent; mux/fifo, mux/multififo and randos with their epoll set,
+// poller/epoll_poller.h) offers its reactor so that io's waits take that fast path with no
+// change to user code; an io_uring reactor would plug in the same way.
 //
 // The protocol, as //io drives it for one wait:
 //

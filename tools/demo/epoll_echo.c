@@ -32,8 +32,8 @@ struct End {
   int is_client;
   long rounds_left;
   char buf[kMsg];
-  int have;    /* bytes received of the current message */
-  int sent;    /* bytes of the current message written (client) / echoed (server) */
+  int have; /* bytes received of the current message */
+  int sent; /* bytes of the current message written (client) / echoed (server) */
   unsigned char seq;
 };
 
@@ -189,9 +189,10 @@ int main(int argc, char** argv) {
   }
   double elapsed = now() - start;
   double total = (double)clients * (double)rounds;
-  printf("plain C epoll loop, 1 thread: %ld connections x %ld round trips of %d bytes: "
-         "%.0f round trips/s (%.3f s)\n",
-         clients, rounds, kMsg, total / elapsed, elapsed);
+  printf(
+      "plain C epoll loop, 1 thread: %ld connections x %ld round trips of %d bytes: "
+      "%.0f round trips/s (%.3f s)\n",
+      clients, rounds, kMsg, total / elapsed, elapsed);
   for (long i = 0; i < 2 * clients; ++i) close(ends[i].fd);
   close(listener);
   close(ep);
