@@ -28,6 +28,7 @@ SCHEDULERS = {
     "fifo_q1": (_FIFO, {"PICOS_TESTING_QUOTA": "1"}),
     "fifo_cf": (_FIFO, {"PICOS_TESTING_CHILD_FIRST": "1"}),
     "libevent": (Label("//mux/libevent:testing"), {}),
+    "lifo": (Label("//mux/testing/lifo:testing"), {}),
     "multififo_t1": (_MULTIFIFO, {"PICOS_TESTING_THREADS": "1"}),
     "multififo_t2": (_MULTIFIFO, {"PICOS_TESTING_THREADS": "2"}),
     "multififo_t2_cf": (

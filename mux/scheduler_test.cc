@@ -37,6 +37,7 @@
 #include "mux/fifo/fifo.h"
 #include "mux/libevent/libevent.h"
 #include "mux/multififo/multififo.h"
+#include "mux/testing/lifo/lifo.h"
 #include "mux/thread/thread.h"
 #include "picos/picos.h"
 #include "randos/randos.h"
@@ -178,6 +179,7 @@ std::vector<Row> rows() {
       make_row("multififo_t2_child_first", workers, &multififo::run_fiber,
                &multififo::run<UniqueMain>, workers_of(2, true)),
       make_row("libevent", fifo_like, &libevent::run_fiber, &libevent::run<UniqueMain>),
+      make_row("lifo", one_thread, &lifo::run_fiber, &lifo::run<UniqueMain>),
       make_row("thread", thread_per_fiber, &thread::run_fiber, &thread::run<UniqueMain>),
       make_row("randos_seed42", randomized, &randos::run_fiber, &randos::run<UniqueMain>,
                randos_with(42, 1, false)),
@@ -538,10 +540,7 @@ TEST_P(SchedulerTest, NoStallWarningWhileATimerIsPending) {
 
 // A fiber that runs without suspending is not a stall, however long it runs: while it runs
 // the other threads of the scheduler may be idle, but nothing is blocked.
-// DISABLED: multififo with 2 or more workers fails it every time (it warns once one worker
-// has been idle for stall_warning in all, whatever the others do; under TSan the same makes
-// the two stall tests above flaky at a short stall_warning). Enable it once that is fixed.
-TEST_P(SchedulerTest, DISABLED_NoStallWarningWhileAFiberRuns) {
+TEST_P(SchedulerTest, NoStallWarningWhileAFiberRuns) {
   StackfulOptions o = options();
   o.stall_warning = 20ms;
   ::testing::internal::CaptureStderr();

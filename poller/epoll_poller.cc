@@ -1,6 +1,6 @@
 // Copyright 2026 The Picos for C++ Authors.
 
-#include "picos/internal/epoll_poller.h"
+#include "poller/epoll_poller.h"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>

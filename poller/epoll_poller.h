@@ -1,6 +1,6 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
-// picos/internal/epoll_poller.h — an epoll-based Reactor (picos/reactor.h): `EpollPoller`, which
+// poller/epoll_poller.h — an epoll-based Reactor (picos/reactor.h): `EpollPoller`, which
 // one thread at a time polls (a single-threaded scheduler's own loop), and `LockedPoller`, the
 // same for several threads that may try to poll at once (multififo's workers, //io's default
 // reactor thread).
@@ -31,8 +31,8 @@
 // that never waits for IO pays nothing. Destruction closes the epoll and event descriptors;
 // interests still registered then (fibers abandoned by a fatal error) are simply dropped.
 
-#ifndef PICOS_INTERNAL_EPOLL_POLLER_H_
-#define PICOS_INTERNAL_EPOLL_POLLER_H_
+#ifndef PICOS_POLLER_EPOLL_POLLER_H_
+#define PICOS_POLLER_EPOLL_POLLER_H_
 
 #include <atomic>
 #include <cstddef>
@@ -158,4 +158,4 @@ class LockedPoller final : public Reactor {
 
 }  // namespace picos::internal
 
-#endif  // PICOS_INTERNAL_EPOLL_POLLER_H_
+#endif  // PICOS_POLLER_EPOLL_POLLER_H_

@@ -3,7 +3,7 @@
 // EpollPoller's Reactor contract (picos/reactor.h) without a scheduler: interests on pipes,
 // triggers observed directly. The conformance matrix tests it again through //io on fifo.
 
-#include "picos/internal/epoll_poller.h"
+#include "poller/epoll_poller.h"
 
 #include <fcntl.h>
 #include <unistd.h>

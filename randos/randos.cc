@@ -7,25 +7,29 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "mux/common/fiber_body.h"
 #include "mux/common/kernel.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
-#include "picos/internal/epoll_poller.h"
+#include "picos/internal/mutex.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/timer_heap.h"
+#include "poller/epoll_poller.h"
 
 namespace picos::randos {
 namespace {
 
 using internal::Clock;
+using internal::CondVar;
+using internal::Mutex;
+using internal::MutexLock;
 namespace context = mux::context;
 
 // SplitMix64 (Steele, Lea, Flood 2014): a 64-bit state, one add and a finaliser per number.
@@ -95,31 +99,34 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
     r->ctx.suspend();
   }
 
-  // A new record, queued; every live record keeps the scheduler alive. Requires mu_; may
-  // throw (bad_alloc) before changing anything.
-  Record* new_record_locked(FiberRef fiber, absl::AnyInvocable<void()> main);
+  // A new record, queued; every live record keeps the scheduler alive. May throw (bad_alloc)
+  // before changing anything.
+  Record* new_record_locked(FiberRef fiber, absl::AnyInvocable<void()> main)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void worker_loop(int index);
   // Polls poller_ with `timeout_ns` (0: just looks, negative: no limit) without holding mu_;
   // the poll counts as running (time does not jump meanwhile). Returns how many waits it
-  // completed (their fibers are in ready_ by then). Requires mu_ (held on return) and
-  // !polling_.
-  int poll_io(std::unique_lock<std::mutex>& lock, long long timeout_ns);
+  // completed (their fibers are in ready_ by then). Requires !polling_; mu_ is held again on
+  // return.
+  int poll_io(long long timeout_ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Lets an idle thread take work that just became ready: one on cv_, else the one
-  // blocked in poller_. Requires mu_.
-  void wake_one_locked() noexcept {
+  // blocked in poller_.
+  void wake_one_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (sleepers_ > 0) {
       cv_.notify_one();
     } else if (poll_sleeping_) {
       poller_.wake();
     }
   }
-  // Wakes every idle thread (to see fatal_ or that no fiber is alive). Requires mu_.
-  void wake_all_locked() noexcept {
+  // Wakes every idle thread (to see fatal_ or that no fiber is alive).
+  void wake_all_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     cv_.notify_all();
     if (poll_sleeping_) poller_.wake();
   }
   Outcome run_one(Record* r);
-  Clock::time_point now_locked() const { return options_.virtual_clock ? vnow_ : Clock::now(); }
+  Clock::time_point now_locked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return options_.virtual_clock ? vnow_ : Clock::now();
+  }
   void abandon_all();
   void print_seed(const char* when) const;
 
@@ -130,20 +137,22 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // released, so resume actions, which take mu_, run on the polling thread or the closer's.
   internal::EpollPoller poller_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;  // idle threads wait here
-  // Everything below is guarded by mu_.
-  mux::common::Records<Record> records_;
-  std::vector<Record*> ready_;  // capacity >= records_.alive(), so pushing never allocates
-  internal::TimerHeap timers_;
-  Clock::time_point vnow_{};    // the virtual clock
-  int running_ = 0;             // threads running a fiber or firing timers
-  int sleepers_ = 0;            // threads waiting on cv_
-  bool polling_ = false;        // a thread is in poller_.poll (and counted in running_)
-  bool poll_sleeping_ = false;  // ... with a timeout: wake it with poller_.wake()
-  bool stall_warned_ = false;
-  bool stopped_ = false;  // set once every thread has left the loop
-  std::exception_ptr fatal_;
+  Mutex mu_;
+  CondVar cv_;  // idle threads wait here
+  mux::common::Records<Record> records_ ABSL_GUARDED_BY(mu_);
+  // Capacity >= records_.alive(), so pushing never allocates.
+  std::vector<Record*> ready_ ABSL_GUARDED_BY(mu_);
+  internal::TimerHeap timers_ ABSL_GUARDED_BY(mu_);
+  Clock::time_point vnow_ ABSL_GUARDED_BY(mu_){};  // the virtual clock
+  int running_ ABSL_GUARDED_BY(mu_) = 0;           // threads running a fiber or firing timers
+  int sleepers_ ABSL_GUARDED_BY(mu_) = 0;          // threads waiting on cv_
+  // A thread is in poller_.poll (and counted in running_) ...
+  bool polling_ ABSL_GUARDED_BY(mu_) = false;
+  // ... with a timeout: wake it with poller_.wake().
+  bool poll_sleeping_ ABSL_GUARDED_BY(mu_) = false;
+  bool stall_warned_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // set once every thread has left the loop
+  std::exception_ptr fatal_ ABSL_GUARDED_BY(mu_);
 };
 
 Record* Scheduler::new_record_locked(FiberRef fiber, absl::AnyInvocable<void()> main) {
@@ -168,7 +177,7 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
   Record* r = self();
   r->fiber->check();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     (void)timers_.add(c, internal::deadline_after(now_locked(), delay), std::move(reason));
   }
   switch_out(r, Pending::kYield);  // armed: no throwing from here on
@@ -185,7 +194,7 @@ void Scheduler::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
   Record* r = self();
   r->fiber->check();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     (void)new_record_locked(std::move(fiber), std::move(main));
     wake_one_locked();
   }
@@ -196,7 +205,7 @@ void Scheduler::resume(const Trigger& trigger, void* record, void* sched) noexce
   auto* r = static_cast<Record*>(record);
   auto* s = static_cast<Scheduler*>(sched);
   (void)r->fiber->unsuspend(trigger);  // a canceled fiber gets no priority
-  std::lock_guard<std::mutex> lock(s->mu_);
+  MutexLock lock(s->mu_);
   if (s->stopped_) return;  // abandoned after a fatal error: keep the record, do nothing
   s->ready_.push_back(r);   // within capacity: does not allocate
   s->wake_one_locked();
@@ -215,7 +224,7 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   HandlerScope scope(*this, fiber.get());
   print_seed("");
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     records_.set_main(new_record_locked(std::move(fiber), std::move(main)));
   }
   std::vector<std::thread> workers;
@@ -227,7 +236,7 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
       });
     }
   } catch (...) {  // could not start a thread: stop as after a fatal error
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!fatal_) fatal_ = std::current_exception();
   }
   worker_loop(0);
@@ -236,14 +245,16 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   // closes on other threads need not reach it. Here, not in the destructor, which must not
   // run inside a close's forget call (picos/internal/reactor_registry.h).
   poller_.unregister();
+  std::exception_ptr fatal;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopped_ = true;
+    fatal = fatal_;
   }
-  if (fatal_) {
+  if (fatal) {
     abandon_all();
     print_seed("stopped by a fatal error; ");
-    std::rethrow_exception(fatal_);
+    std::rethrow_exception(fatal);
   }
 }
 
@@ -252,7 +263,7 @@ void Scheduler::worker_loop(int index) {
   Rng rng(seed_ + static_cast<std::uint64_t>(index) * 0xD1B54A32D192ED03ull);
   std::vector<internal::TimerHeap::EntryRef> due;
   unsigned since_poll = 0;  // dispatches since this thread last looked at the poller
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!fatal_ && records_.alive() > 0) {
     if (timers_.size() != 0) {
       timers_.pop_due(now_locked(), due);
@@ -269,7 +280,7 @@ void Scheduler::worker_loop(int index) {
     if (!ready_.empty()) {
       if (++since_poll >= kPollEvery && !polling_ && poller_.waiting()) {
         since_poll = 0;
-        (void)poll_io(lock, 0);  // busy fibers do not starve the ones waiting for IO
+        (void)poll_io(0);  // busy fibers do not starve the ones waiting for IO
         continue;
       }
       std::size_t i = rng.below(ready_.size());
@@ -301,7 +312,7 @@ void Scheduler::worker_loop(int index) {
           timeout_ns = std::max<long long>(0, left.count());
         }
         since_poll = 0;
-        int completed = poll_io(lock, timeout_ns);
+        int completed = poll_io(timeout_ns);
         if (completed != 0 || !ready_.empty() || !options_.virtual_clock || timeout_ns != 0) {
           continue;  // look at the state afresh
         }
@@ -322,9 +333,14 @@ void Scheduler::worker_loop(int index) {
     if (timer && !options_.virtual_clock) {
       cv_.wait_until(lock, *next);
     } else if (!timer && records_.main_finished() && running_ == 0 && !stall_warned_) {
-      if (!cv_.wait_for(lock, options_.stall_warning,
-                        [this] { return fatal_ || records_.alive() == 0 || !ready_.empty(); }) &&
-          !stall_warned_) {
+      auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return fatal_ || records_.alive() == 0 || !ready_.empty();
+      };
+      const Clock::time_point warn_at =
+          internal::deadline_after(Clock::now(), options_.stall_warning);
+      while (!woken() && cv_.wait_until(lock, warn_at) != std::cv_status::timeout) {
+      }
+      if (!woken() && !stall_warned_) {
         mux::common::warn_stall("picos::randos", records_.alive(), options_.stall_warning, true);
         stall_warned_ = true;
       }
@@ -336,13 +352,15 @@ void Scheduler::worker_loop(int index) {
   wake_all_locked();  // let the other threads see why this one left
 }
 
-int Scheduler::poll_io(std::unique_lock<std::mutex>& lock, long long timeout_ns) {
+int Scheduler::poll_io(long long timeout_ns) {
   polling_ = true;
   poll_sleeping_ = timeout_ns != 0;
   ++running_;
-  lock.unlock();
+  // The caller's MutexLock stays as it is: mu_ is held again before we return (poll is
+  // noexcept).
+  mu_.unlock();
   const int completed = poller_.poll(timeout_ns);  // resume actions take mu_
-  lock.lock();
+  mu_.lock();
   --running_;
   polling_ = poll_sleeping_ = false;
   return completed;
@@ -357,9 +375,9 @@ Scheduler::Outcome Scheduler::run_one(Record* r) {
     }
     return Outcome::kRequeue;  // yield, or an await that does not suspend
   }
-  std::exception_ptr fatal = records_.outcome(*r);  // the handler runs outside mu_
+  std::exception_ptr fatal = mux::common::outcome(options_, *r);  // the handler: outside mu_
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (fatal && !fatal_) fatal_ = fatal;
     records_.discard(r);
     if (records_.alive() == 0 || fatal_) wake_all_locked();
@@ -373,7 +391,7 @@ void Scheduler::abandon_all() {
   // no trigger refers to them: free them. Started ones may be referenced by triggers and hold
   // objects on their stacks: bury them, keeping their reference to this scheduler so a late
   // resume finds `stopped_`.
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   ready_.clear();
   records_.abandon_all([](Record*) noexcept {},  // keeps the reference it holds
                        [this](Record*) noexcept { release(); });

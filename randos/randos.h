@@ -43,7 +43,7 @@
 //    whenever the scheduler is idle, even if another OS thread is about to signal one of its
 //    fibers; with threads > 1 it jumps only when every thread of the scheduler is idle.
 //  - IO: the scheduler is its own reactor (Handler::reactor(), picos/reactor.h): //io's waits
-//    on its fibers register in its epoll set (picos/internal/epoll_poller.h), not with io's
+//    on its fibers register in its epoll set (poller/epoll_poller.h), not with io's
 //    background epoll thread. While fibers are ready, a thread looks at the epoll set
 //    without blocking every 16 dispatches. When none is ready and fibers wait for
 //    descriptors, it polls first: with the real clock it sleeps in epoll until a descriptor

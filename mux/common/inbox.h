@@ -18,9 +18,10 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "mux/common/queue.h"
+#include "picos/internal/mutex.h"
 
 namespace picos::mux::common {
 
@@ -33,7 +34,7 @@ class Inbox {
   // calling `poke()` (under the Inbox's lock) if it sleeps elsewhere. False once closed.
   template <typename Poke>
   bool push(R* r, bool canceled, Poke&& poke) noexcept {
-    std::lock_guard<std::mutex> lock(mu_);
+    internal::MutexLock lock(mu_);
     if (closed_) return false;
     (canceled ? first_ : rest_).push_back(r);
     pending_.store(true, std::memory_order_release);
@@ -54,7 +55,7 @@ class Inbox {
     if (!pending()) return false;
     Queue<R> first, rest;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      internal::MutexLock lock(mu_);
       first.splice_back(first_);
       rest.splice_back(rest_);
       pending_.store(false, std::memory_order_relaxed);
@@ -69,35 +70,35 @@ class Inbox {
   // Owner: sleeps on the condition variable until a push or `deadline`. Returns false if it
   // timed out with nothing queued.
   bool sleep_until(Clock::time_point deadline) {
-    std::unique_lock<std::mutex> lock(mu_);
+    internal::MutexLock lock(mu_);
     if (queued()) return true;
     sleep_ = Sleep::kCondVar;
-    bool woken = true;
     if (deadline == Clock::time_point::max()) {
-      cv_.wait(lock, [this] { return queued(); });
+      while (!queued()) cv_.wait(lock);
     } else {
-      woken = cv_.wait_until(lock, deadline, [this] { return queued(); });
+      while (!queued() && cv_.wait_until(lock, deadline) != std::cv_status::timeout) {
+      }
     }
     sleep_ = Sleep::kAwake;
-    return woken;
+    return queued();
   }
 
   // Owner: brackets a sleep elsewhere (pushes then call their `poke`). begin returns false,
   // and the owner must not sleep, if something is queued already.
   bool begin_sleep_elsewhere() noexcept {
-    std::lock_guard<std::mutex> lock(mu_);
+    internal::MutexLock lock(mu_);
     if (queued()) return false;
     sleep_ = Sleep::kElsewhere;
     return true;
   }
   void end_sleep_elsewhere() noexcept {
-    std::lock_guard<std::mutex> lock(mu_);
+    internal::MutexLock lock(mu_);
     sleep_ = Sleep::kAwake;
   }
 
   // Owner: refuses every later push; what is queued moves to `drop` (if given).
   void close(Queue<R>* drop = nullptr) noexcept {
-    std::lock_guard<std::mutex> lock(mu_);
+    internal::MutexLock lock(mu_);
     closed_ = true;
     if (drop) {
       drop->splice_back(first_);
@@ -110,14 +111,16 @@ class Inbox {
 
  private:
   enum class Sleep { kAwake, kCondVar, kElsewhere };
-  bool queued() const noexcept { return !first_.empty() || !rest_.empty(); }
+  bool queued() const noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !first_.empty() || !rest_.empty();
+  }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  Queue<R> first_;               // guarded by mu_: resumed because canceled
-  Queue<R> rest_;                // guarded by mu_
-  Sleep sleep_ = Sleep::kAwake;  // guarded by mu_
-  bool closed_ = false;          // guarded by mu_
+  internal::Mutex mu_;
+  internal::CondVar cv_;
+  Queue<R> first_ ABSL_GUARDED_BY(mu_);  // resumed because canceled
+  Queue<R> rest_ ABSL_GUARDED_BY(mu_);
+  Sleep sleep_ ABSL_GUARDED_BY(mu_) = Sleep::kAwake;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> pending_{false};
 };
 

@@ -17,4 +17,13 @@ void warn_stall(absl::string_view scheduler, std::size_t blocked, std::chrono::n
                main_finished ? "has finished" : "is among them");
 }
 
+void warn_alive(absl::string_view scheduler, std::size_t alive, std::size_t blocked,
+                std::chrono::nanoseconds after) noexcept {
+  std::fprintf(stderr,
+               "%.*s: main has finished but %zu fiber(s) are still alive after %.3f s (%zu "
+               "blocked in await); waiting for them\n",
+               static_cast<int>(scheduler.size()), scheduler.data(), alive,
+               std::chrono::duration<double>(after).count(), blocked);
+}
+
 }  // namespace picos::mux::common

@@ -6,19 +6,21 @@
 // same lifecycle: a fiber is spawned into a record, runs on its own stack until its main
 // returns or throws, and is then finished; if a fatal error stops the run first, it is
 // abandoned. This header is that lifecycle; docs/schedulers.md ("Writing a scheduler") shows
-// a whole scheduler built on it (mux/testing/lifo.cc, ~200 lines, passes the matrix).
+// a whole scheduler built on it (mux/testing/lifo/lifo.cc, ~210 lines, a column of the matrix).
 //
-//   FiberRecord      what every scheduler keeps of a fiber: the fiber, its main, its context,
-//                    what escaped main, why a suspension failed, live-list links. A
-//                    scheduler's Record derives from it and adds its queue links.
+//   RecordBase       what every scheduler keeps of a fiber: the fiber, its main, what escaped
+//                    main, live-list links. Enough for fibers that are OS threads (thread).
+//   FiberRecord      RecordBase plus the fiber's context and why a suspension failed. A
+//                    stackful scheduler's Record derives from it and adds its queue links.
 //   Records<R>       creates and frees records (recycling their memory through a free list),
 //                    keeps the live list and the count, and ends each one: finish() applies
 //                    the fatal-error policy (CommonOptions::fatal_exn_handler), abandon_all()
 //                    frees the never-started and buries the started ones after a fatal stop.
 //                    Not thread-safe: a scheduler with several threads keeps one per thread,
-//                    or guards it.
+//                    or guards it (ABSL_GUARDED_BY).
 //   FatalError       the first exception that stops a run; any thread.
-//   warn_stall       the one stall-warning line (CommonOptions::stall_warning).
+//   warn_stall       the one stall-warning line (CommonOptions::stall_warning); warn_alive,
+//                    thread's line for fibers alive after main finished.
 //   start<S>         run_fiber's body: validate the options and arguments, create the
 //                    scheduler, run it.
 //
@@ -32,10 +34,11 @@
 #include <chrono>
 #include <cstddef>
 #include <exception>
-#include <mutex>
 #include <new>
+#include <type_traits>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/strings/string_view.h"
 #include "mux/common/fiber_body.h"
@@ -43,18 +46,33 @@
 #include "mux/context/abandon.h"
 #include "mux/context/context.h"
 #include "picos/fiber.h"
+#include "picos/internal/mutex.h"
 #include "picos/internal/ref_count.h"
 
 namespace picos::mux::common {
 
-// A fiber from spawn until it finishes. Its context runs record_entry(this): main, then the
-// closure destroyed on the fiber, whatever escaped stored in `error`.
-struct FiberRecord {
+// A fiber from spawn until it finishes, whatever runs it. Records<R> with R deriving from it
+// (and not from FiberRecord) constructs R from (FiberRef, main, args...).
+struct RecordBase {
+  RecordBase(FiberRef f, absl::AnyInvocable<void()> m) noexcept
+      : fiber(std::move(f)), main(std::move(m)) {}
+
+  FiberRef fiber;
+  absl::AnyInvocable<void()> main;
+  std::exception_ptr error;         // what escaped main
+  RecordBase* prev_live = nullptr;  // Records' live list
+  RecordBase* next_live = nullptr;
+};
+
+// A fiber with a stack of its own. Its context runs record_entry(this): main, then the closure
+// destroyed on the fiber, whatever escaped stored in `error`. Records<R> constructs R from
+// (FiberRef, main, stack_size, args...).
+struct FiberRecord : RecordBase {
   FiberRecord(FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size) noexcept
-      : fiber(std::move(f)), main(std::move(m)), ctx(&record_entry, this, stack_size) {}
+      : RecordBase(std::move(f), std::move(m)), ctx(&record_entry, this, stack_size) {}
   FiberRecord(FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size,
               context::Context::Entry entry) noexcept
-      : fiber(std::move(f)), main(std::move(m)), ctx(entry, this, stack_size) {}
+      : RecordBase(std::move(f), std::move(m)), ctx(entry, this, stack_size) {}
 
   // The body of a record's context (the default entry): runs main (fiber_body.h's run_main).
   static void record_entry(void* record) noexcept {
@@ -62,13 +80,8 @@ struct FiberRecord {
     run_main(r->main, r->error);
   }
 
-  FiberRef fiber;
-  absl::AnyInvocable<void()> main;
   context::Context ctx;
-  std::exception_ptr error;          // what escaped main
   std::exception_ptr suspend_error;  // why try_suspend failed: await returns it
-  FiberRecord* prev_live = nullptr;  // Records' live list
-  FiberRecord* next_live = nullptr;
 };
 
 // The record behind a context (Context::Outcome::context->arg()).
@@ -82,7 +95,7 @@ class FatalError {
  public:
   // Records `e` unless one is recorded already. Returns whether `e` was the first.
   bool set(std::exception_ptr e) noexcept {
-    std::lock_guard<std::mutex> lock(mu_);
+    internal::MutexLock lock(mu_);
     if (error_) return false;
     error_ = std::move(e);
     set_.store(true, std::memory_order_release);
@@ -90,13 +103,13 @@ class FatalError {
   }
   bool is_set() const noexcept { return set_.load(std::memory_order_acquire); }
   std::exception_ptr get() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    internal::MutexLock lock(mu_);
     return error_;
   }
 
  private:
-  mutable std::mutex mu_;
-  std::exception_ptr error_;  // guarded by mu_
+  mutable internal::Mutex mu_;
+  std::exception_ptr error_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> set_{false};
 };
 
@@ -104,13 +117,30 @@ class FatalError {
 // blocked for `after` with no timer pending and nothing to run.
 void warn_stall(absl::string_view scheduler, std::size_t blocked, std::chrono::nanoseconds after,
                 bool main_finished) noexcept;
+// The line a scheduler that cannot tell a blocked fiber from a busy one prints (thread): main
+// has finished, and `alive` fibers are still alive `after` it, `blocked` of them in await.
+void warn_alive(absl::string_view scheduler, std::size_t alive, std::size_t blocked,
+                std::chrono::nanoseconds after) noexcept;
+
+// finish()'s first half, for a scheduler that must call the handler outside the lock guarding
+// its Records: the exception the run must stop with (what fatal_exn_handler threw, the escaped
+// exception itself when there is none), or null if nothing escaped or the handler returned.
+inline std::exception_ptr outcome(const CommonOptions& options, const RecordBase& r) noexcept {
+  return r.error ? fatal_outcome(options.fatal_exn_handler, r.error) : nullptr;
+}
 
 // The records of one scheduler (or of one worker of it): creation, the live list, the end.
-// `R` derives from FiberRecord and is constructible from (FiberRef, main, stack_size, args...).
+// `R` derives from FiberRecord and is constructible from (FiberRef, main, stack_size, args...),
+// or (fibers without a stack of their own) from RecordBase only, constructible from
+// (FiberRef, main, args...).
 template <typename R>
 class Records {
  public:
   explicit Records(const StackfulOptions& options) noexcept : options_(&options) {}
+  // Records without a stack (R not derived from FiberRecord).
+  explicit Records(const CommonOptions& options) noexcept : options_(&options) {
+    static_assert(!kStackful<R>, "stackful records take StackfulOptions (stack_size)");
+  }
   // Unusable until bind() (for arrays of per-worker records).
   Records() noexcept = default;
   void bind(const StackfulOptions& options) noexcept { options_ = &options; }
@@ -129,8 +159,12 @@ class Records {
     void* storage = allocate();
     R* r;
     try {
-      r = ::new (storage)
-          R(std::move(fiber), std::move(main), options_->stack_size, std::forward<A>(args)...);
+      if constexpr (kStackful<R>) {
+        r = ::new (storage)
+            R(std::move(fiber), std::move(main), options().stack_size, std::forward<A>(args)...);
+      } else {
+        r = ::new (storage) R(std::move(fiber), std::move(main), std::forward<A>(args)...);
+      }
     } catch (...) {
       recycle(storage);
       throw;
@@ -138,6 +172,15 @@ class Records {
     r->fiber->set_scheduler_data(r);
     link(r);
     return r;
+  }
+
+  // [Added for mux/libevent: Attachment::spawn from any thread.] Takes over a record that
+  // was built with `new R(fiber, main, options().stack_size, ...)` elsewhere (on a thread
+  // that may not touch this object) and not linked yet: from here on it is like one from
+  // create(), and freed the same way (its memory may then be recycled).
+  void adopt(R* r) noexcept {
+    r->fiber->set_scheduler_data(r);
+    link(r);
   }
 
   // Marks `r` as run_fiber's main fiber (main_finished() turns true when it ends).
@@ -155,9 +198,7 @@ class Records {
 
   // finish()'s first half, for a scheduler that must call the handler outside the lock
   // guarding this object: the exception to stop with, or null. Then discard(r).
-  std::exception_ptr outcome(const R& r) const noexcept {
-    return r.error ? fatal_outcome(options_->fatal_exn_handler, r.error) : nullptr;
-  }
+  std::exception_ptr outcome(const R& r) const noexcept { return common::outcome(*options_, r); }
 
   // After a fatal stop: frees every live record that never started (no stack, no trigger
   // refers to it) and buries the started ones (context::keep_abandoned: never unwound,
@@ -192,9 +233,21 @@ class Records {
   }
 
   std::size_t alive() const noexcept { return alive_; }
-  const StackfulOptions& options() const noexcept { return *options_; }
+  // The options given: StackfulOptions for stackful records, else CommonOptions.
+  const auto& options() const noexcept {
+    if constexpr (kStackful<R>) {
+      return static_cast<const StackfulOptions&>(*options_);
+    } else {
+      return *options_;
+    }
+  }
 
  private:
+  // Whether records of type T run on stacks of their own (a template: R may be incomplete
+  // where Records<R> is declared).
+  template <typename T>
+  static constexpr bool kStackful = std::is_base_of_v<FiberRecord, T>;
+
   // Record memory is recycled (up to kMaxFree blocks): a spawn-heavy program allocates one
   // record per fiber alive at once, not one per spawn.
   static constexpr std::size_t kMaxFree = 4096;
@@ -216,26 +269,26 @@ class Records {
     ++free_count_;
   }
   void destroy(R* r) noexcept {
-    r->fiber->set_scheduler_data(nullptr);
+    if (r->fiber) r->fiber->set_scheduler_data(nullptr);  // (thread lets its fiber go early)
     r->~R();
     recycle(r);
   }
-  void link(FiberRecord* r) noexcept {
+  void link(RecordBase* r) noexcept {
     r->prev_live = nullptr;
     r->next_live = live_;
     if (live_) live_->prev_live = r;
     live_ = r;
     ++alive_;
   }
-  void unlink(FiberRecord* r) noexcept {
+  void unlink(RecordBase* r) noexcept {
     (r->prev_live ? r->prev_live->next_live : live_) = r->next_live;
     if (r->next_live) r->next_live->prev_live = r->prev_live;
     r->prev_live = r->next_live = nullptr;
     --alive_;
   }
 
-  const StackfulOptions* options_ = nullptr;
-  FiberRecord* live_ = nullptr;  // every record not finished
+  const CommonOptions* options_ = nullptr;
+  RecordBase* live_ = nullptr;  // every record not finished
   std::size_t alive_ = 0;
   R* main_ = nullptr;
   void* free_ = nullptr;  // recycled record storage, linked through its first word

@@ -2,24 +2,25 @@
 
 #include "mux/context/abandon.h"
 
-#include <mutex>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
 #endif
 
+#include "absl/base/thread_annotations.h"
 #include "mux/context/stack.h"
+#include "picos/internal/mutex.h"
 
 namespace picos::mux::context {
 
 void keep_abandoned(const void* owner, const Context& ctx) noexcept {
   struct Graveyard {
-    std::mutex mu;
-    std::vector<const void*> kept;
+    picos::internal::Mutex mu;
+    std::vector<const void*> kept ABSL_GUARDED_BY(mu);
   };
   static Graveyard* const graveyard = new Graveyard();  // never destroyed
-  std::lock_guard<std::mutex> lock(graveyard->mu);
+  picos::internal::MutexLock lock(graveyard->mu);
   try {
     graveyard->kept.push_back(owner);
   } catch (...) {

@@ -10,11 +10,12 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <new>
 
+#include "absl/base/thread_annotations.h"
 #include "mux/context/internal/fatal.h"
 #include "mux/context/internal/sanitizers.h"
+#include "picos/internal/mutex.h"
 
 namespace picos::mux::context {
 namespace {
@@ -263,10 +264,10 @@ void Stack::canary_failure() const noexcept {
 namespace {
 
 struct Depot {
-  std::mutex mu;
-  Stack* head = nullptr;  // guarded by mu
-  std::size_t count = 0;  // guarded by mu
-  std::size_t bytes = 0;  // guarded by mu
+  picos::internal::Mutex mu;
+  Stack* head ABSL_GUARDED_BY(mu) = nullptr;
+  std::size_t count ABSL_GUARDED_BY(mu) = 0;
+  std::size_t bytes ABSL_GUARDED_BY(mu) = 0;
 };
 
 Depot& depot() noexcept {
@@ -278,7 +279,7 @@ Depot& depot() noexcept {
 
 Stack* StackPool::depot_take(std::size_t size) noexcept {
   Depot& d = depot();
-  std::lock_guard<std::mutex> lock(d.mu);
+  picos::internal::MutexLock lock(d.mu);
   Stack** link = &d.head;
   for (int looked = 0; *link != nullptr && looked < 8; ++looked, link = &(*link)->next_) {
     if ((*link)->size_ == size) {
@@ -295,7 +296,7 @@ Stack* StackPool::depot_take(std::size_t size) noexcept {
 
 bool StackPool::depot_give(Stack* stack) noexcept {
   Depot& d = depot();
-  std::lock_guard<std::mutex> lock(d.mu);
+  picos::internal::MutexLock lock(d.mu);
   if (d.count >= StackPool::kMaxDepotStacks || d.bytes + stack->size_ > StackPool::kMaxDepotBytes) {
     return false;
   }
@@ -378,7 +379,7 @@ void StackPool::trim() noexcept {
     b.count = 0;
   }
   Depot& d = depot();
-  std::lock_guard<std::mutex> lock(d.mu);
+  picos::internal::MutexLock lock(d.mu);
   while (d.head != nullptr) {
     Stack* s = d.head;
     d.head = s->next_;

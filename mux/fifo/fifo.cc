@@ -18,10 +18,10 @@
 #include "mux/common/queue.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
-#include "picos/internal/epoll_poller.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/spin_lock.h"
 #include "picos/internal/timer_heap.h"
+#include "poller/epoll_poller.h"
 
 namespace picos::mux::fifo {
 namespace {

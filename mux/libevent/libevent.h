@@ -34,8 +34,8 @@
 //    internal event, so they go through the loop: no other thread ever runs a fiber.
 //  - fd readiness: `await_fd` (and `await_readable`/`await_writable`) suspend the calling
 //    fiber until a descriptor is ready, with a one-shot libevent event on the loop. This is
-//    what //io's waits use on this scheduler: the scheduler is also a picos::Reactor
-//    (picos/reactor.h) returned by `Handler::reactor()`, one one-shot event per interest,
+//    what //io's waits use on this scheduler: the scheduler offers a picos::Reactor
+//    (picos/reactor.h) through `Handler::reactor()`, one one-shot event per interest,
 //    resumed on the loop thread with no cross-thread wake-up (see docs/io.md).
 //  - Stacks come from the loop thread's pool (mux/context/context.h); `stack_size` sets them.
 //  - No static mutable state apart from libevent's process-wide thread setup (`use_threads`):
@@ -116,7 +116,7 @@ struct Options : StackfulOptions {
 // must call it (or evthread_use_pthreads) before creating that base. Any thread.
 void use_threads();
 
-class Scheduler;  // implementation detail (libevent.cc)
+class Scheduler;  // implementation detail (scheduler.h)
 
 // Fibers attached to an `event_base` the application owns and runs. Not copyable or movable.
 //

@@ -6,28 +6,34 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
-#include <cstdio>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "mux/common/fiber_body.h"
 #include "mux/common/kernel.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
 #include "picos/internal/attributes.h"
-#include "picos/internal/epoll_poller.h"
+#include "picos/internal/dcheck.h"
+#include "picos/internal/mutex.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/spin_lock.h"
 #include "picos/internal/timer_heap.h"
+#include "poller/epoll_poller.h"
 
 namespace picos::mux::multififo {
 namespace {
 
 using internal::Clock;
+using internal::CondVar;
+using internal::Mutex;
+using internal::MutexLock;
+using internal::SpinLock;
+using internal::SpinLockGuard;
 
 class Scheduler;
 
@@ -43,17 +49,18 @@ struct Record : common::FiberRecord {
 
 // A worker's ready queue: its owner pops the head, thieves take the tail. With child-first
 // spawns the head holds the most recent spawner (the owner continues it next) and the tail
-// the oldest one, whose remaining work is the largest: what a thief should take.
+// the oldest one, whose remaining work is the largest: what a thief should take. A record in
+// no queue has both links null (debug builds check it on every push, as mux/common/queue.h).
 class Deque {
  public:
   void push_back(Record* r) noexcept {
-    r->next = nullptr;
+    check_unqueued(r);
     r->prev = tail_;
     (tail_ ? tail_->next : head_) = r;
     tail_ = r;
   }
   void push_front(Record* r) noexcept {
-    r->prev = nullptr;
+    check_unqueued(r);
     r->next = head_;
     (head_ ? head_->prev : tail_) = r;
     head_ = r;
@@ -61,22 +68,33 @@ class Deque {
   Record* pop_front() noexcept {
     Record* r = head_;
     if (r) {
+      PICOS_DCHECK(r->prev == nullptr);
       head_ = r->next;
       (head_ ? head_->prev : tail_) = nullptr;
+      r->next = nullptr;
     }
     return r;
   }
   Record* pop_back() noexcept {
     Record* r = tail_;
     if (r) {
+      PICOS_DCHECK(r->next == nullptr);
       tail_ = r->prev;
       (tail_ ? tail_->next : head_) = nullptr;
+      r->prev = nullptr;
     }
     return r;
   }
   void clear() noexcept { head_ = tail_ = nullptr; }
 
  private:
+  void check_unqueued(const Record* r) const noexcept {
+    PICOS_DCHECK(r != nullptr);
+    PICOS_DCHECK(r->next == nullptr && r->prev == nullptr);
+    PICOS_DCHECK(r != head_ && r != tail_);
+    PICOS_DCHECK((head_ == nullptr) == (tail_ == nullptr));
+  }
+
   Record* head_ = nullptr;
   Record* tail_ = nullptr;
 };
@@ -88,14 +106,19 @@ struct alignas(64) Worker {
   int index = 0;
 
   // The ready queue: popped by its worker, stolen from by the others, pushed by anyone.
-  internal::SpinLock lock;
-  Deque ready;                       // guarded by lock
+  SpinLock lock;
+  Deque ready ABSL_GUARDED_BY(lock);
   std::atomic<std::size_t> size{0};  // written under lock; read racily to skip empty queues
 
   // Records spawned on this worker that have not finished (for abandonment on fatal stop):
   // created here, finished by whichever worker ran them last.
-  internal::SpinLock live_lock;
-  common::Records<Record> records;  // guarded by live_lock
+  SpinLock live_lock;
+  common::Records<Record> records ABSL_GUARDED_BY(live_lock);
+
+  // For the stall warning (Scheduler::watch_for_stall), written by the worker only: odd
+  // while it runs fibers (from run_one until it next goes idle), even while it is idle, and
+  // changed every time it starts running one. Read by idle workers.
+  std::atomic<std::uint64_t> activity{0};
 
   // Touched only by the worker's own thread.
   Record* current = nullptr;
@@ -111,7 +134,10 @@ struct alignas(64) Worker {
   std::int64_t countdown_to_balance = 1;
   std::uint64_t rng = 0;
   Clock::duration idle_backoff{};
-  Clock::duration idle_total{};
+  // watch_for_stall's view: the sum of every worker's `activity` when it last looked, and
+  // its first look that saw the scheduler stalled since (max(): the last look did not).
+  std::uint64_t seen_activity = 0;
+  Clock::time_point quiet_since = Clock::time_point::max();
 };
 
 thread_local Worker* tls_worker = nullptr;
@@ -136,10 +162,12 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   Scheduler(const Options& o, int n)
       : options_(o), n_(n), workers_(new Worker[static_cast<std::size_t>(n)]) {
     for (int i = 0; i < n; ++i) {
-      workers_[i].sched = this;
-      workers_[i].index = i;
-      workers_[i].rng = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(i + 1);
-      workers_[i].records.bind(options_);
+      Worker& w = workers_[static_cast<std::size_t>(i)];
+      w.sched = this;
+      w.index = i;
+      w.rng = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(i + 1);
+      SpinLockGuard lock(w.live_lock);
+      w.records.bind(options_);
     }
   }
 
@@ -191,6 +219,10 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
     if (poller_.waiting()) (void)poller_.poll(0);
   }
   void idle(Worker& w);
+  // After an idle sleep that nothing ended: warns once if fibers have been blocked for
+  // stall_warning with nothing running, queued, or waiting for a timer or a descriptor on any
+  // worker (see Worker::activity).
+  void watch_for_stall(Worker& w, Clock::time_point now) noexcept;
   void wake_one() noexcept;
   void stop() noexcept;
   void set_fatal(std::exception_ptr e) noexcept;
@@ -206,14 +238,14 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   std::atomic<bool> stall_warned_{false};
 
   // Sleeping workers.
-  std::mutex idle_mu_;
-  std::condition_variable idle_cv_;
-  std::uint64_t epoch_ = 0;  // guarded by idle_mu_; bumped by every wake-up
+  Mutex idle_mu_;
+  CondVar idle_cv_;
+  std::uint64_t epoch_ ABSL_GUARDED_BY(idle_mu_) = 0;  // bumped by every wake-up
   std::atomic<int> sleepers_{0};
 
   // Timers shared by all workers.
-  std::mutex timers_mu_;
-  internal::TimerHeap timers_;  // guarded by timers_mu_
+  Mutex timers_mu_;
+  internal::TimerHeap timers_ ABSL_GUARDED_BY(timers_mu_);
   std::atomic<bool> has_timers_{false};
 
   common::FatalError fatal_;
@@ -235,7 +267,7 @@ Record::Record(FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size,
 Record* Scheduler::new_record(Worker& w, FiberRef fiber, absl::AnyInvocable<void()> main) {
   Record* r;
   {
-    std::lock_guard<internal::SpinLock> lock(w.live_lock);
+    SpinLockGuard lock(w.live_lock);
     r = w.records.create(std::move(fiber), std::move(main), w.index);
   }
   // No reference per record (a contended atomic per spawn and per finish): run_fiber holds
@@ -319,7 +351,7 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
   auto deadline = internal::deadline_after(Clock::now(), delay);
   bool earliest;
   {
-    std::lock_guard<std::mutex> lock(timers_mu_);
+    MutexLock lock(timers_mu_);
     auto before = timers_.next_deadline();
     earliest = timers_.add(c, deadline, std::move(reason)) && (!before || deadline < *before);
     has_timers_.store(true, std::memory_order_release);
@@ -425,7 +457,7 @@ void Scheduler::wake_one() noexcept {
   if (sleepers_.load(std::memory_order_relaxed) == 0) return;
 #endif
   if (poll_sleeping_.load(std::memory_order_seq_cst)) poller_.wake();
-  std::lock_guard<std::mutex> lock(idle_mu_);
+  MutexLock lock(idle_mu_);
   ++epoch_;
   idle_cv_.notify_one();
 }
@@ -433,7 +465,7 @@ void Scheduler::wake_one() noexcept {
 void Scheduler::stop() noexcept {
   stop_.store(true, std::memory_order_release);
   poller_.wake();
-  std::lock_guard<std::mutex> lock(idle_mu_);
+  MutexLock lock(idle_mu_);
   ++epoch_;
   idle_cv_.notify_all();
 }
@@ -486,16 +518,14 @@ bool Scheduler::any_ready(std::size_t at_least) const noexcept {
 bool Scheduler::fire_timers(bool blocking) {
   if (!has_timers_.load(std::memory_order_acquire)) return false;
   std::vector<internal::TimerHeap::EntryRef> due;
-  {
-    std::unique_lock<std::mutex> lock(timers_mu_, std::defer_lock);
-    if (blocking) {
-      lock.lock();
-    } else if (!lock.try_lock()) {
-      return false;
-    }
-    timers_.pop_due(Clock::now(), due);
-    has_timers_.store(timers_.size() != 0, std::memory_order_release);
+  if (blocking) {
+    timers_mu_.lock();
+  } else if (!timers_mu_.try_lock()) {
+    return false;  // another worker is at the timers
   }
+  timers_.pop_due(Clock::now(), due);  // out of memory: std::terminate, wherever called from
+  has_timers_.store(timers_.size() != 0, std::memory_order_release);
+  timers_mu_.unlock();
   for (auto& e : due) e->fire();
   return !due.empty();
 }
@@ -526,7 +556,8 @@ void Scheduler::worker_loop(Worker& w) {
 
 void Scheduler::run_one(Worker& w, Record* r) {
   w.idle_backoff = kMinBackoff;
-  w.idle_total = {};
+  // Running (odd), and changed: the one store the stall watch costs a dispatch-loop pass.
+  w.activity.store((w.activity.load(std::memory_order_relaxed) + 1) | 1, std::memory_order_relaxed);
   dispatch(w, r);
   for (;;) {
     // Fibers may hand this worker to each other (switch_out); whichever suspends to the loop
@@ -567,12 +598,12 @@ void Scheduler::finished(Worker& w, Record* r) {
   (void)w;
   Worker& origin = workers_[static_cast<std::size_t>(r->origin)];
   // The handler runs outside the lock.
-  if (std::exception_ptr stop = origin.records.outcome(*r)) set_fatal(std::move(stop));
+  if (std::exception_ptr stop = common::outcome(options_, *r)) set_fatal(std::move(stop));
   if (r == main_record_.load(std::memory_order_relaxed)) {
     main_finished_.store(true, std::memory_order_release);
   }
   {
-    std::lock_guard<internal::SpinLock> lock(origin.live_lock);
+    SpinLockGuard lock(origin.live_lock);
     origin.records.discard(r);
   }
   if (alive_.fetch_sub(1, std::memory_order_acq_rel) == 1) stop();
@@ -584,6 +615,9 @@ void Scheduler::set_fatal(std::exception_ptr e) noexcept {
 }
 
 void Scheduler::idle(Worker& w) {
+  if (const std::uint64_t a = w.activity.load(std::memory_order_relaxed); (a & 1) != 0) {
+    w.activity.store(a + 1, std::memory_order_relaxed);  // idle (even)
+  }
   if (n_ > 1 && options_.idle_spin.count() > 0) {
     // Look at the queues for a little while before sleeping: with fork-join work a spawner
     // is often queued microseconds later, and a futex wake-up costs tens of microseconds.
@@ -606,7 +640,7 @@ void Scheduler::idle(Worker& w) {
     if (!any_ready() && !stop_.load(std::memory_order_acquire)) {
       Clock::time_point until = Clock::now() + w.idle_backoff;
       if (has_timers_.load(std::memory_order_acquire)) {
-        std::lock_guard<std::mutex> lock(timers_mu_);
+        MutexLock lock(timers_mu_);
         if (auto next = timers_.next_deadline(); next && *next < until) until = *next;
       }
       const long long timeout_ns = std::max<long long>(
@@ -623,7 +657,7 @@ void Scheduler::idle(Worker& w) {
   }
   std::uint64_t epoch;
   {
-    std::lock_guard<std::mutex> lock(idle_mu_);
+    MutexLock lock(idle_mu_);
     epoch = epoch_;
   }
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
@@ -633,33 +667,64 @@ void Scheduler::idle(Worker& w) {
   }
   std::optional<Clock::time_point> next;
   if (has_timers_.load(std::memory_order_acquire)) {
-    std::lock_guard<std::mutex> lock(timers_mu_);
+    MutexLock lock(timers_mu_);
     next = timers_.next_deadline();
   }
   // Sleep until woken, the next timer, or the back-off expires: a worker that sees nothing
   // to steal still looks again now and then (at most every 64 ms), so a single queued fiber
   // behind a fiber that never suspends is eventually taken by an idle worker.
-  auto now = Clock::now();
-  auto until = now + w.idle_backoff;
+  Clock::time_point until = Clock::now() + w.idle_backoff;
   if (next && *next < until) until = *next;
   bool woken;
   {
-    std::unique_lock<std::mutex> lock(idle_mu_);
-    woken = idle_cv_.wait_until(
-        lock, until, [&] { return epoch_ != epoch || stop_.load(std::memory_order_acquire); });
+    MutexLock lock(idle_mu_);
+    auto wake = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(idle_mu_) {
+      return epoch_ != epoch || stop_.load(std::memory_order_acquire);
+    };
+    while (!wake() && idle_cv_.wait_until(lock, until) != std::cv_status::timeout) {
+    }
+    woken = wake();
   }
   sleepers_.fetch_sub(1, std::memory_order_relaxed);
   if (woken) {
     w.idle_backoff = kMinBackoff;
-    w.idle_total = {};
     return;
   }
   w.idle_backoff = std::min(w.idle_backoff * 2, kMaxBackoff);
-  w.idle_total += Clock::now() - now;
-  if (!next && w.idle_total >= options_.stall_warning &&
-      alive_.load(std::memory_order_acquire) > 0 && !stall_warned_.exchange(true)) {
-    common::warn_stall("picos::mux::multififo", static_cast<std::size_t>(alive_.load()),
-                       options_.stall_warning, main_finished_.load());
+  watch_for_stall(w, Clock::now());
+}
+
+// A stall is a state of the whole scheduler, never of one worker: fibers are alive, none runs
+// or is queued on any worker, none waits for a timer or a descriptor, and that has lasted
+// stall_warning. Each idle worker watches for it on its own, whenever its sleep times out
+// (every 1-64 ms while idle), through the workers' `activity` counters: one that is odd is
+// running fibers, and a sum that changed since the last look means some worker started
+// running one since (the counters only grow). Running workers pay one relaxed store per
+// dispatch-loop pass (run_one) and never look. The warning needs two looks at least
+// stall_warning apart that both saw the scheduler stalled, with the sum unchanged between
+// them (so it stayed stalled): it may come up to one sleep late, never early.
+void Scheduler::watch_for_stall(Worker& w, Clock::time_point now) noexcept {
+  if (stall_warned_.load(std::memory_order_relaxed)) return;
+  std::uint64_t sum = 0;
+  bool running = false;
+  for (int i = 0; i < n_; ++i) {
+    const std::uint64_t a =
+        workers_[static_cast<std::size_t>(i)].activity.load(std::memory_order_relaxed);
+    running = running || (a & 1) != 0;
+    sum += a;
+  }
+  const std::int64_t alive = alive_.load(std::memory_order_acquire);
+  if (running || sum != w.seen_activity || alive <= 0 || any_ready() || poller_.waiting() ||
+      has_timers_.load(std::memory_order_acquire)) {
+    w.seen_activity = sum;
+    w.quiet_since = Clock::time_point::max();
+    return;
+  }
+  if (w.quiet_since == Clock::time_point::max()) {
+    w.quiet_since = now;  // stalled since at most now
+  } else if (now - w.quiet_since >= options_.stall_warning && !stall_warned_.exchange(true)) {
+    common::warn_stall("picos::mux::multififo", static_cast<std::size_t>(alive),
+                       options_.stall_warning, main_finished_.load(std::memory_order_acquire));
   }
 }
 
@@ -673,7 +738,7 @@ void Scheduler::abandon_all() noexcept {
   }
   for (int i = 0; i < n_; ++i) {
     Worker& w = workers_[static_cast<std::size_t>(i)];
-    std::lock_guard<internal::SpinLock> lock(w.live_lock);
+    SpinLockGuard lock(w.live_lock);
     // A late resume of a buried record must still find this scheduler (and stop_).
     w.records.abandon_all([this](Record*) noexcept { acquire(); });
   }

@@ -5,48 +5,43 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
-#include <cstdio>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "mux/common/fiber_body.h"
+#include "mux/common/kernel.h"
 #include "picos/handler.h"
+#include "picos/internal/mutex.h"
+#include "picos/internal/ref_count.h"
 #include "picos/internal/timer_heap.h"
 
 namespace picos::mux::thread {
 namespace {
 
 using internal::Clock;
+using internal::CondVar;
+using internal::Mutex;
+using internal::MutexLock;
 
-class Scheduler;
-
-// A spawned fiber, from spawn until its thread has handed itself over for joining.
-struct Record {
-  Scheduler* sched;
-  FiberRef fiber;
-  absl::AnyInvocable<void()> main;
-  // Both guarded by Scheduler::mu_. The spawner stores `thread` once constructed; if the
-  // thread finished before that (`exited`), the spawner hands it over for joining instead.
-  std::thread thread;
-  bool exited = false;
-};
+struct Record;
 
 // What an await blocks on; lives on the awaiting thread's stack.
 struct Waiter {
-  Fiber* fiber;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool resumed = false;
+  Fiber* fiber = nullptr;
+  Mutex mu;
+  CondVar cv;
+  bool resumed ABSL_GUARDED_BY(mu) = false;
 };
 
 // The state of one run: its handler (installed on the run's thread and every fiber thread),
-// the live count, the join chain and the timers. Destroyed by run_fiber after every thread it
-// started has been joined.
-class Scheduler final : public Handler {
+// the records of the spawned fibers (mux/common/kernel.h), the join chain and the timers.
+// Freed by run_fiber (common::start) after every thread it started has been joined.
+class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
  public:
-  explicit Scheduler(const Options& o) : options_(o) {}
+  explicit Scheduler(const Options& o);
 
   void run(FiberRef fiber, absl::AnyInvocable<void()> main);
 
@@ -58,37 +53,62 @@ class Scheduler final : public Handler {
   void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override;
 
  private:
+  friend struct Record;
+
   static void resume(const Trigger& trigger, void* waiter, void*) noexcept;
+  // A spawned fiber's thread.
   static void body(Record* r) noexcept;
-  // Runs `main` as `fiber` on the calling thread; a fatal error goes to `fatal`.
-  void run_main(Fiber* fiber, absl::AnyInvocable<void()>& main) noexcept;
-  void fatal(std::exception_ptr error) noexcept;
-  // The last thing a fiber thread does with the scheduler.
-  void exited(Record* r) noexcept;
+  // Runs `main` as `fiber` on the calling thread; what escapes goes through `error` to the
+  // fatal-error policy.
+  void run_main(Fiber* fiber, absl::AnyInvocable<void()>& main, std::exception_ptr& error) noexcept;
+  void fatal(const std::exception_ptr& error) noexcept;
+  // The join chain's meeting point, reached twice per record: by the spawner with the
+  // fiber's std::thread, and by that thread (`t` empty) as the last thing it does with the
+  // scheduler. The first leaves its part in the record; the second hands the thread over to
+  // last_exited_ and frees the record (handed_over). Returns the thread to join next (the one
+  // handed over before), or an empty one. Static, going through r->sched: the analysis then
+  // sees the lock that guards the record.
+  static std::thread meet(Record* r, std::thread t) noexcept;
+  std::thread handed_over(Record* r, std::thread t) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void wait_for_fibers();
   void timer_loop();
   void stop_timers();
 
   const Options options_;
 
-  // Fibers and their threads.
-  std::mutex mu_;
-  std::condition_variable cv_;           // notified when live_ drops to 0
-  std::size_t live_ = 0;                 // spawned fibers whose thread has not called exited()
-  std::thread last_exited_;              // the last thread handed over; joined by the next, or run
-  std::atomic<std::size_t> blocked_{0};  // fibers blocked in await (for the stall warning)
+  // Spawned fibers and their threads. run's main fiber has no record: it runs on run's own
+  // thread.
+  Mutex mu_;
+  CondVar cv_;  // notified when records_.alive() drops to 0
+  common::Records<Record> records_ ABSL_GUARDED_BY(mu_);
+  // The last thread handed over; joined by the next, or by run.
+  std::thread last_exited_ ABSL_GUARDED_BY(mu_);
+  std::atomic<std::size_t> blocked_{0};  // fibers blocked in await (for the warning)
 
-  // Fatal errors.
-  std::mutex fatal_mu_;       // serialises calls of the fatal handler
-  std::exception_ptr fatal_;  // guarded by fatal_mu_; the first recorded
+  // Fatal errors: the first one recorded; handler_mu_ serialises calls of the fatal handler.
+  Mutex handler_mu_;
+  common::FatalError fatal_;
 
   // Timers: one heap, one lazily started thread.
-  std::mutex timer_mu_;
-  std::condition_variable timer_cv_;
-  internal::TimerHeap timers_;  // guarded by timer_mu_
-  std::thread timer_thread_;    // guarded by timer_mu_
-  bool timer_stop_ = false;     // guarded by timer_mu_
+  Mutex timer_mu_;
+  CondVar timer_cv_;
+  internal::TimerHeap timers_ ABSL_GUARDED_BY(timer_mu_);
+  std::thread timer_thread_ ABSL_GUARDED_BY(timer_mu_);
+  bool timer_stop_ ABSL_GUARDED_BY(timer_mu_) = false;
 };
+
+// A spawned fiber (the kernel's RecordBase: the fiber, its main, what escaped main), from
+// spawn until its thread has been handed over for joining.
+struct Record : common::RecordBase {
+  Record(FiberRef f, absl::AnyInvocable<void()> m, Scheduler* s) noexcept
+      : RecordBase(std::move(f), std::move(m)), sched(s) {}
+
+  Scheduler* const sched;
+  bool met ABSL_GUARDED_BY(sched->mu_) = false;    // Scheduler::meet: one side has been there
+  std::thread thread ABSL_GUARDED_BY(sched->mu_);  // left there by the spawner
+};
+
+Scheduler::Scheduler(const Options& o) : options_(o), records_(options_) {}
 
 // ---- Handler -------------------------------------------------------------------------
 
@@ -97,7 +117,7 @@ void Scheduler::resume(const Trigger& trigger, void* waiter, void*) noexcept {
   (void)w->fiber->unsuspend(trigger);  // cannot throw: the trigger is signaled
   // Notify under the lock: the waiter cannot return (and destroy `w`) before we unlock, and
   // we touch nothing after unlocking.
-  std::lock_guard<std::mutex> lock(w->mu);
+  MutexLock lock(w->mu);
   w->resumed = true;
   w->cv.notify_one();
 }
@@ -111,8 +131,8 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
   if (fiber.try_suspend(trigger, &w, nullptr, &Scheduler::resume)) {
     blocked_.fetch_add(1, std::memory_order_relaxed);
     {
-      std::unique_lock<std::mutex> lock(w.mu);
-      w.cv.wait(lock, [&] { return w.resumed; });
+      MutexLock lock(w.mu);
+      while (!w.resumed) w.cv.wait(lock);
     }
     blocked_.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -123,7 +143,7 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
                              std::exception_ptr reason) {
   Fiber::current().check();
   Clock::time_point deadline = internal::deadline_after(Clock::now(), delay);
-  std::lock_guard<std::mutex> lock(timer_mu_);
+  MutexLock lock(timer_mu_);
   if (!timer_thread_.joinable()) {
     // Started under the lock: the loop waits for it before looking at the heap. If this
     // throws, nothing was armed.
@@ -142,113 +162,104 @@ void Scheduler::yield() {
 
 void Scheduler::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
   Fiber::current().check();
-  auto r = std::make_unique<Record>(Record{this, std::move(fiber), std::move(main), {}, false});
+  Record* r;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++live_;
+    MutexLock lock(mu_);
+    r = records_.create(std::move(fiber), std::move(main), this);
   }
   std::thread t;
   try {
-    t = std::thread(&Scheduler::body, r.get());
+    t = std::thread(&Scheduler::body, r);
   } catch (...) {
-    // Nothing was spawned: undo the count (main and fiber are dropped with `r`).
-    std::lock_guard<std::mutex> lock(mu_);
-    if (--live_ == 0) cv_.notify_all();
+    // Nothing was spawned: forget the record. Its main and fiber are destroyed when this
+    // block ends, outside the lock.
+    absl::AnyInvocable<void()> dropped_main = std::move(r->main);
+    FiberRef dropped_fiber = std::move(r->fiber);
+    dropped_fiber->set_scheduler_data(nullptr);
+    {
+      MutexLock lock(mu_);
+      records_.discard(r);
+      if (records_.alive() == 0) cv_.notify_all();
+    }
     throw;
   }
-  Record* rec = r.release();  // the thread owns it now, jointly with us until we store `t`
-  std::thread previous;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (rec->exited) {
-      // Already finished: hand it over for joining ourselves.
-      previous = std::exchange(last_exited_, std::move(t));
-      delete rec;
-    } else {
-      rec->thread = std::move(t);
-    }
-  }
+  // The thread shares the record with us until we have met it there.
+  std::thread previous = meet(r, std::move(t));
   if (previous.joinable()) previous.join();  // it has finished its fiber: only exiting left
 }
 
 // ---- fiber threads -------------------------------------------------------------------
 
-void Scheduler::run_main(Fiber* fiber, absl::AnyInvocable<void()>& main) noexcept {
+void Scheduler::run_main(Fiber* fiber, absl::AnyInvocable<void()>& main,
+                         std::exception_ptr& error) noexcept {
   HandlerScope scope(*this, fiber);
-  std::exception_ptr error;
-  try {
-    main();
-  } catch (...) {
-    error = std::current_exception();
-  }
-  main = nullptr;  // destroy the closure while the fiber is still current
-  if (error) fatal(std::move(error));
+  common::run_main(main, error);  // the closure is destroyed while the fiber is still current
+  if (error) fatal(std::exchange(error, nullptr));  // and so is what escaped
 }
 
-void Scheduler::fatal(std::exception_ptr error) noexcept {
-  std::lock_guard<std::mutex> lock(fatal_mu_);
-  if (options_.fatal_exn_handler) {
-    try {
-      options_.fatal_exn_handler(error);
-      return;
-    } catch (...) {
-      error = std::current_exception();
-    }
+void Scheduler::fatal(const std::exception_ptr& error) noexcept {
+  MutexLock lock(handler_mu_);
+  if (std::exception_ptr stop = common::fatal_outcome(options_.fatal_exn_handler, error)) {
+    (void)fatal_.set(std::move(stop));  // the first one wins
   }
-  if (!fatal_) fatal_ = std::move(error);
 }
 
 void Scheduler::body(Record* r) noexcept {
-  Scheduler* s = r->sched;
-  s->run_main(r->fiber.get(), r->main);
-  r->fiber = FiberRef();  // fiber-local values are destroyed here, before the run can return
-  s->exited(r);
-}
-
-void Scheduler::exited(Record* r) noexcept {
-  std::thread previous;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (r->thread.joinable()) {
-      // Hand ourselves over: whoever takes us from last_exited_ joins us.
-      previous = std::exchange(last_exited_, std::move(r->thread));
-      delete r;
-    } else {
-      r->exited = true;  // the spawner has not stored our std::thread yet; it will hand over
-    }
-    // Notify under the lock: once we unlock, `run` may destroy the scheduler.
-    if (--live_ == 0) cv_.notify_all();
-  }
+  r->sched->run_main(r->fiber.get(), r->main, r->error);
+  // Fiber-local values are destroyed here, before the run can return, and outside the
+  // scheduler's lock.
+  r->fiber->set_scheduler_data(nullptr);
+  r->fiber = FiberRef();
+  std::thread previous = meet(r, std::thread());
   // From here on only locals: join the thread that finished before us. Each thread joins its
   // predecessor before exiting, so joining the last one joins them all.
   if (previous.joinable()) previous.join();
 }
 
+std::thread Scheduler::meet(Record* r, std::thread t) noexcept {
+  MutexLock lock(r->sched->mu_);
+  if (!r->met) {
+    r->met = true;
+    r->thread = std::move(t);  // (the spawner's; the fiber's thread leaves none)
+    return std::thread();
+  }
+  if (!t.joinable()) t = std::move(r->thread);
+  return r->sched->handed_over(r, std::move(t));
+}
+
+std::thread Scheduler::handed_over(Record* r, std::thread t) noexcept {
+  std::thread previous = std::exchange(last_exited_, std::move(t));
+  records_.discard(r);
+  // Notify under the lock: once it is released, `run` may free the scheduler.
+  if (records_.alive() == 0) cv_.notify_all();
+  return previous;
+}
+
 // ---- the run -------------------------------------------------------------------------
 
 void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
-  run_main(fiber.get(), main);
+  std::exception_ptr error;
+  run_main(fiber.get(), main, error);
   fiber = FiberRef();
   wait_for_fibers();
   stop_timers();
-  std::lock_guard<std::mutex> lock(fatal_mu_);
-  if (fatal_) std::rethrow_exception(fatal_);
+  if (std::exception_ptr e = fatal_.get()) std::rethrow_exception(e);
 }
 
 void Scheduler::wait_for_fibers() {
   std::thread last;
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    auto none_alive = [this] { return live_ == 0; };
+    MutexLock lock(mu_);
     Clock::time_point warn_at = internal::deadline_after(Clock::now(), options_.stall_warning);
-    if (warn_at != Clock::time_point::max() && !cv_.wait_until(lock, warn_at, none_alive)) {
-      std::fprintf(stderr,
-                   "picos::mux::thread: main has finished but %zu fiber(s) are still alive after "
-                   "%.3f s (%zu blocked in await); waiting for them\n",
-                   live_, std::chrono::duration<double>(options_.stall_warning).count(),
-                   blocked_.load(std::memory_order_relaxed));
+    if (warn_at != Clock::time_point::max()) {
+      while (records_.alive() != 0 && cv_.wait_until(lock, warn_at) != std::cv_status::timeout) {
+      }
+      if (records_.alive() != 0) {
+        common::warn_alive("picos::mux::thread", records_.alive(),
+                           blocked_.load(std::memory_order_relaxed), options_.stall_warning);
+      }
     }
-    cv_.wait(lock, none_alive);
+    while (records_.alive() != 0) cv_.wait(lock);
     last = std::move(last_exited_);
   }
   if (last.joinable()) last.join();
@@ -256,7 +267,7 @@ void Scheduler::wait_for_fibers() {
 
 void Scheduler::timer_loop() {
   std::vector<internal::TimerHeap::EntryRef> due;
-  std::unique_lock<std::mutex> lock(timer_mu_);
+  MutexLock lock(timer_mu_);
   while (!timer_stop_) {
     timers_.pop_due(Clock::now(), due);
     if (!due.empty()) {
@@ -278,7 +289,7 @@ void Scheduler::timer_loop() {
 void Scheduler::stop_timers() {
   std::thread t;
   {
-    std::lock_guard<std::mutex> lock(timer_mu_);
+    MutexLock lock(timer_mu_);
     timer_stop_ = true;
     timer_cv_.notify_one();
     t = std::move(timer_thread_);
@@ -290,10 +301,7 @@ void Scheduler::stop_timers() {
 }  // namespace
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
-  options.validate("picos::mux::thread");
-  check_run_fiber("picos::mux::thread", fiber, main);
-  auto s = std::make_unique<Scheduler>(options);
-  s->run(std::move(fiber), std::move(main));
+  common::start<Scheduler>("picos::mux::thread", std::move(fiber), std::move(main), options);
 }
 
 }  // namespace picos::mux::thread
