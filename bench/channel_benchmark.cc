@@ -49,6 +49,26 @@ void BM_PingPong(benchmark::State& state, Runner run) {
   });
 }
 
+// The producer of the throughput benchmarks: sends 0, 1, 2, ... once per iteration, then
+// closes `ch`; returns the sum of what it sent.
+long produce(benchmark::State& state, Channel<int>& ch) {
+  long expected = 0;
+  int i = 0;
+  for (auto _ : state) {
+    ch.send(i);
+    expected += i;
+    ++i;
+  }
+  ch.close();
+  return expected;
+}
+
+// The throughput benchmarks' figures: messages, and ns_per_message.
+void count_messages(benchmark::State& state) {
+  state.SetItemsProcessed(state.iterations());
+  state.counters["ns_per_message"] = per_item(static_cast<double>(state.iterations()));
+}
+
 void BM_Throughput64(benchmark::State& state, Runner run) {
   run([&] {
     Channel<int> ch(64);
@@ -59,21 +79,11 @@ void BM_Throughput64(benchmark::State& state, Runner run) {
         while (std::optional<int> v = ch.receive()) sum += *v;
       });
     });
-    long expected = 0;
-    int i = 0;
-    for (auto _ : state) {
-      ch.send(i);
-      expected += i;
-      ++i;
-    }
-    ch.close();
+    long expected = produce(state, ch);
     consumer.await();
     if (sum != expected) state.SkipWithError("lost or duplicated messages");
   });
-  state.SetItemsProcessed(state.iterations());
-  state.counters["ns_per_message"] =
-      benchmark::Counter(static_cast<double>(state.iterations()),
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  count_messages(state);
 }
 
 // Producer and consumer certainly on different OS threads: each runs its own fifo scheduler
@@ -88,21 +98,10 @@ void BM_Throughput64CrossThread(benchmark::State& state) {
     });
   });
   long expected = 0;
-  picos::mux::fifo::run([&] {
-    int i = 0;
-    for (auto _ : state) {
-      ch.send(i);
-      expected += i;
-      ++i;
-    }
-    ch.close();
-  });
+  picos::mux::fifo::run([&] { expected = produce(state, ch); });
   consumer.join();
   if (sum != expected) state.SkipWithError("lost or duplicated messages");
-  state.SetItemsProcessed(state.iterations());
-  state.counters["ns_per_message"] =
-      benchmark::Counter(static_cast<double>(state.iterations()),
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  count_messages(state);
 }
 
 BENCHMARK(BM_Throughput64CrossThread)->UseRealTime();

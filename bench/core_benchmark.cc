@@ -147,14 +147,26 @@ BENCHMARK(BM_FiberCurrentInFifo);
 
 const FlsKey<std::int64_t> kCounterKey;
 
-// bench_fls_excluding_current: the fiber is fetched once, outside the loop.
-void BM_FlsGetExcludingCurrent(benchmark::State& state) {
+// Each benchmark in two variants: the fiber fetched once, outside the loop, and passed to
+// every call (bench_fls_excluding_current), or the default argument, with which each call also
+// reads Fiber::current(). fls_fiber is the fiber a call passes.
+template <bool kWithCurrent>
+Fiber& fls_fiber(Fiber& fetched_once) {
+  if constexpr (kWithCurrent) {
+    return Fiber::current();
+  } else {
+    return fetched_once;
+  }
+}
+
+template <bool kWithCurrent>
+void BM_FlsGet(benchmark::State& state) {
   std::int64_t sum = mux::fifo::run([&] {
     Fiber& fiber = Fiber::current();
-    kCounterKey.set(1, fiber);
+    kCounterKey.set(1, fls_fiber<kWithCurrent>(fiber));
     std::int64_t s = 0;
     for (auto _ : state) {
-      std::int64_t* p = kCounterKey.get(fiber);
+      std::int64_t* p = kCounterKey.get(fls_fiber<kWithCurrent>(fiber));
       consume(p);
       s += *p;
     }
@@ -165,59 +177,28 @@ void BM_FlsGetExcludingCurrent(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_FlsGetExcludingCurrent);
 
-void BM_FlsSetExcludingCurrent(benchmark::State& state) {
+template <bool kWithCurrent>
+void BM_FlsSet(benchmark::State& state) {
   std::int64_t last = mux::fifo::run([&] {
     Fiber& fiber = Fiber::current();
     std::int64_t i = 0;
     for (auto _ : state) {
-      std::int64_t& v = kCounterKey.set(++i, fiber);
+      std::int64_t& v = kCounterKey.set(++i, fls_fiber<kWithCurrent>(fiber));
       consume(v);
     }
-    return *kCounterKey.get(fiber);
+    return *kCounterKey.get(fls_fiber<kWithCurrent>(fiber));
   });
   if (last != static_cast<std::int64_t>(state.iterations())) {
     state.SkipWithError("FlsKey::set did not store the last value");
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_FlsSetExcludingCurrent);
 
-// The same with the default argument: each call also reads Fiber::current().
-void BM_FlsGetWithCurrent(benchmark::State& state) {
-  std::int64_t sum = mux::fifo::run([&] {
-    kCounterKey.set(1);
-    std::int64_t s = 0;
-    for (auto _ : state) {
-      std::int64_t* p = kCounterKey.get();
-      consume(p);
-      s += *p;
-    }
-    return s;
-  });
-  if (sum != static_cast<std::int64_t>(state.iterations())) {
-    state.SkipWithError("FlsKey::get returned a wrong value");
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(BM_FlsGetWithCurrent);
-
-void BM_FlsSetWithCurrent(benchmark::State& state) {
-  std::int64_t last = mux::fifo::run([&] {
-    std::int64_t i = 0;
-    for (auto _ : state) {
-      std::int64_t& v = kCounterKey.set(++i);
-      consume(v);
-    }
-    return *kCounterKey.get();
-  });
-  if (last != static_cast<std::int64_t>(state.iterations())) {
-    state.SkipWithError("FlsKey::set did not store the last value");
-  }
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(BM_FlsSetWithCurrent);
+BENCHMARK_TEMPLATE(BM_FlsGet, false)->Name("BM_FlsGetExcludingCurrent");
+BENCHMARK_TEMPLATE(BM_FlsSet, false)->Name("BM_FlsSetExcludingCurrent");
+BENCHMARK_TEMPLATE(BM_FlsGet, true)->Name("BM_FlsGetWithCurrent");
+BENCHMARK_TEMPLATE(BM_FlsSet, true)->Name("BM_FlsSetWithCurrent");
 
 }  // namespace
 }  // namespace picos

@@ -79,6 +79,21 @@ BENCHMARK_CAPTURE(BM_Yield, randos, on_randos)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Yield, thread, on_thread)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Yield, none, on_none)->UseRealTime();
 
+// Spawns `n` fibers sharing the computation `shared`, each running `body`; the last to finish
+// finishes a computation that the caller awaits, so this returns once all of them have run.
+template <typename F>
+void spawn_batch(const PackedComputation& shared, std::int64_t n, const F& body) {
+  std::atomic<std::int64_t> left{n};
+  Computation<void> done;
+  for (std::int64_t i = 0; i < n; ++i) {
+    Fiber::spawn(Fiber::create(shared), [&body, &left, done] {
+      body();
+      if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.finish();
+    });
+  }
+  done.await();
+}
+
 // bench_yield: 10^6 yields per iteration split over range(0) fibers, including spawning
 // them (the stack pool keeps a bounded number of stacks: with 10,000 fibers most are mapped
 // and unmapped in every iteration).
@@ -91,16 +106,10 @@ void BM_YieldNFibers(benchmark::State& state, Runner run) {
   run([&] {
     PackedComputation shared;
     for (auto _ : state) {
-      std::atomic<std::int64_t> left{n};
-      Computation<void> done;
-      for (std::int64_t i = 0; i < n; ++i) {
-        Fiber::spawn(Fiber::create(shared), [&, done] {
-          for (std::int64_t k = 0; k < per_fiber; ++k) Fiber::yield();
-          yields.fetch_add(per_fiber, std::memory_order_relaxed);
-          if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.finish();
-        });
-      }
-      done.await();
+      spawn_batch(shared, n, [&] {
+        for (std::int64_t k = 0; k < per_fiber; ++k) Fiber::yield();
+        yields.fetch_add(per_fiber, std::memory_order_relaxed);
+      });
     }
   });
   const double total = static_cast<double>(n * per_fiber) * static_cast<double>(state.iterations());
@@ -166,15 +175,7 @@ void BM_SpawnFinish(benchmark::State& state, Runner run) {
   run([&] {
     PackedComputation shared;
     for (auto _ : state) {
-      std::atomic<std::int64_t> left{batch};
-      Computation<void> done;
-      for (std::int64_t i = 0; i < batch; ++i) {
-        Fiber::spawn(Fiber::create(shared), [&ran, &left, done] {
-          ran.fetch_add(1, std::memory_order_relaxed);
-          if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.finish();
-        });
-      }
-      done.await();
+      spawn_batch(shared, batch, [&ran] { ran.fetch_add(1, std::memory_order_relaxed); });
     }
   });
   const std::int64_t spawns = batch * static_cast<std::int64_t>(state.iterations());

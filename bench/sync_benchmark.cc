@@ -75,30 +75,28 @@ void BM_Contended(benchmark::State& state, Runner run) {
       if (counter != kFibers * kOps) state.SkipWithError("lost increments");
     }
   });
-  state.counters["ns_per_op"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * kFibers * kOps),
-                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["ns_per_op"] = per_item(static_cast<double>(state.iterations() * kFibers * kOps));
 }
 
 // One named benchmark per (workload, lock), on fifo, multififo_1 and multififo_2.
-#define PICOS_SYNC(bm, L, label)                                                \
-  void bm##_##label(benchmark::State& state, Runner run) { bm<L>(state, run); } \
-  BENCHMARK_CAPTURE(bm##_##label, fifo, on_fifo)->UseRealTime();                \
-  BENCHMARK_CAPTURE(bm##_##label, multififo_1, on_multififo_1)->UseRealTime();  \
+#define PICOS_SYNC(bm, L, label)                                                 \
+  /* NOLINTNEXTLINE(bugprone-macro-parentheses): bm names a function template */ \
+  void bm##_##label(benchmark::State& state, Runner run) { bm<L>(state, run); }  \
+  BENCHMARK_CAPTURE(bm##_##label, fifo, on_fifo)->UseRealTime();                 \
+  BENCHMARK_CAPTURE(bm##_##label, multififo_1, on_multififo_1)->UseRealTime();   \
   BENCHMARK_CAPTURE(bm##_##label, multififo_2, on_multififo_2)->UseRealTime()
 
-PICOS_SYNC(BM_Uncontended, CheckedMutex, Mutex);
-PICOS_SYNC(BM_Uncontended, UncheckedMutex, UncheckedMutex);
-PICOS_SYNC(BM_Uncontended, picos::sync::Lock, Lock);
-PICOS_SYNC(BM_Uncontended, picos::sync::Rwlock, Rwlock);
-PICOS_SYNC(BM_Uncontended, SemaphoreLock, Semaphore);
-PICOS_SYNC(BM_Uncontended, SemLock, Sem);
-PICOS_SYNC(BM_Contended, CheckedMutex, Mutex);
-PICOS_SYNC(BM_Contended, UncheckedMutex, UncheckedMutex);
-PICOS_SYNC(BM_Contended, picos::sync::Lock, Lock);
-PICOS_SYNC(BM_Contended, picos::sync::Rwlock, Rwlock);
-PICOS_SYNC(BM_Contended, SemaphoreLock, Semaphore);
-PICOS_SYNC(BM_Contended, SemLock, Sem);
+// Every workload on every lock, in this order.
+#define PICOS_SYNC_ALL_LOCKS(bm)                  \
+  PICOS_SYNC(bm, CheckedMutex, Mutex);            \
+  PICOS_SYNC(bm, UncheckedMutex, UncheckedMutex); \
+  PICOS_SYNC(bm, picos::sync::Lock, Lock);        \
+  PICOS_SYNC(bm, picos::sync::Rwlock, Rwlock);    \
+  PICOS_SYNC(bm, SemaphoreLock, Semaphore);       \
+  PICOS_SYNC(bm, SemLock, Sem)
+
+PICOS_SYNC_ALL_LOCKS(BM_Uncontended);
+PICOS_SYNC_ALL_LOCKS(BM_Contended);
 
 }  // namespace
 }  // namespace picos::bench

@@ -37,6 +37,7 @@ namespace {
 using picos::sync::testing::fork;
 using picos::sync::testing::spawn_victim;
 using picos::sync::testing::Stop;
+using picos::sync::testing::stop;
 using picos::sync::testing::threads_are_fibers;
 using picos::sync::testing::Victim;
 
@@ -45,8 +46,6 @@ int fibers(int n) {
   return picos::testing::kSanitizer ? std::min(n, 50) : n;
 }
 bool virtual_clock() { return picos::testing::capabilities().virtual_clock; }
-
-std::exception_ptr stop() { return std::make_exception_ptr(Stop()); }
 
 using picos::io::testing::count_open_fds;
 
@@ -68,7 +67,7 @@ int listen_loopback(int backlog, sockaddr_in* addr) {
   socklen_t len = sizeof *addr;
   if (::bind(fd, reinterpret_cast<sockaddr*>(addr), len) != 0 || ::listen(fd, backlog) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len) != 0) {
-    ADD_FAILURE() << "listen: " << std::strerror(errno);
+    ADD_FAILURE() << "listen: " << std::generic_category().message(errno);
   }
   return fd;
 }
@@ -82,6 +81,25 @@ int connect_to(const sockaddr_in& addr) {
     throw;
   }
   return fd;
+}
+
+// Runs `op` in a victim fiber and cancels it after `delay` seconds: true if the cancelation
+// caught it blocked in `op` (it threw the reason), false if `op` returned or failed first.
+bool canceled_while_blocked(const std::function<void()>& op, double delay = 0.02) {
+  std::atomic<int> outcome{0};  // 1 stop, 2 returned
+  auto v = spawn_victim([&] {
+    try {
+      op();
+      outcome = 2;
+    } catch (const Stop&) {
+      outcome = 1;
+      throw;
+    }
+  });
+  io::sleep(delay);
+  v.c.cancel(stop());
+  v.done.wait();
+  return outcome.load() == 1;
 }
 
 class IoTest : public ::testing::Test {
@@ -401,21 +419,10 @@ TEST_F(IoTest, CancelBlockedReadLeavesThePipeUsable) {
   picos::testing::run([] {
     int p[2];
     io::pipe(p);
-    std::atomic<int> outcome{0};  // 1 stop, 2 returned
-    auto v = spawn_victim([&] {
+    EXPECT_TRUE(canceled_while_blocked([&] {
       char b;
-      try {
-        (void)io::read(p[0], &b, 1);
-        outcome = 2;
-      } catch (const Stop&) {
-        outcome = 1;
-        throw;
-      }
-    });
-    io::sleep(0.02);
-    v.c.cancel(stop());
-    v.done.wait();
-    EXPECT_EQ(outcome.load(), 1);
+      (void)io::read(p[0], &b, 1);
+    }));
     io::write_all(p[1], "z", 1);
     char b = 0;
     EXPECT_EQ(io::read(p[0], &b, 1), 1);
@@ -429,20 +436,7 @@ TEST_F(IoTest, CancelBlockedAcceptLeavesTheListenerUsable) {
   picos::testing::run([] {
     sockaddr_in addr;
     int lfd = listen_loopback(16, &addr);
-    std::atomic<int> outcome{0};
-    auto v = spawn_victim([&] {
-      try {
-        io::close(io::accept(lfd));
-        outcome = 2;
-      } catch (const Stop&) {
-        outcome = 1;
-        throw;
-      }
-    });
-    io::sleep(0.02);
-    v.c.cancel(stop());
-    v.done.wait();
-    EXPECT_EQ(outcome.load(), 1);
+    EXPECT_TRUE(canceled_while_blocked([&] { io::close(io::accept(lfd)); }));
     auto client = fork([&] { io::close(connect_to(addr)); });
     int fd = io::accept(lfd);
     client.await();
@@ -461,20 +455,8 @@ TEST_F(IoTest, CancelBlockedConnect) {
     for (int i = 0; i < 8 && !blocked; ++i) {
       int fd = io::socket(AF_INET, SOCK_STREAM, 0);
       fds.push_back(fd);
-      std::atomic<int> outcome{0};
-      auto v = spawn_victim([&] {
-        try {
-          io::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-          outcome = 2;
-        } catch (const Stop&) {
-          outcome = 1;
-          throw;
-        }
-      });
-      io::sleep(0.03);
-      v.c.cancel(stop());
-      v.done.wait();
-      blocked = outcome.load() == 1;
+      blocked = canceled_while_blocked(
+          [&] { io::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr); }, 0.03);
       if (blocked) {
         EXPECT_EQ(::fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);  // still open and ours
       }

@@ -36,7 +36,7 @@ namespace {
 
 using picos::sync::testing::fork;
 using picos::sync::testing::spawn_victim;
-using picos::sync::testing::Stop;
+using picos::sync::testing::stop;
 using picos::sync::testing::Victim;
 
 using picos::io::testing::count_open_fds;
@@ -127,7 +127,7 @@ TEST_F(SignalSetTest, CanceledWaiterConsumesNothing) {
     std::atomic<int> got{0};
     Victim v = spawn_victim([&] { got = set.wait(); });
     Fiber::sleep(std::chrono::milliseconds(10));
-    v.c.cancel(std::make_exception_ptr(Stop()));
+    v.c.cancel(stop());
     v.done.await();
     EXPECT_EQ(got.load(), 0);
     // Another fiber gets the next signal; the canceled one took nothing.

@@ -30,7 +30,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using picos::sync::testing::fork;
-using picos::sync::testing::Stop;
+using picos::sync::testing::stop;
 using structured::Control;
 using structured::Terminate;
 
@@ -40,9 +40,7 @@ bool virtual_clock() { return picos::testing::capabilities().virtual_clock; }
 // (virtual) time has passed `delay` since it was armed. done() removes the timer.
 class Probe {
  public:
-  explicit Probe(std::chrono::nanoseconds delay) {
-    c_.cancel_after(delay, std::make_exception_ptr(Stop()));
-  }
+  explicit Probe(std::chrono::nanoseconds delay) { c_.cancel_after(delay, stop()); }
   ~Probe() { c_.finish(); }
   bool fired() const { return c_.is_canceled(); }
 

@@ -9,6 +9,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "picos/internal/spin_lock.h"
+#include "std/awaitable/intrusive_list.h"
 
 namespace picos::awaitable {
 namespace {
@@ -18,42 +19,13 @@ using internal::Node;
 // One shard of the parking lot: a FIFO of the nodes of every awaitable hashing here.
 struct alignas(64) Bucket {
   picos::internal::SpinLock lock;
-  Node* head ABSL_GUARDED_BY(lock) = nullptr;
-  Node* tail ABSL_GUARDED_BY(lock) = nullptr;
-
-  void push_back(Node* n) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    n->next = nullptr;
-    n->prev = tail;
-    if (tail) {
-      tail->next = n;
-    } else {
-      head = n;
-    }
-    tail = n;
-    n->linked = true;
-  }
-
-  void remove(Node* n) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    if (!n->linked) return;
-    if (n->prev) {
-      n->prev->next = n->next;
-    } else {
-      head = n->next;
-    }
-    if (n->next) {
-      n->next->prev = n->prev;
-    } else {
-      tail = n->prev;
-    }
-    n->prev = n->next = nullptr;
-    n->linked = false;
-  }
+  awaitable_internal::IntrusiveList<Node> nodes ABSL_GUARDED_BY(lock);
 };
 
 constexpr int kBucketBits = 8;
 constexpr std::size_t kBuckets = std::size_t{1} << kBucketBits;
 
-// Constant-initialised (SpinLock and the pointers have constant initialisers), so it is
+// Constant-initialised (SpinLock and IntrusiveList have constant initialisers), so it is
 // usable from static constructors of other translation units.
 Bucket g_buckets[kBuckets];
 
@@ -77,13 +49,13 @@ void Awaitable::await(std::int64_t before) {
   Bucket& b = bucket_for(this);
   {
     picos::internal::SpinLockGuard guard(b.lock);
-    b.push_back(&node);
+    b.nodes.push_back(&node);
   }
   // Re-check after enqueueing: a signaler that changed the value before we were queued did
   // not see us, but then we see its value here.
   if (load() != before) {
     picos::internal::SpinLockGuard guard(b.lock);
-    b.remove(&node);  // or a signal took it already: then we are its wake-up, and return
+    b.nodes.remove(&node);  // or a signal took it already: then we are its wake-up, and return
     return;
   }
   std::exception_ptr reason = node.trigger.await();
@@ -92,7 +64,7 @@ void Awaitable::await(std::int64_t before) {
   {
     picos::internal::SpinLockGuard guard(b.lock);
     consumed = !node.linked;
-    b.remove(&node);
+    b.nodes.remove(&node);
   }
   if (consumed) (void)signal();  // a signal chose us as we were canceled: pass it on
   std::rethrow_exception(reason);
@@ -104,9 +76,9 @@ bool Awaitable::signal() noexcept {
   {
     picos::internal::SpinLockGuard guard(b.lock);
     const std::int64_t value = load();
-    for (Node* n = b.head; n != nullptr; n = n->next) {
+    for (Node* n = b.nodes.front(); n != nullptr; n = n->next) {
       if (signalable(n, this, value)) {
-        b.remove(n);
+        b.nodes.remove(n);
         wake.emplace(n->trigger);  // copy the handle: the node dies once its fiber runs
         break;
       }
@@ -124,11 +96,11 @@ std::size_t Awaitable::broadcast() noexcept {
   {
     picos::internal::SpinLockGuard guard(b.lock);
     const std::int64_t value = load();
-    Node* n = b.head;
+    Node* n = b.nodes.front();
     while (n != nullptr) {
       Node* next = n->next;
       if (signalable(n, this, value)) {
-        b.remove(n);
+        b.nodes.remove(n);
         ++woken;
         try {
           wake.push_back(n->trigger);
@@ -147,14 +119,14 @@ Awaiter::Awaiter(Awaitable& awaitable, Trigger trigger) noexcept
     : node_(&awaitable, 0, true, std::move(trigger)) {
   Bucket& b = bucket_for(&awaitable);
   picos::internal::SpinLockGuard guard(b.lock);
-  b.push_back(&node_);
+  b.nodes.push_back(&node_);
 }
 
 bool Awaiter::remove() noexcept {
   Bucket& b = bucket_for(node_.key);
   picos::internal::SpinLockGuard guard(b.lock);
   if (!node_.linked) return false;
-  b.remove(&node_);
+  b.nodes.remove(&node_);
   return true;
 }
 
@@ -162,7 +134,7 @@ std::size_t parked_for_testing() noexcept {
   std::size_t n = 0;
   for (Bucket& b : g_buckets) {
     picos::internal::SpinLockGuard guard(b.lock);
-    for (Node* p = b.head; p != nullptr; p = p->next) ++n;
+    for (Node* p = b.nodes.front(); p != nullptr; p = p->next) ++n;
   }
   return n;
 }

@@ -21,6 +21,7 @@ using picos::sync::testing::await_all;
 using picos::sync::testing::fibers;
 using picos::sync::testing::fork;
 using picos::sync::testing::Stop;
+using picos::sync::testing::stop;
 using picos::sync::testing::threads_are_fibers;
 
 using picos::sync::testing::spawn_victim;
@@ -42,7 +43,7 @@ bool eventually(P pred) {
   return pred();
 }
 
-void cancel(const PackedComputation& c) { c.cancel(std::make_exception_ptr(Stop())); }
+void cancel(const PackedComputation& c) { c.cancel(stop()); }
 
 TEST(AwaitableTest, IsOneWordAndActsAsAnAtomic) {
   Awaitable a(5);
@@ -105,7 +106,7 @@ TEST(AwaitableTest, SignalWakesTheOldestSignalableWaiterFirst) {
         a.await(0);
         order.push_back(i);
       }));
-      wait_parked(static_cast<std::size_t>(i + 1));
+      wait_parked(static_cast<std::size_t>(i) + 1);
     }
     a.store(1);
     Victim late = spawn_victim([&a, &order] {
@@ -261,7 +262,7 @@ TEST(AwaitableCancelTest, CanceledBeforeAwait) {
     Awaitable a(0);
     std::atomic<int> stage{0};
     Victim v = spawn_victim([&] {
-      Fiber::current().get_computation().cancel(std::make_exception_ptr(Stop()));
+      Fiber::current().get_computation().cancel(stop());
       a.await(1);  // value differs: returns
       stage = 1;
       try {

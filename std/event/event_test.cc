@@ -34,6 +34,7 @@ using sync::testing::fibers;
 using sync::testing::fork;
 using sync::testing::spawn_victim;
 using sync::testing::Stop;
+using sync::testing::stop;
 using namespace std::chrono_literals;
 
 struct Exit : std::runtime_error {
@@ -289,7 +290,7 @@ TEST(EventTest, CanceledBeforeSyncCommitsNothing) {
     c.send(1);
     bool threw = false;
     auto v = spawn_victim([&] {
-      Fiber::current().get_computation().cancel(std::make_exception_ptr(Stop()));
+      Fiber::current().get_computation().cancel(stop());
       try {
         select({receive_evt(c), map(always(), [] { return std::optional<int>(); })});
       } catch (const Stop&) {
@@ -317,7 +318,7 @@ TEST(EventTest, CanceledWhileSuspendedCommitsNothing) {
       }
     });
     while (in.waiting_receivers() == 0 || out.waiting_senders() == 0) Fiber::yield();
-    v.c.cancel(std::make_exception_ptr(Stop()));
+    v.c.cancel(stop());
     v.done.await();
     EXPECT_TRUE(threw);
     EXPECT_EQ(in.waiting_receivers(), 0u);
@@ -346,7 +347,8 @@ TEST(EventTest, CancelationRacingACommitLosesNothing) {
         }
       });
       bool sent = false;
-      int sender_yields = rng() % 4, cancel_yields = rng() % 4;
+      const int sender_yields = static_cast<int>(rng() % 4);
+      const int cancel_yields = static_cast<int>(rng() % 4);
       auto s = fork([&] {
         for (int i = 0; i < sender_yields; ++i) Fiber::yield();
         try {
@@ -357,7 +359,7 @@ TEST(EventTest, CancelationRacingACommitLosesNothing) {
       });
       auto k = fork([&, v] {
         for (int i = 0; i < cancel_yields; ++i) Fiber::yield();
-        v.c.cancel(std::make_exception_ptr(Stop()));
+        v.c.cancel(stop());
       });
       k.await();
       v.done.await();
@@ -414,7 +416,7 @@ TEST(EventTest, CanceledSelectsUnderContentionLoseNothing) {
         d.send(k);
       }
       // Never the last victim: it keeps receiving, so the sends complete.
-      if (k % 37 == 0) victims[(k / 37) % (n - 1)].c.cancel(std::make_exception_ptr(Stop()));
+      if (k % 37 == 0) victims[(k / 37) % (n - 1)].c.cancel(sync::testing::stop());
     }
     stop = true;
     c.close();

@@ -24,6 +24,7 @@ using sync::testing::fibers;
 using sync::testing::fork;
 using sync::testing::spawn_victim;
 using sync::testing::Stop;
+using sync::testing::stop;
 
 // Counts live resources and releases; a release that suspends (a cancelation point that
 // would throw in a canceled fiber unless cancelation is forbidden).
@@ -87,7 +88,7 @@ TEST(FinallyTest, ReleasesOnceInACanceledFiberWithCancelationForbidden) {
     bool canceled_after = false;
     auto v = spawn_victim([&] {
       auto r = t.make();
-      Fiber::current().get_computation().cancel(std::make_exception_ptr(Stop()));
+      Fiber::current().get_computation().cancel(stop());
       try {
         Fiber::yield();  // throws Stop; the release runs while it unwinds
       } catch (const Stop&) {
@@ -103,7 +104,7 @@ TEST(FinallyTest, ReleasesOnceInACanceledFiberWithCancelationForbidden) {
     // Destroyed by unwinding in a canceled fiber.
     auto w = spawn_victim([&] {
       auto r = t.make();
-      Fiber::current().get_computation().cancel(std::make_exception_ptr(Stop()));
+      Fiber::current().get_computation().cancel(stop());
       Fiber::yield();
     });
     w.done.await();
@@ -130,7 +131,7 @@ TEST(FinallyTest, LastlyAndFinally) {
     EXPECT_THROW(lastly([] { throw Stop(); }, [] { throw std::logic_error("action"); }), Stop);
     // In a canceled fiber the action still completes (its yield does not throw).
     auto v = spawn_victim([&] {
-      Fiber::current().get_computation().cancel(std::make_exception_ptr(Stop()));
+      Fiber::current().get_computation().cancel(stop());
       lastly([] { Fiber::yield(); },
              [&] {
                Fiber::yield();
@@ -167,7 +168,7 @@ TEST(FinallyTest, SpawnWithMovesOwnershipIntoTheFiber) {
     // A fiber canceled before it starts still runs main and releases.
     auto s = t.make(6);
     Computation<void> c;
-    c.cancel(std::make_exception_ptr(Stop()));
+    c.cancel(stop());
     std::atomic<bool> ran{false};
     spawn_with(Fiber::create(c), s, [&](int&) { ran = true; });
     while (t.released.load() < 2) Fiber::yield();
@@ -183,7 +184,7 @@ TEST(FinallyTest, FailedSpawnLeavesOwnershipWithTheCaller) {
     bool threw = false, still_owned = false, ran = false;
     auto v = spawn_victim([&] {
       auto r = t.make(1);
-      Fiber::current().get_computation().cancel(std::make_exception_ptr(Stop()));
+      Fiber::current().get_computation().cancel(stop());
       try {
         spawn_with(Fiber::create(Computation<void>()), r, [&](int&) { ran = true; });
       } catch (const Stop&) {
@@ -231,7 +232,7 @@ TEST(FinallyTest, NoLeaksUnderRandomCancelation) {
           Fiber::yield();
           if (rng() % 2) {
             Computation<void> child;
-            if (rng() % 3 == 0) child.cancel(std::make_exception_ptr(Stop()));
+            if (rng() % 3 == 0) child.cancel(stop());
             spawn_with(Fiber::create(child), held.back(), [](int&) {
               try {
                 Fiber::yield();
@@ -242,7 +243,7 @@ TEST(FinallyTest, NoLeaksUnderRandomCancelation) {
         }
       }));
     }
-    for (int i = 0; i < n; i += 3) victims[i].c.cancel(std::make_exception_ptr(Stop()));
+    for (int i = 0; i < n; i += 3) victims[i].c.cancel(stop());
     for (auto& v : victims) v.done.await();
     for (int spins = 0; t.live.load() > 0 && spins < 1000000; ++spins) Fiber::yield();
     EXPECT_EQ(t.live, 0);

@@ -30,20 +30,19 @@
 #include "std/sync/condition.h"
 #include "std/sync/ivar.h"
 #include "std/sync/mutex.h"
+#include "std/sync/sync_testing.h"
 
 namespace picos::structured {
 namespace {
 
 using namespace std::chrono_literals;
+using sync::testing::stop;
+using sync::testing::Stop;
+using sync::testing::threads_are_fibers;
 
 struct Boom : std::runtime_error {
   explicit Boom(const std::string& what = "Boom") : std::runtime_error(what) {}
 };
-struct Stop : std::runtime_error {
-  Stop() : std::runtime_error("Stop") {}
-};
-
-bool threads_are_fibers() { return picos::testing::capabilities().fibers_are_threads; }
 
 // Runs `f()` and checks that the fiber's computation is the same afterwards, however `f`
 // ends; rethrows what it threw.
@@ -59,12 +58,12 @@ decltype(auto) restoring(F&& f) {
   return f();
 }
 
-// Spawns `fn` in a fiber of its own computation (outside any scope).
-template <typename F>
-Computation<void> spawn_plain(F fn) {
-  Computation<void> c;
-  Fiber::spawn(Fiber::create(c), [c, fn = std::move(fn)]() mutable { c.capture(fn); });
-  return c;
+// A promise's body: 42, after sleeping `delay`.
+auto answer_after(std::chrono::milliseconds delay) {
+  return [delay] {
+    Control::sleep(delay);
+    return 42;
+  };
 }
 
 // ---- scope rules -------------------------------------------------------------------------
@@ -145,35 +144,41 @@ TEST(StructuredTest, ExceptionInChildTerminates) {
   });
 }
 
+// Forks `body` in a flock nested in a child of an outer flock, waits until `started()`,
+// then ends the outer flock with OnReturn::kTerminate: the termination reaches `body` through
+// the nested scopes, and this returns once everything has joined.
+template <typename Body, typename Started>
+void terminate_nested(Body body, Started started) {
+  restoring([&] {
+    Flock::join_after(
+        [&] {
+          Flock::fork([&] { Flock::join_after([&] { Flock::fork(body); }); });
+          while (!started()) Control::yield();
+        },
+        OnReturn::kTerminate);
+  });
+}
+
 TEST(StructuredTest, CancelationAwaitsChildren) {
   picos::testing::run([] {
     std::atomic<bool> slept{false};
     std::atomic<bool> blocked{false};
-    restoring([&] {
-      Flock::join_after(
-          [&] {
-            Flock::fork([&] {
-              Flock::join_after([&] {
-                Flock::fork([&] {
-                  std::exception_ptr e;
-                  try {
-                    blocked = true;
-                    Control::block();
-                  } catch (...) {
-                    e = std::current_exception();
-                  }
-                  Control::protect([&] {
-                    Control::sleep(20ms);
-                    slept = true;
-                  });
-                  std::rethrow_exception(e);
-                });
-              });
-            });
-            while (!blocked.load()) Control::yield();
-          },
-          OnReturn::kTerminate);
-    });
+    terminate_nested(
+        [&] {
+          std::exception_ptr e;
+          try {
+            blocked = true;
+            Control::block();
+          } catch (...) {
+            e = std::current_exception();
+          }
+          Control::protect([&] {
+            Control::sleep(20ms);
+            slept = true;
+          });
+          std::rethrow_exception(e);
+        },
+        [&] { return blocked.load(); });
     EXPECT_TRUE(slept.load());
   });
 }
@@ -218,29 +223,20 @@ TEST(StructuredTest, TerminationNests) {
   picos::testing::run([] {
     std::atomic<int> stopped{0};
     std::atomic<int> started{0};
-    restoring([&] {
-      Flock::join_after(
-          [&] {
+    terminate_nested(
+        [&] {
+          Flock::join_after([&] {  // waits: only the outer termination stops it
             Flock::fork([&] {
-              Flock::join_after([&] {
-                Flock::fork([&] {
-                  Flock::join_after([&] {  // waits: only the outer termination stops it
-                    Flock::fork([&] {
-                      struct Count {
-                        std::atomic<int>& n;
-                        ~Count() { ++n; }
-                      } count{stopped};
-                      ++started;
-                      for (;;) Control::sleep(1ms);
-                    });
-                  });
-                });
-              });
+              struct Count {
+                std::atomic<int>& n;
+                ~Count() { ++n; }
+              } count{stopped};
+              ++started;
+              for (;;) Control::sleep(1ms);
             });
-            while (started.load() == 0) Control::yield();
-          },
-          OnReturn::kTerminate);
-    });
+          });
+        },
+        [&] { return started.load() != 0; });
     EXPECT_EQ(stopped.load(), 1);
   });
 }
@@ -283,10 +279,7 @@ TEST(StructuredTest, CanWaitPromises) {
   picos::testing::run([] {
     int v = restoring([] {
       return Bundle::join_after([](Bundle& b) {
-        auto p = b.fork_as_promise([] {
-          Control::sleep(20ms);
-          return 42;
-        });
+        auto p = b.fork_as_promise(answer_after(20ms));
         return p.await();
       });
     });
@@ -300,10 +293,7 @@ TEST(StructuredTest, CanSelectPromises) {
   picos::testing::run([] {
     int v = restoring([] {
       return Bundle::join_after([](Bundle& b) {
-        auto a = b.fork_as_promise([] {
-          Control::sleep(10ms);
-          return 42;
-        });
+        auto a = b.fork_as_promise(answer_after(10ms));
         auto never = b.fork_as_promise([]() -> int {
           Control::block();
           return 0;
@@ -322,10 +312,7 @@ TEST(StructuredTest, FirstOrTerminateOverPromises) {
   picos::testing::run([] {
     restoring([] {
       Flock::join_after([] {
-        auto a = Flock::fork_as_promise([] {
-          Control::sleep(10ms);
-          return 42;
-        });
+        auto a = Flock::fork_as_promise(answer_after(10ms));
         auto b = Flock::fork_as_promise([]() -> int { Control::block(); });
         EXPECT_EQ(Run::first_or_terminate(std::vector<Promise<int>>{a, b}), 42);
         EXPECT_THROW(b.await(), Terminate);  // terminated by first_or_terminate
@@ -435,7 +422,7 @@ TEST(StructuredTest, CancelationOfTheParentCancelsBlockedChildren) {
       done.finish();
     });
     while (blocked.load() < n) Fiber::yield();
-    parent.cancel(std::make_exception_ptr(Stop()));
+    parent.cancel(stop());
     done.await();
     EXPECT_EQ(saw_stop.load(), n);
     EXPECT_TRUE(joined_after_cleanup.load());
@@ -446,7 +433,7 @@ TEST(StructuredTest, CancelationOfTheParentCancelsBlockedChildren) {
 TEST(StructuredTest, JoinAfterOnACanceledFiberDoesNotRun) {
   picos::testing::run([] {
     Computation<void> c;
-    c.cancel(std::make_exception_ptr(Stop()));
+    c.cancel(stop());
     Computation<void> done;
     Fiber::spawn(Fiber::create(c), [done] {
       bool ran = false;

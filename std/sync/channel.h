@@ -190,15 +190,9 @@ class Channel {
     }
     Node w;
     w.value = &value;
-    senders_.push_back(&w);
-    ++n_senders_;
+    enqueue_locked(w);
     guard.unlock();
-    std::exception_ptr reason = w.trigger.await();
-    if (reason) {
-      guard.lock();
-      if (w.outcome == Outcome::kWaiting) unlink_locked(senders_, n_senders_, &w);
-      guard.unlock();
-    }
+    std::exception_ptr reason = await_outcome(w);
     // Read after the waker's signal (or under the lock): the outcome is final now.
     if (w.outcome == Outcome::kTransferred) return;  // delivered: completion wins
     if (reason) std::rethrow_exception(reason);
@@ -236,15 +230,9 @@ class Channel {
     if (closed_) return out;  // closed and drained
     Node w;
     w.slot = &out;
-    receivers_.push_back(&w);
-    ++n_receivers_;
+    enqueue_locked(w);
     guard.unlock();
-    std::exception_ptr reason = w.trigger.await();
-    if (reason) {
-      guard.lock();
-      if (w.outcome == Outcome::kWaiting) unlink_locked(receivers_, n_receivers_, &w);
-      guard.unlock();
-    }
+    std::exception_ptr reason = await_outcome(w);
     if (w.outcome == Outcome::kTransferred) return out;  // completion wins
     if (reason) std::rethrow_exception(reason);
     return out;  // kClosed: nullopt
@@ -324,8 +312,7 @@ class Channel {
       w.outcome = Outcome::kTransferred;
       return OfferStatus::kCommitted;
     }
-    senders_.push_back(&w);
-    ++n_senders_;
+    enqueue_locked(w);
     return OfferStatus::kQueued;
   }
 
@@ -359,8 +346,7 @@ class Channel {
       return OfferStatus::kCommitted;
     }
     if (closed_) return commit_alone_locked(w, Outcome::kClosed);
-    receivers_.push_back(&w);
-    ++n_receivers_;
+    enqueue_locked(w);
     return OfferStatus::kQueued;
   }
 
@@ -424,6 +410,27 @@ class Channel {
       if (node->claim == nullptr || node->claim->try_finish()) return node;
     }
     return nullptr;
+  }
+
+  // Queues `w` to wait: on senders_ if it carries a value, else on receivers_ (withdraw
+  // takes it off again).
+  void enqueue_locked(Node& w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
+    if (w.value != nullptr) {
+      senders_.push_back(&w);
+      ++n_senders_;
+    } else {
+      receivers_.push_back(&w);
+      ++n_receivers_;
+    }
+  }
+
+  // For send and receive, once `w` is queued and the lock released: waits for a hand-off,
+  // close() or the fiber's cancelation; a canceled waiter that nobody chose withdraws.
+  // Returns the cancelation reason, if any; `w.outcome` is final afterwards.
+  std::exception_ptr await_outcome(Node& w) {
+    std::exception_ptr reason = w.trigger.await();
+    if (reason) withdraw(w);
+    return reason;
   }
 
   void unlink_locked(WaiterList& q, std::size_t& n, Node* w) noexcept

@@ -30,9 +30,8 @@ using testing::await_all;
 using testing::fibers;
 using testing::fork;
 using testing::Stop;
+using testing::stop;
 using testing::threads_are_fibers;
-
-std::exception_ptr stop() { return std::make_exception_ptr(Stop()); }
 
 // -1 for nullopt, so failures print plainly.
 int value_or_none(const std::optional<int>& v) { return v ? *v : -1; }
@@ -111,7 +110,7 @@ TEST(ChannelTest, WaitingSendersAndReceiversAreServedInArrivalOrder) {
       std::vector<Computation<void>> done;
       for (int i = 0; i < n; ++i) {
         done.push_back(fork([&ch, i] { ch.send(i); }));
-        wait_for_senders(ch, static_cast<std::size_t>(i + 1));  // queued in order 0..n-1
+        wait_for_senders(ch, static_cast<std::size_t>(i) + 1);  // queued in order 0..n-1
       }
       if (capacity == 1) {
         EXPECT_EQ(value_or_none(ch.receive()), -1);
@@ -125,7 +124,7 @@ TEST(ChannelTest, WaitingSendersAndReceiversAreServedInArrivalOrder) {
     for (int i = 0; i < n; ++i) {
       done.push_back(
           fork([&, i] { got[static_cast<std::size_t>(i)] = value_or_none(ch.receive()); }));
-      wait_for_receivers(ch, static_cast<std::size_t>(i + 1));
+      wait_for_receivers(ch, static_cast<std::size_t>(i) + 1);
     }
     for (int i = 0; i < n; ++i) ch.send(100 + i);  // each handed to the oldest receiver
     await_all(done);
@@ -211,8 +210,7 @@ TEST(ChannelTest, BuffersUpToCapacityThenSuspendsTheSender) {
       Channel<int> ch(static_cast<std::size_t>(capacity));
       for (int i = 0; i < capacity; ++i) ASSERT_EQ(ch.try_send(i), SendStatus::kSent);
       EXPECT_EQ(ch.size(), static_cast<std::size_t>(capacity));
-      int extra = -1;
-      EXPECT_EQ(ch.try_send(std::move(extra)), SendStatus::kFull);
+      EXPECT_EQ(ch.try_send(-1), SendStatus::kFull);
       std::atomic<bool> sent{false};
       auto sender = fork([&] {
         ch.send(capacity);
@@ -246,8 +244,7 @@ TEST(ChannelTest, CloseDrainsThenEndsAndRejectsSenders) {
     ch.close();  // idempotent
     EXPECT_TRUE(ch.is_closed());
     EXPECT_THROW(ch.send(3), ChannelClosed);
-    int v = 3;
-    EXPECT_EQ(ch.try_send(std::move(v)), SendStatus::kClosed);
+    EXPECT_EQ(ch.try_send(3), SendStatus::kClosed);
     EXPECT_EQ(ch.size(), 2u);
     EXPECT_EQ(value_or_none(ch.receive()), 1);
     std::optional<int> out;
@@ -320,7 +317,8 @@ TEST(ChannelTest, MoveOnlyValuesWork) {
     auto q = std::make_unique<int>(3);
     EXPECT_EQ(ch.try_send(std::move(q)), SendStatus::kFull);
     ASSERT_NE(q, nullptr);  // left with the caller
-    EXPECT_EQ(*q, 3);
+    // try_send(T&&) moves from its argument only when it sends.
+    EXPECT_EQ(*q, 3);  // NOLINT(bugprone-use-after-move)
     EXPECT_EQ(**ch.receive(), 1);
     EXPECT_EQ(**ch.try_receive(), 2);
 
@@ -456,6 +454,19 @@ TEST(ChannelTest, CanceledWhileReceivingTakesNothing) {
   });
 }
 
+// Runs `hand_off` while another fiber cancels `w`, in the order `round` picks: the cancel
+// first, the hand-off first, or both at once. Returns when both are done.
+template <typename F>
+void hand_off_racing_cancel(const Worker& w, int round, F hand_off) {
+  auto canceler = fork([&w, round] {
+    if (round % 3 == 0) Fiber::yield();
+    w.c.cancel(stop());
+  });
+  if (round % 3 == 1) Fiber::yield();
+  hand_off();
+  canceler.await();
+}
+
 // (c) Cancelation racing the hand-off: the outcome is all or nothing, counted per round.
 TEST(ChannelTest, CancelRacingAHandOffToAReceiverNeitherLosesNorDuplicates) {
   picos::testing::run([] {
@@ -467,19 +478,15 @@ TEST(ChannelTest, CancelRacingAHandOffToAReceiverNeitherLosesNorDuplicates) {
       std::atomic<int> got{-1};
       Worker w = start([&] { got = value_or_none(ch.receive()); });
       wait_for_receivers(ch, 1);
-      auto canceler = fork([&, round] {
-        if (round % 3 == 0) Fiber::yield();
-        w.c.cancel(stop());
+      bool sent = false;
+      hand_off_racing_cancel(w, round, [&] {
+        if (capacity == 0) {
+          sent = ch.try_send(round) == SendStatus::kSent;  // only into the receiver's hands
+        } else {
+          ch.send(round);  // into the receiver's hands or the buffer
+          sent = true;
+        }
       });
-      if (round % 3 == 1) Fiber::yield();
-      bool sent;
-      if (capacity == 0) {
-        sent = ch.try_send(round) == SendStatus::kSent;  // only into the receiver's hands
-      } else {
-        ch.send(round);  // into the receiver's hands or the buffer
-        sent = true;
-      }
-      canceler.await();
       const int result = w.await_result();
       const int buffered = value_or_none(ch.try_receive());
       if (result == Worker::kReturned) {
@@ -511,19 +518,15 @@ TEST(ChannelTest, CancelRacingAHandOffFromASenderNeitherLosesNorDuplicates) {
       if (capacity == 1) ch.send(-5);  // full
       Worker w = start([&, round] { ch.send(round); });
       wait_for_senders(ch, 1);
-      auto canceler = fork([&, round] {
-        if (round % 3 == 0) Fiber::yield();
-        w.c.cancel(stop());
+      int taken = -1;
+      hand_off_racing_cancel(w, round, [&] {
+        if (capacity == 0) {
+          taken = value_or_none(ch.try_receive());  // the sender's value, or nothing
+        } else {
+          EXPECT_EQ(value_or_none(ch.receive()), -5);  // frees the slot the sender may fill
+          taken = value_or_none(ch.try_receive());
+        }
       });
-      if (round % 3 == 1) Fiber::yield();
-      int taken;
-      if (capacity == 0) {
-        taken = value_or_none(ch.try_receive());  // the sender's value, or nothing
-      } else {
-        ASSERT_EQ(value_or_none(ch.receive()), -5);  // frees the slot the sender may fill
-        taken = value_or_none(ch.try_receive());
-      }
-      canceler.await();
       const int result = w.await_result();
       const int left = value_or_none(ch.try_receive());
       ASSERT_EQ(left, -1) << "round " << round;
@@ -546,14 +549,15 @@ TEST(ChannelTest, RandomCancelationKeepsDeliveryExactlyOnce) {
       const int producers = fibers(6), consumers = fibers(6);
       const int k = threads_are_fibers() ? 100 : scaled(3000);
       Channel<int> ch(capacity);
-      const std::size_t total = static_cast<std::size_t>(producers * k);
+      const std::size_t total = static_cast<std::size_t>(producers) * static_cast<std::size_t>(k);
       std::vector<std::atomic<int>> sent(total), received(total);
       std::vector<Worker> prod, cons;
       for (int p = 0; p < producers; ++p) {
         prod.push_back(start([&, p] {
           for (int i = 0; i < k; ++i) {
-            ch.send(p * k + i);
-            sent[static_cast<std::size_t>(p * k + i)] = 1;
+            const int id = p * k + i;
+            ch.send(id);
+            sent[static_cast<std::size_t>(id)] = 1;
             if (i % 8 == 0) Fiber::yield();
           }
         }));

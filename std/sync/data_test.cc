@@ -30,9 +30,8 @@ using testing::await_all;
 using testing::fibers;
 using testing::fork;
 using testing::Stop;
+using testing::stop;
 using testing::threads_are_fibers;
-
-std::exception_ptr stop() { return std::make_exception_ptr(Stop()); }
 
 // How a fiber's body ended.
 enum class Outcome { kReturned, kStop, kPoisoned, kUndefined, kOther };
@@ -241,6 +240,7 @@ TEST(LazyTest, Basics) {
     EXPECT_TRUE(l.is_value());
     EXPECT_EQ(*l.peek(), 101);
     EXPECT_EQ(runs, 1);
+    // NOLINTNEXTLINE(performance-unnecessary-copy-initialization): the copy is the point
     Lazy<int> copy = l;  // a handle: same value, not recomputed
     EXPECT_EQ(&copy.force(), &l.force());
 

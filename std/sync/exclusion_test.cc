@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -31,6 +33,7 @@ using testing::cancel;
 using testing::cancel_self;
 using testing::fibers;
 using testing::fork;
+using testing::fork_counting_poisoned;
 using testing::inject_everywhere;
 using testing::parked_for_testing;
 using testing::spawn_victim;
@@ -222,26 +225,33 @@ class ParkingLockTest : public ::testing::Test {};
 using ParkingLocks = ::testing::Types<Lock, Rwlock, BinarySem>;
 TYPED_TEST_SUITE(ParkingLockTest, ParkingLocks);
 
+// The ways a fiber can wait for `m`, all woken by poisoning: lock(), and on an Rwlock also
+// acquire_shared() (readers).
+template <typename T>
+std::vector<std::function<void()>> blocking_acquires(T& m) {
+  std::vector<std::function<void()>> acquires{[&m] { m.lock(); }};
+  if constexpr (std::is_same_v<T, Rwlock>) acquires.push_back([&m] { m.acquire_shared(); });
+  return acquires;
+}
+
 TYPED_TEST(ParkingLockTest, PoisoningWakesEveryWaiter) {
   picos::testing::run([] {
     for (int n = 1; n <= 4; ++n) {
       TypeParam m;
       m.lock();
+      const std::vector<std::function<void()>> acquires = blocking_acquires(m);
+      const int waiters = n * static_cast<int>(acquires.size());
       std::atomic<int> poisoned{0};
       std::vector<Computation<void>> done;
       for (int i = 0; i < n; ++i) {
-        done.push_back(fork([&] {
-          try {
-            m.lock();
-          } catch (const Poisoned&) {
-            ++poisoned;
-          }
-        }));
+        for (const auto& acquire : acquires) {
+          done.push_back(fork_counting_poisoned(poisoned, acquire));
+        }
       }
-      wait_parked(static_cast<std::size_t>(n));
+      wait_parked(static_cast<std::size_t>(waiters));
       m.poison();
       await_all(done);
-      EXPECT_EQ(poisoned.load(), n);
+      EXPECT_EQ(poisoned.load(), waiters);
       Traits<TypeParam>::check_poisoned(m);
       EXPECT_THROW(m.lock(), Poisoned);
       EXPECT_THROW(m.try_lock(), Poisoned);

@@ -60,14 +60,6 @@ void Lock::release() {
   if (s == kContended) (void)state_.signal();
 }
 
-void Lock::release_on_exception() noexcept {
-  try {
-    release();
-  } catch (const std::logic_error&) {
-    // `f` released the lock itself: keep the original exception.
-  }
-}
-
 void Lock::poison() {
   std::int64_t s = state_.load();
   for (;;) {
@@ -108,9 +100,7 @@ void LockCondition::wait(Lock& lock) {
   const std::int64_t s = lock.state_.load();
   if (s & kPoisoned) throw Poisoned("picos::sync::Lock::Condition::wait: poisoned");
   if (s == 0) throw std::logic_error("picos::sync::Lock::Condition::wait: not locked");
-  lock_internal::condition_wait(
-      queue_, &lock, [](void* l) { static_cast<Lock*>(l)->release(); },
-      [](void* l) { static_cast<Lock*>(l)->acquire(); });
+  wait_on(lock);
 }
 
 }  // namespace picos::sync

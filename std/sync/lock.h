@@ -41,6 +41,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>  // std::lock_guard, std::unique_lock, std::scoped_lock
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -82,9 +83,88 @@ class ScopeExit {
 void condition_wait(awaitable::Awaitable& cond, void* lock, void (*release)(void*),
                     void (*reacquire)(void*));
 
+// Calls `release()` on the way out of a section that threw, dropping the std::logic_error of
+// a hold that `f` released itself: the section's own exception is the one that propagates.
+template <typename Release>
+void release_after_throw(Release release) noexcept {
+  try {
+    release();
+  } catch (const std::logic_error&) {
+  }
+}
+
+// The exclusive-hold helpers Lock and Rwlock share, written once on L's acquire / release /
+// try_acquire and its private poison_on_exception (L befriends this class).
+template <typename L>
+class Exclusive {
+ public:
+  // Runs `f()` with the lock held (exclusively) and returns its result. If `f` throws
+  // (including a cancelation reason thrown inside it), the lock is *poisoned*, not released,
+  // and the exception propagates: the state it guards is considered broken.
+  template <typename F>
+  decltype(auto) holding(F&& f) {
+    self().acquire();
+    ScopeExit exit([this] { self().release(); }, [this] { self().poison_on_exception(); });
+    return std::forward<F>(f)();
+  }
+
+  // Runs `f()` with the lock held (exclusively) and releases it however `f` exits.
+  template <typename F>
+  decltype(auto) protect(F&& f) {
+    self().acquire();
+    ScopeExit exit([this] { self().release(); },
+                   [this] { release_after_throw([this] { self().release(); }); });
+    return std::forward<F>(f)();
+  }
+
+  // Lockable names (std::lock_guard etc.): the same as acquire / release / try_acquire.
+  void lock() { self().acquire(); }
+  void unlock() { self().release(); }
+  bool try_lock() { return self().try_acquire(); }
+
+ private:
+  L& self() { return static_cast<L&>(*this); }
+};
+
+// What Lock::Condition and Rwlock::Condition share: the queue of waiters (an Awaitable whose
+// value never changes), signal and broadcast, and the wait on the queue.
+class ConditionQueue {
+ public:
+  ConditionQueue(const ConditionQueue&) = delete;
+  ConditionQueue& operator=(const ConditionQueue&) = delete;
+
+  // Wakes the oldest waiter, if any.
+  void signal() noexcept { (void)queue_.signal(); }
+  // Wakes every current waiter.
+  void broadcast() noexcept { (void)queue_.broadcast(); }
+
+ protected:
+  ConditionQueue() noexcept = default;
+  // Destroying a condition that fibers wait on is undefined.
+  ~ConditionQueue() = default;
+
+  // condition_wait on this queue, releasing and re-acquiring `lock` with L's release and
+  // acquire (kShared: release_shared and acquire_shared).
+  template <bool kShared = false, typename L>
+  void wait_on(L& lock) {
+    if constexpr (kShared) {
+      condition_wait(
+          queue_, &lock, [](void* l) { static_cast<L*>(l)->release_shared(); },
+          [](void* l) { static_cast<L*>(l)->acquire_shared(); });
+    } else {
+      condition_wait(
+          queue_, &lock, [](void* l) { static_cast<L*>(l)->release(); },
+          [](void* l) { static_cast<L*>(l)->acquire(); });
+    }
+  }
+
+ private:
+  awaitable::Awaitable queue_{0};
+};
+
 }  // namespace lock_internal
 
-class Lock {
+class Lock : public lock_internal::Exclusive<Lock> {
  public:
   using Condition = LockCondition;
 
@@ -116,33 +196,13 @@ class Lock {
   bool is_locked() const noexcept;
   bool is_poisoned() const noexcept;
 
-  // Runs `f()` with the lock held and returns its result. If `f` throws (including a
-  // cancelation reason thrown inside it), the lock is *poisoned*, not released, and the
-  // exception propagates: the state it guards is considered broken.
-  template <typename F>
-  decltype(auto) holding(F&& f) {
-    acquire();
-    lock_internal::ScopeExit exit([this] { release(); }, [this] { poison_on_exception(); });
-    return std::forward<F>(f)();
-  }
-
-  // Runs `f()` with the lock held and releases it however `f` exits.
-  template <typename F>
-  decltype(auto) protect(F&& f) {
-    acquire();
-    lock_internal::ScopeExit exit([this] { release(); }, [this] { release_on_exception(); });
-    return std::forward<F>(f)();
-  }
-
-  // Lockable names (std::lock_guard etc.): the same as acquire / release / try_acquire.
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  bool try_lock() { return try_acquire(); }
+  // holding(f) (poisons the lock if `f` throws), protect(f) (releases it however `f`
+  // exits) and the Lockable names lock / unlock / try_lock: see lock_internal::Exclusive.
 
  private:
   friend class LockCondition;
+  friend class lock_internal::Exclusive<Lock>;
   void poison_on_exception() noexcept;
-  void release_on_exception() noexcept;
 
   awaitable::Awaitable state_{0};  // see lock.cc for the encoding
 };
@@ -163,13 +223,9 @@ class Lock {
 //    another fiber cannot be detected (no owner) and is a bug.
 //  - `signal` and `broadcast` need not hold the lock, are never cancelation points and never
 //    throw. Any fiber or thread.
-class LockCondition {
+class LockCondition : public lock_internal::ConditionQueue {
  public:
   LockCondition() noexcept = default;
-  LockCondition(const LockCondition&) = delete;
-  LockCondition& operator=(const LockCondition&) = delete;
-  // Destroying a condition that fibers wait on is undefined.
-  ~LockCondition() = default;
 
   void wait(Lock& lock);
 
@@ -179,13 +235,7 @@ class LockCondition {
     while (!pred()) wait(lock);
   }
 
-  // Wakes the oldest waiter, if any.
-  void signal() noexcept { (void)queue_.signal(); }
-  // Wakes every current waiter.
-  void broadcast() noexcept { (void)queue_.broadcast(); }
-
- private:
-  awaitable::Awaitable queue_{0};  // the value is never changed: only the queue is used
+  // signal() and broadcast(): see lock_internal::ConditionQueue.
 };
 
 }  // namespace picos::sync

@@ -27,6 +27,7 @@ using testing::await_all;
 using testing::eventually;
 using testing::fibers;
 using testing::fork;
+using testing::fork_counting_poisoned;
 using testing::parked_for_testing;
 using testing::Stop;
 using testing::wait_parked;
@@ -74,20 +75,8 @@ TEST(LockTest, ConditionWaitersUnderHoldingAndProtectSeePoisoned) {
     Lock l;
     Lock::Condition c;
     std::atomic<int> poisoned{0};
-    auto a = fork([&] {
-      try {
-        l.holding([&] { c.wait(l); });
-      } catch (const Poisoned&) {
-        ++poisoned;
-      }
-    });
-    auto b = fork([&] {
-      try {
-        l.protect([&] { c.wait(l); });
-      } catch (const Poisoned&) {
-        ++poisoned;
-      }
-    });
+    auto a = fork_counting_poisoned(poisoned, [&] { l.holding([&] { c.wait(l); }); });
+    auto b = fork_counting_poisoned(poisoned, [&] { l.protect([&] { c.wait(l); }); });
     wait_parked(2);
     l.acquire();
     l.poison();

@@ -10,18 +10,32 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <utility>
 
 #include "gtest/gtest.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
 #include "std/awaitable/awaitable.h"
+#include "std/sync/errors.h"
 #include "std/sync/sync_testing.h"
 
 namespace picos::sync::testing {
 
 using awaitable::parked_for_testing;
 
-inline void cancel(const PackedComputation& c) { c.cancel(std::make_exception_ptr(Stop())); }
+inline void cancel(const PackedComputation& c) { c.cancel(stop()); }
+
+// Forks a fiber that runs `f` and counts it in `poisoned` if `f` throws Poisoned.
+template <typename F>
+Computation<void> fork_counting_poisoned(std::atomic<int>& poisoned, F f) {
+  return fork([&poisoned, f = std::move(f)] {
+    try {
+      f();
+    } catch (const Poisoned&) {
+      ++poisoned;
+    }
+  });
+}
 
 // Cancels the current fiber's own computation: later cancelation points throw Stop.
 inline void cancel_self() { cancel(Fiber::current().get_computation()); }
@@ -68,6 +82,21 @@ inline void wait_settled(const Scenario& s, std::size_t n) {
   while (parked_for_testing() < n || !s.settled()) Fiber::yield();
 }
 
+// A waiter fiber running the scenario's `op`: if it returns, sets `*got` (if given) and
+// calls on_success(); if it throws the cancelation, calls on_throw() and rethrows.
+inline Victim spawn_waiter(const Scenario& s, std::atomic<bool>* got = nullptr) {
+  return spawn_victim([&s, got] {
+    try {
+      s.op();
+    } catch (const Stop&) {
+      s.on_throw();
+      throw;
+    }
+    if (got) *got = true;
+    s.on_success();
+  });
+}
+
 // (a) The fiber is canceled before it calls `op`, and `op` would block: it throws the
 // reason at once, without suspending and without leaving a node behind.
 inline void canceled_before(const Scenario& s) {
@@ -96,16 +125,7 @@ inline void canceled_before(const Scenario& s) {
 inline void canceled_while_suspended(const Scenario& s) {
   s.block();
   std::atomic<bool> returned{false};
-  Victim v = spawn_victim([&] {
-    try {
-      s.op();
-      returned = true;
-      s.on_success();
-    } catch (const Stop&) {
-      s.on_throw();
-      throw;
-    }
-  });
+  Victim v = spawn_waiter(s, &returned);
   wait_settled(s, 1);
   cancel(v.c);
   v.done.await();
@@ -123,27 +143,10 @@ inline void racing_hand_off(const Scenario& s) {
   int canceled = 0;
   for (int round = 0; round < race_rounds(); ++round) {
     s.block();
-    Victim first = spawn_victim([&] {
-      try {
-        s.op();
-      } catch (const Stop&) {
-        s.on_throw();
-        throw;
-      }
-      s.on_success();
-    });
+    Victim first = spawn_waiter(s);
     wait_settled(s, 1);
     std::atomic<bool> second_got{false};
-    Victim second = spawn_victim([&] {
-      try {
-        s.op();
-      } catch (const Stop&) {
-        s.on_throw();
-        throw;
-      }
-      second_got = true;
-      s.on_success();
-    });
+    Victim second = spawn_waiter(s, &second_got);
     wait_settled(s, 2);
     if (round % 2) {
       s.unblock();

@@ -43,17 +43,24 @@ void Rwlock::acquire() {
         if (state_.compare_exchange(s, s | kWriter)) return;
         continue;
       }
-      if (!(s & kWaiters)) {
-        if (!state_.compare_exchange(s, s | kWaiters)) continue;
-        s |= kWaiters;
-      }
-      state_.await(s);  // cancelation point
-      s = state_.load();
+      wait_for_change(s);  // cancelation point
     }
   } catch (...) {
     writers_.release();  // a no-op if poisoned
     throw;
   }
+}
+
+// The slow path of acquire and acquire_shared, on a word `s` that does not admit the caller:
+// sets kWaiters (unless set) and sleeps until the word changes. Either way `s` is then the
+// word to examine again (also when setting kWaiters lost a race and nothing slept).
+void Rwlock::wait_for_change(std::int64_t& s) {
+  if (!(s & kWaiters)) {
+    if (!state_.compare_exchange(s, s | kWaiters)) return;
+    s |= kWaiters;
+  }
+  state_.await(s);  // cancelation point
+  s = state_.load();
 }
 
 // Takes the writers' gate; false only if `wait` is false and another writer has it.
@@ -98,14 +105,6 @@ void Rwlock::release() {
   writers_.release();
 }
 
-void Rwlock::release_on_exception() noexcept {
-  try {
-    release();
-  } catch (const std::logic_error&) {
-    // `f` released the lock itself: keep the original exception.
-  }
-}
-
 void Rwlock::poison() {
   std::int64_t s = state_.load();
   for (;;) {
@@ -136,12 +135,7 @@ void Rwlock::acquire_shared() {
       if (state_.compare_exchange(s, s + kReader)) return;
       continue;
     }
-    if (!(s & kWaiters)) {
-      if (!state_.compare_exchange(s, s | kWaiters)) continue;
-      s |= kWaiters;
-    }
-    state_.await(s);  // cancelation point
-    s = state_.load();
+    wait_for_change(s);  // cancelation point
   }
 }
 
@@ -168,13 +162,6 @@ void Rwlock::release_shared() {
     if (state_.compare_exchange(s, next)) break;
   }
   if (wake) (void)state_.broadcast();
-}
-
-void Rwlock::release_shared_on_exception() noexcept {
-  try {
-    release_shared();
-  } catch (const std::logic_error&) {
-  }
 }
 
 void Rwlock::freeze() {
@@ -205,9 +192,7 @@ void RwlockCondition::wait(Rwlock& lock) {
   if (!(s & kWriter)) {
     throw std::logic_error("picos::sync::Rwlock::Condition::wait: not write locked");
   }
-  lock_internal::condition_wait(
-      queue_, &lock, [](void* l) { static_cast<Rwlock*>(l)->release(); },
-      [](void* l) { static_cast<Rwlock*>(l)->acquire(); });
+  wait_on(lock);
 }
 
 void RwlockCondition::wait_shared(Rwlock& lock) {
@@ -216,9 +201,7 @@ void RwlockCondition::wait_shared(Rwlock& lock) {
   if (readers(s) == 0) {
     throw std::logic_error("picos::sync::Rwlock::Condition::wait_shared: not read locked");
   }
-  lock_internal::condition_wait(
-      queue_, &lock, [](void* l) { static_cast<Rwlock*>(l)->release_shared(); },
-      [](void* l) { static_cast<Rwlock*>(l)->acquire_shared(); });
+  wait_on</*kShared=*/true>(lock);
 }
 
 }  // namespace picos::sync

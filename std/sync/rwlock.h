@@ -57,7 +57,7 @@ namespace picos::sync {
 
 class RwlockCondition;
 
-class Rwlock {
+class Rwlock : public lock_internal::Exclusive<Rwlock> {
  public:
   using Condition = RwlockCondition;
 
@@ -106,45 +106,32 @@ class Rwlock {
 
   // ---- scoped helpers ---------------------------------------------------------------
 
-  // Runs `f()` holding the lock exclusively; if `f` throws, the lock is poisoned (not
-  // released) and the exception propagates.
-  template <typename F>
-  decltype(auto) holding(F&& f) {
-    acquire();
-    lock_internal::ScopeExit exit([this] { release(); }, [this] { poison_on_exception(); });
-    return std::forward<F>(f)();
-  }
-  // Runs `f()` holding the lock exclusively and releases it however `f` exits.
-  template <typename F>
-  decltype(auto) protect(F&& f) {
-    acquire();
-    lock_internal::ScopeExit exit([this] { release(); }, [this] { release_on_exception(); });
-    return std::forward<F>(f)();
-  }
+  // holding(f) (holds the lock exclusively; if `f` throws, the lock is poisoned, not
+  // released, and the exception propagates), protect(f) (holds it exclusively and releases
+  // it however `f` exits) and lock / unlock / try_lock: see lock_internal::Exclusive.
+
   // Runs `f()` with a shared hold and releases it however `f` exits.
   template <typename F>
   decltype(auto) sharing(F&& f) {
     acquire_shared();
-    lock_internal::ScopeExit exit([this] { release_shared(); },
-                                  [this] { release_shared_on_exception(); });
+    lock_internal::ScopeExit exit(
+        [this] { release_shared(); },
+        [this] { lock_internal::release_after_throw([this] { release_shared(); }); });
     return std::forward<F>(f)();
   }
 
-  // Standard names.
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  bool try_lock() { return try_acquire(); }
+  // SharedLockable names.
   void lock_shared() { acquire_shared(); }
   void unlock_shared() { release_shared(); }
   bool try_lock_shared() { return try_acquire_shared(); }
 
  private:
   friend class RwlockCondition;
+  friend class lock_internal::Exclusive<Rwlock>;
   void poison_on_exception() noexcept;
-  void release_on_exception() noexcept;
-  void release_shared_on_exception() noexcept;
 
   bool enter_writers(bool wait);
+  void wait_for_change(std::int64_t& s);
 
   Lock writers_;                   // writers queue here, one at a time past it
   awaitable::Awaitable state_{0};  // see rwlock.cc for the encoding
@@ -158,12 +145,9 @@ class Rwlock {
 // canceled waiter is forwarded. Errors: Poisoned / Frozen as for acquire; std::logic_error
 // if the corresponding hold does not exist (nothing queued). `signal` / `broadcast` are never
 // cancelation points and never throw.
-class RwlockCondition {
+class RwlockCondition : public lock_internal::ConditionQueue {
  public:
   RwlockCondition() noexcept = default;
-  RwlockCondition(const RwlockCondition&) = delete;
-  RwlockCondition& operator=(const RwlockCondition&) = delete;
-  ~RwlockCondition() = default;
 
   void wait(Rwlock& lock);
   void wait_shared(Rwlock& lock);
@@ -177,11 +161,7 @@ class RwlockCondition {
     while (!pred()) wait_shared(lock);
   }
 
-  void signal() noexcept { (void)queue_.signal(); }
-  void broadcast() noexcept { (void)queue_.broadcast(); }
-
- private:
-  awaitable::Awaitable queue_{0};  // never changed: only the queue is used
+  // signal() and broadcast(): see lock_internal::ConditionQueue.
 };
 
 }  // namespace picos::sync

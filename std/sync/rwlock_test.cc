@@ -26,6 +26,7 @@ namespace {
 using testing::await_all;
 using testing::fibers;
 using testing::fork;
+using testing::fork_counting_poisoned;
 using testing::inject_everywhere;
 using testing::parked_for_testing;
 using testing::Stop;
@@ -111,63 +112,16 @@ TEST(RwlockTest, TryAcquireSequences) {
   });
 }
 
-TEST(RwlockTest, PoisoningWakesWritersAndReaders) {
-  picos::testing::run([] {
-    for (int n = 1; n <= 4; ++n) {
-      Rwlock rw;
-      rw.acquire();
-      std::atomic<int> poisoned{0};
-      std::vector<Computation<void>> done;
-      for (int i = 0; i < n; ++i) {
-        done.push_back(fork([&] {
-          try {
-            rw.acquire();
-          } catch (const Poisoned&) {
-            ++poisoned;
-          }
-        }));
-        done.push_back(fork([&] {
-          try {
-            rw.acquire_shared();
-          } catch (const Poisoned&) {
-            ++poisoned;
-          }
-        }));
-      }
-      wait_parked(static_cast<std::size_t>(2 * n));
-      rw.poison();
-      await_all(done);
-      EXPECT_EQ(poisoned.load(), 2 * n);
-      rw.release();  // no-op
-      rw.release_shared();
-      EXPECT_TRUE(rw.is_locked());
-      EXPECT_FALSE(rw.is_locked_shared());
-      EXPECT_TRUE(rw.is_poisoned());
-      EXPECT_THROW(rw.sharing([] {}), Poisoned);
-      EXPECT_EQ(parked_for_testing(), 0u);
-    }
-  });
-}
+// Poisoning wakes waiting writers and readers: ParkingLockTest.PoisoningWakesEveryWaiter
+// (exclusion_test.cc).
 
 TEST(RwlockTest, WaitSharedWaiterSeesPoisoned) {
   picos::testing::run([] {
     Rwlock rw;
     Rwlock::Condition c;
     std::atomic<int> poisoned{0};
-    auto reader = fork([&] {
-      try {
-        rw.sharing([&] { c.wait_shared(rw); });
-      } catch (const Poisoned&) {
-        ++poisoned;
-      }
-    });
-    auto writer = fork([&] {
-      try {
-        rw.holding([&] { c.wait(rw); });
-      } catch (const Poisoned&) {
-        ++poisoned;
-      }
-    });
+    auto reader = fork_counting_poisoned(poisoned, [&] { rw.sharing([&] { c.wait_shared(rw); }); });
+    auto writer = fork_counting_poisoned(poisoned, [&] { rw.holding([&] { c.wait(rw); }); });
     wait_parked(2);
     rw.acquire();
     rw.poison();
@@ -293,7 +247,7 @@ TEST(RwlockTest, ConditionWaitAndWaitShared) {
         ++woke;
       }));
     }
-    wait_parked(static_cast<std::size_t>(2 * n));
+    wait_parked(2 * static_cast<std::size_t>(n));
     rw.holding([&] { go = true; });
     c.signal();  // one first, then everybody
     c.broadcast();
@@ -304,17 +258,19 @@ TEST(RwlockTest, ConditionWaitAndWaitShared) {
   });
 }
 
+// Whether nobody holds `rw`: an exclusive hold can be taken (it is released again).
+bool is_free(Rwlock& rw) {
+  if (!rw.try_acquire()) return false;
+  rw.release();
+  return true;
+}
+
 // Blocked by a writer: ParkingLockTest.CancelationInjectedIntoLock (exclusion_test.cc).
 TEST(RwlockCancelTest, AcquireBlockedByReaders) {
   picos::testing::run([] {
     Rwlock rw;
     inject_everywhere({[&] { rw.acquire_shared(); }, [&] { rw.acquire(); }, [&] { rw.release(); },
-                       [] {}, [&] { rw.release_shared(); },
-                       [&] {
-                         if (!rw.try_acquire()) return false;
-                         rw.release();
-                         return true;
-                       }});
+                       [] {}, [&] { rw.release_shared(); }, [&] { return is_free(rw); }});
   });
 }
 
@@ -323,11 +279,7 @@ TEST(RwlockCancelTest, AcquireShared) {
     Rwlock rw;
     inject_everywhere({[&] { rw.acquire(); }, [&] { rw.acquire_shared(); },
                        [&] { rw.release_shared(); }, [] {}, [&] { rw.release(); },
-                       [&] {
-                         if (!rw.try_acquire()) return false;
-                         rw.release();
-                         return true;
-                       }});
+                       [&] { return is_free(rw); }});
   });
 }
 
@@ -348,12 +300,7 @@ TEST(RwlockCancelTest, WaitShared) {
                          EXPECT_TRUE(rw.is_locked_shared());
                          rw.release_shared();
                        },
-                       [&] { c.signal(); },
-                       [&] {
-                         if (!rw.try_acquire()) return false;
-                         rw.release();
-                         return true;
-                       },
+                       [&] { c.signal(); }, [&] { return is_free(rw); },
                        [&] { return !rw.is_locked_shared(); }});
   });
 }

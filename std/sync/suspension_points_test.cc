@@ -39,6 +39,7 @@ namespace {
 
 using testing::fork;
 using testing::Stop;
+using testing::stop;
 using testing::threads_are_fibers;
 
 struct LostWakeUp : std::runtime_error {
@@ -58,28 +59,24 @@ struct Case {
   std::function<Point()> make;
 };
 
+// Main, at the end: `m` is free (nothing left holding it).
+bool is_free(Mutex& m) {
+  if (!m.try_lock()) return false;
+  m.unlock();
+  return true;
+}
+
+// Mutex::lock, with or without the owner checks.
+Point mutex_lock_point(Mutex::Checking checking) {
+  auto m = std::make_shared<Mutex>(checking);
+  return Point{[m] { m->lock(); }, [m] { m->lock(); }, [m] { m->unlock(); }, [m] { m->unlock(); },
+               [m] { return is_free(*m); }};
+}
+
 std::vector<Case> cases() {
   std::vector<Case> all;
-  all.push_back({"Mutex::lock", [] {
-                   auto m = std::make_shared<Mutex>();
-                   return Point{[m] { m->lock(); }, [m] { m->lock(); }, [m] { m->unlock(); },
-                                [m] { m->unlock(); },
-                                [m] {
-                                  if (!m->try_lock()) return false;
-                                  m->unlock();
-                                  return true;
-                                }};
-                 }});
-  all.push_back({"Mutex(kUnchecked)::lock", [] {
-                   auto m = std::make_shared<Mutex>(Mutex::kUnchecked);
-                   return Point{[m] { m->lock(); }, [m] { m->lock(); }, [m] { m->unlock(); },
-                                [m] { m->unlock(); },
-                                [m] {
-                                  if (!m->try_lock()) return false;
-                                  m->unlock();
-                                  return true;
-                                }};
-                 }});
+  all.push_back({"Mutex::lock", [] { return mutex_lock_point(Mutex::kChecked); }});
+  all.push_back({"Mutex(kUnchecked)::lock", [] { return mutex_lock_point(Mutex::kUnchecked); }});
   all.push_back({"Condition::wait", [] {
                    struct S {
                      Mutex m;
@@ -92,12 +89,7 @@ std::vector<Case> cases() {
                                   s->c.wait(s->m);  // returns or throws with the mutex held
                                 },
                                 [s] { s->c.signal(); },  // it used the wake-up: pass one on
-                                [s] { s->c.signal(); },
-                                [s] {
-                                  if (!s->m.try_lock()) return false;
-                                  s->m.unlock();
-                                  return true;
-                                }};
+                                [s] { s->c.signal(); }, [s] { return is_free(s->m); }};
                  }});
   all.push_back({"Semaphore::acquire", [] {
                    auto s = std::make_shared<Semaphore>(0);
@@ -130,7 +122,7 @@ struct Waiter {
   Computation<void> finished;
 };
 
-Waiter start_waiter(const Point& p, Computation<void> c = Computation<void>()) {
+Waiter start_waiter(const Point& p, const Computation<void>& c = Computation<void>()) {
   Waiter w;
   w.c = c;
   Fiber::spawn(Fiber::create(c),
@@ -154,47 +146,50 @@ void until_blocked(const Waiter& w) {
 
 int rounds() { return threads_are_fibers() ? 10 : picos::testing::kSanitizer ? 40 : 200; }
 
-TEST(SuspensionPointsTest, CanceledBeforeTheCall) {
+// Runs `test` on every case, each on a fresh point arranged to block, in a run of its own.
+void for_each_point(const std::function<void(const Point&)>& test) {
   for (const Case& k : cases()) {
     SCOPED_TRACE(k.name);
     picos::testing::run([&] {
       Point p = k.make();
       p.arrange();
-      Computation<void> canceled;
-      canceled.cancel(std::make_exception_ptr(Stop()));
-      Waiter victim = start_waiter(p, canceled);
-      victim.finished.await();
-      EXPECT_THROW(victim.c.await(), Stop);
-      EXPECT_FALSE(victim.got_through->load()) << "the operation completed in a canceled fiber";
-      Waiter next = start_waiter(p);
-      until_blocked(next);
-      p.hand_off();
-      next.finished.await();
-      next.c.await();  // served by one hand-off; a node left behind would swallow it
-      EXPECT_TRUE(p.clean());
+      test(p);
     });
   }
 }
 
+// After a canceled waiter: the next waiter is served by one hand-off (a node the canceled
+// one left behind would swallow it), and nothing is left behind.
+void expect_next_waiter_served(const Point& p) {
+  Waiter next = start_waiter(p);
+  until_blocked(next);
+  p.hand_off();
+  next.finished.await();
+  next.c.await();
+  EXPECT_TRUE(p.clean());
+}
+
+TEST(SuspensionPointsTest, CanceledBeforeTheCall) {
+  for_each_point([](const Point& p) {
+    Computation<void> canceled;
+    canceled.cancel(stop());
+    Waiter victim = start_waiter(p, canceled);
+    victim.finished.await();
+    EXPECT_THROW(victim.c.await(), Stop);
+    EXPECT_FALSE(victim.got_through->load()) << "the operation completed in a canceled fiber";
+    expect_next_waiter_served(p);
+  });
+}
+
 TEST(SuspensionPointsTest, CanceledWhileSuspended) {
-  for (const Case& k : cases()) {
-    SCOPED_TRACE(k.name);
-    picos::testing::run([&] {
-      Point p = k.make();
-      p.arrange();
-      Waiter victim = start_waiter(p);
-      until_blocked(victim);
-      victim.c.cancel(std::make_exception_ptr(Stop()));
-      victim.finished.await();
-      EXPECT_THROW(victim.c.await(), Stop);
-      Waiter next = start_waiter(p);
-      until_blocked(next);
-      p.hand_off();
-      next.finished.await();
-      next.c.await();
-      EXPECT_TRUE(p.clean());
-    });
-  }
+  for_each_point([](const Point& p) {
+    Waiter victim = start_waiter(p);
+    until_blocked(victim);
+    victim.c.cancel(stop());
+    victim.finished.await();
+    EXPECT_THROW(victim.c.await(), Stop);
+    expect_next_waiter_served(p);
+  });
 }
 
 TEST(SuspensionPointsTest, CancelRacesTheHandOff) {
@@ -209,7 +204,7 @@ TEST(SuspensionPointsTest, CancelRacesTheHandOff) {
         until_blocked(victim);
         Waiter second = start_waiter(p);
         until_blocked(second);
-        auto cancel = [&] { victim.c.cancel(std::make_exception_ptr(Stop())); };
+        auto cancel = [&] { victim.c.cancel(stop()); };
         switch (round % 3) {
           case 0:
             cancel();

@@ -31,7 +31,21 @@ using testing::await_all;
 using testing::fibers;
 using testing::fork;
 using testing::Stop;
+using testing::stop;
 using testing::threads_are_fibers;
+using testing::Victim;
+
+// A victim fiber that calls the blocking `op`; returns once the victim is about to call it.
+template <typename F>
+Victim start_blocking(F op) {
+  auto calling = std::make_shared<std::atomic<bool>>(false);
+  Victim v = testing::spawn_victim([calling, op] {
+    *calling = true;
+    op();
+  });
+  while (!calling->load()) Fiber::yield();
+  return v;
+}
 
 // ---- Mutex -------------------------------------------------------------------------------
 
@@ -59,22 +73,14 @@ TEST(MutexTest, CanceledWaiterLeavesNothingBehind) {
   picos::testing::run([] {
     Mutex m;
     m.lock();
-    std::atomic<bool> waiting{false};
-    Computation<void> victim;
-    Computation<void> done;
-    Fiber::spawn(Fiber::create(victim), [&, victim, done] {
-      victim.capture([&] {
-        waiting = true;
-        m.lock();
-        ADD_FAILURE() << "lock returned to a canceled fiber";
-      });
-      done.finish();
+    Victim victim = start_blocking([&] {
+      m.lock();
+      ADD_FAILURE() << "lock returned to a canceled fiber";
     });
-    while (!waiting.load()) Fiber::yield();
     Fiber::sleep(0.001);  // let it reach the queue
-    victim.cancel(std::make_exception_ptr(Stop()));
-    done.await();
-    EXPECT_THROW(victim.await(), Stop);
+    victim.c.cancel(stop());
+    victim.done.await();
+    EXPECT_THROW(victim.c.await(), Stop);
     m.unlock();  // nobody is waiting any more: the mutex becomes free
     EXPECT_TRUE(m.try_lock());
     m.unlock();
@@ -149,7 +155,7 @@ TEST(ConditionTest, WaitReturnsWithTheMutexHeldWhenCanceled) {
     {
       std::lock_guard<Mutex> guard(m);  // the waiter has released it
     }
-    victim.cancel(std::make_exception_ptr(Stop()));
+    victim.cancel(stop());
     EXPECT_TRUE(held_after.await());
   });
 }
@@ -209,27 +215,19 @@ TEST(SemaphoreTest, CanceledAcquirerPassesOnARacingRelease) {
   picos::testing::run([] {
     for (int round = 0; round < (threads_are_fibers() ? 20 : 200); ++round) {
       Semaphore s(0);
-      Computation<void> victim;
-      Computation<void> victim_done;
-      std::atomic<bool> waiting{false};
-      Fiber::spawn(Fiber::create(victim), [&, victim, victim_done] {
-        victim.capture([&] {
-          waiting = true;
-          s.acquire();
-          s.release();  // got it: give it back
-        });
-        victim_done.finish();
+      Victim victim = start_blocking([&] {
+        s.acquire();
+        s.release();  // got it: give it back
       });
-      while (!waiting.load()) Fiber::yield();
       // Release and cancel at (nearly) the same moment, in either order.
       if (round % 2) {
         s.release();
-        victim.cancel(std::make_exception_ptr(Stop()));
+        victim.c.cancel(stop());
       } else {
-        victim.cancel(std::make_exception_ptr(Stop()));
+        victim.c.cancel(stop());
         s.release();
       }
-      victim_done.await();
+      victim.done.await();
       // Whatever happened, the unit is available again: never lost.
       ASSERT_TRUE(s.try_acquire()) << "round " << round;
     }
@@ -255,7 +253,7 @@ TEST(IvarTest, ReadersWaitForTheFillAndSeeTheSameValue) {
     EXPECT_EQ(**iv.peek(), 5);
     EXPECT_FALSE(iv.try_fill(std::make_unique<int>(6)));
     EXPECT_THROW(iv.fill(std::make_unique<int>(6)), std::logic_error);
-    EXPECT_THROW(iv.poison(std::make_exception_ptr(Stop())), std::logic_error);
+    EXPECT_THROW(iv.poison(stop()), std::logic_error);
     EXPECT_EQ(*iv.read(), 5);
   });
 }
@@ -263,20 +261,10 @@ TEST(IvarTest, ReadersWaitForTheFillAndSeeTheSameValue) {
 TEST(IvarTest, PoisonIsRethrownAndReadIsCancelable) {
   picos::testing::run([] {
     Ivar<int> iv;
-    Computation<void> reader;
-    Computation<void> reader_done;
-    std::atomic<bool> waiting{false};
-    Fiber::spawn(Fiber::create(reader), [&, reader, reader_done, iv] {
-      reader.capture([&] {
-        waiting = true;
-        (void)iv.read();
-      });
-      reader_done.finish();
-    });
-    while (!waiting.load()) Fiber::yield();
-    reader.cancel(std::make_exception_ptr(Stop()));
-    reader_done.await();
-    EXPECT_THROW(reader.await(), Stop);  // the reader's cancelation, not the Ivar's
+    Victim reader = start_blocking([iv] { (void)iv.read(); });
+    reader.c.cancel(stop());
+    reader.done.await();
+    EXPECT_THROW(reader.c.await(), Stop);  // the reader's cancelation, not the Ivar's
     EXPECT_FALSE(iv.is_filled() || iv.is_poisoned());
     EXPECT_THROW(iv.poison(nullptr), std::invalid_argument);
     iv.poison(std::make_exception_ptr(std::runtime_error("bad")));
@@ -315,20 +303,10 @@ TEST(LatchTest, MisuseIsRejectedAndWaitIsCancelable) {
     EXPECT_THROW(latch.count_down(-1), std::invalid_argument);
     EXPECT_THROW(latch.count_down(3), std::logic_error);
     EXPECT_EQ(latch.value(), 2);
-    Computation<void> waiter;
-    Computation<void> waiter_done;
-    std::atomic<bool> waiting{false};
-    Fiber::spawn(Fiber::create(waiter), [&, waiter, waiter_done] {
-      waiter.capture([&] {
-        waiting = true;
-        latch.wait();
-      });
-      waiter_done.finish();
-    });
-    while (!waiting.load()) Fiber::yield();
-    waiter.cancel(std::make_exception_ptr(Stop()));
-    waiter_done.await();
-    EXPECT_THROW(waiter.await(), Stop);
+    Victim waiter = start_blocking([&] { latch.wait(); });
+    waiter.c.cancel(stop());
+    waiter.done.await();
+    EXPECT_THROW(waiter.c.await(), Stop);
     EXPECT_FALSE(latch.try_wait());
     latch.count_down(2);
     EXPECT_TRUE(latch.try_wait());

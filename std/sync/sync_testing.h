@@ -5,6 +5,7 @@
 #ifndef PICOS_STD_SYNC_SYNC_TESTING_H_
 #define PICOS_STD_SYNC_SYNC_TESTING_H_
 
+#include <exception>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -18,6 +19,9 @@ namespace picos::sync::testing {
 struct Stop : std::runtime_error {
   Stop() : std::runtime_error("Stop") {}
 };
+
+// A Stop as a cancelation reason: `c.cancel(stop())`.
+inline std::exception_ptr stop() { return std::make_exception_ptr(Stop()); }
 
 // True on configurations where every fiber is an OS thread (thread, nosched): keep counts small.
 inline bool threads_are_fibers() { return picos::testing::capabilities().fibers_are_threads; }

@@ -14,6 +14,7 @@
 
 #include "picos/fiber.h"
 #include "picos/trigger.h"
+#include "std/awaitable/intrusive_list.h"
 
 namespace picos::sync {
 
@@ -26,50 +27,9 @@ struct Waiter {
   bool linked = false;
 };
 
-class WaiterList {
- public:
-  bool empty() const noexcept { return head_ == nullptr; }
-
-  void push_back(Waiter* w) noexcept {
-    w->next = nullptr;
-    w->prev = tail_;
-    if (tail_) {
-      tail_->next = w;
-    } else {
-      head_ = w;
-    }
-    tail_ = w;
-    w->linked = true;
-  }
-
-  // The oldest waiter, unlinked, or nullptr.
-  Waiter* pop_front() noexcept {
-    Waiter* w = head_;
-    if (w) remove(w);
-    return w;
-  }
-
-  // Unlinks `w` if it is still linked.
-  void remove(Waiter* w) noexcept {
-    if (!w->linked) return;
-    if (w->prev) {
-      w->prev->next = w->next;
-    } else {
-      head_ = w->next;
-    }
-    if (w->next) {
-      w->next->prev = w->prev;
-    } else {
-      tail_ = w->prev;
-    }
-    w->prev = w->next = nullptr;
-    w->linked = false;
-  }
-
- private:
-  Waiter* head_ = nullptr;
-  Waiter* tail_ = nullptr;
-};
+// Waiters, oldest first: push_back, pop_front (the oldest, unlinked, or nullptr), remove
+// (unlinks a waiter if it is still linked), empty, front.
+using WaiterList = awaitable_internal::IntrusiveList<Waiter>;
 
 }  // namespace picos::sync
 

@@ -78,6 +78,17 @@ bf::fiber go_bulk(Salloc& salloc, F&& f) {
   return bf::fiber(g_bulk_launch, std::allocator_arg, salloc, std::forward<F>(f));
 }
 
+// The gated workloads' timing: lets the fibers launched so far reach `gate` (they wait on it),
+// then times from opening it until `timed` returns.
+template <typename F>
+void open_gate_timed(Timer& t, Gate& gate, F timed) {
+  boost::this_fiber::yield();
+  t.start();
+  gate.open();
+  timed();
+  t.stop();
+}
+
 template <typename Salloc>
 double yield_once(Salloc& sa, i64 n) {
   Timer t;
@@ -87,29 +98,36 @@ double yield_once(Salloc& sa, i64 n) {
     for (i64 i = 0; i < n; ++i) boost::this_fiber::yield();
   };
   bf::fiber a = go(sa, body), b = go(sa, body);
-  boost::this_fiber::yield();
-  t.start();
-  gate.open();
-  a.join();
-  b.join();
-  t.stop();
+  open_gate_timed(t, gate, [&] {
+    a.join();
+    b.join();
+  });
   return t.ns / static_cast<double>(2 * n);
+}
+
+// Launches n detached fibers (go_bulk if `bulk`, else go) that each run `body`, and waits
+// until all have finished; the timed region is the launch loop and the wait. Returns the ns,
+// or -1. (picos_bench's spawn_all_ns.)
+template <typename Salloc, typename Body>
+double spawn_all_ns(Salloc& sa, i64 n, bool bulk, const Body& body) {
+  Timer t;
+  std::atomic<i64> left{n};
+  Gate done;
+  auto fiber = [&body, &left, &done] {
+    body();
+    if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.open();
+  };
+  t.start();
+  for (i64 i = 0; i < n; ++i) (bulk ? go_bulk(sa, fiber) : go(sa, fiber)).detach();
+  done.wait();
+  t.stop();
+  return left.load() == 0 ? t.ns : -1;
 }
 
 template <typename Salloc>
 double spawn_join_once(Salloc& sa, i64 n) {
-  Timer t;
-  std::atomic<i64> left{n};
-  Gate done;
-  t.start();
-  for (i64 i = 0; i < n; ++i) {
-    go_bulk(sa, [&left, &done] {
-      if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.open();
-    }).detach();
-  }
-  done.wait();
-  t.stop();
-  return left.load() == 0 ? t.ns / static_cast<double>(n) : -1;
+  const double ns = spawn_all_ns(sa, n, /*bulk=*/true, [] {});
+  return ns < 0 ? -1 : ns / static_cast<double>(n);
 }
 
 template <typename Salloc>
@@ -158,11 +176,9 @@ double mutex_once(Salloc& sa, i64 fibers, i64 ops) {
       }
     }));
   }
-  boost::this_fiber::yield();
-  t.start();
-  gate.open();
-  for (bf::fiber& f : all) f.join();
-  t.stop();
+  open_gate_timed(t, gate, [&] {
+    for (bf::fiber& f : all) f.join();
+  });
   return counter == fibers * ops ? t.ns / static_cast<double>(fibers * ops) : -1;
 }
 
@@ -183,11 +199,7 @@ double pingpong_once(Salloc& sa, i64 n) {
     gate.wait();
     for (i64 i = 0; i < n; ++i) pong.push(ping.value_pop() + 1);
   });
-  boost::this_fiber::yield();
-  t.start();
-  gate.open();
-  a.join();
-  t.stop();
+  open_gate_timed(t, gate, [&] { a.join(); });
   b.join();
   return last == n ? t.ns / static_cast<double>(n) : -1;
 }
@@ -210,11 +222,7 @@ double throughput_once(Salloc& sa, i64 n) {
     int v;
     while (ch.pop(v) == bf::channel_op_status::success) sum += v;
   });
-  boost::this_fiber::yield();
-  t.start();
-  gate.open();
-  consumer.join();
-  t.stop();
+  open_gate_timed(t, gate, [&] { consumer.join(); });
   producer.join();
   return sum == n * (n - 1) / 2 ? t.ns / static_cast<double>(n) : -1;
 }
@@ -240,19 +248,9 @@ double fib_once(Salloc& sa, i64 n) {
 
 template <typename Salloc>
 double timers_fire_once(Salloc& sa, i64 n) {
-  Timer t;
-  std::atomic<i64> left{n};
-  Gate done;
-  t.start();
-  for (i64 i = 0; i < n; ++i) {
-    go(sa, [&left, &done] {
-      boost::this_fiber::sleep_for(std::chrono::milliseconds(1));
-      if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) done.open();
-    }).detach();
-  }
-  done.wait();
-  t.stop();
-  return left.load() == 0 ? t.ns / 1e6 : -1;
+  const double ns = spawn_all_ns(
+      sa, n, /*bulk=*/false, [] { boost::this_fiber::sleep_for(std::chrono::milliseconds(1)); });
+  return ns < 0 ? -1 : ns / 1e6;
 }
 
 // rss_parked: n detached fibers, each blocked on one shared gate; (RSS once all are parked -

@@ -55,6 +55,7 @@
 #include "std/sync/latch.h"
 #include "std/sync/mutex.h"
 #include "tools/bench/bench_util.h"
+#include "tools/demo/loopback.h"
 
 namespace {
 
@@ -69,6 +70,9 @@ using picos::structured::OnReturn;
 using Runner = std::function<void(std::function<void()>)>;
 using i64 = std::int64_t;
 namespace io = picos::io;
+using picos::tools::FdGuard;
+using picos::tools::listen_loopback;
+using picos::tools::no_delay;
 
 struct Impl {
   std::string name;
@@ -115,6 +119,17 @@ Computation<void> go(std::function<void()> body) {
   return c;
 }
 
+// The gated workloads' timing: lets the fibers spawned so far reach `gate` (they wait on it),
+// then times from opening it until `timed` returns.
+template <typename F>
+void open_gate_timed(Timer& t, const Computation<void>& gate, F timed) {
+  Fiber::yield();
+  t.start();
+  gate.finish();
+  timed();
+  t.stop();
+}
+
 // yield: 2 fibers, each yields n times; gate -> both done; ns per yield.
 double yield_once(const Runner& run, i64 n) {
   Timer t;
@@ -125,12 +140,10 @@ double yield_once(const Runner& run, i64 n) {
       for (i64 i = 0; i < n; ++i) Fiber::yield();
     };
     Computation<void> a = go(body), b = go(body);
-    Fiber::yield();  // let both reach the gate
-    t.start();
-    gate.finish();
-    a.wait();
-    b.wait();
-    t.stop();
+    open_gate_timed(t, gate, [&] {
+      a.wait();
+      b.wait();
+    });
   });
   return t.ns / static_cast<double>(2 * n);
 }
@@ -211,11 +224,9 @@ double mutex_once(const Runner& run, i64 fibers, i64 ops) {
         }
       }));
     }
-    Fiber::yield();
-    t.start();
-    gate.finish();
-    for (const auto& d : done) d.wait();
-    t.stop();
+    open_gate_timed(t, gate, [&] {
+      for (const auto& d : done) d.wait();
+    });
   });
   return counter == fibers * ops ? t.ns / static_cast<double>(fibers * ops) : -1;
 }
@@ -238,11 +249,7 @@ double pingpong_once(const Runner& run, i64 n) {
       gate.wait();
       for (i64 i = 0; i < n; ++i) pong.send(*ping.receive() + 1);
     });
-    Fiber::yield();
-    t.start();
-    gate.finish();
-    a.wait();
-    t.stop();
+    open_gate_timed(t, gate, [&] { a.wait(); });
     b.wait();
   });
   return last == n ? t.ns / static_cast<double>(n) : -1;
@@ -264,11 +271,7 @@ double throughput_once(const Runner& run, i64 n) {
       gate.wait();
       while (std::optional<int> v = ch.receive()) sum += *v;
     });
-    Fiber::yield();
-    t.start();
-    gate.finish();
-    consumer.wait();
-    t.stop();
+    open_gate_timed(t, gate, [&] { consumer.wait(); });
     producer.wait();
   });
   return sum == n * (n - 1) / 2 ? t.ns / static_cast<double>(n) : -1;
@@ -368,18 +371,15 @@ double trigger_2fibers_once(const Runner& run, i64 n) {
         ++rounds;
       }
     });
-    Fiber::yield();
-    t.start();
-    gate.finish();
-    a.wait();
-    t.stop();
+    open_gate_timed(t, gate, [&] { a.wait(); });
     b.wait();
   });
   return rounds == n ? t.ns / static_cast<double>(n) : -1;
 }
 
 // ---- echo -----------------------------------------------------------------------------
-// Adapted from tools/demo/demo.cc (listener, per-connection handler, descriptor guard).
+// Adapted from tools/demo/demo.cc (per-connection handler; the listener, TCP_NODELAY and
+// the descriptor guard are tools/demo/loopback.h).
 
 constexpr std::size_t kEchoMessage = 64;
 
@@ -390,33 +390,6 @@ void raise_fd_limit() {
     rl.rlim_cur = rl.rlim_max;
     (void)::setrlimit(RLIMIT_NOFILE, &rl);
   }
-}
-
-void no_delay(int fd) {
-  int one = 1;
-  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-// Closes a descriptor when the fiber owning it ends, however it ends (Terminate included).
-struct FdGuard {
-  int fd;
-  ~FdGuard() { io::close(fd); }
-};
-
-// A listening socket on 127.0.0.1, port picked by the kernel; `addr` receives the address.
-int listen_loopback(sockaddr_in* addr) {
-  int fd = io::socket(AF_INET, SOCK_STREAM, 0);
-  *addr = sockaddr_in{};
-  addr->sin_family = AF_INET;
-  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof *addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(addr), len) != 0 || ::listen(fd, SOMAXCONN) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len) != 0) {
-    int e = errno;
-    io::close(fd);
-    throw std::system_error(e, std::generic_category(), "listening on 127.0.0.1");
-  }
-  return fd;
 }
 
 // The server: accept until terminated, one forked fiber per connection echoing until end of
@@ -448,7 +421,7 @@ double echo_once(const Runner& run, i64 clients, i64 rounds) {
   try {
     run([&] {
       sockaddr_in addr{};
-      int lfd = listen_loopback(&addr);
+      int lfd = listen_loopback(0, &addr);
       FdGuard lguard{lfd};  // closed after the flock: nothing accepts on it any more
       picos::sync::Latch connected(clients), accepted(clients);
       Computation<void> gate;
@@ -590,9 +563,7 @@ double rss_parked_once(const Runner& run, i64 n) {
   return (parked - before) / static_cast<double>(n);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_main(int argc, char** argv) {
   const Sizes s = bench::parse(argc, argv);
   raise_fd_limit();
   std::vector<Impl> all = impls();
@@ -614,7 +585,7 @@ int main(int argc, char** argv) {
     const bool thread = impl.name == "picos-thread";
     // The size for this impl: the thread scheduler's own where it has one.
     auto size = [thread](i64 usual, i64 for_thread) { return thread ? for_thread : usual; };
-    auto line = [&](const char* name, const char* unit, std::function<double()> once,
+    auto line = [&](const char* name, const char* unit, const std::function<double()>& once,
                     bool higher_is_better = false) {
       if (s.wants(name)) {
         bench::report(s, name, impl.name, impl.threads, unit, once, higher_is_better);
@@ -661,4 +632,18 @@ int main(int argc, char** argv) {
     }
   }
   return bench::failures() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+// A workload that throws (out of descriptors, say) ends the run with a message and status 1.
+int main(int argc, char** argv) {
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "picos_bench: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "picos_bench: unknown exception\n");
+  }
+  return 1;
 }

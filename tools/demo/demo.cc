@@ -78,6 +78,7 @@
 #include "randos/randos.h"
 #include "std/structured/structured.h"
 #include "std/sync/semaphore.h"
+#include "tools/demo/loopback.h"
 
 namespace {
 
@@ -87,6 +88,9 @@ using picos::structured::Flock;
 using picos::structured::OnReturn;
 using Clock = std::chrono::steady_clock;
 namespace io = picos::io;
+using picos::tools::FdGuard;
+using picos::tools::listen_loopback;
+using picos::tools::no_delay;
 
 constexpr std::size_t kMessage = 64;
 constexpr long kDefaultClients = 1000;
@@ -130,7 +134,7 @@ namespace {
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "demo: %s (--help lists the flags)\n", msg.c_str());
-  std::exit(2);
+  std::exit(2);  // NOLINT(concurrency-mt-unsafe): while parsing flags, before any thread
 }
 
 struct Flags {
@@ -256,39 +260,6 @@ rlim_t raise_fd_limit() {
   }
   return rl.rlim_cur;
 }
-
-void no_delay(int fd) {
-  int one = 1;
-  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-// A listening socket on 127.0.0.1:port (0: the kernel picks); `addr` receives the address.
-int listen_loopback(int port, sockaddr_in* addr) {
-  int fd = io::socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  *addr = sockaddr_in{};
-  addr->sin_family = AF_INET;
-  addr->sin_port = htons(static_cast<std::uint16_t>(port));
-  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof *addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(addr), len) != 0 || ::listen(fd, SOMAXCONN) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len) != 0) {
-    int e = errno;
-    io::close(fd);
-    throw std::system_error(e, std::generic_category(),
-                            "listening on 127.0.0.1:" + std::to_string(port));
-  }
-  return fd;
-}
-
-// Closes a descriptor when the fiber owning it ends, however it ends (Terminate included).
-struct FdGuard {
-  int fd;
-  ~FdGuard() {
-    if (fd >= 0) io::close(fd);
-  }
-};
 
 // ---- the server ------------------------------------------------------------------------
 

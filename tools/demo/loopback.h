@@ -1,0 +1,61 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// tools/demo/loopback.h — the TCP plumbing of the demo's echo server on 127.0.0.1, shared
+// with tools/bench's echo workload (picos_bench): a loopback listener, TCP_NODELAY, and a
+// descriptor guard. Everything goes through picos::io (descriptors are non-blocking).
+
+#ifndef PICOS_TOOLS_DEMO_LOOPBACK_H_
+#define PICOS_TOOLS_DEMO_LOOPBACK_H_
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <string>
+#include <system_error>
+
+#include "io/io.h"
+
+namespace picos::tools {
+
+inline void no_delay(int fd) {
+  int one = 1;
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+// A listening socket on 127.0.0.1:port (0: the kernel picks); `addr` receives the address.
+// Throws std::system_error if it cannot listen.
+inline int listen_loopback(int port, sockaddr_in* addr) {
+  int fd = io::socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  *addr = sockaddr_in{};
+  addr->sin_family = AF_INET;
+  addr->sin_port = htons(static_cast<std::uint16_t>(port));
+  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof *addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(addr), len) != 0 || ::listen(fd, SOMAXCONN) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len) != 0) {
+    int e = errno;
+    io::close(fd);
+    throw std::system_error(e, std::generic_category(),
+                            "listening on 127.0.0.1:" + std::to_string(port));
+  }
+  return fd;
+}
+
+// Closes a descriptor when the fiber owning it ends, however it ends (Terminate included);
+// -1: nothing to close.
+struct FdGuard {
+  int fd;
+  ~FdGuard() {
+    if (fd >= 0) io::close(fd);
+  }
+};
+
+}  // namespace picos::tools
+
+#endif  // PICOS_TOOLS_DEMO_LOOPBACK_H_
