@@ -15,6 +15,7 @@
 #include "mux/fifo/fifo.h"
 #include "mux/libevent/libevent.h"
 #include "mux/multififo/multififo.h"
+#include "mux/testing/scheduler_testing.h"
 #include "mux/thread/thread.h"
 #include "picos/picos.h"
 #include "randos/randos.h"
@@ -53,23 +54,14 @@ std::vector<Kind> kinds() {
          randos::run(f, o);
        }},
       {"thread", [](std::function<void()> f) { mux::thread::run(f); }},
-      {"nosched", [](std::function<void()> f) { f(); }},
+      {"nosched", [](const std::function<void()>& f) { f(); }},
   };
 }
 
-// One side: publishes a fresh trigger in `mine`, signals the peer's published trigger, awaits
-// its own. Symmetric, so neither side can get ahead by more than one hand-off.
+// One side: hands the baton back and forth kHandoffs times (picos::testing::hand_off_side),
+// counting the hand-offs it completes in `rounds`.
 void side(std::atomic<Trigger*>& mine, std::atomic<Trigger*>& peer, std::atomic<int>& rounds) {
-  for (int i = 0; i < kHandoffs; ++i) {
-    Trigger t;
-    mine.store(new Trigger(t));
-    Trigger* other;
-    while ((other = peer.exchange(nullptr)) == nullptr) std::this_thread::yield();
-    other->signal();
-    delete other;
-    ASSERT_EQ(t.await(), nullptr);
-    rounds++;
-  }
+  testing::hand_off_side(mine, peer, kHandoffs, &rounds);
 }
 
 class CrossSchedulerTest : public ::testing::TestWithParam<std::pair<int, int>> {};

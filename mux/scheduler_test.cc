@@ -38,6 +38,7 @@
 #include "mux/libevent/libevent.h"
 #include "mux/multififo/multififo.h"
 #include "mux/testing/lifo/lifo.h"
+#include "mux/testing/scheduler_testing.h"
 #include "mux/thread/thread.h"
 #include "picos/picos.h"
 #include "randos/randos.h"
@@ -119,7 +120,7 @@ Row make_row(std::string name, Capabilities caps,
   Row row;
   row.name = std::move(name);
   row.caps = std::move(caps);
-  row.defaults = defaults;
+  row.defaults = std::move(defaults);
   row.run_fiber = [run_fiber, configure](FiberRef f, absl::AnyInvocable<void()> main,
                                          const StackfulOptions& o) {
     run_fiber(std::move(f), std::move(main), to_options<O>(o, configure));
@@ -190,14 +191,13 @@ std::vector<Row> rows() {
   };
 }
 
-struct Fatal : std::runtime_error {
-  Fatal() : std::runtime_error("fatal") {}
-};
+using picos::testing::Exit;
+using picos::testing::Fatal;
+using picos::testing::hand_off_side;
+using picos::testing::spawn;
+
 struct Stopped : std::runtime_error {
   Stopped() : std::runtime_error("stopped") {}
-};
-struct Exit : std::runtime_error {
-  Exit() : std::runtime_error("Exit") {}
 };
 
 // Counts its live instances: tells when the last exception_ptr to a reason is gone.
@@ -207,10 +207,6 @@ struct Counted : std::runtime_error {
   Counted(const Counted& o) : std::runtime_error(o) { live++; }
   ~Counted() override { live--; }
 };
-
-void spawn(absl::AnyInvocable<void()> main) {
-  Fiber::spawn(Fiber::create(PackedComputation()), std::move(main));
-}
 
 // Threads of this process, from /proc/self/status.
 int process_threads() {
@@ -288,17 +284,7 @@ class SchedulerTest : public ::testing::TestWithParam<Row> {
             }
           });
         }
-        for (int i = 0; i < rounds; ++i) {
-          Trigger t;
-          mine.store(new Trigger(t));
-          Trigger* other;
-          // Only round 0 can find the peer's slot empty: each side publishes its trigger
-          // before it signals the other's.
-          while ((other = peer.exchange(nullptr)) == nullptr) std::this_thread::yield();
-          other->signal();
-          delete other;
-          EXPECT_EQ(t.await(), nullptr);
-        }
+        hand_off_side(mine, peer, rounds);
         stop.cancel(std::make_exception_ptr(Exit()));
       });
     };
@@ -443,7 +429,7 @@ TEST_P(SchedulerTest, FatalHandlerThatReturnsLetsTheRunContinue) {
     std::lock_guard<std::mutex> lock(mu);
     if (std::this_thread::get_id() != caller) on_caller_thread = false;
     try {
-      std::rethrow_exception(e);
+      std::rethrow_exception(std::move(e));
     } catch (const std::exception& ex) {
       seen.push_back(ex.what());
     }
@@ -468,7 +454,7 @@ TEST_P(SchedulerTest, FatalHandlerThatThrowsEndsTheRun) {
   Computation<void> main_c;
   StackfulOptions o = options();
   o.fatal_exn_handler = [main_c](std::exception_ptr e) {
-    main_c.cancel(e);
+    main_c.cancel(std::move(e));
     throw Stopped();
   };
   EXPECT_THROW(run_fiber(
@@ -494,7 +480,7 @@ TEST_P(SchedulerTest, FatalHandlerThatThrowsEndsTheRun) {
 TEST_P(SchedulerTest, FatalHandlerThatThrowsStopsEveryFiber) {
   if (!caps().stops_on_fatal_error) GTEST_SKIP() << "fatal errors stop nothing here";
   StackfulOptions o = options();
-  o.fatal_exn_handler = [](std::exception_ptr) { throw Stopped(); };
+  o.fatal_exn_handler = [](const std::exception_ptr&) { throw Stopped(); };
   EXPECT_THROW(run(
                    [] {
                      for (int i = 0; i < 100; ++i) {

@@ -29,6 +29,17 @@ struct Pipe {
   void put() const { ASSERT_EQ(::write(fds[1], "x", 1), 1); }
 };
 
+// A poller `p` with `r`, an interest in reading the pipe `a`, already added: the start of the
+// tests that watch one read end.
+class EpollPollerReaderTest : public ::testing::Test {
+ protected:
+  EpollPollerReaderTest() { p.add(r); }
+
+  EpollPoller p;
+  Pipe a;
+  FdInterest r{a.fds[0], kFdRead};
+};
+
 TEST(EpollPollerTest, NothingToPollBeforeTheFirstAdd) {
   EpollPoller p;
   EXPECT_FALSE(p.waiting());
@@ -57,16 +68,12 @@ TEST(EpollPollerTest, ReadinessCompletesTheMatchingInterestsOnly) {
   EXPECT_FALSE(p.waiting());
 }
 
-TEST(EpollPollerTest, RemovedInterestIsNeverSignaled) {
-  EpollPoller p;
-  Pipe a;
-  FdInterest reader(a.fds[0], kFdRead);
-  p.add(reader);
-  p.remove(reader);
+TEST_F(EpollPollerReaderTest, RemovedInterestIsNeverSignaled) {
+  p.remove(r);
   a.put();
   EXPECT_EQ(p.poll(10'000'000), 0);
-  EXPECT_FALSE(reader.trigger.is_signaled());
-  EXPECT_EQ(reader.outcome, FdInterest::kPending);
+  EXPECT_FALSE(r.trigger.is_signaled());
+  EXPECT_EQ(r.outcome, FdInterest::kPending);
 }
 
 TEST(EpollPollerTest, ForgetCompletesWaitersAsClosed) {
@@ -129,11 +136,8 @@ TEST(EpollPollerTest, DescriptorClosedBehindItsBackAndReusedIsWatchedAgain) {
   p.remove(r);
 }
 
-TEST(EpollPollerTest, WakeFromAnotherThreadEndsAPoll) {
-  EpollPoller p;
-  Pipe a;
-  FdInterest r(a.fds[0], kFdRead);
-  p.add(r);  // starts the poller
+TEST_F(EpollPollerReaderTest, WakeFromAnotherThreadEndsAPoll) {
+  // Adding r started the poller.
   std::atomic<bool> polling{false};
   std::thread waker([&] {
     while (!polling.load()) std::this_thread::yield();
@@ -152,11 +156,7 @@ TEST(EpollPollerTest, WakeFromAnotherThreadEndsAPoll) {
 // io::close calls forget on the closer's thread while the owner may be polling: the interest
 // completes kClosed, its trigger is signaled on the closer's thread, and the owner's poll in
 // progress is not disturbed (it returns on wake()).
-TEST(EpollPollerTest, ForgetFromAnotherThreadWhileTheOwnerPolls) {
-  EpollPoller p;
-  Pipe a;
-  FdInterest r(a.fds[0], kFdRead);
-  p.add(r);
+TEST_F(EpollPollerReaderTest, ForgetFromAnotherThreadWhileTheOwnerPolls) {
   std::thread closer([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     p.forget(a.fds[0]);
@@ -170,11 +170,7 @@ TEST(EpollPollerTest, ForgetFromAnotherThreadWhileTheOwnerPolls) {
   EXPECT_FALSE(p.waiting());
 }
 
-TEST(EpollPollerTest, TimeoutIsHonouredToTheMillisecond) {
-  EpollPoller p;
-  Pipe a;
-  FdInterest r(a.fds[0], kFdRead);
-  p.add(r);
+TEST_F(EpollPollerReaderTest, TimeoutIsHonouredToTheMillisecond) {
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(p.poll(3'000'000), 0);  // 3 ms
   const auto took = std::chrono::steady_clock::now() - start;

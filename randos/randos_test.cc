@@ -22,11 +22,13 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "io/io.h"
 #include "io/testing.h"
+#include "mux/testing/scheduler_testing.h"
 #include "mux/testing/testing.h"
 #include "picos/internal/attributes.h"
 #include "picos/picos.h"
@@ -35,17 +37,9 @@ namespace picos::randos {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct Fatal : std::runtime_error {
-  Fatal() : std::runtime_error("fatal") {}
-};
-struct Exit : std::runtime_error {
-  Exit() : std::runtime_error("Exit") {}
-};
-
-void spawn(absl::AnyInvocable<void()> main) {
-  Fiber::spawn(Fiber::create(PackedComputation()), std::move(main));
-}
+using picos::testing::Exit;
+using picos::testing::Fatal;
+using picos::testing::spawn;
 
 template <typename F>
 Computation<void> fork(F fn) {
@@ -61,17 +55,18 @@ Options quiet(std::uint64_t seed) {
   return o;
 }
 
-// Sets or clears PICOS_RANDOS_SEED for one scope.
+// Sets or clears PICOS_RANDOS_SEED for one scope. Only on the test's main thread, between
+// runs, while no other thread of the test reads the environment: hence the NOLINTs.
 class ScopedSeedEnv {
  public:
   explicit ScopedSeedEnv(const char* value) {
     if (value) {
-      setenv(kSeedEnvVar, value, 1);
+      setenv(kSeedEnvVar, value, 1);  // NOLINT(concurrency-mt-unsafe)
     } else {
-      unsetenv(kSeedEnvVar);
+      unsetenv(kSeedEnvVar);  // NOLINT(concurrency-mt-unsafe)
     }
   }
-  ~ScopedSeedEnv() { unsetenv(kSeedEnvVar); }
+  ~ScopedSeedEnv() { unsetenv(kSeedEnvVar); }  // NOLINT(concurrency-mt-unsafe)
 };
 
 // Read through a function the compiler may not analyse: pthread_self() is declared const, and
@@ -517,7 +512,7 @@ TEST(RandosIoTest, IoWaitsUseTheSchedulersReactor) {
 
 TEST(RandosIoTest, VirtualTimeWaitsForIoBetweenItsFibersOnEveryThreadCount) {
   for (int threads : {1, 2, 3}) {
-    Options o = vclock(static_cast<std::uint64_t>(20 + threads));
+    Options o = vclock(20 + static_cast<std::uint64_t>(threads));
     o.threads = threads;
     run(
         [] {

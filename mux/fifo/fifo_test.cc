@@ -15,18 +15,14 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "mux/testing/scheduler_testing.h"
 #include "picos/picos.h"
 
 namespace picos::mux::fifo {
 namespace {
 
-struct Exit : std::runtime_error {
-  Exit() : std::runtime_error("Exit") {}
-};
-
-void spawn(absl::AnyInvocable<void()> main) {
-  Fiber::spawn(Fiber::create(PackedComputation()), std::move(main));
-}
+using picos::testing::Exit;
+using picos::testing::spawn;
 
 TEST(FifoTest, RunsReadyFibersInFifoOrder) {
   std::vector<int> order = run([] {

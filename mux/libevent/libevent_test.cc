@@ -26,6 +26,7 @@
 
 #include "gtest/gtest.h"
 #include "mux/fifo/fifo.h"
+#include "mux/testing/scheduler_testing.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
 
@@ -33,18 +34,10 @@ namespace picos::mux::libevent {
 namespace {
 
 using namespace std::chrono_literals;
+using picos::testing::Exit;
+using picos::testing::Fatal;
 using picos::testing::scaled;
-
-struct Fatal : std::runtime_error {
-  Fatal() : std::runtime_error("fatal") {}
-};
-struct Exit : std::runtime_error {
-  Exit() : std::runtime_error("Exit") {}
-};
-
-void spawn(absl::AnyInvocable<void()> main) {
-  Fiber::spawn(Fiber::create(PackedComputation()), std::move(main));
-}
+using picos::testing::spawn;
 
 // A non-blocking pipe, closed on destruction.
 struct Pipe {

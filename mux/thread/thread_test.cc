@@ -18,9 +18,11 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "mux/testing/scheduler_testing.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
 
@@ -28,18 +30,10 @@ namespace picos::mux::thread {
 namespace {
 
 using namespace std::chrono_literals;
+using picos::testing::Exit;
+using picos::testing::Fatal;
 using picos::testing::scaled;
-
-struct Fatal : std::runtime_error {
-  Fatal() : std::runtime_error("fatal") {}
-};
-struct Exit : std::runtime_error {
-  Exit() : std::runtime_error("Exit") {}
-};
-
-void spawn(absl::AnyInvocable<void()> main) {
-  Fiber::spawn(Fiber::create(PackedComputation()), std::move(main));
-}
+using picos::testing::spawn;
 
 // The number of threads of this process.
 int thread_count() {
@@ -110,7 +104,7 @@ TEST(ThreadTest, FatalHandlerRunsOnTheFailingFibersThreadOneCallAtATime) {
   options.fatal_exn_handler = [&](std::exception_ptr e) {
     on_fiber_thread = std::this_thread::get_id() != main_thread;
     try {
-      std::rethrow_exception(e);
+      std::rethrow_exception(std::move(e));
     } catch (const std::exception& ex) {
       seen.push_back(ex.what());
     }

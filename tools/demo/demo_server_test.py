@@ -327,6 +327,12 @@ def slow_clients(server, count=200, rounds=40):
         s.close()
 
 
+def tsan(demo):
+    """True if the binary is built with ThreadSanitizer (--config=tsan)."""
+    with open(demo, "rb") as f:
+        return b"__tsan_init" in f.read()
+
+
 def ubsan_vptr(demo):
     """True if the binary has UBSan's vptr check (--config=asan adds UBSan)."""
     with open(demo, "rb") as f:
@@ -356,7 +362,15 @@ def exhaustion(demo, scheduler, threads, log, extra_args, expect):
         cpu, wall = server.cpu_seconds() - c0, time.monotonic() - t0
         log("    at the limit: %.2f s CPU in %.2f s, %d descriptors"
             % (cpu, wall, server.fd_count()))
-        check(cpu < 0.4 * wall, "busy loop: %.2f s of CPU in %.2f s at the limit" % (cpu, wall))
+        if tsan(demo):
+            # Under TSan the same wait measured 0.3-0.9 s of CPU per 2 s on fifo, multififo
+            # and libevent (0.00-0.01 s in the default build of the same code): the
+            # runtime's own cost in a process at its descriptor limit, not the server's. A
+            # spin is caught by the default build.
+            log("    CPU bound not checked under TSan")
+        else:
+            check(cpu < 0.4 * wall,
+                  "busy loop: %.2f s of CPU in %.2f s at the limit" % (cpu, wall))
         conns[1].sendall(b"y")  # an accepted connection is still served meanwhile
         check(recv_exactly(conns[1], 1) == b"y", "an accepted connection is not served")
         check(server.alive(), "the server died")
