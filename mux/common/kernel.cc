@@ -3,18 +3,21 @@
 #include "mux/common/kernel.h"
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 namespace picos::mux::common {
 
 void warn_stall(absl::string_view scheduler, std::size_t blocked, std::chrono::nanoseconds after,
-                bool main_finished) noexcept {
+                std::optional<bool> main_finished) noexcept {
+  const char* main = !main_finished   ? ""
+                     : *main_finished ? " (main has finished)"
+                                      : " (main is among them)";
   std::fprintf(stderr,
-               "%.*s: %zu fiber(s) have been blocked for %.3f s with no timer pending (main %s); "
+               "%.*s: %zu fiber(s) have been blocked for %.3f s with no timer pending%s; "
                "waiting for another thread to wake them\n",
                static_cast<int>(scheduler.size()), scheduler.data(), blocked,
-               std::chrono::duration<double>(after).count(),
-               main_finished ? "has finished" : "is among them");
+               std::chrono::duration<double>(after).count(), main);
 }
 
 void warn_alive(absl::string_view scheduler, std::size_t alive, std::size_t blocked,

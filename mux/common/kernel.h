@@ -35,6 +35,7 @@
 #include <cstddef>
 #include <exception>
 #include <new>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -114,9 +115,11 @@ class FatalError {
 };
 
 // Prints, to stderr, the one line every scheduler prints when `blocked` fibers have been
-// blocked for `after` with no timer pending and nothing to run.
+// blocked for `after` with no timer pending and nothing to run. `main_finished` says whether
+// the run's main fiber is among them; std::nullopt where there is no main fiber (fibers
+// spawned into a libevent Attachment).
 void warn_stall(absl::string_view scheduler, std::size_t blocked, std::chrono::nanoseconds after,
-                bool main_finished) noexcept;
+                std::optional<bool> main_finished) noexcept;
 // The line a scheduler that cannot tell a blocked fiber from a busy one prints (thread): main
 // has finished, and `alive` fibers are still alive `after` it, `blocked` of them in await.
 void warn_alive(absl::string_view scheduler, std::size_t alive, std::size_t blocked,

@@ -284,15 +284,9 @@ void Scheduler::on_keepalive() noexcept {
   // No batch for a whole period: nothing changed since the last one, so if every fiber is
   // blocked with nothing pending now, it has been so for at least stall_warning.
   if (!stall_warned_ && batches_ == batches_at_check_ && stalled()) {
-    if (attached_) {  // no main fiber
-      std::fprintf(stderr,
-                   "picos::mux::libevent: %zu fiber(s) have been blocked for %.3f s with no "
-                   "timer or fd event pending; waiting for another thread to wake them\n",
-                   alive(), std::chrono::duration<double>(options_.stall_warning).count());
-    } else {
-      common::warn_stall("picos::mux::libevent", alive(), options_.stall_warning,
-                         records_.main_finished());
-    }
+    common::warn_stall("picos::mux::libevent", alive(), options_.stall_warning,
+                       attached_ ? std::nullopt  // no main fiber
+                                 : std::optional<bool>(records_.main_finished()));
     stall_warned_ = true;
   }
   arm_keepalive();
