@@ -77,19 +77,39 @@ std::vector<Case> cases() {
   std::vector<Case> all;
   all.push_back({"Mutex::lock", [] { return mutex_lock_point(Mutex::kChecked); }});
   all.push_back({"Mutex(kUnchecked)::lock", [] { return mutex_lock_point(Mutex::kUnchecked); }});
+  // A condition keeps no signal for a fiber that is not waiting yet, and `until_blocked` only
+  // makes it very likely that the second waiter waits: the wake-ups are counted in a
+  // predicate, as real code does, so a late waiter finds its token. A canceled waiter that was
+  // signaled and neither passes the signal on nor returns still leaves a waiting second fiber
+  // asleep for ever.
   all.push_back({"Condition::wait", [] {
                    struct S {
                      Mutex m;
                      Condition c;
+                     int tokens = 0;  // guarded by m
                    };
                    auto s = std::make_shared<S>();
+                   auto post = [s] {
+                     {
+                       std::lock_guard<Mutex> hold(s->m);
+                       ++s->tokens;
+                     }
+                     s->c.signal();
+                   };
                    return Point{[] {},
                                 [s] {
                                   std::unique_lock<Mutex> hold(s->m);
-                                  s->c.wait(s->m);  // returns or throws with the mutex held
+                                  // wait returns or throws with the mutex held
+                                  while (s->tokens == 0) s->c.wait(s->m);
+                                  --s->tokens;
                                 },
-                                [s] { s->c.signal(); },  // it used the wake-up: pass one on
-                                [s] { s->c.signal(); }, [s] { return is_free(s->m); }};
+                                post,  // it used a wake-up: pass one on
+                                post,
+                                [s] {
+                                  if (!is_free(s->m)) return false;
+                                  std::lock_guard<Mutex> hold(s->m);
+                                  return s->tokens == 1;  // the last one through gave one back
+                                }};
                  }});
   all.push_back({"Semaphore::acquire", [] {
                    auto s = std::make_shared<Semaphore>(0);
