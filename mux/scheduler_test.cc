@@ -341,6 +341,66 @@ TEST_P(SchedulerTest, MoveOnlyMainAndResult) {
   EXPECT_EQ(*r, 7);
 }
 
+// ---- spawned closures ----------------------------------------------------------------------
+
+// Live copies of the Closure objects of one test, and their calls.
+struct Tally {
+  std::atomic<int> live{0};
+  std::atomic<int> calls{0};
+};
+
+// A closure of (at least) N bytes aligned to A that counts its copies and checks, when called,
+// that it sits where its alignment says.
+template <std::size_t N, std::size_t A = alignof(void*)>
+struct alignas(A) Closure {
+  explicit Closure(Tally* t) noexcept : tally(t) { tally->live++; }
+  Closure(const Closure& o) noexcept : tally(o.tally) { tally->live++; }
+  Closure(Closure&& o) noexcept : tally(o.tally) { tally->live++; }
+  Closure& operator=(const Closure&) = delete;
+  ~Closure() { tally->live--; }
+  void operator()() {
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(this) % A, 0u) << "closure misaligned";
+    tally->calls++;
+  }
+  Tally* tally;
+  unsigned char pad[N] = {};
+};
+
+// A closure whose move throws: Fiber::spawn throws it and spawns nothing.
+struct ThrowsWhenMoved {
+  ThrowsWhenMoved() = default;
+  ThrowsWhenMoved(const ThrowsWhenMoved&) = default;
+  ThrowsWhenMoved(ThrowsWhenMoved&& /*unused*/) { throw std::length_error("moved"); }
+  void operator()() { ADD_FAILURE() << "a fiber ran after its spawn threw"; }
+};
+
+// Fiber::spawn moves a closure object once, to where its scheduler keeps it (the kernel's
+// schedulers: in the fiber's record when it fits, on the heap when not): whatever its size,
+// alignment and copyability it is called once, on the fiber, and destroyed once.
+TEST_P(SchedulerTest, SpawnedClosuresOfEverySizeRunOnceAndAreDestroyed) {
+  if (!caps().waits_for_all_fibers) GTEST_SKIP() << "run does not wait for every fiber";
+  Tally t;
+  int spawned = run([&t] {
+    auto fiber = [] { return Fiber::create(PackedComputation()); };
+    Fiber::spawn(fiber(), Closure<8>(&t));
+    Fiber::spawn(fiber(), Closure<48>(&t));     // a record's space, exactly (with the pointer)
+    Fiber::spawn(fiber(), Closure<200>(&t));    // on the heap
+    Fiber::spawn(fiber(), Closure<8, 64>(&t));  // over-aligned: on the heap
+    const Closure<24> kept(&t);
+    Fiber::spawn(fiber(), kept);  // an lvalue: copied, the original stays here
+    Fiber::spawn(fiber(), absl::AnyInvocable<void()>(Closure<16>(&t)));
+    Fiber::spawn(fiber(), [&t, p = std::make_unique<int>(1)] { t.calls += *p; });  // move-only
+    ThrowsWhenMoved throws;
+    EXPECT_THROW(Fiber::spawn(fiber(), std::move(throws)), std::length_error);
+    EXPECT_THROW(Fiber::spawn(fiber(), absl::AnyInvocable<void()>()), std::invalid_argument);
+    EXPECT_THROW(Fiber::spawn(FiberRef(), Closure<8>(&t)), std::invalid_argument);
+    return 7;
+  });
+  EXPECT_EQ(spawned, 7);
+  EXPECT_EQ(t.calls.load(), 7);
+  EXPECT_EQ(t.live.load(), 0) << "a closure was not destroyed, or destroyed twice";
+}
+
 // ---- run waits ----------------------------------------------------------------------------
 
 TEST_P(SchedulerTest, RunWaitsForTransitivelySpawnedFibers) {

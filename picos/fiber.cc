@@ -47,8 +47,12 @@ Fiber::FlsSlot* Fiber::fls_slot(std::uint32_t index, bool grow) {
 }
 
 void Fiber::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
-  if (!fiber) throw std::invalid_argument("picos::Fiber::spawn: null fiber");
   if (!main) throw std::invalid_argument("picos::Fiber::spawn: empty main");
+  spawn_main(std::move(fiber), FiberMain(main));
+}
+
+void Fiber::spawn_main(FiberRef fiber, FiberMain main) {
+  if (!fiber) throw std::invalid_argument("picos::Fiber::spawn: null fiber");
   internal::current_handler().spawn(std::move(fiber), std::move(main));
 }
 

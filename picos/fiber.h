@@ -30,6 +30,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "picos/computation.h"
+#include "picos/fiber_main.h"
 #include "picos/internal/ref_count.h"
 #include "picos/trigger.h"
 
@@ -93,7 +94,25 @@ class Fiber : public internal::RefCounted<Fiber> {
   // permits cancelation and is canceled, throws its reason and does not spawn. Once spawned,
   // `main` is always called, even if `fiber` is canceled before it starts. An exception
   // escaping `main` is a fatal error handled by the scheduler (see its options).
+  //
+  // A callable object passed directly is moved (an lvalue: copied) once, into the storage of
+  // the fiber's scheduler: the kernel's schedulers keep closures of up to 64 bytes in the
+  // fiber's record, allocating nothing for them (picos/fiber_main.h).
   static void spawn(FiberRef fiber, absl::AnyInvocable<void()> main);
+  template <typename F, typename D = std::decay_t<F>,
+            std::enable_if_t<std::is_class_v<D> && !std::is_same_v<D, absl::AnyInvocable<void()>> &&
+                                 std::is_invocable_v<D&>,
+                             int> = 0>
+  static void spawn(FiberRef fiber, F&& main) {
+    if constexpr (std::is_lvalue_reference_v<F> || std::is_const_v<std::remove_reference_t<F>>) {
+      D copy(main);
+      spawn_main(std::move(fiber), FiberMain(copy));
+    } else {
+      spawn_main(std::move(fiber), FiberMain(main));
+    }
+  }
+  // What both spawns call: checks the fiber, then the handler's spawn.
+  static void spawn_main(FiberRef fiber, FiberMain main);
 
   // Lets other ready fibers run. Throws the cancelation reason if the current fiber permits
   // cancelation and is canceled.

@@ -158,8 +158,9 @@ class DefaultHandler final : public Handler {
     sched_yield();
   }
 
-  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override {
+  void spawn(FiberRef fiber, FiberMain m) override {
     Fiber::current().check();
+    absl::AnyInvocable<void()> main = std::move(m).take();
     std::thread([fiber = std::move(fiber), main = std::move(main)]() mutable {
       tls_state.fiber = fiber.get();
       try {

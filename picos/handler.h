@@ -43,6 +43,7 @@
 #include "absl/functional/any_invocable.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
+#include "picos/fiber_main.h"
 #include "picos/trigger.h"
 
 namespace picos {
@@ -59,7 +60,9 @@ class Handler {
   virtual void cancel_after(const PackedComputation& computation, std::chrono::nanoseconds delay,
                             std::exception_ptr reason) = 0;
   virtual void yield() = 0;
-  virtual void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) = 0;
+  // `main` is a view of the caller's callable: move it where it will live with `place`
+  // (storage of the handler's own, e.g. the fiber's record) or `take` (picos/fiber_main.h).
+  virtual void spawn(FiberRef fiber, FiberMain main) = 0;
   // The scheduler's fd-readiness reactor, or nullptr (the default): see picos/reactor.h.
   virtual Reactor* reactor() noexcept { return nullptr; }
 };

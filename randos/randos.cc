@@ -77,7 +77,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                     std::exception_ptr reason) override;
   void yield() override;
-  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override;
+  void spawn(FiberRef fiber, FiberMain main) override;
   // io waits go to the scheduler's own epoll set, which the loop polls: under the virtual
   // clock before time may jump (see randos.h).
   Reactor* reactor() noexcept override { return &poller_; }
@@ -101,7 +101,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
   // A new record, queued; every live record keeps the scheduler alive. May throw (bad_alloc)
   // before changing anything.
-  Record* new_record_locked(FiberRef fiber, absl::AnyInvocable<void()> main)
+  Record* new_record_locked(FiberRef fiber, FiberMain main)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void worker_loop(int index);
   // Polls poller_ with `timeout_ns` (0: just looks, negative: no limit) without holding mu_;
@@ -155,7 +155,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   std::exception_ptr fatal_ ABSL_GUARDED_BY(mu_);
 };
 
-Record* Scheduler::new_record_locked(FiberRef fiber, absl::AnyInvocable<void()> main) {
+Record* Scheduler::new_record_locked(FiberRef fiber, FiberMain main) {
   ready_.reserve(std::max(ready_.capacity(), records_.alive() + 1));
   Record* r = records_.create(std::move(fiber), std::move(main));
   acquire();
@@ -190,7 +190,7 @@ void Scheduler::yield() {
   r->fiber->check();
 }
 
-void Scheduler::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
+void Scheduler::spawn(FiberRef fiber, FiberMain main) {
   Record* r = self();
   r->fiber->check();
   {
@@ -225,7 +225,7 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   print_seed("");
   {
     MutexLock lock(mu_);
-    records_.set_main(new_record_locked(std::move(fiber), std::move(main)));
+    records_.set_main(new_record_locked(std::move(fiber), FiberMain(main)));
   }
   std::vector<std::thread> workers;
   try {

@@ -54,12 +54,23 @@ namespace picos::mux::common {
 
 // A fiber from spawn until it finishes, whatever runs it. Records<R> with R deriving from it
 // (and not from FiberRecord) constructs R from (FiberRef, main, args...).
+//
+// The fiber's closure lives in the record when it fits kClosureSpace (moved there once by
+// Fiber::spawn: no allocation for it), on the heap otherwise. `main` owns it either way.
 struct RecordBase {
-  RecordBase(FiberRef f, absl::AnyInvocable<void()> m) noexcept
-      : fiber(std::move(f)), main(std::move(m)) {}
+  static constexpr std::size_t kClosureSpace = 64;
+
+  // May throw what moving the closure throws (then nothing was taken from `m`'s owner).
+  RecordBase(FiberRef f, FiberMain m)
+      : fiber(std::move(f)),
+        main(m.fits(kClosureSpace, alignof(std::max_align_t)) ? std::move(m).place(closure_space)
+                                                              : std::move(m).take()) {}
+  RecordBase(const RecordBase&) = delete;
+  RecordBase& operator=(const RecordBase&) = delete;
 
   FiberRef fiber;
-  absl::AnyInvocable<void()> main;
+  alignas(std::max_align_t) unsigned char closure_space[kClosureSpace];  // before `main`
+  absl::AnyInvocable<void()> main;  // destroyed (by run_main) before closure_space is reused
   std::exception_ptr error;         // what escaped main
   RecordBase* prev_live = nullptr;  // Records' live list
   RecordBase* next_live = nullptr;
@@ -69,10 +80,9 @@ struct RecordBase {
 // destroyed on the fiber, whatever escaped stored in `error`. Records<R> constructs R from
 // (FiberRef, main, stack_size, args...).
 struct FiberRecord : RecordBase {
-  FiberRecord(FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size) noexcept
+  FiberRecord(FiberRef f, FiberMain m, std::size_t stack_size)
       : RecordBase(std::move(f), std::move(m)), ctx(&record_entry, this, stack_size) {}
-  FiberRecord(FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size,
-              context::Context::Entry entry) noexcept
+  FiberRecord(FiberRef f, FiberMain m, std::size_t stack_size, context::Context::Entry entry)
       : RecordBase(std::move(f), std::move(m)), ctx(entry, this, stack_size) {}
 
   // The body of a record's context (the default entry): runs main (fiber_body.h's run_main).
@@ -158,7 +168,7 @@ class Records {
 
   // A new record for `fiber`, linked live; the fiber's scheduler data points at it.
   template <typename... A>
-  R* create(FiberRef fiber, absl::AnyInvocable<void()> main, A&&... args) {
+  R* create(FiberRef fiber, FiberMain main, A&&... args) {
     void* storage = allocate();
     R* r;
     try {

@@ -49,7 +49,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                     std::exception_ptr reason) override;
   void yield() override;
-  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override;
+  void spawn(FiberRef fiber, FiberMain main) override;
   // io waits on this scheduler go to its own epoll set, polled by this loop.
   Reactor* reactor() noexcept override { return &poller_; }
 
@@ -163,7 +163,7 @@ void Scheduler::yield() {
   current_->fiber->check();
 }
 
-void Scheduler::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
+void Scheduler::spawn(FiberRef fiber, FiberMain main) {
   current_->fiber->check();
   // No reference per record: run_fiber holds one until every record is gone; only records
   // abandoned after a fatal error take their own (run).
@@ -200,7 +200,7 @@ void Scheduler::resume(const Trigger& trigger, void* record, void* sched) noexce
 
 void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   HandlerScope scope(*this, fiber.get());
-  Record* main_record = records_.create(std::move(fiber), std::move(main));
+  Record* main_record = records_.create(std::move(fiber), FiberMain(main));
   records_.set_main(main_record);
   ready_.push_back(main_record);
   while (!fatal_) {

@@ -20,7 +20,7 @@
 namespace picos::mux::libevent {
 
 void Scheduler::spawn_from_outside(FiberRef fiber, absl::AnyInvocable<void()> main) {
-  auto* r = new Record(std::move(fiber), std::move(main), options_.stack_size);
+  auto* r = new Record(std::move(fiber), FiberMain(main), options_.stack_size);
   // The activation runs under the inbox's lock: detach, which closes it first, cannot free
   // the event meanwhile.
   if (!spawns_.push(r, false, [this] { activate(); })) {

@@ -119,7 +119,7 @@ void Scheduler::yield() {
   current_->fiber->check();
 }
 
-void Scheduler::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
+void Scheduler::spawn(FiberRef fiber, FiberMain main) {
   current_->fiber->check();
   ready_.push_back(records_.create(std::move(fiber), std::move(main)));
   spend_quota();

@@ -54,7 +54,7 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
     Scheduler* s;
     ~DetachGuard() { s->detach(); }
   } detach_guard{this};
-  Record* r = records_.create(std::move(fiber), std::move(main));
+  Record* r = records_.create(std::move(fiber), FiberMain(main));
   records_.set_main(r);
   ready_.push_back(r);
   activate();

@@ -91,7 +91,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                     std::exception_ptr reason) override;
   void yield() override;
-  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override;
+  void spawn(FiberRef fiber, FiberMain main) override;
   Reactor* reactor() noexcept override { return &reactor_; }
 
  private:

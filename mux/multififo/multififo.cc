@@ -39,7 +39,7 @@ class Scheduler;
 
 // A fiber (mux/common/kernel.h), where it was spawned and last ran, its ready-queue links.
 struct Record : common::FiberRecord {
-  Record(FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size, int origin) noexcept;
+  Record(FiberRef f, FiberMain m, std::size_t stack_size, int origin);
 
   const int origin;        // worker whose records (and live list) hold it
   int last_worker;         // where it last ran: foreign wake-ups go back there
@@ -178,14 +178,14 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                     std::exception_ptr reason) override;
   void yield() override;
-  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override;
+  void spawn(FiberRef fiber, FiberMain main) override;
 
   static void resume(const Trigger& trigger, void* record, void* sched) noexcept;
   static void entry(void* record) noexcept;
   Reactor* reactor() noexcept override { return &poller_; }
 
  private:
-  Record* new_record(Worker& w, FiberRef fiber, absl::AnyInvocable<void()> main);
+  Record* new_record(Worker& w, FiberRef fiber, FiberMain main);
   void worker_loop(Worker& w);
   void run_one(Worker& w, Record* r);
   // On the running fiber, with w.pending (and pending_trigger / spawned) set: hands the
@@ -259,12 +259,12 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   std::atomic<bool> poll_sleeping_{false};  // an idle worker blocks in poller_.poll
 };
 
-Record::Record(FiberRef f, absl::AnyInvocable<void()> m, std::size_t stack_size, int o) noexcept
+Record::Record(FiberRef f, FiberMain m, std::size_t stack_size, int o)
     : FiberRecord(std::move(f), std::move(m), stack_size, &Scheduler::entry),
       origin(o),
       last_worker(o) {}
 
-Record* Scheduler::new_record(Worker& w, FiberRef fiber, absl::AnyInvocable<void()> main) {
+Record* Scheduler::new_record(Worker& w, FiberRef fiber, FiberMain main) {
   Record* r;
   {
     SpinLockGuard lock(w.live_lock);
@@ -370,7 +370,7 @@ void Scheduler::yield() {
   self->fiber->check();
 }
 
-void Scheduler::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
+void Scheduler::spawn(FiberRef fiber, FiberMain main) {
   Worker* w = this_worker();
   w->current->fiber->check();
   Record* child = new_record(*w, std::move(fiber), std::move(main));
@@ -746,7 +746,7 @@ void Scheduler::abandon_all() noexcept {
 
 void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   Worker& w0 = workers_[0];
-  Record* main_record = new_record(w0, std::move(fiber), std::move(main));
+  Record* main_record = new_record(w0, std::move(fiber), FiberMain(main));
   main_record_.store(main_record, std::memory_order_relaxed);
   push(w0, main_record, false);
 

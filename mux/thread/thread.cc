@@ -50,7 +50,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                     std::exception_ptr reason) override;
   void yield() override;
-  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override;
+  void spawn(FiberRef fiber, FiberMain main) override;
 
  private:
   friend struct Record;
@@ -100,7 +100,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 // A spawned fiber (the kernel's RecordBase: the fiber, its main, what escaped main), from
 // spawn until its thread has been handed over for joining.
 struct Record : common::RecordBase {
-  Record(FiberRef f, absl::AnyInvocable<void()> m, Scheduler* s) noexcept
+  Record(FiberRef f, FiberMain m, Scheduler* s)
       : RecordBase(std::move(f), std::move(m)), sched(s) {}
 
   Scheduler* const sched;
@@ -160,7 +160,7 @@ void Scheduler::yield() {
   std::this_thread::yield();
 }
 
-void Scheduler::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
+void Scheduler::spawn(FiberRef fiber, FiberMain main) {
   Fiber::current().check();
   Record* r;
   {

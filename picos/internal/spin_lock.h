@@ -19,6 +19,7 @@
 
 #include <atomic>
 
+#include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
 
 namespace picos::internal {
@@ -78,7 +79,9 @@ class ABSL_SCOPED_LOCKABLE SpinLockGuard {
   }
   SpinLockGuard(const SpinLockGuard&) = delete;
   SpinLockGuard& operator=(const SpinLockGuard&) = delete;
-  ~SpinLockGuard() ABSL_UNLOCK_FUNCTION() {
+  // Always inlined: gcc otherwise emits it out of line in the sync primitives' hot paths
+  // (10 instructions per mutex operation, measured with callgrind).
+  ABSL_ATTRIBUTE_ALWAYS_INLINE ~SpinLockGuard() ABSL_UNLOCK_FUNCTION() {
     if (held_) lock_.unlock();
   }
 

@@ -73,7 +73,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
     requeue();
     current_->fiber->check();
   }
-  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main) override {
+  void spawn(FiberRef fiber, FiberMain main) override {
     current_->fiber->check();
     push_new(records_.create(std::move(fiber), std::move(main)), false);
     spend_quota();
@@ -132,7 +132,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
 void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   HandlerScope scope(*this, fiber.get());
-  Record* first = records_.create(std::move(fiber), std::move(main));
+  Record* first = records_.create(std::move(fiber), FiberMain(main));
   records_.set_main(first);
   ready_.push_back(first);
   while (!fatal_) {
