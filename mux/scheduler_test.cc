@@ -370,6 +370,8 @@ struct alignas(A) Closure {
 struct ThrowsWhenMoved {
   ThrowsWhenMoved() = default;
   ThrowsWhenMoved(const ThrowsWhenMoved&) = default;
+  // Throwing is the point of this type.
+  // NOLINTNEXTLINE(bugprone-exception-escape,performance-noexcept-move-constructor)
   ThrowsWhenMoved(ThrowsWhenMoved&& /*unused*/) { throw std::length_error("moved"); }
   void operator()() { ADD_FAILURE() << "a fiber ran after its spawn threw"; }
 };
