@@ -33,6 +33,23 @@ void consume(const T& value) {
   benchmark::DoNotOptimize(value);
 }
 
+// The loop of the benchmarks that complete computations with values: `op(i)` once per
+// iteration, with i cycling through 0..1023, returns what it read back; unless those add up to
+// the sum of `expected(i)`, the benchmark fails with `error`.
+template <typename Op, typename Expected>
+void run_checking_values(benchmark::State& state, Op op, Expected expected, const char* error) {
+  int i = 0;
+  std::int64_t sum = 0;
+  std::int64_t want = 0;
+  for (auto _ : state) {
+    sum += op(i);
+    want += expected(i);
+    i = (i + 1) & 1023;
+  }
+  if (sum != want) state.SkipWithError(error);
+  state.SetItemsProcessed(state.iterations());
+}
+
 // ---- Trigger -----------------------------------------------------------------------------
 
 // Allocate a trigger, signal it (no awaiter attached: a CAS), drop it (free).
@@ -77,21 +94,17 @@ BENCHMARK(BM_AttachDetachPair);
 
 // Create a Computation<int>, complete it, read the value back.
 void BM_ComputationCreateReturnPeek(benchmark::State& state) {
-  int i = 0;
-  std::int64_t sum = 0;
-  std::int64_t expected = 0;
-  for (auto _ : state) {
-    Computation<int> c;
-    bool ok = c.try_return(i);
-    consume(ok);
-    std::optional<int> v = c.peek();
-    consume(v);
-    sum += ok ? *v : -1;
-    expected += i;
-    i = (i + 1) & 1023;
-  }
-  if (sum != expected) state.SkipWithError("peek() did not return the returned value");
-  state.SetItemsProcessed(state.iterations());
+  run_checking_values(
+      state,
+      [](int i) -> std::int64_t {
+        Computation<int> c;
+        bool ok = c.try_return(i);
+        consume(ok);
+        std::optional<int> v = c.peek();
+        consume(v);
+        return ok ? *v : -1;
+      },
+      [](int i) { return i; }, "peek() did not return the returned value");
 }
 BENCHMARK(BM_ComputationCreateReturnPeek);
 
@@ -101,21 +114,17 @@ BENCHMARK(BM_ComputationCreateReturnPeek);
 // the two computations' allocation (a transaction needs fresh, running computations) and
 // the Tx's per-completion std::function.
 void BM_TxCommitTwo(benchmark::State& state) {
-  int i = 0;
-  std::int64_t sum = 0;
-  std::int64_t expected = 0;
-  for (auto _ : state) {
-    Computation<int> a;
-    Computation<int> b;
-    Tx tx;
-    bool ok = tx.try_return(a, i) && tx.try_return(b, i + 1) && tx.try_commit();
-    consume(ok);
-    if (ok) sum += *a.peek() + *b.peek();
-    expected += 2 * i + 1;
-    i = (i + 1) & 1023;
-  }
-  if (sum != expected) state.SkipWithError("Tx did not complete both computations");
-  state.SetItemsProcessed(state.iterations());
+  run_checking_values(
+      state,
+      [](int i) -> std::int64_t {
+        Computation<int> a;
+        Computation<int> b;
+        Tx tx;
+        bool ok = tx.try_return(a, i) && tx.try_return(b, i + 1) && tx.try_commit();
+        consume(ok);
+        return ok ? *a.peek() + *b.peek() : 0;
+      },
+      [](int i) { return 2 * i + 1; }, "Tx did not complete both computations");
 }
 BENCHMARK(BM_TxCommitTwo);
 

@@ -36,7 +36,7 @@ std::exception_ptr reason() {
 }
 
 template <typename E>
-bool holds(std::exception_ptr e) {
+bool holds(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
   } catch (const E&) {
@@ -52,6 +52,19 @@ template <typename F>
 Computation<void> fork(F fn) {
   Computation<void> done;
   Fiber::spawn(Fiber::create(done), [done, fn = std::move(fn)]() mutable { done.capture(fn); });
+  return done;
+}
+
+// Spawns `fn` in a new fiber on computation `c` (fn's outcome completes `c`; cancel `c` to
+// cancel the fiber); returns a computation completed when the fiber's main has returned,
+// however fn ended (`c` completes early when canceled).
+template <typename F>
+Computation<void> spawn_on(const Computation<void>& c, F fn) {
+  Computation<void> done;
+  Fiber::spawn(Fiber::create(c), [c, done, fn = std::move(fn)]() mutable {
+    c.capture(fn);
+    done.finish();
+  });
   return done;
 }
 
@@ -132,7 +145,7 @@ TEST(TriggerTest, FromActionRunsActionThenReleaseExactlyOnce) {
         &action, &release, [](const Trigger&, void* a, void*) noexcept { ++*static_cast<int*>(a); },
         [](void*, void* r) noexcept { ++*static_cast<int*>(r); });
     EXPECT_THROW((void)t.await(), std::invalid_argument);
-    Trigger copy = t;
+    Trigger copy = t;  // NOLINT(performance-unnecessary-copy-initialization): a second handle
     copy.signal();
     t.signal();
   }
@@ -534,12 +547,8 @@ TEST(FiberTest, FiberLocalValuesAreDestroyedWithTheFiber) {
 TEST(FiberTest, CancelInterruptsYieldLoop) {
   testing::run([] {
     Computation<void> c;
-    Computation<void> done;
-    Fiber::spawn(Fiber::create(c), [c, done] {
-      c.capture([] {
-        for (;;) Fiber::yield();
-      });
-      done.finish();
+    Computation<void> done = spawn_on(c, [] {
+      for (;;) Fiber::yield();
     });
     Fiber::yield();
     c.cancel(reason<Exit>());
@@ -551,13 +560,9 @@ TEST(FiberTest, CancelInterruptsYieldLoop) {
 TEST(FiberTest, CancelAfterInterruptsYieldLoop) {
   testing::run([] {
     Computation<void> c;
-    Computation<void> done;
     c.cancel_after(0.01, reason<NotFound>());
-    Fiber::spawn(Fiber::create(c), [c, done] {
-      c.capture([] {
-        for (;;) Fiber::yield();
-      });
-      done.finish();
+    Computation<void> done = spawn_on(c, [] {
+      for (;;) Fiber::yield();
     });
     done.await();
     EXPECT_THROW(c.await(), NotFound);
@@ -604,11 +609,7 @@ TEST(FiberTest, SleepReturnsAndIsCancelable) {
     EXPECT_THROW(Fiber::sleep(-1ns), std::invalid_argument);
 
     Computation<void> c;
-    Computation<void> done;
-    Fiber::spawn(Fiber::create(c), [c, done] {
-      c.capture([] { Fiber::sleep(3600.0); });
-      done.finish();
-    });
+    Computation<void> done = spawn_on(c, [] { Fiber::sleep(3600.0); });
     Fiber::yield();
     c.cancel(reason<Exit>());
     done.await();  // woken by cancelation, not after an hour
@@ -792,15 +793,11 @@ TEST(SchedulerTest, HundredThousandLiveFibersReport) {
 TEST(SchedulerTest, CancelationReachesABlockedFiberFromAnotherThread) {
   testing::run([] {
     Computation<void> victim;
-    Computation<void> done;
     std::atomic<bool> blocked{false};
-    Fiber::spawn(Fiber::create(victim), [&, victim, done] {
-      victim.capture([&] {
-        Trigger never;
-        blocked = true;
-        if (std::exception_ptr r = never.await()) std::rethrow_exception(r);
-      });
-      done.finish();
+    Computation<void> done = spawn_on(victim, [&] {
+      Trigger never;
+      blocked = true;
+      if (std::exception_ptr r = never.await()) std::rethrow_exception(r);
     });
     while (!blocked.load()) Fiber::yield();
     std::thread canceler([victim] { victim.cancel(std::make_exception_ptr(Exit())); });

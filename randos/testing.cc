@@ -17,17 +17,9 @@
 #include "randos/randos.h"
 
 namespace picos::testing {
-namespace {
-
-randos::Options& options() {
-  static randos::Options o;
-  return o;
-}
-
-}  // namespace
 
 config::Configuration config::configure() {
-  randos::Options& o = options();
+  randos::Options& o = options<randos::Options>();
   o.seed = unsigned64("PICOS_TESTING_SEED", 0);
   o.threads = static_cast<int>(integer("PICOS_TESTING_THREADS", 1, 1, 256));
   o.virtual_clock = boolean("PICOS_TESTING_VCLOCK", false);
@@ -48,7 +40,7 @@ config::Configuration config::configure() {
 }
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
-  randos::Options o = options();
+  randos::Options o = config::options<randos::Options>();
   // Seed 0 makes randos take PICOS_RANDOS_SEED, or a fresh seed.
   const char* env = std::getenv(randos::kSeedEnvVar);
   if (env != nullptr && *env != '\0') o.seed = 0;

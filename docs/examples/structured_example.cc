@@ -14,7 +14,6 @@
 using namespace std::chrono_literals;
 using picos::structured::Control;
 using picos::structured::Flock;
-using picos::structured::OnReturn;
 using picos::structured::Run;
 using picos::structured::Terminate;
 
@@ -37,7 +36,8 @@ void run_server(picos::sync::Channel<std::shared_ptr<Connection>>& listener) {
   });
 }
 
-int main() {
+// An exception escaping main ends the example through std::terminate, with its message.
+int main() {  // NOLINT(bugprone-exception-escape)
   int ok = picos::mux::fifo::run([] {
     int echoed = 0;
     picos::sync::Channel<std::shared_ptr<Connection>> listener(0);

@@ -8,10 +8,7 @@
 
 namespace picos::testing {
 
-config::Configuration config::configure() {
-  return {start("libevent", {}, "libevent"),
-          {.parallelism = 1, .deterministic = true, .has_reactor = true}};
-}
+config::Configuration config::configure() { return fixed("libevent", kSequentialWithReactor); }
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
   mux::libevent::run_fiber(std::move(fiber), std::move(main));

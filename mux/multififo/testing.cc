@@ -10,17 +10,9 @@
 #include "mux/testing/config.h"
 
 namespace picos::testing {
-namespace {
-
-mux::multififo::Options& options() {
-  static mux::multififo::Options o;
-  return o;
-}
-
-}  // namespace
 
 config::Configuration config::configure() {
-  mux::multififo::Options& o = options();
+  mux::multififo::Options& o = options<mux::multififo::Options>();
   o.threads = static_cast<int>(integer("PICOS_TESTING_THREADS", 1, 1, 256));
   o.child_first = boolean("PICOS_TESTING_CHILD_FIRST", false);
   std::string derived = "multififo_t" + std::to_string(o.threads);
@@ -34,7 +26,8 @@ config::Configuration config::configure() {
 }
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
-  mux::multififo::run_fiber(std::move(fiber), std::move(main), options());
+  mux::multififo::run_fiber(std::move(fiber), std::move(main),
+                            config::options<mux::multififo::Options>());
 }
 
 }  // namespace picos::testing

@@ -41,11 +41,17 @@ void check_known(const char* family, std::initializer_list<const char*> known) {
     std::string names = kConfigVar;
     for (const char* k : known) {
       ok = ok || var == k;
-      names += std::string(", ") + k;
+      names += ", ";
+      names += k;
     }
     if (!ok) {
-      fail(var + " is not a setting of the " + family + " configurations (they read: " + names +
-           ")");
+      std::string message = var;
+      message += " is not a setting of the ";
+      message += family;
+      message += " configurations (they read: ";
+      message += names;
+      message += ")";
+      fail(message);
     }
   }
 }
@@ -100,6 +106,10 @@ std::string start(const char* family, std::initializer_list<const char*> known,
                   const std::string& derived) {
   check_known(family, known);
   return name(family, derived);
+}
+
+Configuration fixed(const char* family, const Capabilities& capabilities) {
+  return {start(family, {}, family), capabilities};
 }
 
 namespace {

@@ -35,6 +35,25 @@ Configuration configure();
 std::string start(const char* family, std::initializer_list<const char*> known,
                   const std::string& derived);
 
+// The configuration of a library without settings (libevent, lifo, thread, nosched): start()
+// with none known, named `family` unless PICOS_TESTING_CONFIG says otherwise.
+Configuration fixed(const char* family, const Capabilities& capabilities);
+
+// The capabilities those libraries share.
+// One thread, a fixed order (the program's), its own event loop as the reactor of //io.
+inline constexpr Capabilities kSequentialWithReactor{
+    .parallelism = 1, .deterministic = true, .has_reactor = true};
+// Every fiber is an OS thread: suites pick their thread-friendly sizes.
+inline constexpr Capabilities kFibersAreThreads{.parallelism = 1 << 20, .fibers_are_threads = true};
+
+// The scheduler options a library with settings fills in configure() and passes on in
+// run_fiber: one `Options` per process.
+template <typename Options>
+Options& options() {
+  static Options o;
+  return o;
+}
+
 // Prints "picos::testing: <message>" to stderr and aborts.
 [[noreturn]] void fail(const std::string& message);
 

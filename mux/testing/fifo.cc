@@ -12,17 +12,9 @@
 #include "mux/testing/testing.h"
 
 namespace picos::testing {
-namespace {
-
-mux::fifo::Options& options() {
-  static mux::fifo::Options o;
-  return o;
-}
-
-}  // namespace
 
 config::Configuration config::configure() {
-  mux::fifo::Options& o = options();
+  mux::fifo::Options& o = options<mux::fifo::Options>();
   o.quota = static_cast<int>(integer("PICOS_TESTING_QUOTA", INT_MAX, 1, INT_MAX));
   o.child_first = boolean("PICOS_TESTING_CHILD_FIRST", false);
   std::string derived = "fifo";
@@ -36,7 +28,7 @@ config::Configuration config::configure() {
 }
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
-  mux::fifo::run_fiber(std::move(fiber), std::move(main), options());
+  mux::fifo::run_fiber(std::move(fiber), std::move(main), config::options<mux::fifo::Options>());
 }
 
 }  // namespace picos::testing

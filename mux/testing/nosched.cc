@@ -7,17 +7,16 @@
 
 namespace picos::testing {
 
-config::Configuration config::configure() {
-  // main runs on the test thread; each spawned fiber is an OS thread.
-  return {start("nosched", {}, "nosched"), {.parallelism = 1 << 20, .fibers_are_threads = true}};
-}
+// main runs on the test thread; each spawned fiber is an OS thread.
+config::Configuration config::configure() { return fixed("nosched", kFibersAreThreads); }
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
   if (installed_handler() != nullptr) {
     throw std::logic_error("picos::testing(nosched): a scheduler is installed on this thread");
   }
   Fiber* previous = &Fiber::current();
-  set_current_fiber(fiber.get());
+  const FiberRef current = std::move(fiber);  // held until main returns
+  set_current_fiber(current.get());
   struct Restore {
     Fiber* f;
     ~Restore() { set_current_fiber(f); }

@@ -8,10 +8,8 @@
 
 namespace picos::testing {
 
-config::Configuration config::configure() {
-  // Every fiber has its own thread: suites pick their thread-friendly sizes.
-  return {start("thread", {}, "thread"), {.parallelism = 1 << 20, .fibers_are_threads = true}};
-}
+// Every fiber has its own thread.
+config::Configuration config::configure() { return fixed("thread", kFibersAreThreads); }
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
   mux::thread::run_fiber(std::move(fiber), std::move(main));

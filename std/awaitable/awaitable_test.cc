@@ -17,14 +17,11 @@
 namespace picos::awaitable {
 namespace {
 
-using picos::sync::testing::await_all;
 using picos::sync::testing::fibers;
-using picos::sync::testing::fork;
+using picos::sync::testing::spawn_victim;
 using picos::sync::testing::Stop;
 using picos::sync::testing::stop;
 using picos::sync::testing::threads_are_fibers;
-
-using picos::sync::testing::spawn_victim;
 using picos::sync::testing::Victim;
 
 // Yields until `n` nodes are parked in the whole parking lot.

@@ -21,7 +21,6 @@ namespace picos::finally {
 namespace {
 
 using sync::testing::fibers;
-using sync::testing::fork;
 using sync::testing::spawn_victim;
 using sync::testing::Stop;
 using sync::testing::stop;

@@ -11,12 +11,15 @@
 #include <functional>
 #include <mutex>
 #include <random>
+#include <shared_mutex>
+#include <stdexcept>
 #include <type_traits>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
+#include "std/sync/condition.h"
 #include "std/sync/errors.h"
 #include "std/sync/lock.h"
 #include "std/sync/lock_testing.h"
@@ -57,11 +60,13 @@ struct Traits;
 template <>
 struct Traits<Mutex> {
   static constexpr bool kParks = false;  // its own waiter list, not std/awaitable's lot
+  using Condition = sync::Condition;
 };
 
 template <>
 struct Traits<Lock> {
   static constexpr bool kParks = true;
+  using Condition = Lock::Condition;
   static void check_poisoned(Lock& l) {
     EXPECT_TRUE(l.is_locked());  // a poisoned lock stays locked
     EXPECT_TRUE(l.is_poisoned());
@@ -75,6 +80,7 @@ struct Traits<Lock> {
 template <>
 struct Traits<Rwlock> {
   static constexpr bool kParks = true;
+  using Condition = Rwlock::Condition;
   static void check_poisoned(Rwlock& rw) {
     rw.release();  // no-op
     rw.release_shared();
@@ -269,6 +275,96 @@ TYPED_TEST(ParkingLockTest, CancelationInjectedIntoLock) {
   });
 }
 
+// ---- every lock with its condition variable (Condition, Lock::Condition, Rwlock::Condition) --
+
+template <typename T>
+class ConditionVariableTest : public ::testing::Test {};
+using LocksWithConditions = ::testing::Types<Mutex, Lock, Rwlock>;
+TYPED_TEST_SUITE(ConditionVariableTest, LocksWithConditions);
+
+TYPED_TEST(ConditionVariableTest, BoundedBufferProducersAndConsumers) {
+  picos::testing::run([] {
+    TypeParam m;
+    typename Traits<TypeParam>::Condition not_full, not_empty;
+    std::vector<int> buffer;
+    const std::size_t capacity = 4;
+    const int producers = fibers(8), items = 200;
+    long sum = 0;
+    int consumed = 0;
+    std::vector<Computation<void>> done;
+    for (int p = 0; p < producers; ++p) {
+      done.push_back(fork([&] {
+        for (int i = 1; i <= items; ++i) {
+          std::unique_lock<TypeParam> lock(m);
+          not_full.wait(m, [&] { return buffer.size() < capacity; });
+          buffer.push_back(i);
+          not_empty.signal();
+        }
+      }));
+      done.push_back(fork([&] {
+        for (int i = 0; i < items; ++i) {
+          std::unique_lock<TypeParam> lock(m);
+          not_empty.wait(m, [&] { return !buffer.empty(); });
+          sum += buffer.back();
+          buffer.pop_back();
+          ++consumed;
+          not_full.signal();
+        }
+      }));
+    }
+    await_all(done);
+    for (auto& d : done) d.await();
+    EXPECT_EQ(consumed, producers * items);
+    EXPECT_EQ(sum, static_cast<long>(producers) * items * (items + 1) / 2);
+  });
+}
+
+// Waiters whose predicate becomes true wake holding the lock as they waited: one signaled
+// first, then every other by a broadcast. On an Rwlock, as many wait shared (wait_shared).
+TYPED_TEST(ConditionVariableTest, SignalThenBroadcastWakesEveryWaiter) {
+  picos::testing::run([] {
+    TypeParam m;
+    typename Traits<TypeParam>::Condition c;
+    bool go = false;
+    const int n = fibers(50);
+    std::atomic<int> woke{0};
+    std::vector<Computation<void>> done;
+    for (int i = 0; i < n; ++i) {
+      done.push_back(fork([&] {
+        std::unique_lock<TypeParam> lock(m);
+        c.wait(m, [&] { return go; });
+        if constexpr (std::is_same_v<TypeParam, Rwlock>) {
+          EXPECT_FALSE(m.is_locked_shared());
+        }
+        ++woke;
+      }));
+      if constexpr (std::is_same_v<TypeParam, Rwlock>) {
+        done.push_back(fork([&] {
+          std::shared_lock<Rwlock> lock(m);
+          c.wait_shared(m, [&] { return go; });
+          EXPECT_FALSE(m.try_acquire());  // we hold it shared
+          ++woke;
+        }));
+      }
+    }
+    if constexpr (Traits<TypeParam>::kParks) {
+      wait_parked(done.size());
+    } else {
+      Fiber::yield();
+    }
+    {
+      std::lock_guard<TypeParam> guard(m);
+      go = true;
+    }
+    c.signal();
+    c.broadcast();
+    await_all(done);
+    for (auto& d : done) d.await();
+    EXPECT_EQ(woke.load(), static_cast<int>(done.size()));
+    EXPECT_TRUE(free_and_exclusive(m));
+  });
+}
+
 // ---- the locks with a condition variable (Lock::Condition, Rwlock::Condition) ------------
 
 template <typename T>
@@ -295,6 +391,33 @@ TYPED_TEST(ConditionLockTest, CancelationInjectedIntoWait) {
                        },
                        [&] { c.signal(); }, [&] { return free_and_exclusive(l); },
                        [&] { return !l.is_locked(); }});
+  });
+}
+
+// Releasing, poisoning or waiting without holding the lock is a logic_error that changes
+// nothing and queues nothing; on an Rwlock, the shared side too, and the write side's
+// operations while it is held shared.
+TYPED_TEST(ConditionLockTest, MisuseIsReported) {
+  picos::testing::run([] {
+    TypeParam l;
+    typename TypeParam::Condition c;
+    EXPECT_THROW(l.release(), std::logic_error);
+    EXPECT_THROW(l.poison(), std::logic_error);
+    EXPECT_THROW(c.wait(l), std::logic_error);
+    if constexpr (std::is_same_v<TypeParam, Rwlock>) {
+      EXPECT_THROW(l.release_shared(), std::logic_error);
+      EXPECT_THROW(c.wait_shared(l), std::logic_error);
+      l.acquire_shared();
+      EXPECT_THROW(l.poison(), std::logic_error);
+      EXPECT_THROW(l.release(), std::logic_error);
+      EXPECT_THROW(c.wait(l), std::logic_error);
+      l.release_shared();
+    }
+    EXPECT_EQ(parked_for_testing(), 0u);  // the failed waits queued nothing
+    c.signal();
+    c.broadcast();
+    EXPECT_FALSE(l.is_poisoned());
+    EXPECT_TRUE(free_and_exclusive(l));
   });
 }
 

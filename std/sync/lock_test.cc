@@ -1,17 +1,14 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
 // Lock and Lock::Condition on every scheduler of the conformance matrix: what is Lock's own
-// (its size, poisoning by holding/protect, misuse, its condition variable). What Lock shares
+// (its size, poisoning by holding/protect, its condition variable). What Lock shares
 // with Mutex, Rwlock and Sem -- exclusion, try_lock, the standard lock concepts, poisoning
-// waiters, cancelation injected at lock and at a condition wait, the cancelation stresses --
-// is in exclusion_test.cc.
+// waiters, cancelation injected at lock and at a condition wait, the cancelation stresses,
+// a bounded buffer on two conditions, misuse -- is in exclusion_test.cc.
 
 #include "std/sync/lock.h"
 
 #include <atomic>
-#include <mutex>
-#include <stdexcept>
-#include <vector>
 
 #include "gtest/gtest.h"
 #include "mux/testing/testing.h"
@@ -23,12 +20,9 @@
 namespace picos::sync {
 namespace {
 
-using testing::await_all;
 using testing::eventually;
-using testing::fibers;
-using testing::fork;
-using testing::fork_counting_poisoned;
 using testing::parked_for_testing;
+using testing::poisoned_condition_waiters;
 using testing::Stop;
 using testing::wait_parked;
 
@@ -74,35 +68,13 @@ TEST(LockTest, ConditionWaitersUnderHoldingAndProtectSeePoisoned) {
   picos::testing::run([] {
     Lock l;
     Lock::Condition c;
-    std::atomic<int> poisoned{0};
-    auto a = fork_counting_poisoned(poisoned, [&] { l.holding([&] { c.wait(l); }); });
-    auto b = fork_counting_poisoned(poisoned, [&] { l.protect([&] { c.wait(l); }); });
-    wait_parked(2);
-    l.acquire();
-    l.poison();
-    c.broadcast();
-    a.await();
-    b.await();
-    EXPECT_EQ(poisoned.load(), 2);
+    EXPECT_EQ(
+        poisoned_condition_waiters(
+            l, c, [&] { l.holding([&] { c.wait(l); }); }, [&] { l.protect([&] { c.wait(l); }); }),
+        2);
     EXPECT_THROW(l.acquire(), Poisoned);
     EXPECT_THROW(c.wait(l), Poisoned);
     EXPECT_EQ(parked_for_testing(), 0u);
-  });
-}
-
-TEST(LockTest, MisuseIsReported) {
-  picos::testing::run([] {
-    Lock l;
-    Lock::Condition c;
-    EXPECT_THROW(l.release(), std::logic_error);
-    EXPECT_THROW(l.poison(), std::logic_error);
-    EXPECT_FALSE(l.is_poisoned());
-    EXPECT_THROW(c.wait(l), std::logic_error);
-    EXPECT_EQ(parked_for_testing(), 0u);  // the failed wait queued nothing
-    c.signal();
-    c.broadcast();
-    EXPECT_TRUE(l.try_acquire());
-    l.release();
   });
 }
 
@@ -137,39 +109,6 @@ TEST(LockTest, ConditionSignalAndBroadcastWakeWaiters) {
         EXPECT_EQ(parked_for_testing(), 0u);
       }
     }
-  });
-}
-
-TEST(LockTest, BoundedBufferWithTwoConditions) {
-  picos::testing::run([] {
-    Lock l;
-    Lock::Condition not_full, not_empty;
-    std::vector<int> buffer;
-    const int producers = fibers(8), items = 100;
-    long sum = 0;
-    std::vector<Computation<void>> done;
-    for (int p = 0; p < producers; ++p) {
-      done.push_back(fork([&] {
-        for (int i = 1; i <= items; ++i) {
-          std::lock_guard<Lock> guard(l);
-          not_full.wait(l, [&] { return buffer.size() < 4; });
-          buffer.push_back(i);
-          not_empty.signal();
-        }
-      }));
-      done.push_back(fork([&] {
-        for (int i = 0; i < items; ++i) {
-          std::lock_guard<Lock> guard(l);
-          not_empty.wait(l, [&] { return !buffer.empty(); });
-          sum += buffer.back();
-          buffer.pop_back();
-          not_full.signal();
-        }
-      }));
-    }
-    await_all(done);
-    for (auto& d : done) d.await();
-    EXPECT_EQ(sum, static_cast<long>(producers) * items * (items + 1) / 2);
   });
 }
 

@@ -45,6 +45,23 @@ inline void wait_parked(std::size_t n) {
   while (parked_for_testing() < n) Fiber::yield();
 }
 
+// Two fibers, `wait_a` and `wait_b`, that wait on condition `c` of `lock` (under holding,
+// protect or sharing); once both are parked, poisons `lock` and broadcasts. Returns how many
+// of them saw Poisoned.
+template <typename L, typename C, typename A, typename B>
+int poisoned_condition_waiters(L& lock, C& c, A wait_a, B wait_b) {
+  std::atomic<int> poisoned{0};
+  Computation<void> a = fork_counting_poisoned(poisoned, std::move(wait_a));
+  Computation<void> b = fork_counting_poisoned(poisoned, std::move(wait_b));
+  wait_parked(2);
+  lock.acquire();
+  lock.poison();
+  c.broadcast();
+  a.await();
+  b.await();
+  return poisoned.load();
+}
+
 // Yields (and naps now and then) until `pred()` holds or a generous bound is reached.
 template <typename P>
 inline bool eventually(P pred) {

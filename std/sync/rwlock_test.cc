@@ -26,13 +26,12 @@ namespace {
 using testing::await_all;
 using testing::fibers;
 using testing::fork;
-using testing::fork_counting_poisoned;
 using testing::inject_everywhere;
 using testing::parked_for_testing;
+using testing::poisoned_condition_waiters;
 using testing::Stop;
 using testing::wait_parked;
 
-// The state word plus the writers' gate (a Lock): two words, no allocation.
 // The state word plus the writers' gate (a Lock): two words, no allocation.
 TEST(RwlockTest, IsTwoWords) { EXPECT_EQ(sizeof(Rwlock), 16u); }
 
@@ -119,16 +118,10 @@ TEST(RwlockTest, WaitSharedWaiterSeesPoisoned) {
   picos::testing::run([] {
     Rwlock rw;
     Rwlock::Condition c;
-    std::atomic<int> poisoned{0};
-    auto reader = fork_counting_poisoned(poisoned, [&] { rw.sharing([&] { c.wait_shared(rw); }); });
-    auto writer = fork_counting_poisoned(poisoned, [&] { rw.holding([&] { c.wait(rw); }); });
-    wait_parked(2);
-    rw.acquire();
-    rw.poison();
-    c.broadcast();
-    reader.await();
-    writer.await();
-    EXPECT_EQ(poisoned.load(), 2);
+    EXPECT_EQ(poisoned_condition_waiters(
+                  rw, c, [&] { rw.sharing([&] { c.wait_shared(rw); }); },  // a reader
+                  [&] { rw.holding([&] { c.wait(rw); }); }),               // a writer
+              2);
     EXPECT_THROW(c.wait(rw), Poisoned);
     EXPECT_THROW(c.wait_shared(rw), Poisoned);
   });
@@ -176,25 +169,6 @@ TEST(RwlockTest, FreezingFailsWritersAndKeepsSharing) {
   });
 }
 
-TEST(RwlockTest, MisuseIsReported) {
-  picos::testing::run([] {
-    Rwlock rw;
-    Rwlock::Condition c;
-    EXPECT_THROW(rw.release(), std::logic_error);
-    EXPECT_THROW(rw.release_shared(), std::logic_error);
-    EXPECT_THROW(rw.poison(), std::logic_error);
-    EXPECT_THROW(c.wait(rw), std::logic_error);
-    EXPECT_THROW(c.wait_shared(rw), std::logic_error);
-    rw.acquire_shared();
-    EXPECT_THROW(rw.poison(), std::logic_error);
-    EXPECT_THROW(rw.release(), std::logic_error);
-    EXPECT_THROW(c.wait(rw), std::logic_error);
-    rw.release_shared();
-    EXPECT_EQ(parked_for_testing(), 0u);
-    EXPECT_FALSE(rw.is_locked() || rw.is_locked_shared() || rw.is_poisoned());
-  });
-}
-
 TEST(RwlockTest, ScopedHelpersAndStandardLocks) {
   picos::testing::run([] {
     Rwlock rw;
@@ -225,38 +199,9 @@ TEST(RwlockTest, ScopedHelpersAndStandardLocks) {
   });
 }
 
-TEST(RwlockTest, ConditionWaitAndWaitShared) {
-  picos::testing::run([] {
-    Rwlock rw;
-    Rwlock::Condition c;
-    bool go = false;
-    const int n = fibers(10);
-    std::atomic<int> woke{0};
-    std::vector<Computation<void>> done;
-    for (int i = 0; i < n; ++i) {
-      done.push_back(fork([&] {
-        std::lock_guard<Rwlock> guard(rw);
-        c.wait(rw, [&] { return go; });
-        EXPECT_FALSE(rw.is_locked_shared());
-        ++woke;
-      }));
-      done.push_back(fork([&] {
-        std::shared_lock<Rwlock> guard(rw);
-        c.wait_shared(rw, [&] { return go; });
-        EXPECT_FALSE(rw.try_acquire());  // we hold it shared
-        ++woke;
-      }));
-    }
-    wait_parked(2 * static_cast<std::size_t>(n));
-    rw.holding([&] { go = true; });
-    c.signal();  // one first, then everybody
-    c.broadcast();
-    await_all(done);
-    for (auto& d : done) d.await();
-    EXPECT_EQ(woke.load(), 2 * n);
-    EXPECT_FALSE(rw.is_locked() || rw.is_locked_shared());
-  });
-}
+// Waits and shared waits woken by a signal, then a broadcast:
+// ConditionVariableTest.SignalThenBroadcastWakesEveryWaiter; misuse of either side:
+// ConditionLockTest.MisuseIsReported (exclusion_test.cc).
 
 // Whether nobody holds `rw`: an exclusive hold can be taken (it is released again).
 bool is_free(Rwlock& rw) {

@@ -89,44 +89,8 @@ TEST(MutexTest, CanceledWaiterLeavesNothingBehind) {
 
 // ---- Condition -------------------------------------------------------------------------
 
-TEST(ConditionTest, BoundedBufferProducersAndConsumers) {
-  picos::testing::run([] {
-    Mutex m;
-    Condition not_full, not_empty;
-    std::vector<int> buffer;
-    const std::size_t capacity = 4;
-    const int producers = fibers(8), items = 200;
-    long sum = 0;
-    int consumed = 0;
-    std::vector<Computation<void>> done;
-    for (int p = 0; p < producers; ++p) {
-      done.push_back(fork([&] {
-        for (int i = 1; i <= items; ++i) {
-          std::unique_lock<Mutex> lock(m);
-          not_full.wait(m, [&] { return buffer.size() < capacity; });
-          buffer.push_back(i);
-          not_empty.signal();
-        }
-      }));
-    }
-    for (int c = 0; c < producers; ++c) {
-      done.push_back(fork([&] {
-        for (int i = 0; i < items; ++i) {
-          std::unique_lock<Mutex> lock(m);
-          not_empty.wait(m, [&] { return !buffer.empty(); });
-          sum += buffer.back();
-          buffer.pop_back();
-          ++consumed;
-          not_full.signal();
-        }
-      }));
-    }
-    await_all(done);
-    for (auto& d : done) d.await();
-    EXPECT_EQ(consumed, producers * items);
-    EXPECT_EQ(sum, static_cast<long>(producers) * items * (items + 1) / 2);
-  });
-}
+// A bounded buffer, and signal then broadcast: ConditionVariableTest (exclusion_test.cc), on
+// Mutex, Lock and Rwlock alike.
 
 TEST(ConditionTest, WaitReturnsWithTheMutexHeldWhenCanceled) {
   picos::testing::run([] {
@@ -167,32 +131,6 @@ TEST(ConditionTest, WaitWithoutTheMutexIsRejected) {
     EXPECT_THROW(cond.wait(m), std::logic_error);
     cond.signal();  // nobody is left queued by the failed wait
     cond.broadcast();
-  });
-}
-
-TEST(ConditionTest, BroadcastWakesEveryWaiter) {
-  picos::testing::run([] {
-    Mutex m;
-    Condition cond;
-    bool go = false;
-    const int n = fibers(50);
-    std::atomic<int> woken{0};
-    std::vector<Computation<void>> done;
-    for (int i = 0; i < n; ++i) {
-      done.push_back(fork([&] {
-        std::unique_lock<Mutex> lock(m);
-        cond.wait(m, [&] { return go; });
-        ++woken;
-      }));
-    }
-    Fiber::yield();
-    {
-      std::lock_guard<Mutex> guard(m);
-      go = true;
-    }
-    cond.broadcast();
-    await_all(done);
-    EXPECT_EQ(woken.load(), n);
   });
 }
 

@@ -130,6 +130,20 @@ void open_gate_timed(Timer& t, const Computation<void>& gate, F timed) {
   t.stop();
 }
 
+// The one-fiber workloads' timing: `op` called n times in one fiber, timed from the first
+// call to the last; ns per call, or -1 unless every call returned true.
+template <typename Op>
+double ns_per_call(const Runner& run, i64 n, Op op) {
+  Timer t;
+  i64 ok = 0;
+  run([&] {
+    t.start();
+    for (i64 i = 0; i < n; ++i) ok += op();
+    t.stop();
+  });
+  return ok == n ? t.ns / static_cast<double>(n) : -1;
+}
+
 // yield: 2 fibers, each yields n times; gate -> both done; ns per yield.
 double yield_once(const Runner& run, i64 n) {
   Timer t;
@@ -299,19 +313,12 @@ double fib_once(const Runner& run, i64 n) {
 
 // timers: n x {cancel_after 1 hour; complete the computation so the timer is cancelled}.
 double timers_once(const Runner& run, i64 n) {
-  Timer t;
-  i64 finished = 0;
-  run([&] {
-    const std::exception_ptr reason = std::make_exception_ptr(std::runtime_error("timeout"));
-    t.start();
-    for (i64 i = 0; i < n; ++i) {
-      Computation<void> c;
-      c.cancel_after(std::chrono::hours(1), reason);
-      finished += c.try_finish();
-    }
-    t.stop();
+  const std::exception_ptr reason = std::make_exception_ptr(std::runtime_error("timeout"));
+  return ns_per_call(run, n, [&] {
+    Computation<void> c;
+    c.cancel_after(std::chrono::hours(1), reason);
+    return c.try_finish();
   });
-  return finished == n ? t.ns / static_cast<double>(n) : -1;
 }
 
 // timers_fire: n fibers each sleep 1 ms; spawn -> the last wakes; ms.
@@ -322,18 +329,11 @@ double timers_fire_once(const Runner& run, i64 n) {
 
 // trigger: create + signal + await of a trigger already signaled; ns/op.
 double trigger_once(const Runner& run, i64 n) {
-  Timer t;
-  i64 ok = 0;
-  run([&] {
-    t.start();
-    for (i64 i = 0; i < n; ++i) {
-      Trigger tr;
-      tr.signal();
-      ok += tr.await() == nullptr;
-    }
-    t.stop();
+  return ns_per_call(run, n, [] {
+    Trigger tr;
+    tr.signal();
+    return tr.await() == nullptr;
   });
-  return ok == n ? t.ns / static_cast<double>(n) : -1;
 }
 
 // trigger_2fibers: a fresh trigger handed back and forth between two fibers, n round trips

@@ -9,10 +9,7 @@
 namespace picos::testing {
 
 // One thread, a fixed order (the program's), its own epoll set as the reactor of //io.
-config::Configuration config::configure() {
-  return {start("lifo", {}, "lifo"),
-          {.parallelism = 1, .deterministic = true, .has_reactor = true}};
-}
+config::Configuration config::configure() { return fixed("lifo", kSequentialWithReactor); }
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main) {
   mux::lifo::run_fiber(std::move(fiber), std::move(main));
