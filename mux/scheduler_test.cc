@@ -730,25 +730,37 @@ TEST_P(SchedulerTest, QuotaForcesYieldAfterNonSuspendingOperationsInFifoOrder) {
 
 // ---- timers --------------------------------------------------------------------------------
 
-// Sleepers wake in deadline order, whatever order they went to sleep in: each takes the
-// next rank when it runs again. Timers fire in deadline order everywhere, but only where the
-// woken fibers then run one by one in the order they were woken is the order of the ranks
-// certain (elsewhere two sleepers made ready at once may run in either order).
+// Timers fire in deadline order, whatever order they were set in: three fibers wait on three
+// computations, and once all wait, main sets their timers (15, 30, 45 ms) in another order, in
+// microseconds, so that their deadlines' order does not depend on how fast fibers start on a
+// loaded machine. Each fiber takes the next rank when it runs again. Timers fire in deadline
+// order everywhere, but only where the woken fibers then run one by one in the order they were
+// woken is the order of the ranks certain (elsewhere two fibers made ready at once may run in
+// either order).
 TEST_P(SchedulerTest, TimersFireInDeadlineOrder) {
   std::vector<int> ranks = run([] {
     std::atomic<int> next{0};
+    std::atomic<int> waiting{0};
     std::vector<int> ranks(3, -1);
-    std::vector<Computation<void>> sleepers;
+    std::vector<Computation<void>> timers(3);
+    std::vector<Computation<void>> fibers;
     for (int slot : {2, 0, 1}) {
       Computation<void> c;
-      Fiber::spawn(Fiber::create(c), [c, &next, &ranks, slot] {
-        Fiber::sleep(0.015 * (slot + 1));
+      Fiber::spawn(Fiber::create(c), [c, &next, &waiting, &ranks, &timers, slot] {
+        waiting++;
+        timers[static_cast<std::size_t>(slot)].wait();
         ranks[static_cast<std::size_t>(slot)] = next.fetch_add(1);
         c.finish();
       });
-      sleepers.push_back(c);
+      fibers.push_back(c);
     }
-    for (auto& s : sleepers) s.await();
+    while (waiting.load() < 3) Fiber::yield();
+    for (int slot : {2, 0, 1}) {
+      timers[static_cast<std::size_t>(slot)].cancel_after(
+          std::chrono::milliseconds(15 * (slot + 1)),
+          std::make_exception_ptr(std::runtime_error("t")));
+    }
+    for (auto& f : fibers) f.await();
     return ranks;
   });
   if (caps().runs_on_one_thread && !caps().random_order) {

@@ -101,8 +101,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
   // A new record, queued; every live record keeps the scheduler alive. May throw (bad_alloc)
   // before changing anything.
-  Record* new_record_locked(FiberRef fiber, FiberMain main)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Record* new_record_locked(FiberRef fiber, FiberMain main) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void worker_loop(int index);
   // Polls poller_ with `timeout_ns` (0: just looks, negative: no limit) without holding mu_;
   // the poll counts as running (time does not jump meanwhile). Returns how many waits it
