@@ -111,6 +111,8 @@ PICOS_BENCH_SIZE_FLAG(throughput_n, "channel messages (default 10,000,000; --qui
 PICOS_BENCH_SIZE_FLAG(fib_n, "fib(n) (default 30; --quick: 25)");
 PICOS_BENCH_SIZE_FLAG(timers_n, "cancel_after timers (default 1,000,000; --quick: /10)");
 PICOS_BENCH_SIZE_FLAG(timers_fire_n, "fibers, each sleeps 1 ms (default 100,000; --quick: /10)");
+PICOS_BENCH_SIZE_FLAG(blocking_n,
+                      "fibers, each run_blocking(a 10 ms sleep) (default 1,000; --quick: /10)");
 PICOS_BENCH_SIZE_FLAG(trigger_n,
                       "trigger operations and round trips (default 1,000,000; --quick: /10)");
 PICOS_BENCH_SIZE_FLAG(echo_clients, "echo connections (one client fiber each) (default 100)");
@@ -162,6 +164,7 @@ const std::vector<SizeFlag>& size_flags() {
       {&FLAGS_fib_n, &Sizes::fib_n, 1, 25},
       {&FLAGS_timers_n, &Sizes::timers_n, 10, -1},
       {&FLAGS_timers_fire_n, &Sizes::timers_fire_n, 10, -1},
+      {&FLAGS_blocking_n, &Sizes::blocking_n, 10, -1},
       {&FLAGS_trigger_n, &Sizes::trigger_n, 10, -1},
       {&FLAGS_echo_clients, &Sizes::echo_clients, 1, -1},
       {&FLAGS_echo_rounds, &Sizes::echo_rounds, 100, -1},
@@ -183,7 +186,7 @@ const std::vector<SizeFlag>& size_flags() {
 
 [[noreturn]] void fail(const char* argv0, const std::string& why) {
   std::fprintf(stderr, "%s: %s (--help lists the flags)\n", argv0, why.c_str());
-  std::exit(2);
+  std::exit(2);  // NOLINT(concurrency-mt-unsafe): parsing flags, before any thread starts
 }
 
 }  // namespace

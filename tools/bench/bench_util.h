@@ -64,6 +64,7 @@ struct Sizes {
   std::int64_t fib_n = 30;
   std::int64_t timers_n = 1'000'000;
   std::int64_t timers_fire_n = 100'000;  // fibers, each sleeps 1 ms
+  std::int64_t blocking_n = 1'000;       // fibers, each a 10 ms call on io's blocking pool
   std::int64_t trigger_n = 1'000'000;
   std::int64_t echo_clients = 100;     // connections (one client fiber each)
   std::int64_t echo_rounds = 10'000;   // 64-byte round trips per client

@@ -41,9 +41,11 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "io/blocking.h"
 #include "io/io.h"
 #include "mux/fifo/fifo.h"
 #include "mux/libevent/libevent.h"
@@ -324,6 +326,16 @@ double timers_once(const Runner& run, i64 n) {
 // timers_fire: n fibers each sleep 1 ms; spawn -> the last wakes; ms.
 double timers_fire_once(const Runner& run, i64 n) {
   const double ns = spawn_all_ns(run, n, [] { Fiber::sleep(std::chrono::milliseconds(1)); });
+  return ns < 0 ? -1 : ns / 1e6;
+}
+
+// blocking: n fibers each make a 10 ms blocking call (a thread sleep) through io::run_blocking
+// on the default pool; spawn -> the last returns; ms. Serially that is n * 10 ms; on the pool,
+// about n * 10 ms / its threads (named in the unit).
+double blocking_once(const Runner& run, i64 n) {
+  const double ns = spawn_all_ns(run, n, [] {
+    picos::io::run_blocking([] { std::this_thread::sleep_for(std::chrono::milliseconds(10)); });
+  });
   return ns < 0 ? -1 : ns / 1e6;
 }
 
@@ -609,6 +621,12 @@ int run_main(int argc, char** argv) {
     line("timers_fire", "ms",
          [&] { return timers_fire_once(run, size(s.timers_fire_n, s.thread_timers_fire_n)); });
     line("trigger", "ns/op", [&] { return trigger_once(run, s.trigger_n); });
+    if (!thread) {
+      const std::string unit =
+          "ms_with_" + std::to_string(picos::io::default_blocking_pool().options().threads) +
+          "_threads";
+      line("blocking", unit.c_str(), [&] { return blocking_once(run, s.blocking_n); });
+    }
     line("trigger_2fibers", "ns/roundtrip",
          [&] { return trigger_2fibers_once(run, size(s.trigger_n, s.thread_trigger_2fibers_n)); });
     line(
