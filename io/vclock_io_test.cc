@@ -4,7 +4,7 @@
 // for a writer who sleeps first must get the data, not the reader's much later deadline.
 // On the virtual clock (randos_vclock) this checks time itself: the scheduler must look for
 // ready descriptors before it jumps to the next timer, so virtual time advances by the
-// writer's sleep and no further (issue 11). Probe computations with their own timers tell
+// writer's sleep and no further. Probe computations with their own timers tell
 // how far (virtual) time went: one due a little before the writer wakes must have fired,
 // one due a little after must not have. Only the virtual clock is checked that tightly; on
 // the real clock the checks are the data and the absence of the deadline's Terminate.

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Issue 7's benchmark suite: sets up what is missing (tools/setup.sh), builds the runners
-# with -c opt — //tools/bench:picos_bench (every Picos scheduler), //tools/bench:boost_fiber_bench
+# The benchmark suite: the standard fiber workloads on every Picos scheduler and on its peers
+# (Boost.Fiber, Go, and for echo a plain C epoll loop), one result line per figure.
+# Sets up what is missing (tools/setup.sh), builds the runners with -c opt —
+# //tools/bench:picos_bench (every Picos scheduler), //tools/bench:boost_fiber_bench
 # (Boost.Fiber) and //tools/bench:epoll_echo_peer (the plain C epoll loop
-# //tools/demo:epoll_echo, echo's peer) — runs them and prints a summary table: per
-# (workload, workers) the best Picos scheduler (thread excluded), the peer's figure
-# (boost_fiber where it has the workload, else epoll_c), the ratio picos/peer (< 1 means
-# Picos is faster; for a unit ending in /s it is inverted so that < 1 still means faster)
-# and the thread scheduler's figure (picos-thread runs with threads = online CPUs, so its
-# figures sit in that row).
+# //tools/demo:epoll_echo, echo's peer) — and, with `go build` (Debian's golang-go 1.19, no
+# network: standard library only), the Go runner tools/bench/go (impl=go, GOMAXPROCS = the
+# worker count: 1 and 2, plus any --workers=N), into ${XDG_CACHE_HOME:-~/.cache}/picos-go
+# (its own GOCACHE and GOPATH there); where go is missing it says so in one line and goes on
+# without it. It runs them all and prints a summary table: per (workload, workers) the best
+# Picos scheduler (thread excluded), the peer's figure (boost_fiber where it has the
+# workload, else epoll_c), the ratio picos/peer (< 1 means Picos is faster; for a unit ending
+# in /s it is inverted so that < 1 still means faster), Go's figure and the ratio picos/go
+# (the same way), and the thread scheduler's figure (picos-thread runs with threads = online
+# CPUs, so its figures sit in that row).
 # rss_parked (resident memory per parked fiber) measures what a process gains, so the main
 # runs skip it and each impl then runs it alone in a fresh process (--only=rss_parked
 # --impl=X --threads=N appended: repeated filters intersect, so the user's still apply).
@@ -35,11 +41,33 @@ bin="$(bazel info -c opt bazel-bin </dev/null)/tools/bench"
 out=${BENCH_OUT:-$(mktemp -t picos-bench.XXXXXX)}
 : >"$out"
 status=0
-# Runs one runner with the user's arguments plus $@, its lines going to the terminal and $out.
+# The Go runner: built by the go tool in a cache directory of this script's own (a fresh
+# temporary one if that is not writable), offline (GOPROXY=off, GOTOOLCHAIN=local: the
+# program needs the standard library only). $gobin stays empty where go is missing.
+gobin=
+if command -v go >/dev/null 2>&1; then
+  gocache=${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/picos-go
+  { mkdir -p "$gocache" 2>/dev/null && [ -w "$gocache" ]; } ||
+    gocache=$(mktemp -d -t picos-go.XXXXXX)
+  if (cd tools/bench/go &&
+    GOCACHE="$gocache/build" GOPATH="$gocache/path" GOFLAGS= GOPROXY=off GOTOOLCHAIN=local \
+      GO111MODULE=on go build -o "$gocache/picos_go_bench" .); then
+    gobin=$gocache/picos_go_bench
+  else
+    echo "== go: building tools/bench/go failed: Go is skipped" >&2
+    status=1
+  fi
+else
+  echo "== go: not installed (tools/setup.sh could not install golang-go): Go is skipped"
+fi
+# Runs one runner (a Bazel target's name, or go) with the user's arguments plus $@, its lines
+# going to the terminal and $out.
 run() {
   local runner=$1
   shift
-  "$bin/$runner" ${args[@]+"${args[@]}"} "$@" | tee -a "$out" || status=1
+  local exe=$bin/$runner
+  [ "$runner" != go ] || exe=$gobin
+  "$exe" ${args[@]+"${args[@]}"} "$@" | tee -a "$out" || status=1
 }
 echo "== picos_bench ${args[*]-}"
 run picos_bench --skip=rss_parked
@@ -47,11 +75,16 @@ echo "== boost_fiber_bench ${args[*]-}"
 run boost_fiber_bench --skip=rss_parked
 echo "== epoll_echo_peer ${args[*]-}"
 run epoll_echo_peer
+if [ -n "$gobin" ]; then
+  echo "== go (tools/bench/go, GOMAXPROCS = workers) ${args[*]-}"
+  run go --skip=rss_parked
+fi
 echo "== rss_parked: one fresh process per impl"
 for spec in picos_bench:picos-fifo:1 picos_bench:picos-multififo:1 \
   picos_bench:picos-multififo:2 picos_bench:picos-libevent:1 picos_bench:picos-thread: \
-  boost_fiber_bench:boost_fiber:1 boost_fiber_bench:boost_fiber:2; do
+  boost_fiber_bench:boost_fiber:1 boost_fiber_bench:boost_fiber:2 go:go:1 go:go:2; do
   IFS=: read -r runner impl threads <<<"$spec"
+  [ "$runner" != go ] || [ -n "$gobin" ] || continue
   run "$runner" --only=rss_parked --impl="$impl" ${threads:+--threads="$threads"}
 done
 echo
@@ -74,8 +107,9 @@ def fmt(v):
 first = {}
 for n, t in order:
     first.setdefault(n, len(first))
-print('| workload | workers | unit | best picos (scheduler) | peer | picos/peer | picos-thread |')
-print('|---|---|---|---|---|---|---|')
+print('| workload | workers | unit | best picos (scheduler) | peer | picos/peer | go | picos/go '
+      '| picos-thread |')
+print('|---|---|---|---|---|---|---|---|---|')
 for key in sorted(order, key=lambda k: (first[k[0]], k[1])):
     impls = rows[key]
     unit = next(iter(impls.values()))[1]
@@ -91,11 +125,15 @@ for key in sorted(order, key=lambda k: (first[k[0]], k[1])):
     peer_name = next((i for i in ('boost_fiber', 'epoll_c') if i in impls), None)
     peer = impls[peer_name][0] if peer_name else None
     b = '%s (%s)' % (fmt(peer), peer_name) if peer_name else '-'
-    ratio = '-'
-    if best and peer:
-        ratio = '%.2f' % ((peer / best[0]) if higher else (best[0] / peer))
+    def ratio(other):
+        if not best or not other:
+            return '-'
+        return '%.2f' % ((other / best[0]) if higher else (best[0] / other))
+    go = impls['go'][0] if 'go' in impls else None
+    g = fmt(go) if 'go' in impls else '-'
     th = fmt(impls['picos-thread'][0]) if 'picos-thread' in impls else '-'
-    print('| %s | %d | %s | %s | %s | %s | %s |' % (key[0], key[1], unit, p, b, ratio, th))
+    print('| %s | %d | %s | %s | %s | %s | %s | %s | %s |'
+          % (key[0], key[1], unit, p, b, ratio(peer), g, ratio(go), th))
 PY
 echo "raw lines: $out"
 if [ -n "$charts" ]; then

@@ -9,29 +9,49 @@ PKGS=(
   clang clang-format clang-tidy  # clang 14: --config=clang (-Wthread-safety) and tools/lint.sh
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libevent-dev libboost-context-dev libboost-fiber-dev
+  valgrind  # callgrind: tools/bench/instr.sh (instructions per operation; CI prints them)
 )
-missing=()
-for p in "${PKGS[@]}"; do
-  # `dpkg -s` exits 0 for removed-but-not-purged packages; check the Status field instead.
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#PKGS[@]} packages already installed"
+# Wanted but not required: a failed install prints one line and the script goes on (tools/bench.sh
+# then skips its Go runner).
+OPTIONAL_PKGS=(
+  golang-go  # Go 1.19: tools/bench/go, the benchmark suite's third peer (standard library only)
+)
+# The packages of "$@" that are not installed, one a line.
+not_installed() {
+  for p in "$@"; do
+    # `dpkg -s` exits 0 for removed-but-not-purged packages; check the Status field instead.
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+  done
+}
+mapfile -t missing < <(not_installed "${PKGS[@]}")
+mapfile -t missing_opt < <(not_installed "${OPTIONAL_PKGS[@]}")
+if [ ${#missing[@]} -eq 0 ] && [ ${#missing_opt[@]} -eq 0 ]; then
+  echo "setup: all $((${#PKGS[@]} + ${#OPTIONAL_PKGS[@]})) packages already installed"
   exit 0
 fi
-echo "setup: installing: ${missing[*]}"
+all_missing=(${missing[@]+"${missing[@]}"} ${missing_opt[@]+"${missing_opt[@]}"})
+echo "setup: installing: ${all_missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 # Refresh the package lists only if some missing package has no install candidate.
-for p in "${missing[@]}"; do
+for p in "${all_missing[@]}"; do
   cand=$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ {print $2}')
   if [ -z "$cand" ] || [ "$cand" = "(none)" ]; then
-    $SUDO apt-get update -q
+    $SUDO apt-get update -q || true
     break
   fi
 done
 # A stale list can point at a superseded .deb (404): update once and retry.
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null ||
-  { $SUDO apt-get update -q &&
-    $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null; }
+apt_install() {
+  $SUDO apt-get install -y -q --no-install-recommends "$@" </dev/null ||
+    { $SUDO apt-get update -q &&
+      $SUDO apt-get install -y -q --no-install-recommends "$@" </dev/null; }
+}
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "${missing[@]}"
+fi
+if [ ${#missing_opt[@]} -gt 0 ]; then
+  apt_install "${missing_opt[@]}" ||
+    echo "setup: could not install ${missing_opt[*]} (optional: tools/bench.sh skips Go); going on"
+fi

@@ -4,7 +4,7 @@
 // scheduler of the conformance matrix, many times over. Written for `--config=tsan`: the
 // parent reads the exception, then drops its copy, while the child's thread may still be
 // letting go of the finished fiber (and of the computation holding the exception). A user of
-// the library must get a clean TSan run from this ordinary code (issue 11). Without a
+// the library must get a clean TSan run from this ordinary code. Without a
 // sanitizer it is a plain functional test.
 
 #include <atomic>

@@ -195,7 +195,7 @@ Sizes parse(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "one result line per (workload, impl, workers):\n"
       "  bench=<name> impl=<impl> threads=<workers> value=<number> unit=<unit>\n"
-      "Sizes default to issue 7's table; docs/benchmarks.md, \"The suite\", describes the "
+      "Sizes default to the suite's table; docs/benchmarks.md, \"The suite\", describes the "
       "workloads. tools/bench.sh runs every runner and prints the summary table.");
   absl::FlagsUsageConfig config;
   // --help lists the flags of the suite's sources (Abseil's default: the main file's only).

@@ -1,7 +1,7 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
 // tools/bench/bench_util.h — what picos_bench, boost_fiber_bench and epoll_echo_peer share:
-// the workload sizes (defaults from issue 7's table, each an Abseil flag --<size>=N, all
+// the workload sizes (defaults: the suite's table, each an Abseil flag --<size>=N, all
 // shrunk by --quick), the filters (--only, --skip, --threads, --impl), the repetition policy
 // (--warmup runs, then best of --reps) and the result line
 //   bench=<name> impl=<impl> threads=<workers> value=<number> unit=<unit>

@@ -1,6 +1,6 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
-// tools/bench/boost_fiber_bench.cc — the peer: issue 7's workloads written against Boost.Fiber
+// tools/bench/boost_fiber_bench.cc — the peer: the suite's workloads written against Boost.Fiber
 // (Debian's libboost-fiber-dev, 1.74), printing the same lines as picos_bench with
 // impl=boost_fiber:
 //   bench=<name> impl=boost_fiber threads=<workers> value=<number> unit=<unit>

@@ -1,6 +1,6 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
-// tools/bench/picos_bench.cc — issue 7's workloads on every Picos scheduler that applies
+// tools/bench/picos_bench.cc — the suite's workloads on every Picos scheduler that applies
 // (fifo, multififo with 1 and 2 workers, each also with child_first as fifo_cf and
 // multififo_cf, libevent, thread), one result line each:
 //   bench=<name> impl=picos-<scheduler> threads=<workers> value=<number> unit=<unit>

@@ -1,0 +1,3 @@
+module picosbench
+
+go 1.19
