@@ -18,6 +18,7 @@
 #include "picos/internal/attributes.h"
 #include "picos/internal/mutex.h"
 #include "picos/internal/timer_heap.h"
+#include "picos/internal/timer_thread.h"
 
 namespace picos {
 namespace {
@@ -63,57 +64,11 @@ void print_fatal(const char* where, const std::exception_ptr& e) noexcept {
 
 // ---- the process-wide timer thread of the default handler -----------------------------
 
-class TimerThread {
- public:
-  static TimerThread& get() {
-    // Leaked on purpose: the thread may still be waiting when static destructors run.
-    static TimerThread* const instance = new TimerThread();
-    return *instance;
-  }
-
-  void add(const PackedComputation& c, std::chrono::nanoseconds delay, std::exception_ptr reason) {
-    auto deadline = internal::deadline_after(internal::Clock::now(), delay);
-    internal::MutexLock lock(mu_);
-    if (!started_) {
-      std::thread([this] { loop(); }).detach();
-      started_ = true;
-    }
-    auto before = heap_.next_deadline();
-    if (heap_.add(c, deadline, std::move(reason)) && (!before || deadline < *before)) {
-      cv_.notify_one();
-    }
-  }
-
- private:
-  void loop() {
-    std::vector<internal::TimerHeap::EntryRef> due;
-    internal::MutexLock lock(mu_);
-    for (;;) {
-      heap_.pop_due(internal::Clock::now(), due);
-      if (!due.empty()) {
-        lock.unlock();  // canceling runs trigger actions, which may arm new timers
-        for (auto& e : due) e->fire();
-        due.clear();
-        lock.lock();
-        continue;
-      }
-      if (auto next = heap_.next_deadline()) {
-        if (*next == internal::Clock::time_point::max()) {
-          cv_.wait(lock);
-        } else {
-          cv_.wait_until(lock, *next);
-        }
-      } else {
-        cv_.wait(lock);
-      }
-    }
-  }
-
-  internal::Mutex mu_;
-  internal::CondVar cv_;
-  internal::TimerHeap heap_ ABSL_GUARDED_BY(mu_);
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-};
+// Leaked on purpose: the thread may still be waiting when static destructors run.
+internal::TimerThread& timer_thread() {
+  static internal::TimerThread* const instance = new internal::TimerThread();
+  return *instance;
+}
 
 // ---- the default handler -----------------------------------------------------------
 
@@ -150,7 +105,7 @@ class DefaultHandler final : public Handler {
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                     std::exception_ptr reason) override {
     Fiber::current().check();
-    TimerThread::get().add(c, delay, std::move(reason));
+    timer_thread().add(c, delay, std::move(reason));
   }
 
   void yield() override {

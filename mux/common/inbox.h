@@ -22,7 +22,9 @@
 #include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
 #include "mux/common/queue.h"
+#include "picos/handler.h"
 #include "picos/internal/mutex.h"
+#include "picos/trigger.h"
 
 namespace picos::mux::common {
 
@@ -131,6 +133,22 @@ class Inbox {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> pending_{false};
 };
+
+// The body of the resume action of a scheduler whose fibers run on one thread: `r`'s fiber
+// leaves `trigger` (a canceled one is to be resumed ahead of the others); on the scheduler's
+// own thread (where `s` is the installed handler) `local(r, canceled)` queues it, on any other
+// the inbox does, calling `poke` if the scheduler sleeps elsewhere. Refused after close: the
+// record stays where it is, abandoned.
+template <typename R, typename Local, typename Poke>
+void resume_here_or_inbox(const Trigger& trigger, R* r, const Handler* s, Inbox<R>& inbox,
+                          Local&& local, Poke&& poke) noexcept {
+  const bool canceled = !r->fiber->unsuspend(trigger);
+  if (installed_handler() == s) {
+    local(r, canceled);
+  } else {
+    (void)inbox.push(r, canceled, poke);
+  }
+}
 
 }  // namespace picos::mux::common
 

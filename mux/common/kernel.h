@@ -95,6 +95,13 @@ struct FiberRecord : RecordBase {
   std::exception_ptr suspend_error;  // why try_suspend failed: await returns it
 };
 
+// The whole record of a scheduler with one ready queue and nothing else per fiber (fifo,
+// libevent, the test-only lifo): a FiberRecord with the link of common::Queue<QueuedRecord>.
+struct QueuedRecord : FiberRecord {
+  using FiberRecord::FiberRecord;
+  QueuedRecord* next = nullptr;
+};
+
 // The record behind a context (Context::Outcome::context->arg()).
 template <typename R>
 R* record_of(const context::Context* ctx) noexcept {

@@ -31,10 +31,7 @@ using internal::Clock;
 class Scheduler;
 
 // A fiber (mux/common/kernel.h) and its ready-queue link.
-struct Record : common::FiberRecord {
-  using FiberRecord::FiberRecord;
-  Record* next = nullptr;
-};
+using Record = common::QueuedRecord;
 
 using Queue = common::Queue<Record>;
 
@@ -180,20 +177,17 @@ void Scheduler::spawn(FiberRef fiber, FiberMain main) {
 }
 
 void Scheduler::resume(const Trigger& trigger, void* record, void* sched) noexcept {
-  auto* r = static_cast<Record*>(record);
   auto* s = static_cast<Scheduler*>(sched);
-  bool front = !r->fiber->unsuspend(trigger);  // canceled: resume it first
-  if (installed_handler() == s) {
-    // On the scheduler's own thread (a fiber or the scheduler loop signaled it).
-    if (front) {
-      s->ready_.push_front(r);
-    } else {
-      s->ready_.push_back(r);
-    }
-  } else {
-    // Abandoned after a fatal error if refused: the record stays as it is.
-    (void)s->inbox_.push(r, front, [s] { s->poller_.wake(); });
-  }
+  common::resume_here_or_inbox(
+      trigger, static_cast<Record*>(record), s, s->inbox_,
+      [s](Record* r, bool canceled) {  // a fiber or the scheduler loop signaled it
+        if (canceled) {
+          s->ready_.push_front(r);
+        } else {
+          s->ready_.push_back(r);
+        }
+      },
+      [s] { s->poller_.wake(); });
 }
 
 // ---- the loop ------------------------------------------------------------------------

@@ -126,23 +126,21 @@ void Scheduler::spawn(FiberRef fiber, FiberMain main) {
 }
 
 void Scheduler::resume(const Trigger& trigger, void* record, void* sched) noexcept {
-  auto* r = static_cast<Record*>(record);
   auto* s = static_cast<Scheduler*>(sched);
-  bool front = !r->fiber->unsuspend(trigger);  // canceled: resume it first
-  if (installed_handler() == s) {
-    // On the loop thread inside one of our callbacks (a fiber, a timer or an fd event):
-    // whoever installed the handler runs the batch or activates wake_.
-    if (front) {
-      s->ready_.push_front(r);
-    } else {
-      s->ready_.push_back(r);
-    }
-  } else {
-    // Activates wake_ if between batches, under the inbox's lock: detach, which closes the
-    // inbox first, cannot free wake_ meanwhile. Refused once stopped: the record stays
-    // where it is, abandoned.
-    (void)s->inbox_.push(r, front, [s] { s->activate(); });
-  }
+  // Elsewhere the push activates wake_ if between batches, under the inbox's lock: detach,
+  // which closes the inbox first, cannot free wake_ meanwhile.
+  common::resume_here_or_inbox(
+      trigger, static_cast<Record*>(record), s, s->inbox_,
+      [s](Record* r, bool canceled) {
+        // On the loop thread inside one of our callbacks (a fiber, a timer or an fd event):
+        // whoever installed the handler runs the batch or activates wake_.
+        if (canceled) {
+          s->ready_.push_front(r);
+        } else {
+          s->ready_.push_back(r);
+        }
+      },
+      [s] { s->activate(); });
 }
 
 // ---- the batch -----------------------------------------------------------------------------

@@ -52,10 +52,7 @@ namespace picos::mux::libevent {
 void validate(const Options& o);
 
 // A fiber (mux/common/kernel.h) and its ready-queue link.
-struct Record : common::FiberRecord {
-  using FiberRecord::FiberRecord;
-  Record* next = nullptr;
-};
+using Record = common::QueuedRecord;
 
 using Queue = common::Queue<Record>;
 

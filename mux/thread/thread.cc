@@ -17,6 +17,7 @@
 #include "picos/internal/mutex.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/timer_heap.h"
+#include "picos/internal/timer_thread.h"
 
 namespace picos::mux::thread {
 namespace {
@@ -71,8 +72,6 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   static std::thread meet(Record* r, std::thread t) noexcept;
   std::thread handed_over(Record* r, std::thread t) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void wait_for_fibers();
-  void timer_loop();
-  void stop_timers();
 
   const Options options_;
 
@@ -90,11 +89,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   common::FatalError fatal_;
 
   // Timers: one heap, one lazily started thread.
-  Mutex timer_mu_;
-  CondVar timer_cv_;
-  internal::TimerHeap timers_ ABSL_GUARDED_BY(timer_mu_);
-  std::thread timer_thread_ ABSL_GUARDED_BY(timer_mu_);
-  bool timer_stop_ ABSL_GUARDED_BY(timer_mu_) = false;
+  internal::TimerThread timers_;
 };
 
 // A spawned fiber (the kernel's RecordBase: the fiber, its main, what escaped main), from
@@ -142,17 +137,7 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                              std::exception_ptr reason) {
   Fiber::current().check();
-  Clock::time_point deadline = internal::deadline_after(Clock::now(), delay);
-  MutexLock lock(timer_mu_);
-  if (!timer_thread_.joinable()) {
-    // Started under the lock: the loop waits for it before looking at the heap. If this
-    // throws, nothing was armed.
-    timer_thread_ = std::thread([this] { timer_loop(); });
-  }
-  std::optional<Clock::time_point> before = timers_.next_deadline();
-  if (timers_.add(c, deadline, std::move(reason)) && (!before || deadline < *before)) {
-    timer_cv_.notify_one();
-  }
+  timers_.add(c, delay, std::move(reason));
 }
 
 void Scheduler::yield() {
@@ -242,7 +227,7 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   run_main(fiber.get(), main, error);
   fiber = FiberRef();
   wait_for_fibers();
-  stop_timers();
+  timers_.stop();
   if (std::exception_ptr e = fatal_.get()) std::rethrow_exception(e);
 }
 
@@ -263,39 +248,6 @@ void Scheduler::wait_for_fibers() {
     last = std::move(last_exited_);
   }
   if (last.joinable()) last.join();
-}
-
-void Scheduler::timer_loop() {
-  std::vector<internal::TimerHeap::EntryRef> due;
-  MutexLock lock(timer_mu_);
-  while (!timer_stop_) {
-    timers_.pop_due(Clock::now(), due);
-    if (!due.empty()) {
-      lock.unlock();  // canceling runs trigger actions, which may arm new timers
-      for (auto& e : due) e->fire();
-      due.clear();
-      lock.lock();
-      continue;
-    }
-    std::optional<Clock::time_point> next = timers_.next_deadline();
-    if (next && *next != Clock::time_point::max()) {
-      timer_cv_.wait_until(lock, *next);
-    } else {
-      timer_cv_.wait(lock);
-    }
-  }
-}
-
-void Scheduler::stop_timers() {
-  std::thread t;
-  {
-    MutexLock lock(timer_mu_);
-    timer_stop_ = true;
-    timer_cv_.notify_one();
-    t = std::move(timer_thread_);
-  }
-  if (t.joinable()) t.join();
-  // Timers still pending are detached from their computations by the heap's destructor.
 }
 
 }  // namespace

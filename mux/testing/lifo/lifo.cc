@@ -38,10 +38,8 @@ namespace {
 using internal::Clock;
 constexpr char kName[] = "picos::mux::lifo";
 
-struct Record : common::FiberRecord {
-  using FiberRecord::FiberRecord;
-  Record* next = nullptr;  // common::Queue's link
-};
+// A fiber (mux/common/kernel.h) and its ready-queue link.
+using Record = common::QueuedRecord;
 using Queue = common::Queue<Record>;
 
 class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
@@ -83,14 +81,10 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
  private:
   // A suspended fiber's resume action: runs on whatever thread signals the trigger.
   static void resume(const Trigger& trigger, void* record, void* sched) noexcept {
-    auto* r = static_cast<Record*>(record);
     auto* s = static_cast<Scheduler*>(sched);
-    bool canceled = !r->fiber->unsuspend(trigger);
-    if (installed_handler() == s) {
-      s->push_new(r, canceled);
-    } else {
-      (void)s->inbox_.push(r, canceled, [s] { s->poller_.wake(); });  // refused: abandoned
-    }
+    common::resume_here_or_inbox(
+        trigger, static_cast<Record*>(record), s, s->inbox_,
+        [s](Record* r, bool canceled) { s->push_new(r, canceled); }, [s] { s->poller_.wake(); });
   }
   // A fiber spawned or woken on this thread goes to woken_, which the loop puts ahead of the
   // ready fibers before it picks the next one: pushed to its front by a fiber (the most
