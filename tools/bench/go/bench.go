@@ -588,33 +588,42 @@ func mutexOnce(fibers, ops int64) float64 {
 	return nsOf(d) / float64(fibers*ops)
 }
 
+// Runs `timed` and `other` on two goroutines that wait at a gate; the timed region is from
+// opening the gate until `timed` returns. Returns once both have.
+func gatedPair(timed, other func()) time.Duration {
+	var arrived sync.WaitGroup
+	gate := make(chan struct{})
+	timedDone, otherDone := make(chan struct{}), make(chan struct{})
+	arrived.Add(2)
+	start := func(f func(), done chan struct{}) {
+		go func() {
+			defer close(done)
+			arrived.Done()
+			<-gate
+			f()
+		}()
+	}
+	start(timed, timedDone)
+	start(other, otherDone)
+	d := openGateTimed(&arrived, gate, func() { <-timedDone })
+	<-otherDone
+	return d
+}
+
 // chan_pingpong: 2 goroutines, n round trips over two unbuffered channels; gate -> done.
 func pingpongOnce(n int64) float64 {
 	ping, pong := make(chan int64), make(chan int64)
 	last := int64(-1)
-	var arrived sync.WaitGroup
-	gate := make(chan struct{})
-	aDone, bDone := make(chan struct{}), make(chan struct{})
-	arrived.Add(2)
-	go func() {
-		defer close(aDone)
-		arrived.Done()
-		<-gate
+	d := gatedPair(func() {
 		for i := int64(0); i < n; i++ {
 			ping <- i
 			last = <-pong
 		}
-	}()
-	go func() {
-		defer close(bDone)
-		arrived.Done()
-		<-gate
+	}, func() {
 		for i := int64(0); i < n; i++ {
 			pong <- <-ping + 1
 		}
-	}()
-	d := openGateTimed(&arrived, gate, func() { <-aDone })
-	<-bDone
+	})
 	if last != n {
 		return -1
 	}
@@ -625,29 +634,16 @@ func pingpongOnce(n int64) float64 {
 func throughputOnce(n int64) float64 {
 	ch := make(chan int32, 64)
 	var sum int64
-	var arrived sync.WaitGroup
-	gate := make(chan struct{})
-	producerDone, consumerDone := make(chan struct{}), make(chan struct{})
-	arrived.Add(2)
-	go func() {
-		defer close(producerDone)
-		arrived.Done()
-		<-gate
+	d := gatedPair(func() {
+		for v := range ch {
+			sum += int64(v)
+		}
+	}, func() {
 		for i := int64(0); i < n; i++ {
 			ch <- int32(i)
 		}
 		close(ch)
-	}()
-	go func() {
-		defer close(consumerDone)
-		arrived.Done()
-		<-gate
-		for v := range ch {
-			sum += int64(v)
-		}
-	}()
-	d := openGateTimed(&arrived, gate, func() { <-consumerDone })
-	<-producerDone
+	})
 	if sum != n*(n-1)/2 {
 		return -1
 	}
