@@ -8,6 +8,10 @@ appended. Use them in this repository's BUILD files:
     load("//bazel:cc.bzl", "picos_cc_library", "picos_cc_test")
     picos_cc_library(name = "x", srcs = ["x.cc"], hdrs = ["x.h"], deps = ["//picos"])
 
+and two shorthands on them: picos_header_library(name = "x", deps = [...]) for a header-only
+library of x.h, and picos_unit_test(name = "x_test", deps = [":x"]) for a small gtest_main
+test of x_test.cc outside the matrix.
+
 On them, one call for each unit that recurs across packages:
 
     picos_library(name = "finally", deps = ["//picos"])
@@ -41,6 +45,27 @@ def picos_cc_binary(name, copts = [], linkopts = [], **kwargs):
 def picos_cc_test(name, copts = [], linkopts = [], **kwargs):
     """cc_test with PICOS_COPTS and -pthread (a test outside the scheduler matrix)."""
     cc_test(name = name, copts = PICOS_COPTS + copts, linkopts = _LINKOPTS + linkopts, **kwargs)
+
+def picos_header_library(name, **kwargs):
+    """A header-only library of one header, named after it: <name>.h (picos_cc_library)."""
+    picos_cc_library(name = name, hdrs = [name + ".h"], **kwargs)
+
+def picos_unit_test(name, deps, srcs = None, **kwargs):
+    """A small gtest_main test outside the scheduler matrix (picos_cc_test).
+
+    Args:
+      name: the test; its source is <name>.cc unless `srcs` says otherwise.
+      deps: what it tests and uses; //third_party:gtest_main is added last.
+      srcs: its sources (default: <name>.cc).
+      **kwargs: the rest of cc_test's attributes (env, local_defines, ...).
+    """
+    picos_cc_test(
+        name = name,
+        size = "small",
+        srcs = srcs or [name + ".cc"],
+        deps = deps + ["//third_party:gtest_main"],
+        **kwargs
+    )
 
 def picos_library(name, deps, srcs = [], hdrs = None, test_deps = []):
     """The library <name> and its matrix test <name>_test.
@@ -135,9 +160,7 @@ def picos_scheduler(
     )
     if testing:
         picos_testing_library(name = "testing", scheduler = ":" + name)
-    picos_cc_test(
+    picos_unit_test(
         name = name + "_test",
-        size = "small",
-        srcs = [name + "_test.cc"],
-        deps = [":" + name] + sorted(["//picos", "//third_party:gtest_main"] + test_deps),
+        deps = [":" + name] + sorted(["//picos"] + test_deps),
     )

@@ -112,6 +112,34 @@ _debian_absl = repository_rule(
     local = True,
 )
 
+# The prebuilt Debian libraries the build links, as _system_library repositories:
+# repository -> (what it is, from which packages; {target: linkopts}).
+_SYSTEM_LIBRARIES = {
+    # libgtest-dev / libgmock-dev ship static archives only.
+    "com_google_googletest": ("GoogleTest (libgtest-dev, libgmock-dev)", {
+        "gtest": ["-lgtest", "-pthread"],
+        "gtest_main": ["-lgtest_main", "-lgtest", "-pthread"],
+        "gmock": ["-lgmock", "-lgtest", "-pthread"],
+        "gmock_main": ["-lgmock_main", "-lgmock", "-lgtest", "-pthread"],
+    }),
+    # libbenchmark-dev: libbenchmark.so + static libbenchmark_main.a (order matters).
+    "com_github_google_benchmark": ("Google Benchmark (libbenchmark-dev)", {
+        "benchmark": ["-lbenchmark", "-pthread"],
+        "benchmark_main": ["-lbenchmark_main", "-lbenchmark", "-pthread"],
+    }),
+    # libevent-dev: libevent_core is the event loop; pthreads adds evthread_use_pthreads().
+    "libevent": ("libevent (libevent-dev)", {
+        "libevent": ["-levent_core"],
+        "libevent_pthreads": ["-levent_pthreads", "-levent_core"],
+    }),
+    # Boost 1.74, built by Debian for the fcontext backend. Boost.Fiber is only the peer of
+    # tools/bench; nothing in the library uses it.
+    "boost": ("Boost.Context and Boost.Fiber (libboost-context-dev, libboost-fiber-dev)", {
+        "context": ["-lboost_context"],
+        "fiber": ["-lboost_fiber", "-lboost_context", "-pthread"],
+    }),
+}
+
 def _maybe(rule, name, **kwargs):
     if not native.existing_rule(name):
         rule(name = name, **kwargs)
@@ -127,51 +155,7 @@ def picos_cpp_dependencies():
         subdir = "third_party/remote_coverage_tools",
     )
 
-    # libgtest-dev / libgmock-dev ship static archives only.
-    _maybe(
-        _system_library,
-        "com_google_googletest",
-        what = "GoogleTest (libgtest-dev, libgmock-dev)",
-        libraries = {
-            "gtest": ["-lgtest", "-pthread"],
-            "gtest_main": ["-lgtest_main", "-lgtest", "-pthread"],
-            "gmock": ["-lgmock", "-lgtest", "-pthread"],
-            "gmock_main": ["-lgmock_main", "-lgmock", "-lgtest", "-pthread"],
-        },
-    )
-
-    # libbenchmark-dev: libbenchmark.so + static libbenchmark_main.a (order matters).
-    _maybe(
-        _system_library,
-        "com_github_google_benchmark",
-        what = "Google Benchmark (libbenchmark-dev)",
-        libraries = {
-            "benchmark": ["-lbenchmark", "-pthread"],
-            "benchmark_main": ["-lbenchmark_main", "-lbenchmark", "-pthread"],
-        },
-    )
-
-    # libevent-dev: libevent_core is the event loop; pthreads adds evthread_use_pthreads().
-    _maybe(
-        _system_library,
-        "libevent",
-        what = "libevent (libevent-dev)",
-        libraries = {
-            "libevent": ["-levent_core"],
-            "libevent_pthreads": ["-levent_pthreads", "-levent_core"],
-        },
-    )
-
-    # Boost 1.74, built by Debian for the fcontext backend. Boost.Fiber is only the peer of
-    # tools/bench; nothing in the library uses it.
-    _maybe(
-        _system_library,
-        "boost",
-        what = "Boost.Context and Boost.Fiber (libboost-context-dev, libboost-fiber-dev)",
-        libraries = {
-            "context": ["-lboost_context"],
-            "fiber": ["-lboost_fiber", "-lboost_context", "-pthread"],
-        },
-    )
+    for name, (what, libraries) in _SYSTEM_LIBRARIES.items():
+        _maybe(_system_library, name, what = what, libraries = libraries)
 
     _maybe(_debian_absl, "debian_absl")

@@ -34,20 +34,14 @@
 namespace picos::io {
 namespace {
 
-using picos::sync::testing::fork;
-using picos::sync::testing::spawn_victim;
-using picos::sync::testing::Stop;
-using picos::sync::testing::stop;
-using picos::sync::testing::threads_are_fibers;
-using picos::sync::testing::Victim;
+namespace st = picos::sync::testing;
+using picos::io::testing::count_open_fds;
 
 int fibers(int n) {
-  if (threads_are_fibers()) return std::min(n, 10);
+  if (st::threads_are_fibers()) return std::min(n, 10);
   return picos::testing::kSanitizer ? std::min(n, 50) : n;
 }
 bool virtual_clock() { return picos::testing::capabilities().virtual_clock; }
-
-using picos::io::testing::count_open_fds;
 
 int error_of(const std::function<void()>& fn) {
   try {
@@ -87,17 +81,17 @@ int connect_to(const sockaddr_in& addr) {
 // caught it blocked in `op` (it threw the reason), false if `op` returned or failed first.
 bool canceled_while_blocked(const std::function<void()>& op, double delay = 0.02) {
   std::atomic<int> outcome{0};  // 1 stop, 2 returned
-  auto v = spawn_victim([&] {
+  auto v = st::spawn_victim([&] {
     try {
       op();
       outcome = 2;
-    } catch (const Stop&) {
+    } catch (const st::Stop&) {
       outcome = 1;
       throw;
     }
   });
   io::sleep(delay);
-  v.c.cancel(stop());
+  v.c.cancel(st::stop());
   v.done.wait();
   return outcome.load() == 1;
 }
@@ -124,7 +118,7 @@ TEST_F(IoTest, LargePayloadThroughAPipeWithPartialReadsAndWrites) {
     EXPECT_TRUE(::fcntl(p[0], F_GETFL) & O_NONBLOCK);
     EXPECT_TRUE(::fcntl(p[1], F_GETFD) & FD_CLOEXEC);
     const std::size_t kBytes = (picos::testing::kSanitizer ? 2 : 8) << 20;
-    auto writer = fork([&] {
+    auto writer = st::fork([&] {
       std::vector<unsigned char> data(kBytes);
       for (std::size_t i = 0; i < kBytes; ++i)
         data[i] = static_cast<unsigned char>(i * 31 + (i >> 12));
@@ -203,11 +197,11 @@ TEST_F(IoTest, EchoWithManyClients) {
     sockaddr_in addr;
     int lfd = listen_loopback(SOMAXCONN, &addr);
     const int n = fibers(100), rounds = picos::testing::kSanitizer ? 5 : 20;
-    auto server = fork([&] {
+    auto server = st::fork([&] {
       std::vector<Computation<void>> conns;
       for (int i = 0; i < n; ++i) {
         int fd = io::accept(lfd);
-        conns.push_back(fork([fd] {
+        conns.push_back(st::fork([fd] {
           char buf[256];
           for (;;) {
             ssize_t k = io::recv(fd, buf, sizeof buf);
@@ -222,7 +216,7 @@ TEST_F(IoTest, EchoWithManyClients) {
     std::vector<Computation<void>> clients;
     std::atomic<int> good{0};
     for (int i = 0; i < n; ++i) {
-      clients.push_back(fork([&, i] {
+      clients.push_back(st::fork([&, i] {
         int fd = connect_to(addr);
         char msg[64], back[64];
         bool ok = true;
@@ -253,7 +247,7 @@ TEST_F(IoTest, AcceptStorm) {
     std::vector<Computation<void>> clients;
     std::atomic<int> acked{0};
     for (int i = 0; i < n; ++i) {
-      clients.push_back(fork([&] {
+      clients.push_back(st::fork([&] {
         int fd = connect_to(addr);
         char c = 0;
         if (io::read(fd, &c, 1) == 1 && c == '!') ++acked;
@@ -264,7 +258,7 @@ TEST_F(IoTest, AcceptStorm) {
     std::atomic<int> accepted{0};
     std::vector<Computation<void>> acceptors;
     for (int a = 0; a < 4; ++a) {
-      acceptors.push_back(fork([&] {
+      acceptors.push_back(st::fork([&] {
         while (accepted.fetch_add(1) < n) {
           int fd = io::accept(lfd);
           io::write_all(fd, "!", 1);
@@ -284,7 +278,7 @@ TEST_F(IoTest, HalfCloseAndPeerReset) {
     sockaddr_in addr;
     int lfd = listen_loopback(16, &addr);
     // Half-close: the client shuts down its sending side and still reads the reply.
-    auto server = fork([&] {
+    auto server = st::fork([&] {
       int fd = io::accept(lfd);
       char buf[64];
       std::size_t n = io::read_full(fd, buf, sizeof buf);  // until the client's EOF
@@ -303,7 +297,7 @@ TEST_F(IoTest, HalfCloseAndPeerReset) {
 
     // Reset: the server is blocked in read when the client aborts the connection.
     std::atomic<int> read_error{0}, send_error{0};
-    auto server2 = fork([&] {
+    auto server2 = st::fork([&] {
       int fd = io::accept(lfd);
       read_error = error_of([&] {
         char b[16];
@@ -350,7 +344,7 @@ TEST_F(IoTest, EmfileIsAClearErrorAndTheServerKeepsServing) {
     int lfd = listen_loopback(16, &addr);
     std::atomic<int> emfile{0}, served{0};
     std::atomic<bool> stop_server{false};
-    auto server = fork([&] {
+    auto server = st::fork([&] {
       while (!stop_server) {
         int fd = -1;
         try {
@@ -437,7 +431,7 @@ TEST_F(IoTest, CancelBlockedAcceptLeavesTheListenerUsable) {
     sockaddr_in addr;
     int lfd = listen_loopback(16, &addr);
     EXPECT_TRUE(canceled_while_blocked([&] { io::close(io::accept(lfd)); }));
-    auto client = fork([&] { io::close(connect_to(addr)); });
+    auto client = st::fork([&] { io::close(connect_to(addr)); });
     int fd = io::accept(lfd);
     client.await();
     io::close(fd);
@@ -472,7 +466,7 @@ TEST_F(IoTest, CloseWakesAWaiterWithEbadf) {
     int p[2];
     io::pipe(p);
     std::atomic<int> err{-1};
-    auto waiter = fork([&] {
+    auto waiter = st::fork([&] {
       err = error_of([&] {
         char b;
         (void)io::read(p[0], &b, 1);
@@ -523,13 +517,13 @@ void expect_close_wakes_reader(Closer closer) {
     int p[2];
     io::pipe(p);
     std::atomic<int> err{-1};
-    Victim v = spawn_victim([&] {
+    st::Victim v = st::spawn_victim([&] {
       err = error_of([&] {
         char b;
         (void)io::read(p[0], &b, 1);
       });
     });
-    if (!virtual_clock()) v.c.cancel_after(10.0, stop());
+    if (!virtual_clock()) v.c.cancel_after(10.0, st::stop());
     io::sleep(0.02);  // the reader blocks meanwhile (if not, it still gets EBADF)
     close_from(closer, p[0]);
     v.done.wait();
@@ -557,18 +551,18 @@ TEST_F(IoTest, CloseWakesReadersInEveryReactor) {
     int p[2];
     io::pipe(p);
     std::atomic<int> here{-1}, there{-1};
-    Victim v = spawn_victim([&] {
+    st::Victim v = st::spawn_victim([&] {
       here = error_of([&] {
         char b;
         (void)io::read(p[0], &b, 1);
       });
     });
-    if (!virtual_clock()) v.c.cancel_after(10.0, stop());
+    if (!virtual_clock()) v.c.cancel_after(10.0, st::stop());
     Computation<void> other_done;
     std::thread other([&, other_done] {
       mux::fifo::run([&] {
         Computation<void> c;
-        c.cancel_after(10.0, stop());
+        c.cancel_after(10.0, st::stop());
         Fiber::spawn(Fiber::create(c), [&, c] {
           c.capture([&] {
             there = error_of([&] {
@@ -600,7 +594,7 @@ TEST_F(IoTest, DescriptorClosedBehindTheReactorsBackAndItsNumberReused) {
     for (int round = 0; round < 3; ++round) {
       int p[2];
       io::pipe(p);
-      auto reader = fork([&] {
+      auto reader = st::fork([&] {
         char b = 0;
         // Blocks (nothing written yet), so the reactor registers p[0].
         EXPECT_EQ(io::read(p[0], &b, 1), 1);
@@ -622,7 +616,7 @@ TEST_F(IoTest, TimeoutFromCancelAfterAroundABlockedRead) {
     io::pipe(p);
     Computation<ssize_t> c;
     auto t0 = std::chrono::steady_clock::now();
-    c.cancel_after(0.05, stop());
+    c.cancel_after(0.05, st::stop());
     Fiber::spawn(Fiber::create(c), [&, c] {
       c.capture([&] {
         char b;
@@ -632,13 +626,13 @@ TEST_F(IoTest, TimeoutFromCancelAfterAroundABlockedRead) {
     c.wait();
     auto elapsed = std::chrono::steady_clock::now() - t0;
     EXPECT_TRUE(c.is_canceled());
-    EXPECT_THROW(c.await(), Stop);
+    EXPECT_THROW(c.await(), st::Stop);
     if (!virtual_clock()) {
       EXPECT_GE(elapsed, std::chrono::milliseconds(45));
     }
     // Data in time: the read returns and the timer goes away with the computation.
     Computation<ssize_t> d;
-    d.cancel_after(10.0, stop());
+    d.cancel_after(10.0, st::stop());
     io::write_all(p[1], "k", 1);
     Fiber::spawn(Fiber::create(d), [&, d] {
       d.capture([&] {

@@ -34,11 +34,7 @@
 namespace picos::io {
 namespace {
 
-using picos::sync::testing::fork;
-using picos::sync::testing::spawn_victim;
-using picos::sync::testing::stop;
-using picos::sync::testing::Victim;
-
+namespace st = picos::sync::testing;
 using picos::io::testing::count_open_fds;
 
 void raise_in_process(int sig) { ASSERT_EQ(::kill(::getpid(), sig), 0); }
@@ -64,8 +60,8 @@ TEST_F(SignalSetTest, FiberWaitsForSignalRaisedByAnotherFiber) {
   SignalSet set({SIGUSR1});
   picos::testing::run([&] {
     std::atomic<int> got{0};
-    auto waiter = fork([&] { got = set.wait(); });
-    auto raiser = fork([] {
+    auto waiter = st::fork([&] { got = set.wait(); });
+    auto raiser = st::fork([] {
       Fiber::sleep(std::chrono::milliseconds(20));  // the waiter is most likely suspended
       raise_in_process(SIGUSR1);
     });
@@ -125,13 +121,13 @@ TEST_F(SignalSetTest, CanceledWaiterConsumesNothing) {
   SignalSet set({SIGUSR1});
   picos::testing::run([&] {
     std::atomic<int> got{0};
-    Victim v = spawn_victim([&] { got = set.wait(); });
+    st::Victim v = st::spawn_victim([&] { got = set.wait(); });
     Fiber::sleep(std::chrono::milliseconds(10));
-    v.c.cancel(stop());
+    v.c.cancel(st::stop());
     v.done.await();
     EXPECT_EQ(got.load(), 0);
     // Another fiber gets the next signal; the canceled one took nothing.
-    auto waiter = fork([&] { got = set.wait(); });
+    auto waiter = st::fork([&] { got = set.wait(); });
     raise_in_process(SIGUSR1);
     waiter.await();
     EXPECT_EQ(got.load(), SIGUSR1);

@@ -28,9 +28,9 @@
 namespace picos::io {
 namespace {
 
+namespace st = picos::sync::testing;
+
 using namespace std::chrono_literals;
-using picos::sync::testing::fork;
-using picos::sync::testing::stop;
 using structured::Control;
 using structured::Terminate;
 
@@ -40,7 +40,7 @@ bool virtual_clock() { return picos::testing::capabilities().virtual_clock; }
 // (virtual) time has passed `delay` since it was armed. done() removes the timer.
 class Probe {
  public:
-  explicit Probe(std::chrono::nanoseconds delay) { c_.cancel_after(delay, stop()); }
+  explicit Probe(std::chrono::nanoseconds delay) { c_.cancel_after(delay, st::stop()); }
   ~Probe() { c_.finish(); }
   bool fired() const { return c_.is_canceled(); }
 
@@ -67,7 +67,7 @@ TEST(VclockIoTest, ReadGetsTheDataOfAWriterThatSleepsFirst) {
     const int rounds = picos::sync::testing::threads_are_fibers() ? 5 : 20;
     for (int round = 0; round < rounds; ++round) {
       Probe before(19ms), after(21ms);
-      auto writer = fork([&] {
+      auto writer = st::fork([&] {
         Fiber::sleep(20ms);
         io::write_all(p[1], "x", 1);
       });
@@ -96,7 +96,7 @@ TEST(VclockIoTest, StaggeredWritersAreReadInTimeOrder) {
     Probe before(kPipes * 10ms - 1ms), after(kPipes * 10ms + 1ms);
     std::vector<Computation<void>> fibers;
     for (int i = 0; i < kPipes; ++i) {
-      fibers.push_back(fork([&, i] {
+      fibers.push_back(st::fork([&, i] {
         int b = read_byte_before_deadline(p[i][0]);
         if (b < 0) ++terminated;
         std::lock_guard<std::mutex> lock(mu);
@@ -104,7 +104,7 @@ TEST(VclockIoTest, StaggeredWritersAreReadInTimeOrder) {
       }));
     }
     for (int i = kPipes - 1; i >= 0; --i) {
-      fibers.push_back(fork([&, i] {
+      fibers.push_back(st::fork([&, i] {
         Fiber::sleep((i + 1) * 10ms);
         char b = static_cast<char>(i);
         io::write_all(p[i][1], &b, 1);
@@ -150,7 +150,7 @@ TEST(VclockIoTest, WakeUpFromAnotherThreadWhileFibersWaitForIo) {
     int p[2];
     io::pipe(p);
     // A fiber blocked on a silent pipe and no timer: the scheduler has only IO to wait for.
-    auto reader = fork([&] {
+    auto reader = st::fork([&] {
       char b = 0;
       EXPECT_EQ(io::read(p[0], &b, 1), 1);
       EXPECT_EQ(b, 'y');

@@ -37,9 +37,6 @@ namespace picos::randos {
 namespace {
 
 using namespace std::chrono_literals;
-using picos::testing::Exit;
-using picos::testing::Fatal;
-using picos::testing::spawn;
 
 template <typename F>
 Computation<void> fork(F fn) {
@@ -98,7 +95,7 @@ std::vector<int> traced_run(const Options& options) {
             }
             trace.push_back(i);
             if (i % 5 == 0) {
-              spawn([&trace, i] {
+              picos::testing::spawn([&trace, i] {
                 trace.push_back(1000 + i);
                 Fiber::yield();
                 trace.push_back(1000 + i);
@@ -150,7 +147,7 @@ TEST(RandosTest, WithoutTimersTheRealClockReplaysToo) {
     run(
         [&] {
           for (int i = 0; i < 20; ++i) {
-            spawn([&trace, i] {
+            picos::testing::spawn([&trace, i] {
               for (int k = 0; k < 5; ++k) {
                 trace.push_back(i);
                 Fiber::yield();
@@ -173,9 +170,9 @@ TEST(RandosTest, AnyReadyFiberMayRunNext) {
     std::vector<char> order = run(
         [] {
           std::vector<char> order;
-          spawn([&order] { order.push_back('a'); });
+          picos::testing::spawn([&order] { order.push_back('a'); });
           order.push_back('p');
-          spawn([&order] { order.push_back('b'); });
+          picos::testing::spawn([&order] { order.push_back('b'); });
           while (order.size() < 3) Fiber::yield();
           return order;
         },
@@ -201,12 +198,12 @@ TEST(RandosTest, AwaitThatDoesNotSuspendIsASchedulingPoint) {
     run(
         [&] {
           bool other = false;
-          spawn([&other] { other = true; });
+          picos::testing::spawn([&other] { other = true; });
           bool before = other;  // the spawn itself may have let the child run
           Fiber& f = Fiber::current();
           PackedComputation saved = f.get_computation();
           PackedComputation canceled;
-          canceled.cancel(std::make_exception_ptr(Exit()));
+          canceled.cancel(std::make_exception_ptr(picos::testing::Exit()));
           f.set_computation(canceled);
           EXPECT_NE(Trigger().await(), nullptr);
           f.set_computation(saved);
@@ -319,9 +316,9 @@ TEST(RandosVirtualClockTest, CancelAfterFiresInVirtualTime) {
   run(
       [] {
         Computation<void> c;
-        c.cancel_after(3600.0, std::make_exception_ptr(Exit()));
+        c.cancel_after(3600.0, std::make_exception_ptr(picos::testing::Exit()));
         c.wait();
-        EXPECT_THROW(c.await(), Exit);
+        EXPECT_THROW(c.await(), picos::testing::Exit);
       },
       vclock(3));
 }
@@ -333,7 +330,7 @@ TEST(RandosVirtualClockTest, TimeoutsAreDecidedByVirtualDeadlines) {
       Computation<int> c = run(
           [work] {
             Computation<int> c;
-            c.cancel_after(10.0, std::make_exception_ptr(Exit()));
+            c.cancel_after(10.0, std::make_exception_ptr(picos::testing::Exit()));
             Fiber::spawn(Fiber::create(c), [c, work] {
               c.capture([work] {
                 Fiber::sleep(work);
@@ -347,7 +344,7 @@ TEST(RandosVirtualClockTest, TimeoutsAreDecidedByVirtualDeadlines) {
       if (work < 10.0) {
         EXPECT_EQ(c.await(), 1) << "seed " << seed;
       } else {
-        EXPECT_THROW(c.await(), Exit) << "seed " << seed;
+        EXPECT_THROW(c.await(), picos::testing::Exit) << "seed " << seed;
       }
     }
   }
@@ -359,7 +356,7 @@ TEST(RandosVirtualClockTest, TimeAdvancesByTheTickWhileFibersAreBusy) {
   int yields = run(
       [] {
         Computation<void> c;
-        c.cancel_after(1.0, std::make_exception_ptr(Exit()));
+        c.cancel_after(1.0, std::make_exception_ptr(picos::testing::Exit()));
         int yields = 0;
         while (c.is_running()) {
           Fiber::yield();
@@ -375,7 +372,8 @@ TEST(RandosVirtualClockTest, HugeDelaysNeverFire) {
   run(
       [] {
         Computation<void> c;
-        c.cancel_after(std::chrono::nanoseconds::max(), std::make_exception_ptr(Exit()));
+        c.cancel_after(std::chrono::nanoseconds::max(),
+                       std::make_exception_ptr(picos::testing::Exit()));
         Fiber::sleep(3600.0);  // the jump goes to this timer, not to "never"
         EXPECT_TRUE(c.is_running());
         c.finish();
@@ -396,7 +394,7 @@ TEST(RandosThreadsTest, TwoThreadsCompleteManyFibersAndMigrateThem) {
   run(
       [&] {
         for (int i = 0; i < n; ++i) {
-          spawn([&] {
+          picos::testing::spawn([&] {
             std::thread::id before = this_thread_id();
             for (int k = 0; k < 3; ++k) {
               Fiber::yield();
@@ -474,7 +472,7 @@ using picos::io::testing::count_open_fds;
 // returns the byte, or -1 if the deadline came first.
 int read_byte_within(int fd, std::chrono::nanoseconds deadline) {
   Computation<int> c;
-  c.cancel_after(deadline, std::make_exception_ptr(Exit()));
+  c.cancel_after(deadline, std::make_exception_ptr(picos::testing::Exit()));
   Fiber::spawn(Fiber::create(c), [c, fd] {
     c.capture([fd] {
       char b = 0;
@@ -484,7 +482,7 @@ int read_byte_within(int fd, std::chrono::nanoseconds deadline) {
   });
   try {
     return c.await();
-  } catch (const Exit&) {
+  } catch (const picos::testing::Exit&) {
     return -1;
   }
 }
@@ -619,7 +617,8 @@ TEST(RandosFatalTest, FatalErrorPrintsTheSeed) {
   Options o;
   o.seed = 77;
   ::testing::internal::CaptureStderr();
-  EXPECT_THROW(run([] { spawn([] { throw Fatal(); }); }, o), Fatal);
+  EXPECT_THROW(run([] { picos::testing::spawn([] { throw picos::testing::Fatal(); }); }, o),
+               picos::testing::Fatal);
   std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("stopped by a fatal error; seed=77"), std::string::npos) << err;
 }

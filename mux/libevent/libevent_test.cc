@@ -34,10 +34,6 @@ namespace picos::mux::libevent {
 namespace {
 
 using namespace std::chrono_literals;
-using picos::testing::Exit;
-using picos::testing::Fatal;
-using picos::testing::scaled;
-using picos::testing::spawn;
 
 // A non-blocking pipe, closed on destruction.
 struct Pipe {
@@ -144,14 +140,14 @@ TEST(AwaitFdTest, CanceledWaitRemovesItsEventAndTheFdCanBeReused) {
     Fiber::spawn(Fiber::create(waiter), [&, joined] {
       try {
         await_readable(p->r);
-      } catch (const Exit&) {
+      } catch (const picos::testing::Exit&) {
         canceled = true;
       }
       joined.finish();
     });
     Fiber::yield();  // the waiter is blocked in await_fd
     EXPECT_EQ(added_events(base), before + 1);
-    waiter.cancel(std::make_exception_ptr(Exit()));
+    waiter.cancel(std::make_exception_ptr(picos::testing::Exit()));
     joined.await();
     EXPECT_TRUE(canceled);
     EXPECT_EQ(added_events(base), before);  // the event is gone
@@ -162,7 +158,7 @@ TEST(AwaitFdTest, CanceledWaitRemovesItsEventAndTheFdCanBeReused) {
     p.reset();
     Pipe q;
     EXPECT_EQ(q.r, old_r);
-    spawn([&q] { q.put('y'); });
+    picos::testing::spawn([&q] { q.put('y'); });
     await_readable(q.r);
     EXPECT_EQ(q.get(), 'y');
     EXPECT_EQ(added_events(base), before);
@@ -176,12 +172,12 @@ TEST(AwaitFdTest, CancelationFromAnotherThreadInterruptsTheWait) {
       Computation<void> c;
       std::thread canceler([c] {
         std::this_thread::sleep_for(200us);
-        c.cancel(std::make_exception_ptr(Exit()));
+        c.cancel(std::make_exception_ptr(picos::testing::Exit()));
       });
       Fiber& self = Fiber::current();
       PackedComputation saved = self.get_computation();
       self.set_computation(c);
-      EXPECT_THROW(await_readable(p.r), Exit);
+      EXPECT_THROW(await_readable(p.r), picos::testing::Exit);
       self.set_computation(saved);
       canceler.join();
     }
@@ -195,9 +191,9 @@ TEST(AwaitFdTest, CanceledBeforeTheCallNeverRegisters) {
     Fiber& self = Fiber::current();
     PackedComputation saved = self.get_computation();
     PackedComputation c;
-    c.cancel(std::make_exception_ptr(Exit()));
+    c.cancel(std::make_exception_ptr(picos::testing::Exit()));
     self.set_computation(c);
-    EXPECT_THROW(await_readable(p.r), Exit);
+    EXPECT_THROW(await_readable(p.r), picos::testing::Exit);
     self.set_computation(saved);
   });
 }
@@ -239,7 +235,7 @@ TEST(AwaitFdTest, BadArgumentsAreRejected) {
 }
 
 TEST(AwaitFdTest, PingPongBetweenTwoFibers) {
-  constexpr int rounds = scaled(2000);
+  constexpr int rounds = picos::testing::scaled(2000);
   int pongs = run([] {
     Pipe ab, ba;
     int pongs = 0;
@@ -279,7 +275,7 @@ TEST(TimerTest, ManySleepersShareOneLibeventTimer) {
       Fiber::spawn(Fiber::create(c), [joined, i] {
         try {
           Fiber::sleep(100.0 + i);
-        } catch (const Exit&) {
+        } catch (const picos::testing::Exit&) {
         }
         joined.finish();
       });
@@ -288,7 +284,7 @@ TEST(TimerTest, ManySleepersShareOneLibeventTimer) {
     }
     await_writable(p.w);  // the timer is armed for the earliest sleeper
     EXPECT_EQ(added_events(base), before + 1);
-    for (auto& c : sleepers) c.cancel(std::make_exception_ptr(Exit()));
+    for (auto& c : sleepers) c.cancel(std::make_exception_ptr(picos::testing::Exit()));
     for (auto& j : joins) j.await();
     await_writable(p.w);  // nothing is left to arm
     EXPECT_EQ(added_events(base), before);
@@ -391,7 +387,7 @@ TEST(AttachTest, ApplicationEventsGetATurnWhileFibersStayBusy) {
 
 TEST(AttachTest, SpawnFromAnotherThreadWhileTheLoopRuns) {
   AppBase app;
-  const int n = scaled(1000);
+  const int n = picos::testing::scaled(1000);
   int ran = 0;  // loop thread only
   {
     Attachment attachment(app.base);
@@ -415,7 +411,7 @@ TEST(AttachTest, SpawnFromAnotherThreadWhileTheLoopRuns) {
 // keep-alive bookkeeping once cancelled the activation with event_del) hangs the loop.
 TEST(AttachTest, RemoteSpawnsRacingTheEndOfABatchAreNotLost) {
   AppBase app;
-  static constexpr int n = scaled(20000);
+  static constexpr int n = picos::testing::scaled(20000);
   std::atomic<int> ran{0};
   {
     Attachment attachment(app.base);
@@ -494,11 +490,11 @@ TEST(AttachTest, FatalErrorBreaksTheLoopAndIsReported) {
   {
     Attachment attachment(app.base);
     attachment.spawn([&] { (void)never.await(); });
-    attachment.spawn([] { throw Fatal(); });
+    attachment.spawn([] { throw picos::testing::Fatal(); });
     EXPECT_EQ(event_base_loop(app.base, EVLOOP_NO_EXIT_ON_EMPTY), 0);
     std::exception_ptr e = attachment.failure();
     ASSERT_NE(e, nullptr);
-    EXPECT_THROW(std::rethrow_exception(e), Fatal);
+    EXPECT_THROW(std::rethrow_exception(e), picos::testing::Fatal);
     EXPECT_THROW(attachment.spawn([] {}), std::logic_error);
     EXPECT_EQ(added_events(app.base), 0);
   }
@@ -526,7 +522,7 @@ TEST(LibeventTest, NoStallWarningWhileAFiberAwaitsAnFdOrATimer) {
   ::testing::internal::CaptureStderr();
   run(
       [&p] {
-        spawn([] { Fiber::sleep(0.2); });
+        picos::testing::spawn([] { Fiber::sleep(0.2); });
         await_readable(p.r);
       },
       options);

@@ -30,10 +30,6 @@ namespace picos::mux::thread {
 namespace {
 
 using namespace std::chrono_literals;
-using picos::testing::Exit;
-using picos::testing::Fatal;
-using picos::testing::scaled;
-using picos::testing::spawn;
 
 // The number of threads of this process.
 int thread_count() {
@@ -86,13 +82,13 @@ TEST(ThreadTest, OnlyTheFirstFatalErrorIsRethrown) {
                  Computation<void> first;
                  Fiber::spawn(Fiber::create(PackedComputation()), [first] {
                    first.finish();
-                   throw Fatal();
+                   throw picos::testing::Fatal();
                  });
                  first.await();
                  Fiber::sleep(0.01);  // ordering only: the first thread has long thrown
-                 spawn([] { throw Second(); });
+                 picos::testing::spawn([] { throw Second(); });
                }),
-               Fatal);
+               picos::testing::Fatal);
 }
 
 // The handler runs on the thread of the fiber that failed, one call at a time.
@@ -114,10 +110,10 @@ TEST(ThreadTest, FatalHandlerRunsOnTheFailingFibersThreadOneCallAtATime) {
         Computation<void> thrown;
         Fiber::spawn(Fiber::create(PackedComputation()), [thrown] {
           thrown.finish();
-          throw Fatal();
+          throw picos::testing::Fatal();
         });
         thrown.await();
-        spawn([] { throw Fatal(); });
+        picos::testing::spawn([] { throw picos::testing::Fatal(); });
         return 7;
       },
       options);
@@ -132,10 +128,10 @@ TEST(ThreadTest, TimersRunOnTheRunsOwnThreadWhichStopsWithTheRun) {
   int during = 0;
   run([&] {
     Computation<void> c;
-    c.cancel_after(0.005, std::make_exception_ptr(Exit()));
-    EXPECT_THROW(c.await(), Exit);
+    c.cancel_after(0.005, std::make_exception_ptr(picos::testing::Exit()));
+    EXPECT_THROW(c.await(), picos::testing::Exit);
     Fiber::sleep(0.001);
-    outlives.cancel_after(3600.0, std::make_exception_ptr(Exit()));
+    outlives.cancel_after(3600.0, std::make_exception_ptr(picos::testing::Exit()));
     during = thread_count();
   });
   EXPECT_EQ(during, before + 1);                    // the timer thread (main runs on this thread)
@@ -151,9 +147,9 @@ TEST(ThreadTest, CancelAfterInterruptsASleepingFiber) {
       c.capture([] { Fiber::sleep(3600.0); });
       done.finish();
     });
-    c.cancel_after(0.005, std::make_exception_ptr(Exit()));
+    c.cancel_after(0.005, std::make_exception_ptr(picos::testing::Exit()));
     done.await();
-    EXPECT_THROW(c.await(), Exit);
+    EXPECT_THROW(c.await(), picos::testing::Exit);
   });
 }
 
@@ -161,9 +157,9 @@ TEST(ThreadTest, CanceledSpawnerCannotSpawn) {
   const int before = baseline_thread_count();
   std::atomic<bool> spawned{false};
   Computation<void> c;
-  c.cancel(std::make_exception_ptr(Exit()));
+  c.cancel(std::make_exception_ptr(picos::testing::Exit()));
   run_fiber(Fiber::create(c), [&] {
-    EXPECT_THROW(spawn([&] { spawned = true; }), Exit);
+    EXPECT_THROW(picos::testing::spawn([&] { spawned = true; }), picos::testing::Exit);
     Fiber::current().forbid([&] {
       // Forbidden: the same fiber may spawn, and that fiber runs.
       Computation<void> child;
@@ -176,12 +172,12 @@ TEST(ThreadTest, CanceledSpawnerCannotSpawn) {
 }
 
 TEST(ThreadTest, ThousandsOfConcurrentlyLiveFibers) {
-  const int n = scaled(1000);
+  const int n = picos::testing::scaled(1000);
   std::atomic<int> started{0}, finished{0};
   Computation<void> gate;
   run([&] {
     for (int i = 0; i < n; ++i) {
-      spawn([&] {
+      picos::testing::spawn([&] {
         started++;
         gate.wait();
         finished++;
@@ -196,10 +192,10 @@ TEST(ThreadTest, ThousandsOfConcurrentlyLiveFibers) {
 
 TEST(ThreadTest, ManyShortLivedFibersAreAllJoined) {
   const int before = baseline_thread_count();
-  const int n = scaled(2000);
+  const int n = picos::testing::scaled(2000);
   std::atomic<int> finished{0};
   run([&] {
-    for (int i = 0; i < n; ++i) spawn([&] { finished++; });
+    for (int i = 0; i < n; ++i) picos::testing::spawn([&] { finished++; });
   });
   EXPECT_EQ(finished.load(), n);
   EXPECT_EQ(settled_thread_count(before), before);

@@ -17,12 +17,7 @@
 namespace picos::awaitable {
 namespace {
 
-using picos::sync::testing::fibers;
-using picos::sync::testing::spawn_victim;
-using picos::sync::testing::Stop;
-using picos::sync::testing::stop;
-using picos::sync::testing::threads_are_fibers;
-using picos::sync::testing::Victim;
+namespace st = picos::sync::testing;
 
 // Yields until `n` nodes are parked in the whole parking lot.
 void wait_parked(std::size_t n) {
@@ -40,7 +35,7 @@ bool eventually(P pred) {
   return pred();
 }
 
-void cancel(const PackedComputation& c) { c.cancel(stop()); }
+void cancel(const PackedComputation& c) { c.cancel(st::stop()); }
 
 TEST(AwaitableTest, IsOneWordAndActsAsAnAtomic) {
   Awaitable a(5);
@@ -73,7 +68,7 @@ TEST(AwaitableTest, AtomicUpdatesDoNotWakeButSignalDoes) {
   picos::testing::run([] {
     Awaitable a(0);
     std::atomic<int> woke{0};
-    Victim v = spawn_victim([&] {
+    st::Victim v = st::spawn_victim([&] {
       while (a.load() == 0) a.await(0);
       ++woke;
     });
@@ -96,17 +91,17 @@ TEST(AwaitableTest, SignalWakesTheOldestSignalableWaiterFirst) {
     Awaitable a(0);
     const int n = 4;
     std::vector<int> order;
-    std::vector<Victim> vs;
+    std::vector<st::Victim> vs;
     // Waiters 0..3 wait for "not 0" in arrival order; waiter 4 waits for "not 1".
     for (int i = 0; i < n; ++i) {
-      vs.push_back(spawn_victim([&a, &order, i] {
+      vs.push_back(st::spawn_victim([&a, &order, i] {
         a.await(0);
         order.push_back(i);
       }));
       wait_parked(static_cast<std::size_t>(i) + 1);
     }
     a.store(1);
-    Victim late = spawn_victim([&a, &order] {
+    st::Victim late = st::spawn_victim([&a, &order] {
       a.await(1);
       order.push_back(99);
     });
@@ -128,18 +123,18 @@ TEST(AwaitableTest, SignalWakesTheOldestSignalableWaiterFirst) {
 TEST(AwaitableTest, BroadcastWakesEverySignalableWaiterOnly) {
   picos::testing::run([] {
     Awaitable a(0);
-    const int n = fibers(30);
+    const int n = st::fibers(30);
     std::atomic<int> woke{0};
-    std::vector<Victim> vs;
+    std::vector<st::Victim> vs;
     for (int i = 0; i < n; ++i) {
-      vs.push_back(spawn_victim([&] {
+      vs.push_back(st::spawn_victim([&] {
         a.await(0);
         ++woke;
       }));
     }
     wait_parked(static_cast<std::size_t>(n));
     a.store(1);
-    Victim other = spawn_victim([&] {
+    st::Victim other = st::spawn_victim([&] {
       a.await(1);
       woke += 1000;
     });
@@ -158,7 +153,7 @@ TEST(AwaitableTest, BroadcastWakesEverySignalableWaiterOnly) {
 TEST(AwaitableTest, AbaIsNotSeenAsAChange) {
   picos::testing::run([] {
     Awaitable a(0);
-    Victim v = spawn_victim([&] { a.await(0); });
+    st::Victim v = st::spawn_victim([&] { a.await(0); });
     wait_parked(1);
     a.store(1);
     a.store(0);                // changed and changed back: documented ABA
@@ -172,12 +167,12 @@ TEST(AwaitableTest, AbaIsNotSeenAsAChange) {
 
 TEST(AwaitableTest, WaitersOnDifferentAwaitablesAreIndependent) {
   picos::testing::run([] {
-    const int n = fibers(64);
+    const int n = st::fibers(64);
     std::unique_ptr<Awaitable[]> as(new Awaitable[static_cast<std::size_t>(n)]);
     std::atomic<int> woke{0};
-    std::vector<Victim> vs;
+    std::vector<st::Victim> vs;
     for (int i = 0; i < n; ++i) {
-      vs.push_back(spawn_victim([&as, &woke, i] {
+      vs.push_back(st::spawn_victim([&as, &woke, i] {
         while (as[i].load() == 0) as[i].await(0);
         ++woke;
       }));
@@ -234,7 +229,7 @@ TEST(AwaiterTest, WaitsForOneOfSeveralThings) {
   picos::testing::run([] {
     Awaitable a(0), b(0);
     std::atomic<int> which{0};
-    Victim v = spawn_victim([&] {
+    st::Victim v = st::spawn_victim([&] {
       Trigger t;
       Awaiter wa(a, t);
       Awaiter wb(b, t);
@@ -258,21 +253,21 @@ TEST(AwaitableCancelTest, CanceledBeforeAwait) {
   picos::testing::run([] {
     Awaitable a(0);
     std::atomic<int> stage{0};
-    Victim v = spawn_victim([&] {
-      Fiber::current().get_computation().cancel(stop());
+    st::Victim v = st::spawn_victim([&] {
+      Fiber::current().get_computation().cancel(st::stop());
       a.await(1);  // value differs: returns
       stage = 1;
       try {
         a.await(0);
         stage = 100;
-      } catch (const Stop&) {
+      } catch (const st::Stop&) {
         stage = 2;
       }
     });
     v.done.await();
     EXPECT_EQ(stage.load(), 2);
     EXPECT_EQ(parked_for_testing(), 0u);
-    EXPECT_THROW(v.c.await(), Stop);
+    EXPECT_THROW(v.c.await(), st::Stop);
   });
 }
 
@@ -281,7 +276,7 @@ TEST(AwaitableCancelTest, CanceledWhileSuspended) {
   picos::testing::run([] {
     Awaitable a(0);
     std::atomic<bool> returned{false};
-    Victim v = spawn_victim([&] {
+    st::Victim v = st::spawn_victim([&] {
       a.await(0);
       returned = true;
     });
@@ -289,7 +284,7 @@ TEST(AwaitableCancelTest, CanceledWhileSuspended) {
     cancel(v.c);
     v.done.await();
     EXPECT_FALSE(returned.load());
-    EXPECT_THROW(v.c.await(), Stop);
+    EXPECT_THROW(v.c.await(), st::Stop);
     EXPECT_EQ(parked_for_testing(), 0u);
     a.store(1);
     EXPECT_FALSE(a.signal());  // as if it never waited
@@ -301,18 +296,18 @@ TEST(AwaitableCancelTest, CanceledWhileSuspended) {
 // second waiter is woken.
 TEST(AwaitableCancelTest, RacingSignalIsForwardedToTheNextWaiter) {
   picos::testing::run([] {
-    const int rounds = threads_are_fibers() ? 30 : picos::testing::scaled(300);
+    const int rounds = st::threads_are_fibers() ? 30 : picos::testing::scaled(300);
     int forwarded = 0;
     for (int round = 0; round < rounds; ++round) {
       Awaitable a(0);
       std::atomic<bool> first_returned{false};
-      Victim first = spawn_victim([&] {
+      st::Victim first = st::spawn_victim([&] {
         a.await(0);
         first_returned = true;
       });
       wait_parked(1);
       std::atomic<bool> second_woke{false};
-      Victim second = spawn_victim([&] {
+      st::Victim second = st::spawn_victim([&] {
         while (a.load() == 0) a.await(0);
         second_woke = true;
       });
@@ -329,7 +324,7 @@ TEST(AwaitableCancelTest, RacingSignalIsForwardedToTheNextWaiter) {
       if (first_returned.load()) {
         (void)a.signal();  // the first consumed the wake-up legitimately: wake the second
       } else {
-        EXPECT_THROW(first.c.await(), Stop);
+        EXPECT_THROW(first.c.await(), st::Stop);
         ++forwarded;
       }
       if (!eventually([&] { return second_woke.load(); })) {
@@ -346,15 +341,15 @@ TEST(AwaitableCancelTest, RacingSignalIsForwardedToTheNextWaiter) {
 TEST(AwaitableCancelTest, StressManyWaitersSomeCanceledNoneLost) {
   picos::testing::run([] {
     Awaitable a(0);
-    const int n = fibers(200);
+    const int n = st::fibers(200);
     std::atomic<int> woke{0}, canceled{0};
-    std::vector<Victim> vs;
+    std::vector<st::Victim> vs;
     for (int i = 0; i < n; ++i) {
-      vs.push_back(spawn_victim([&] {
+      vs.push_back(st::spawn_victim([&] {
         try {
           while (a.load() == 0) a.await(0);
           ++woke;
-        } catch (const Stop&) {
+        } catch (const st::Stop&) {
           ++canceled;
         }
       }));

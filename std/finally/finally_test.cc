@@ -20,10 +20,7 @@
 namespace picos::finally {
 namespace {
 
-using sync::testing::fibers;
-using sync::testing::spawn_victim;
-using sync::testing::Stop;
-using sync::testing::stop;
+namespace st = picos::sync::testing;
 
 // Counts live resources and releases; a release that suspends (a cancelation point that
 // would throw in a canceled fiber unless cancelation is forbidden).
@@ -61,8 +58,8 @@ TEST(FinallyTest, ReleasesOnceOnNormalExitAndException) {
     EXPECT_EQ(t.released, 1);
     try {
       auto r = t.make(2);
-      throw Stop();
-    } catch (const Stop&) {
+      throw st::Stop();
+    } catch (const st::Stop&) {
     }
     EXPECT_EQ(t.released, 2);
     auto r = t.make(3);
@@ -85,12 +82,12 @@ TEST(FinallyTest, ReleasesOnceInACanceledFiberWithCancelationForbidden) {
   picos::testing::run([] {
     Tally t;
     bool canceled_after = false;
-    auto v = spawn_victim([&] {
+    auto v = st::spawn_victim([&] {
       auto r = t.make();
-      Fiber::current().get_computation().cancel(stop());
+      Fiber::current().get_computation().cancel(st::stop());
       try {
         Fiber::yield();  // throws Stop; the release runs while it unwinds
-      } catch (const Stop&) {
+      } catch (const st::Stop&) {
         r.drop();
         canceled_after = Fiber::current().is_canceled();  // forbid was restored
         throw;
@@ -101,9 +98,9 @@ TEST(FinallyTest, ReleasesOnceInACanceledFiberWithCancelationForbidden) {
     EXPECT_EQ(t.released, 1);
     EXPECT_EQ(t.live, 0);
     // Destroyed by unwinding in a canceled fiber.
-    auto w = spawn_victim([&] {
+    auto w = st::spawn_victim([&] {
       auto r = t.make();
-      Fiber::current().get_computation().cancel(stop());
+      Fiber::current().get_computation().cancel(st::stop());
       Fiber::yield();
     });
     w.done.await();
@@ -123,14 +120,15 @@ TEST(FinallyTest, LastlyAndFinally) {
     EXPECT_EQ(lastly([] { return 7; }, action), 7);
     EXPECT_TRUE(forbidden_in_action);
     EXPECT_FALSE(Fiber::current().has_forbidden());
-    EXPECT_THROW(lastly([]() -> int { throw Stop(); }, action), Stop);
+    EXPECT_THROW(lastly([]() -> int { throw st::Stop(); }, action), st::Stop);
     EXPECT_EQ(actions, 2);
     // An action's exception propagates after a normal scope, and is dropped after a throw.
     EXPECT_THROW(lastly([] {}, [] { throw std::logic_error("action"); }), std::logic_error);
-    EXPECT_THROW(lastly([] { throw Stop(); }, [] { throw std::logic_error("action"); }), Stop);
+    EXPECT_THROW(lastly([] { throw st::Stop(); }, [] { throw std::logic_error("action"); }),
+                 st::Stop);
     // In a canceled fiber the action still completes (its yield does not throw).
-    auto v = spawn_victim([&] {
-      Fiber::current().get_computation().cancel(stop());
+    auto v = st::spawn_victim([&] {
+      Fiber::current().get_computation().cancel(st::stop());
       lastly([] { Fiber::yield(); },
              [&] {
                Fiber::yield();
@@ -167,7 +165,7 @@ TEST(FinallyTest, SpawnWithMovesOwnershipIntoTheFiber) {
     // A fiber canceled before it starts still runs main and releases.
     auto s = t.make(6);
     Computation<void> c;
-    c.cancel(stop());
+    c.cancel(st::stop());
     std::atomic<bool> ran{false};
     spawn_with(Fiber::create(c), s, [&](int&) { ran = true; });
     while (t.released.load() < 2) Fiber::yield();
@@ -181,12 +179,12 @@ TEST(FinallyTest, FailedSpawnLeavesOwnershipWithTheCaller) {
   picos::testing::run([] {
     Tally t;
     bool threw = false, still_owned = false, ran = false;
-    auto v = spawn_victim([&] {
+    auto v = st::spawn_victim([&] {
       auto r = t.make(1);
-      Fiber::current().get_computation().cancel(stop());
+      Fiber::current().get_computation().cancel(st::stop());
       try {
         spawn_with(Fiber::create(Computation<void>()), r, [&](int&) { ran = true; });
-      } catch (const Stop&) {
+      } catch (const st::Stop&) {
         threw = true;
         still_owned = r.owns();
         throw;  // `r` releases it while unwinding
@@ -220,10 +218,10 @@ TEST(FinallyTest, FailedSpawnLeavesOwnershipWithTheCaller) {
 TEST(FinallyTest, NoLeaksUnderRandomCancelation) {
   picos::testing::run([] {
     Tally t;
-    const int n = fibers(50);
+    const int n = st::fibers(50);
     std::vector<sync::testing::Victim> victims;
     for (int i = 0; i < n; ++i) {
-      victims.push_back(spawn_victim([&t, i] {
+      victims.push_back(st::spawn_victim([&t, i] {
         std::mt19937 rng(i);
         std::vector<Owned<int>> held;
         for (int k = 0; k < 6; ++k) {
@@ -231,18 +229,18 @@ TEST(FinallyTest, NoLeaksUnderRandomCancelation) {
           Fiber::yield();
           if (rng() % 2) {
             Computation<void> child;
-            if (rng() % 3 == 0) child.cancel(stop());
+            if (rng() % 3 == 0) child.cancel(st::stop());
             spawn_with(Fiber::create(child), held.back(), [](int&) {
               try {
                 Fiber::yield();
-              } catch (const Stop&) {  // the child was canceled
+              } catch (const st::Stop&) {  // the child was canceled
               }
             });
           }
         }
       }));
     }
-    for (int i = 0; i < n; i += 3) victims[i].c.cancel(stop());
+    for (int i = 0; i < n; i += 3) victims[i].c.cancel(st::stop());
     for (auto& v : victims) v.done.await();
     for (int spins = 0; t.live.load() > 0 && spins < 1000000; ++spins) Fiber::yield();
     EXPECT_EQ(t.live, 0);

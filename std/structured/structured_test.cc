@@ -35,10 +35,9 @@
 namespace picos::structured {
 namespace {
 
+namespace st = picos::sync::testing;
+
 using namespace std::chrono_literals;
-using sync::testing::stop;
-using sync::testing::Stop;
-using sync::testing::threads_are_fibers;
 
 struct Boom : std::runtime_error {
   explicit Boom(const std::string& what = "Boom") : std::runtime_error(what) {}
@@ -367,16 +366,16 @@ TEST(StructuredTest, ErrorsWinOverWhatTheBodyThrows) {
                      Control::protect([&] { Control::sleep(5ms); });
                      child_done = true;
                    });
-                   throw Stop();
+                   throw st::Stop();
                  }),
-                 Stop);
+                 st::Stop);
     EXPECT_TRUE(child_done.load());
   });
 }
 
 TEST(StructuredTest, CancelationOfTheParentCancelsBlockedChildren) {
   picos::testing::run([] {
-    const int n = threads_are_fibers() ? 5 : 20;
+    const int n = st::threads_are_fibers() ? 5 : 20;
     std::atomic<int> blocked{0}, saw_stop{0}, cleaned{0};
     std::atomic<bool> joined_after_cleanup{false}, parent_got_stop{false};
     Computation<void> parent;
@@ -397,7 +396,7 @@ TEST(StructuredTest, CancelationOfTheParentCancelsBlockedChildren) {
                 }
                 try {
                   std::rethrow_exception(x);
-                } catch (const Stop&) {
+                } catch (const st::Stop&) {
                   ++saw_stop;
                 } catch (...) {
                 }
@@ -415,14 +414,14 @@ TEST(StructuredTest, CancelationOfTheParentCancelsBlockedChildren) {
       joined_after_cleanup = cleaned.load() == n;
       try {
         if (e) std::rethrow_exception(e);
-      } catch (const Stop&) {
+      } catch (const st::Stop&) {
         parent_got_stop = true;
       } catch (...) {
       }
       done.finish();
     });
     while (blocked.load() < n) Fiber::yield();
-    parent.cancel(stop());
+    parent.cancel(st::stop());
     done.await();
     EXPECT_EQ(saw_stop.load(), n);
     EXPECT_TRUE(joined_after_cleanup.load());
@@ -433,11 +432,11 @@ TEST(StructuredTest, CancelationOfTheParentCancelsBlockedChildren) {
 TEST(StructuredTest, JoinAfterOnACanceledFiberDoesNotRun) {
   picos::testing::run([] {
     Computation<void> c;
-    c.cancel(stop());
+    c.cancel(st::stop());
     Computation<void> done;
     Fiber::spawn(Fiber::create(c), [done] {
       bool ran = false;
-      EXPECT_THROW(Bundle::join_after([&](Bundle&) { ran = true; }), Stop);
+      EXPECT_THROW(Bundle::join_after([&](Bundle&) { ran = true; }), st::Stop);
       EXPECT_FALSE(ran);
       done.finish();
     });
@@ -534,7 +533,7 @@ std::set<std::string> reported_of(const std::exception_ptr& e) {
 TEST(StructuredTest, RunAnyAndAllErrors) {
   picos::testing::run([] {
     std::mt19937 rng(12345);
-    const int rounds = threads_are_fibers() ? 4 : 20;
+    const int rounds = st::threads_are_fibers() ? 4 : 20;
     for (int round = 0; round < rounds; ++round) {
       for (bool any : {false, true}) {
         std::mutex mu;
@@ -728,7 +727,7 @@ TEST(StructuredTest, NoLeaksAfterThousandsOfNestedScopesWithRandomFailures) {
   const long before = g_live.load();
   picos::testing::run([before] {
     const PackedComputation main = Fiber::current().get_computation();
-    const int trees = threads_are_fibers() ? 20 : picos::testing::kSanitizer ? 100 : 800;
+    const int trees = st::threads_are_fibers() ? 20 : picos::testing::kSanitizer ? 100 : 800;
     for (int i = 0; i < trees; ++i) {
       try {
         restoring([&] { random_tree(3, static_cast<unsigned>(i)); });
@@ -744,7 +743,9 @@ TEST(StructuredTest, NoLeaksAfterThousandsOfNestedScopesWithRandomFailures) {
   });
   // Every child fiber (and its local storage) is gone once the scheduler has returned.
   EXPECT_TRUE(settles_to(before)) << g_live.load() << " live objects, expected " << before;
-  EXPECT_GE(g_scopes.load(), threads_are_fibers() ? 20 : picos::testing::kSanitizer ? 100 : 800);
+  EXPECT_GE(g_scopes.load(), st::threads_are_fibers()     ? 20
+                             : picos::testing::kSanitizer ? 100
+                                                          : 800);
 }
 
 TEST(StructuredTest, CapturedStateIsReleasedBeforeTheJoinReturns) {

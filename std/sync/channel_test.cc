@@ -25,14 +25,6 @@
 namespace picos::sync {
 namespace {
 
-using picos::testing::scaled;
-using testing::await_all;
-using testing::fibers;
-using testing::fork;
-using testing::Stop;
-using testing::stop;
-using testing::threads_are_fibers;
-
 // -1 for nullopt, so failures print plainly.
 int value_or_none(const std::optional<int>& v) { return v ? *v : -1; }
 
@@ -52,12 +44,12 @@ struct Worker {
 template <typename F>
 Worker start(F fn, bool cancel_first = false) {
   Worker w;
-  if (cancel_first) w.c.cancel(stop());
+  if (cancel_first) w.c.cancel(testing::stop());
   Fiber::spawn(Fiber::create(w.c), [fn = std::move(fn), done = w.done, r = w.result]() mutable {
     try {
       fn();
       *r = Worker::kReturned;
-    } catch (const Stop&) {
+    } catch (const testing::Stop&) {
       *r = Worker::kStopped;
     } catch (...) {
       *r = Worker::kOther;
@@ -83,8 +75,8 @@ TEST(ChannelTest, DeliversInFifoOrderAtEveryCapacity) {
     for (std::size_t capacity : {0, 1, 3, 64}) {
       Channel<int> ch(capacity);
       EXPECT_EQ(ch.capacity(), capacity);
-      const int n = threads_are_fibers() ? 500 : scaled(20000);
-      auto producer = fork([&] {
+      const int n = testing::threads_are_fibers() ? 500 : picos::testing::scaled(20000);
+      auto producer = testing::fork([&] {
         for (int i = 0; i < n; ++i) ch.send(i);
         ch.close();
       });
@@ -109,25 +101,25 @@ TEST(ChannelTest, WaitingSendersAndReceiversAreServedInArrivalOrder) {
       if (capacity == 1) ch.send(-1);
       std::vector<Computation<void>> done;
       for (int i = 0; i < n; ++i) {
-        done.push_back(fork([&ch, i] { ch.send(i); }));
+        done.push_back(testing::fork([&ch, i] { ch.send(i); }));
         wait_for_senders(ch, static_cast<std::size_t>(i) + 1);  // queued in order 0..n-1
       }
       if (capacity == 1) {
         EXPECT_EQ(value_or_none(ch.receive()), -1);
       }
       for (int i = 0; i < n; ++i) EXPECT_EQ(value_or_none(ch.receive()), i);
-      await_all(done);
+      testing::await_all(done);
     }
     Channel<int> ch(3);
     std::vector<int> got(n, -1);
     std::vector<Computation<void>> done;
     for (int i = 0; i < n; ++i) {
-      done.push_back(
-          fork([&, i] { got[static_cast<std::size_t>(i)] = value_or_none(ch.receive()); }));
+      done.push_back(testing::fork(
+          [&, i] { got[static_cast<std::size_t>(i)] = value_or_none(ch.receive()); }));
       wait_for_receivers(ch, static_cast<std::size_t>(i) + 1);
     }
     for (int i = 0; i < n; ++i) ch.send(100 + i);  // each handed to the oldest receiver
-    await_all(done);
+    testing::await_all(done);
     for (int i = 0; i < n; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], 100 + i);
     EXPECT_EQ(ch.size(), 0u);  // handed over directly, never buffered
   });
@@ -136,18 +128,18 @@ TEST(ChannelTest, WaitingSendersAndReceiversAreServedInArrivalOrder) {
 TEST(ChannelTest, ManyProducersAndConsumersReceiveEveryValueExactlyOnce) {
   picos::testing::run([] {
     for (std::size_t capacity : {0, 1, 64}) {
-      const int producers = fibers(4), consumers = fibers(4);
-      const int k = threads_are_fibers() ? 200 : scaled(5000);
+      const int producers = testing::fibers(4), consumers = testing::fibers(4);
+      const int k = testing::threads_are_fibers() ? 200 : picos::testing::scaled(5000);
       Channel<int> ch(capacity);
       std::vector<std::atomic<int>> seen(static_cast<std::size_t>(producers * k));
       std::vector<Computation<void>> prod, cons;
       for (int p = 0; p < producers; ++p) {
-        prod.push_back(fork([&, p] {
+        prod.push_back(testing::fork([&, p] {
           for (int i = 0; i < k; ++i) ch.send(p * k + i);
         }));
       }
       for (int c = 0; c < consumers; ++c) {
-        cons.push_back(fork([&] {
+        cons.push_back(testing::fork([&] {
           std::vector<int> last(static_cast<std::size_t>(producers), -1);
           while (std::optional<int> v = ch.receive()) {
             ++seen[static_cast<std::size_t>(*v)];
@@ -157,10 +149,10 @@ TEST(ChannelTest, ManyProducersAndConsumersReceiveEveryValueExactlyOnce) {
           }
         }));
       }
-      await_all(prod);
+      testing::await_all(prod);
       for (auto& p : prod) p.await();
       ch.close();
-      await_all(cons);
+      testing::await_all(cons);
       for (auto& c : cons) c.await();
       for (std::size_t v = 0; v < seen.size(); ++v) {
         ASSERT_EQ(seen[v].load(), 1) << "value " << v << ", capacity " << capacity;
@@ -175,7 +167,7 @@ TEST(ChannelTest, RendezvousSendCompletesOnlyWhenReceived) {
   picos::testing::run([] {
     Channel<int> ch(0);
     std::atomic<bool> sent{false};
-    auto sender = fork([&] {
+    auto sender = testing::fork([&] {
       ch.send(7);
       sent = true;
     });
@@ -192,11 +184,11 @@ TEST(ChannelTest, RendezvousSendCompletesOnlyWhenReceived) {
     EXPECT_EQ(ch.try_send(1), SendStatus::kFull);
     EXPECT_EQ(ch.try_receive(out), ReceiveStatus::kEmpty);
     EXPECT_FALSE(out);
-    auto receiver = fork([&] { EXPECT_EQ(value_or_none(ch.receive()), 5); });
+    auto receiver = testing::fork([&] { EXPECT_EQ(value_or_none(ch.receive()), 5); });
     wait_for_receivers(ch, 1);
     EXPECT_EQ(ch.try_send(5), SendStatus::kSent);
     receiver.await();
-    auto sender2 = fork([&] { ch.send(9); });
+    auto sender2 = testing::fork([&] { ch.send(9); });
     wait_for_senders(ch, 1);
     EXPECT_EQ(ch.try_receive(out), ReceiveStatus::kReceived);
     EXPECT_EQ(value_or_none(out), 9);
@@ -212,7 +204,7 @@ TEST(ChannelTest, BuffersUpToCapacityThenSuspendsTheSender) {
       EXPECT_EQ(ch.size(), static_cast<std::size_t>(capacity));
       EXPECT_EQ(ch.try_send(-1), SendStatus::kFull);
       std::atomic<bool> sent{false};
-      auto sender = fork([&] {
+      auto sender = testing::fork([&] {
         ch.send(capacity);
         sent = true;
       });
@@ -293,13 +285,13 @@ TEST(ChannelTest, CloseWakesBlockedSendersWithoutDeliveringAndReceiversWithNothi
     std::atomic<int> ended{0};
     std::vector<Computation<void>> receivers;
     for (int i = 0; i < 3; ++i) {
-      receivers.push_back(fork([&] {
+      receivers.push_back(testing::fork([&] {
         if (!ch.receive()) ++ended;
       }));
     }
     wait_for_receivers(ch, 3);
     ch.close();
-    await_all(receivers);
+    testing::await_all(receivers);
     EXPECT_EQ(ended.load(), 3);
     EXPECT_EQ(ch.waiting_receivers(), 0u);
   });
@@ -323,7 +315,7 @@ TEST(ChannelTest, MoveOnlyValuesWork) {
     EXPECT_EQ(**ch.try_receive(), 2);
 
     Channel<std::unique_ptr<int>> rendezvous(0);
-    auto receiver = fork([&] {
+    auto receiver = testing::fork([&] {
       int sum = 0;
       while (auto v = rendezvous.receive()) sum += **v;
       EXPECT_EQ(sum, 55);
@@ -353,7 +345,7 @@ TEST(ChannelTest, CopyingTrySendCopiesOnlyWhenSent) {
 
 TEST(ChannelTest, PlainThreadsAndFibersExchangeValues) {
   picos::testing::run([] {
-    const int n = threads_are_fibers() ? 300 : scaled(3000);
+    const int n = testing::threads_are_fibers() ? 300 : picos::testing::scaled(3000);
     Channel<int> to_fiber(3);
     Channel<int> to_thread(0);
     std::thread thread([&] {
@@ -399,9 +391,9 @@ TEST(ChannelTest, CanceledOnEntrySendAndReceiveThrowAndDoNothing) {
     ch.send(1);  // a value to receive and room to send
     Worker w = start(
         [&] {
-          EXPECT_THROW(ch.send(2), Stop);
+          EXPECT_THROW(ch.send(2), testing::Stop);
           EXPECT_EQ(ch.size(), 1u);
-          EXPECT_THROW((void)ch.receive(), Stop);
+          EXPECT_THROW((void)ch.receive(), testing::Stop);
           EXPECT_EQ(ch.size(), 1u);
           EXPECT_EQ(ch.try_send(3), SendStatus::kSent);
           EXPECT_EQ(value_or_none(ch.try_receive()), 1);
@@ -423,7 +415,7 @@ TEST(ChannelTest, CanceledWhileSendingToAFullChannelDeliversNothing) {
       for (std::size_t i = 0; i < capacity; ++i) ch.send(static_cast<int>(i));
       Worker w = start([&] { ch.send(-7); });
       wait_for_senders(ch, 1);
-      w.c.cancel(stop());
+      w.c.cancel(testing::stop());
       EXPECT_EQ(w.await_result(), Worker::kStopped);
       EXPECT_EQ(ch.waiting_senders(), 0u);
       EXPECT_EQ(ch.size(), capacity);
@@ -444,7 +436,7 @@ TEST(ChannelTest, CanceledWhileReceivingTakesNothing) {
       Channel<int> ch(capacity);
       Worker w = start([&] { (void)ch.receive(); });
       wait_for_receivers(ch, 1);
-      w.c.cancel(stop());
+      w.c.cancel(testing::stop());
       EXPECT_EQ(w.await_result(), Worker::kStopped);
       EXPECT_EQ(ch.waiting_receivers(), 0u);
       // A left-behind receiver would be handed this value.
@@ -458,9 +450,9 @@ TEST(ChannelTest, CanceledWhileReceivingTakesNothing) {
 // first, the hand-off first, or both at once. Returns when both are done.
 template <typename F>
 void hand_off_racing_cancel(const Worker& w, int round, F hand_off) {
-  auto canceler = fork([&w, round] {
+  auto canceler = testing::fork([&w, round] {
     if (round % 3 == 0) Fiber::yield();
-    w.c.cancel(stop());
+    w.c.cancel(testing::stop());
   });
   if (round % 3 == 1) Fiber::yield();
   hand_off();
@@ -470,7 +462,7 @@ void hand_off_racing_cancel(const Worker& w, int round, F hand_off) {
 // (c) Cancelation racing the hand-off: the outcome is all or nothing, counted per round.
 TEST(ChannelTest, CancelRacingAHandOffToAReceiverNeitherLosesNorDuplicates) {
   picos::testing::run([] {
-    const int rounds = threads_are_fibers() ? 100 : scaled(2000);
+    const int rounds = testing::threads_are_fibers() ? 100 : picos::testing::scaled(2000);
     int delivered = 0, canceled = 0;
     for (int round = 0; round < rounds; ++round) {
       const std::size_t capacity = round % 2 ? 1 : 0;
@@ -511,7 +503,7 @@ TEST(ChannelTest, CancelRacingAHandOffToAReceiverNeitherLosesNorDuplicates) {
 
 TEST(ChannelTest, CancelRacingAHandOffFromASenderNeitherLosesNorDuplicates) {
   picos::testing::run([] {
-    const int rounds = threads_are_fibers() ? 100 : scaled(2000);
+    const int rounds = testing::threads_are_fibers() ? 100 : picos::testing::scaled(2000);
     for (int round = 0; round < rounds; ++round) {
       const std::size_t capacity = round % 2 ? 1 : 0;
       Channel<int> ch(capacity);
@@ -546,8 +538,8 @@ TEST(ChannelTest, CancelRacingAHandOffFromASenderNeitherLosesNorDuplicates) {
 TEST(ChannelTest, RandomCancelationKeepsDeliveryExactlyOnce) {
   picos::testing::run([] {
     for (std::size_t capacity : {0, 2}) {
-      const int producers = fibers(6), consumers = fibers(6);
-      const int k = threads_are_fibers() ? 100 : scaled(3000);
+      const int producers = testing::fibers(6), consumers = testing::fibers(6);
+      const int k = testing::threads_are_fibers() ? 100 : picos::testing::scaled(3000);
       Channel<int> ch(capacity);
       const std::size_t total = static_cast<std::size_t>(producers) * static_cast<std::size_t>(k);
       std::vector<std::atomic<int>> sent(total), received(total);
@@ -571,8 +563,8 @@ TEST(ChannelTest, RandomCancelationKeepsDeliveryExactlyOnce) {
       std::mt19937 rng(static_cast<unsigned>(capacity) + 11);
       for (int i = 0; i < producers / 2; ++i) {
         for (int j = static_cast<int>(rng() % 20); j > 0; --j) Fiber::yield();
-        prod[rng() % prod.size()].c.cancel(stop());
-        cons[1 + rng() % (cons.size() - 1)].c.cancel(stop());
+        prod[rng() % prod.size()].c.cancel(testing::stop());
+        cons[1 + rng() % (cons.size() - 1)].c.cancel(testing::stop());
       }
       for (auto& p : prod) EXPECT_NE(p.await_result(), Worker::kOther);
       ch.close();

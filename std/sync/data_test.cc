@@ -26,13 +26,6 @@
 namespace picos::sync {
 namespace {
 
-using testing::await_all;
-using testing::fibers;
-using testing::fork;
-using testing::Stop;
-using testing::stop;
-using testing::threads_are_fibers;
-
 // How a fiber's body ended.
 enum class Outcome { kReturned, kStop, kPoisoned, kUndefined, kOther };
 
@@ -46,7 +39,7 @@ Outcome outcome_of(F fn) {
   try {
     fn();
     return Outcome::kReturned;
-  } catch (const Stop&) {
+  } catch (const testing::Stop&) {
     return Outcome::kStop;
   } catch (const Poisoned&) {
     return Outcome::kPoisoned;
@@ -76,7 +69,7 @@ Computation<void> spawn_in(const PackedComputation& c, F fn) {
 template <typename F>
 Computation<void> spawn_canceled(F fn) {
   Computation<void> c;
-  c.cancel(stop());
+  c.cancel(testing::stop());
   return spawn_in(c, std::move(fn));
 }
 
@@ -87,7 +80,7 @@ void yield_until(P p) {
 
 // Iterations of the cancelation races: each spawns two or three fibers.
 int race_rounds() {
-  if (threads_are_fibers()) return 50;
+  if (testing::threads_are_fibers()) return 50;
   return picos::testing::kSanitizer ? 300 : 2000;
 }
 
@@ -107,14 +100,14 @@ TEST(BarrierTest, RejectsInvalidPartyCounts) {
 
 TEST(BarrierTest, EverybodySeesAllArrivalsBetweenTwoWaits) {
   picos::testing::run([] {
-    std::vector<int> sizes = {1, 2, 3, 4, fibers(32)};
+    std::vector<int> sizes = {1, 2, 3, 4, testing::fibers(32)};
     for (int n : sizes) {
       const int rounds = 5;
       Barrier b(n);
       std::atomic<int> count{0};
       std::vector<Computation<void>> done;
       for (int i = 0; i < n; ++i) {
-        done.push_back(fork([&, n] {
+        done.push_back(testing::fork([&, n] {
           for (int r = 0; r < rounds; ++r) {
             b.arrive_and_wait();
             ++count;
@@ -125,7 +118,7 @@ TEST(BarrierTest, EverybodySeesAllArrivalsBetweenTwoWaits) {
           }
         }));
       }
-      await_all(done);
+      testing::await_all(done);
       for (auto& d : done) d.await();
       EXPECT_EQ(count.load(), n * rounds);
       EXPECT_FALSE(b.is_poisoned());
@@ -139,7 +132,8 @@ TEST(BarrierTest, PoisonWakesEveryWaiterAndLaterArrivals) {
     for (int n = 1; n <= 4; ++n) {
       Barrier b(n);
       std::vector<Computation<void>> waiters;
-      for (int i = 0; i < n - 1; ++i) waiters.push_back(fork([&] { b.arrive_and_wait(); }));
+      for (int i = 0; i < n - 1; ++i)
+        waiters.push_back(testing::fork([&] { b.arrive_and_wait(); }));
       yield_until([&] { return b.arrived() == n - 1; });
       b.poison();
       EXPECT_TRUE(b.is_poisoned());
@@ -155,7 +149,7 @@ TEST(BarrierTest, PoisonWakesEveryWaiterAndLaterArrivals) {
 TEST(BarrierTest, ArrivingWhenAlreadyCanceledPoisonsWithoutArriving) {
   picos::testing::run([] {
     Barrier b(3);
-    auto waiter = fork([&] { b.arrive_and_wait(); });
+    auto waiter = testing::fork([&] { b.arrive_and_wait(); });
     yield_until([&] { return b.arrived() == 1; });
     auto canceled = spawn_canceled([&] { b.arrive_and_wait(); });
     EXPECT_EQ(outcome(canceled), Outcome::kStop);
@@ -174,13 +168,13 @@ TEST(BarrierTest, ArrivingWhenAlreadyCanceledPoisonsWithoutArriving) {
 TEST(BarrierTest, CanceledWaiterPoisonsTheBarrier) {
   picos::testing::run([] {
     Barrier b(3);
-    auto other = fork([&] { b.arrive_and_wait(); });
+    auto other = testing::fork([&] { b.arrive_and_wait(); });
     Computation<void> victim;
     auto victim_done = spawn_in(victim, [&] { b.arrive_and_wait(); });
     yield_until([&] { return b.arrived() == 2; });
     Fiber::sleep(0.001);  // let both reach their await
     EXPECT_FALSE(b.is_poisoned());
-    victim.cancel(stop());
+    victim.cancel(testing::stop());
     EXPECT_EQ(outcome(victim_done), Outcome::kStop);
     EXPECT_EQ(outcome(other), Outcome::kPoisoned);
     EXPECT_TRUE(b.is_poisoned());
@@ -201,10 +195,10 @@ TEST(BarrierTest, CancelRacingTheLastArrivalHasOneOfTwoOutcomes) {
       if (round % 4 < 2) yield_until([&] { return b.arrived() == 1; });
       Outcome mine;
       if (round % 2) {
-        victim.cancel(stop());
+        victim.cancel(testing::stop());
         mine = outcome_of([&] { b.arrive_and_wait(); });
       } else {
-        auto canceler = fork([&] { victim.cancel(stop()); });
+        auto canceler = testing::fork([&] { victim.cancel(testing::stop()); });
         mine = outcome_of([&] { b.arrive_and_wait(); });
         canceler.await();
       }
@@ -307,10 +301,10 @@ TEST(LazyTest, ConcurrentForcersRunTheThunkOnceAndNeverSeeLazyUndefined) {
         return 5;
       });
       std::atomic<int> sum{0};
-      const int n = fibers(100);
+      const int n = testing::fibers(100);
       std::vector<Computation<void>> done;
-      for (int i = 0; i < n; ++i) done.push_back(fork([&, l] { sum += l.force(); }));
-      await_all(done);
+      for (int i = 0; i < n; ++i) done.push_back(testing::fork([&, l] { sum += l.force(); }));
+      testing::await_all(done);
       for (auto& d : done) EXPECT_EQ(outcome(d), Outcome::kReturned);
       EXPECT_EQ(runs.load(), 1);
       EXPECT_EQ(sum.load(), 5 * n);
@@ -350,11 +344,11 @@ TEST(LazyTest, ForcerCanceledWhileThunkBlockedStoresTheCancelation) {
     Computation<void> forcer;
     auto forcer_done = spawn_in(forcer, [l] { (void)l.force(); });
     yield_until([&] { return started.load(); });
-    forcer.cancel(stop());
+    forcer.cancel(testing::stop());
     EXPECT_EQ(outcome(forcer_done), Outcome::kStop);
     EXPECT_FALSE(l.is_value());
-    EXPECT_THROW(l.force(), Stop);
-    EXPECT_THROW(l.force(), Stop);
+    EXPECT_THROW(l.force(), testing::Stop);
+    EXPECT_THROW(l.force(), testing::Stop);
     EXPECT_TRUE(never.is_running());
   });
 }
@@ -371,7 +365,7 @@ struct BlockedLazy {
   Computation<void> runner;
 
   BlockedLazy() {
-    runner = fork([l = lazy] { EXPECT_EQ(l.force(), 42); });
+    runner = testing::fork([l = lazy] { EXPECT_EQ(l.force(), 42); });
     yield_until([&] { return started->load(); });
   }
   size_t waiters() const { return lazy.computation().bag_size_for_testing(); }
@@ -398,7 +392,7 @@ TEST(LazyTest, WaitingForcerCanceledWhileWaiting) {
     Computation<void> victim;
     auto victim_done = spawn_in(victim, [l = b.lazy] { (void)l.force(); });
     yield_until([&] { return b.waiters() == 1; });
-    victim.cancel(stop());
+    victim.cancel(testing::stop());
     EXPECT_EQ(outcome(victim_done), Outcome::kStop);
     EXPECT_EQ(b.waiters(), 0u);
     EXPECT_FALSE(b.lazy.is_value());
@@ -419,9 +413,9 @@ TEST(LazyTest, CancelRacingTheValue) {
       if (round % 4 < 2) yield_until([&] { return b.waiters() == 1; });
       if (round % 2) {
         b.gate.finish();
-        victim.cancel(stop());
+        victim.cancel(testing::stop());
       } else {
-        victim.cancel(stop());
+        victim.cancel(testing::stop());
         b.gate.finish();
       }
       Outcome o = outcome(victim_done);
@@ -438,10 +432,10 @@ TEST(StreamTest, EveryReaderSeesEveryValueInOrder) {
   picos::testing::run([] {
     Stream<int> s;
     const int writers = 3, per_writer = picos::testing::kSanitizer ? 100 : 500;
-    const int readers = fibers(20);
+    const int readers = testing::fibers(20);
     std::vector<Computation<void>> done;
     for (int r = 0; r < readers; ++r) {
-      done.push_back(fork([c = s.tap()]() mutable {
+      done.push_back(testing::fork([c = s.tap()]() mutable {
         std::vector<int> last(writers, -1);
         for (int i = 0; i < writers * per_writer; ++i) {
           auto [v, next] = c.read();
@@ -454,14 +448,14 @@ TEST(StreamTest, EveryReaderSeesEveryValueInOrder) {
       }));
     }
     for (int w = 0; w < writers; ++w) {
-      done.push_back(fork([s, w] {
+      done.push_back(testing::fork([s, w] {
         for (int k = 0; k < per_writer; ++k) {
           s.push(w * per_writer + k);
           if (k % 16 == 0) Fiber::yield();
         }
       }));
     }
-    await_all(done);
+    testing::await_all(done);
     for (auto& d : done) EXPECT_EQ(outcome(d), Outcome::kReturned);
   });
 }
@@ -494,9 +488,11 @@ TEST(StreamTest, PoisonWakesReadersAndRejectsPushes) {
     s.push(1);
     auto c = s.tap();
     std::vector<Computation<void>> readers;
-    for (int i = 0; i < fibers(10); ++i) readers.push_back(fork([c] { (void)c.read(); }));
-    yield_until(
-        [&] { return c.computation().bag_size_for_testing() == static_cast<size_t>(fibers(10)); });
+    for (int i = 0; i < testing::fibers(10); ++i)
+      readers.push_back(testing::fork([c] { (void)c.read(); }));
+    yield_until([&] {
+      return c.computation().bag_size_for_testing() == static_cast<size_t>(testing::fibers(10));
+    });
     EXPECT_FALSE(s.is_poisoned());
     EXPECT_THROW(s.poison(nullptr), std::invalid_argument);
     s.poison(std::make_exception_ptr(std::out_of_range("closed")));
@@ -508,7 +504,7 @@ TEST(StreamTest, PoisonWakesReadersAndRejectsPushes) {
     EXPECT_THROW(s.push(2), std::out_of_range);
     EXPECT_THROW(c.peek(), std::out_of_range);
     EXPECT_THROW(s.tap().read(), std::out_of_range);
-    s.poison(stop());  // the first poison wins
+    s.poison(testing::stop());  // the first poison wins
     EXPECT_THROW(s.push(3), std::out_of_range);
     // Values pushed before the poison are still there for cursors before them.
     auto [v, next] = early.read();
@@ -550,7 +546,7 @@ TEST(StreamTest, ReadCanceledWhileWaiting) {
     Computation<void> victim;
     auto victim_done = spawn_in(victim, [c] { (void)c.read(); });
     yield_until([&] { return c.computation().bag_size_for_testing() == 1; });
-    victim.cancel(stop());
+    victim.cancel(testing::stop());
     EXPECT_EQ(outcome(victim_done), Outcome::kStop);
     EXPECT_EQ(c.computation().bag_size_for_testing(), 0u);
     s.push(7);
@@ -571,9 +567,9 @@ TEST(StreamTest, CancelRacingAPush) {
       if (round % 4 < 2) yield_until([&] { return c.computation().bag_size_for_testing() == 1; });
       if (round % 2) {
         s.push(round);
-        victim.cancel(stop());
+        victim.cancel(testing::stop());
       } else {
-        victim.cancel(stop());
+        victim.cancel(testing::stop());
         s.push(round);
       }
       Outcome o = outcome(victim_done);

@@ -31,19 +31,6 @@
 namespace picos::sync {
 namespace {
 
-using testing::await_all;
-using testing::cancel;
-using testing::cancel_self;
-using testing::fibers;
-using testing::fork;
-using testing::fork_counting_poisoned;
-using testing::inject_everywhere;
-using testing::parked_for_testing;
-using testing::spawn_victim;
-using testing::Stop;
-using testing::Victim;
-using testing::wait_parked;
-
 // Sem(1) as a lock: the adapter gives it Lockable's names.
 class BinarySem : public Sem {
  public:
@@ -115,7 +102,7 @@ bool free_and_exclusive(T& m) {
 template <typename T>
 void expect_nothing_parked() {
   if constexpr (Traits<T>::kParks) {
-    EXPECT_EQ(parked_for_testing(), 0u);
+    EXPECT_EQ(testing::parked_for_testing(), 0u);
   }
 }
 
@@ -131,10 +118,10 @@ TYPED_TEST(ExclusionTest, MutualExclusionAcrossSuspension) {
     TypeParam m;
     long value = 0;
     std::atomic<int> inside{0};
-    const int n = fibers(100), k = 50;
+    const int n = testing::fibers(100), k = 50;
     std::vector<Computation<void>> done;
     for (int i = 0; i < n; ++i) {
-      done.push_back(fork([&] {
+      done.push_back(testing::fork([&] {
         for (int j = 0; j < k; ++j) {
           std::lock_guard<TypeParam> guard(m);
           EXPECT_EQ(++inside, 1);
@@ -145,7 +132,7 @@ TYPED_TEST(ExclusionTest, MutualExclusionAcrossSuspension) {
         }
       }));
     }
-    await_all(done);
+    testing::await_all(done);
     for (auto& d : done) d.await();
     EXPECT_EQ(value, static_cast<long>(n) * k);
     EXPECT_TRUE(free_and_exclusive(m));
@@ -158,7 +145,7 @@ TYPED_TEST(ExclusionTest, TryLockSequence) {
     TypeParam m;
     EXPECT_TRUE(m.try_lock());
     EXPECT_FALSE(m.try_lock());
-    fork([&] { EXPECT_FALSE(m.try_lock()); }).await();  // nor can another fiber
+    testing::fork([&] { EXPECT_FALSE(m.try_lock()); }).await();  // nor can another fiber
     m.unlock();
     EXPECT_TRUE(m.try_lock());
     m.unlock();
@@ -193,10 +180,10 @@ TYPED_TEST(ExclusionTest, CancelationStressKeepsExclusionAndLosesNoHandOff) {
     TypeParam m;
     std::atomic<int> inside{0};
     std::atomic<long> entered{0};
-    const int n = fibers(60);
-    std::vector<Victim> workers;
+    const int n = testing::fibers(60);
+    std::vector<testing::Victim> workers;
     for (int i = 0; i < n; ++i) {
-      workers.push_back(spawn_victim([&] {
+      workers.push_back(testing::spawn_victim([&] {
         try {
           for (int j = 0; j < 200; ++j) {
             std::lock_guard<TypeParam> guard(m);
@@ -208,14 +195,14 @@ TYPED_TEST(ExclusionTest, CancelationStressKeepsExclusionAndLosesNoHandOff) {
             ++entered;
             if (j % 3 == 0) Fiber::yield();
           }
-        } catch (const Stop&) {
+        } catch (const testing::Stop&) {
         }
       }));
     }
     std::mt19937 rng(7);
     for (int i = 0; i < n / 2; ++i) {
       Fiber::yield();
-      cancel(workers[rng() % workers.size()].c);
+      testing::cancel(workers[rng() % workers.size()].c);
     }
     for (auto& w : workers) w.done.await();  // a lost hand-off would hang here
     EXPECT_TRUE(free_and_exclusive(m));
@@ -251,17 +238,17 @@ TYPED_TEST(ParkingLockTest, PoisoningWakesEveryWaiter) {
       std::vector<Computation<void>> done;
       for (int i = 0; i < n; ++i) {
         for (const auto& acquire : acquires) {
-          done.push_back(fork_counting_poisoned(poisoned, acquire));
+          done.push_back(testing::fork_counting_poisoned(poisoned, acquire));
         }
       }
-      wait_parked(static_cast<std::size_t>(waiters));
+      testing::wait_parked(static_cast<std::size_t>(waiters));
       m.poison();
-      await_all(done);
+      testing::await_all(done);
       EXPECT_EQ(poisoned.load(), waiters);
       Traits<TypeParam>::check_poisoned(m);
       EXPECT_THROW(m.lock(), Poisoned);
       EXPECT_THROW(m.try_lock(), Poisoned);
-      EXPECT_EQ(parked_for_testing(), 0u);
+      EXPECT_EQ(testing::parked_for_testing(), 0u);
     }
   });
 }
@@ -270,8 +257,8 @@ TYPED_TEST(ParkingLockTest, PoisoningWakesEveryWaiter) {
 TYPED_TEST(ParkingLockTest, CancelationInjectedIntoLock) {
   picos::testing::run([] {
     TypeParam m;
-    inject_everywhere({[&] { m.lock(); }, [&] { m.lock(); }, [&] { m.unlock(); }, [] {},
-                       [&] { m.unlock(); }, [&] { return free_and_exclusive(m); }});
+    testing::inject_everywhere({[&] { m.lock(); }, [&] { m.lock(); }, [&] { m.unlock(); }, [] {},
+                                [&] { m.unlock(); }, [&] { return free_and_exclusive(m); }});
   });
 }
 
@@ -288,12 +275,12 @@ TYPED_TEST(ConditionVariableTest, BoundedBufferProducersAndConsumers) {
     typename Traits<TypeParam>::Condition not_full, not_empty;
     std::vector<int> buffer;
     const std::size_t capacity = 4;
-    const int producers = fibers(8), items = 200;
+    const int producers = testing::fibers(8), items = 200;
     long sum = 0;
     int consumed = 0;
     std::vector<Computation<void>> done;
     for (int p = 0; p < producers; ++p) {
-      done.push_back(fork([&] {
+      done.push_back(testing::fork([&] {
         for (int i = 1; i <= items; ++i) {
           std::unique_lock<TypeParam> lock(m);
           not_full.wait(m, [&] { return buffer.size() < capacity; });
@@ -301,7 +288,7 @@ TYPED_TEST(ConditionVariableTest, BoundedBufferProducersAndConsumers) {
           not_empty.signal();
         }
       }));
-      done.push_back(fork([&] {
+      done.push_back(testing::fork([&] {
         for (int i = 0; i < items; ++i) {
           std::unique_lock<TypeParam> lock(m);
           not_empty.wait(m, [&] { return !buffer.empty(); });
@@ -312,7 +299,7 @@ TYPED_TEST(ConditionVariableTest, BoundedBufferProducersAndConsumers) {
         }
       }));
     }
-    await_all(done);
+    testing::await_all(done);
     for (auto& d : done) d.await();
     EXPECT_EQ(consumed, producers * items);
     EXPECT_EQ(sum, static_cast<long>(producers) * items * (items + 1) / 2);
@@ -326,11 +313,11 @@ TYPED_TEST(ConditionVariableTest, SignalThenBroadcastWakesEveryWaiter) {
     TypeParam m;
     typename Traits<TypeParam>::Condition c;
     bool go = false;
-    const int n = fibers(50);
+    const int n = testing::fibers(50);
     std::atomic<int> woke{0};
     std::vector<Computation<void>> done;
     for (int i = 0; i < n; ++i) {
-      done.push_back(fork([&] {
+      done.push_back(testing::fork([&] {
         std::unique_lock<TypeParam> lock(m);
         c.wait(m, [&] { return go; });
         if constexpr (std::is_same_v<TypeParam, Rwlock>) {
@@ -339,7 +326,7 @@ TYPED_TEST(ConditionVariableTest, SignalThenBroadcastWakesEveryWaiter) {
         ++woke;
       }));
       if constexpr (std::is_same_v<TypeParam, Rwlock>) {
-        done.push_back(fork([&] {
+        done.push_back(testing::fork([&] {
           std::shared_lock<Rwlock> lock(m);
           c.wait_shared(m, [&] { return go; });
           EXPECT_FALSE(m.try_acquire());  // we hold it shared
@@ -348,7 +335,7 @@ TYPED_TEST(ConditionVariableTest, SignalThenBroadcastWakesEveryWaiter) {
       }
     }
     if constexpr (Traits<TypeParam>::kParks) {
-      wait_parked(done.size());
+      testing::wait_parked(done.size());
     } else {
       Fiber::yield();
     }
@@ -358,7 +345,7 @@ TYPED_TEST(ConditionVariableTest, SignalThenBroadcastWakesEveryWaiter) {
     }
     c.signal();
     c.broadcast();
-    await_all(done);
+    testing::await_all(done);
     for (auto& d : done) d.await();
     EXPECT_EQ(woke.load(), static_cast<int>(done.size()));
     EXPECT_TRUE(free_and_exclusive(m));
@@ -376,21 +363,21 @@ TYPED_TEST(ConditionLockTest, CancelationInjectedIntoWait) {
   picos::testing::run([] {
     TypeParam l;
     typename TypeParam::Condition c;
-    inject_everywhere({[] {},
-                       [&] {
-                         l.acquire();
-                         c.wait(l);
-                       },
-                       [&] {
-                         l.release();
-                         c.signal();  // pass the signal on
-                       },
-                       [&] {
-                         EXPECT_TRUE(l.is_locked());  // wait throws with the lock held
-                         l.release();
-                       },
-                       [&] { c.signal(); }, [&] { return free_and_exclusive(l); },
-                       [&] { return !l.is_locked(); }});
+    testing::inject_everywhere({[] {},
+                                [&] {
+                                  l.acquire();
+                                  c.wait(l);
+                                },
+                                [&] {
+                                  l.release();
+                                  c.signal();  // pass the signal on
+                                },
+                                [&] {
+                                  EXPECT_TRUE(l.is_locked());  // wait throws with the lock held
+                                  l.release();
+                                },
+                                [&] { c.signal(); }, [&] { return free_and_exclusive(l); },
+                                [&] { return !l.is_locked(); }});
   });
 }
 
@@ -413,7 +400,7 @@ TYPED_TEST(ConditionLockTest, MisuseIsReported) {
       EXPECT_THROW(c.wait(l), std::logic_error);
       l.release_shared();
     }
-    EXPECT_EQ(parked_for_testing(), 0u);  // the failed waits queued nothing
+    EXPECT_EQ(testing::parked_for_testing(), 0u);  // the failed waits queued nothing
     c.signal();
     c.broadcast();
     EXPECT_FALSE(l.is_poisoned());
@@ -427,19 +414,19 @@ TYPED_TEST(ConditionLockTest, CanceledWaitReacquiresTheLockBeforeThrowing) {
     TypeParam l;
     typename TypeParam::Condition c;
     std::atomic<int> stage{0};
-    Victim v = spawn_victim([&] {
+    testing::Victim v = testing::spawn_victim([&] {
       l.acquire();
       try {
         c.wait(l);
-      } catch (const Stop&) {
+      } catch (const testing::Stop&) {
         stage = 1;
         EXPECT_TRUE(l.is_locked());
         l.release();
       }
     });
-    wait_parked(1);
+    testing::wait_parked(1);
     l.acquire();  // the wait released it
-    cancel(v.c);
+    testing::cancel(v.c);
     for (int i = 0; i < 50; ++i) Fiber::yield();
     EXPECT_EQ(stage.load(), 0);  // still waiting for the lock we hold
     l.release();
@@ -459,10 +446,10 @@ TYPED_TEST(ConditionLockTest, CancelationStressKeepsExclusionAndWaitReturnsHoldi
     std::atomic<int> inside{0};
     long plain = 0;  // only touched with the lock held
     std::atomic<long> expected{0};
-    const int n = fibers(40), k = picos::testing::scaled(200);
-    std::vector<Victim> workers;
+    const int n = testing::fibers(40), k = picos::testing::scaled(200);
+    std::vector<testing::Victim> workers;
     for (int i = 0; i < n; ++i) {
-      workers.push_back(spawn_victim([&] {
+      workers.push_back(testing::spawn_victim([&] {
         long mine = 0;
         auto step = [&] {
           EXPECT_EQ(++inside, 1);
@@ -486,23 +473,23 @@ TYPED_TEST(ConditionLockTest, CancelationStressKeepsExclusionAndWaitReturnsHoldi
             held = false;
             l.release();
           }
-        } catch (const Stop&) {
+        } catch (const testing::Stop&) {
           if (held) l.release();
         }
         expected += mine;
       }));
     }
-    Computation<void> canceler = fork([&] {
+    Computation<void> canceler = testing::fork([&] {
       std::mt19937 rng(11);
       for (int i = 0; i < n / 2; ++i) {
         for (int y = static_cast<int>(rng() % 20); y > 0; --y) Fiber::yield();
-        cancel(workers[rng() % workers.size()].c);
+        testing::cancel(workers[rng() % workers.size()].c);
       }
     });
     std::mt19937 rng(5);
     auto all_done = [&] {
       return std::all_of(workers.begin(), workers.end(),
-                         [](const Victim& v) { return !v.done.is_running(); });
+                         [](const testing::Victim& v) { return !v.done.is_running(); });
     };
     while (!all_done()) {
       if (rng() % 4 == 0) {
@@ -516,7 +503,7 @@ TYPED_TEST(ConditionLockTest, CancelationStressKeepsExclusionAndWaitReturnsHoldi
     EXPECT_EQ(plain, expected.load());
     EXPECT_TRUE(l.try_acquire());  // nobody holds it at the end
     l.release();
-    EXPECT_EQ(parked_for_testing(), 0u);
+    EXPECT_EQ(testing::parked_for_testing(), 0u);
   });
 }
 
@@ -529,9 +516,9 @@ TEST(NonCancelableTest, OperationsInACanceledFiber) {
     Rwlock rw, frozen;
     Sem s(0);
     std::atomic<bool> finished{false};
-    Victim v = spawn_victim([&] {
-      cancel_self();
-      EXPECT_THROW(Fiber::current().check(), Stop);
+    testing::Victim v = testing::spawn_victim([&] {
+      testing::cancel_self();
+      EXPECT_THROW(Fiber::current().check(), testing::Stop);
       EXPECT_NO_THROW(l.acquire());  // free: taken without a check
       EXPECT_NO_THROW(c.signal());
       EXPECT_NO_THROW(c.broadcast());

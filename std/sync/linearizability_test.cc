@@ -40,8 +40,6 @@
 namespace picos::sync {
 namespace {
 
-using testing::fork;
-
 // ---- commands and the sequential model -------------------------------------------------
 
 enum class Op { kPush, kPop, kTop, kSize };
@@ -248,7 +246,7 @@ bool run_trial(std::uint64_t seed, const std::function<std::unique_ptr<Guard>()>
   std::atomic<int> arrived{0};
   std::vector<Computation<void>> done;
   for (std::size_t i = 0; i < t.suffixes.size(); ++i) {
-    done.push_back(fork([&, i] {
+    done.push_back(testing::fork([&, i] {
       // Start together, so the suffixes really overlap.
       arrived.fetch_add(1);
       while (arrived.load() < fibers) Fiber::yield();

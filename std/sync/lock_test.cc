@@ -20,12 +20,6 @@
 namespace picos::sync {
 namespace {
 
-using testing::eventually;
-using testing::parked_for_testing;
-using testing::poisoned_condition_waiters;
-using testing::Stop;
-using testing::wait_parked;
-
 TEST(LockTest, IsOneWord) { EXPECT_EQ(sizeof(Lock), 8u); }
 
 TEST(LockTest, TryAcquireSequence) {
@@ -51,13 +45,13 @@ TEST(LockTest, HoldingPoisonsOnExceptionProtectReleases) {
     Lock l;
     EXPECT_EQ(l.holding([] { return 42; }), 42);
     EXPECT_FALSE(l.is_locked());
-    EXPECT_THROW(l.protect([]() -> int { throw Stop(); }), Stop);
+    EXPECT_THROW(l.protect([]() -> int { throw testing::Stop(); }), testing::Stop);
     EXPECT_FALSE(l.is_locked());
     EXPECT_FALSE(l.is_poisoned());
     int x = 0;
     int& r = l.protect([&]() -> int& { return x; });
     EXPECT_EQ(&r, &x);
-    EXPECT_THROW(l.holding([] { throw Stop(); }), Stop);
+    EXPECT_THROW(l.holding([] { throw testing::Stop(); }), testing::Stop);
     EXPECT_TRUE(l.is_poisoned());
     EXPECT_TRUE(l.is_locked());
     EXPECT_THROW(l.acquire(), Poisoned);
@@ -69,12 +63,12 @@ TEST(LockTest, ConditionWaitersUnderHoldingAndProtectSeePoisoned) {
     Lock l;
     Lock::Condition c;
     EXPECT_EQ(
-        poisoned_condition_waiters(
+        testing::poisoned_condition_waiters(
             l, c, [&] { l.holding([&] { c.wait(l); }); }, [&] { l.protect([&] { c.wait(l); }); }),
         2);
     EXPECT_THROW(l.acquire(), Poisoned);
     EXPECT_THROW(c.wait(l), Poisoned);
-    EXPECT_EQ(parked_for_testing(), 0u);
+    EXPECT_EQ(testing::parked_for_testing(), 0u);
   });
 }
 
@@ -95,7 +89,7 @@ TEST(LockTest, ConditionSignalAndBroadcastWakeWaiters) {
             ++woke;
           });
         }
-        wait_parked(n);
+        testing::wait_parked(n);
         while (woke.load() < n) {
           if (broadcast) {
             c.broadcast();
@@ -105,8 +99,8 @@ TEST(LockTest, ConditionSignalAndBroadcastWakeWaiters) {
           Fiber::yield();
         }
         EXPECT_EQ(woke.load(), n);
-        EXPECT_TRUE(eventually([&] { return !l.is_locked(); }));
-        EXPECT_EQ(parked_for_testing(), 0u);
+        EXPECT_TRUE(testing::eventually([&] { return !l.is_locked(); }));
+        EXPECT_EQ(testing::parked_for_testing(), 0u);
       }
     }
   });

@@ -23,15 +23,6 @@
 namespace picos::sync {
 namespace {
 
-using testing::await_all;
-using testing::fibers;
-using testing::fork;
-using testing::inject_everywhere;
-using testing::parked_for_testing;
-using testing::poisoned_condition_waiters;
-using testing::Stop;
-using testing::wait_parked;
-
 // The state word plus the writers' gate (a Lock): two words, no allocation.
 TEST(RwlockTest, IsTwoWords) { EXPECT_EQ(sizeof(Rwlock), 16u); }
 
@@ -40,10 +31,10 @@ TEST(RwlockTest, ReadersShareWritersExclude) {
     Rwlock rw;
     std::atomic<int> readers{0}, writers{0}, max_readers{0};
     long value = 0;
-    const int n = fibers(60), k = 40;
+    const int n = testing::fibers(60), k = 40;
     std::vector<Computation<void>> done;
     for (int i = 0; i < n; ++i) {
-      done.push_back(fork([&, i] {
+      done.push_back(testing::fork([&, i] {
         for (int j = 0; j < k; ++j) {
           if ((i + j) % 3 == 0) {
             std::lock_guard<Rwlock> guard(rw);
@@ -67,7 +58,7 @@ TEST(RwlockTest, ReadersShareWritersExclude) {
         }
       }));
     }
-    await_all(done);
+    testing::await_all(done);
     for (auto& d : done) d.await();
     long writes = 0;
     for (int i = 0; i < n; ++i) {
@@ -75,7 +66,7 @@ TEST(RwlockTest, ReadersShareWritersExclude) {
     }
     EXPECT_EQ(value, writes);
     EXPECT_FALSE(rw.is_locked() || rw.is_locked_shared());
-    EXPECT_EQ(parked_for_testing(), 0u);
+    EXPECT_EQ(testing::parked_for_testing(), 0u);
   });
 }
 
@@ -118,7 +109,7 @@ TEST(RwlockTest, WaitSharedWaiterSeesPoisoned) {
   picos::testing::run([] {
     Rwlock rw;
     Rwlock::Condition c;
-    EXPECT_EQ(poisoned_condition_waiters(
+    EXPECT_EQ(testing::poisoned_condition_waiters(
                   rw, c, [&] { rw.sharing([&] { c.wait_shared(rw); }); },  // a reader
                   [&] { rw.holding([&] { c.wait(rw); }); }),               // a writer
               2);
@@ -135,7 +126,7 @@ TEST(RwlockTest, FreezingFailsWritersAndKeepsSharing) {
     std::atomic<int> frozen{0};
     std::vector<Computation<void>> done;
     for (int i = 0; i < n; ++i) {
-      done.push_back(fork([&] {
+      done.push_back(testing::fork([&] {
         try {
           rw.acquire();
         } catch (const Frozen& e) {
@@ -144,9 +135,9 @@ TEST(RwlockTest, FreezingFailsWritersAndKeepsSharing) {
         }
       }));
     }
-    wait_parked(n);
+    testing::wait_parked(n);
     rw.freeze();
-    await_all(done);
+    testing::await_all(done);
     EXPECT_EQ(frozen.load(), n);
     EXPECT_TRUE(rw.is_frozen());
     rw.acquire_shared();
@@ -165,7 +156,7 @@ TEST(RwlockTest, FreezingFailsWritersAndKeepsSharing) {
     Rwlock free_lock;
     free_lock.freeze();  // no hold needed when no writer holds it
     EXPECT_TRUE(free_lock.is_locked_shared());
-    EXPECT_EQ(parked_for_testing(), 0u);
+    EXPECT_EQ(testing::parked_for_testing(), 0u);
   });
 }
 
@@ -189,12 +180,12 @@ TEST(RwlockTest, ScopedHelpersAndStandardLocks) {
       EXPECT_TRUE(u.owns_lock());
     }
     EXPECT_FALSE(rw.is_locked() || rw.is_locked_shared());
-    EXPECT_THROW(rw.sharing([] { throw Stop(); }), Stop);
+    EXPECT_THROW(rw.sharing([] { throw testing::Stop(); }), testing::Stop);
     EXPECT_FALSE(rw.is_locked_shared());
-    EXPECT_THROW(rw.protect([] { throw Stop(); }), Stop);
+    EXPECT_THROW(rw.protect([] { throw testing::Stop(); }), testing::Stop);
     EXPECT_FALSE(rw.is_locked() || rw.is_poisoned());
     EXPECT_EQ(rw.holding([] { return 3; }), 3);
-    EXPECT_THROW(rw.holding([] { throw Stop(); }), Stop);
+    EXPECT_THROW(rw.holding([] { throw testing::Stop(); }), testing::Stop);
     EXPECT_TRUE(rw.is_poisoned());
   });
 }
@@ -210,43 +201,45 @@ bool is_free(Rwlock& rw) {
   return true;
 }
 
+// Cancelation injected into one side's acquire while the other side holds `rw`: into
+// acquire_shared while a writer holds it (`shared`), or into acquire while a reader does.
+void inject_into_acquire(bool shared) {
+  Rwlock rw;
+  auto acquire = [&rw](bool as_reader) { as_reader ? rw.acquire_shared() : rw.acquire(); };
+  auto release = [&rw](bool as_reader) { as_reader ? rw.release_shared() : rw.release(); };
+  testing::inject_everywhere({[&] { acquire(!shared); }, [&] { acquire(shared); },
+                              [&] { release(shared); }, [] {}, [&] { release(!shared); },
+                              [&] { return is_free(rw); }});
+}
+
 // Blocked by a writer: ParkingLockTest.CancelationInjectedIntoLock (exclusion_test.cc).
 TEST(RwlockCancelTest, AcquireBlockedByReaders) {
-  picos::testing::run([] {
-    Rwlock rw;
-    inject_everywhere({[&] { rw.acquire_shared(); }, [&] { rw.acquire(); }, [&] { rw.release(); },
-                       [] {}, [&] { rw.release_shared(); }, [&] { return is_free(rw); }});
-  });
+  picos::testing::run([] { inject_into_acquire(/*shared=*/false); });
 }
 
 TEST(RwlockCancelTest, AcquireShared) {
-  picos::testing::run([] {
-    Rwlock rw;
-    inject_everywhere({[&] { rw.acquire(); }, [&] { rw.acquire_shared(); },
-                       [&] { rw.release_shared(); }, [] {}, [&] { rw.release(); },
-                       [&] { return is_free(rw); }});
-  });
+  picos::testing::run([] { inject_into_acquire(/*shared=*/true); });
 }
 
 TEST(RwlockCancelTest, WaitShared) {
   picos::testing::run([] {
     Rwlock rw;
     Rwlock::Condition c;
-    inject_everywhere({[] {},
-                       [&] {
-                         rw.acquire_shared();
-                         c.wait_shared(rw);
-                       },
-                       [&] {
-                         rw.release_shared();
-                         c.signal();
-                       },
-                       [&] {
-                         EXPECT_TRUE(rw.is_locked_shared());
-                         rw.release_shared();
-                       },
-                       [&] { c.signal(); }, [&] { return is_free(rw); },
-                       [&] { return !rw.is_locked_shared(); }});
+    testing::inject_everywhere({[] {},
+                                [&] {
+                                  rw.acquire_shared();
+                                  c.wait_shared(rw);
+                                },
+                                [&] {
+                                  rw.release_shared();
+                                  c.signal();
+                                },
+                                [&] {
+                                  EXPECT_TRUE(rw.is_locked_shared());
+                                  rw.release_shared();
+                                },
+                                [&] { c.signal(); }, [&] { return is_free(rw); },
+                                [&] { return !rw.is_locked_shared(); }});
   });
 }
 

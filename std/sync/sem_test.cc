@@ -24,10 +24,6 @@
 namespace picos::sync {
 namespace {
 
-using testing::inject_everywhere;
-using testing::parked_for_testing;
-using testing::threads_are_fibers;
-
 TEST(SemTest, BasicsAndBounds) {
   EXPECT_THROW(Sem(-1), std::invalid_argument);
   EXPECT_THROW(Sem(Sem::kMax + 1), std::invalid_argument);
@@ -70,7 +66,8 @@ TYPED_TEST_SUITE(CountingSemaphoreTest, CountingSemaphores);
 TYPED_TEST(CountingSemaphoreTest, AcquirersAndReleasersInRandomOrderAllComplete) {
   picos::testing::run([] {
     TypeParam s(0);
-    const int n = threads_are_fibers() ? 200 : (picos::testing::kSanitizer ? 2000 : 100000);
+    const int n =
+        testing::threads_are_fibers() ? 200 : (picos::testing::kSanitizer ? 2000 : 100000);
     std::mt19937 rng(3);
     std::vector<char> kinds(static_cast<std::size_t>(2 * n), 0);
     std::fill(kinds.begin(), kinds.begin() + n, 1);  // acquirers first...
@@ -92,7 +89,7 @@ TYPED_TEST(CountingSemaphoreTest, AcquirersAndReleasersInRandomOrderAllComplete)
     EXPECT_EQ(acquired.load(), n);
     EXPECT_EQ(s.value(), 0);
     if constexpr (std::is_same_v<TypeParam, Sem>) {
-      EXPECT_EQ(parked_for_testing(), 0u);
+      EXPECT_EQ(testing::parked_for_testing(), 0u);
     }
   });
 }
@@ -102,12 +99,12 @@ TYPED_TEST(CountingSemaphoreTest, AcquirersAndReleasersInRandomOrderAllComplete)
 TEST(SemCancelTest, Acquire) {
   picos::testing::run([] {
     Sem s(0);
-    inject_everywhere({[] {}, [&] { s.acquire(); }, [&] { s.release(); }, [] {},
-                       [&] { s.release(); },
-                       [&] {
-                         if (!s.try_acquire()) return false;
-                         return s.value() == 0;  // exactly the one permit given
-                       }});
+    testing::inject_everywhere({[] {}, [&] { s.acquire(); }, [&] { s.release(); }, [] {},
+                                [&] { s.release(); },
+                                [&] {
+                                  if (!s.try_acquire()) return false;
+                                  return s.value() == 0;  // exactly the one permit given
+                                }});
   });
 }
 

@@ -37,11 +37,6 @@
 namespace picos::sync {
 namespace {
 
-using testing::fork;
-using testing::Stop;
-using testing::stop;
-using testing::threads_are_fibers;
-
 struct LostWakeUp : std::runtime_error {
   LostWakeUp() : std::runtime_error("lost wake-up: the second waiter was never served") {}
 };
@@ -164,7 +159,7 @@ void until_blocked(const Waiter& w) {
   Fiber::sleep(0.001);
 }
 
-int rounds() { return threads_are_fibers() ? 10 : picos::testing::kSanitizer ? 40 : 200; }
+int rounds() { return testing::threads_are_fibers() ? 10 : picos::testing::kSanitizer ? 40 : 200; }
 
 // Runs `test` on every case, each on a fresh point arranged to block, in a run of its own.
 void for_each_point(const std::function<void(const Point&)>& test) {
@@ -192,10 +187,10 @@ void expect_next_waiter_served(const Point& p) {
 TEST(SuspensionPointsTest, CanceledBeforeTheCall) {
   for_each_point([](const Point& p) {
     Computation<void> canceled;
-    canceled.cancel(stop());
+    canceled.cancel(testing::stop());
     Waiter victim = start_waiter(p, canceled);
     victim.finished.await();
-    EXPECT_THROW(victim.c.await(), Stop);
+    EXPECT_THROW(victim.c.await(), testing::Stop);
     EXPECT_FALSE(victim.got_through->load()) << "the operation completed in a canceled fiber";
     expect_next_waiter_served(p);
   });
@@ -205,9 +200,9 @@ TEST(SuspensionPointsTest, CanceledWhileSuspended) {
   for_each_point([](const Point& p) {
     Waiter victim = start_waiter(p);
     until_blocked(victim);
-    victim.c.cancel(stop());
+    victim.c.cancel(testing::stop());
     victim.finished.await();
-    EXPECT_THROW(victim.c.await(), Stop);
+    EXPECT_THROW(victim.c.await(), testing::Stop);
     expect_next_waiter_served(p);
   });
 }
@@ -224,7 +219,7 @@ TEST(SuspensionPointsTest, CancelRacesTheHandOff) {
         until_blocked(victim);
         Waiter second = start_waiter(p);
         until_blocked(second);
-        auto cancel = [&] { victim.c.cancel(stop()); };
+        auto cancel = [&] { victim.c.cancel(testing::stop()); };
         switch (round % 3) {
           case 0:
             cancel();
@@ -235,7 +230,7 @@ TEST(SuspensionPointsTest, CancelRacesTheHandOff) {
             cancel();
             break;
           default: {  // from another fiber, possibly on another thread, at the same time
-            Computation<void> canceler = fork(cancel);
+            Computation<void> canceler = testing::fork(cancel);
             p.hand_off();
             canceler.await();
           }
@@ -245,7 +240,7 @@ TEST(SuspensionPointsTest, CancelRacesTheHandOff) {
           ++through;  // it returned normally (its computation is canceled all the same)
         } else {
           ++thrown;
-          EXPECT_THROW(victim.c.await(), Stop);
+          EXPECT_THROW(victim.c.await(), testing::Stop);
         }
         // A swallowed wake-up would leave `second` blocked for ever: a watchdog cancels it
         // (at once under randos' virtual clock, where every fiber is then blocked).

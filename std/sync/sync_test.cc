@@ -27,19 +27,11 @@
 namespace picos::sync {
 namespace {
 
-using testing::await_all;
-using testing::fibers;
-using testing::fork;
-using testing::Stop;
-using testing::stop;
-using testing::threads_are_fibers;
-using testing::Victim;
-
 // A victim fiber that calls the blocking `op`; returns once the victim is about to call it.
 template <typename F>
-Victim start_blocking(F op) {
+testing::Victim start_blocking(F op) {
   auto calling = std::make_shared<std::atomic<bool>>(false);
-  Victim v = testing::spawn_victim([calling, op] {
+  testing::Victim v = testing::spawn_victim([calling, op] {
     *calling = true;
     op();
   });
@@ -54,8 +46,9 @@ TEST(MutexTest, MisuseIsReported) {
     Mutex m;
     EXPECT_THROW(m.unlock(), std::logic_error);  // not locked
     m.lock();
-    EXPECT_THROW(m.lock(), std::logic_error);                                // would deadlock
-    auto other = fork([&] { EXPECT_THROW(m.unlock(), std::logic_error); });  // not the owner
+    EXPECT_THROW(m.lock(), std::logic_error);  // would deadlock
+    auto other =
+        testing::fork([&] { EXPECT_THROW(m.unlock(), std::logic_error); });  // not the owner
     other.await();
     EXPECT_FALSE(m.try_lock());
     m.unlock();
@@ -63,7 +56,7 @@ TEST(MutexTest, MisuseIsReported) {
     m.unlock();
     Mutex unchecked(Mutex::kUnchecked);
     unchecked.lock();
-    fork([&] { unchecked.unlock(); }).await();  // allowed without owner checking
+    testing::fork([&] { unchecked.unlock(); }).await();  // allowed without owner checking
     EXPECT_TRUE(unchecked.try_lock());
     unchecked.unlock();
   });
@@ -73,14 +66,14 @@ TEST(MutexTest, CanceledWaiterLeavesNothingBehind) {
   picos::testing::run([] {
     Mutex m;
     m.lock();
-    Victim victim = start_blocking([&] {
+    testing::Victim victim = start_blocking([&] {
       m.lock();
       ADD_FAILURE() << "lock returned to a canceled fiber";
     });
     Fiber::sleep(0.001);  // let it reach the queue
-    victim.c.cancel(stop());
+    victim.c.cancel(testing::stop());
     victim.done.await();
-    EXPECT_THROW(victim.c.await(), Stop);
+    EXPECT_THROW(victim.c.await(), testing::Stop);
     m.unlock();  // nobody is waiting any more: the mutex becomes free
     EXPECT_TRUE(m.try_lock());
     m.unlock();
@@ -105,7 +98,7 @@ TEST(ConditionTest, WaitReturnsWithTheMutexHeldWhenCanceled) {
         waiting = true;
         cond.wait(m);
         held_after.return_value(false);
-      } catch (const Stop&) {
+      } catch (const testing::Stop&) {
         // Still ours: unlock must succeed (it throws if another fiber holds it).
         try {
           m.unlock();
@@ -119,7 +112,7 @@ TEST(ConditionTest, WaitReturnsWithTheMutexHeldWhenCanceled) {
     {
       std::lock_guard<Mutex> guard(m);  // the waiter has released it
     }
-    victim.cancel(stop());
+    victim.cancel(testing::stop());
     EXPECT_TRUE(held_after.await());
   });
 }
@@ -151,18 +144,18 @@ TEST(SemaphoreTest, CountsAndRejectsMisuse) {
 
 TEST(SemaphoreTest, CanceledAcquirerPassesOnARacingRelease) {
   picos::testing::run([] {
-    for (int round = 0; round < (threads_are_fibers() ? 20 : 200); ++round) {
+    for (int round = 0; round < (testing::threads_are_fibers() ? 20 : 200); ++round) {
       Semaphore s(0);
-      Victim victim = start_blocking([&] {
+      testing::Victim victim = start_blocking([&] {
         s.acquire();
         s.release();  // got it: give it back
       });
       // Release and cancel at (nearly) the same moment, in either order.
       if (round % 2) {
         s.release();
-        victim.c.cancel(stop());
+        victim.c.cancel(testing::stop());
       } else {
-        victim.c.cancel(stop());
+        victim.c.cancel(testing::stop());
         s.release();
       }
       victim.done.await();
@@ -180,18 +173,18 @@ TEST(IvarTest, ReadersWaitForTheFillAndSeeTheSameValue) {
     EXPECT_EQ(iv.peek(), nullptr);
     std::atomic<int> sum{0};
     std::vector<Computation<void>> readers;
-    for (int i = 0; i < fibers(20); ++i) {
-      readers.push_back(fork([&, iv] { sum += *iv.read(); }));
+    for (int i = 0; i < testing::fibers(20); ++i) {
+      readers.push_back(testing::fork([&, iv] { sum += *iv.read(); }));
     }
     Fiber::yield();
     iv.fill(std::make_unique<int>(5));
-    await_all(readers);
-    EXPECT_EQ(sum.load(), 5 * fibers(20));
+    testing::await_all(readers);
+    EXPECT_EQ(sum.load(), 5 * testing::fibers(20));
     EXPECT_TRUE(iv.is_filled());
     EXPECT_EQ(**iv.peek(), 5);
     EXPECT_FALSE(iv.try_fill(std::make_unique<int>(6)));
     EXPECT_THROW(iv.fill(std::make_unique<int>(6)), std::logic_error);
-    EXPECT_THROW(iv.poison(stop()), std::logic_error);
+    EXPECT_THROW(iv.poison(testing::stop()), std::logic_error);
     EXPECT_EQ(*iv.read(), 5);
   });
 }
@@ -199,10 +192,10 @@ TEST(IvarTest, ReadersWaitForTheFillAndSeeTheSameValue) {
 TEST(IvarTest, PoisonIsRethrownAndReadIsCancelable) {
   picos::testing::run([] {
     Ivar<int> iv;
-    Victim reader = start_blocking([iv] { (void)iv.read(); });
-    reader.c.cancel(stop());
+    testing::Victim reader = start_blocking([iv] { (void)iv.read(); });
+    reader.c.cancel(testing::stop());
     reader.done.await();
-    EXPECT_THROW(reader.c.await(), Stop);  // the reader's cancelation, not the Ivar's
+    EXPECT_THROW(reader.c.await(), testing::Stop);  // the reader's cancelation, not the Ivar's
     EXPECT_FALSE(iv.is_filled() || iv.is_poisoned());
     EXPECT_THROW(iv.poison(nullptr), std::invalid_argument);
     iv.poison(std::make_exception_ptr(std::runtime_error("bad")));
@@ -216,17 +209,17 @@ TEST(IvarTest, PoisonIsRethrownAndReadIsCancelable) {
 
 TEST(LatchTest, ReleasesWaitersAtZero) {
   picos::testing::run([] {
-    const int n = fibers(50);
+    const int n = testing::fibers(50);
     Latch latch(n);
     std::atomic<int> released{0};
     std::vector<Computation<void>> done;
     for (int i = 0; i < n; ++i) {
-      done.push_back(fork([&] {
+      done.push_back(testing::fork([&] {
         latch.arrive_and_wait();
         ++released;
       }));
     }
-    await_all(done);
+    testing::await_all(done);
     for (auto& d : done) d.await();
     EXPECT_EQ(released.load(), n);
     EXPECT_TRUE(latch.try_wait());
@@ -241,10 +234,10 @@ TEST(LatchTest, MisuseIsRejectedAndWaitIsCancelable) {
     EXPECT_THROW(latch.count_down(-1), std::invalid_argument);
     EXPECT_THROW(latch.count_down(3), std::logic_error);
     EXPECT_EQ(latch.value(), 2);
-    Victim waiter = start_blocking([&] { latch.wait(); });
-    waiter.c.cancel(stop());
+    testing::Victim waiter = start_blocking([&] { latch.wait(); });
+    waiter.c.cancel(testing::stop());
     waiter.done.await();
-    EXPECT_THROW(waiter.c.await(), Stop);
+    EXPECT_THROW(waiter.c.await(), testing::Stop);
     EXPECT_FALSE(latch.try_wait());
     latch.count_down(2);
     EXPECT_TRUE(latch.try_wait());
