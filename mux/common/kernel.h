@@ -91,6 +91,13 @@ struct FiberRecord : RecordBase {
     run_main(r->main, r->error);
   }
 
+  // What Handler::await returns once the fiber runs again: why try_suspend failed, if it did,
+  // else the fiber's cancelation reason (null if not canceled).
+  std::exception_ptr await_result() noexcept {
+    if (suspend_error) return std::exchange(suspend_error, nullptr);
+    return fiber->canceled();
+  }
+
   context::Context ctx;
   std::exception_ptr suspend_error;  // why try_suspend failed: await returns it
 };

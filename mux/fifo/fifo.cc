@@ -142,8 +142,7 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
     ready_.push_back(self);
     transfer();
   }
-  if (self->suspend_error) return std::exchange(self->suspend_error, nullptr);
-  return self->fiber->canceled();
+  return self->await_result();
 }
 
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,

@@ -102,8 +102,7 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
   Record* self = current_;
   pending_trigger_ = &trigger;
   switch_out(Pending::kAwait);
-  if (self->suspend_error) return std::exchange(self->suspend_error, nullptr);
-  return self->fiber->canceled();
+  return self->await_result();
 }
 
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,

@@ -341,8 +341,7 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
   w->pending_trigger = &trigger;
   w->pending = Pending::kAwait;
   switch_out(w);
-  if (self->suspend_error) return std::exchange(self->suspend_error, nullptr);
-  return self->fiber->canceled();
+  return self->await_result();
 }
 
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,

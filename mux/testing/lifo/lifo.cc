@@ -57,8 +57,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
     } else {
       spend_quota();  // signaled already, or canceled: goes on, now or after the others
     }
-    if (self->suspend_error) return std::exchange(self->suspend_error, nullptr);
-    return self->fiber->canceled();
+    return self->await_result();
   }
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                     std::exception_ptr reason) override {
