@@ -477,23 +477,31 @@ func nsPerCall(n int64, op func() bool) float64 {
 	return nsOf(d) / float64(n)
 }
 
-// yield: 2 goroutines, each yields n times; gate -> both done; ns per yield.
-func yieldOnce(n int64) float64 {
+// Runs body on k goroutines that wait at a gate; the timed region is from opening the gate
+// until all k have returned.
+func gatedGroup(k int64, body func()) time.Duration {
 	var arrived, done sync.WaitGroup
 	gate := make(chan struct{})
-	for k := 0; k < 2; k++ {
-		arrived.Add(1)
-		done.Add(1)
+	arrived.Add(int(k))
+	done.Add(int(k))
+	for j := int64(0); j < k; j++ {
 		go func() {
 			defer done.Done()
 			arrived.Done()
 			<-gate
-			for i := int64(0); i < n; i++ {
-				runtime.Gosched()
-			}
+			body()
 		}()
 	}
-	d := openGateTimed(&arrived, gate, done.Wait)
+	return openGateTimed(&arrived, gate, done.Wait)
+}
+
+// yield: 2 goroutines, each yields n times; gate -> both done; ns per yield.
+func yieldOnce(n int64) float64 {
+	d := gatedGroup(2, func() {
+		for i := int64(0); i < n; i++ {
+			runtime.Gosched()
+		}
+	})
 	return nsOf(d) / float64(2*n)
 }
 
@@ -564,24 +572,14 @@ func skynetOnce(leaves int64) float64 {
 func mutexOnce(fibers, ops int64) float64 {
 	var m sync.Mutex
 	var counter int64
-	var arrived, done sync.WaitGroup
-	gate := make(chan struct{})
-	for f := int64(0); f < fibers; f++ {
-		arrived.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			arrived.Done()
-			<-gate
-			for i := int64(0); i < ops; i++ {
-				m.Lock()
-				counter++
-				runtime.Gosched()
-				m.Unlock()
-			}
-		}()
-	}
-	d := openGateTimed(&arrived, gate, done.Wait)
+	d := gatedGroup(fibers, func() {
+		for i := int64(0); i < ops; i++ {
+			m.Lock()
+			counter++
+			runtime.Gosched()
+			m.Unlock()
+		}
+	})
 	if counter != fibers*ops {
 		return -1
 	}
