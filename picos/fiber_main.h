@@ -54,7 +54,8 @@ class FiberMain {
     return size_ <= n && align_ <= alignment && alignment % align_ == 0;
   }
 
-  // Moves the callable into `storage` (size() bytes, aligned to align()); see above.
+  // Moves the callable into `storage` (size() bytes, aligned to align()); see above. An
+  // AnyInvocable is already an owner: it is moved out as it is, leaving `storage` unused.
   absl::AnyInvocable<void()> place(void* storage) && { return place_(f_, storage); }
   // Moves the callable into an AnyInvocable of its own; see above.
   absl::AnyInvocable<void()> take() && { return take_(f_); }
@@ -78,8 +79,13 @@ class FiberMain {
 
   template <typename F>
   static absl::AnyInvocable<void()> place_impl(void* f, void* storage) {
-    F* placed = ::new (storage) F(std::move(*static_cast<F*>(f)));
-    return absl::AnyInvocable<void()>(Placed<F>(placed));
+    if constexpr (std::is_same_v<F, absl::AnyInvocable<void()>>) {
+      (void)storage;  // already type-erased: the owner is the AnyInvocable itself
+      return std::move(*static_cast<F*>(f));
+    } else {
+      F* placed = ::new (storage) F(std::move(*static_cast<F*>(f)));
+      return absl::AnyInvocable<void()>(Placed<F>(placed));
+    }
   }
   template <typename F>
   static absl::AnyInvocable<void()> take_impl(void* f) {

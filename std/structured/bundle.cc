@@ -38,9 +38,9 @@ FiberRef BundleState::prepare_fork(const PackedComputation& computation) {
   return fiber;
 }
 
-void BundleState::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
+void BundleState::spawn(FiberRef fiber, FiberMain main) {
   try {
-    Fiber::spawn(std::move(fiber), std::move(main));
+    Fiber::spawn_main(std::move(fiber), std::move(main));
   } catch (...) {
     leave();
     throw;

@@ -77,7 +77,8 @@ class BundleState : public picos::internal::RefCounted<BundleState> {
   // `computation` (the scope's own one by default) with the flock key set for a flock.
   FiberRef prepare_fork(const PackedComputation& computation);
   // Spawns a prepared fiber; on failure counts it out and rethrows.
-  void spawn(FiberRef fiber, absl::AnyInvocable<void()> main);
+  // Fiber::spawn_main (the closure goes to the fiber's record), or leave() if it throws.
+  void spawn(FiberRef fiber, FiberMain main);
   // Counts a fiber out; the last one cancels the scope's computation with Terminate (which
   // removes any timer) and wakes the join.
   void leave() noexcept;
@@ -168,7 +169,7 @@ class Bundle {
   }
   // Reports `e` as an error of the scope (terminates it; re-raised by join_after), unless it
   // is Terminate.
-  void error(std::exception_ptr e) const noexcept { st_->error(e); }
+  void error(const std::exception_ptr& e) const noexcept { st_->error(e); }
   // False once the scope has been terminated or canceled.
   bool is_running() const noexcept { return st_->comp.is_running(); }
 
@@ -202,7 +203,7 @@ class Flock {
   }
   static void terminate() { current().terminate(); }
   static void terminate_after(std::chrono::nanoseconds delay) { current().terminate_after(delay); }
-  static void error(std::exception_ptr e) { current().error(std::move(e)); }
+  static void error(const std::exception_ptr& e) { current().error(e); }
   // The current flock as a Bundle handle (throws "no flock" outside one).
   static Bundle current();
 };
@@ -247,9 +248,10 @@ template <typename F>
 void Bundle::fork(F&& f) const {
   using D = std::decay_t<F>;
   FiberRef fiber = st_->prepare_fork(st_->comp);
-  st_->spawn(std::move(fiber), [st = st_, fn = std::optional<D>(std::forward<F>(f))]() mutable {
+  auto main = [st = st_, fn = std::optional<D>(std::forward<F>(f))]() mutable {
     internal::run_child(*st, fn);
-  });
+  };
+  st_->spawn(std::move(fiber), FiberMain(main));
 }
 
 template <typename F>
@@ -295,7 +297,7 @@ Promise<std::invoke_result_t<F&>> Bundle::fork_as_promise(F&& f) const {
     st->leave();
   };
   try {
-    st_->spawn(std::move(fiber), std::move(main));
+    st_->spawn(std::move(fiber), FiberMain(main));
   } catch (...) {
     st_->comp.detach(canceler);
     throw;
