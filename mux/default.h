@@ -65,12 +65,12 @@ const char* default_scheduler_name();
 // inside has finished.
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
+// The scheduler's name, as its errors and warnings give it.
+inline constexpr char kSchedulerName[] = "picos::mux";
+
 // Runs `main()` as the first fiber on this binary's scheduler and returns its result or
 // rethrows its exception, once every fiber spawned inside has finished.
-template <typename F>
-std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
-  return run_entry("picos::mux", &run_fiber, std::forward<F>(main), options);
-}
+inline constexpr RunEntry<kSchedulerName, Options, &run_fiber> run{};
 
 }  // namespace picos::mux
 

@@ -111,10 +111,9 @@ O to_options(const StackfulOptions& common, const std::function<void(O&)>& confi
   return o;
 }
 
-template <typename O>
+template <typename O, typename Run>
 Row make_row(std::string name, Capabilities caps,
-             void (*run_fiber)(FiberRef, absl::AnyInvocable<void()>, const O&),
-             std::unique_ptr<int> (*run)(UniqueMain&&, const O&),
+             void (*run_fiber)(FiberRef, absl::AnyInvocable<void()>, const O&), Run run,
              std::type_identity_t<std::function<void(O&)>> configure = nullptr,
              StackfulOptions defaults = {}) {
   Row row;
@@ -132,7 +131,7 @@ Row make_row(std::string name, Capabilities caps,
 }
 
 // Every configuration under test. To add one: one more make_row below, with the scheduler's
-// run_fiber and run<UniqueMain>, its Capabilities (what differs from the defaults above), a
+// run_fiber and run, its Capabilities (what differs from the defaults above), a
 // function setting its own Options fields, and common options to start from if need be.
 std::vector<Row> rows() {
   const Capabilities fifo_like{.fifo_order = true};
@@ -167,26 +166,23 @@ std::vector<Row> rows() {
     };
   };
   return {
-      make_row("fifo", fifo_like, &fifo::run_fiber, &fifo::run<UniqueMain>),
-      make_row("fifo_child_first", one_thread, &fifo::run_fiber, &fifo::run<UniqueMain>,
+      make_row("fifo", fifo_like, &fifo::run_fiber, fifo::run),
+      make_row("fifo_child_first", one_thread, &fifo::run_fiber, fifo::run,
                [](fifo::Options& o) { o.child_first = true; }),
-      make_row("fifo_quota1", fifo_like, &fifo::run_fiber, &fifo::run<UniqueMain>, nullptr, quota1),
-      make_row("multififo_t1", fifo_like, &multififo::run_fiber, &multififo::run<UniqueMain>,
-               workers_of(1)),
-      make_row("multififo_t2", workers, &multififo::run_fiber, &multififo::run<UniqueMain>,
-               workers_of(2)),
-      make_row("multififo_t4", workers, &multififo::run_fiber, &multififo::run<UniqueMain>,
-               workers_of(4)),
-      make_row("multififo_t2_child_first", workers, &multififo::run_fiber,
-               &multififo::run<UniqueMain>, workers_of(2, true)),
-      make_row("libevent", fifo_like, &libevent::run_fiber, &libevent::run<UniqueMain>),
-      make_row("lifo", one_thread, &lifo::run_fiber, &lifo::run<UniqueMain>),
-      make_row("thread", thread_per_fiber, &thread::run_fiber, &thread::run<UniqueMain>),
-      make_row("randos_seed42", randomized, &randos::run_fiber, &randos::run<UniqueMain>,
+      make_row("fifo_quota1", fifo_like, &fifo::run_fiber, fifo::run, nullptr, quota1),
+      make_row("multififo_t1", fifo_like, &multififo::run_fiber, multififo::run, workers_of(1)),
+      make_row("multififo_t2", workers, &multififo::run_fiber, multififo::run, workers_of(2)),
+      make_row("multififo_t4", workers, &multififo::run_fiber, multififo::run, workers_of(4)),
+      make_row("multififo_t2_child_first", workers, &multififo::run_fiber, multififo::run,
+               workers_of(2, true)),
+      make_row("libevent", fifo_like, &libevent::run_fiber, libevent::run),
+      make_row("lifo", one_thread, &lifo::run_fiber, lifo::run),
+      make_row("thread", thread_per_fiber, &thread::run_fiber, thread::run),
+      make_row("randos_seed42", randomized, &randos::run_fiber, randos::run,
                randos_with(42, 1, false)),
-      make_row("randos_t2", randomized_workers, &randos::run_fiber, &randos::run<UniqueMain>,
+      make_row("randos_t2", randomized_workers, &randos::run_fiber, randos::run,
                randos_with(7, 2, false)),
-      make_row("randos_vclock", randomized, &randos::run_fiber, &randos::run<UniqueMain>,
+      make_row("randos_vclock", randomized, &randos::run_fiber, randos::run,
                randos_with(11, 1, true)),
   };
 }

@@ -340,7 +340,7 @@ void Scheduler::worker_loop(int index) {
       while (!woken() && cv_.wait_until(lock, warn_at) != std::cv_status::timeout) {
       }
       if (!woken() && !stall_warned_) {
-        mux::common::warn_stall("picos::randos", records_.alive(), options_.stall_warning, true);
+        mux::common::warn_stall(kSchedulerName, records_.alive(), options_.stall_warning, true);
         stall_warned_ = true;
       }
     } else {
@@ -431,7 +431,7 @@ void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& o
   }
   std::uint64_t seed = resolve_seed(options);
   if (options.seed_out) *options.seed_out = seed;
-  mux::common::start<Scheduler>("picos::randos", std::move(fiber), std::move(main), options, seed);
+  mux::common::start<Scheduler>(kSchedulerName, std::move(fiber), std::move(main), options, seed);
 }
 
 }  // namespace picos::randos

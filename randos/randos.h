@@ -126,12 +126,12 @@ std::uint64_t resolve_seed(const Options& options);
 // called on any thread, also from inside another scheduler's fiber.
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
+// The scheduler's name, as its errors and warnings give it.
+inline constexpr char kSchedulerName[] = "picos::randos";
+
 // Runs `main()` as the first fiber and returns its result, or rethrows its exception.
 // Returns only after every fiber spawned inside has finished.
-template <typename F>
-std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
-  return mux::run_entry("picos::randos", &run_fiber, std::forward<F>(main), options);
-}
+inline constexpr mux::RunEntry<kSchedulerName, Options, &run_fiber> run{};
 
 }  // namespace picos::randos
 

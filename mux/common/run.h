@@ -9,8 +9,14 @@
 //
 // and `run` is always the same: main runs as the first fiber, in a Computation that captures
 // its result or exception; when run_fiber returns, `run` moves the result out (so a
-// move-only result works) or rethrows. `run_entry` is that, given the scheduler's run_fiber.
-// `main` is taken by reference and called in place: a move-only callable works too.
+// move-only result works) or rethrows. `run_entry` is that, given the scheduler's run_fiber,
+// and a scheduler's `run` is a `RunEntry` object naming its run_fiber:
+//
+//   inline constexpr char kSchedulerName[] = "picos::mux::fifo";
+//   inline constexpr RunEntry<kSchedulerName, Options, &run_fiber> run{};
+//
+// so that `fifo::run(main)` and `fifo::run(main, options)` call run_entry. `main` is taken by
+// reference and called in place: a move-only callable works too.
 
 #ifndef PICOS_MUX_COMMON_RUN_H_
 #define PICOS_MUX_COMMON_RUN_H_
@@ -41,6 +47,18 @@ std::invoke_result_t<F&> run_entry(const char* scheduler, RunFiber&& run_fiber, 
   }
   return c.take();
 }
+
+// A scheduler's `run` (see the top of this file): `run(main, options)` runs `main()` as the
+// first fiber through `kRunFiber` and returns its result or rethrows its exception, once
+// every fiber spawned inside has finished.
+template <const char* kSchedulerName, typename Options,
+          void (*kRunFiber)(FiberRef, absl::AnyInvocable<void()>, const Options&)>
+struct RunEntry {
+  template <typename F>
+  std::invoke_result_t<F&> operator()(F&& main, const Options& options = {}) const {
+    return run_entry(kSchedulerName, kRunFiber, std::forward<F>(main), options);
+  }
+};
 
 }  // namespace picos::mux
 

@@ -276,7 +276,7 @@ void Scheduler::idle() {
     (void)inbox_.sleep_until(*next);
   } else if (!stall_warned_) {
     if (!inbox_.sleep_until(Clock::now() + options_.stall_warning)) {
-      common::warn_stall("picos::mux::fifo", records_.alive(), options_.stall_warning,
+      common::warn_stall(kSchedulerName, records_.alive(), options_.stall_warning,
                          records_.main_finished());
       stall_warned_ = true;
     }
@@ -291,7 +291,7 @@ void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& o
   if (options.idle_spin.count() < 0) {
     throw std::invalid_argument("picos::mux::fifo: idle_spin must not be negative");
   }
-  common::start<Scheduler>("picos::mux::fifo", std::move(fiber), std::move(main), options);
+  common::start<Scheduler>(kSchedulerName, std::move(fiber), std::move(main), options);
 }
 
 }  // namespace picos::mux::fifo

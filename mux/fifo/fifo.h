@@ -90,13 +90,13 @@ struct Options : StackfulOptions {
 // scheduler's fiber (the inner run then blocks that fiber's thread until it returns).
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
+// The scheduler's name, as its errors and warnings give it.
+inline constexpr char kSchedulerName[] = "picos::mux::fifo";
+
 // Runs `main()` as the first fiber and returns its result, or rethrows its exception.
 // Returns only after every fiber spawned inside has finished. If the scheduler was stopped by
 // a fatal error before main finished, throws what the fatal handler threw.
-template <typename F>
-std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
-  return run_entry("picos::mux::fifo", &run_fiber, std::forward<F>(main), options);
-}
+inline constexpr RunEntry<kSchedulerName, Options, &run_fiber> run{};
 
 }  // namespace picos::mux::fifo
 

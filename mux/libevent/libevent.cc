@@ -281,7 +281,7 @@ void Scheduler::on_keepalive() noexcept {
   // No batch for a whole period: nothing changed since the last one, so if every fiber is
   // blocked with nothing pending now, it has been so for at least stall_warning.
   if (!stall_warned_ && batches_ == batches_at_check_ && stalled()) {
-    common::warn_stall("picos::mux::libevent", alive(), options_.stall_warning,
+    common::warn_stall(kSchedulerName, alive(), options_.stall_warning,
                        attached_ ? std::nullopt  // no main fiber
                                  : std::optional<bool>(records_.main_finished()));
     stall_warned_ = true;

@@ -186,12 +186,12 @@ event_base* current_base() noexcept;
 // std::runtime_error if libevent fails, and what the fatal handler throws.
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
+// The scheduler's name, as its errors and warnings give it.
+inline constexpr char kSchedulerName[] = "picos::mux::libevent";
+
 // Runs `main()` as the first fiber and returns its result, or rethrows its exception.
 // Returns only after every fiber spawned inside has finished.
-template <typename F>
-std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
-  return run_entry("picos::mux::libevent", &run_fiber, std::forward<F>(main), options);
-}
+inline constexpr RunEntry<kSchedulerName, Options, &run_fiber> run{};
 
 }  // namespace picos::mux::libevent
 

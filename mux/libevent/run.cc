@@ -22,7 +22,7 @@
 namespace picos::mux::libevent {
 
 void validate(const Options& o) {
-  o.validate("picos::mux::libevent");
+  o.validate(kSchedulerName);
   if (o.budget <= 0) throw std::invalid_argument("picos::mux::libevent: budget must be positive");
 }
 
@@ -71,7 +71,7 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
   validate(options);
-  common::start<Scheduler>("picos::mux::libevent", std::move(fiber), std::move(main), options);
+  common::start<Scheduler>(kSchedulerName, std::move(fiber), std::move(main), options);
 }
 
 }  // namespace picos::mux::libevent

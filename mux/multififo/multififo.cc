@@ -722,8 +722,8 @@ void Scheduler::watch_for_stall(Worker& w, Clock::time_point now) noexcept {
   if (w.quiet_since == Clock::time_point::max()) {
     w.quiet_since = now;  // stalled since at most now
   } else if (now - w.quiet_since >= options_.stall_warning && !stall_warned_.exchange(true)) {
-    common::warn_stall("picos::mux::multififo", static_cast<std::size_t>(alive),
-                       options_.stall_warning, main_finished_.load(std::memory_order_acquire));
+    common::warn_stall(kSchedulerName, static_cast<std::size_t>(alive), options_.stall_warning,
+                       main_finished_.load(std::memory_order_acquire));
   }
 }
 
@@ -787,7 +787,7 @@ void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& o
   if (options.idle_spin.count() < 0) {
     throw std::invalid_argument("picos::mux::multififo: idle_spin must not be negative");
   }
-  common::start<Scheduler>("picos::mux::multififo", std::move(fiber), std::move(main), options,
+  common::start<Scheduler>(kSchedulerName, std::move(fiber), std::move(main), options,
                            resolved_threads(options));
 }
 

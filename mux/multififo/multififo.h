@@ -76,11 +76,11 @@ int resolved_threads(const Options& options);
 // options, and what the fatal handler throws.
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
+// The scheduler's name, as its errors and warnings give it.
+inline constexpr char kSchedulerName[] = "picos::mux::multififo";
+
 // Runs `main()` as the first fiber and returns its result, or rethrows its exception.
-template <typename F>
-std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
-  return run_entry("picos::mux::multififo", &run_fiber, std::forward<F>(main), options);
-}
+inline constexpr RunEntry<kSchedulerName, Options, &run_fiber> run{};
 
 }  // namespace picos::mux::multififo
 

@@ -240,7 +240,7 @@ void Scheduler::wait_for_fibers() {
       while (records_.alive() != 0 && cv_.wait_until(lock, warn_at) != std::cv_status::timeout) {
       }
       if (records_.alive() != 0) {
-        common::warn_alive("picos::mux::thread", records_.alive(),
+        common::warn_alive(kSchedulerName, records_.alive(),
                            blocked_.load(std::memory_order_relaxed), options_.stall_warning);
       }
     }
@@ -253,7 +253,7 @@ void Scheduler::wait_for_fibers() {
 }  // namespace
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
-  common::start<Scheduler>("picos::mux::thread", std::move(fiber), std::move(main), options);
+  common::start<Scheduler>(kSchedulerName, std::move(fiber), std::move(main), options);
 }
 
 }  // namespace picos::mux::thread

@@ -82,13 +82,13 @@ struct Options : CommonOptions {};
 // blocks until this returns).
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
+// The scheduler's name, as its errors and warnings give it.
+inline constexpr char kSchedulerName[] = "picos::mux::thread";
+
 // Runs `main()` as the first fiber and returns its result, or rethrows its exception.
 // Returns only after every fiber spawned inside has finished. If a fatal error was recorded,
 // throws it instead.
-template <typename F>
-std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
-  return run_entry("picos::mux::thread", &run_fiber, std::forward<F>(main), options);
-}
+inline constexpr RunEntry<kSchedulerName, Options, &run_fiber> run{};
 
 }  // namespace picos::mux::thread
 

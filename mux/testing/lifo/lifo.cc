@@ -36,7 +36,6 @@ namespace picos::mux::lifo {
 namespace {
 
 using internal::Clock;
-constexpr char kName[] = "picos::mux::lifo";
 
 // A fiber (mux/common/kernel.h) and its ready-queue link.
 using Record = common::QueuedRecord;
@@ -189,7 +188,8 @@ void Scheduler::idle() {
   if (timer) until = *next;
   if (warn) until = Clock::now() + options_.stall_warning;
   if (!inbox_.sleep_until(until) && warn) {
-    common::warn_stall(kName, records_.alive(), options_.stall_warning, records_.main_finished());
+    common::warn_stall(kSchedulerName, records_.alive(), options_.stall_warning,
+                       records_.main_finished());
     stall_warned_ = true;
   }
 }
@@ -197,7 +197,7 @@ void Scheduler::idle() {
 }  // namespace
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
-  common::start<Scheduler>(kName, std::move(fiber), std::move(main), options);
+  common::start<Scheduler>(kSchedulerName, std::move(fiber), std::move(main), options);
 }
 
 }  // namespace picos::mux::lifo

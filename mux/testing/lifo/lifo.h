@@ -34,11 +34,11 @@ struct Options : StackfulOptions {};
 // have finished; like fifo::run_fiber.
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options = {});
 
+// The scheduler's name, as its errors and warnings give it.
+inline constexpr char kSchedulerName[] = "picos::mux::lifo";
+
 // Runs `main()` as the first fiber and returns its result, or rethrows its exception.
-template <typename F>
-std::invoke_result_t<F&> run(F&& main, const Options& options = {}) {
-  return run_entry("picos::mux::lifo", &run_fiber, std::forward<F>(main), options);
-}
+inline constexpr RunEntry<kSchedulerName, Options, &run_fiber> run{};
 
 }  // namespace picos::mux::lifo
 
