@@ -147,6 +147,8 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   int sleepers_ ABSL_GUARDED_BY(mu_) = 0;          // threads waiting on cv_
   // A thread is in poller_.poll (and counted in running_) ...
   bool polling_ ABSL_GUARDED_BY(mu_) = false;
+  // Fiber runs ended (run_one returned), for a poll to tell whether its result may be stale.
+  std::uint64_t runs_ended_ ABSL_GUARDED_BY(mu_) = 0;
   // ... with a timeout: wake it with poller_.wake().
   bool poll_sleeping_ ABSL_GUARDED_BY(mu_) = false;
   bool stall_warned_ ABSL_GUARDED_BY(mu_) = false;
@@ -292,6 +294,7 @@ void Scheduler::worker_loop(int index) {
       Outcome outcome = run_one(r);
       lock.lock();
       --running_;
+      ++runs_ended_;
       if (outcome == Outcome::kRequeue) ready_.push_back(r);
       continue;
     }
@@ -311,8 +314,13 @@ void Scheduler::worker_loop(int index) {
           timeout_ns = std::max<long long>(0, left.count());
         }
         since_poll = 0;
+        const std::uint64_t runs_before = runs_ended_;
         int completed = poll_io(timeout_ns);
-        if (completed != 0 || !ready_.empty() || !options_.virtual_clock || timeout_ns != 0) {
+        // A fiber that another thread ran during the poll may have made a descriptor ready
+        // after the poll looked (a write to a pipe a fiber here waits on): then the poll's
+        // "nothing" is stale, and time must not jump on it. Look again.
+        if (completed != 0 || !ready_.empty() || !options_.virtual_clock || timeout_ns != 0 ||
+            runs_ended_ != runs_before) {
           continue;  // look at the state afresh
         }
         // Virtual clock, and the descriptors had nothing: time may move on (below).

@@ -513,7 +513,7 @@ TEST(RandosIoTest, VirtualTimeWaitsForIoBetweenItsFibersOnEveryThreadCount) {
     Options o = vclock(20 + static_cast<std::uint64_t>(threads));
     o.threads = threads;
     run(
-        [] {
+        [threads] {
           int p[2];
           io::pipe(p);
           for (int round = 0; round < 20; ++round) {
@@ -521,7 +521,8 @@ TEST(RandosIoTest, VirtualTimeWaitsForIoBetweenItsFibersOnEveryThreadCount) {
               Fiber::sleep(20ms);
               io::write_all(p[1], "w", 1);
             });
-            EXPECT_EQ(read_byte_within(p[0], 30s), 'w') << "round " << round;
+            EXPECT_EQ(read_byte_within(p[0], 30s), 'w')
+                << "threads " << threads << ", round " << round;
             writer.await();
           }
           io::close(p[0]);
