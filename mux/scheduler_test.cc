@@ -691,14 +691,27 @@ TEST_P(SchedulerTest, QuotaMakesABusyFiberYield) {
   if (!caps().honours_quota) GTEST_SKIP() << "quota is not honoured";
   StackfulOptions o = options();
   o.quota = 2;
+  // A fiber that only spawns must let others run on its own thread. With several workers
+  // a child may be stolen by a worker the OS does not run for a while, so what is counted
+  // is children that ran on the spawner's thread while it was still spawning: with quota
+  // 2 it is forced to yield every second spawn, and a child of its queue runs then.
   const int spawns = caps().runs_on_one_thread ? 2 : 1000;
   bool ran = run(
       [spawns] {
-        std::atomic<bool> other_ran{false};
-        spawn([&other_ran] { other_ran = true; });
-        for (int i = 0; i < spawns && !other_ran.load(); ++i) spawn([] {});
-        bool ran = other_ran.load();
-        while (!other_ran.load()) Fiber::yield();
+        const std::thread::id spawner = std::this_thread::get_id();
+        std::atomic<bool> done{false};
+        std::atomic<int> ran_here{0};
+        std::atomic<int> finished{0};
+        int spawned = 0;
+        for (; spawned < spawns && ran_here.load() == 0; ++spawned) {
+          spawn([&, spawner] {
+            if (!done.load() && std::this_thread::get_id() == spawner) ++ran_here;
+            ++finished;
+          });
+        }
+        const bool ran = ran_here.load() > 0;
+        done = true;
+        while (finished.load() < spawned) Fiber::yield();
         return ran;
       },
       o);
