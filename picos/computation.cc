@@ -88,13 +88,15 @@ void ComputationState::compact_locked() noexcept {
   detached_ = 0;
 }
 
-std::vector<Trigger> ComputationState::complete_locked(std::uint8_t status) noexcept {
+ComputationState::Bag ComputationState::complete_locked(std::uint8_t status) noexcept {
   status_.store(status, std::memory_order_release);
   detached_ = 0;
-  return std::move(triggers_);
+  Bag bag = std::move(triggers_);
+  triggers_.clear();  // a moved-from InlinedVector keeps its (moved-from) inline elements
+  return bag;
 }
 
-void ComputationState::signal_all(std::vector<Trigger>& bag) const noexcept {
+void ComputationState::signal_all(Bag& bag) const noexcept {
   if (mode_ == Mode::kFifo) {
     for (const Trigger& t : bag) t.signal();
   } else {
@@ -103,7 +105,7 @@ void ComputationState::signal_all(std::vector<Trigger>& bag) const noexcept {
 }
 
 void ComputationState::finish_locked_and_signal(std::uint8_t status) noexcept {
-  std::vector<Trigger> bag = complete_locked(status);
+  Bag bag = complete_locked(status);
   lock_.unlock();
   signal_all(bag);
 }

@@ -32,9 +32,9 @@
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/spin_lock.h"
 #include "picos/trigger.h"
@@ -75,7 +75,15 @@ class ComputationState : public RefCounted<ComputationState> {
   virtual ~ComputationState() = default;
 #endif
 
+  // The attached triggers. Most computations have one or two (a fiber's canceler, a joiner,
+  // a timer's cleanup): those are kept in place, so attaching allocates nothing; the
+  // InlinedVector is no larger than a std::vector.
+  using Bag = absl::InlinedVector<Trigger, 2>;
+
   std::uint8_t status() const noexcept { return status_.load(std::memory_order_acquire); }
+  // The status as a sequentially consistent load: Fiber::try_suspend's side of its handshake
+  // with a canceler (picos/fiber.cc).
+  std::uint8_t status_seq_cst() const noexcept { return status_.load(std::memory_order_seq_cst); }
 
   bool try_attach(const Trigger& t);
   // Detach bookkeeping for a trigger that is (now) signaled. Returns false iff canceled.
@@ -96,9 +104,8 @@ class ComputationState : public RefCounted<ComputationState> {
   }
 
   // For Tx: the caller holds lock_ and has checked kRunning.
-  std::vector<Trigger> complete_locked(std::uint8_t status) noexcept
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
-  void signal_all(std::vector<Trigger>& bag) const noexcept;
+  Bag complete_locked(std::uint8_t status) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  void signal_all(Bag& bag) const noexcept;
 
   // White-box view for tests: number of trigger slots currently held in the bag.
   std::size_t bag_size_for_testing();
@@ -113,8 +120,8 @@ class ComputationState : public RefCounted<ComputationState> {
 
   std::atomic<std::uint8_t> status_{kRunning};
   const Mode mode_;
-  std::uint32_t detached_ ABSL_GUARDED_BY(lock_) = 0;     // detaches since the last compaction
-  std::vector<Trigger> triggers_ ABSL_GUARDED_BY(lock_);  // attach order
+  std::uint32_t detached_ ABSL_GUARDED_BY(lock_) = 0;  // detaches since the last compaction
+  Bag triggers_ ABSL_GUARDED_BY(lock_);                // attach order
 };
 
 template <typename T>

@@ -24,13 +24,87 @@ const std::exception_ptr& sleep_done() {
 }
 }  // namespace
 
+namespace {
+
+// Takes trigger `v` back out of `w` once its wait is over (resumed, or given up in
+// try_suspend). A canceler that holds the slot (busy) is between taking a reference to the
+// trigger and releasing the slot, a few instructions: wait for it, so that the waiter cannot
+// drop the trigger under it.
+void take_back(WaitSlot& w, void* v) noexcept {
+  void* seen = v;
+  if (w.trigger.compare_exchange_strong(seen, nullptr, std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+    return;
+  }
+  while (seen == WaitSlot::busy()) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    seen = w.trigger.load(std::memory_order_acquire);
+  }
+}
+
+void release_slot(void* slot, void*) noexcept { static_cast<WaitSlot*>(slot)->release(); }
+
+}  // namespace
+
 }  // namespace internal
+
+// The action of a fiber's canceler, run when its computation completes (or when the fiber
+// drops it). If the computation was canceled while the fiber waits cancelably, signals the
+// trigger of that wait. Handshake with try_suspend (a Dekker pattern): the fiber stores the
+// trigger in the slot and then loads the status; the canceler stores the status, runs this
+// fence and then loads the slot; so at least one of them sees the other and the wait ends.
+void Fiber::cancel_waiter(const Trigger&, void* slot, void* computation) noexcept {
+  auto* c = static_cast<internal::ComputationState*>(computation);
+  if (c->status() != internal::ComputationState::kCanceled) return;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  auto* w = static_cast<internal::WaitSlot*>(slot);
+  void* v = w->trigger.load(std::memory_order_acquire);
+  while (v != nullptr && v != internal::WaitSlot::busy()) {
+    if (w->trigger.compare_exchange_weak(v, internal::WaitSlot::busy(), std::memory_order_acquire,
+                                         std::memory_order_acquire)) {
+      // The waiter cannot drop the trigger while the slot is busy (take_back waits): take a
+      // reference, free the slot, and signal outside it (the signal may resume the fiber on
+      // this thread, which then takes the slot back itself).
+      auto* state = static_cast<internal::TriggerState*>(v);
+      state->acquire();
+      w->trigger.store(nullptr, std::memory_order_release);
+      Trigger(internal::Ref<internal::TriggerState>::adopt(state)).signal();
+      return;
+    }
+  }
+}
+
+internal::WaitSlot* Fiber::attach_canceler() {
+  internal::ComputationState* c = computation_.s_.get();
+  if (c->status() != internal::ComputationState::kRunning) return nullptr;
+  auto w = internal::Ref<internal::WaitSlot>::adopt(new internal::WaitSlot);
+  Trigger t = Trigger::from_action(w.get(), c, &Fiber::cancel_waiter, &internal::release_slot);
+  w->acquire();                           // the canceler's, released by release_slot
+  if (!c->try_attach(t)) return nullptr;  // completed meanwhile: t is dropped, unsignaled
+  canceler_.emplace(std::move(t));
+  wait_ = std::move(w);
+  return wait_.get();
+}
+
+void Fiber::drop_canceler() noexcept {
+  if (!canceler_) return;
+  // Signaling runs the action at most once: on this thread now (it finds the slot empty, as
+  // this fiber is not waiting), or it already ran because the computation completed. Either
+  // way it never runs again, so a new wait cannot be woken by this computation.
+  canceler_->signal();
+  (void)computation_.unsafe_unsuspend();  // lazy removal from the bag
+  canceler_.reset();
+  wait_ = {};
+}
 
 FiberRef Fiber::create(PackedComputation computation, bool forbid) {
   return FiberRef::adopt(new Fiber(std::move(computation), forbid));
 }
 
 Fiber::~Fiber() {
+  drop_canceler();
   for (FlsSlot& s : fls_) {
     if (s.destroy) s.destroy(s.value);
   }
@@ -74,25 +148,41 @@ void Fiber::sleep(std::chrono::nanoseconds delay) {
 void Fiber::sleep(double seconds) { sleep(internal::checked_delay(seconds)); }
 
 bool Fiber::try_suspend(const Trigger& trigger, void* x, void* y, Trigger::Action action) {
-  if (!forbid_) {
-    if (computation_.try_attach(trigger)) {
-      if (!trigger.on_signal(x, y, action)) {
-        (void)computation_.unsafe_unsuspend();
-        return false;
-      }
-      return true;
-    }
+  if (forbid_) return trigger.on_signal(x, y, action);
+  if (trigger.is_signaled()) return false;
+  internal::WaitSlot* w = cancel_slot();
+  if (w == nullptr) {  // the computation has completed
     if (computation_.is_canceled()) {
       trigger.dispose();
       return false;
     }
+    return trigger.on_signal(x, y, action);  // returned: nothing can cancel this wait
   }
-  return trigger.on_signal(x, y, action);
+  void* const v = trigger.s_.get();
+  w->trigger.store(v, std::memory_order_seq_cst);
+  if (computation_.s_->status_seq_cst() == internal::ComputationState::kCanceled) {
+    // Canceled before the wait: if the canceler took the trigger it signals it (no action is
+    // attached yet, so that only marks it signaled); else this fiber takes it back.
+    internal::take_back(*w, v);
+    trigger.dispose();
+    return false;
+  }
+  bool suspended;
+  try {
+    suspended = trigger.on_signal(x, y, action);
+  } catch (...) {
+    internal::take_back(*w, v);
+    throw;
+  }
+  if (!suspended) internal::take_back(*w, v);  // signaled already (maybe by the canceler)
+  return suspended;
 }
 
 bool Fiber::unsuspend(const Trigger& trigger) const {
   if (!trigger.is_signaled()) throw std::invalid_argument("picos::Fiber::unsuspend: not signaled");
-  return forbid_ || computation_.unsafe_unsuspend();
+  if (forbid_) return true;
+  if (wait_) internal::take_back(*wait_, trigger.s_.get());
+  return !computation_.is_canceled();
 }
 
 }  // namespace picos

@@ -18,11 +18,13 @@
 #ifndef PICOS_FIBER_H_
 #define PICOS_FIBER_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -32,11 +34,28 @@
 #include "picos/computation.h"
 #include "picos/fiber_main.h"
 #include "picos/internal/ref_count.h"
+#include "picos/internal/thread_cache.h"
 #include "picos/trigger.h"
 
 namespace picos {
 
 class Fiber;
+
+namespace internal {
+// A fiber's cancel slot: the state of the trigger it waits on while suspended cancelably (a
+// TriggerState*), null while it does not, or busy() while a canceler takes the trigger out.
+// Shared by the fiber and the canceler it attached to its computation (picos/fiber.cc).
+struct WaitSlot : RefCounted<WaitSlot> {
+  static void* busy() noexcept { return &busy_tag; }
+  std::atomic<void*> trigger{nullptr};
+  static inline char busy_tag = 0;  // its address is the busy mark
+
+  static void* operator new(std::size_t size) { return ThreadCache<WaitSlot>::allocate(size); }
+  static void operator delete(void* p, std::size_t size) noexcept {
+    ThreadCache<WaitSlot>::deallocate(p, size);
+  }
+};
+}  // namespace internal
 using FiberRef = internal::Ref<Fiber>;
 
 // Thrown by FlsKey<T>::get_or_throw when the key has no value in the fiber.
@@ -86,7 +105,11 @@ class Fiber : public internal::RefCounted<Fiber> {
   }
 
   const PackedComputation& get_computation() const noexcept { return computation_; }
-  void set_computation(PackedComputation c) noexcept { computation_ = std::move(c); }
+  // Replaces the fiber's computation. Only the fiber itself, while it runs.
+  void set_computation(PackedComputation c) noexcept {
+    drop_canceler();
+    computation_ = std::move(c);
+  }
 
   // ---- operations on the current fiber (dispatched to the thread's scheduler) -----------
 
@@ -126,14 +149,20 @@ class Fiber : public internal::RefCounted<Fiber> {
   // ---- for schedulers ---------------------------------------------------------------
 
   // Prepares to suspend this fiber on `trigger` (call it on the scheduler's stack, after the
-  // fiber's own stack is fully switched out). If the fiber permits cancelation the trigger is
-  // attached to the fiber's computation for the duration. Returns true if the fiber is now
+  // fiber's own stack is fully switched out). If the fiber permits cancelation, canceling its
+  // computation signals the trigger for the duration. Returns true if the fiber is now
   // suspended and `action(trigger, x, y)` will run when it must be resumed; false if the
   // trigger is already signaled or the fiber already canceled: resume it now.
+  //
+  // Cost: the trigger is not attached to the computation at each wait. The fiber attaches
+  // one canceler to its computation, at its first cancelable wait on that computation, and
+  // each wait then publishes the trigger in the fiber's cancel slot (one atomic store and one
+  // load; unsuspend clears it with one compare-and-swap). See docs/design.md, "Cancelable
+  // waits without attaching".
   bool try_suspend(const Trigger& trigger, void* x, void* y, Trigger::Action action);
 
-  // Called by the resume action with the (signaled) trigger: detaches it from the fiber's
-  // computation. Returns false iff the fiber permits cancelation and is canceled (schedulers
+  // Called by the resume action with the (signaled) trigger: takes it out of the fiber's
+  // cancel slot. Returns false iff the fiber permits cancelation and is canceled (schedulers
   // use that to resume canceled fibers first). Throws std::invalid_argument ("not signaled")
   // if the trigger is not signaled.
   bool unsuspend(const Trigger& trigger) const;
@@ -151,6 +180,15 @@ class Fiber : public internal::RefCounted<Fiber> {
 
   ~Fiber();
 
+  // Fibers are created at every spawn: their memory is recycled through a per-thread cache
+  // (picos/internal/thread_cache.h).
+  static void* operator new(std::size_t size) {
+    return internal::ThreadCache<Fiber>::allocate(size);
+  }
+  static void operator delete(void* p, std::size_t size) noexcept {
+    internal::ThreadCache<Fiber>::deallocate(p, size);
+  }
+
  private:
   friend class internal::RefCounted<Fiber>;
   Fiber(PackedComputation computation, bool forbid) noexcept
@@ -162,9 +200,23 @@ class Fiber : public internal::RefCounted<Fiber> {
     ~Restore() { f->forbid_ = prev; }
   };
 
+  // The slot of the current canceler, attaching one to the computation first if there is
+  // none; nullptr if the computation has completed (no canceler is needed then).
+  internal::WaitSlot* cancel_slot() { return canceler_ ? wait_.get() : attach_canceler(); }
+  // cancel_slot's slow path, at the first cancelable wait on the current computation.
+  internal::WaitSlot* attach_canceler();
+  // Detaches the canceler, if any, from the computation (it never signals again).
+  void drop_canceler() noexcept;
+  // The canceler's action (x: the slot, y: the computation's state).
+  static void cancel_waiter(const Trigger& canceler, void* slot, void* computation) noexcept;
+
   bool forbid_;
   PackedComputation computation_;
   void* scheduler_data_ = nullptr;
+  // The canceler attached to computation_ (a Trigger::from_action; empty until the first
+  // cancelable wait) and the slot it reads: the trigger of the wait in progress, if any.
+  std::optional<Trigger> canceler_;
+  internal::Ref<internal::WaitSlot> wait_;
   std::vector<FlsSlot> fls_;
 };
 

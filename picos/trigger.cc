@@ -5,60 +5,17 @@
 #include <stdexcept>
 
 #include "picos/handler.h"
+#include "picos/internal/thread_cache.h"
 
 namespace picos {
 namespace internal {
 
-namespace {
-
-#if !defined(__SANITIZE_ADDRESS__)
-// A per-thread stack of freed TriggerState blocks. Blocks freed on another thread than the
-// one that allocated them simply join that thread's cache; the cache is bounded.
-struct TriggerCache {
-  static constexpr std::uint32_t kMax = 256;
-  struct Block {
-    Block* next;
-  };
-  Block* head = nullptr;
-  std::uint32_t size = 0;
-  ~TriggerCache() {
-    while (head) {
-      Block* b = head;
-      head = b->next;
-      ::operator delete(b);
-    }
-  }
-};
-thread_local TriggerCache trigger_cache;
-#endif
-
-}  // namespace
-
 void* TriggerState::operator new(std::size_t size) {
-#if !defined(__SANITIZE_ADDRESS__)
-  TriggerCache& c = trigger_cache;
-  if (size == sizeof(TriggerState) && c.head) {
-    TriggerCache::Block* b = c.head;
-    c.head = b->next;
-    --c.size;
-    return b;
-  }
-#endif
-  return ::operator new(size);
+  return ThreadCache<TriggerState>::allocate(size);
 }
 
-void TriggerState::operator delete(void* p) noexcept {
-#if !defined(__SANITIZE_ADDRESS__)
-  TriggerCache& c = trigger_cache;
-  if (c.size < TriggerCache::kMax) {
-    auto* b = static_cast<TriggerCache::Block*>(p);
-    b->next = c.head;
-    c.head = b;
-    ++c.size;
-    return;
-  }
-#endif
-  ::operator delete(p);
+void TriggerState::operator delete(void* p, std::size_t size) noexcept {
+  ThreadCache<TriggerState>::deallocate(p, size);
 }
 
 TriggerState::~TriggerState() {
@@ -86,10 +43,6 @@ Trigger Trigger::from_action(void* x, void* y, Action action, Release release) {
   s->x_ = x;
   s->y_ = y;
   return Trigger(internal::Ref<TriggerState>::adopt(s));
-}
-
-bool Trigger::is_signaled() const noexcept {
-  return s_->state_.load(std::memory_order_acquire) == TriggerState::kSignaled;
 }
 
 bool Trigger::is_initial() const {
@@ -126,21 +79,8 @@ void Trigger::signal() const noexcept {
   }
 }
 
-bool Trigger::on_signal(void* x, void* y, Action action) const {
-  TriggerState* s = s_.get();
-  std::uint8_t st = s->state_.load(std::memory_order_acquire);
-  if (st == TriggerState::kSignaled) return false;
-  if (st == TriggerState::kAwaiting)
-    throw std::invalid_argument("picos::Trigger: already awaiting");
-  s->action_ = action;
-  s->x_ = x;
-  s->y_ = y;
-  std::uint8_t expected = TriggerState::kInitial;
-  if (s->state_.compare_exchange_strong(expected, TriggerState::kAwaiting,
-                                        std::memory_order_acq_rel, std::memory_order_acquire)) {
-    return true;
-  }
-  if (expected == TriggerState::kSignaled) return false;
+bool Trigger::on_signal_failed() const {
+  if (s_->state_.load(std::memory_order_acquire) == TriggerState::kSignaled) return false;
   throw std::invalid_argument("picos::Trigger: already awaiting");
 }
 

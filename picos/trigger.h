@@ -47,10 +47,10 @@ class TriggerState : public RefCounted<TriggerState> {
   explicit TriggerState(std::uint8_t state) noexcept : state_(state) {}
   ~TriggerState();
 
-  // Triggers are created and dropped at every await: recycle their memory through a small
-  // per-thread cache instead of malloc (disabled under ASan, so it still sees misuse).
+  // Triggers are created and dropped at every await: their memory is recycled through a
+  // per-thread cache instead of malloc (picos/internal/thread_cache.h).
   static void* operator new(std::size_t size);
-  static void operator delete(void* p) noexcept;
+  static void operator delete(void* p, std::size_t size) noexcept;
 
   std::atomic<std::uint8_t> state_;
   Action action_ = nullptr;
@@ -85,7 +85,9 @@ class Trigger {
   static Trigger from_action(void* x, void* y, Action action, Release release = nullptr);
 
   // True once the trigger has been signaled (or disposed). Any thread.
-  bool is_signaled() const noexcept;
+  bool is_signaled() const noexcept {
+    return s_->state_.load(std::memory_order_acquire) == internal::TriggerState::kSignaled;
+  }
 
   // True in the Initial state, false once signaled. Throws std::invalid_argument
   // ("already awaiting") while some awaiter or action is attached.
@@ -109,7 +111,20 @@ class Trigger {
   // For schedulers: attaches `action(trigger, x, y)` to run when the trigger is signaled.
   // Returns false (attaching nothing) if the trigger is already signaled. Throws
   // std::invalid_argument if an action is already attached. At most one call per trigger.
-  bool on_signal(void* x, void* y, Action action) const;
+  bool on_signal(void* x, void* y, Action action) const {
+    internal::TriggerState* s = s_.get();
+    if (s->state_.load(std::memory_order_relaxed) == internal::TriggerState::kInitial) {
+      s->action_ = action;
+      s->x_ = x;
+      s->y_ = y;
+      std::uint8_t expected = internal::TriggerState::kInitial;
+      if (s->state_.compare_exchange_strong(expected, internal::TriggerState::kAwaiting,
+                                            std::memory_order_acq_rel, std::memory_order_acquire)) {
+        return true;
+      }
+    }
+    return on_signal_failed();
+  }
 
   // For schedulers: signals an Initial trigger without running anything. No-op when already
   // signaled; throws std::invalid_argument if an action is attached.
@@ -122,6 +137,10 @@ class Trigger {
   const void* id() const noexcept { return s_.get(); }
 
  private:
+  // on_signal when the trigger is not Initial: false if signaled, else throws (misuse).
+  bool on_signal_failed() const;
+
+  friend class Fiber;  // its cancel slot holds a waiting trigger's state (picos/fiber.cc)
   explicit Trigger(internal::Ref<internal::TriggerState> s) noexcept : s_(std::move(s)) {}
 
   internal::Ref<internal::TriggerState> s_;

@@ -52,7 +52,7 @@ bool Tx::try_commit() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     ops_.clear();
     return false;
   }
-  std::vector<std::vector<Trigger>> bags;
+  std::vector<ComputationState::Bag> bags;
   bags.reserve(ops_.size());
   for (Op& op : ops_) {
     if (op.reason) {

@@ -23,6 +23,7 @@
 
 #include "picos/computation.h"
 #include "picos/internal/ref_count.h"
+#include "picos/internal/thread_cache.h"
 #include "picos/trigger.h"
 
 namespace picos::internal {
@@ -42,6 +43,11 @@ class TimerHeap {
     std::atomic<bool> done{false};
     Trigger cleanup;  // attached to `computation`; marks the entry done
     Entry(Clock::time_point d, std::uint64_t s, PackedComputation c, std::exception_ptr r);
+    // One entry per cancel_after: recycled through a per-thread cache.
+    static void* operator new(std::size_t size) { return ThreadCache<Entry>::allocate(size); }
+    static void operator delete(void* p, std::size_t size) noexcept {
+      ThreadCache<Entry>::deallocate(p, size);
+    }
     // Cancels the computation unless done; marks done. Any thread without the owner's lock.
     void fire() noexcept;
   };
