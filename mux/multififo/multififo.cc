@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -120,6 +121,14 @@ struct alignas(64) Worker {
   // changed every time it starts running one. Read by idle workers.
   std::atomic<std::uint64_t> activity{0};
 
+  // For cancel_after, whether a new timer must wake this worker: while it sleeps, when it
+  // will wake by itself (steady_clock ticks); kSleepUnknown from before it looks at the timers
+  // until it has chosen that time (a new timer then wakes it, to be safe); kAwake otherwise
+  // (an awake worker looks at the timers before it next sleeps).
+  static constexpr std::int64_t kAwake = std::numeric_limits<std::int64_t>::min();
+  static constexpr std::int64_t kSleepUnknown = std::numeric_limits<std::int64_t>::max();
+  std::atomic<std::int64_t> sleep_until{kAwake};
+
   // Touched only by the worker's own thread.
   Record* current = nullptr;
   Pending pending = Pending::kNone;
@@ -224,6 +233,8 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // worker (see Worker::activity).
   void watch_for_stall(Worker& w, Clock::time_point now) noexcept;
   void wake_one() noexcept;
+  // Whether some worker sleeps (or is about to) past `deadline` (see Worker::sleep_until).
+  bool sleeper_wakes_after(Clock::time_point deadline) const noexcept;
   void stop() noexcept;
   void set_fatal(std::exception_ptr e) noexcept;
   void abandon_all() noexcept;
@@ -353,10 +364,12 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
     MutexLock lock(timers_mu_);
     auto before = timers_.next_deadline();
     earliest = timers_.add(c, deadline, std::move(reason)) && (!before || deadline < *before);
-    has_timers_.store(true, std::memory_order_release);
+    has_timers_.store(true, std::memory_order_seq_cst);  // see idle()
   }
-  // A sleeping worker may be waiting for a later deadline: let it recompute.
-  if (earliest) wake_one();
+  // A sleeping worker may be waiting for a later deadline: let it recompute. One that will
+  // wake before the new deadline anyway (its back-off, or an earlier timer) is left asleep:
+  // a futex wake-up per cancel_after cost most of a timer on 2 workers.
+  if (earliest && sleeper_wakes_after(deadline)) wake_one();
   spend_quota();
 }
 
@@ -442,6 +455,16 @@ void Scheduler::push_foreign(Record* r, bool front) noexcept {
   w.size.store(w.size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   w.lock.unlock();
   wake_one();
+}
+
+bool Scheduler::sleeper_wakes_after(Clock::time_point deadline) const noexcept {
+  const std::int64_t d = deadline.time_since_epoch().count();
+  for (int i = 0; i < n_; ++i) {
+    if (d < workers_[static_cast<std::size_t>(i)].sleep_until.load(std::memory_order_seq_cst)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 void Scheduler::wake_one() noexcept {
@@ -638,13 +661,16 @@ void Scheduler::idle(Worker& w) {
     int polled = -1;
     if (!any_ready() && !stop_.load(std::memory_order_acquire)) {
       Clock::time_point until = Clock::now() + w.idle_backoff;
-      if (has_timers_.load(std::memory_order_acquire)) {
+      w.sleep_until.store(Worker::kSleepUnknown, std::memory_order_seq_cst);
+      if (has_timers_.load(std::memory_order_seq_cst)) {
         MutexLock lock(timers_mu_);
         if (auto next = timers_.next_deadline(); next && *next < until) until = *next;
       }
+      w.sleep_until.store(until.time_since_epoch().count(), std::memory_order_release);
       const long long timeout_ns = std::max<long long>(
           0, std::chrono::duration_cast<std::chrono::nanoseconds>(until - Clock::now()).count());
       polled = poller_.poll(timeout_ns);
+      w.sleep_until.store(Worker::kAwake, std::memory_order_relaxed);
     }
     sleepers_.fetch_sub(1, std::memory_order_relaxed);
     poll_sleeping_.store(false, std::memory_order_release);
@@ -665,7 +691,11 @@ void Scheduler::idle(Worker& w) {
     return;
   }
   std::optional<Clock::time_point> next;
-  if (has_timers_.load(std::memory_order_acquire)) {
+  // Store-then-load against cancel_after's has_timers_ store and sleeper_wakes_after's load
+  // (all sequentially consistent): either this worker sees the new timer, or its adder sees
+  // kSleepUnknown and wakes it.
+  w.sleep_until.store(Worker::kSleepUnknown, std::memory_order_seq_cst);
+  if (has_timers_.load(std::memory_order_seq_cst)) {
     MutexLock lock(timers_mu_);
     next = timers_.next_deadline();
   }
@@ -674,6 +704,7 @@ void Scheduler::idle(Worker& w) {
   // behind a fiber that never suspends is eventually taken by an idle worker.
   Clock::time_point until = Clock::now() + w.idle_backoff;
   if (next && *next < until) until = *next;
+  w.sleep_until.store(until.time_since_epoch().count(), std::memory_order_release);
   bool woken;
   {
     MutexLock lock(idle_mu_);
@@ -684,6 +715,7 @@ void Scheduler::idle(Worker& w) {
     }
     woken = wake();
   }
+  w.sleep_until.store(Worker::kAwake, std::memory_order_relaxed);
   sleepers_.fetch_sub(1, std::memory_order_relaxed);
   if (woken) {
     w.idle_backoff = kMinBackoff;
