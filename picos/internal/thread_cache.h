@@ -45,7 +45,7 @@ namespace picos::internal {
 template <typename T, std::uint32_t kMax = 1024>
 class ThreadCache {
  public:
-  static void* allocate(std::size_t size) {
+  static void* allocate([[maybe_unused]] std::size_t size) {
 #if PICOS_INTERNAL_THREAD_CACHE
     if (size == sizeof(T)) {
       List& l = list;
@@ -59,7 +59,7 @@ class ThreadCache {
     return ::operator new(size);
   }
 
-  static void deallocate(void* p, std::size_t size) noexcept {
+  static void deallocate(void* p, [[maybe_unused]] std::size_t size) noexcept {
 #if PICOS_INTERNAL_THREAD_CACHE
     if (size == sizeof(T)) {
       List& l = list;
