@@ -121,6 +121,12 @@ struct alignas(64) Worker {
   // changed every time it starts running one. Read by idle workers.
   std::atomic<std::uint64_t> activity{0};
 
+  // Fibers created on this worker, and fibers that finished on it: each written by this
+  // worker's thread only (a plain store, no contended read-modify-write per spawn or finish),
+  // read by workers that are about to idle, to see whether the run is over (Scheduler::alive).
+  std::atomic<std::int64_t> spawn_count{0};
+  std::atomic<std::int64_t> finish_count{0};
+
   // For cancel_after, whether a new timer must wake this worker: while it sleeps, when it
   // will wake by itself (steady_clock ticks); kSleepUnknown from before it looks at the timers
   // until it has chosen that time (a new timer then wakes it, to be safe); kAwake otherwise
@@ -233,6 +239,9 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // worker (see Worker::activity).
   void watch_for_stall(Worker& w, Clock::time_point now) noexcept;
   void wake_one() noexcept;
+  // How many fibers are alive, from the workers' spawned and finished counts: exact when it is
+  // zero (then no fiber will ever run again), else a snapshot that may be stale.
+  std::int64_t alive() const noexcept;
   // Whether some worker sleeps (or is about to) past `deadline` (see Worker::sleep_until).
   bool sleeper_wakes_after(Clock::time_point deadline) const noexcept;
   void stop() noexcept;
@@ -242,7 +251,6 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   const Options options_;
   const int n_;
   std::unique_ptr<Worker[]> workers_;
-  std::atomic<std::int64_t> alive_{0};
   std::atomic<bool> stop_{false};
   std::atomic<Record*> main_record_{nullptr};
   std::atomic<bool> main_finished_{false};
@@ -282,8 +290,9 @@ Record* Scheduler::new_record(Worker& w, FiberRef fiber, FiberMain main) {
     r = w.records.create(std::move(fiber), std::move(main), w.index);
   }
   // No reference per record (a contended atomic per spawn and per finish): run_fiber holds
-  // one until alive_ drops to zero; only records abandoned after a fatal error take their own.
-  alive_.fetch_add(1, std::memory_order_relaxed);
+  // one until no fiber is alive; only records abandoned after a fatal error take their own.
+  // Counted before anyone else can see the record (it is queued after this).
+  w.spawn_count.store(w.spawn_count.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   return r;
 }
 
@@ -571,6 +580,10 @@ void Scheduler::worker_loop(Worker& w) {
       continue;
     }
     if (fire_timers(true)) continue;
+    if (alive() == 0) {
+      stop();  // the last fiber has finished (here or on another worker): wake every worker
+      break;
+    }
     idle(w);
   }
   set_this_worker(outer);
@@ -617,7 +630,6 @@ bool Scheduler::try_suspend(Worker& w, Record* r) noexcept {
 }
 
 void Scheduler::finished(Worker& w, Record* r) {
-  (void)w;
   Worker& origin = workers_[static_cast<std::size_t>(r->origin)];
   // The handler runs outside the lock.
   if (std::exception_ptr stop = common::outcome(options_, *r)) set_fatal(std::move(stop));
@@ -628,7 +640,29 @@ void Scheduler::finished(Worker& w, Record* r) {
     SpinLockGuard lock(origin.live_lock);
     origin.records.discard(r);
   }
-  if (alive_.fetch_sub(1, std::memory_order_acq_rel) == 1) stop();
+  // Last: a worker that sees this count sees everything the fiber did. This worker looks
+  // whether the run is over when it next finds nothing to run (worker_loop).
+  w.finish_count.store(w.finish_count.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_release);
+}
+
+// Every worker's finished count first, then every worker's spawned count. A fiber's finish is
+// counted after its spawn, and after every spawn it made, in happens-before order; reading a
+// finish (acquire) therefore makes those spawns visible to the spawned counts read after it.
+// So the finishes read are of fibers whose spawns are read too, and if the two sums are equal,
+// every fiber counted as spawned has finished: by induction from the main fiber (counted
+// before any worker started), no fiber is left that could spawn another, and none will run
+// again. While fibers run, the difference is only a snapshot.
+std::int64_t Scheduler::alive() const noexcept {
+  std::int64_t finished = 0;
+  for (int i = 0; i < n_; ++i) {
+    finished += workers_[static_cast<std::size_t>(i)].finish_count.load(std::memory_order_acquire);
+  }
+  std::int64_t spawned = 0;
+  for (int i = 0; i < n_; ++i) {
+    spawned += workers_[static_cast<std::size_t>(i)].spawn_count.load(std::memory_order_acquire);
+  }
+  return spawned - finished;
 }
 
 void Scheduler::set_fatal(std::exception_ptr e) noexcept {
@@ -744,7 +778,7 @@ void Scheduler::watch_for_stall(Worker& w, Clock::time_point now) noexcept {
     running = running || (a & 1) != 0;
     sum += a;
   }
-  const std::int64_t alive = alive_.load(std::memory_order_acquire);
+  const std::int64_t alive = this->alive();
   if (running || sum != w.seen_activity || alive <= 0 || any_ready() || poller_.waiting() ||
       has_timers_.load(std::memory_order_acquire)) {
     w.seen_activity = sum;
