@@ -89,7 +89,9 @@ void ComputationState::compact_locked() noexcept {
 }
 
 ComputationState::Bag ComputationState::complete_locked(std::uint8_t status) noexcept {
-  status_.store(status, std::memory_order_release);
+  // Sequentially consistent: the canceler's side of Fiber::try_suspend's handshake (the
+  // canceler then loads the fiber's cancel slot, picos/fiber.cc).
+  status_.store(status, std::memory_order_seq_cst);
   detached_ = 0;
   Bag bag = std::move(triggers_);
   triggers_.clear();  // a moved-from InlinedVector keeps its (moved-from) inline elements

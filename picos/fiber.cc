@@ -52,15 +52,16 @@ void release_slot(void* slot, void*) noexcept { static_cast<WaitSlot*>(slot)->re
 
 // The action of a fiber's canceler, run when its computation completes (or when the fiber
 // drops it). If the computation was canceled while the fiber waits cancelably, signals the
-// trigger of that wait. Handshake with try_suspend (a Dekker pattern): the fiber stores the
-// trigger in the slot and then loads the status; the canceler stores the status, runs this
-// fence and then loads the slot; so at least one of them sees the other and the wait ends.
+// trigger of that wait. Handshake with try_suspend (a Dekker pattern, every access
+// sequentially consistent): the fiber stores the trigger in the slot and then loads the
+// status; the canceler stored the status (ComputationState::complete_locked) and then loads
+// the slot here; so at least one of them sees the other and the wait ends. (No fence: gcc
+// rejects atomic_thread_fence under -fsanitize=thread.)
 void Fiber::cancel_waiter(const Trigger&, void* slot, void* computation) noexcept {
   auto* c = static_cast<internal::ComputationState*>(computation);
   if (c->status() != internal::ComputationState::kCanceled) return;
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   auto* w = static_cast<internal::WaitSlot*>(slot);
-  void* v = w->trigger.load(std::memory_order_acquire);
+  void* v = w->trigger.load(std::memory_order_seq_cst);
   while (v != nullptr && v != internal::WaitSlot::busy()) {
     if (w->trigger.compare_exchange_weak(v, internal::WaitSlot::busy(), std::memory_order_acquire,
                                          std::memory_order_acquire)) {
