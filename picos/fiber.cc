@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "picos/handler.h"
+#include "picos/internal/spin_lock.h"
 
 namespace picos {
 namespace internal {
@@ -37,9 +38,7 @@ void take_back(WaitSlot& w, void* v) noexcept {
     return;
   }
   while (seen == WaitSlot::busy()) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
+    cpu_relax();
     seen = w.trigger.load(std::memory_order_acquire);
   }
 }

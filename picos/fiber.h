@@ -45,15 +45,10 @@ namespace internal {
 // A fiber's cancel slot: the state of the trigger it waits on while suspended cancelably (a
 // TriggerState*), null while it does not, or busy() while a canceler takes the trigger out.
 // Shared by the fiber and the canceler it attached to its computation (picos/fiber.cc).
-struct WaitSlot : RefCounted<WaitSlot> {
+struct WaitSlot : RefCounted<WaitSlot>, ThreadCached<WaitSlot> {
   static void* busy() noexcept { return &busy_tag; }
   std::atomic<void*> trigger{nullptr};
   static inline char busy_tag = 0;  // its address is the busy mark
-
-  static void* operator new(std::size_t size) { return ThreadCache<WaitSlot>::allocate(size); }
-  static void operator delete(void* p, std::size_t size) noexcept {
-    ThreadCache<WaitSlot>::deallocate(p, size);
-  }
 };
 }  // namespace internal
 using FiberRef = internal::Ref<Fiber>;
@@ -64,7 +59,8 @@ class FlsNotSet : public std::logic_error {
   FlsNotSet() : std::logic_error("picos: fiber-local storage key not set") {}
 };
 
-class Fiber : public internal::RefCounted<Fiber> {
+// Fibers are created at every spawn: their memory is recycled per thread (ThreadCached).
+class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<Fiber> {
  public:
   // Creates a fiber that runs as part of `computation`. `forbid` = true starts it with
   // cancelation propagation masked. A fiber must be spawned at most once.
@@ -179,15 +175,6 @@ class Fiber : public internal::RefCounted<Fiber> {
   FlsSlot* fls_slot(std::uint32_t index, bool grow);
 
   ~Fiber();
-
-  // Fibers are created at every spawn: their memory is recycled through a per-thread cache
-  // (picos/internal/thread_cache.h).
-  static void* operator new(std::size_t size) {
-    return internal::ThreadCache<Fiber>::allocate(size);
-  }
-  static void operator delete(void* p, std::size_t size) noexcept {
-    internal::ThreadCache<Fiber>::deallocate(p, size);
-  }
 
  private:
   friend class internal::RefCounted<Fiber>;

@@ -5,18 +5,9 @@
 #include <stdexcept>
 
 #include "picos/handler.h"
-#include "picos/internal/thread_cache.h"
 
 namespace picos {
 namespace internal {
-
-void* TriggerState::operator new(std::size_t size) {
-  return ThreadCache<TriggerState>::allocate(size);
-}
-
-void TriggerState::operator delete(void* p, std::size_t size) noexcept {
-  ThreadCache<TriggerState>::deallocate(p, size);
-}
 
 TriggerState::~TriggerState() {
   // A from_action trigger dropped without ever being signaled still owns x and y.

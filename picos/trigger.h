@@ -31,6 +31,7 @@
 #include <exception>
 
 #include "picos/internal/ref_count.h"
+#include "picos/internal/thread_cache.h"
 
 namespace picos {
 
@@ -38,7 +39,8 @@ class Trigger;
 
 namespace internal {
 
-class TriggerState : public RefCounted<TriggerState> {
+// Created and dropped at every await: recycled per thread (ThreadCached).
+class TriggerState : public RefCounted<TriggerState>, public ThreadCached<TriggerState> {
  public:
   enum : std::uint8_t { kInitial = 0, kAwaiting = 1, kSignaled = 2 };
   using Action = void (*)(const Trigger& trigger, void* x, void* y) noexcept;
@@ -46,11 +48,6 @@ class TriggerState : public RefCounted<TriggerState> {
 
   explicit TriggerState(std::uint8_t state) noexcept : state_(state) {}
   ~TriggerState();
-
-  // Triggers are created and dropped at every await: their memory is recycled through a
-  // per-thread cache instead of malloc (picos/internal/thread_cache.h).
-  static void* operator new(std::size_t size);
-  static void operator delete(void* p, std::size_t size) noexcept;
 
   std::atomic<std::uint8_t> state_;
   Action action_ = nullptr;

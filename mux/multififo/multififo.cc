@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -242,6 +241,9 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // How many fibers are alive, from the workers' spawned and finished counts: exact when it is
   // zero (then no fiber will ever run again), else a snapshot that may be stale.
   std::int64_t alive() const noexcept;
+  // When an idle worker about to sleep must wake: after its back-off, or at the next timer if
+  // that is sooner. Publishes it in w.sleep_until (reset to kAwake by the caller when it wakes).
+  Clock::time_point plan_sleep(Worker& w);
   // Whether some worker sleeps (or is about to) past `deadline` (see Worker::sleep_until).
   bool sleeper_wakes_after(Clock::time_point deadline) const noexcept;
   void stop() noexcept;
@@ -464,6 +466,20 @@ void Scheduler::push_foreign(Record* r, bool front) noexcept {
   w.size.store(w.size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   w.lock.unlock();
   wake_one();
+}
+
+Clock::time_point Scheduler::plan_sleep(Worker& w) {
+  Clock::time_point until = Clock::now() + w.idle_backoff;
+  // Store-then-load against cancel_after's has_timers_ store and sleeper_wakes_after's load
+  // (all sequentially consistent): either this worker sees the new timer, or its adder sees
+  // kSleepUnknown and wakes it.
+  w.sleep_until.store(Worker::kSleepUnknown, std::memory_order_seq_cst);
+  if (has_timers_.load(std::memory_order_seq_cst)) {
+    MutexLock lock(timers_mu_);
+    if (auto next = timers_.next_deadline(); next && *next < until) until = *next;
+  }
+  w.sleep_until.store(until.time_since_epoch().count(), std::memory_order_release);
+  return until;
 }
 
 bool Scheduler::sleeper_wakes_after(Clock::time_point deadline) const noexcept {
@@ -694,13 +710,7 @@ void Scheduler::idle(Worker& w) {
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     int polled = -1;
     if (!any_ready() && !stop_.load(std::memory_order_acquire)) {
-      Clock::time_point until = Clock::now() + w.idle_backoff;
-      w.sleep_until.store(Worker::kSleepUnknown, std::memory_order_seq_cst);
-      if (has_timers_.load(std::memory_order_seq_cst)) {
-        MutexLock lock(timers_mu_);
-        if (auto next = timers_.next_deadline(); next && *next < until) until = *next;
-      }
-      w.sleep_until.store(until.time_since_epoch().count(), std::memory_order_release);
+      const Clock::time_point until = plan_sleep(w);
       const long long timeout_ns = std::max<long long>(
           0, std::chrono::duration_cast<std::chrono::nanoseconds>(until - Clock::now()).count());
       polled = poller_.poll(timeout_ns);
@@ -724,21 +734,10 @@ void Scheduler::idle(Worker& w) {
     sleepers_.fetch_sub(1, std::memory_order_relaxed);
     return;
   }
-  std::optional<Clock::time_point> next;
-  // Store-then-load against cancel_after's has_timers_ store and sleeper_wakes_after's load
-  // (all sequentially consistent): either this worker sees the new timer, or its adder sees
-  // kSleepUnknown and wakes it.
-  w.sleep_until.store(Worker::kSleepUnknown, std::memory_order_seq_cst);
-  if (has_timers_.load(std::memory_order_seq_cst)) {
-    MutexLock lock(timers_mu_);
-    next = timers_.next_deadline();
-  }
   // Sleep until woken, the next timer, or the back-off expires: a worker that sees nothing
   // to steal still looks again now and then (at most every 64 ms), so a single queued fiber
   // behind a fiber that never suspends is eventually taken by an idle worker.
-  Clock::time_point until = Clock::now() + w.idle_backoff;
-  if (next && *next < until) until = *next;
-  w.sleep_until.store(until.time_since_epoch().count(), std::memory_order_release);
+  const Clock::time_point until = plan_sleep(w);
   bool woken;
   {
     MutexLock lock(idle_mu_);

@@ -11,12 +11,10 @@
 // remote canceler) gives the excess back to malloc. Each thread's list is returned to malloc
 // when the thread exits.
 //
-// A class opts in by routing its operator new/delete here:
+// A class opts in by deriving from `ThreadCached<itself>`, which routes its operator
+// new/delete here:
 //
-//   static void* operator new(std::size_t size) { return ThreadCache<Fiber>::allocate(size); }
-//   static void operator delete(void* p, std::size_t size) noexcept {
-//     ThreadCache<Fiber>::deallocate(p, size);
-//   }
+//   class Fiber : public RefCounted<Fiber>, public ThreadCached<Fiber> { ... };
 //
 // Only blocks of exactly sizeof(T) are cached (a derived class's larger ones go to malloc).
 // Under AddressSanitizer the cache is off, so use-after-free and double frees of these objects
@@ -89,7 +87,6 @@ class ThreadCache {
     bool reaper_armed;
   };
   struct Reaper {
-    bool armed = false;
     ~Reaper() {
       List& l = list;
       while (Block* b = l.head) {
@@ -101,8 +98,8 @@ class ThreadCache {
   };
   // The first time this thread caches a block: registers the reaper.
   [[gnu::noinline]] static void arm_reaper() noexcept {
-    static thread_local Reaper reaper;
-    reaper.armed = true;
+    static thread_local Reaper reaper;  // constructed here, destroyed at thread exit
+    (void)reaper;
     list.reaper_armed = true;
   }
   static constinit thread_local List list;
@@ -110,6 +107,16 @@ class ThreadCache {
 
 template <typename T, std::uint32_t kMax>
 constinit thread_local typename ThreadCache<T, kMax>::List ThreadCache<T, kMax>::list{};
+
+// Base class giving T the cache's operator new/delete (sized delete: a derived class of T,
+// larger than T, goes to malloc).
+template <typename T>
+struct ThreadCached {
+  static void* operator new(std::size_t size) { return ThreadCache<T>::allocate(size); }
+  static void operator delete(void* p, std::size_t size) noexcept {
+    ThreadCache<T>::deallocate(p, size);
+  }
+};
 
 }  // namespace picos::internal
 

@@ -35,7 +35,8 @@ Clock::time_point deadline_after(Clock::time_point now, std::chrono::nanoseconds
 
 class TimerHeap {
  public:
-  struct Entry : RefCounted<Entry> {
+  // One entry per cancel_after: recycled per thread (ThreadCached).
+  struct Entry : RefCounted<Entry>, ThreadCached<Entry> {
     Clock::time_point deadline;
     std::uint64_t seq;
     PackedComputation computation;
@@ -43,11 +44,6 @@ class TimerHeap {
     std::atomic<bool> done{false};
     Trigger cleanup;  // attached to `computation`; marks the entry done
     Entry(Clock::time_point d, std::uint64_t s, PackedComputation c, std::exception_ptr r);
-    // One entry per cancel_after: recycled through a per-thread cache.
-    static void* operator new(std::size_t size) { return ThreadCache<Entry>::allocate(size); }
-    static void operator delete(void* p, std::size_t size) noexcept {
-      ThreadCache<Entry>::deallocate(p, size);
-    }
     // Cancels the computation unless done; marks done. Any thread without the owner's lock.
     void fire() noexcept;
   };
