@@ -107,6 +107,12 @@ void ComputationState::signal_all(Bag& bag) const noexcept {
 }
 
 void ComputationState::finish_locked_and_signal(std::uint8_t status) noexcept {
+  if (triggers_.empty()) {  // e.g. a timeout's computation completed in time: nothing to move
+    status_.store(status, std::memory_order_seq_cst);  // as in complete_locked
+    detached_ = 0;
+    lock_.unlock();
+    return;
+  }
   Bag bag = complete_locked(status);
   lock_.unlock();
   signal_all(bag);
@@ -130,11 +136,9 @@ std::size_t ComputationState::bag_size_for_testing() {
   return n;
 }
 
-void check_delay(std::chrono::nanoseconds delay) {
-  if (delay.count() < 0) {
-    throw std::invalid_argument("picos: cancel_after: delay must be non-negative (got " +
-                                std::to_string(delay.count()) + " ns)");
-  }
+void throw_negative_delay(std::chrono::nanoseconds delay) {
+  throw std::invalid_argument("picos: cancel_after: delay must be non-negative (got " +
+                              std::to_string(delay.count()) + " ns)");
 }
 
 std::chrono::nanoseconds checked_delay(double seconds) {

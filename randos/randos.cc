@@ -262,7 +262,7 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
 void Scheduler::worker_loop(int index) {
   // Thread 0 draws from the seed itself; the others from seeds derived from it.
   Rng rng(seed_ + static_cast<std::uint64_t>(index) * 0xD1B54A32D192ED03ull);
-  std::vector<internal::TimerHeap::EntryRef> due;
+  std::vector<internal::TimerHeap::Entry> due;
   unsigned since_poll = 0;  // dispatches since this thread last looked at the poller
   MutexLock lock(mu_);
   while (!fatal_ && records_.alive() > 0) {
@@ -271,7 +271,7 @@ void Scheduler::worker_loop(int index) {
       if (!due.empty()) {
         ++running_;
         lock.unlock();
-        for (auto& e : due) e->fire();  // resume actions take mu_
+        for (auto& e : due) e.fire();  // resume actions take mu_
         due.clear();
         lock.lock();
         --running_;

@@ -12,7 +12,7 @@
 //                    main, live-list links. Enough for fibers that are OS threads (thread).
 //   FiberRecord      RecordBase plus the fiber's context and why a suspension failed. A
 //                    stackful scheduler's Record derives from it and adds its queue links.
-//   Records<R>       creates and frees records (recycling their memory through a free list),
+//   Records<R>       creates and frees records (their memory comes from slabs of 32, recycled),
 //                    keeps the live list and the count, and ends each one: finish() applies
 //                    the fatal-error policy (CommonOptions::fatal_exn_handler), abandon_all()
 //                    frees the never-started and buries the started ones after a fatal stop.
@@ -33,6 +33,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <optional>
@@ -173,12 +175,24 @@ class Records {
   void bind(const StackfulOptions& options) noexcept { options_ = &options; }
   Records(const Records&) = delete;
   Records& operator=(const Records&) = delete;
+  // Frees the slabs whose records are all gone. A slab that still holds a buried record
+  // (abandon_all) stays allocated, as the buried record must.
   ~Records() {
-    while (void* p = free_) {
-      free_ = *static_cast<void**>(p);
-      ::operator delete(p);
+    release_if_empty(spare_);
+    while (Slab* s = partial_) {
+      partial_ = s->next;
+      release_if_empty(s);
     }
   }
+
+  // Storage for one R outside any Records (on a thread that may not touch this object):
+  // construct the record in it, then hand it to adopt(), or destroy it and free_detached().
+  static void* allocate_detached() {
+    auto* b = static_cast<Block*>(::operator new(sizeof(Block)));
+    b->owner = nullptr;
+    return b->bytes;
+  }
+  static void free_detached(void* p) noexcept { ::operator delete(block_of(p)); }
 
   // A new record for `fiber`, linked live; the fiber's scheduler data points at it.
   template <typename... A>
@@ -202,9 +216,9 @@ class Records {
   }
 
   // [Added for mux/libevent: Attachment::spawn from any thread.] Takes over a record that
-  // was built with `new R(fiber, main, options().stack_size, ...)` elsewhere (on a thread
-  // that may not touch this object) and not linked yet: from here on it is like one from
-  // create(), and freed the same way (its memory may then be recycled).
+  // was built with `::new (allocate_detached()) R(fiber, main, options().stack_size, ...)`
+  // elsewhere and not linked yet: from here on it is like one from create(), and freed the
+  // same way.
   void adopt(R* r) noexcept {
     r->fiber->set_scheduler_data(r);
     link(r);
@@ -275,25 +289,81 @@ class Records {
   template <typename T>
   static constexpr bool kStackful = std::is_base_of_v<FiberRecord, T>;
 
-  // Record memory is recycled (up to kMaxFree blocks): a spawn-heavy program allocates one
-  // record per fiber alive at once, not one per spawn.
-  static constexpr std::size_t kMaxFree = 4096;
+  // Record memory comes from slabs of kSlabRecords blocks: a burst of spawns calls malloc
+  // once per slab, not once per fiber, and a finished record's block is reused by the next
+  // spawn. Each block starts with its slab's address. Slabs with a free block are on the
+  // `partial_` list (the most recently freed-into first); a slab whose records have all
+  // finished is kept as `spare_` if there is none, else given back to malloc, so memory
+  // follows the number of live fibers.
+  static constexpr std::uint32_t kSlabRecords = 32;
+  struct Slab;
+  struct Block {
+    Slab* owner;  // nullptr: allocate_detached
+    alignas(alignof(R) > alignof(std::max_align_t)
+                ? alignof(R)
+                : alignof(std::max_align_t)) unsigned char bytes[sizeof(R)];
+  };
+  struct Slab {
+    Slab* prev = nullptr;  // partial_ list
+    Slab* next = nullptr;
+    Block* free = nullptr;     // recycled blocks, linked through their storage
+    std::uint32_t used = 0;    // blocks holding a record
+    std::uint32_t carved = 0;  // blocks handed out at least once (the rest never touched)
+    Block blocks[kSlabRecords];
+  };
+  static Block* block_of(void* p) noexcept {
+    return reinterpret_cast<Block*>(static_cast<unsigned char*>(p) - offsetof(Block, bytes));
+  }
+
   void* allocate() {
-    if (void* p = free_) {
-      free_ = *static_cast<void**>(p);
-      --free_count_;
-      return p;
+    Slab* s = partial_;
+    if (s == nullptr) {
+      s = spare_ != nullptr ? std::exchange(spare_, nullptr) : new Slab;
+      push_partial(s);
     }
-    return ::operator new(sizeof(R));
+    Block* b = s->free;
+    if (b != nullptr) {
+      std::memcpy(&s->free, b->bytes, sizeof s->free);
+    } else {
+      b = &s->blocks[s->carved++];
+      b->owner = s;
+    }
+    if (++s->used == kSlabRecords) remove_partial(s);
+    return b->bytes;
   }
   void recycle(void* p) noexcept {
-    if (free_count_ >= kMaxFree) {
-      ::operator delete(p);
+    Block* b = block_of(p);
+    Slab* s = b->owner;
+    if (s == nullptr) {
+      ::operator delete(b);
       return;
     }
-    *static_cast<void**>(p) = free_;
-    free_ = p;
-    ++free_count_;
+    std::memcpy(b->bytes, &s->free, sizeof s->free);
+    s->free = b;
+    if (s->used-- == kSlabRecords) {
+      push_partial(s);
+    } else if (s->used == 0) {  // all its records are gone: keep one such slab, free the rest
+      remove_partial(s);
+      if (spare_ == nullptr) {
+        spare_ = s;
+      } else {
+        delete s;
+      }
+    }
+  }
+  void push_partial(Slab* s) noexcept {
+    s->prev = nullptr;
+    s->next = partial_;
+    if (partial_ != nullptr) partial_->prev = s;
+    partial_ = s;
+  }
+  void remove_partial(Slab* s) noexcept {
+    (s->prev ? s->prev->next : partial_) = s->next;
+    if (s->next) s->next->prev = s->prev;
+    s->prev = s->next = nullptr;
+  }
+  static void release_if_empty(Slab* s) noexcept {
+    if (s != nullptr && s->used == 0) delete s;
   }
   void destroy(R* r) noexcept {
     if (r->fiber) r->fiber->set_scheduler_data(nullptr);  // (thread lets its fiber go early)
@@ -318,8 +388,8 @@ class Records {
   RecordBase* live_ = nullptr;  // every record not finished
   std::size_t alive_ = 0;
   R* main_ = nullptr;
-  void* free_ = nullptr;  // recycled record storage, linked through its first word
-  std::size_t free_count_ = 0;
+  Slab* partial_ = nullptr;  // slabs with a free block
+  Slab* spare_ = nullptr;    // a slab with no record, kept for the next burst
 };
 
 // The body of a scheduler's run_fiber: checks `options` and the arguments (std::invalid_argument

@@ -117,7 +117,7 @@ bool reserve_guarded() noexcept {
 // ---- the per-thread pool ------------------------------------------------------------------
 
 struct Bucket {
-  std::size_t size;  // stack size held by this bucket; meaningless while count == 0
+  std::size_t size;  // stack size held by this bucket (kept while empty; reused when count == 0)
   Stack* head;
   std::size_t count;
 };
@@ -347,8 +347,11 @@ void StackPool::give(Stack* stack) noexcept {
     return;
   }
   Bucket* target = nullptr;
+  // The bucket of this size, even if empty (the usual case: the stack taken from it last comes
+  // back, and the first bucket matches), else the first empty one. Two buckets never hold the
+  // same size: a size goes to a new bucket only when no bucket has it.
   for (Bucket& b : p.buckets) {
-    if (b.count != 0 && b.size == stack->size_) {
+    if (b.size == stack->size_) {
       target = &b;
       break;
     }

@@ -83,7 +83,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   Record* current_ = nullptr;
   bool stall_warned_ = false;
   std::exception_ptr fatal_;
-  std::vector<internal::TimerHeap::EntryRef> due_;
+  std::vector<internal::TimerHeap::Entry> due_;
   // Descriptors waited on by our fibers (io). io::close from any thread reaches it through
   // the reactor registry; the waiter's resume action then takes the remote path (push_remote
   // wakes a loop asleep in poll()).
@@ -240,7 +240,7 @@ bool Scheduler::fire_timers() {
   if (timers_.size() == 0) return false;
   due_.clear();
   timers_.pop_due(Clock::now(), due_);
-  for (auto& e : due_) e->fire();  // resume actions push onto ready_
+  for (auto& e : due_) e.fire();  // resume actions push onto ready_
   bool any = !due_.empty();
   due_.clear();
   return any;

@@ -20,11 +20,19 @@
 namespace picos::mux::libevent {
 
 void Scheduler::spawn_from_outside(FiberRef fiber, absl::AnyInvocable<void()> main) {
-  auto* r = new Record(std::move(fiber), FiberMain(main), options_.stack_size);
+  void* storage = common::Records<Record>::allocate_detached();
+  Record* r;
+  try {
+    r = ::new (storage) Record(std::move(fiber), FiberMain(main), options_.stack_size);
+  } catch (...) {
+    common::Records<Record>::free_detached(storage);
+    throw;
+  }
   // The activation runs under the inbox's lock: detach, which closes it first, cannot free
   // the event meanwhile.
   if (!spawns_.push(r, false, [this] { activate(); })) {
-    delete r;
+    r->~Record();
+    common::Records<Record>::free_detached(r);
     throw std::logic_error("picos::mux::libevent: the scheduler has stopped after a fatal error");
   }
 }

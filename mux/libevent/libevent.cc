@@ -74,7 +74,10 @@ void Scheduler::stop() noexcept {
   inbox_.close();  // resumed records stay live: abandoned below
   Queue spawns;
   spawns_.close(&spawns);
-  while (Record* r = spawns.pop()) delete r;  // never adopted, never started
+  while (Record* r = spawns.pop()) {  // never adopted, never started
+    r->~Record();
+    common::Records<Record>::free_detached(r);
+  }
   ready_.clear();
   // Started fibers are buried with a reference to this scheduler, so that a late resume
   // finds the inbox closed.
@@ -247,7 +250,7 @@ void Scheduler::fire_timers() noexcept {
   if (timers_.size() == 0) return;
   due_.clear();
   timers_.pop_due(Clock::now(), due_);
-  for (auto& e : due_) e->fire();  // resume actions push onto ready_
+  for (auto& e : due_) e.fire();  // resume actions push onto ready_
   due_.clear();
 }
 

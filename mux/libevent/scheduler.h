@@ -144,7 +144,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   bool stopped_ = false;
   bool detached_ = false;
   std::exception_ptr fatal_;
-  std::vector<internal::TimerHeap::EntryRef> due_;
+  std::vector<internal::TimerHeap::Entry> due_;
 
   // From other threads (thread-safe themselves): wake-ups, and new fibers not adopted by
   // records_ yet. spawns_ "sleeps elsewhere" for good: every spawn activates wake_.

@@ -564,7 +564,7 @@ bool Scheduler::any_ready(std::size_t at_least) const noexcept {
 
 bool Scheduler::fire_timers(bool blocking) {
   if (!has_timers_.load(std::memory_order_acquire)) return false;
-  std::vector<internal::TimerHeap::EntryRef> due;
+  std::vector<internal::TimerHeap::Entry> due;
   if (blocking) {
     timers_mu_.lock();
   } else if (!timers_mu_.try_lock()) {
@@ -573,7 +573,7 @@ bool Scheduler::fire_timers(bool blocking) {
   timers_.pop_due(Clock::now(), due);  // out of memory: std::terminate, wherever called from
   has_timers_.store(timers_.size() != 0, std::memory_order_release);
   timers_mu_.unlock();
-  for (auto& e : due) e->fire();
+  for (auto& e : due) e.fire();
   return !due.empty();
 }
 

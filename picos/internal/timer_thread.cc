@@ -35,13 +35,13 @@ void TimerThread::stop() {
 }
 
 void TimerThread::loop() {
-  std::vector<TimerHeap::EntryRef> due;
+  std::vector<TimerHeap::Entry> due;
   MutexLock lock(mu_);
   while (!stopping_) {
     heap_.pop_due(Clock::now(), due);
     if (!due.empty()) {
       lock.unlock();  // canceling runs trigger actions, which may arm new timers
-      for (auto& e : due) e->fire();
+      for (auto& e : due) e.fire();
       due.clear();
       lock.lock();
       continue;

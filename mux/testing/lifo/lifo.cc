@@ -154,9 +154,9 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
 
 bool Scheduler::let_in(bool all) {
   if (all && timers_.size() != 0) {
-    std::vector<internal::TimerHeap::EntryRef> due;
+    std::vector<internal::TimerHeap::Entry> due;
     timers_.pop_due(Clock::now(), due);
-    for (auto& e : due) e->fire();  // their fibers go to the back of woken_, in deadline order
+    for (auto& e : due) e.fire();  // their fibers go to the back of woken_, in deadline order
   }
   if (all && poller_.waiting()) (void)poller_.poll(0);
   (void)inbox_.take_into(woken_);

@@ -1,0 +1,92 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// picos::internal::TimerHeap on its own: deadline order, ties in arming order, entries of
+// completed computations never fire and are reclaimed (the heap stays proportional to the
+// live timers), nothing is armed for a completed computation.
+
+#include "picos/internal/timer_heap.h"
+
+#include <chrono>
+#include <exception>
+#include <stdexcept>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "picos/computation.h"
+
+namespace picos::internal {
+namespace {
+
+using std::chrono::seconds;
+
+std::exception_ptr reason() { return std::make_exception_ptr(std::runtime_error("timer")); }
+
+TEST(TimerHeapTest, FiresInDeadlineOrderTiesInArmingOrder) {
+  TimerHeap h;
+  const Clock::time_point t0{};
+  std::vector<Computation<void>> cs(4);
+  ASSERT_TRUE(h.add(cs[0], t0 + seconds(3), reason()));
+  ASSERT_TRUE(h.add(cs[1], t0 + seconds(1), reason()));
+  ASSERT_TRUE(h.add(cs[2], t0 + seconds(2), reason()));
+  ASSERT_TRUE(h.add(cs[3], t0 + seconds(1), reason()));
+  EXPECT_EQ(h.next_deadline(), t0 + seconds(1));
+  std::vector<TimerHeap::Entry> due;
+  h.pop_due(t0 + seconds(2), due);
+  ASSERT_EQ(due.size(), 3u);
+  EXPECT_EQ(due[0].computation, cs[1]);
+  EXPECT_EQ(due[1].computation, cs[3]);
+  EXPECT_EQ(due[2].computation, cs[2]);
+  for (auto& e : due) e.fire();
+  EXPECT_TRUE(cs[1].is_canceled());
+  EXPECT_TRUE(cs[2].is_canceled());
+  EXPECT_TRUE(cs[0].is_running());
+  EXPECT_EQ(h.next_deadline(), t0 + seconds(3));
+}
+
+TEST(TimerHeapTest, CompletedComputationsNeverFire) {
+  TimerHeap h;
+  const Clock::time_point t0{};
+  Computation<void> done;
+  ASSERT_TRUE(h.add(done, t0 + seconds(1), reason()));
+  done.finish();
+  EXPECT_EQ(h.next_deadline(), std::nullopt);  // the dead top is dropped
+  EXPECT_EQ(h.size(), 0u);
+
+  Computation<void> later;
+  ASSERT_TRUE(h.add(later, t0 + seconds(1), reason()));
+  later.finish();
+  std::vector<TimerHeap::Entry> due;
+  h.pop_due(t0 + seconds(5), due);
+  EXPECT_TRUE(due.empty());
+  EXPECT_TRUE(later.is_returned());
+}
+
+TEST(TimerHeapTest, ArmsNothingForACompletedComputation) {
+  TimerHeap h;
+  Computation<void> c;
+  c.finish();
+  EXPECT_FALSE(h.add(c, Clock::time_point{}, reason()));
+  EXPECT_EQ(h.size(), 0u);
+}
+
+TEST(TimerHeapTest, DeadEntriesAreReclaimedWhileLiveOnesStay) {
+  TimerHeap h;
+  const Clock::time_point far = Clock::time_point{} + std::chrono::hours(1);
+  std::vector<Computation<void>> live(100);
+  for (auto& c : live) ASSERT_TRUE(h.add(c, far, reason()));
+  // 100,000 timeouts whose computations complete first (a request served in time), each
+  // behind the live ones at the top: only compaction can reclaim them.
+  for (int i = 0; i < 100000; ++i) {
+    Computation<void> c;
+    ASSERT_TRUE(h.add(c, far + seconds(1), reason()));
+    c.finish();
+    ASSERT_LE(h.size(), 2 * live.size() + 64) << "after " << i << " completed timers";
+  }
+  EXPECT_EQ(h.next_deadline(), far);
+  std::vector<TimerHeap::Entry> due;
+  h.pop_due(far + seconds(2), due);
+  EXPECT_EQ(due.size(), live.size());  // the completed ones do not come out
+}
+
+}  // namespace
+}  // namespace picos::internal
