@@ -162,9 +162,7 @@ std::exception_ptr PackedComputation::canceled() const noexcept {
   return s_->status() == ComputationState::kCanceled ? s_->reason_ : nullptr;
 }
 
-void PackedComputation::check() const {
-  if (s_->status() == ComputationState::kCanceled) std::rethrow_exception(s_->reason_);
-}
+void PackedComputation::rethrow_reason() const { std::rethrow_exception(s_->reason_); }
 
 bool PackedComputation::try_cancel(std::exception_ptr reason) const {
   if (!reason) throw std::invalid_argument("picos: cancelation reason must not be null");

@@ -164,8 +164,11 @@ class PackedComputation {
   // The cancelation reason if canceled, else nullptr.
   std::exception_ptr canceled() const noexcept;
 
-  // Rethrows the cancelation reason if canceled; no-op otherwise.
-  void check() const;
+  // Rethrows the cancelation reason if canceled; no-op otherwise. (Inline: every yield, spawn
+  // and cancelation point checks; only the throw is out of line.)
+  void check() const {
+    if (s_->status() == internal::ComputationState::kCanceled) [[unlikely]] rethrow_reason();
+  }
 
   // Cancels with `reason` (must not be null: std::invalid_argument). Returns true iff this
   // call completed the computation; then every attached trigger is signaled on this thread.
@@ -220,6 +223,7 @@ class PackedComputation {
       : s_(std::move(s)) {}
   friend class Tx;
   friend class Fiber;
+  [[noreturn]] void rethrow_reason() const;
 
   internal::Ref<internal::ComputationState> s_;
 };

@@ -110,10 +110,15 @@ struct alignas(64) Worker {
   Deque ready ABSL_GUARDED_BY(lock);
   std::atomic<std::size_t> size{0};  // written under lock; read racily to skip empty queues
 
-  // Records spawned on this worker that have not finished (for abandonment on fatal stop):
-  // created here, finished by whichever worker ran them last.
-  SpinLock live_lock;
-  common::Records<Record> records ABSL_GUARDED_BY(live_lock);
+  // Records spawned on this worker that have not finished (for abandonment on fatal stop).
+  // Touched by this worker's thread only (and, before the workers start and after they have
+  // all stopped, by run's), so without a lock: a fiber that finishes on another worker is
+  // handed back through `remote_finished`, which this worker's loop drains (drain_finished)
+  // every 64 dispatches and before it idles.
+  common::Records<Record> records;
+  // Records of this worker's that finished elsewhere: a lock-free stack through Record::next
+  // (pushed by any worker, taken whole by this one).
+  std::atomic<Record*> remote_finished{nullptr};
 
   // For the stall warning (Scheduler::watch_for_stall), written by the worker only: odd
   // while it runs fibers (from run_one until it next goes idle), even while it is idle, and
@@ -180,7 +185,6 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
       w.sched = this;
       w.index = i;
       w.rng = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(i + 1);
-      SpinLockGuard lock(w.live_lock);
       w.records.bind(options_);
     }
   }
@@ -200,6 +204,10 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
  private:
   Record* new_record(Worker& w, FiberRef fiber, FiberMain main);
+  // Frees w's records that finished on other workers. On w's thread, in its loop, not on a
+  // fiber's stack: freeing a record may run a finished fiber's FLS destructors (or on run's
+  // thread, once every worker has stopped).
+  static void drain_finished(Worker& w) noexcept;
   void worker_loop(Worker& w);
   void run_one(Worker& w, Record* r);
   // On the running fiber, with w.pending (and pending_trigger / spawned) set: hands the
@@ -286,11 +294,7 @@ Record::Record(FiberRef f, FiberMain m, std::size_t stack_size, int o)
       last_worker(o) {}
 
 Record* Scheduler::new_record(Worker& w, FiberRef fiber, FiberMain main) {
-  Record* r;
-  {
-    SpinLockGuard lock(w.live_lock);
-    r = w.records.create(std::move(fiber), std::move(main), w.index);
-  }
+  Record* r = w.records.create(std::move(fiber), std::move(main), w.index);
   // No reference per record (a contended atomic per spawn and per finish): run_fiber holds
   // one until no fiber is alive; only records abandoned after a fatal error take their own.
   // Counted before anyone else can see the record (it is queued after this).
@@ -391,6 +395,15 @@ void Scheduler::yield() {
   w->pending = Pending::kYield;
   switch_out(w);
   self->fiber->check();
+}
+
+void Scheduler::drain_finished(Worker& w) noexcept {
+  Record* r = w.remote_finished.exchange(nullptr, std::memory_order_acquire);
+  while (r != nullptr) {
+    Record* next = std::exchange(r->next, nullptr);
+    w.records.discard(r);
+    r = next;
+  }
 }
 
 void Scheduler::spawn(FiberRef fiber, FiberMain main) {
@@ -587,7 +600,10 @@ void Scheduler::worker_loop(Worker& w) {
   HandlerScope scope(*this, nullptr);
   w.idle_backoff = kMinBackoff;
   while (!stop_.load(std::memory_order_acquire)) {
-    if ((++w.dispatches & 63) == 0) periodic();
+    if ((++w.dispatches & 63) == 0) {
+      drain_finished(w);
+      periodic();
+    }
     Record* r = take_balanced(w);
     if (!r) r = pop_own(w);
     if (!r) r = steal(w);
@@ -652,9 +668,14 @@ void Scheduler::finished(Worker& w, Record* r) {
   if (r == main_record_.load(std::memory_order_relaxed)) {
     main_finished_.store(true, std::memory_order_release);
   }
-  {
-    SpinLockGuard lock(origin.live_lock);
-    origin.records.discard(r);
+  if (&origin == &w) {
+    w.records.discard(r);
+  } else {  // its origin frees it (Worker::records has no lock)
+    Record* head = origin.remote_finished.load(std::memory_order_relaxed);
+    do {
+      r->next = head;
+    } while (!origin.remote_finished.compare_exchange_weak(head, r, std::memory_order_release,
+                                                           std::memory_order_relaxed));
   }
   // Last: a worker that sees this count sees everything the fiber did. This worker looks
   // whether the run is over when it next finds nothing to run (worker_loop).
@@ -687,6 +708,7 @@ void Scheduler::set_fatal(std::exception_ptr e) noexcept {
 }
 
 void Scheduler::idle(Worker& w) {
+  drain_finished(w);  // before it sleeps: what finished elsewhere is not kept alive meanwhile
   if (const std::uint64_t a = w.activity.load(std::memory_order_relaxed); (a & 1) != 0) {
     w.activity.store(a + 1, std::memory_order_relaxed);  // idle (even)
   }
@@ -802,7 +824,6 @@ void Scheduler::abandon_all() noexcept {
   }
   for (int i = 0; i < n_; ++i) {
     Worker& w = workers_[static_cast<std::size_t>(i)];
-    SpinLockGuard lock(w.live_lock);
     // A late resume of a buried record must still find this scheduler (and stop_).
     w.records.abandon_all([this](Record*) noexcept { acquire(); });
   }
@@ -831,6 +852,7 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   // Here, not in the destructor, which push_foreign's last reference may run inside a
   // close's forget call (picos/internal/reactor_registry.h).
   poller_.unregister();
+  for (int i = 0; i < n_; ++i) drain_finished(workers_[static_cast<std::size_t>(i)]);
   if (std::exception_ptr fatal = fatal_.get()) {
     abandon_all();
     std::rethrow_exception(fatal);
