@@ -15,6 +15,7 @@
 #include <string>
 #include <system_error>
 
+#include "picos/debug.h"
 #include "picos/fiber.h"
 #include "picos/handler.h"
 #include "picos/internal/reactor_registry.h"
@@ -80,6 +81,8 @@ void await_fd(int fd, unsigned events, const char* op) {
   } catch (const std::system_error& e) {
     fail(e.code().value(), op);
   }
+  static constexpr debug::WaitKind kIo{"picos::io", nullptr, debug::Detail::kFd, true};
+  w.trigger.set_wait_label(kIo, op, fd);
   std::exception_ptr reason;
   try {
     reason = w.trigger.await();

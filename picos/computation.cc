@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "picos/debug.h"
 #include "picos/fiber.h"
 #include "picos/handler.h"
 
@@ -177,9 +178,16 @@ void PackedComputation::detach(const Trigger& trigger) const noexcept {
 }
 
 void PackedComputation::wait() const {
+  static constexpr debug::WaitKind kAwait{"picos::Computation", "await"};
+  wait(kAwait, s_.get());
+}
+
+void PackedComputation::wait(const debug::WaitKind& kind, const void* object,
+                             std::int64_t value) const {
   if (!is_running()) return;
   Trigger t;
   if (try_attach(t)) {
+    t.set_wait_label(kind, object, value);
     if (std::exception_ptr reason = t.await()) {
       detach(t);
       std::rethrow_exception(reason);

@@ -167,7 +167,8 @@ class PackedComputation {
   // Rethrows the cancelation reason if canceled; no-op otherwise. (Inline: every yield, spawn
   // and cancelation point checks; only the throw is out of line.)
   void check() const {
-    if (s_->status() == internal::ComputationState::kCanceled) [[unlikely]] rethrow_reason();
+    if (s_->status() == internal::ComputationState::kCanceled) [[unlikely]]
+      rethrow_reason();
   }
 
   // Cancels with `reason` (must not be null: std::invalid_argument). Returns true iff this
@@ -184,8 +185,12 @@ class PackedComputation {
 
   // Suspends the current fiber until the computation completes (no-op if it has). Does not
   // rethrow the computation's own cancelation; throws the *fiber's* cancelation reason if the
-  // fiber is canceled while waiting.
+  // fiber is canceled while waiting. Dumps (picos/debug.h) show the wait as
+  // "picos::Computation@<state> await".
   void wait() const;
+  // The same, with the wait labeled for dumps as `kind`, `object` and `value` (see
+  // Trigger::set_wait_label): for libraries whose waits are waits on a computation.
+  void wait(const debug::WaitKind& kind, const void* object, std::int64_t value = 0) const;
 
   // Cancels the computation with `reason` after `delay`, unless it completes first (then the
   // timer is removed: nothing leaks). Goes through the current scheduler's timers. Throws

@@ -4,8 +4,11 @@
 
 #include <atomic>
 
+#include "picos/debug.h"
 #include "picos/handler.h"
+#include "picos/internal/debug_registry.h"
 #include "picos/internal/spin_lock.h"
+#include "picos/internal/timer_heap.h"
 
 namespace picos {
 namespace internal {
@@ -99,11 +102,52 @@ void Fiber::drop_canceler() noexcept {
   wait_ = {};
 }
 
+namespace {
+
+// Fiber ids: each thread takes blocks of 1,024 from one counter (no contended atomic per
+// fiber).
+std::uint64_t next_fiber_id() noexcept {
+  static std::atomic<std::uint64_t> next_block{1};
+  thread_local std::uint64_t next = 0;
+  thread_local std::uint64_t end = 0;
+  if (next == end) {
+    next = next_block.fetch_add(1024, std::memory_order_relaxed);
+    end = next + 1024;
+  }
+  return next++;
+}
+
+}  // namespace
+
+Fiber::Fiber(PackedComputation computation, bool forbid) noexcept
+    : forbid_(forbid), computation_(std::move(computation)), id_(next_fiber_id()) {}
+
 FiberRef Fiber::create(PackedComputation computation, bool forbid) {
   return FiberRef::adopt(new Fiber(std::move(computation), forbid));
 }
 
+void Fiber::set_scheduler_data(void* p) noexcept {
+  if (p != nullptr && scheduler_data_ == nullptr) {
+    internal::FiberShard::add(this);
+  } else if (p == nullptr && scheduler_data_ != nullptr) {
+    internal::FiberShard::remove(this);
+  }
+  scheduler_data_ = p;
+}
+
+void Fiber::set_name(std::string_view name) {
+  std::string copy(name);
+  internal::SpinLockGuard lock(name_lock_);
+  name_.swap(copy);
+}
+
+std::string Fiber::name() const {
+  internal::SpinLockGuard lock(name_lock_);
+  return name_;
+}
+
 Fiber::~Fiber() {
+  if (shard_ != nullptr) internal::FiberShard::remove(this);  // a scheduler did not clear it
   drop_canceler();
   for (FlsSlot& s : fls_) {
     if (s.destroy) s.destroy(s.value);
@@ -138,6 +182,10 @@ void Fiber::sleep(std::chrono::nanoseconds delay) {
   c.cancel_after(delay, internal::sleep_done());
   Trigger t;
   if (c.try_attach(t)) {
+    static constexpr debug::WaitKind kSleep{nullptr, "sleep", debug::Detail::kDeadline};
+    t.set_wait_label(
+        kSleep, nullptr,
+        internal::deadline_after(internal::Clock::now(), delay).time_since_epoch().count());
     if (std::exception_ptr reason = t.await()) {
       c.finish();  // removes the timer
       std::rethrow_exception(reason);
@@ -147,7 +195,9 @@ void Fiber::sleep(std::chrono::nanoseconds delay) {
 
 void Fiber::sleep(double seconds) { sleep(internal::checked_delay(seconds)); }
 
-bool Fiber::try_suspend(const Trigger& trigger, void* x, void* y, Trigger::Action action) {
+__attribute__((always_inline)) inline bool Fiber::try_suspend_impl(const Trigger& trigger, void* x,
+                                                                   void* y,
+                                                                   Trigger::Action action) {
   if (forbid_) return trigger.on_signal(x, y, action);
   if (trigger.is_signaled()) return false;
   internal::WaitSlot* w = cancel_slot();
@@ -178,8 +228,27 @@ bool Fiber::try_suspend(const Trigger& trigger, void* x, void* y, Trigger::Actio
   return suspended;
 }
 
+bool Fiber::try_suspend(const Trigger& trigger, void* x, void* y, Trigger::Action action) {
+  // For dumps: suspended from now, unless this fails. Set before the trigger can be signaled
+  // (after that the fiber may run again at once, on another thread).
+  const internal::TriggerState* ts = trigger.s_.get();
+  const debug::WaitKind* kind = ts->label_kind_;
+  if (kind != nullptr) {
+    wait_object_.store(ts->label_object_, std::memory_order_relaxed);
+    wait_value_.store(ts->label_value_, std::memory_order_relaxed);
+  }
+  wait_kind_.store(kind, std::memory_order_relaxed);
+  suspended_at_.store(internal::debug_ticks(), std::memory_order_relaxed);  // never 0 (TSC)
+  // (If try_suspend_impl throws, which only misuse makes it do, a dump may show the fiber
+  // suspended until its next wait.)
+  const bool suspended = try_suspend_impl(trigger, x, y, action);
+  if (!suspended) suspended_at_.store(0, std::memory_order_relaxed);
+  return suspended;
+}
+
 bool Fiber::unsuspend(const Trigger& trigger) const {
   if (!trigger.is_signaled()) throw std::invalid_argument("picos::Fiber::unsuspend: not signaled");
+  suspended_at_.store(0, std::memory_order_relaxed);
   if (forbid_) return true;
   if (wait_) internal::take_back(*wait_, trigger.s_.get());
   return !computation_.is_canceled();

@@ -26,6 +26,8 @@
 #include <new>
 #include <optional>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -34,14 +36,19 @@
 #include "picos/computation.h"
 #include "picos/fiber_main.h"
 #include "picos/internal/ref_count.h"
+#include "picos/internal/spin_lock.h"
 #include "picos/internal/thread_cache.h"
 #include "picos/trigger.h"
 
 namespace picos {
 
 class Fiber;
+namespace debug {
+struct WaitKind;
+}  // namespace debug
 
 namespace internal {
+struct FiberShard;  // picos/debug.cc: one thread's list of live fibers
 // A fiber's cancel slot: the state of the trigger it waits on while suspended cancelably (a
 // TriggerState*), null while it does not, or busy() while a canceler takes the trigger out.
 // Shared by the fiber and the canceler it attached to its computation (picos/fiber.cc).
@@ -163,9 +170,25 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
   // if the trigger is not signaled.
   bool unsuspend(const Trigger& trigger) const;
 
-  // An opaque pointer for the scheduler running this fiber (its per-fiber record).
+  // An opaque pointer for the scheduler running this fiber (its per-fiber record). Setting
+  // it (from null) also lists the fiber in the debug registry (picos/debug.h) until it is set
+  // back to null, which a scheduler does when the fiber finishes.
   void* scheduler_data() const noexcept { return scheduler_data_; }
-  void set_scheduler_data(void* p) noexcept { scheduler_data_ = p; }
+  void set_scheduler_data(void* p) noexcept;
+  // Names, for dumps, the scheduler (a string with static storage) and worker (-1: none) that
+  // take the fiber in. Call before set_scheduler_data.
+  void set_debug_location(const char* scheduler, int worker) noexcept {
+    debug_scheduler_ = scheduler;
+    debug_worker_ = worker;
+  }
+
+  // ---- debugging (picos/debug.h) -----------------------------------------------------
+
+  // Unique in the process (never 0), assigned at creation.
+  std::uint64_t id() const noexcept { return id_; }
+  // The fiber's name in dumps (empty by default). Any thread.
+  void set_name(std::string_view name);
+  std::string name() const;
 
   // ---- fiber-local storage (see FlsKey) ------------------------------------------------
   struct FlsSlot {
@@ -178,8 +201,11 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
 
  private:
   friend class internal::RefCounted<Fiber>;
-  Fiber(PackedComputation computation, bool forbid) noexcept
-      : forbid_(forbid), computation_(std::move(computation)) {}
+  friend struct internal::FiberShard;
+  Fiber(PackedComputation computation, bool forbid) noexcept;
+
+  // try_suspend without the debug state (defined, and only used, in fiber.cc).
+  inline bool try_suspend_impl(const Trigger& trigger, void* x, void* y, Trigger::Action action);
 
   struct Restore {
     Fiber* f;
@@ -205,6 +231,26 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
   std::optional<Trigger> canceler_;
   internal::Ref<internal::WaitSlot> wait_;
   std::vector<FlsSlot> fls_;
+
+  // Debugging (picos/debug.h). The wait fields are written by try_suspend (the label comes
+  // from the trigger: Trigger::set_wait_label) and unsuspend, and read by dumps on any
+  // thread: relaxed atomics, each a snapshot.
+  const std::uint64_t id_;
+  const char* debug_scheduler_ = nullptr;
+  int debug_worker_ = -1;
+  // Debug ticks (picos/debug.cc) at the suspension in progress, 0 while not suspended
+  // (cleared by unsuspend, which is const).
+  mutable std::atomic<std::uint64_t> suspended_at_{0};
+  std::atomic<const debug::WaitKind*> wait_kind_{nullptr};  // null: no label
+  std::atomic<const void*> wait_object_{nullptr};
+  std::atomic<std::int64_t> wait_value_{0};
+  mutable internal::SpinLock name_lock_;
+  std::string name_ ABSL_GUARDED_BY(name_lock_);
+  // The registry list the fiber is on (null: none), and its links there: guarded by that
+  // list's lock.
+  internal::FiberShard* shard_ = nullptr;
+  Fiber* shard_prev_ = nullptr;
+  Fiber* shard_next_ = nullptr;
 };
 
 namespace internal {

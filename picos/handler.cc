@@ -118,6 +118,9 @@ class DefaultHandler final : public Handler {
     absl::AnyInvocable<void()> main = std::move(m).take();
     std::thread([fiber = std::move(fiber), main = std::move(main)]() mutable {
       tls_state.fiber = fiber.get();
+      // Listed in dumps (picos/debug.h) while the thread runs it.
+      fiber->set_debug_location("no scheduler (a thread)", -1);
+      fiber->set_scheduler_data(&tls_state);
       try {
         main();
       } catch (...) {
@@ -125,6 +128,7 @@ class DefaultHandler final : public Handler {
                     std::current_exception());
         std::terminate();
       }
+      fiber->set_scheduler_data(nullptr);
       tls_state.fiber = nullptr;
     }).detach();
   }

@@ -37,6 +37,10 @@ namespace picos {
 
 class Trigger;
 
+namespace debug {
+struct WaitKind;  // picos/debug.h
+}  // namespace debug
+
 namespace internal {
 
 // Created and dropped at every await: recycled per thread (ThreadCached).
@@ -54,6 +58,11 @@ class TriggerState : public RefCounted<TriggerState>, public ThreadCached<Trigge
   Release release_ = nullptr;
   void* x_ = nullptr;
   void* y_ = nullptr;
+  // The awaiter's wait label (Trigger::set_wait_label); the other two fields are meaningful
+  // only when label_kind_ is set. Written and read by the awaiting fiber's thread only.
+  const debug::WaitKind* label_kind_ = nullptr;
+  const void* label_object_;
+  std::int64_t label_value_;
 };
 
 }  // namespace internal
@@ -100,6 +109,18 @@ class Trigger {
   // std::invalid_argument only on misuse (the trigger is already being awaited, or is a
   // `from_action` trigger). Only the fiber that owns the trigger may call it, once.
   [[nodiscard]] std::exception_ptr await() const;
+
+  // Labels the wait of the fiber that awaits this trigger, for dumps (picos/debug.h): `kind`
+  // (with static storage), the object waited on (printed as an address, never read) and the
+  // kind's detail value. Call before await, on the awaiting fiber; three stores. A fiber
+  // suspended on an unlabeled trigger is listed without a label.
+  void set_wait_label(const debug::WaitKind& kind, const void* object = nullptr,
+                      std::int64_t value = 0) const noexcept {
+    internal::TriggerState* s = s_.get();
+    s->label_kind_ = &kind;
+    s->label_object_ = object;
+    s->label_value_ = value;
+  }
 
   // Signals the trigger; if an awaiter or action is attached, runs its action on this thread.
   // No-op when already signaled. Any thread; never blocks, never throws.

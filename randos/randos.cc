@@ -68,7 +68,10 @@ struct Record : mux::common::FiberRecord {
 
 class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
  public:
-  Scheduler(const Options& o, std::uint64_t seed) : options_(o), seed_(seed), records_(options_) {}
+  Scheduler(const Options& o, std::uint64_t seed) : options_(o), seed_(seed), records_(options_) {
+    MutexLock lock(mu_);
+    records_.set_debug_name(kSchedulerName);
+  }
 
   void run(FiberRef fiber, absl::AnyInvocable<void()> main);
 

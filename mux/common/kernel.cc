@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "picos/debug.h"
+
 namespace picos::mux::common {
 
 void warn_stall(absl::string_view scheduler, std::size_t blocked, std::chrono::nanoseconds after,
@@ -18,6 +20,8 @@ void warn_stall(absl::string_view scheduler, std::size_t blocked, std::chrono::n
                "waiting for another thread to wake them\n",
                static_cast<int>(scheduler.size()), scheduler.data(), blocked,
                std::chrono::duration<double>(after).count(), main);
+  // Then every fiber and what it waits for (with the deadlocks the wait labels show).
+  debug::dump_to_stderr();
 }
 
 void warn_alive(absl::string_view scheduler, std::size_t alive, std::size_t blocked,

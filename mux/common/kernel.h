@@ -140,10 +140,11 @@ class FatalError {
   std::atomic<bool> set_{false};
 };
 
-// Prints, to stderr, the one line every scheduler prints when `blocked` fibers have been
-// blocked for `after` with no timer pending and nothing to run. `main_finished` says whether
-// the run's main fiber is among them; std::nullopt where there is no main fiber (fibers
-// spawned into a libevent Attachment).
+// Prints, to stderr, the line every scheduler prints when `blocked` fibers have been blocked
+// for `after` with no timer pending and nothing to run, followed by a dump of every live
+// fiber (picos/debug.h: what each waits for, and any deadlock the wait labels show).
+// `main_finished` says whether the run's main fiber is among them; std::nullopt where there is no
+// main fiber (fibers spawned into a libevent Attachment).
 void warn_stall(absl::string_view scheduler, std::size_t blocked, std::chrono::nanoseconds after,
                 std::optional<bool> main_finished) noexcept;
 // The line a scheduler that cannot tell a blocked fiber from a busy one prints (thread): main
@@ -173,6 +174,12 @@ class Records {
   // Unusable until bind() (for arrays of per-worker records).
   Records() noexcept = default;
   void bind(const StackfulOptions& options) noexcept { options_ = &options; }
+  // How dumps (picos/debug.h) name the scheduler (static storage) and worker (-1: none) of
+  // the fibers created here.
+  void set_debug_name(const char* scheduler, int worker = -1) noexcept {
+    debug_scheduler_ = scheduler;
+    debug_worker_ = worker;
+  }
   Records(const Records&) = delete;
   Records& operator=(const Records&) = delete;
   // Frees the slabs whose records are all gone. A slab that still holds a buried record
@@ -210,6 +217,7 @@ class Records {
       recycle(storage);
       throw;
     }
+    r->fiber->set_debug_location(debug_scheduler_, debug_worker_);
     r->fiber->set_scheduler_data(r);
     link(r);
     return r;
@@ -220,6 +228,7 @@ class Records {
   // elsewhere and not linked yet: from here on it is like one from create(), and freed the
   // same way.
   void adopt(R* r) noexcept {
+    r->fiber->set_debug_location(debug_scheduler_, debug_worker_);
     r->fiber->set_scheduler_data(r);
     link(r);
   }
@@ -385,6 +394,8 @@ class Records {
   }
 
   const CommonOptions* options_ = nullptr;
+  const char* debug_scheduler_ = "a scheduler";
+  int debug_worker_ = -1;
   RecordBase* live_ = nullptr;  // every record not finished
   std::size_t alive_ = 0;
   R* main_ = nullptr;

@@ -95,7 +95,9 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   enum class Pending { kYield, kAwait };  // what a fiber asked for when it switched out
 
   Scheduler(const Options& o, bool attached)
-      : options_(o), attached_(attached), records_(options_), reactor_(*this) {}
+      : options_(o), attached_(attached), records_(options_), reactor_(*this) {
+    records_.set_debug_name(kSchedulerName);
+  }
 
   // Resume action of a suspended fiber: runs on whatever thread signals the trigger.
   static void resume(const Trigger& trigger, void* record, void* sched) noexcept;

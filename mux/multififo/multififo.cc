@@ -186,6 +186,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
       w.index = i;
       w.rng = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(i + 1);
       w.records.bind(options_);
+      w.records.set_debug_name(kSchedulerName, i);
     }
   }
 

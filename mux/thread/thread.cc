@@ -103,7 +103,10 @@ struct Record : common::RecordBase {
   std::thread thread ABSL_GUARDED_BY(sched->mu_);  // left there by the spawner
 };
 
-Scheduler::Scheduler(const Options& o) : options_(o), records_(options_) {}
+Scheduler::Scheduler(const Options& o) : options_(o), records_(options_) {
+  MutexLock lock(mu_);
+  records_.set_debug_name(kSchedulerName);
+}
 
 // ---- Handler -------------------------------------------------------------------------
 

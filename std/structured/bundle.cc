@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "picos/debug.h"
+
 namespace picos::structured {
 namespace internal {
 
@@ -99,6 +101,8 @@ void Scope::join(const std::exception_ptr& e) {
   fiber_.set_computation(parent_);
   const bool forbid = fiber_.exchange_forbid(true);
   st_->leave();
+  static constexpr debug::WaitKind kJoin{"picos::structured scope", "join"};
+  st_->finished.set_wait_label(kJoin, st_.get());
   (void)st_->finished.await();  // cannot be canceled: forbidden
   fiber_.exchange_forbid(forbid);
   parent_.detach(canceler_);

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "picos/debug.h"
 #include "picos/fiber.h"
 #include "picos/trigger.h"
 #include "std/sync/errors.h"
@@ -86,7 +87,11 @@ void Barrier::arrive_and_wait() {
   }
   Trigger t;
   std::exception_ptr reason;
-  if (gate.try_attach(t)) reason = t.await();
+  if (gate.try_attach(t)) {
+    static constexpr debug::WaitKind kAwait{"picos::sync::Barrier", "await"};
+    t.set_wait_label(kAwait, this);
+    reason = t.await();
+  }
   if (reason) {
     gate.detach(t);
     Computation<void> to_open;

@@ -89,6 +89,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "picos/computation.h"
+#include "picos/debug.h"
 #include "picos/fiber.h"
 #include "picos/internal/spin_lock.h"
 #include "picos/trigger.h"
@@ -428,6 +429,9 @@ class Channel {
   // close() or the fiber's cancelation; a canceled waiter that nobody chose withdraws.
   // Returns the cancelation reason, if any; `w.outcome` is final afterwards.
   std::exception_ptr await_outcome(Node& w) {
+    static constexpr debug::WaitKind kSend{"picos::sync::Channel", "send"};
+    static constexpr debug::WaitKind kReceive{"picos::sync::Channel", "receive"};
+    w.trigger.set_wait_label(w.value != nullptr ? kSend : kReceive, this);
     std::exception_ptr reason = w.trigger.await();
     if (reason) withdraw(w);
     return reason;

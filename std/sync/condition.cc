@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "picos/debug.h"
 #include "picos/fiber.h"
 
 namespace picos::sync {
@@ -23,6 +24,8 @@ void Condition::wait(Mutex& mutex) {
     waiters_.remove(&w);
     throw;
   }
+  static constexpr debug::WaitKind kWait{"picos::sync::Condition", "wait"};
+  w.trigger.set_wait_label(kWait, this);
   std::exception_ptr reason = w.trigger.await();
   bool signaled;
   {

@@ -14,6 +14,7 @@
 
 #include <stdexcept>
 
+#include "picos/debug.h"
 #include "picos/fiber.h"
 
 namespace picos::sync {
@@ -87,6 +88,8 @@ void condition_wait(awaitable::Awaitable& cond, void* lock, void (*release)(void
   Trigger trigger;
   awaitable::Awaiter node(cond, trigger);
   release(lock);  // throws on misuse: the Awaiter's destructor unqueues us
+  static constexpr debug::WaitKind kWait{"condition", "wait"};
+  trigger.set_wait_label(kWait, &cond);
   std::exception_ptr reason = trigger.await();
   const bool consumed = !node.remove();
   if (reason && consumed) (void)cond.signal();  // the signal was meant for someone

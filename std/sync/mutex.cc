@@ -13,6 +13,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "picos/debug.h"
+
 namespace picos::sync {
 
 bool Mutex::try_lock() noexcept {
@@ -59,6 +61,12 @@ void Mutex::lock() {
     w.fiber = me;
     waiters_.push_back(&w);
   }
+  // For dumps: the holder when the wait began (known in checked mode).
+  static constexpr debug::WaitKind kLock{"picos::sync::Mutex", "lock"};
+  static constexpr debug::WaitKind kLockHeld{"picos::sync::Mutex", "lock", debug::Detail::kHolder};
+  const Fiber* holder = owner_.load(std::memory_order_relaxed);
+  w.trigger.set_wait_label(holder ? kLockHeld : kLock, this,
+                           static_cast<std::int64_t>(reinterpret_cast<std::intptr_t>(holder)));
   std::exception_ptr reason = w.trigger.await();
   if (!reason) return;  // handed over: we hold the mutex (owner_ set by unlock)
   bool granted;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "picos/debug.h"
+
 namespace picos::sync {
 
 Semaphore::Semaphore(std::int64_t initial) : count_(initial) {
@@ -35,6 +37,8 @@ void Semaphore::acquire() {
     }
     waiters_.push_back(&w);
   }
+  static constexpr debug::WaitKind kAcquire{"picos::sync::Semaphore", "acquire"};
+  w.trigger.set_wait_label(kAcquire, this);
   std::exception_ptr reason = w.trigger.await();
   if (!reason) return;  // a unit was handed over
   bool granted;

@@ -43,7 +43,9 @@ using Queue = common::Queue<Record>;
 
 class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
  public:
-  explicit Scheduler(const Options& o) : options_(o), records_(options_) {}
+  explicit Scheduler(const Options& o) : options_(o), records_(options_) {
+    records_.set_debug_name(kSchedulerName);
+  }
   void run(FiberRef fiber, absl::AnyInvocable<void()> main);
 
   // ---- Handler (on the running fiber's stack) ----

@@ -1,0 +1,374 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "picos/debug.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <ostream>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "picos/internal/debug_registry.h"
+#include "picos/internal/mutex.h"
+
+namespace picos {
+namespace internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A (ticks, time) pair taken early, against which later ticks are converted to time.
+struct TickBase {
+  std::uint64_t ticks;
+  Clock::time_point time;
+};
+const TickBase& tick_base() noexcept {
+  static const TickBase base{debug_ticks(), Clock::now()};
+  return base;
+}
+
+// Nanoseconds per tick, measured from tick_base() to now (over at least 2 ms).
+double ns_per_tick() {
+#if defined(__x86_64__)
+  const TickBase& b = tick_base();
+  for (;;) {
+    const std::uint64_t t = debug_ticks();
+    const Clock::time_point now = Clock::now();
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - b.time).count();
+    if (ns >= 2'000'000 && t > b.ticks)
+      return static_cast<double>(ns) / static_cast<double>(t - b.ticks);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+#else
+  return 1.0;
+#endif
+}
+
+struct Pool {
+  Mutex mu;
+  FiberShard* free ABSL_GUARDED_BY(mu) = nullptr;
+};
+Pool& pool() {
+  static Pool* p = new Pool;  // never destroyed: threads may exit during static destruction
+  return *p;
+}
+std::atomic<FiberShard*> all_shards{nullptr};
+
+void install_from_environment() noexcept;
+
+// The calling thread's shard: taken from the pool (or made) at its first add, returned at
+// thread exit.
+struct ThreadShard {
+  FiberShard* shard = nullptr;
+  ~ThreadShard();
+};
+
+thread_local constinit FiberShard* t_shard = nullptr;  // trivial: no TLS wrapper call
+
+ThreadShard::~ThreadShard() {
+  t_shard = nullptr;  // a later add on this thread (another exit destructor) takes a new one
+  if (shard == nullptr) return;
+  Pool& p = pool();
+  MutexLock lock(p.mu);
+  shard->next_free = p.free;
+  p.free = shard;
+}
+
+FiberShard* my_shard_slow() {
+  static thread_local ThreadShard holder;  // gives the shard back at thread exit
+  if (holder.shard != nullptr) return t_shard = holder.shard;
+  (void)tick_base();
+  install_from_environment();
+  Pool& p = pool();
+  {
+    MutexLock lock(p.mu);
+    if (p.free != nullptr) {
+      holder.shard = std::exchange(p.free, p.free->next_free);
+      holder.shard->next_free = nullptr;
+      return t_shard = holder.shard;
+    }
+  }
+  auto* s = new FiberShard;  // never freed (see debug_registry.h)
+  FiberShard* head = all_shards.load(std::memory_order_relaxed);
+  do {
+    s->next_all = head;
+  } while (!all_shards.compare_exchange_weak(head, s, std::memory_order_release,
+                                             std::memory_order_relaxed));
+  holder.shard = s;
+  return t_shard = s;
+}
+
+}  // namespace
+
+void FiberShard::add(Fiber* f) noexcept {
+  FiberShard* s = t_shard;
+  if (s == nullptr) [[unlikely]] {
+    try {
+      s = my_shard_slow();
+    } catch (...) {
+      return;  // out of memory for a shard: the fiber is simply not listed
+    }
+  }
+  SpinLockGuard lock(s->lock);
+  f->shard_ = s;
+  f->shard_prev_ = nullptr;
+  f->shard_next_ = s->head;
+  if (s->head != nullptr) s->head->shard_prev_ = f;
+  s->head = f;
+}
+
+void FiberShard::remove(Fiber* f) noexcept {
+  FiberShard* s = f->shard_;
+  if (s == nullptr) return;
+  SpinLockGuard lock(s->lock);
+  (f->shard_prev_ ? f->shard_prev_->shard_next_ : s->head) = f->shard_next_;
+  if (f->shard_next_ != nullptr) f->shard_next_->shard_prev_ = f->shard_prev_;
+  f->shard_prev_ = f->shard_next_ = nullptr;
+  f->shard_ = nullptr;
+}
+
+FiberShard* FiberShard::first() noexcept { return all_shards.load(std::memory_order_acquire); }
+
+void FiberShard::collect(std::vector<debug::FiberInfo>& infos) {
+  SpinLockGuard guard(lock);
+  for (const Fiber* fiber = head; fiber != nullptr; fiber = fiber->shard_next_) {
+    infos.emplace_back();
+    describe(*fiber, infos.back());
+  }
+}
+
+void FiberShard::describe(const Fiber& f, debug::FiberInfo& out) {
+  out.id = f.id_;
+  out.name = f.name();
+  out.address = &f;
+  out.scheduler = f.debug_scheduler_ != nullptr ? f.debug_scheduler_ : "no scheduler";
+  out.worker = f.debug_worker_;
+  const std::uint64_t at = f.suspended_at_.load(std::memory_order_relaxed);
+  out.suspended = at != 0;
+  if (!out.suspended) return;
+  out.suspended_for = std::chrono::nanoseconds(static_cast<std::int64_t>(at));  // ticks for now
+  if (const debug::WaitKind* kind = f.wait_kind_.load(std::memory_order_relaxed)) {
+    const void* object = f.wait_object_.load(std::memory_order_relaxed);
+    const char* what = kind->object_is_what ? static_cast<const char*>(object) : kind->what;
+    out.what = what != nullptr ? what : "wait";
+    out.type = kind->type != nullptr ? kind->type : "";
+    out.detail = kind->detail;
+    out.object = kind->object_is_what ? nullptr : object;
+    out.value = f.wait_value_.load(std::memory_order_relaxed);
+  }
+}
+
+namespace {
+
+// ---- dumps on a signal ----------------------------------------------------------------
+
+int dump_pipe[2] = {-1, -1};
+
+void on_dump_signal(int) {
+  const int saved = errno;
+  const char c = 'd';
+  (void)!::write(dump_pipe[1], &c, 1);
+  errno = saved;
+}
+
+void install_dump_on_signal(int signal) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (::pipe2(dump_pipe, O_CLOEXEC) != 0) {
+      throw std::system_error(errno, std::generic_category(),
+                              "picos::debug::install_dump_on_signal: pipe2");
+    }
+    (void)::fcntl(dump_pipe[1], F_SETFL, O_NONBLOCK);  // a flood of signals never blocks
+    std::thread([] {
+      char c;
+      for (;;) {
+        const ssize_t n = ::read(dump_pipe[0], &c, 1);
+        if (n == 1) {
+          debug::dump_to_stderr();
+        } else if (n < 0 && errno == EINTR) {
+          continue;
+        } else {
+          return;
+        }
+      }
+    }).detach();
+  });
+  struct sigaction sa = {};
+  sa.sa_handler = &on_dump_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  if (::sigaction(signal, &sa, nullptr) != 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "picos::debug::install_dump_on_signal: sigaction");
+  }
+}
+
+void install_from_environment() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* v = std::getenv("PICOS_DUMP_SIGNAL");
+    if (v == nullptr || *v == '\0') return;
+    char* end = nullptr;
+    const long sig = std::strtol(v, &end, 10);
+    if (*end != '\0' || sig <= 0 || sig >= NSIG) {
+      std::fprintf(stderr, "picos: PICOS_DUMP_SIGNAL=%s is not a signal number; ignored\n", v);
+      return;
+    }
+    try {
+      install_dump_on_signal(static_cast<int>(sig));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "picos: PICOS_DUMP_SIGNAL=%s: %s\n", v, e.what());
+    }
+  });
+}
+
+}  // namespace
+}  // namespace internal
+
+namespace debug {
+
+std::vector<FiberInfo> fibers() {
+  std::vector<FiberInfo> out;
+  const std::uint64_t now = internal::debug_ticks();
+  for (internal::FiberShard* s = internal::FiberShard::first(); s != nullptr; s = s->next_all) {
+    s->collect(out);
+  }
+  // Ticks at suspension -> time suspended; holders' addresses -> ids.
+  const double ns_per_tick = internal::ns_per_tick();
+  std::unordered_map<std::uintptr_t, std::uint64_t> ids;  // address -> id
+  for (const FiberInfo& i : out) ids.emplace(reinterpret_cast<std::uintptr_t>(i.address), i.id);
+  for (FiberInfo& i : out) {
+    if (i.suspended) {
+      const auto at = static_cast<std::uint64_t>(i.suspended_for.count());
+      const double ns = at < now ? static_cast<double>(now - at) * ns_per_tick : 0.0;
+      i.suspended_for = std::chrono::nanoseconds(static_cast<std::int64_t>(ns));
+    }
+    if (i.detail == Detail::kHolder) {
+      auto it = ids.find(static_cast<std::uintptr_t>(i.value));
+      i.holder_id = it == ids.end() ? 0 : it->second;
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const FiberInfo& a, const FiberInfo& b) { return a.id < b.id; });
+  return out;
+}
+
+std::vector<std::vector<std::uint64_t>> deadlocks(const std::vector<FiberInfo>& infos) {
+  std::unordered_map<std::uint64_t, std::uint64_t> waits_for;  // suspended fiber -> holder
+  for (const FiberInfo& i : infos) {
+    if (i.suspended && !i.what.empty() && i.detail == Detail::kHolder && i.holder_id != 0) {
+      waits_for.emplace(i.id, i.holder_id);
+    }
+  }
+  std::vector<std::vector<std::uint64_t>> cycles;
+  for (const auto& [start, unused] : waits_for) {
+    // Follow the edges from `start`; a cycle is reported once, from its lowest id.
+    std::vector<std::uint64_t> path{start};
+    std::uint64_t at = start;
+    bool cycle = false;
+    for (std::size_t steps = 0; steps <= waits_for.size(); ++steps) {
+      auto it = waits_for.find(at);
+      if (it == waits_for.end()) break;
+      at = it->second;
+      if (at == start) {
+        cycle = true;
+        break;
+      }
+      if (at < start) break;  // not the cycle's lowest id (or not a cycle through start)
+      path.push_back(at);
+    }
+    if (cycle) cycles.push_back(std::move(path));
+  }
+  std::sort(cycles.begin(), cycles.end());
+  return cycles;
+}
+
+namespace {
+
+std::string format_dump() {
+  const std::vector<FiberInfo> infos = fibers();
+  std::string s = "picos: " + std::to_string(infos.size()) + " live fiber(s)\n";
+  char buf[160];
+  for (const FiberInfo& i : infos) {
+    s += "fiber " + std::to_string(i.id);
+    if (!i.name.empty()) s += " \"" + i.name + "\"";
+    s += " [" + i.scheduler;
+    if (i.worker >= 0) s += " worker " + std::to_string(i.worker);
+    s += "]";
+    if (!i.suspended) {
+      s += " runnable\n";
+      continue;
+    }
+    std::snprintf(buf, sizeof buf, " suspended %.3f s",
+                  std::chrono::duration<double>(i.suspended_for).count());
+    s += buf;
+    if (!i.what.empty()) {
+      s += ": ";
+      if (!i.type.empty()) s += i.type;
+      if (i.object != nullptr) {
+        std::snprintf(buf, sizeof buf, "@%p", i.object);
+        s += buf;
+      }
+      if (!i.type.empty() || i.object != nullptr) s += " ";
+      s += i.what;
+      switch (i.detail) {
+        case Detail::kNone:
+          break;
+        case Detail::kFd:
+          s += ", fd " + std::to_string(i.value);
+          break;
+        case Detail::kCount:
+          s += ", " + std::to_string(i.value);
+          break;
+        case Detail::kDeadline: {
+          const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+          std::snprintf(buf, sizeof buf, ", %.3f s left",
+                        static_cast<double>(std::max<std::int64_t>(0, i.value - now)) / 1e9);
+          s += buf;
+          break;
+        }
+        case Detail::kHolder:
+          s += i.holder_id != 0 ? ", held by fiber " + std::to_string(i.holder_id)
+                                : std::string(", held by a fiber that is not listed");
+          break;
+      }
+    }
+    s += "\n";
+  }
+  for (const std::vector<std::uint64_t>& cycle : deadlocks(infos)) {
+    s += "deadlock:";
+    for (std::uint64_t id : cycle) s += " fiber " + std::to_string(id) + " ->";
+    s += " fiber " + std::to_string(cycle.front()) + "\n";
+  }
+  return s;
+}
+
+}  // namespace
+
+void dump(std::ostream& out) { out << format_dump(); }
+
+void dump_to_stderr() noexcept {
+  try {
+    const std::string s = format_dump();
+    std::fwrite(s.data(), 1, s.size(), stderr);
+    std::fflush(stderr);
+  } catch (...) {
+    std::fputs("picos: dump failed (out of memory)\n", stderr);
+  }
+}
+
+void install_dump_on_signal(int signal) { internal::install_dump_on_signal(signal); }
+
+}  // namespace debug
+}  // namespace picos

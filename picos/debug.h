@@ -1,0 +1,117 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// picos/debug.h — seeing inside a running program: every live fiber, and what it waits for.
+//
+// When a program hangs or slows down, `picos::debug::dump(std::cerr)` prints every fiber that
+// has been spawned and has not finished, on every scheduler (and the threads of the
+// no-scheduler default), with what each suspended one waits for:
+//
+//   picos: 3 live fiber(s)
+//   fiber 1 "main" [picos::mux::fifo] suspended 2.014 s: Computation@0x5581f0 await
+//   fiber 4 "worker" [picos::mux::multififo worker 1] suspended 2.013 s:
+//   picos::sync::Mutex@0x7ffd1a lock, held by fiber 5 fiber 5 [picos::mux::multififo worker 0]
+//   runnable deadlock: fiber 4 -> fiber 5 -> fiber 4
+//
+// Contract:
+//  - Registry: a fiber is listed from the moment a scheduler takes it in (spawn, or a run's
+//    main fiber) until it finishes; a finished fiber is gone from every dump. With no
+//    scheduler, fibers spawned as threads are listed while their thread runs them. A plain
+//    thread's implicit fiber is not listed. Reading the registry takes one small lock per
+//    thread that has registered fibers; a dump may run on any thread at any time, while
+//    fibers churn (registering costs a spawn one uncontended lock, finishing another).
+//  - Per fiber: its id (Fiber::id(), unique in the process), its name (Fiber::set_name), the
+//    scheduler that runs it and the worker that took it in, whether it is `suspended` (in a
+//    wait, since when) or `runnable` (running or ready), and, while suspended, its wait label
+//    if the code that suspended it set one.
+//  - Wait labels: whoever suspends a fiber may say what for, on the trigger it awaits:
+//    `trigger.set_wait_label(kind, object, value)` (picos/trigger.h) with a WaitKind (a static
+//    type name and operation), the object waited on (printed as an address, never read) and
+//    one optional detail: a descriptor, a deadline, a count, or the fiber holding what is
+//    waited for (printed by its id; dump() reports cycles of such "held by" edges as
+//    deadlocks). //std/sync, //std/structured and //io label their waits, and
+//    PackedComputation::wait(kind, object) labels a wait on a computation. A label costs three
+//    stores on the trigger, and the suspension copies it to the fiber (a load and a store when
+//    there is none).
+//  - Consistency: a dump is a snapshot per thread's list, not of the whole program: a fiber
+//    that moves while the dump runs may be listed in a state it just left. Every field is
+//    read atomically, so a dump never reads freed memory or tears a value.
+//
+// Also: install_dump_on_signal(SIGQUIT) prints a dump to stderr whenever the signal arrives;
+// PICOS_DUMP_SIGNAL=<number> in the environment installs it at the first spawn.
+//
+// Not here yet (issue 15): stack traces of suspended fibers, per-scheduler counters, and the
+// dump in place of the stall warning's counts.
+
+#ifndef PICOS_DEBUG_H_
+#define PICOS_DEBUG_H_
+
+#include <chrono>
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "picos/fiber.h"
+
+namespace picos::debug {
+
+// What a wait label's detail is.
+enum class Detail : std::uint8_t {
+  kNone = 0,
+  kFd,        // a file descriptor ("fd 7")
+  kDeadline,  // a steady_clock deadline in nanoseconds since its epoch ("1.2 s left")
+  kCount,     // a count ("3 children")
+  kHolder,    // the Fiber* holding what is waited for ("held by fiber 12"); never dereferenced
+};
+
+// What a kind of wait is, for Trigger::set_wait_label: define one per kind, with static
+// storage, e.g.
+//   static constexpr debug::WaitKind kLock{"picos::sync::Mutex", "lock", debug::Detail::kHolder};
+// `type` names what is waited on (may be null), `what` the operation.
+struct WaitKind {
+  const char* type;
+  const char* what;
+  Detail detail = Detail::kNone;
+  // The label's object is not an address but the operation's name (a string with static
+  // storage), printed in place of `what` (e.g. io's "read", "accept").
+  bool object_is_what = false;
+};
+
+// One live fiber, as dump() prints it.
+struct FiberInfo {
+  std::uint64_t id = 0;
+  std::string name;  // empty if none was set
+  const void* address = nullptr;
+  std::string scheduler;  // "picos::mux::fifo", or "no scheduler (thread)"
+  int worker = -1;        // the worker that took it in (multi-threaded schedulers), else -1
+  bool suspended = false;
+  std::chrono::nanoseconds suspended_for{0};  // when suspended
+  // The wait label, when suspended and labeled (else `what` is empty).
+  std::string type;
+  const void* object = nullptr;
+  std::string what;
+  Detail detail = Detail::kNone;
+  std::int64_t value = 0;
+  std::uint64_t holder_id = 0;  // Detail::kHolder: the holder's id, 0 if it has finished
+};
+
+// Every live fiber, ordered by id. Any thread.
+std::vector<FiberInfo> fibers();
+
+// Prints fibers() (one line each, as above), then every cycle of "held by" edges among them.
+// Any thread.
+void dump(std::ostream& out);
+// The same, to stderr, without iostreams' locale machinery (for signal-driven dumps).
+void dump_to_stderr() noexcept;
+
+// The cycles of "held by" edges among `infos` (each a list of ids, starting with its lowest).
+std::vector<std::vector<std::uint64_t>> deadlocks(const std::vector<FiberInfo>& infos);
+
+// Prints a dump to stderr each time `signal` arrives (a background thread does the work: the
+// handler only writes one byte to a pipe). Replaces any handler of `signal`. Throws
+// std::system_error if the pipe, the thread or the handler cannot be set up.
+void install_dump_on_signal(int signal);
+
+}  // namespace picos::debug
+
+#endif  // PICOS_DEBUG_H_
