@@ -12,9 +12,10 @@ PKGS=(
   valgrind  # callgrind: tools/bench/instr.sh (instructions per operation; CI prints them)
 )
 # Wanted but not required: a failed install prints one line and the script goes on (tools/bench.sh
-# then skips its Go runner).
+# then skips its Go runner; tools/bench/http_vs_nginx.sh says what is missing and stops).
 OPTIONAL_PKGS=(
   golang-go  # Go 1.19: tools/bench/go, the benchmark suite's third peer (standard library only)
+  nginx-light wrk  # tools/bench/http_vs_nginx.sh: nginx is //tools/http's peer, wrk the load
 )
 # The packages of "$@" that are not installed, one a line.
 not_installed() {
@@ -53,5 +54,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if [ ${#missing_opt[@]} -gt 0 ]; then
   apt_install "${missing_opt[@]}" ||
-    echo "setup: could not install ${missing_opt[*]} (optional: tools/bench.sh skips Go); going on"
+    echo "setup: could not install ${missing_opt[*]} (optional: tools/bench.sh skips Go;" \
+      "tools/bench/http_vs_nginx.sh needs nginx-light and wrk); going on"
 fi

@@ -79,6 +79,7 @@
 #include "std/structured/structured.h"
 #include "std/sync/semaphore.h"
 #include "tools/demo/loopback.h"
+#include "tools/demo/schedulers.h"
 
 namespace {
 
@@ -88,9 +89,17 @@ using picos::structured::Flock;
 using picos::structured::OnReturn;
 using Clock = std::chrono::steady_clock;
 namespace io = picos::io;
+using picos::tools::display_name;
 using picos::tools::FdGuard;
+using picos::tools::is_connection_error;
+using picos::tools::is_out_of_resources;
+using picos::tools::is_reset;
+using picos::tools::is_transient_accept_error;
 using picos::tools::listen_loopback;
+using picos::tools::multififo_options;
 using picos::tools::no_delay;
+using picos::tools::raise_fd_limit;
+using picos::tools::run_on;
 
 constexpr std::size_t kMessage = 64;
 constexpr long kDefaultClients = 1000;
@@ -103,8 +112,6 @@ constexpr double kDefaultGrace = 5.0;
 constexpr long kServerReserveFds = 32;
 // Below this RLIMIT_NOFILE --serve refuses to start: the reserve plus room for 32 connections.
 constexpr long kServerMinFds = kServerReserveFds + 32;
-
-const char* const kSchedulers[] = {"fifo", "multififo", "libevent", "thread", "randos"};
 
 }  // namespace
 
@@ -188,8 +195,7 @@ Flags parse_flags(int argc, char** argv) {
   f.threads = in_range(FLAGS_threads, "threads", 0, 1024, 0);
   f.all = absl::GetFlag(FLAGS_all);
   f.scheduler = absl::GetFlag(FLAGS_scheduler);
-  if (!f.scheduler.empty() && std::find(std::begin(kSchedulers), std::end(kSchedulers),
-                                        f.scheduler) == std::end(kSchedulers)) {
+  if (!f.scheduler.empty() && !picos::tools::is_scheduler_name(f.scheduler)) {
     usage_error("--scheduler must be fifo, multififo, libevent, thread or randos, got '" +
                 f.scheduler + "'");
   }
@@ -220,46 +226,7 @@ Flags parse_flags(int argc, char** argv) {
 }
 
 // The scheduler a run uses: the flag's, else the build's.
-std::string scheduler_name(const Flags& f) {
-  return f.scheduler.empty() ? picos::mux::default_scheduler_name() : f.scheduler;
-}
-
-picos::mux::multififo::Options multififo_options(int threads) {
-  picos::mux::multififo::Options o;
-  o.threads = threads;
-  return o;
-}
-
-std::string display_name(const std::string& scheduler, int threads) {
-  if (scheduler != "multififo") return scheduler;
-  return "multififo (" +
-         std::to_string(picos::mux::multififo::resolved_threads(multififo_options(threads))) +
-         " workers)";
-}
-
-// Runs `main()` as the first fiber of the scheduler `name` (linked directly) and returns its
-// result or rethrows its exception.
-template <typename F>
-std::invoke_result_t<F&> run_on(const std::string& name, int threads, F&& main) {
-  if (name == "fifo") return picos::mux::fifo::run(main);
-  if (name == "multififo") return picos::mux::multififo::run(main, multififo_options(threads));
-  if (name == "libevent") return picos::mux::libevent::run(main);
-  if (name == "thread") return picos::mux::thread::run(main);
-  if (name == "randos") return picos::randos::run(main);
-  throw std::invalid_argument("unknown scheduler '" + name + "'");
-}
-
-// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force.
-rlim_t raise_fd_limit() {
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
-  if (rl.rlim_cur < rl.rlim_max) {
-    rlimit want = rl;
-    want.rlim_cur = rl.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
-  }
-  return rl.rlim_cur;
-}
+std::string scheduler_name(const Flags& f) { return picos::tools::scheduler_name(f.scheduler); }
 
 // ---- the server ------------------------------------------------------------------------
 
@@ -276,58 +243,6 @@ struct ServerStats {
   std::atomic<long> full{0};       // the acceptor waited for a connection to close
   std::atomic<long> aborted{0};    // accept skipped a connection that failed before it
 };
-
-// Errors of one connection: its peer reset or vanished, or the network failed it. They end
-// that connection and nothing else. Anything else (EBADF, EFAULT, EINVAL...) is a bug in the
-// server and is left to escape.
-bool is_reset(int err) { return err == ECONNRESET || err == EPIPE; }
-bool is_connection_error(int err) {
-  switch (err) {
-    case ECONNRESET:
-    case EPIPE:
-    case ETIMEDOUT:
-    case ECONNABORTED:
-    case ENOTCONN:
-    case EHOSTUNREACH:
-    case ENETUNREACH:
-    case ENETDOWN:
-    case ENETRESET:
-    case EHOSTDOWN:
-    case EPROTO:
-    case EIO:
-    case ENOBUFS:
-    case ENOMEM:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// accept failures that concern one pending connection or a momentary shortage; the listener
-// is fine (accept(2): Linux reports a pending connection's network errors from accept, and
-// they are to be treated like EAGAIN). Out of descriptors or memory: pause, then retry.
-bool is_out_of_resources(int err) {
-  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
-}
-bool is_transient_accept_error(int err) {
-  switch (err) {
-    case ECONNABORTED:
-    case EPROTO:
-    case EPERM:
-    case ENETDOWN:
-    case ENOPROTOOPT:
-    case EHOSTDOWN:
-    case ENONET:
-    case EHOSTUNREACH:
-    case EOPNOTSUPP:
-    case ENETUNREACH:
-    case ETIMEDOUT:
-    case ECONNRESET:
-      return true;
-    default:
-      return is_out_of_resources(err);
-  }
-}
 
 // One connection: echo until end of file. Its own IO errors end it quietly (counted in
 // `stats`); Terminate (the server stopping) cuts it; anything else escapes to the scope.

@@ -1,8 +1,10 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
 // tools/demo/loopback.h — the TCP plumbing of the demo's echo server on 127.0.0.1, shared
-// with tools/bench's echo workload (picos_bench): a loopback listener, TCP_NODELAY, and a
-// descriptor guard. Everything goes through picos::io (descriptors are non-blocking).
+// with tools/bench's echo workload (picos_bench) and the HTTP server (//tools/http): a
+// loopback listener, TCP_NODELAY, a descriptor guard, and which errno values end one
+// connection (or skip one accept) rather than the server. Everything goes through picos::io
+// (descriptors are non-blocking).
 
 #ifndef PICOS_TOOLS_DEMO_LOOPBACK_H_
 #define PICOS_TOOLS_DEMO_LOOPBACK_H_
@@ -55,6 +57,58 @@ struct FdGuard {
     if (fd >= 0) io::close(fd);
   }
 };
+
+// Errors of one connection: its peer reset or vanished, or the network failed it. A server
+// ends that connection and nothing else. Anything else (EBADF, EFAULT, EINVAL...) is a bug in
+// the server and should escape.
+inline bool is_reset(int err) { return err == ECONNRESET || err == EPIPE; }
+inline bool is_connection_error(int err) {
+  switch (err) {
+    case ECONNRESET:
+    case EPIPE:
+    case ETIMEDOUT:
+    case ECONNABORTED:
+    case ENOTCONN:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ENETDOWN:
+    case ENETRESET:
+    case EHOSTDOWN:
+    case EPROTO:
+    case EIO:
+    case ENOBUFS:
+    case ENOMEM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// accept failures that concern one pending connection or a momentary shortage; the listener
+// is fine (accept(2): Linux reports a pending connection's network errors from accept, and
+// they are to be treated like EAGAIN). Out of descriptors or memory: pause, then retry.
+inline bool is_out_of_resources(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+inline bool is_transient_accept_error(int err) {
+  switch (err) {
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+    case ETIMEDOUT:
+    case ECONNRESET:
+      return true;
+    default:
+      return is_out_of_resources(err);
+  }
+}
 
 }  // namespace picos::tools
 
