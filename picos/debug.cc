@@ -111,7 +111,7 @@ FiberShard* my_shard_slow() {
 
 }  // namespace
 
-void FiberShard::add(Fiber* f) noexcept {
+void FiberShard::add(FiberListing* l) noexcept {
   FiberShard* s = t_shard;
   if (s == nullptr) [[unlikely]] {
     try {
@@ -121,39 +121,40 @@ void FiberShard::add(Fiber* f) noexcept {
     }
   }
   SpinLockGuard lock(s->lock);
-  f->shard_ = s;
-  f->shard_prev_ = nullptr;
-  f->shard_next_ = s->head;
-  if (s->head != nullptr) s->head->shard_prev_ = f;
-  s->head = f;
+  l->shard = s;
+  l->prev = nullptr;
+  l->next = s->head;
+  if (s->head != nullptr) s->head->prev = l;
+  s->head = l;
 }
 
-void FiberShard::remove(Fiber* f) noexcept {
-  FiberShard* s = f->shard_;
+void FiberShard::remove(FiberListing* l) noexcept {
+  FiberShard* s = l->shard;
   if (s == nullptr) return;
   SpinLockGuard lock(s->lock);
-  (f->shard_prev_ ? f->shard_prev_->shard_next_ : s->head) = f->shard_next_;
-  if (f->shard_next_ != nullptr) f->shard_next_->shard_prev_ = f->shard_prev_;
-  f->shard_prev_ = f->shard_next_ = nullptr;
-  f->shard_ = nullptr;
+  (l->prev ? l->prev->next : s->head) = l->next;
+  if (l->next != nullptr) l->next->prev = l->prev;
+  l->prev = l->next = nullptr;
+  l->shard = nullptr;
 }
 
 FiberShard* FiberShard::first() noexcept { return all_shards.load(std::memory_order_acquire); }
 
 void FiberShard::collect(std::vector<debug::FiberInfo>& infos) {
   SpinLockGuard guard(lock);
-  for (const Fiber* fiber = head; fiber != nullptr; fiber = fiber->shard_next_) {
+  for (const FiberListing* l = head; l != nullptr; l = l->next) {
     infos.emplace_back();
-    describe(*fiber, infos.back());
+    describe(*l, infos.back());
   }
 }
 
-void FiberShard::describe(const Fiber& f, debug::FiberInfo& out) {
+void FiberShard::describe(const FiberListing& l, debug::FiberInfo& out) {
+  const Fiber& f = *l.fiber;
   out.id = f.id_;
   out.name = f.name();
   out.address = &f;
-  out.scheduler = f.debug_scheduler_ != nullptr ? f.debug_scheduler_ : "no scheduler";
-  out.worker = f.debug_worker_;
+  out.scheduler = l.scheduler != nullptr ? l.scheduler : "no scheduler";
+  out.worker = l.worker;
   const std::uint64_t at = f.suspended_at_.load(std::memory_order_relaxed);
   out.suspended = at != 0;
   if (!out.suspended) return;

@@ -126,28 +126,18 @@ FiberRef Fiber::create(PackedComputation computation, bool forbid) {
   return FiberRef::adopt(new Fiber(std::move(computation), forbid));
 }
 
-void Fiber::set_scheduler_data(void* p) noexcept {
-  if (p != nullptr && scheduler_data_ == nullptr) {
-    internal::FiberShard::add(this);
-  } else if (p == nullptr && scheduler_data_ != nullptr) {
-    internal::FiberShard::remove(this);
-  }
-  scheduler_data_ = p;
-}
-
 void Fiber::set_name(std::string_view name) {
-  std::string copy(name);
+  auto copy = name.empty() ? nullptr : std::make_unique<std::string>(name);
   internal::SpinLockGuard lock(name_lock_);
   name_.swap(copy);
-}
+}  // the old name is freed outside the lock
 
 std::string Fiber::name() const {
   internal::SpinLockGuard lock(name_lock_);
-  return name_;
+  return name_ ? *name_ : std::string();
 }
 
 Fiber::~Fiber() {
-  if (shard_ != nullptr) internal::FiberShard::remove(this);  // a scheduler did not clear it
   drop_canceler();
   for (FlsSlot& s : fls_) {
     if (s.destroy) s.destroy(s.value);

@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <new>
 #include <optional>
 #include <stdexcept>
@@ -48,7 +49,7 @@ struct WaitKind;
 }  // namespace debug
 
 namespace internal {
-struct FiberShard;  // picos/debug.cc: one thread's list of live fibers
+struct FiberShard;  // picos/internal/debug_registry.h
 // A fiber's cancel slot: the state of the trigger it waits on while suspended cancelably (a
 // TriggerState*), null while it does not, or busy() while a canceler takes the trigger out.
 // Shared by the fiber and the canceler it attached to its computation (picos/fiber.cc).
@@ -170,17 +171,9 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
   // if the trigger is not signaled.
   bool unsuspend(const Trigger& trigger) const;
 
-  // An opaque pointer for the scheduler running this fiber (its per-fiber record). Setting
-  // it (from null) also lists the fiber in the debug registry (picos/debug.h) until it is set
-  // back to null, which a scheduler does when the fiber finishes.
+  // An opaque pointer for the scheduler running this fiber (its per-fiber record).
   void* scheduler_data() const noexcept { return scheduler_data_; }
-  void set_scheduler_data(void* p) noexcept;
-  // Names, for dumps, the scheduler (a string with static storage) and worker (-1: none) that
-  // take the fiber in. Call before set_scheduler_data.
-  void set_debug_location(const char* scheduler, int worker) noexcept {
-    debug_scheduler_ = scheduler;
-    debug_worker_ = worker;
-  }
+  void set_scheduler_data(void* p) noexcept { scheduler_data_ = p; }
 
   // ---- debugging (picos/debug.h) -----------------------------------------------------
 
@@ -201,7 +194,7 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
 
  private:
   friend class internal::RefCounted<Fiber>;
-  friend struct internal::FiberShard;
+  friend struct internal::FiberShard;  // reads the debug fields for dumps
   Fiber(PackedComputation computation, bool forbid) noexcept;
 
   // try_suspend without the debug state (defined, and only used, in fiber.cc).
@@ -224,6 +217,7 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
   static void cancel_waiter(const Trigger& canceler, void* slot, void* computation) noexcept;
 
   bool forbid_;
+  mutable internal::SpinLock name_lock_;  // (beside forbid_: no room taken)
   PackedComputation computation_;
   void* scheduler_data_ = nullptr;
   // The canceler attached to computation_ (a Trigger::from_action; empty until the first
@@ -234,23 +228,17 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
 
   // Debugging (picos/debug.h). The wait fields are written by try_suspend (the label comes
   // from the trigger: Trigger::set_wait_label) and unsuspend, and read by dumps on any
-  // thread: relaxed atomics, each a snapshot.
+  // thread: relaxed atomics, each a snapshot. (Which scheduler runs the fiber, and the
+  // registry's links, are in the scheduler's record: internal::FiberListing.) With these the
+  // fiber is 120 bytes, within malloc's fast bins.
   const std::uint64_t id_;
-  const char* debug_scheduler_ = nullptr;
-  int debug_worker_ = -1;
+  std::unique_ptr<std::string> name_ ABSL_GUARDED_BY(name_lock_);  // null: no name
   // Debug ticks (picos/debug.cc) at the suspension in progress, 0 while not suspended
   // (cleared by unsuspend, which is const).
   mutable std::atomic<std::uint64_t> suspended_at_{0};
   std::atomic<const debug::WaitKind*> wait_kind_{nullptr};  // null: no label
   std::atomic<const void*> wait_object_{nullptr};
   std::atomic<std::int64_t> wait_value_{0};
-  mutable internal::SpinLock name_lock_;
-  std::string name_ ABSL_GUARDED_BY(name_lock_);
-  // The registry list the fiber is on (null: none), and its links there: guarded by that
-  // list's lock.
-  internal::FiberShard* shard_ = nullptr;
-  Fiber* shard_prev_ = nullptr;
-  Fiber* shard_next_ = nullptr;
 };
 
 namespace internal {

@@ -16,6 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "picos/internal/attributes.h"
+#include "picos/internal/debug_registry.h"
 #include "picos/internal/mutex.h"
 #include "picos/internal/timer_heap.h"
 #include "picos/internal/timer_thread.h"
@@ -119,8 +120,10 @@ class DefaultHandler final : public Handler {
     std::thread([fiber = std::move(fiber), main = std::move(main)]() mutable {
       tls_state.fiber = fiber.get();
       // Listed in dumps (picos/debug.h) while the thread runs it.
-      fiber->set_debug_location("no scheduler (a thread)", -1);
-      fiber->set_scheduler_data(&tls_state);
+      internal::FiberListing listing;
+      listing.fiber = fiber.get();
+      listing.scheduler = "no scheduler (a thread)";
+      internal::FiberShard::add(&listing);
       try {
         main();
       } catch (...) {
@@ -128,7 +131,7 @@ class DefaultHandler final : public Handler {
                     std::current_exception());
         std::terminate();
       }
-      fiber->set_scheduler_data(nullptr);
+      internal::FiberShard::remove(&listing);
       tls_state.fiber = nullptr;
     }).detach();
   }

@@ -49,6 +49,7 @@
 #include "mux/context/abandon.h"
 #include "mux/context/context.h"
 #include "picos/fiber.h"
+#include "picos/internal/debug_registry.h"
 #include "picos/internal/mutex.h"
 #include "picos/internal/ref_count.h"
 
@@ -74,6 +75,7 @@ struct RecordBase {
   alignas(std::max_align_t) unsigned char closure_space[kClosureSpace];  // before `main`
   absl::AnyInvocable<void()> main;  // destroyed (by run_main) before closure_space is reused
   std::exception_ptr error;         // what escaped main
+  internal::FiberListing listing;   // in dumps (picos/debug.h) from create to the fiber's end
   RecordBase* prev_live = nullptr;  // Records' live list
   RecordBase* next_live = nullptr;
 };
@@ -217,8 +219,8 @@ class Records {
       recycle(storage);
       throw;
     }
-    r->fiber->set_debug_location(debug_scheduler_, debug_worker_);
     r->fiber->set_scheduler_data(r);
+    list(r);
     link(r);
     return r;
   }
@@ -228,8 +230,8 @@ class Records {
   // elsewhere and not linked yet: from here on it is like one from create(), and freed the
   // same way.
   void adopt(R* r) noexcept {
-    r->fiber->set_debug_location(debug_scheduler_, debug_worker_);
     r->fiber->set_scheduler_data(r);
+    list(r);
     link(r);
   }
 
@@ -374,8 +376,15 @@ class Records {
   static void release_if_empty(Slab* s) noexcept {
     if (s != nullptr && s->used == 0) delete s;
   }
+  void list(R* r) noexcept {
+    r->listing.fiber = r->fiber.get();
+    r->listing.scheduler = debug_scheduler_;
+    r->listing.worker = debug_worker_;
+    internal::FiberShard::add(&r->listing);
+  }
   void destroy(R* r) noexcept {
-    if (r->fiber) r->fiber->set_scheduler_data(nullptr);  // (thread lets its fiber go early)
+    internal::FiberShard::remove(&r->listing);  // (thread unlists, then lets its fiber go early)
+    if (r->fiber) r->fiber->set_scheduler_data(nullptr);
     r->~R();
     recycle(r);
   }

@@ -162,6 +162,7 @@ void Scheduler::spawn(FiberRef fiber, FiberMain main) {
     // Nothing was spawned: forget the record. Its main and fiber are destroyed when this
     // block ends, outside the lock.
     absl::AnyInvocable<void()> dropped_main = std::move(r->main);
+    internal::FiberShard::remove(&r->listing);
     FiberRef dropped_fiber = std::move(r->fiber);
     dropped_fiber->set_scheduler_data(nullptr);
     {
@@ -196,6 +197,7 @@ void Scheduler::body(Record* r) noexcept {
   r->sched->run_main(r->fiber.get(), r->main, r->error);
   // Fiber-local values are destroyed here, before the run can return, and outside the
   // scheduler's lock.
+  internal::FiberShard::remove(&r->listing);  // unlisted before its fiber goes
   r->fiber->set_scheduler_data(nullptr);
   r->fiber = FiberRef();
   std::thread previous = meet(r, std::thread());

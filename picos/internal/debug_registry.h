@@ -3,13 +3,14 @@
 // picos/internal/debug_registry.h — the registry behind picos/debug.h: every live fiber, on
 // per-thread lists.
 //
-// A fiber is added when a scheduler takes it in (Fiber::set_scheduler_data from null) and
-// removed when it finishes (back to null), on whatever threads those happen. Each thread adds
-// to its own list (a FiberShard, taken from a process-wide pool at the thread's first add and
-// returned to it at thread exit; shards are never freed, so a fiber added on a thread that
-// has exited is still removed safely). A fiber records its shard; removal takes that shard's
-// lock, which is uncontended except while a dump reads the shard. Dumps walk every shard
-// ever made.
+// A scheduler lists a fiber when it takes it in and unlists it when the fiber finishes,
+// through a FiberListing it owns (in its record: mux/common/kernel.h's RecordBase), on
+// whatever threads those happen. Each thread lists on its own list (a FiberShard, taken from
+// a process-wide pool at the thread's first listing and returned at thread exit; shards are
+// never freed, so a listing made on a thread that has exited is still removed safely). A
+// listing records its shard; removal takes that shard's lock, which is uncontended except
+// while a dump reads the shard. Dumps walk every shard ever made. The listed fiber must stay
+// alive until it is unlisted.
 
 #ifndef PICOS_INTERNAL_DEBUG_REGISTRY_H_
 #define PICOS_INTERNAL_DEBUG_REGISTRY_H_
@@ -35,16 +36,29 @@ struct FiberInfo;
 
 namespace picos::internal {
 
+struct FiberShard;
+
+// One listed fiber: what a dump reads besides the fiber itself, and the list links.
+struct FiberListing {
+  const Fiber* fiber = nullptr;
+  const char* scheduler = nullptr;  // static storage; null: "no scheduler"
+  int worker = -1;
+  FiberShard* shard = nullptr;  // the list it is on (null: none); links under its lock
+  FiberListing* prev = nullptr;
+  FiberListing* next = nullptr;
+};
+
 struct FiberShard {
   SpinLock lock;
-  Fiber* head ABSL_GUARDED_BY(lock) = nullptr;
+  FiberListing* head ABSL_GUARDED_BY(lock) = nullptr;
   FiberShard* next_all = nullptr;   // every shard ever made (immutable once published)
   FiberShard* next_free = nullptr;  // the pool (under the pool's mutex)
 
-  // Adds `f` to the calling thread's shard. `f` is on no shard.
-  static void add(Fiber* f) noexcept;
-  // Removes `f` from the shard it is on.
-  static void remove(Fiber* f) noexcept;
+  // Lists `l` (its fiber, scheduler and worker set) on the calling thread's shard; `l` is on
+  // none. May list nothing if memory for a new shard runs out (the fiber is then not shown).
+  static void add(FiberListing* l) noexcept;
+  // Unlists `l` from the shard it is on, if any.
+  static void remove(FiberListing* l) noexcept;
   // The first shard ever made (the rest follow through next_all); null if none.
   static FiberShard* first() noexcept;
   // Appends what each fiber on this shard says of itself (suspended_for holds the ticks at
@@ -52,7 +66,7 @@ struct FiberShard {
   void collect(std::vector<debug::FiberInfo>& out);
 
  private:
-  static void describe(const Fiber& f, debug::FiberInfo& out);  // under the lock
+  static void describe(const FiberListing& l, debug::FiberInfo& out);  // under the lock
 };
 
 // A cheap timestamp for "suspended since": the TSC on x86-64 (converted to time by the dump),
