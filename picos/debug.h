@@ -39,8 +39,8 @@
 // Also: install_dump_on_signal(SIGQUIT) prints a dump to stderr whenever the signal arrives;
 // PICOS_DUMP_SIGNAL=<number> in the environment installs it at the first spawn.
 //
-// Not here yet (issue 15): stack traces of suspended fibers, per-scheduler counters, and the
-// dump in place of the stall warning's counts.
+// Also: a scheduler's stall warning (mux/common/kernel.h, warn_stall) is followed by a dump.
+// Not here yet (issue 15): stack traces of suspended fibers and per-scheduler counters.
 
 #ifndef PICOS_DEBUG_H_
 #define PICOS_DEBUG_H_
