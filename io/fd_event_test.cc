@@ -33,7 +33,6 @@ namespace picos::io {
 namespace {
 
 namespace st = picos::sync::testing;
-using picos::io::testing::count_open_fds;
 using namespace std::chrono_literals;
 
 enum class Got { kReadable, kWritable, kChannel, kTimeout };
@@ -81,15 +80,7 @@ int error_of(const std::function<void()>& fn, std::string* what = nullptr) {
   return 0;
 }
 
-class FdEventTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    (void)default_reactor();  // its epoll descriptor lives for the whole process
-    fds_before_ = count_open_fds();
-  }
-  void TearDown() override { EXPECT_EQ(count_open_fds(), fds_before_) << "descriptors leaked"; }
-  int fds_before_ = 0;
-};
+using FdEventTest = picos::io::testing::NoFdLeakTest;
 
 TEST_F(FdEventTest, SocketReadableWinsOverALaterTimeout) {
   picos::testing::run([] {

@@ -33,7 +33,6 @@ namespace picos::io {
 namespace {
 
 namespace st = picos::sync::testing;
-using picos::io::testing::count_open_fds;
 using namespace std::chrono_literals;
 
 constexpr auto kPatience = 20s;  // a bound for what must happen, never a timing assertion
@@ -84,15 +83,7 @@ ProcessOptions pipes(Stdio in, Stdio out, Stdio err = Stdio::kInherit) {
   return o;
 }
 
-class ProcessTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    (void)default_reactor();  // its epoll descriptor lives for the whole process
-    fds_before_ = count_open_fds();
-  }
-  void TearDown() override { EXPECT_EQ(count_open_fds(), fds_before_) << "descriptors leaked"; }
-  int fds_before_ = 0;
-};
+using ProcessTest = picos::io::testing::NoFdLeakTest;
 
 TEST_F(ProcessTest, CatEchoesMegabytesBothWaysConcurrently) {
   picos::testing::run([] {

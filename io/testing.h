@@ -7,6 +7,9 @@
 
 #include <dirent.h>
 
+#include "gtest/gtest.h"
+#include "io/io.h"
+
 namespace picos::io::testing {
 
 // The number of descriptors this process has open (entries of /proc/self/fd, not counting the
@@ -22,6 +25,18 @@ inline int count_open_fds() {
   closedir(d);
   return n - 1;  // the directory's own descriptor
 }
+
+// A test fixture that fails a test which leaves descriptors open: it counts them before (once
+// io's default reactor exists: its epoll descriptor lives for the whole process) and after.
+class NoFdLeakTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    (void)default_reactor();
+    fds_before_ = count_open_fds();
+  }
+  void TearDown() override { EXPECT_EQ(count_open_fds(), fds_before_) << "descriptors leaked"; }
+  int fds_before_ = 0;
+};
 
 }  // namespace picos::io::testing
 
