@@ -27,6 +27,7 @@
 #include "io/testing.h"
 #include "mux/fifo/fifo.h"
 #include "mux/testing/testing.h"
+#include "picos/debug.h"
 #include "picos/picos.h"
 #include "std/structured/control.h"
 #include "std/sync/sync_testing.h"
@@ -575,7 +576,21 @@ TEST_F(IoTest, CloseWakesReadersInEveryReactor) {
       });
       other_done.finish();
     });
-    io::sleep(0.03);  // both readers block meanwhile
+    // Both readers must be suspended in their reactors before the close: a close that came
+    // first would free the number for the other thread's reactor to reuse. A sleep does not
+    // ensure it (the virtual clock skips it; the other thread may be slow), the registry does.
+    const auto blocked_readers = [fd = p[0]] {
+      int n = 0;
+      for (const debug::FiberInfo& i : debug::fibers()) {
+        if (i.suspended && i.detail == debug::Detail::kFd && i.value == fd) ++n;
+      }
+      return n;
+    };
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (blocked_readers() < 2 && std::chrono::steady_clock::now() < give_up) {
+      io::sleep(0.001);
+    }
+    EXPECT_EQ(blocked_readers(), 2) << "the two readers never blocked";
     close_from(Closer::kPlainThread, p[0]);
     v.done.wait();
     other_done.wait();

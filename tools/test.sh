@@ -6,6 +6,9 @@
 #   tools/test.sh                         # every test, default config
 #   tools/test.sh --config=asan //picos/... //mux/...
 #   PICOS_TEST_WORKSPACE=examples/consumer tools/test.sh   # the example consumer workspace
+# PICOS_TEST_TALLY=FILE appends "passed failed"; PICOS_TEST_FAILURES=FILE appends, per failed
+# test, its label and the telling lines of its log (sanitizer reports, gtest failures), so a CI
+# run whose output is cut to its tail still names what failed.
 # Exit status is Bazel's: 0 all passed, 3 a test failed (also: flaky under --runs_per_test),
 # 1 build failed, 4 no tests.
 set -uo pipefail
@@ -25,9 +28,9 @@ bep="$(mktemp -t picos-bep.XXXXXX)"
 trap 'rm -f "$bep"' EXIT
 bazel test --build_event_json_file="$bep" "${args[@]}" </dev/null
 rc=$?
-python3 - "$bep" <<'PY'
+python3 - "$bep" "${args[@]}" <<'PY'
 import json, sys
-tests, summary, broken = set(), {}, set()
+tests, summary, broken, logs = set(), {}, set(), {}
 for line in open(sys.argv[1]):
     try:
         ev = json.loads(line)
@@ -38,6 +41,12 @@ for line in open(sys.argv[1]):
         tests.add(eid["targetConfigured"]["label"])
     elif "testSummary" in eid:
         summary[eid["testSummary"]["label"]] = ev.get("testSummary", {}).get("overallStatus", "NO_STATUS")
+    elif "testResult" in eid:
+        res = ev.get("testResult", {})
+        if res.get("status", "PASSED") != "PASSED":
+            for out in res.get("testActionOutput", []):
+                if out.get("name") == "test.log" and out.get("uri", "").startswith("file://"):
+                    logs.setdefault(eid["testResult"]["label"], []).append(out["uri"][len("file://"):])
     elif "targetCompleted" in eid:
         if "aborted" not in ev and not ev.get("completed", {}).get("success", False):
             broken.add(eid["targetCompleted"]["label"])
@@ -51,6 +60,26 @@ tally = os.environ.get("PICOS_TEST_TALLY")
 if tally:
     with open(tally, "a") as f:
         f.write("%d %d\n" % (passed, failed))
+failures = os.environ.get("PICOS_TEST_FAILURES")
+if failures and failed:
+    import re
+    telling = re.compile(r"WARNING: ThreadSanitizer|ERROR: AddressSanitizer|ERROR: LeakSanitizer|"
+                         r"runtime error:|^SUMMARY:|\[  FAILED  \]|Failure$|^Expected|^  Actual|"
+                         r"Which is:|Value of:|picos: |seed|TIMEOUT|Check failed|terminate called")
+    with open(failures, "a") as f:
+        for t in sorted(tests):
+            if summary.get(t) in ok or (t not in summary and t not in broken):
+                continue
+            f.write("-- %s: %s (%s)\n" % (t, summary.get(t, "BUILD FAILED"), " ".join(sys.argv[2:])))
+            for path in logs.get(t, [])[:2]:
+                try:
+                    lines = open(path, errors="replace").read().splitlines()
+                except OSError:
+                    continue
+                hits = [l for l in lines if telling.search(l)][:25]
+                f.write("   %s\n" % path)
+                for l in hits:
+                    f.write("   | %s\n" % l[:200])
 sys.exit(3 if failed else 0)
 PY
 py_rc=$?
