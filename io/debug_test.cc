@@ -4,7 +4,9 @@
 // channel, an io read, a sleep, a join and a computation show up in the dump with their names
 // and labels; a deadlock between two fibers is reported naming both; fibers that finished
 // are gone; a dump taken from another thread while fibers churn neither crashes nor races
-// (run under TSan). It lives in //io because it labels waits of //std and //io alike.
+// (run under TSan); the counters of debug::stats() move as fibers spawn, finish, sleep and
+// wait for io; stack traces, when on, name where a fiber waits and where it was spawned.
+// It lives in //io because it labels waits of //std and //io alike.
 
 #include "picos/debug.h"
 
@@ -20,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "io/io.h"
 #include "mux/testing/testing.h"
+#include "picos/handler.h"
 #include "picos/picos.h"
 #include "std/structured/bundle.h"
 #include "std/sync/channel.h"
@@ -229,6 +232,147 @@ TEST(DebugTest, DumpsFromAnotherThreadWhileFibersChurn) {
     stop.store(true);
     dumper.join();
     EXPECT_GE(dumps.load(), 3);
+  });
+}
+
+// The sum of every scheduler's (every worker's) counters.
+debug::SchedulerStats total() {
+  debug::SchedulerStats t;
+  for (const debug::SchedulerStats& s : debug::stats()) {
+    t.scheduler = s.scheduler;
+    t.spawns += s.spawns;
+    t.finishes += s.finishes;
+    t.switches += s.switches;
+    t.steals += s.steals;
+    t.io_waits += s.io_waits;
+    t.timers += s.timers;
+    t.live += s.live;
+    t.runnable += s.runnable;
+  }
+  return t;
+}
+
+// Yields until pred(total()) holds; fails the test after kPatience.
+template <typename P>
+debug::SchedulerStats wait_for_stats(P pred) {
+  const auto give_up = std::chrono::steady_clock::now() + kPatience;
+  for (;;) {
+    debug::SchedulerStats t = total();
+    if (pred(t)) return t;
+    if (std::chrono::steady_clock::now() > give_up) {
+      std::ostringstream out;
+      debug::print_stats(out);
+      ADD_FAILURE() << "the counters never showed what was expected; last:\n" << out.str();
+      return t;
+    }
+    Fiber::yield();
+  }
+}
+
+TEST(DebugTest, StatsCountSpawnsFinishesTimersIoWaitsAndLiveFibers) {
+  testing::run([] {
+    if (debug::stats().empty()) {
+      // No scheduler (fibers are threads): nothing counts.
+      EXPECT_EQ(total().spawns, 0u);
+      return;
+    }
+    const debug::SchedulerStats before = total();
+    if (before.scheduler != "picos::mux::thread") {  // (thread runs main on the caller)
+      EXPECT_GE(before.spawns, 1u);                  // the run's main fiber at least
+      EXPECT_GE(before.live, 1u);
+      EXPECT_GE(before.runnable, 1u);  // this one
+    }
+    constexpr int kFibers = 10;
+    std::vector<Computation<void>> cs;
+    for (int i = 0; i < kFibers; ++i) cs.push_back(st::fork([] { Fiber::sleep(0.001); }));
+    st::await_all(cs);
+    // Finishes on another worker reach their origin's count a little later (multififo).
+    (void)wait_for_stats([&](const debug::SchedulerStats& t) {
+      return t.spawns >= before.spawns + kFibers && t.finishes >= before.finishes + kFibers &&
+             t.timers >= before.timers + kFibers;
+    });
+
+    // A fiber blocked on a pipe: live, not runnable, one io wait more where the scheduler has
+    // a reactor of its own (else //io's default reactor has it).
+    int fds[2];
+    io::pipe(fds);
+    const debug::SchedulerStats mid = total();
+    Computation<void> c = st::fork([&] {
+      char b;
+      (void)io::read(fds[0], &b, 1);
+    });
+    const bool own_reactor = internal::current_handler().reactor() != nullptr;
+    const debug::SchedulerStats blocked = wait_for_stats([&](const debug::SchedulerStats& t) {
+      return t.live >= mid.live + 1 && t.live - t.runnable >= 1 &&
+             (!own_reactor || t.io_waits >= mid.io_waits + 1);
+    });
+    EXPECT_LE(blocked.runnable, blocked.live);
+    if (blocked.scheduler != "picos::mux::thread") {
+      EXPECT_GT(blocked.switches, before.switches);
+    }
+    io::write_all(fds[1], "x", 1);
+    c.await();
+    io::close(fds[0]);
+    io::close(fds[1]);
+    std::ostringstream out;
+    debug::print_stats(out);
+    EXPECT_NE(out.str().find("spawns"), std::string::npos) << out.str();
+    EXPECT_NE(out.str().find(blocked.scheduler), std::string::npos) << out.str();
+  });
+}
+
+// Not inlined: they must be frames of their own, for the trace to name them.
+[[gnu::noinline]] void wait_in_a_named_function(Computation<void>& gate) {
+  gate.wait();
+  asm volatile("");  // not a tail call
+}
+[[gnu::noinline]] std::uint64_t spawn_from_a_named_function(Computation<void>& gate,
+                                                            Computation<void>& c) {
+  const std::uint64_t id = spawn_named("traced", c, [&gate] { wait_in_a_named_function(gate); });
+  asm volatile("");
+  return id;
+}
+
+::testing::AssertionResult any_frame_names(const std::vector<const void*>& stack,
+                                           const std::string& name) {
+  std::string frames;
+  for (const void* pc : stack) {
+    const std::string f = debug::symbolize(pc);
+    if (f.find(name) != std::string::npos) return ::testing::AssertionSuccess();
+    frames += "\n  " + f;
+  }
+  return ::testing::AssertionFailure() << "no frame names " << name << ":" << frames;
+}
+
+TEST(DebugTest, TracesNameWhereAFiberWaitsAndWhereItWasSpawned) {
+  testing::run([] {
+    debug::set_fiber_traces(true);
+    Computation<void> gate, c;
+    const std::uint64_t id = spawn_from_a_named_function(gate, c);
+    std::vector<debug::FiberInfo> infos = wait_for_dump([&](const auto& in) {
+      const debug::FiberInfo* i = find(in, id);
+      return suspended_with(in, id, "await") && !i->stack.empty();
+    });
+    debug::set_fiber_traces(false);
+    const debug::FiberInfo* i = find(infos, id);
+    ASSERT_NE(i, nullptr);
+    EXPECT_TRUE(any_frame_names(i->stack, "wait_in_a_named_function"));
+    EXPECT_TRUE(any_frame_names(i->spawn_stack, "spawn_from_a_named_function"));
+    std::ostringstream out;
+    debug::dump(out);
+    EXPECT_NE(out.str().find("suspended at:"), std::string::npos) << out.str();
+    EXPECT_NE(out.str().find("wait_in_a_named_function"), std::string::npos) << out.str();
+    EXPECT_NE(out.str().find("spawned at:"), std::string::npos) << out.str();
+    gate.finish();
+    c.await();
+    // Traces off: a new suspension has no trace (not the previous one's).
+    Computation<void> gate2, c2;
+    const std::uint64_t id2 = spawn_named("untraced", c2, [&] { gate2.wait(); });
+    infos = wait_for_dump([&](const auto& in) { return suspended_with(in, id2, "await"); });
+    EXPECT_TRUE(find(infos, id2)->stack.empty());
+    EXPECT_TRUE(find(infos, id2)->spawn_stack.empty());
+    gate2.finish();
+    c2.await();
   });
 }
 

@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/debugging/stacktrace.h"
+#include "absl/debugging/symbolize.h"
 #include "picos/internal/debug_registry.h"
 #include "picos/internal/mutex.h"
 
@@ -151,12 +153,20 @@ void FiberShard::collect(std::vector<debug::FiberInfo>& infos) {
 void FiberShard::describe(const FiberListing& l, debug::FiberInfo& out) {
   const Fiber& f = *l.fiber;
   out.id = f.id_;
-  out.name = f.name();
   out.address = &f;
   out.scheduler = l.scheduler != nullptr ? l.scheduler : "no scheduler";
   out.worker = l.worker;
   const std::uint64_t at = f.suspended_at_.load(std::memory_order_relaxed);
   out.suspended = at != 0;
+  {
+    SpinLockGuard lock(f.name_lock_);
+    if (const FiberDebugExtra* x = f.extra_.get()) {
+      out.name = x->name;
+      out.spawn_stack.assign(x->spawn_stack, x->spawn_stack + x->spawn_depth);
+      // The trace of this suspension only (not of an earlier one).
+      if (at != 0 && x->stack_at == at) out.stack.assign(x->stack, x->stack + x->depth);
+    }
+  }
   if (!out.suspended) return;
   out.suspended_for = std::chrono::nanoseconds(static_cast<std::int64_t>(at));  // ticks for now
   if (const debug::WaitKind* kind = f.wait_kind_.load(std::memory_order_relaxed)) {
@@ -168,6 +178,109 @@ void FiberShard::describe(const FiberListing& l, debug::FiberInfo& out) {
     out.object = kind->object_is_what ? nullptr : object;
     out.value = f.wait_value_.load(std::memory_order_relaxed);
   }
+}
+
+void FiberShard::tally(const std::vector<const void*>& ids,
+                       std::vector<debug::SchedulerStats>& out) {
+  SpinLockGuard guard(lock);
+  for (const FiberListing* l = head; l != nullptr; l = l->next) {
+    if (l->counters == nullptr) continue;
+    const auto it = std::find(ids.begin(), ids.end(), l->counters);
+    if (it == ids.end()) continue;
+    debug::SchedulerStats& st = out[static_cast<std::size_t>(it - ids.begin())];
+    ++st.live;
+    if (l->fiber->suspended_at_.load(std::memory_order_relaxed) == 0) ++st.runnable;
+  }
+}
+
+// ---- counters ------------------------------------------------------------------------
+
+namespace {
+
+struct CounterList {
+  Mutex mu;
+  SchedulerCounters* head ABSL_GUARDED_BY(mu) = nullptr;  // oldest first
+  SchedulerCounters* tail ABSL_GUARDED_BY(mu) = nullptr;
+};
+CounterList& counter_list() {
+  static CounterList* l = new CounterList;  // never destroyed (schedulers may outlive statics)
+  return *l;
+}
+
+}  // namespace
+
+void SchedulerCounters::enroll(const char* name, int w) noexcept {
+  CounterList& l = counter_list();
+  MutexLock lock(l.mu);
+  scheduler = name;
+  worker = w;
+  if (enrolled) return;
+  enrolled = true;
+  prev = l.tail;
+  next = nullptr;
+  (l.tail != nullptr ? l.tail->next : l.head) = this;
+  l.tail = this;
+}
+
+void SchedulerCounters::withdraw() noexcept {
+  CounterList& l = counter_list();
+  MutexLock lock(l.mu);
+  if (!enrolled) return;
+  enrolled = false;
+  (prev != nullptr ? prev->next : l.head) = next;
+  (next != nullptr ? next->prev : l.tail) = prev;
+  prev = next = nullptr;
+}
+
+namespace {
+// Holds the list's lock while the shards are tallied, so no SchedulerCounters is destroyed
+// (and another made at its address) between the two.
+std::vector<debug::SchedulerStats> collect_stats() {
+  std::vector<debug::SchedulerStats> out;
+  std::vector<const void*> ids;
+  CounterList& l = counter_list();
+  MutexLock lock(l.mu);
+  for (const SchedulerCounters* c = l.head; c != nullptr; c = c->next) {
+    debug::SchedulerStats st;
+    st.scheduler = c->scheduler != nullptr ? c->scheduler : "a scheduler";
+    st.worker = c->worker;
+    st.spawns = c->spawns.get();
+    st.finishes = c->finishes.get();
+    st.switches = c->switches.get();
+    st.steals = c->steals.get();
+    st.io_waits = c->io_waits.get();
+    st.timers = c->timers.get();
+    out.push_back(std::move(st));
+    ids.push_back(c);
+  }
+  for (FiberShard* s = FiberShard::first(); s != nullptr; s = s->next_all) s->tally(ids, out);
+  return out;
+}
+}  // namespace
+
+// ---- stack traces --------------------------------------------------------------------
+
+namespace {
+bool traces_from_environment() noexcept {
+  const char* v = std::getenv("PICOS_FIBER_TRACES");
+  return v != nullptr && v[0] == '1' && v[1] == '\0';
+}
+}  // namespace
+
+std::atomic<bool> fiber_traces_on{traces_from_environment()};
+
+int capture_trace(void** pcs, const void* from) noexcept {
+  // Found by address, not by a count of frames to skip: how many frames lie between here and
+  // `from` depends on inlining, which differs between builds (sanitizers, -c opt).
+  constexpr int kSlack = 8;
+  void* all[FiberDebugExtra::kDepth + kSlack];
+  const int n = absl::GetStackTrace(all, FiberDebugExtra::kDepth + kSlack, 0);
+  int first = 0;
+  while (first < n && first < kSlack && all[first] != from) ++first;
+  if (first == n || all[first] != from) first = 0;  // not found: the whole trace
+  const int kept = std::min(n - first, FiberDebugExtra::kDepth);
+  std::copy(all + first, all + first + kept, pcs);
+  return kept;
 }
 
 namespace {
@@ -295,11 +408,63 @@ std::vector<std::vector<std::uint64_t>> deadlocks(const std::vector<FiberInfo>& 
   return cycles;
 }
 
+static_assert(kTraceDepth == internal::FiberDebugExtra::kDepth);
+
+std::vector<SchedulerStats> stats() { return internal::collect_stats(); }
+
+void set_fiber_traces(bool on) noexcept {
+  internal::fiber_traces_on.store(on, std::memory_order_relaxed);
+}
+bool fiber_traces() noexcept { return internal::fiber_traces_on.load(std::memory_order_relaxed); }
+
+std::string symbolize(const void* pc) {
+  char buf[512];
+  // A return address points after its call: look up the byte before it, within the call.
+  const void* in_call = static_cast<const char*>(pc) - 1;
+  if (absl::Symbolize(in_call, buf, sizeof buf)) return buf;
+  std::snprintf(buf, sizeof buf, "%p", pc);
+  return buf;
+}
+
 namespace {
+
+std::string format_stats(const std::vector<SchedulerStats>& all) {
+  std::string s;
+  char buf[320];
+  for (const SchedulerStats& st : all) {
+    s += "scheduler " + st.scheduler;
+    if (st.worker >= 0) s += " worker " + std::to_string(st.worker);
+    std::snprintf(
+        buf, sizeof buf,
+        ": %llu live (%llu runnable), %llu spawns, %llu finishes, %llu switches, "
+        "%llu steals, %llu io waits, %llu timers\n",
+        static_cast<unsigned long long>(st.live), static_cast<unsigned long long>(st.runnable),
+        static_cast<unsigned long long>(st.spawns), static_cast<unsigned long long>(st.finishes),
+        static_cast<unsigned long long>(st.switches), static_cast<unsigned long long>(st.steals),
+        static_cast<unsigned long long>(st.io_waits), static_cast<unsigned long long>(st.timers));
+    s += buf;
+  }
+  return s;
+}
+
+void format_stack(std::string& s, const char* title, const std::vector<const void*>& stack) {
+  if (stack.empty()) return;
+  s += "    ";
+  s += title;
+  s += ":\n";
+  char buf[64];
+  for (std::size_t i = 0; i < stack.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "      #%-2zu %p ", i, stack[i]);
+    s += buf;
+    s += symbolize(stack[i]);
+    s += "\n";
+  }
+}
 
 std::string format_dump() {
   const std::vector<FiberInfo> infos = fibers();
-  std::string s = "picos: " + std::to_string(infos.size()) + " live fiber(s)\n";
+  std::string s = format_stats(stats());
+  s += "picos: " + std::to_string(infos.size()) + " live fiber(s)\n";
   char buf[160];
   for (const FiberInfo& i : infos) {
     s += "fiber " + std::to_string(i.id);
@@ -309,6 +474,7 @@ std::string format_dump() {
     s += "]";
     if (!i.suspended) {
       s += " runnable\n";
+      format_stack(s, "spawned at", i.spawn_stack);
       continue;
     }
     std::snprintf(buf, sizeof buf, " suspended %.3f s",
@@ -346,6 +512,8 @@ std::string format_dump() {
       }
     }
     s += "\n";
+    format_stack(s, "suspended at", i.stack);
+    format_stack(s, "spawned at", i.spawn_stack);
   }
   for (const std::vector<std::uint64_t>& cycle : deadlocks(infos)) {
     s += "deadlock:";
@@ -358,6 +526,8 @@ std::string format_dump() {
 }  // namespace
 
 void dump(std::ostream& out) { out << format_dump(); }
+
+void print_stats(std::ostream& out) { out << format_stats(stats()); }
 
 void dump_to_stderr() noexcept {
   try {

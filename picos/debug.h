@@ -6,11 +6,14 @@
 // has been spawned and has not finished, on every scheduler (and the threads of the
 // no-scheduler default), with what each suspended one waits for:
 //
+//   scheduler picos::mux::fifo: 3 live (1 runnable), 3 spawns, 0 finishes, 9 switches, ...
 //   picos: 3 live fiber(s)
-//   fiber 1 "main" [picos::mux::fifo] suspended 2.014 s: Computation@0x5581f0 await
-//   fiber 4 "worker" [picos::mux::multififo worker 1] suspended 2.013 s:
-//   picos::sync::Mutex@0x7ffd1a lock, held by fiber 5 fiber 5 [picos::mux::multififo worker 0]
-//   runnable deadlock: fiber 4 -> fiber 5 -> fiber 4
+//   fiber 1 [picos::mux::fifo] runnable
+//   fiber 2 "first" [picos::mux::fifo] suspended 2.013 s: picos::sync::Mutex@0x7ffd1a lock,
+//     held by fiber 3                                              (one line in the dump)
+//   fiber 3 "second" [picos::mux::fifo] suspended 2.013 s: picos::sync::Mutex@0x7ffd3c lock,
+//     held by fiber 2
+//   deadlock: fiber 2 -> fiber 3 -> fiber 2
 //
 // Contract:
 //  - Registry: a fiber is listed from the moment a scheduler takes it in (spawn, or a run's
@@ -40,7 +43,20 @@
 // PICOS_DUMP_SIGNAL=<number> in the environment installs it at the first spawn.
 //
 // Also: a scheduler's stall warning (mux/common/kernel.h, warn_stall) is followed by a dump.
-// Not here yet (issue 15): stack traces of suspended fibers and per-scheduler counters.
+//
+// Stack traces (opt-in): with traces on (set_fiber_traces(true), or PICOS_FIBER_TRACES=1 in
+// the environment at startup), every suspension captures the suspending fiber's stack
+// (absl::GetStackTrace, up to kTraceDepth return addresses) and every spawn the spawner's,
+// and dumps print both, symbolized (absl::Symbolize). Off, they cost a suspension one load
+// and a branch. On, a suspension costs the unwinding (frame pointers: in optimized builds
+// compiled without them the traces are short; see docs/debugging.md) and a copy under the
+// fiber's small lock; the figures are in docs/debugging.md.
+//
+// Counters: stats() reads, from any thread, what each scheduler (each worker of a
+// multi-threaded one) has counted since it started: spawns, finishes, switches, steals, io
+// waits, timers; and, from the registry, how many of the fibers it took in are live and how
+// many of those are runnable (running or in a ready queue). A scheduler that has ended is gone
+// from stats(). Counting costs the owner a load and a store per event, no locked instruction.
 
 #ifndef PICOS_DEBUG_H_
 #define PICOS_DEBUG_H_
@@ -93,19 +109,57 @@ struct FiberInfo {
   Detail detail = Detail::kNone;
   std::int64_t value = 0;
   std::uint64_t holder_id = 0;  // Detail::kHolder: the holder's id, 0 if it has finished
+  // With traces on (set_fiber_traces): return addresses, innermost first, of the suspension
+  // in progress (empty if runnable, or suspended before traces were turned on) and of the
+  // spawn that created the fiber (empty if spawned while traces were off).
+  std::vector<const void*> stack;
+  std::vector<const void*> spawn_stack;
 };
+
+// The most return addresses a trace keeps.
+inline constexpr int kTraceDepth = 24;
 
 // Every live fiber, ordered by id. Any thread.
 std::vector<FiberInfo> fibers();
 
-// Prints fibers() (one line each, as above), then every cycle of "held by" edges among them.
-// Any thread.
+// Prints stats(), then fibers() (one line each, as above, and their symbolized stacks when
+// traces are on), then every cycle of "held by" edges among them. Any thread.
 void dump(std::ostream& out);
 // The same, to stderr, without iostreams' locale machinery (for signal-driven dumps).
 void dump_to_stderr() noexcept;
 
 // The cycles of "held by" edges among `infos` (each a list of ids, starting with its lowest).
 std::vector<std::vector<std::uint64_t>> deadlocks(const std::vector<FiberInfo>& infos);
+
+// Turns stack traces of suspensions and spawns on or off, for every fiber from then on (a
+// fiber suspended before keeps what it had: nothing, or its previous trace is dropped at its
+// next suspension). Any thread.
+void set_fiber_traces(bool on) noexcept;
+bool fiber_traces() noexcept;
+
+// "picos::sync::Mutex::lock() at +0x1c", or the address in hex if it has no symbol. For
+// printing stacks; uses absl::Symbolize. Any thread.
+std::string symbolize(const void* pc);
+
+// What one scheduler, or one worker of a multi-threaded scheduler, has counted.
+struct SchedulerStats {
+  std::string scheduler;       // "picos::mux::fifo"
+  int worker = -1;             // -1: a scheduler with one record keeper (fifo, libevent, thread)
+  std::uint64_t spawns = 0;    // fibers taken in, a run's main fiber included
+  std::uint64_t finishes = 0;  // fibers that ended
+  std::uint64_t switches = 0;  // times the next fiber to run was picked
+  std::uint64_t steals = 0;    // fibers taken from another worker's queue
+  std::uint64_t io_waits = 0;  // waits registered with the scheduler's own reactor
+  std::uint64_t timers = 0;    // cancel_after calls (sleeps and timeouts included)
+  std::uint64_t live = 0;      // fibers it took in that have not finished (the registry)
+  std::uint64_t runnable = 0;  // of those, running or ready (the rest are suspended)
+};
+
+// One entry per running scheduler (per worker of a multi-threaded one), in the order they
+// started. Any thread; a snapshot per counter, not of the whole program.
+std::vector<SchedulerStats> stats();
+// Prints stats(), one line each.
+void print_stats(std::ostream& out);
 
 // Prints a dump to stderr each time `signal` arrives (a background thread does the work: the
 // handler only writes one byte to a pipe). Replaces any handler of `signal`. Throws

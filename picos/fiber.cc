@@ -2,7 +2,11 @@
 
 #include "picos/fiber.h"
 
+#include <algorithm>
 #include <atomic>
+#include <memory>
+#include <new>
+#include <string>
 
 #include "picos/debug.h"
 #include "picos/handler.h"
@@ -127,15 +131,64 @@ FiberRef Fiber::create(PackedComputation computation, bool forbid) {
 }
 
 void Fiber::set_name(std::string_view name) {
-  auto copy = name.empty() ? nullptr : std::make_unique<std::string>(name);
-  internal::SpinLockGuard lock(name_lock_);
-  name_.swap(copy);
-}  // the old name is freed outside the lock
+  std::string copy(name);  // after the swap: the old name, freed outside the lock
+  std::unique_ptr<internal::FiberDebugExtra> fresh;
+  for (;;) {
+    {
+      internal::SpinLockGuard lock(name_lock_);
+      if (extra_ == nullptr && fresh != nullptr) extra_.swap(fresh);
+      if (extra_ != nullptr) {
+        extra_->name.swap(copy);
+        return;
+      }
+      if (name.empty()) return;
+    }
+    fresh = std::make_unique<internal::FiberDebugExtra>();
+  }
+}
 
 std::string Fiber::name() const {
   internal::SpinLockGuard lock(name_lock_);
-  return name_ ? *name_ : std::string();
+  return extra_ ? extra_->name : std::string();
 }
+
+void Fiber::capture_trace(bool spawn, const void* from) noexcept {
+  void* pcs[internal::FiberDebugExtra::kDepth];
+  const int n = internal::capture_trace(pcs, from);
+  std::unique_ptr<internal::FiberDebugExtra> fresh;
+  for (;;) {
+    {
+      internal::SpinLockGuard lock(name_lock_);
+      if (extra_ == nullptr && fresh != nullptr) extra_.swap(fresh);
+      if (extra_ != nullptr) {
+        internal::FiberDebugExtra& x = *extra_;
+        if (spawn) {
+          std::copy(pcs, pcs + n, x.spawn_stack);
+          x.spawn_depth = n;
+        } else {
+          std::copy(pcs, pcs + n, x.stack);
+          x.depth = n;
+          x.stack_at = internal::FiberDebugExtra::kPending;
+        }
+        return;
+      }
+    }
+    // Allocated outside the lock, once per fiber; without memory the trace is skipped.
+    fresh.reset(new (std::nothrow) internal::FiberDebugExtra);
+    if (fresh == nullptr) return;
+  }
+}
+
+void Fiber::claim_trace(std::uint64_t suspended_at) noexcept {
+  internal::SpinLockGuard lock(name_lock_);
+  if (extra_ != nullptr && extra_->stack_at == internal::FiberDebugExtra::kPending) {
+    extra_->stack_at = suspended_at;
+  }
+}
+
+namespace internal {
+void capture_await_trace(const void* from) noexcept { Fiber::current().capture_trace(false, from); }
+}  // namespace internal
 
 Fiber::~Fiber() {
   drop_canceler();
@@ -161,6 +214,9 @@ void Fiber::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
 
 void Fiber::spawn_main(FiberRef fiber, FiberMain main) {
   if (!fiber) throw std::invalid_argument("picos::Fiber::spawn: null fiber");
+  if (internal::fiber_traces_on.load(std::memory_order_relaxed)) [[unlikely]] {
+    fiber->capture_trace(true, __builtin_return_address(0));  // from spawn_main's caller
+  }
   internal::current_handler().spawn(std::move(fiber), std::move(main));
 }
 
@@ -228,7 +284,10 @@ bool Fiber::try_suspend(const Trigger& trigger, void* x, void* y, Trigger::Actio
     wait_value_.store(ts->label_value_, std::memory_order_relaxed);
   }
   wait_kind_.store(kind, std::memory_order_relaxed);
-  suspended_at_.store(internal::debug_ticks(), std::memory_order_relaxed);  // never 0 (TSC)
+  const std::uint64_t now = internal::debug_ticks();  // never 0 (TSC)
+  suspended_at_.store(now, std::memory_order_relaxed);
+  if (internal::fiber_traces_on.load(std::memory_order_relaxed)) [[unlikely]]
+    claim_trace(now);
   // (If try_suspend_impl throws, which only misuse makes it do, a dump may show the fiber
   // suspended until its next wait.)
   const bool suspended = try_suspend_impl(trigger, x, y, action);

@@ -49,7 +49,11 @@ struct WaitKind;
 }  // namespace debug
 
 namespace internal {
-struct FiberShard;  // picos/internal/debug_registry.h
+struct FiberShard;       // picos/internal/debug_registry.h
+struct FiberDebugExtra;  // picos/internal/debug_registry.h
+// With traces on, Trigger::await calls it on the awaiting fiber's stack (picos/debug.h), with
+// its own return address: the trace starts at await's caller.
+void capture_await_trace(const void* from) noexcept;
 // A fiber's cancel slot: the state of the trigger it waits on while suspended cancelably (a
 // TriggerState*), null while it does not, or busy() while a canceler takes the trigger out.
 // Shared by the fiber and the canceler it attached to its computation (picos/fiber.cc).
@@ -197,6 +201,14 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
   friend struct internal::FiberShard;  // reads the debug fields for dumps
   Fiber(PackedComputation computation, bool forbid) noexcept;
 
+  // With traces on: stores the stack from the frame that `from` returns to (a
+  // __builtin_return_address(0)) as the spawn's trace (`spawn`), or as the trace of the await
+  // in progress, which the suspension that follows claims (claim_trace: schedulers may call
+  // try_suspend from another stack).
+  void capture_trace(bool spawn, const void* from) noexcept;
+  void claim_trace(std::uint64_t suspended_at) noexcept;
+  friend void internal::capture_await_trace(const void* from) noexcept;
+
   // try_suspend without the debug state (defined, and only used, in fiber.cc).
   inline bool try_suspend_impl(const Trigger& trigger, void* x, void* y, Trigger::Action action);
 
@@ -232,7 +244,8 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
   // registry's links, are in the scheduler's record: internal::FiberListing.) With these the
   // fiber is 120 bytes, within malloc's fast bins.
   const std::uint64_t id_;
-  std::unique_ptr<std::string> name_ ABSL_GUARDED_BY(name_lock_);  // null: no name
+  // The name and traces, allocated at the first set_name or trace (null: neither).
+  std::unique_ptr<internal::FiberDebugExtra> extra_ ABSL_GUARDED_BY(name_lock_);
   // Debug ticks (picos/debug.cc) at the suspension in progress, 0 while not suspended
   // (cleared by unsuspend, which is const).
   mutable std::atomic<std::uint64_t> suspended_at_{0};

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "picos/handler.h"
+#include "picos/internal/debug_registry.h"
 
 namespace picos {
 namespace internal {
@@ -47,9 +48,27 @@ bool Trigger::is_initial() const {
   }
 }
 
+namespace {
+// With traces on: the trace is taken here, on the awaiting fiber's stack (the scheduler may
+// suspend it from another), from `from` (await's caller) outwards. Out of line, so that the
+// usual path stays a tail call.
+[[gnu::noinline, gnu::cold]] std::exception_ptr await_traced(const Trigger& t, const void* from) {
+  internal::capture_await_trace(from);
+  return internal::current_handler().await(t);
+}
+}  // namespace
+
 std::exception_ptr Trigger::await() const {
-  if (is_initial()) return internal::current_handler().await(*this);
-  return nullptr;
+  // is_initial(), with its throw out of the way of the usual path.
+  const auto state = s_->state_.load(std::memory_order_acquire);
+  if (state == TriggerState::kSignaled) return nullptr;
+  if (state != TriggerState::kInitial) [[unlikely]] {
+    (void)is_initial();  // throws: already awaiting
+  }
+  if (internal::fiber_traces_on.load(std::memory_order_relaxed)) [[unlikely]] {
+    return await_traced(*this, __builtin_return_address(0));
+  }
+  return internal::current_handler().await(*this);
 }
 
 void Trigger::signal() const noexcept {

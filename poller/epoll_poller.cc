@@ -105,6 +105,7 @@ void EpollPoller::add(FdInterest& w) {
   st.head = &w;
   w.reactor_data[2] = &w;
   waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  if (wait_counter_ != nullptr) wait_counter_->bump();
   if ((st.armed & w.events) == w.events) return;  // already armed for what it wants
   try {
     arm(w.fd, st);

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "picos/internal/debug_registry.h"
 #include "picos/internal/mutex.h"
 #include "picos/internal/reactor_registry.h"
 #include "picos/reactor.h"
@@ -97,6 +98,9 @@ class EpollPoller final : public Reactor {
   // picos/internal/reactor_registry.h). The destructor does it too, for owners that cannot
   // be destroyed inside a resume action. Idempotent; any thread.
   void unregister() noexcept { registration_.withdraw(); }
+  // Counts each add() in `c` (debug::stats()'s io waits; bumped under the mutex). Call before
+  // the first add(); `c` must outlive the poller's use.
+  void count_waits_in(Counter* c) noexcept { wait_counter_ = c; }
 
  private:
   struct FdState {
@@ -121,6 +125,7 @@ class EpollPoller final : public Reactor {
   std::vector<FdState> fds_ ABSL_GUARDED_BY(mu_);
   std::vector<Trigger> ready_;           // the polling thread's, for process()
   std::atomic<std::size_t> waiters_{0};  // written under mu_
+  Counter* wait_counter_ = nullptr;
 };
 
 // EpollPoller for several threads that may all try to poll: one at a time polls, the others
@@ -150,6 +155,8 @@ class LockedPoller final : public Reactor {
 
   // Ends a poll in progress (or the next one) early. Any thread.
   void wake() noexcept { poller_.wake(); }
+  // See EpollPoller::count_waits_in.
+  void count_waits_in(Counter* c) noexcept { poller_.count_waits_in(c); }
 
  private:
   EpollPoller poller_;

@@ -71,6 +71,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   Scheduler(const Options& o, std::uint64_t seed) : options_(o), seed_(seed), records_(options_) {
     MutexLock lock(mu_);
     records_.set_debug_name(kSchedulerName);
+    poller_.count_waits_in(&records_.counters().io_waits);
   }
 
   void run(FiberRef fiber, absl::AnyInvocable<void()> main);
@@ -183,6 +184,7 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
   {
     MutexLock lock(mu_);
     (void)timers_.add(c, internal::deadline_after(now_locked(), delay), std::move(reason));
+    records_.counters().timers.bump();
   }
   switch_out(r, Pending::kYield);  // armed: no throwing from here on
 }
@@ -292,6 +294,7 @@ void Scheduler::worker_loop(int index) {
       ready_[i] = ready_.back();
       ready_.pop_back();
       if (options_.virtual_clock) vnow_ = internal::deadline_after(vnow_, options_.virtual_tick);
+      records_.counters().switches.bump();
       ++running_;
       lock.unlock();
       Outcome outcome = run_one(r);

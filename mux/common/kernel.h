@@ -178,10 +178,16 @@ class Records {
   void bind(const StackfulOptions& options) noexcept { options_ = &options; }
   // How dumps (picos/debug.h) name the scheduler (static storage) and worker (-1: none) of
   // the fibers created here.
+  // Also enrolls this object's counters in debug::stats() under that name, until destruction.
   void set_debug_name(const char* scheduler, int worker = -1) noexcept {
     debug_scheduler_ = scheduler;
     debug_worker_ = worker;
+    counters_.enroll(scheduler, worker);
   }
+  // What debug::stats() reports of these records' scheduler (or worker). Records counts spawns
+  // and finishes; the policy counts the rest (switches, steals, timers, and its reactor the
+  // io waits), from the thread that owns this object (or under its lock).
+  internal::SchedulerCounters& counters() noexcept { return counters_; }
   Records(const Records&) = delete;
   Records& operator=(const Records&) = delete;
   // Frees the slabs whose records are all gone. A slab that still holds a buried record
@@ -222,6 +228,7 @@ class Records {
     r->fiber->set_scheduler_data(r);
     list(r);
     link(r);
+    counters_.spawns.bump();
     return r;
   }
 
@@ -233,6 +240,7 @@ class Records {
     r->fiber->set_scheduler_data(r);
     list(r);
     link(r);
+    counters_.spawns.bump();
   }
 
   // Marks `r` as run_fiber's main fiber (main_finished() turns true when it ends).
@@ -271,6 +279,7 @@ class Records {
         destroy(r);
       } else {
         on_bury(r);
+        internal::FiberShard::remove(&r->listing);  // not live: gone from dumps
         context::keep_abandoned(r, r->ctx);
       }
     }
@@ -282,6 +291,7 @@ class Records {
     if (r == main_) main_ = nullptr;
     unlink(r);
     destroy(r);
+    counters_.finishes.bump();
   }
 
   std::size_t alive() const noexcept { return alive_; }
@@ -380,6 +390,7 @@ class Records {
     r->listing.fiber = r->fiber.get();
     r->listing.scheduler = debug_scheduler_;
     r->listing.worker = debug_worker_;
+    r->listing.counters = &counters_;
     internal::FiberShard::add(&r->listing);
   }
   void destroy(R* r) noexcept {
@@ -403,6 +414,7 @@ class Records {
   }
 
   const CommonOptions* options_ = nullptr;
+  internal::SchedulerCounters counters_;  // first: withdrawn from stats() last
   const char* debug_scheduler_ = "a scheduler";
   int debug_worker_ = -1;
   RecordBase* live_ = nullptr;  // every record not finished

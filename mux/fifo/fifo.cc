@@ -39,6 +39,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
  public:
   explicit Scheduler(const Options& o) : options_(o), records_(options_) {
     records_.set_debug_name(kSchedulerName);
+    poller_.count_waits_in(&records_.counters().io_waits);
   }
 
   void run(FiberRef fiber, absl::AnyInvocable<void()> main);
@@ -81,7 +82,6 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   Queue ready_;
   internal::TimerHeap timers_;
   int remaining_quota_ = 0;
-  std::uint32_t dispatches_ = 0;
   Record* current_ = nullptr;
   bool stall_warned_ = false;
   std::exception_ptr fatal_;
@@ -102,7 +102,7 @@ void Scheduler::dispatch(Record* r) noexcept {
 
 Record* Scheduler::next_ready() {
   (void)inbox_.take_into(ready_);
-  if ((++dispatches_ & 63) == 0) {
+  if ((records_.counters().switches.bump() & 63) == 0) {
     (void)fire_timers();
     if (poller_.waiting()) (void)poller_.poll(0);  // IO is not starved by busy fibers
   }
@@ -151,6 +151,7 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
                              std::exception_ptr reason) {
   current_->fiber->check();
   (void)timers_.add(c, internal::deadline_after(Clock::now(), delay), std::move(reason));
+  records_.counters().timers.bump();
   spend_quota();
 }
 

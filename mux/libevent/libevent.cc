@@ -112,6 +112,7 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
                              std::exception_ptr reason) {
   current_->fiber->check();
   (void)timers_.add(c, internal::deadline_after(Clock::now(), delay), std::move(reason));
+  records_.counters().timers.bump();
   spend_quota();  // timer_ is re-armed at the end of the batch
 }
 
@@ -182,6 +183,7 @@ void Scheduler::on_wake() noexcept {
       remaining_quota_ = options_.quota;
       current_ = r;
       set_current_fiber(r->fiber.get());
+      records_.counters().switches.bump();
       for (;;) {
         if (r->ctx.resume()) {
           finished(r);

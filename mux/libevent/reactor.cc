@@ -46,6 +46,7 @@ short EventReactor::await_fd(int fd, short events) {
   if (fd_waits_) fd_waits_->prev = &w;
   fd_waits_ = &w;
   ++waiting_;
+  if (wait_counter_ != nullptr) wait_counter_->bump();
 
   std::exception_ptr reason = w.trigger.await();
 
@@ -130,6 +131,7 @@ void EventReactor::add(FdInterest& w) {
     head = &w;
   }
   ++waiting_;
+  if (wait_counter_ != nullptr) wait_counter_->bump();
 }
 
 void EventReactor::remove(FdInterest& w) noexcept {

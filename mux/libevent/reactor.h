@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "picos/internal/debug_registry.h"
 #include "picos/internal/mutex.h"
 #include "picos/internal/reactor_registry.h"
 #include "picos/reactor.h"
@@ -48,6 +49,8 @@ class EventReactor final : public Reactor {
 
   // await_fd calls and interests in progress (the stall check). Loop thread.
   std::size_t waiting() const noexcept { return waiting_; }
+  // Counts each wait (add, await_fd) in `c` (debug::stats()'s io waits). Loop thread.
+  void count_waits_in(internal::Counter* c) noexcept { wait_counter_ = c; }
 
   // Loop thread, once the scheduler has stopped (its fibers are abandoned, their waits
   // stay): deletes every event of a wait still in progress.
@@ -71,6 +74,7 @@ class EventReactor final : public Reactor {
   // Loop thread.
   FdWait* fd_waits_ = nullptr;  // every await_fd in progress (or abandoned)
   std::size_t waiting_ = 0;     // await_fd calls and interests in progress
+  internal::Counter* wait_counter_ = nullptr;
 
   // Interests: added and removed on the loop thread, forgotten from any thread. mu_ comes
   // before libevent's base lock (event_add/event_del inside).

@@ -97,6 +97,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   Scheduler(const Options& o, bool attached)
       : options_(o), attached_(attached), records_(options_), reactor_(*this) {
     records_.set_debug_name(kSchedulerName);
+    reactor_.count_waits_in(&records_.counters().io_waits);
   }
 
   // Resume action of a suspended fiber: runs on whatever thread signals the trigger.

@@ -113,8 +113,8 @@ struct alignas(64) Worker {
   // Records spawned on this worker that have not finished (for abandonment on fatal stop).
   // Touched by this worker's thread only (and, before the workers start and after they have
   // all stopped, by run's), so without a lock: a fiber that finishes on another worker is
-  // handed back through `remote_finished`, which this worker's loop drains (drain_finished)
-  // every 64 dispatches and before it idles.
+  // handed back through `remote_finished`, which this worker drains (drain_finished)
+  // every 64 switches (periodic) and before it idles.
   common::Records<Record> records;
   // Records of this worker's that finished elsewhere: a lock-free stack through Record::next
   // (pushed by any worker, taken whole by this one).
@@ -149,7 +149,6 @@ struct alignas(64) Worker {
   // once the first is off its stack and may be resumed by any worker.
   Record* unsettled = nullptr;
   int remaining_quota = 0;
-  std::uint32_t dispatches = 0;
   std::int64_t countdown_to_balance = 1;
   std::uint64_t rng = 0;
   Clock::duration idle_backoff{};
@@ -188,6 +187,8 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
       w.records.bind(options_);
       w.records.set_debug_name(kSchedulerName, i);
     }
+    // io waits: the reactor is shared; they are reported on worker 0's line.
+    poller_.count_waits_in(&workers_[0].records.counters().io_waits);
   }
 
   void run(FiberRef fiber, absl::AnyInvocable<void()> main);
@@ -235,9 +236,11 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // Whether some worker has at least `at_least` fibers queued.
   bool any_ready(std::size_t at_least = 1) const noexcept;
   bool fire_timers(bool blocking);
-  // Every 64 dispatches: due timers, and ready descriptors (so IO is not starved by busy
-  // fibers).
-  void periodic() noexcept {
+  // Every 64 switches, from the loop or a fiber's switch_out (a yielding fiber alternates
+  // the two, so both must do all of it): records that finished elsewhere, due timers, and
+  // ready descriptors (so none of them waits on busy fibers).
+  void periodic(Worker& w) noexcept {
+    drain_finished(w);
     (void)fire_timers(false);
     if (poller_.waiting()) (void)poller_.poll(0);
   }
@@ -324,7 +327,7 @@ void Scheduler::switch_out(Worker* w) noexcept {
     if (w->pending == Pending::kSpawn) {
       next = std::exchange(w->spawned, nullptr);
     } else {
-      if ((++w->dispatches & 63) == 0) periodic();
+      if ((w->records.counters().switches.bump() & 63) == 0) periodic(*w);
       next = take_balanced(*w);
       if (!next) next = pop_own(*w);
     }
@@ -386,6 +389,7 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
   // wake before the new deadline anyway (its back-off, or an earlier timer) is left asleep:
   // a futex wake-up per cancel_after cost most of a timer on 2 workers.
   if (earliest && sleeper_wakes_after(deadline)) wake_one();
+  this_worker()->records.counters().timers.bump();
   spend_quota();
 }
 
@@ -546,7 +550,10 @@ Record* Scheduler::steal(Worker& w) noexcept {
   for (int i = 0; i < n_; ++i) {
     Worker& v = workers_[static_cast<std::size_t>((start + i) % n_)];
     if (&v == &w || v.size.load(std::memory_order_relaxed) == 0) continue;
-    if (Record* r = pop_own(v, true)) return r;
+    if (Record* r = pop_own(v, true)) {
+      w.records.counters().steals.bump();
+      return r;
+    }
   }
   return nullptr;
 }
@@ -564,7 +571,9 @@ Record* Scheduler::take_balanced(Worker& w) noexcept {
   if (&v == &w || static_cast<std::int64_t>(v.size.load(std::memory_order_relaxed)) <= own + 1) {
     return nullptr;
   }
-  return pop_own(v, true);
+  Record* r = pop_own(v, true);
+  if (r != nullptr) w.records.counters().steals.bump();
+  return r;
 }
 
 bool Scheduler::any_ready(std::size_t at_least) const noexcept {
@@ -601,10 +610,7 @@ void Scheduler::worker_loop(Worker& w) {
   HandlerScope scope(*this, nullptr);
   w.idle_backoff = kMinBackoff;
   while (!stop_.load(std::memory_order_acquire)) {
-    if ((++w.dispatches & 63) == 0) {
-      drain_finished(w);
-      periodic();
-    }
+    if ((w.records.counters().switches.bump() & 63) == 0) periodic(w);
     Record* r = take_balanced(w);
     if (!r) r = pop_own(w);
     if (!r) r = steal(w);

@@ -141,6 +141,8 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
                              std::exception_ptr reason) {
   Fiber::current().check();
   timers_.add(c, delay, std::move(reason));
+  MutexLock lock(mu_);
+  records_.counters().timers.bump();
 }
 
 void Scheduler::yield() {

@@ -11,11 +11,17 @@
 // listing records its shard; removal takes that shard's lock, which is uncontended except
 // while a dump reads the shard. Dumps walk every shard ever made. The listed fiber must stay
 // alive until it is unlisted.
+//
+// Counters (debug::stats()): each scheduler (each worker of a multi-threaded one) owns a
+// SchedulerCounters, enrolled in a process-wide list while it lives; the fibers it lists
+// point at it, so stats() can say how many of them are live and runnable.
 
 #ifndef PICOS_INTERNAL_DEBUG_REGISTRY_H_
 #define PICOS_INTERNAL_DEBUG_REGISTRY_H_
 
+#include <atomic>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -31,6 +37,7 @@ namespace picos {
 class Fiber;
 namespace debug {
 struct FiberInfo;
+struct SchedulerStats;
 }  // namespace debug
 }  // namespace picos
 
@@ -38,11 +45,63 @@ namespace picos::internal {
 
 struct FiberShard;
 
+// A statistic that one thread at a time writes (its owner, or whoever holds the owner's lock)
+// and any thread reads: relaxed atomics, so bump() is a load, an add and a store, with no
+// locked instruction.
+class Counter {
+ public:
+  // The new value. Single writer.
+  std::uint64_t bump() noexcept {
+    const std::uint64_t v = v_.load(std::memory_order_relaxed) + 1;
+    v_.store(v, std::memory_order_relaxed);
+    return v;
+  }
+  // Any thread.
+  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> v_{0};
+};
+
+// What one scheduler (or one worker of it) counts, for debug::stats(). The owner bumps the
+// counters; enroll() makes it visible to stats() until withdraw() (or destruction).
+struct SchedulerCounters {
+  SchedulerCounters() noexcept = default;
+  SchedulerCounters(const SchedulerCounters&) = delete;
+  SchedulerCounters& operator=(const SchedulerCounters&) = delete;
+  ~SchedulerCounters() { withdraw(); }
+
+  Counter spawns;    // fibers taken in (a run's main fiber included)
+  Counter finishes;  // fibers ended (abandoned ones are not counted)
+  Counter switches;  // scheduling decisions: each time the owner picked the next fiber to run
+  Counter steals;    // fibers taken from another worker's queue
+  Counter io_waits;  // waits registered with the scheduler's reactor (bumped by it)
+  Counter timers;    // cancel_after calls
+
+  // Enrolls under `scheduler` (static storage) and `worker` (-1: none); idempotent (a second
+  // call renames). Any thread.
+  void enroll(const char* scheduler, int worker) noexcept;
+  // Leaves stats(); waits for a stats() in progress. Idempotent.
+  void withdraw() noexcept;
+  // Appends the stats of every enrolled SchedulerCounters (live and runnable not filled);
+  // `ids[i]` gets the address of the i-th one. Under the list's lock, which `tally` also needs.
+  static void collect(std::vector<debug::SchedulerStats>& out, std::vector<const void*>& ids);
+
+  const char* scheduler = nullptr;
+  int worker = -1;
+  bool enrolled = false;  // under the list's lock
+  SchedulerCounters* prev = nullptr;
+  SchedulerCounters* next = nullptr;
+};
+
 // One listed fiber: what a dump reads besides the fiber itself, and the list links.
 struct FiberListing {
   const Fiber* fiber = nullptr;
   const char* scheduler = nullptr;  // static storage; null: "no scheduler"
   int worker = -1;
+  // The counters of the scheduler that listed it (stats(): live and runnable), or null.
+  // Compared, never dereferenced, by readers.
+  const SchedulerCounters* counters = nullptr;
   FiberShard* shard = nullptr;  // the list it is on (null: none); links under its lock
   FiberListing* prev = nullptr;
   FiberListing* next = nullptr;
@@ -64,10 +123,37 @@ struct FiberShard {
   // Appends what each fiber on this shard says of itself (suspended_for holds the ticks at
   // suspension; holder_id is not filled). Takes the lock.
   void collect(std::vector<debug::FiberInfo>& out);
+  // For each fiber on this shard listed by the SchedulerCounters at `ids[i]`, adds one to
+  // out[i].live, and to out[i].runnable if it is not suspended. Takes the lock.
+  void tally(const std::vector<const void*>& ids, std::vector<debug::SchedulerStats>& out);
 
  private:
   static void describe(const FiberListing& l, debug::FiberInfo& out);  // under the lock
 };
+
+// Whether suspensions and spawns capture stack traces (debug::set_fiber_traces,
+// PICOS_FIBER_TRACES=1).
+extern std::atomic<bool> fiber_traces_on;
+
+// What a fiber keeps only when asked: its name, its traces. Allocated at the first
+// set_name or trace; guarded by the fiber's name lock.
+struct FiberDebugExtra {
+  static constexpr int kDepth = 24;  // debug::kTraceDepth
+  std::string name;
+  // `stack` is the trace of the suspension that began then (debug ticks); kPending: of an
+  // await not suspended yet.
+  static constexpr std::uint64_t kPending = ~std::uint64_t{0};
+  std::uint64_t stack_at = 0;
+  int depth = 0;        // of `stack`
+  int spawn_depth = 0;  // of `spawn_stack` (0: not captured)
+  void* stack[kDepth];
+  void* spawn_stack[kDepth];
+};
+
+// Captures the stack into `pcs` (room for FiberDebugExtra::kDepth) from the frame whose
+// return address is `from` (a caller's __builtin_return_address(0)) outwards; the whole
+// stack if `from` is not among its innermost frames. Returns how many it captured.
+int capture_trace(void** pcs, const void* from) noexcept;
 
 // A cheap timestamp for "suspended since": the TSC on x86-64 (converted to time by the dump),
 // steady_clock's count elsewhere.

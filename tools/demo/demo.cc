@@ -58,6 +58,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -75,6 +76,7 @@
 #include "mux/libevent/libevent.h"
 #include "mux/multififo/multififo.h"
 #include "mux/thread/thread.h"
+#include "picos/debug.h"
 #include "randos/randos.h"
 #include "std/structured/structured.h"
 #include "std/sync/semaphore.h"
@@ -387,6 +389,10 @@ void serve(long port, double grace, long max_connections, const std::string& sch
       stats.accepted.load(), stats.clean.load(), stats.resets.load(), stats.errors.load(),
       stats.cut.load(), stats.bytes.load(), stats.aborted.load(), stats.full.load(),
       stats.fd_pauses.load());
+  // What the scheduler counted (picos/debug.h): spawns, switches, steals, io waits, timers.
+  std::ostringstream counters;
+  picos::debug::print_stats(counters);
+  std::fputs(counters.str().c_str(), stdout);
   std::fflush(stdout);
 }
 

@@ -447,6 +447,13 @@ def sigterm(demo, scheduler, threads, log):
         check(m, "no summary in:\n" + out)
         check(int(m.group(4)) == 3, "3 idle connections cut at the deadline: " + m.group(0))
         check("SIGTERM: stopped accepting" in out, "the signal is not reported:\n" + out)
+        # The scheduler's counters follow the summary (picos::debug::print_stats): it spawned a
+        # fiber per connection at least, and switched between them.
+        lines = re.findall(r"scheduler picos::\S+.*?: \d+ live .*?(\d+) spawns, \d+ finishes, "
+                           r"(\d+) switches", out)
+        check(lines, "no scheduler counters after the summary:\n" + out)
+        spawns = sum(int(sp) for sp, _ in lines)
+        check(spawns >= int(m.group(1)), "%d spawns for %s connections" % (spawns, m.group(1)))
         for s in idle:  # cut: end of file (or a reset)
             try:
                 s.settimeout(ROUND_TIMEOUT)

@@ -45,6 +45,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
  public:
   explicit Scheduler(const Options& o) : options_(o), records_(options_) {
     records_.set_debug_name(kSchedulerName);
+    poller_.count_waits_in(&records_.counters().io_waits);
   }
   void run(FiberRef fiber, absl::AnyInvocable<void()> main);
 
@@ -64,6 +65,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
                     std::exception_ptr reason) override {
     current_->fiber->check();
     (void)timers_.add(c, internal::deadline_after(Clock::now(), delay), std::move(reason));
+    records_.counters().timers.bump();
     spend_quota();
   }
   void yield() override {
@@ -118,7 +120,6 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   common::Inbox<Record> inbox_;   // wake-ups from other threads (they poke poller_ too)
   Record* current_ = nullptr;     // the running fiber; nullptr while the loop runs
   int remaining_quota_ = 0;
-  std::uint32_t dispatches_ = 0;
   std::uint32_t batches_ = 0;
   bool stall_warned_ = false;
   std::exception_ptr fatal_;
@@ -130,7 +131,8 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
   records_.set_main(first);
   ready_.push_back(first);
   while (!fatal_) {
-    (void)let_in((++dispatches_ & 63) == 0);  // timers and IO are not starved by busy fibers
+    (void)let_in((records_.counters().switches.bump() & 63) ==
+                 0);  // timers and IO are not starved by busy fibers
     if (Record* r = ready_.pop()) {
       remaining_quota_ = options_.quota;
       current_ = r;
