@@ -67,7 +67,7 @@ def picos_unit_test(name, deps, srcs = None, **kwargs):
         **kwargs
     )
 
-def picos_library(name, deps, srcs = [], hdrs = None, test_deps = []):
+def picos_library(name, deps, srcs = [], hdrs = None, test_deps = [], test_extra_schedulers = []):
     """The library <name> and its matrix test <name>_test.
 
     Args:
@@ -77,6 +77,7 @@ def picos_library(name, deps, srcs = [], hdrs = None, test_deps = []):
       hdrs: its public headers (default: <name>.h).
       test_deps: what the test uses besides the library, //picos and
         //std/sync:sync_testing.
+      test_extra_schedulers: extra columns for the test (picos_test's extra_schedulers).
     """
     picos_cc_library(
         name = name,
@@ -88,6 +89,7 @@ def picos_library(name, deps, srcs = [], hdrs = None, test_deps = []):
         name = name + "_test",
         srcs = [name + "_test.cc"],
         deps = [":" + name] + sorted(["//picos", "//std/sync:sync_testing"] + test_deps),
+        extra_schedulers = test_extra_schedulers,
     )
 
 # What a scheduler runs on: the kernel (//mux/common), the options and run entry point of its

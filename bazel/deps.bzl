@@ -20,6 +20,7 @@ a repository of that name already exists (define yours *before* the call to keep
     @com_github_google_benchmark  :benchmark :benchmark_main              (libbenchmark-dev)
     @libevent                     :libevent (libevent_core) :libevent_pthreads   (libevent-dev)
     @boost                        :context :fiber                         (libboost-context-dev, -fiber-dev)
+    @liburing                     :liburing                               (liburing-dev)
     @debian_absl                  one target per absl_*.pc module, e.g. :any_invocable (libabsl-dev)
 
 The first two use upstream's repository and target names, and @boost those of rules_boost, so
@@ -137,6 +138,10 @@ _SYSTEM_LIBRARIES = {
     "boost": ("Boost.Context and Boost.Fiber (libboost-context-dev, libboost-fiber-dev)", {
         "context": ["-lboost_context"],
         "fiber": ["-lboost_fiber", "-lboost_context", "-pthread"],
+    }),
+    # liburing 2.3: the io_uring reactor (poller/uring_poller.h).
+    "liburing": ("liburing (liburing-dev)", {
+        "liburing": ["-luring"],
     }),
 }
 

@@ -46,6 +46,21 @@ SCHEDULERS = {
     "thread": (Label("//mux/thread:testing"), {}),
 }
 
+# Columns a test takes only when it asks for them (picos_test's `extra_schedulers`): the
+# schedulers that own a reactor, on io_uring instead of epoll (PICOS_TESTING_IO_URING). //io's
+# tests take them (IO_URING_SCHEDULERS); the rest of the matrix waits for no descriptor, and
+# would only double its CI time. Any test may be run on io_uring everywhere instead with
+# --test_env=PICOS_REACTOR=io_uring (the fifo and multififo columns then use it).
+EXTRA_SCHEDULERS = {
+    "fifo_uring": (_FIFO, {"PICOS_TESTING_IO_URING": "1"}),
+    "multififo_t2_uring": (
+        _MULTIFIFO,
+        {"PICOS_TESTING_THREADS": "2", "PICOS_TESTING_IO_URING": "1"},
+    ),
+}
+
+IO_URING_SCHEDULERS = sorted(EXTRA_SCHEDULERS.keys())
+
 _CONFIG_VAR = "PICOS_TESTING_CONFIG"
 
 # Every generated test carries this tag, and picos_<configuration> (picos_fifo, ...).
@@ -70,6 +85,7 @@ def picos_test(
         gtest = _GTEST,
         gtest_main = _GTEST_MAIN,
         env = {},
+        extra_schedulers = [],
         **kwargs):
     """Expands to <name>_<configuration> for each configuration, plus a test_suite <name>.
 
@@ -91,6 +107,7 @@ def picos_test(
       gtest_main: the library providing main() (it must match `gtest`).
       env: extra environment of every generated test; it may not set PICOS_TESTING_*
         variables (the configuration's own).
+      extra_schedulers: names of EXTRA_SCHEDULERS to add (e.g. IO_URING_SCHEDULERS).
       **kwargs: passed to every cc_test.
     """
 
@@ -115,8 +132,13 @@ def picos_test(
         if sched not in SCHEDULERS:
             fail("picos_test %s: unknown scheduler configuration '%s' (one of: %s)" %
                  (name, sched, ", ".join(SCHEDULERS.keys())))
+    for sched in extra_schedulers:
+        if sched not in EXTRA_SCHEDULERS:
+            fail("picos_test %s: unknown extra configuration '%s' (one of: %s)" %
+                 (name, sched, ", ".join(EXTRA_SCHEDULERS.keys())))
+    for sched in list(schedulers or SCHEDULERS.keys()) + list(extra_schedulers):
         test_name = "%s_%s" % (name, sched)
-        library, sched_env = SCHEDULERS[sched]
+        library, sched_env = SCHEDULERS[sched] if sched in SCHEDULERS else EXTRA_SCHEDULERS[sched]
         test_env = dict(env)
         test_env.update(sched_env)
         test_env[_CONFIG_VAR] = sched

@@ -4,7 +4,8 @@
 // that offer no reactor of their own and for plain threads. The epoll set and its protocol
 // (level-triggered EPOLLONESHOT registrations, one epoll_ctl per wait, a descriptor closed
 // behind its back re-added, triggers signaled outside the lock) are picos::internal's
-// LockedPoller, which fifo and multififo use too (poller/epoll_poller.h). A woken
+// LockedPoller (poller/epoll_poller.h), the EpollPoller that fifo and multififo use too
+// when they wait in epoll (poller/poller.h chooses, per scheduler). A woken
 // fiber reaches its scheduler through the scheduler's remote resume path. Like every
 // reactor it is found by io::close through the reactor registry
 // (picos/internal/reactor_registry.h); it enrolls at its first wait and never leaves.

@@ -9,6 +9,7 @@ PKGS=(
   clang clang-format clang-tidy  # clang 14: --config=clang (-Wthread-safety) and tools/lint.sh
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libevent-dev libboost-context-dev libboost-fiber-dev
+  liburing-dev  # the io_uring reactor (poller/uring_poller.h)
   valgrind  # callgrind: tools/bench/instr.sh (instructions per operation; CI prints them)
 )
 # Wanted but not required: a failed install prints one line and the script goes on (tools/bench.sh

@@ -21,7 +21,7 @@
 #include "picos/internal/ref_count.h"
 #include "picos/internal/spin_lock.h"
 #include "picos/internal/timer_heap.h"
-#include "poller/epoll_poller.h"
+#include "poller/poller.h"
 
 namespace picos::mux::fifo {
 namespace {
@@ -37,7 +37,7 @@ using Queue = common::Queue<Record>;
 
 class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
  public:
-  explicit Scheduler(const Options& o) : options_(o), records_(options_) {
+  explicit Scheduler(const Options& o) : options_(o), records_(options_), poller_(o.reactor) {
     records_.set_debug_name(kSchedulerName);
     poller_.count_waits_in(&records_.counters().io_waits);
   }
@@ -50,7 +50,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
                     std::exception_ptr reason) override;
   void yield() override;
   void spawn(FiberRef fiber, FiberMain main) override;
-  // io waits on this scheduler go to its own epoll set, polled by this loop.
+  // io waits on this scheduler go to its own epoll set or io_uring, polled by this loop.
   Reactor* reactor() noexcept override { return &poller_; }
 
   // Resume action of a suspended fiber: runs on whatever thread signals the trigger.
@@ -89,7 +89,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // Descriptors waited on by our fibers (io). io::close from any thread reaches it through
   // the reactor registry; the waiter's resume action then takes the remote path (push_remote
   // wakes a loop asleep in poll()).
-  internal::EpollPoller poller_;
+  internal::Poller poller_;  // epoll or io_uring (Options::reactor)
   // Wake-ups from other threads (a loop asleep in poller_ is poked through it).
   common::Inbox<Record> inbox_;
 };

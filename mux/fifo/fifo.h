@@ -62,6 +62,7 @@
 #include "mux/context/context.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
+#include "poller/reactor_kind.h"
 
 namespace picos::mux::fifo {
 
@@ -80,6 +81,11 @@ struct Options : StackfulOptions {
   // propagating an exception (it falls back to queueing the child, see docs/hazards.md).
   // false (the default): the child is queued behind the ready fibers, FIFO.
   bool child_first = false;
+  // The reactor of the fibers' io waits (Handler::reactor(), poller/reactor_kind.h): kDefault
+  // reads PICOS_REACTOR (epoll, io_uring; unset: epoll) when the scheduler starts; kIoUring
+  // falls back to epoll, with one line on stderr, where io_uring cannot be used
+  // (docs/io.md#choosing-the-reactor).
+  ReactorKind reactor = ReactorKind::kDefault;
 };
 
 // Runs `main` in `fiber` on the calling thread, and every fiber spawned from it, until all

@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "mux/testing/scheduler_testing.h"
 #include "picos/picos.h"
+#include "poller/poller.h"
 
 namespace picos::mux::fifo {
 namespace {
@@ -138,6 +139,23 @@ TEST(FifoTest, IdleSpinIsValidatedAndOptional) {
     });
     EXPECT_EQ(run([t] { return t.await(); }, options), nullptr);
     other.join();
+  }
+}
+
+// Options::reactor reaches the scheduler's reactor (poller/poller.h): epoll when asked for,
+// io_uring where the machine allows it (else epoll, with one line on stderr).
+TEST(FifoTest, ReactorOptionChoosesThePoller) {
+  for (ReactorKind kind : {ReactorKind::kEpoll, ReactorKind::kIoUring}) {
+    Options o;
+    o.reactor = kind;
+    const ReactorKind got = run(
+        [] {
+          auto* p = dynamic_cast<internal::Poller*>(installed_handler()->reactor());
+          return p != nullptr ? p->kind() : ReactorKind::kDefault;
+        },
+        o);
+    const bool uring = kind == ReactorKind::kIoUring && internal::UringPoller::available();
+    EXPECT_EQ(got, uring ? ReactorKind::kIoUring : ReactorKind::kEpoll);
   }
 }
 

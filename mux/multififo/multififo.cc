@@ -23,7 +23,7 @@
 #include "picos/internal/ref_count.h"
 #include "picos/internal/spin_lock.h"
 #include "picos/internal/timer_heap.h"
-#include "poller/epoll_poller.h"
+#include "poller/poller.h"
 
 namespace picos::mux::multififo {
 namespace {
@@ -178,7 +178,7 @@ constexpr Clock::duration kMaxBackoff = std::chrono::milliseconds(64);
 class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
  public:
   Scheduler(const Options& o, int n)
-      : options_(o), n_(n), workers_(new Worker[static_cast<std::size_t>(n)]) {
+      : options_(o), n_(n), workers_(new Worker[static_cast<std::size_t>(n)]), poller_(o.reactor) {
     for (int i = 0; i < n; ++i) {
       Worker& w = workers_[static_cast<std::size_t>(i)];
       w.sched = this;
@@ -283,12 +283,12 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
   common::FatalError fatal_;
 
-  // io waits of the fibers (Handler::reactor()): one epoll set shared by the workers. An idle
-  // worker blocks in it instead of on idle_cv_ (one at a time), busy ones look every 64
-  // dispatches, and a woken fiber lands on the polling worker's queue. io::close from any
-  // other thread reaches it through the reactor registry; the waiter then goes through
-  // push_foreign, whose wake_one pokes a worker asleep in the poller.
-  internal::LockedPoller poller_;
+  // io waits of the fibers (Handler::reactor()): one epoll set (or io_uring) shared by the
+  // workers. An idle worker blocks in it instead of on idle_cv_ (one at a time), busy ones
+  // look every 64 dispatches, and a woken fiber lands on the polling worker's queue.
+  // io::close from any other thread reaches it through the reactor registry; the waiter then
+  // goes through push_foreign, whose wake_one pokes a worker asleep in the poller.
+  internal::SharedPoller poller_;           // epoll or io_uring (Options::reactor)
   std::atomic<bool> poll_sleeping_{false};  // an idle worker blocks in poller_.poll
 };
 

@@ -47,6 +47,7 @@
 #include "mux/context/context.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
+#include "poller/reactor_kind.h"
 
 namespace picos::mux::multififo {
 
@@ -66,6 +67,11 @@ struct Options : StackfulOptions {
   // continuations of the spawners. Never while the spawner handles or propagates an
   // exception (the child is queued then). false (the default): the child is queued.
   bool child_first = false;
+  // The reactor of the fibers' io waits (Handler::reactor(), poller/reactor_kind.h): kDefault
+  // reads PICOS_REACTOR (epoll, io_uring; unset: epoll) when the scheduler starts; kIoUring
+  // falls back to epoll, with one line on stderr, where io_uring cannot be used
+  // (docs/io.md#choosing-the-reactor).
+  ReactorKind reactor = ReactorKind::kDefault;
 };
 
 // The number of workers `options` asks for (resolving 0 to the CPU count).

@@ -20,6 +20,7 @@
 
 #include "gtest/gtest.h"
 #include "picos/picos.h"
+#include "poller/poller.h"
 
 namespace picos::mux::multififo {
 namespace {
@@ -147,6 +148,24 @@ TEST(MultififoTest, LoneReadyFiberBehindABusyOneIsPickedUp) {
         }
       },
       with_threads(2));
+}
+
+// Options::reactor reaches the scheduler's reactor (poller/poller.h): epoll when asked for,
+// io_uring where the machine allows it (else epoll, with one line on stderr).
+TEST(MultififoTest, ReactorOptionChoosesThePoller) {
+  for (ReactorKind kind : {ReactorKind::kEpoll, ReactorKind::kIoUring}) {
+    Options o;
+    o.threads = 2;
+    o.reactor = kind;
+    const ReactorKind got = run(
+        [] {
+          auto* p = dynamic_cast<internal::SharedPoller*>(installed_handler()->reactor());
+          return p != nullptr ? p->kind() : ReactorKind::kDefault;
+        },
+        o);
+    const bool uring = kind == ReactorKind::kIoUring && internal::UringPoller::available();
+    EXPECT_EQ(got, uring ? ReactorKind::kIoUring : ReactorKind::kEpoll);
+  }
 }
 
 }  // namespace

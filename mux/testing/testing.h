@@ -9,7 +9,8 @@
 // configurations (fifo, fifo_q1, fifo_cf, multififo with 1/2/4 workers and 2 with child_first,
 // randos with fixed seeds, a fresh seed, 2 threads and a virtual clock, libevent, thread, and
 // nosched -- no scheduler: the test thread is an implicit fiber) are listed in SCHEDULERS in
-// bazel/picos_test.bzl: name -> (library, environment).
+// bazel/picos_test.bzl: name -> (library, environment); EXTRA_SCHEDULERS there are the
+// columns a test asks for (fifo and multififo on io_uring, for //io).
 //
 // The environment variables the testing libraries read at startup (mux/testing/config.h):
 //
@@ -19,6 +20,9 @@
 //                             derived from the settings below.
 //   PICOS_TESTING_QUOTA       fifo: Options::quota, an integer >= 1 (unset: no quota).
 //   PICOS_TESTING_CHILD_FIRST fifo, multififo: Options::child_first, 0 or 1 (unset: 0).
+//   PICOS_TESTING_IO_URING    fifo, multififo: 1: Options::reactor = kIoUring, 0 or unset:
+//                             kDefault (PICOS_REACTOR, else epoll). The columns fifo_uring
+//                             and multififo_t2_uring (EXTRA_SCHEDULERS, //io's tests only).
 //   PICOS_TESTING_THREADS     multififo: workers, 1..256 (unset: 1); randos: threads, 1..256
 //                             (unset: 1).
 //   PICOS_TESTING_SEED        randos: the seed, an unsigned decimal; 0 or unset: a fresh seed

@@ -80,21 +80,27 @@ struct Impl {
   std::string name;
   int threads;
   Runner run;
+  // Runs only the workloads that wait for descriptors (echo, close_idle): an impl that
+  // differs from another only in its reactor.
+  bool io_only = false;
 };
 
 std::vector<Impl> impls() {
-  auto multififo = [](int threads, bool child_first) {
-    return [threads, child_first](std::function<void()> f) {
+  using picos::ReactorKind;
+  auto multififo = [](int threads, bool child_first, ReactorKind reactor = ReactorKind::kDefault) {
+    return [threads, child_first, reactor](std::function<void()> f) {
       picos::mux::multififo::Options o;
       o.threads = threads;
       o.child_first = child_first;
+      o.reactor = reactor;
       picos::mux::multififo::run(f, o);
     };
   };
-  auto fifo = [](bool child_first) {
-    return [child_first](std::function<void()> f) {
+  auto fifo = [](bool child_first, ReactorKind reactor = ReactorKind::kDefault) {
+    return [child_first, reactor](std::function<void()> f) {
       picos::mux::fifo::Options o;
       o.child_first = child_first;
+      o.reactor = reactor;
       picos::mux::fifo::run(f, o);
     };
   };
@@ -107,6 +113,10 @@ std::vector<Impl> impls() {
       {"picos-multififo", 2, multififo(2, false)},
       {"picos-multififo_cf", 1, multififo(1, true)},
       {"picos-multififo_cf", 2, multififo(2, true)},
+      // *_uring: Options::reactor = kIoUring (poller/uring_poller.h; epoll where unavailable).
+      {"picos-fifo_uring", 1, fifo(false, ReactorKind::kIoUring), true},
+      {"picos-multififo_uring", 1, multififo(1, false, ReactorKind::kIoUring), true},
+      {"picos-multififo_uring", 2, multififo(2, false, ReactorKind::kIoUring), true},
       {"picos-libevent", 1, [](std::function<void()> f) { picos::mux::libevent::run(f); }},
       // Every fiber an OS thread: as many run at once as there are CPUs.
       {"picos-thread", bench::online_cpus(),
@@ -599,7 +609,8 @@ int run_main(int argc, char** argv) {
     auto size = [thread](i64 usual, i64 for_thread) { return thread ? for_thread : usual; };
     auto line = [&](const char* name, const char* unit, const std::function<double()>& once,
                     bool higher_is_better = false) {
-      if (s.wants(name)) {
+      const bool io = std::strcmp(name, "echo") == 0 || std::strcmp(name, "close_idle") == 0;
+      if (s.wants(name) && (io || !impl.io_only)) {
         bench::report(s, name, impl.name, impl.threads, unit, once, higher_is_better);
       }
     };
@@ -643,7 +654,7 @@ int run_main(int argc, char** argv) {
       }
       line("close_idle", unit.c_str(), [&] { return close_idle_once(run, n); });
     }
-    if (s.wants("rss_parked")) {
+    if (s.wants("rss_parked") && !impl.io_only) {
       bench::report_fresh(s, "rss_parked", impl.name, impl.threads, "KiB/fiber", [&] {
         return rss_parked_once(run, size(s.rss_fibers, s.thread_rss_fibers));
       });

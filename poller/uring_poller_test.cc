@@ -1,0 +1,372 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// UringPoller's Reactor contract (picos/reactor.h) without a scheduler, as
+// epoll_poller_test.cc checks EpollPoller's: interests on pipes, triggers observed directly;
+// then what is its own (level-triggered one-shot polls, queued submissions, reports of
+// removed or forgotten polls, files let go). The conformance matrix tests it again through //io on
+// fifo and multififo (the *_uring columns). Every test is skipped where io_uring is unavailable.
+
+#include "poller/uring_poller.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#include "gtest/gtest.h"
+
+namespace picos::internal {
+namespace {
+
+struct Pipe {
+  int fds[2];
+  Pipe() { EXPECT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0); }
+  ~Pipe() {
+    if (fds[0] >= 0) ::close(fds[0]);
+    if (fds[1] >= 0) ::close(fds[1]);
+  }
+  void put() const { ASSERT_EQ(::write(fds[1], "x", 1), 1); }
+  void take() const {
+    char c;
+    ASSERT_EQ(::read(fds[0], &c, 1), 1);
+  }
+};
+
+class UringPollerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!UringPoller::available(&why)) GTEST_SKIP() << "io_uring unavailable: " << why;
+  }
+};
+
+// A poller `p` with `r`, an interest in reading the pipe `a`, already added.
+class UringPollerReaderTest : public UringPollerTest {
+ protected:
+  void SetUp() override {
+    UringPollerTest::SetUp();
+    if (!IsSkipped()) p.add(r);
+  }
+  void TearDown() override { p.remove(r); }
+
+  UringPoller p;
+  Pipe a;
+  FdInterest r{a.fds[0], kFdRead};
+};
+
+TEST_F(UringPollerTest, NothingToPollBeforeTheFirstAdd) {
+  UringPoller p;
+  EXPECT_FALSE(p.waiting());
+  EXPECT_EQ(p.poll(0), 0);
+  p.wake();  // a no-op
+}
+
+TEST_F(UringPollerTest, ReadinessCompletesTheMatchingInterestsOnly) {
+  UringPoller p;
+  Pipe a;
+  FdInterest reader(a.fds[0], kFdRead), writer(a.fds[1], kFdWrite);
+  p.add(reader);
+  p.add(writer);  // a pipe's write end is writable at once
+  EXPECT_TRUE(p.waiting());
+  EXPECT_EQ(p.poll(1'000'000'000), 1);
+  EXPECT_TRUE(writer.trigger.is_signaled());
+  EXPECT_EQ(writer.outcome, FdInterest::kReady);
+  EXPECT_FALSE(reader.trigger.is_signaled());
+  p.remove(writer);
+  EXPECT_EQ(p.poll(0), 0);  // nothing to read yet
+  a.put();
+  EXPECT_EQ(p.poll(1'000'000'000), 1);
+  EXPECT_TRUE(reader.trigger.is_signaled());
+  EXPECT_EQ(reader.outcome, FdInterest::kReady);
+  p.remove(reader);
+  EXPECT_FALSE(p.waiting());
+}
+
+TEST_F(UringPollerReaderTest, RemovedInterestIsNeverSignaled) {
+  p.remove(r);
+  a.put();
+  EXPECT_EQ(p.poll(10'000'000), 0);
+  EXPECT_FALSE(r.trigger.is_signaled());
+  EXPECT_EQ(r.outcome, FdInterest::kPending);
+}
+
+TEST_F(UringPollerTest, ForgetCompletesWaitersAsClosed) {
+  UringPoller p;
+  Pipe a;
+  FdInterest r1(a.fds[0], kFdRead), r2(a.fds[0], kFdRead), w(a.fds[0], kFdRead | kFdWrite);
+  p.add(r1);
+  p.add(r2);
+  p.add(w);
+  p.forget(a.fds[0]);
+  for (FdInterest* i : {&r1, &r2, &w}) {
+    EXPECT_TRUE(i->trigger.is_signaled());
+    EXPECT_EQ(i->outcome, FdInterest::kClosed);
+    p.remove(*i);  // still required, and harmless
+  }
+  EXPECT_FALSE(p.waiting());
+  EXPECT_EQ(p.poll(10'000'000), 0);  // the removed polls' last reports are ignored
+}
+
+TEST_F(UringPollerTest, BadDescriptorThrowsAndRegistersNothing) {
+  UringPoller p;
+  FdInterest bad(-1, kFdRead);
+  EXPECT_THROW(p.add(bad), std::system_error);
+  Pipe started;
+  FdInterest first(started.fds[0], kFdRead);
+  p.add(first);  // creates the ring now, so it cannot take the number closed below
+  p.remove(first);
+  Pipe a;
+  int closed = a.fds[0];
+  ::close(a.fds[0]);
+  a.fds[0] = -1;
+  FdInterest gone(closed, kFdRead);
+  try {
+    p.add(gone);
+    ADD_FAILURE() << "add on a closed descriptor did not throw";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EBADF);
+  }
+  EXPECT_FALSE(p.waiting());
+}
+
+// What io::close does: forget, then close. The number, reused at once, starts afresh, and
+// the old polls' reports (their removal) are not taken for the new descriptor's.
+TEST_F(UringPollerTest, DescriptorForgottenClosedAndReusedIsWatchedAgain) {
+  UringPoller p;
+  int number = -1;
+  {
+    Pipe a;
+    number = a.fds[0];
+    FdInterest r(a.fds[0], kFdRead);
+    p.add(r);
+    a.put();
+    EXPECT_EQ(p.poll(1'000'000'000), 1);
+    p.remove(r);
+    p.forget(a.fds[0]);
+  }
+  Pipe b;
+  ASSERT_EQ(b.fds[0], number) << "the test needs the number reused";
+  FdInterest r(b.fds[0], kFdRead);
+  p.add(r);
+  EXPECT_EQ(p.poll(10'000'000), 0);  // the old poll's removal completes nothing
+  EXPECT_FALSE(r.trigger.is_signaled());
+  b.put();
+  EXPECT_EQ(p.poll(1'000'000'000), 1);
+  EXPECT_TRUE(r.trigger.is_signaled());
+  p.remove(r);
+}
+
+TEST_F(UringPollerTest, DescriptorClosedBehindItsBackAndReusedIsWatchedAgain) {
+  UringPoller p;
+  int number = -1;
+  {
+    Pipe a;
+    number = a.fds[0];
+    FdInterest r(a.fds[0], kFdRead);
+    p.add(r);
+    a.put();
+    EXPECT_EQ(p.poll(1'000'000'000), 1);
+    p.remove(r);
+  }  // plain ::close: the poller does not know
+  Pipe b;
+  ASSERT_EQ(b.fds[0], number) << "the test needs the number reused";
+  FdInterest r(b.fds[0], kFdRead);
+  p.add(r);
+  b.put();
+  EXPECT_EQ(p.poll(1'000'000'000), 1);
+  EXPECT_TRUE(r.trigger.is_signaled());
+  p.remove(r);
+}
+
+TEST_F(UringPollerReaderTest, WakeFromAnotherThreadEndsAPoll) {
+  std::atomic<bool> polling{false};
+  std::thread waker([&] {
+    while (!polling.load()) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    p.wake();
+  });
+  polling = true;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(p.poll(-1), 0);  // without the wake-up this would wait forever
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  waker.join();
+  EXPECT_FALSE(r.trigger.is_signaled());
+}
+
+TEST_F(UringPollerReaderTest, ManyWakeUpsEachEndAPoll) {
+  for (int i = 0; i < 100; ++i) {
+    p.wake();
+    EXPECT_EQ(p.poll(-1), 0);  // returns: the eventfd's multishot poll stays armed
+  }
+  EXPECT_FALSE(r.trigger.is_signaled());
+}
+
+// io::close calls forget on the closer's thread while the owner may be polling.
+TEST_F(UringPollerReaderTest, ForgetFromAnotherThreadWhileTheOwnerPolls) {
+  std::thread closer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    p.forget(a.fds[0]);
+    EXPECT_TRUE(r.trigger.is_signaled());  // before forget returned
+    p.wake();
+  });
+  while (!r.trigger.is_signaled()) (void)p.poll(-1);
+  closer.join();
+  p.remove(r);
+  EXPECT_EQ(r.outcome, FdInterest::kClosed);
+  EXPECT_FALSE(p.waiting());
+}
+
+TEST_F(UringPollerReaderTest, TimeoutIsHonoured) {
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(p.poll(3'000'000), 0);  // 3 ms
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(3));
+  EXPECT_LT(took, std::chrono::seconds(2));
+}
+
+TEST_F(UringPollerReaderTest, ManyWaitsInARow) {
+  p.remove(r);
+  for (int i = 0; i < 50; ++i) {
+    FdInterest w(a.fds[0], kFdRead);
+    p.add(w);
+    EXPECT_EQ(p.poll(0), 0);  // submits the poll: nothing to read yet
+    a.put();
+    EXPECT_EQ(p.poll(1'000'000'000), 1);
+    EXPECT_TRUE(w.trigger.is_signaled());
+    p.remove(w);
+    a.take();
+  }
+}
+
+// Level-triggered: a wait on a descriptor that is ready already completes, however long ago
+// it became ready and whether or not the caller drained it (a select on readable, then a
+// one-byte read, as //io's fd_event does).
+TEST_F(UringPollerReaderTest, ReadyDescriptorCompletesEveryWaitUntilDrained) {
+  p.remove(r);
+  a.put();
+  a.put();
+  a.put();
+  EXPECT_EQ(p.poll(10'000'000), 0);  // nobody waits
+  for (int i = 0; i < 3; ++i) {
+    FdInterest w(a.fds[0], kFdRead);
+    p.add(w);
+    EXPECT_EQ(p.poll(1'000'000'000), 1) << i;
+    EXPECT_EQ(w.outcome, FdInterest::kReady);
+    p.remove(w);
+    a.take();
+  }
+  FdInterest later(a.fds[0], kFdRead);  // drained: this one waits
+  p.add(later);
+  EXPECT_EQ(p.poll(10'000'000), 0);
+  EXPECT_FALSE(later.trigger.is_signaled());
+  p.remove(later);
+}
+
+// A canceled wait (remove before the trigger fired) takes its poll out of the ring, so a
+// plain ::close really closes: the peer sees end-of-file.
+TEST_F(UringPollerTest, CanceledWaitLetsTheFileGo) {
+  UringPoller p;
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  FdInterest reader(sv[0], kFdRead);
+  p.add(reader);
+  EXPECT_EQ(p.poll(0), 0);  // armed in the kernel
+  p.remove(reader);
+  EXPECT_EQ(p.poll(0), 0);  // the removal submitted
+  ::close(sv[0]);
+  char c;
+  EXPECT_EQ(::read(sv[1], &c, 1), 0) << "the ring still holds the peer open";
+  ::close(sv[1]);
+}
+
+// A wait added on another thread while the owner is blocked in the kernel is submitted at
+// once: the owner's poll sees it complete without a wake().
+TEST_F(UringPollerReaderTest, WaitAddedWhileTheOwnerSleepsIsSubmittedAtOnce) {
+  Pipe b;
+  FdInterest w(b.fds[0], kFdRead);
+  std::thread adder([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    p.add(w);
+    b.put();
+  });
+  while (!w.trigger.is_signaled()) (void)p.poll(-1);
+  adder.join();
+  p.remove(w);
+}
+
+TEST_F(UringPollerTest, ReaderAndWriterOnOneDescriptor) {
+  UringPoller p;
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  FdInterest reader(sv[0], kFdRead), writer(sv[0], kFdWrite);
+  p.add(reader);
+  p.add(writer);
+  EXPECT_EQ(p.poll(1'000'000'000), 1);  // writable at once, nothing to read
+  EXPECT_TRUE(writer.trigger.is_signaled());
+  EXPECT_FALSE(reader.trigger.is_signaled());
+  ASSERT_EQ(::write(sv[1], "y", 1), 1);
+  EXPECT_EQ(p.poll(1'000'000'000), 1);
+  EXPECT_TRUE(reader.trigger.is_signaled());
+  p.remove(reader);
+  p.remove(writer);
+  p.forget(sv[0]);
+  for (int fd : sv) ::close(fd);
+}
+
+TEST_F(UringPollerTest, PeerHangUpCompletesAReader) {
+  UringPoller p;
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  FdInterest reader(sv[0], kFdRead);
+  p.add(reader);
+  ::close(sv[1]);
+  EXPECT_EQ(p.poll(1'000'000'000), 1);
+  EXPECT_TRUE(reader.trigger.is_signaled());
+  p.remove(reader);
+  p.forget(sv[0]);
+  ::close(sv[0]);
+}
+
+// Adds, removes and forgets from several threads while one thread polls: nothing is lost,
+// nothing is completed twice (TSan and ASan check the rest).
+TEST_F(UringPollerTest, ConcurrentWaitsAndForgets) {
+  UringPoller p;
+  p.start();
+  std::atomic<bool> done{false};
+  std::thread owner([&] {
+    while (!done.load()) (void)p.poll(1'000'000);
+  });
+  std::thread workers[4];
+  for (auto& t : workers) {
+    t = std::thread([&] {
+      for (int i = 0; i < 200; ++i) {
+        Pipe a;
+        FdInterest w(a.fds[0], kFdRead);
+        p.add(w);
+        if (i % 2 == 0) {
+          a.put();
+        } else {
+          p.forget(a.fds[0]);
+        }
+        while (!w.trigger.is_signaled()) std::this_thread::yield();
+        p.remove(w);
+        EXPECT_EQ(w.outcome, i % 2 == 0 ? FdInterest::kReady : FdInterest::kClosed);
+        if (i % 2 == 0) p.forget(a.fds[0]);
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  done = true;
+  p.wake();
+  owner.join();
+  EXPECT_FALSE(p.waiting());
+}
+
+}  // namespace
+}  // namespace picos::internal
