@@ -36,7 +36,6 @@ namespace picos::io {
 namespace {
 
 namespace st = picos::sync::testing;
-using picos::io::testing::count_open_fds;
 
 int fibers(int n) {
   if (st::threads_are_fibers()) return std::min(n, 10);
@@ -97,18 +96,7 @@ bool canceled_while_blocked(const std::function<void()>& op, double delay = 0.02
   return outcome.load() == 1;
 }
 
-class IoTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    (void)default_reactor();  // its epoll descriptor lives for the whole process
-    fds_before_ = count_open_fds();
-  }
-  void TearDown() override {
-    // Threads of the thread/nosched configurations may still be exiting: they hold no fds.
-    EXPECT_EQ(count_open_fds(), fds_before_) << "descriptors leaked";
-  }
-  int fds_before_ = 0;
-};
+using IoTest = picos::io::testing::NoFdLeakTest;
 
 // ---- pipes -------------------------------------------------------------------------------
 

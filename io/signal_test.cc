@@ -35,7 +35,6 @@ namespace picos::io {
 namespace {
 
 namespace st = picos::sync::testing;
-using picos::io::testing::count_open_fds;
 
 void raise_in_process(int sig) { ASSERT_EQ(::kill(::getpid(), sig), 0); }
 
@@ -45,15 +44,12 @@ bool blocked_here(int sig) {
   return sigismember(&mask, sig) == 1;
 }
 
-class SignalSetTest : public ::testing::Test {
+class SignalSetTest : public picos::io::testing::NoFdLeakTest {
  protected:
   void SetUp() override {
     block_signals({SIGUSR1, SIGUSR2});  // before any thread: every later thread inherits it
-    (void)default_reactor();            // its epoll descriptor lives for the whole process
-    fds_before_ = count_open_fds();
+    NoFdLeakTest::SetUp();
   }
-  void TearDown() override { EXPECT_EQ(count_open_fds(), fds_before_) << "descriptors leaked"; }
-  int fds_before_ = 0;
 };
 
 TEST_F(SignalSetTest, FiberWaitsForSignalRaisedByAnotherFiber) {

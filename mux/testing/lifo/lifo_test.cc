@@ -66,7 +66,10 @@ TEST(LifoTest, AYieldingFiberGoesBehindEveryReadyOne) {
 
 // Both timers are due when the loop looks: their fibers run in deadline order. Each fiber
 // notes its own deadline (the two register their sleeps at different times, so on a slow
-// machine the later one may well be due first); the order must follow the deadlines.
+// machine the later one may well be due first); the order must follow the deadlines. The
+// sleeps differ by 25 ms: the deadline a fiber notes is read a moment before the one its
+// sleep registers, and two deadlines within that moment (a preemption, a sanitizer's pause)
+// could be noted in one order and registered in the other.
 TEST(LifoTest, FibersWokenTogetherKeepTheirOrder) {
   using Clock = std::chrono::steady_clock;
   Clock::time_point deadline[2];
@@ -74,7 +77,7 @@ TEST(LifoTest, FibersWokenTogetherKeepTheirOrder) {
     std::vector<int> order;
     for (int i : {0, 1}) {
       spawn([&order, &deadline, i] {
-        const double seconds = 0.005 * (i + 1);
+        const double seconds = i == 0 ? 0.005 : 0.030;
         deadline[i] = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                          std::chrono::duration<double>(seconds));
         Fiber::sleep(seconds);
@@ -82,7 +85,7 @@ TEST(LifoTest, FibersWokenTogetherKeepTheirOrder) {
       });
     }
     Fiber::yield();  // both asleep
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(80));
     while (order.size() < 2) Fiber::yield();
     return order;
   });
