@@ -1,6 +1,8 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
-// The retrying wrappers: try the call, on EAGAIN wait through the reactor, retry.
+// The retrying wrappers: try the call, on EAGAIN wait through the reactor, retry. read,
+// recv and read_full first offer the reactor the call itself (Reactor::start_operation,
+// io_uring's on sockets and pipes): then the kernel makes it when data is there.
 
 #include "io/io.h"
 
@@ -62,6 +64,50 @@ auto retry(int fd, unsigned events, const char* op, Call call) {
   }
 }
 
+constexpr debug::WaitKind kIoWait{"picos::io", nullptr, debug::Detail::kFd, true};
+
+// After the await of `op` returned a cancelation reason: aborts it and waits, with
+// cancelation forbidden, until the kernel is done with its buffer. noexcept: the operation
+// must not outlive its caller's frame (were the trigger's allocation to fail, terminate).
+void finish_canceled(Reactor& reactor, FdOperation& op, const char* name) noexcept {
+  Trigger done;
+  done.set_wait_label(kIoWait, name, op.fd);
+  reactor.cancel_operation(op, done);
+  (void)Fiber::current().forbid([&] { return done.await(); });
+}
+
+// A read-like call of `kind` on `fd`: completion-based when the reactor makes the operation
+// itself, else `call` through retry(). Data that arrived is returned even if the fiber was
+// canceled meanwhile (its cancelation shows at the next cancelation point).
+template <typename Call>
+ssize_t transfer(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int flags,
+                 const char* name, Call call) {
+  Reactor& reactor = current_reactor();
+  for (;;) {
+    FdOperation op(fd, kind, buf, len, flags);
+    bool started = false;
+    try {
+      started = reactor.start_operation(op);
+    } catch (const std::system_error& e) {
+      fail(e.code().value(), name);
+    }
+    if (!started) return retry(fd, kFdRead, name, call);
+    op.trigger.set_wait_label(kIoWait, name, fd);
+    const std::exception_ptr reason = op.trigger.await();
+    if (reason) finish_canceled(reactor, op, name);
+    if (op.result >= 0) return static_cast<ssize_t>(op.result);
+    if (reason) std::rethrow_exception(reason);
+    if (op.outcome == FdInterest::kClosed) fail(EBADF, name);
+    const int err = static_cast<int>(-op.result);
+    // Aborted though nobody asked (the kernel cancels what a thread submitted when that
+    // thread exits), or interrupted: make it again.
+    if (err == ECANCELED || err == EINTR) continue;
+    // The kernel would not wait on this descriptor (e.g. MSG_DONTWAIT): readiness instead.
+    if (err == EAGAIN || err == EWOULDBLOCK) return retry(fd, kFdRead, name, call);
+    fail(err, name);
+  }
+}
+
 }  // namespace
 
 // ---- reactors ------------------------------------------------------------------------------
@@ -81,8 +127,7 @@ void await_fd(int fd, unsigned events, const char* op) {
   } catch (const std::system_error& e) {
     fail(e.code().value(), op);
   }
-  static constexpr debug::WaitKind kIo{"picos::io", nullptr, debug::Detail::kFd, true};
-  w.trigger.set_wait_label(kIo, op, fd);
+  w.trigger.set_wait_label(kIoWait, op, fd);
   std::exception_ptr reason;
   try {
     reason = w.trigger.await();
@@ -137,7 +182,8 @@ void set_nonblocking(int fd, bool on) {
 // ---- data ----------------------------------------------------------------------------------
 
 ssize_t read(int fd, void* buf, std::size_t count) {
-  return retry(fd, kFdRead, "read", [&] { return ::read(fd, buf, count); });
+  return transfer(fd, FdOperation::kRead, buf, count, 0, "read",
+                  [&] { return ::read(fd, buf, count); });
 }
 
 ssize_t write(int fd, const void* buf, std::size_t count) {
@@ -165,7 +211,8 @@ ssize_t send(int fd, const void* buf, std::size_t len, int flags) {
 }
 
 ssize_t recv(int fd, void* buf, std::size_t len, int flags) {
-  return retry(fd, kFdRead, "recv", [&] { return ::recv(fd, buf, len, flags); });
+  return transfer(fd, FdOperation::kRecv, buf, len, flags, "recv",
+                  [&] { return ::recv(fd, buf, len, flags); });
 }
 
 ssize_t sendto(int fd, const void* buf, std::size_t len, int flags, const sockaddr* dest,
@@ -192,7 +239,8 @@ std::size_t read_full(int fd, void* buf, std::size_t count) {
   char* p = static_cast<char*>(buf);
   std::size_t done = 0;
   while (done < count) {
-    ssize_t n = retry(fd, kFdRead, "read_full", [&] { return ::read(fd, p + done, count - done); });
+    ssize_t n = transfer(fd, FdOperation::kRead, p + done, count - done, 0, "read_full",
+                         [&] { return ::read(fd, p + done, count - done); });
     if (n == 0) break;
     done += static_cast<std::size_t>(n);
   }

@@ -50,9 +50,43 @@
 //  - Threads: add and remove are called from the fibers that wait (a scheduler's reactor:
 //    only its own fibers, on its threads); forget from any thread, concurrently with them
 //    and with the reactor's loop. The default reactor accepts every call from any thread.
+//
+// Optional: completion-based operations (`FdOperation`), for a reactor whose kernel interface
+// performs the call itself (io_uring). //io tries `start_operation` first and takes the
+// readiness protocol above when it returns false, which every reactor does by default:
+//
+//     FdOperation op(fd, FdOperation::kRead, buf, len);  // caller-owned, stays put
+//     if (reactor.start_operation(op)) {  // may throw std::system_error: nothing started
+//       auto reason = op.trigger.await();
+//       if (reason) {  // canceled: ask for an abort, then wait, uncancelably, for the end
+//         Trigger done;
+//         reactor.cancel_operation(op, done);
+//         fiber.forbid([&] { return done.await(); });  // the kernel may still use `buf`
+//       }
+//       // op.result: bytes (>= 0) or -errno; op.outcome: kReady or kClosed.
+//     }
+//
+// Contract for implementations that support it:
+//  - start_operation: returns false (doing nothing) when the operation is not made this way
+//    on this descriptor; else submits it and later signals `op.trigger` exactly once, after
+//    the kernel is done with `op.buf`, with `op.result` and `op.outcome` written first. The
+//    reactor refers to `op` until then, and never after.
+//  - cancel_operation: called at most once, after the await of `op.trigger` returned a
+//    cancelation reason. If `op` has ended, signals `done` at once; else asks the kernel to
+//    abort it and signals `done` (instead of `op.trigger`) when it ends, as above. An
+//    operation that transferred data before the abort took effect ends with its byte count:
+//    the caller returns the data rather than lose it. Never throws.
+//  - forget(fd) also aborts the operations in flight on `fd`, before it returns (nothing may
+//    go on reading a number that is about to be closed), and marks them kClosed; each still
+//    signals only once the kernel is done with its buffer (the reactor's loop reaps that
+//    promptly: the abort is submitted).
+//  - Threads: start_operation and cancel_operation from the fiber that owns `op`; forget
+//    from any thread.
 
 #ifndef PICOS_REACTOR_H_
 #define PICOS_REACTOR_H_
+
+#include <cstddef>
 
 #include "picos/trigger.h"
 
@@ -84,11 +118,45 @@ struct FdInterest {
   void* reactor_data[4] = {};  // scratch space for the reactor (event handles, list links)
 };
 
+// One completion-based operation (see above). Owned by the caller; must stay at the same
+// address until its trigger (or `cancel`'s `done`) is signaled.
+struct FdOperation {
+  enum Kind : unsigned char {
+    kRead = 0,  // read(fd, buf, len)
+    kRecv = 1,  // recv(fd, buf, len, flags)
+  };
+
+  FdOperation(int fd_, Kind kind_, void* buf_, std::size_t len_, int flags_ = 0) noexcept
+      : fd(fd_), kind(kind_), flags(flags_), buf(buf_), len(len_) {}
+  FdOperation(const FdOperation&) = delete;
+  FdOperation& operator=(const FdOperation&) = delete;
+
+  const int fd;
+  const Kind kind;
+  const int flags;
+  void* const buf;
+  const std::size_t len;
+  Trigger trigger;  // signaled by the reactor when the operation has ended
+  long result = 0;  // bytes transferred (>= 0) or -errno, written before the signal
+  FdInterest::Outcome outcome = FdInterest::kPending;  // kReady, or kClosed (forget)
+  void* reactor_data[4] = {};                          // scratch space for the reactor
+};
+
 class Reactor {
  public:
   virtual void add(FdInterest& interest) = 0;
   virtual void remove(FdInterest& interest) noexcept = 0;
   virtual void forget(int fd) noexcept = 0;
+
+  // Completion-based operations (optional): by default not supported.
+  virtual bool start_operation(FdOperation& op) {
+    (void)op;
+    return false;
+  }
+  virtual void cancel_operation(FdOperation& op, const Trigger& done) noexcept {
+    (void)op;
+    done.signal();
+  }
 
  protected:
   // Reactors are owned by whoever provides them (a scheduler, a process-wide singleton);

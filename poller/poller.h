@@ -48,6 +48,13 @@ class Poller final : public Reactor {
   void forget(int fd) noexcept override {
     uring_ ? uring_poller_.forget(fd) : epoll_poller_.forget(fd);
   }
+  // Completion-based operations: io_uring's; epoll keeps the readiness path (the default).
+  bool start_operation(FdOperation& op) override {
+    return uring_ && uring_poller_.start_operation(op);
+  }
+  void cancel_operation(FdOperation& op, const Trigger& done) noexcept override {
+    uring_ ? uring_poller_.cancel_operation(op, done) : done.signal();
+  }
 
   bool waiting() const noexcept {
     return uring_ ? uring_poller_.waiting() : epoll_poller_.waiting();
@@ -82,6 +89,10 @@ class SharedPoller final : public Reactor {
   void add(FdInterest& w) override { poller_.add(w); }
   void remove(FdInterest& w) noexcept override { poller_.remove(w); }
   void forget(int fd) noexcept override { poller_.forget(fd); }
+  bool start_operation(FdOperation& op) override { return poller_.start_operation(op); }
+  void cancel_operation(FdOperation& op, const Trigger& done) noexcept override {
+    poller_.cancel_operation(op, done);
+  }
 
   bool waiting() const noexcept { return poller_.waiting(); }
   // Returns how many interests it completed, or -1 at once if another thread is polling.

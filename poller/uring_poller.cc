@@ -7,9 +7,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <system_error>
@@ -26,22 +28,35 @@ FdInterest*& prev_of(FdInterest& w) noexcept {
 }
 bool linked(const FdInterest& w) noexcept { return w.reactor_data[2] != nullptr; }
 
+// The same slots for an FdOperation in flight, and [3]: the `done` trigger given to
+// cancel_operation.
+FdOperation*& next_of(FdOperation& op) noexcept {
+  return reinterpret_cast<FdOperation*&>(op.reactor_data[0]);
+}
+FdOperation*& prev_of(FdOperation& op) noexcept {
+  return reinterpret_cast<FdOperation*&>(op.reactor_data[1]);
+}
+bool in_flight(const FdOperation& op) noexcept { return op.reactor_data[2] != nullptr; }
+
 // Submission queue: the polls queued between two poll()s (a full queue is submitted at once).
 // Completion queue: room for every poll in flight (two per descriptor); when it overflows the
 // kernel keeps the excess (IORING_FEAT_NODROP) until it is reaped.
 constexpr unsigned kSqEntries = 256;
 constexpr unsigned kCqEntries = 4096;
 
-// user_data: (generation << 32) | (fd << 1) | direction for a descriptor's poll. Generation
-// 0 is never armed, so it names the two others.
-constexpr std::uint64_t kIgnoreData = 0;  // IORING_OP_POLL_REMOVE's own completion
+// user_data: kPollBit | (generation << 32) | (fd << 1) | direction for a descriptor's poll
+// (31-bit generations); an FdOperation's address for an operation (bit 63 clear in user
+// space, never 0 or 1). Generation 0 is never armed, so it names the two others.
+constexpr std::uint64_t kIgnoreData = 0;  // IORING_OP_POLL_REMOVE's, ASYNC_CANCEL's completion
 constexpr std::uint64_t kWakeData = 1;    // the wake-up eventfd's poll
+constexpr std::uint64_t kPollBit = std::uint64_t{1} << 63;
+constexpr std::uint32_t kGenerationMask = 0x7fff'ffffu;
 
 constexpr unsigned kDirEvents[2] = {kFdRead, kFdWrite};
 constexpr unsigned kDirMask[2] = {POLLIN | POLLRDHUP, POLLOUT};
 
 std::uint64_t data_of(int fd, int dir, std::uint32_t generation) noexcept {
-  return (std::uint64_t{generation} << 32) | (static_cast<std::uint64_t>(fd) << 1) |
+  return kPollBit | (std::uint64_t{generation} << 32) | (static_cast<std::uint64_t>(fd) << 1) |
          static_cast<std::uint64_t>(dir);
 }
 
@@ -181,7 +196,8 @@ void UringPoller::start_locked() {
 }
 
 std::uint32_t UringPoller::next_generation() noexcept {
-  if (++generation_ == 0) ++generation_;
+  generation_ = (generation_ + 1) & kGenerationMask;
+  if (generation_ == 0) generation_ = 1;
   return generation_;
 }
 
@@ -278,6 +294,106 @@ void UringPoller::remove(FdInterest& w) noexcept {
   }
 }
 
+bool UringPoller::start_operation(FdOperation& op) {
+  if (op.fd < 0) return false;  // the readiness path reports EBADF
+  registration_.enroll(*this);  // outside mu_, as in add()
+  MutexLock lock(mu_);
+  start_locked();
+  const auto index = static_cast<std::size_t>(op.fd);
+  if (index >= fds_.size()) fds_.resize(index + 1);
+  registration_.note(op.fd);  // under mu_, before anything is in flight (as in add())
+  FdState& st = fds_[index];
+  if (st.kind == 0) {
+    // Regular files and the like never wait, and eventfds, signalfds, timerfds read state
+    // that io_uring's worker or task context would not see the same way: readiness for them.
+    struct stat sb;
+    if (::fstat(op.fd, &sb) != 0) return false;  // the readiness path reports the error
+    st.kind = S_ISSOCK(sb.st_mode) || S_ISFIFO(sb.st_mode) ? 1 : 2;
+  }
+  if (st.kind != 1) return false;
+  Ring& r = *ring_.load(std::memory_order_relaxed);
+  io_uring_sqe* sqe = io_uring_get_sqe(&r.ring);
+  if (sqe == nullptr) {  // full: submit what is queued first
+    submit_locked();
+    sqe = io_uring_get_sqe(&r.ring);
+    if (sqe == nullptr) fail(EBUSY, "io_uring_get_sqe");
+  }
+  // From here on nothing throws: the entry is queued and will be submitted.
+  const auto len = static_cast<unsigned>(op.len < INT_MAX ? op.len : INT_MAX);
+  if (op.kind == FdOperation::kRecv) {
+    io_uring_prep_recv(sqe, op.fd, op.buf, len, op.flags);
+  } else {
+    io_uring_prep_read(sqe, op.fd, op.buf, len, static_cast<std::uint64_t>(-1));
+  }
+  sqe->user_data = reinterpret_cast<std::uintptr_t>(&op);
+  ++queued_;
+  next_of(op) = st.ops;
+  prev_of(op) = nullptr;
+  if (st.ops) prev_of(*st.ops) = &op;
+  st.ops = &op;
+  op.reactor_data[2] = &op;
+  op.reactor_data[3] = nullptr;
+  waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  if (wait_counter_ != nullptr) wait_counter_->bump();
+  if (in_kernel_) {
+    // As in add(): the owner would not see it until woken. If the submission fails the entry
+    // stays queued: wake the owner, whose poll() submits it.
+    try {
+      submit_locked();
+    } catch (const std::system_error&) {
+      wake();
+    }
+  }
+  return true;
+}
+
+void UringPoller::unlink(FdOperation& op) noexcept {
+  if (!in_flight(op)) return;
+  FdState& st = fds_[static_cast<std::size_t>(op.fd)];
+  if (prev_of(op)) {
+    next_of(*prev_of(op)) = next_of(op);
+  } else {
+    st.ops = next_of(op);
+  }
+  if (next_of(op)) prev_of(*next_of(op)) = prev_of(op);
+  op.reactor_data[2] = nullptr;
+  waiters_.store(waiters_.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+}
+
+bool UringPoller::queue_cancel(FdOperation& op) noexcept {
+  Ring& r = *ring_.load(std::memory_order_relaxed);
+  try {
+    io_uring_sqe* sqe = get_sqe(r.ring);
+    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(&op), 0);
+    sqe->user_data = kIgnoreData;
+    ++queued_;
+    return true;
+  } catch (const std::system_error&) {
+    return false;  // the operation ends when the descriptor is next ready
+  }
+}
+
+void UringPoller::cancel_operation(FdOperation& op, const Trigger& done) noexcept {
+  {
+    MutexLock lock(mu_);
+    if (in_flight(op)) {
+      // From now on its completion signals `done` (op.trigger's await is over). The cancel is
+      // submitted now, not with the next poll(): until it is, the armed read would take data
+      // that arrives, e.g. what the canceler writes next for another reader. Its entry follows
+      // the operation's if that is still queued, so the kernel sees the operation first.
+      op.reactor_data[3] = const_cast<Trigger*>(&done);
+      (void)queue_cancel(op);
+      try {
+        submit_locked();
+      } catch (const std::system_error&) {
+        wake();  // left queued: the owner's poll() submits it
+      }
+      return;
+    }
+  }
+  done.signal();  // completed already: its result stands
+}
+
 void UringPoller::complete(FdInterest& w, FdInterest::Outcome outcome,
                            std::vector<Trigger>& out) noexcept {
   unlink(w);
@@ -298,7 +414,15 @@ void UringPoller::forget(int fd) noexcept {
     while (FdInterest* w = st.head) complete(*w, FdInterest::kClosed, closed);
     disarm(fd, st, 0);
     disarm(fd, st, 1);
+    // Operations: aborted now, completed (kClosed, unless they read data first) when their
+    // own completions come, which the owner's poll() reaps: only then is the buffer free.
+    for (FdOperation* op = st.ops; op; op = next_of(*op)) {
+      op->outcome = FdInterest::kClosed;
+      (void)queue_cancel(*op);
+    }
+    FdOperation* const ops = st.ops;
     st = FdState{};
+    st.ops = ops;
     // Now: a queued poll names the descriptor by its number, which is about to be closed.
     if (queued_ != 0) {
       try {
@@ -314,6 +438,22 @@ void UringPoller::forget(int fd) noexcept {
 
 int UringPoller::handle(std::uint64_t user_data, int res, unsigned flags) noexcept {
   if (user_data == kIgnoreData) return 0;
+  if ((user_data & kPollBit) == 0 && user_data != kWakeData) {
+    // An operation's one completion: the kernel is done with its buffer.
+    // The kernel hands back, as an integer, the address start_operation gave it.
+    FdOperation& op = *reinterpret_cast<FdOperation*>(  // NOLINT(performance-no-int-to-ptr)
+        static_cast<std::uintptr_t>(user_data));
+    unlink(op);
+    op.result = res;
+    if (op.outcome != FdInterest::kClosed) op.outcome = FdInterest::kReady;
+    const auto* done = static_cast<const Trigger*>(op.reactor_data[3]);
+    try {
+      ready_.push_back(done != nullptr ? *done : op.trigger);
+    } catch (...) {
+      (done != nullptr ? *done : op.trigger).signal();  // out of memory: now, under mu_
+    }
+    return 1;
+  }
   if (user_data == kWakeData) {
     if ((flags & IORING_CQE_F_MORE) == 0) {
       try {
@@ -325,7 +465,7 @@ int UringPoller::handle(std::uint64_t user_data, int res, unsigned flags) noexce
     }
     return 0;
   }
-  const auto generation = static_cast<std::uint32_t>(user_data >> 32);
+  const auto generation = static_cast<std::uint32_t>(user_data >> 32) & kGenerationMask;
   const auto fd = static_cast<int>((user_data & 0xffff'ffffu) >> 1);
   const auto dir = static_cast<int>(user_data & 1);
   if (static_cast<std::size_t>(fd) >= fds_.size()) return 0;

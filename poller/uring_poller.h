@@ -3,7 +3,8 @@
 // poller/uring_poller.h — an io_uring-based Reactor (picos/reactor.h): `UringPoller`, with
 // the same calls and threading contract as EpollPoller (poller/epoll_poller.h), which it can
 // replace in a scheduler (poller/poller.h chooses between them). Linux 5.13 or later, through
-// liburing (Debian's liburing-dev). What it saves over epoll: the epoll_ctl of every wait.
+// liburing (Debian's liburing-dev). What it saves over epoll: the epoll_ctl of every wait,
+// and with the completion-based reads below the reads themselves, on sockets and pipes.
 //
 // Registration: a one-shot poll (IORING_OP_POLL_ADD) per wait and direction (reading,
 // writing), like EpollPoller's EPOLLONESHOT re-arm but without a system call of its own: add
@@ -46,6 +47,21 @@
 // there, as EpollPoller does; call unregister() when the owner's loop ends. Nothing is
 // allocated and no descriptor is opened until the first add() (or start()). Destruction
 // closes the ring and the eventfd; interests still registered then are simply dropped.
+//
+// Completion-based reads (start_operation/cancel_operation, picos/reactor.h's FdOperation): on
+// sockets and pipes (fstat at the first operation on a descriptor number since its last forget;
+// other descriptors, e.g. regular files, eventfds or signalfds, get false: the readiness path) the
+// operation itself is submitted (IORING_OP_READ, IORING_OP_RECV) with the caller's buffer,
+// batched like the polls; the kernel tries it at once and otherwise arms its own poll, also on
+// O_NONBLOCK descriptors, so the reading fiber makes no read system call of its own, failed or
+// not. Its user_data is the operation's address (polls set bit 63, which a user-space address
+// never has); its completion stores the result and signals the trigger. cancel_operation queues an
+// IORING_OP_ASYNC_CANCEL for that address and has the operation's own completion signal the
+// canceled fiber's `done` trigger: the buffer is not touched after that; data read before the
+// abort took effect is returned. forget(fd) marks the operations in flight on `fd` kClosed and
+// submits one cancel per operation before it returns (before io::close closes the number);
+// their completions are reaped by the owner's poll() like any other. The operations in flight
+// count in waiting(), so the owner polls while one is pending.
 //
 // Availability: available() says whether this process can use io_uring at all (the ring is
 // created, IORING_FEAT_EXT_ARG, multishot poll for the eventfd: Linux 5.13); where not (ENOSYS
@@ -92,6 +108,11 @@ class UringPoller final : public Reactor {
   // io_uring_enter if any was armed); their triggers are signaled on the calling thread, after
   // the mutex is released.
   void forget(int fd) noexcept override;
+  // Completion-based read/recv on sockets and pipes (see above); false for other descriptors
+  // (and a negative one). Throws std::system_error if the ring cannot be created or the
+  // submission queue stays full, with nothing started.
+  bool start_operation(FdOperation& op) override;
+  void cancel_operation(FdOperation& op, const Trigger& done) noexcept override;
 
   // Whether interests are registered now (the owner polls only then). Any thread.
   bool waiting() const noexcept { return waiters_.load(std::memory_order_acquire) != 0; }
@@ -125,6 +146,10 @@ class UringPoller final : public Reactor {
     // Generation of the poll queued or armed per direction (0: reading, 1: writing); 0: none.
     std::uint32_t armed[2] = {0, 0};
     bool checked = false;  // fcntl found it open (at its first wait since the last forget)
+    // fstat at its first operation since the last forget: 0 unknown, 1 socket or pipe, 2 other.
+    unsigned char kind = 0;
+    // Operations in flight on this number (kept across forget until they complete).
+    FdOperation* ops = nullptr;
   };
 
   void start_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -135,6 +160,9 @@ class UringPoller final : public Reactor {
   // Submits what is queued now (one io_uring_enter). Throws std::system_error.
   void submit_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void unlink(FdInterest& w) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void unlink(FdOperation& op) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues an IORING_OP_ASYNC_CANCEL of `op` (false if no entry could be had).
+  bool queue_cancel(FdOperation& op) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unlinks `w`, sets its outcome and appends a copy of its trigger to `out` (the caller
   // signals once mu_ is released).
   void complete(FdInterest& w, FdInterest::Outcome outcome, std::vector<Trigger>& out) noexcept

@@ -9,6 +9,7 @@
 #include "poller/uring_poller.h"
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -365,6 +367,183 @@ TEST_F(UringPollerTest, ConcurrentWaitsAndForgets) {
   done = true;
   p.wake();
   owner.join();
+  EXPECT_FALSE(p.waiting());
+}
+
+// ---- completion-based operations (start_operation, cancel_operation) ----------------------
+
+// Polls until `t` is signaled (bounded: a missing completion fails instead of hanging).
+void poll_until(UringPoller& p, const Trigger& t) {
+  for (int i = 0; i < 100 && !t.is_signaled(); ++i) (void)p.poll(100'000'000);
+  ASSERT_TRUE(t.is_signaled());
+}
+
+TEST_F(UringPollerTest, OperationReadsDataAlreadyThere) {
+  UringPoller p;
+  Pipe a;
+  ASSERT_EQ(::write(a.fds[1], "abc", 3), 3);
+  char buf[8] = {};
+  FdOperation op(a.fds[0], FdOperation::kRead, buf, sizeof buf);
+  ASSERT_TRUE(p.start_operation(op));
+  EXPECT_TRUE(p.waiting());  // in flight: the owner must poll
+  poll_until(p, op.trigger);
+  EXPECT_EQ(op.result, 3);
+  EXPECT_EQ(op.outcome, FdInterest::kReady);
+  EXPECT_EQ(std::string(buf, 3), "abc");
+  EXPECT_FALSE(p.waiting());
+}
+
+TEST_F(UringPollerTest, OperationWaitsForDataThatComesLater) {
+  UringPoller p;
+  Pipe a;  // O_NONBLOCK: the kernel arms its own poll instead of failing with EAGAIN
+  char buf[8] = {};
+  FdOperation op(a.fds[0], FdOperation::kRead, buf, sizeof buf);
+  ASSERT_TRUE(p.start_operation(op));
+  EXPECT_EQ(p.poll(0), 0);  // submitted, nothing to read
+  EXPECT_FALSE(op.trigger.is_signaled());
+  EXPECT_TRUE(p.waiting());
+  ASSERT_EQ(::write(a.fds[1], "hi", 2), 2);
+  poll_until(p, op.trigger);
+  EXPECT_EQ(op.result, 2);
+  EXPECT_EQ(std::string(buf, 2), "hi");
+}
+
+TEST_F(UringPollerTest, RecvOnASocket) {
+  UringPoller p;
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  char buf[8] = {};
+  FdOperation op(sv[0], FdOperation::kRecv, buf, sizeof buf, 0);
+  ASSERT_TRUE(p.start_operation(op));
+  EXPECT_EQ(p.poll(0), 0);
+  ASSERT_EQ(::write(sv[1], "sock", 4), 4);
+  poll_until(p, op.trigger);
+  EXPECT_EQ(op.result, 4);
+  EXPECT_EQ(std::string(buf, 4), "sock");
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+TEST_F(UringPollerTest, OtherDescriptorsKeepTheReadinessPath) {
+  UringPoller p;
+  const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  ASSERT_GE(efd, 0);
+  std::uint64_t value = 0;
+  FdOperation op(efd, FdOperation::kRead, &value, sizeof value);
+  EXPECT_FALSE(p.start_operation(op));
+  EXPECT_FALSE(p.waiting());
+  ::close(efd);
+  FdOperation bad(-1, FdOperation::kRead, &value, sizeof value);
+  EXPECT_FALSE(p.start_operation(bad));
+}
+
+// Canceled before data arrives, submitted or still queued: the operation ends with
+// ECANCELED, signals `done` (not its own trigger), leaves the buffer alone, and the pipe
+// keeps its later bytes for the next read.
+TEST_F(UringPollerTest, CanceledOperationLeavesThePipeUsable) {
+  for (const bool submitted : {true, false}) {
+    SCOPED_TRACE(submitted ? "submitted" : "still queued");
+    UringPoller p;
+    Pipe a;
+    char buf[4] = {'-', '-', '-', '-'};
+    FdOperation op(a.fds[0], FdOperation::kRead, buf, sizeof buf);
+    ASSERT_TRUE(p.start_operation(op));
+    if (submitted) {
+      EXPECT_EQ(p.poll(0), 0);
+    }
+    Trigger done;
+    p.cancel_operation(op, done);
+    poll_until(p, done);
+    EXPECT_EQ(op.result, -ECANCELED);
+    EXPECT_FALSE(op.trigger.is_signaled());
+    EXPECT_FALSE(p.waiting());
+    ASSERT_EQ(::write(a.fds[1], "ok", 2), 2);
+    EXPECT_EQ(p.poll(0), 0);  // nothing in flight reads them
+    EXPECT_EQ(std::string(buf, 4), "----");
+    FdOperation next(a.fds[0], FdOperation::kRead, buf, sizeof buf);
+    ASSERT_TRUE(p.start_operation(next));
+    poll_until(p, next.trigger);
+    EXPECT_EQ(next.result, 2);
+    EXPECT_EQ(std::string(buf, 2), "ok");
+  }
+}
+
+// Data read before the cancelation took effect is kept: the result is the byte count.
+TEST_F(UringPollerTest, CancelAfterTheDataCameKeepsTheData) {
+  UringPoller p;
+  Pipe a;
+  ASSERT_EQ(::write(a.fds[1], "d", 1), 1);
+  char buf[4] = {};
+  FdOperation op(a.fds[0], FdOperation::kRead, buf, sizeof buf);
+  ASSERT_TRUE(p.start_operation(op));
+  Trigger done;
+  p.cancel_operation(op, done);  // queued behind the read: the read finds the byte first
+  poll_until(p, done);
+  EXPECT_EQ(op.result, 1);
+  EXPECT_EQ(buf[0], 'd');
+  Trigger late;
+  p.cancel_operation(op, late);  // ended already: signaled at once
+  EXPECT_TRUE(late.is_signaled());
+}
+
+// io::close on another thread while the owner sleeps in poll(-1): forget aborts the read
+// before it returns, the owner reaps the end, the operation is kClosed and the buffer free.
+TEST_F(UringPollerTest, ForgetFromAnotherThreadEndsAnOperationClosed) {
+  UringPoller p;
+  Pipe a;
+  char buf[4] = {};
+  FdOperation op(a.fds[0], FdOperation::kRead, buf, sizeof buf);
+  ASSERT_TRUE(p.start_operation(op));
+  EXPECT_EQ(p.poll(0), 0);
+  std::atomic<bool> forgotten{false};
+  std::thread closer([&] {
+    p.forget(a.fds[0]);
+    forgotten.store(true);
+    ::close(a.fds[0]);
+  });
+  while (!op.trigger.is_signaled()) (void)p.poll(-1);
+  closer.join();
+  a.fds[0] = -1;
+  EXPECT_TRUE(forgotten.load());
+  EXPECT_EQ(op.outcome, FdInterest::kClosed);
+  EXPECT_EQ(op.result, -ECANCELED);
+  EXPECT_FALSE(p.waiting());
+}
+
+// Operations from several threads on one poller, with one thread polling (multififo's
+// SharedPoller): each completes once with its own bytes.
+TEST_F(UringPollerTest, OperationsFromSeveralThreads) {
+  UringPoller p;
+  p.start();
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 200;
+  std::atomic<int> finished{0};
+  std::atomic<bool> stop{false};
+  std::thread owner([&] {
+    while (!stop.load()) (void)p.poll(1'000'000);
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Pipe a;
+      for (int i = 0; i < kRounds; ++i) {
+        char c = static_cast<char>('a' + t);
+        char got = 0;
+        FdOperation op(a.fds[0], FdOperation::kRead, &got, 1);
+        ASSERT_TRUE(p.start_operation(op));
+        ASSERT_EQ(::write(a.fds[1], &c, 1), 1);
+        while (!op.trigger.is_signaled()) std::this_thread::yield();
+        ASSERT_EQ(op.result, 1);
+        ASSERT_EQ(got, c);
+      }
+      finished.fetch_add(1);
+    });
+  }
+  for (auto& th : threads) th.join();
+  stop.store(true);
+  p.wake();
+  owner.join();
+  EXPECT_EQ(finished.load(), kThreads);
   EXPECT_FALSE(p.waiting());
 }
 
