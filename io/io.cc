@@ -1,8 +1,9 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
 // The retrying wrappers: try the call, on EAGAIN wait through the reactor, retry. read,
-// recv and read_full first offer the reactor the call itself (Reactor::start_operation,
-// io_uring's on sockets and pipes): then the kernel makes it when data is there.
+// recv and read_full, on EAGAIN, first offer the reactor the call itself
+// (Reactor::start_operation, io_uring's on sockets and pipes): then the kernel makes it when
+// data is there.
 
 #include "io/io.h"
 
@@ -14,6 +15,7 @@
 
 #include <cerrno>
 #include <exception>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -76,13 +78,13 @@ void finish_canceled(Reactor& reactor, FdOperation& op, const char* name) noexce
   (void)Fiber::current().forbid([&] { return done.await(); });
 }
 
-// A read-like call of `kind` on `fd`: completion-based when the reactor makes the operation
-// itself, else `call` through retry(). Data that arrived is returned even if the fiber was
-// canceled meanwhile (its cancelation shows at the next cancelation point).
-template <typename Call>
-ssize_t transfer(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int flags,
-                 const char* name, Call call) {
-  Reactor& reactor = current_reactor();
+// A read-like call of `kind` on `fd` that would block, made by the reactor itself when it can
+// (Reactor::start_operation): the result, or nullopt if the reactor does not make it (or the
+// kernel would not wait: MSG_DONTWAIT) and the caller must wait for readiness. Data that
+// arrived is returned even if the fiber was canceled meanwhile (its cancelation shows at the
+// next cancelation point).
+std::optional<ssize_t> complete(Reactor& reactor, int fd, FdOperation::Kind kind, void* buf,
+                                std::size_t len, int flags, const char* name) {
   for (;;) {
     FdOperation op(fd, kind, buf, len, flags);
     bool started = false;
@@ -91,7 +93,7 @@ ssize_t transfer(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int
     } catch (const std::system_error& e) {
       fail(e.code().value(), name);
     }
-    if (!started) return retry(fd, kFdRead, name, call);
+    if (!started) return std::nullopt;
     op.trigger.set_wait_label(kIoWait, name, fd);
     const std::exception_ptr reason = op.trigger.await();
     if (reason) finish_canceled(reactor, op, name);
@@ -102,9 +104,28 @@ ssize_t transfer(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int
     // Aborted though nobody asked (the kernel cancels what a thread submitted when that
     // thread exits), or interrupted: make it again.
     if (err == ECANCELED || err == EINTR) continue;
-    // The kernel would not wait on this descriptor (e.g. MSG_DONTWAIT): readiness instead.
-    if (err == EAGAIN || err == EWOULDBLOCK) return retry(fd, kFdRead, name, call);
+    if (err == EAGAIN || err == EWOULDBLOCK) return std::nullopt;
     fail(err, name);
+  }
+}
+
+// retry() for read-like calls: the call is tried first (data that is there is taken without
+// a suspension); when it would block, the reactor makes it when data comes if it can, which
+// saves the wait's registration and the retry, else the fiber waits for readiness and tries
+// again, as retry() does.
+template <typename Call>
+ssize_t transfer(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int flags,
+                 const char* name, Call call) {
+  for (;;) {
+    const ssize_t n = call();
+    if (n >= 0) return n;
+    const int err = errno;
+    if (err == EINTR) continue;
+    if (err != EAGAIN && err != EWOULDBLOCK) fail(err, name);
+    if (std::optional<ssize_t> got = complete(current_reactor(), fd, kind, buf, len, flags, name)) {
+      return *got;
+    }
+    await_fd(fd, kFdRead, name);
   }
 }
 

@@ -24,13 +24,12 @@
 //
 // Completion-based reads: where the reactor makes the call itself (Reactor::start_operation:
 // the io_uring reactor of fifo and multififo, on sockets and pipes), read, recv and read_full
-// hand the kernel the call and the buffer instead of trying, waiting and retrying: the fiber
-// suspends even when data is there, and a descriptor in blocking mode no longer blocks the
-// thread. A cancelation aborts the operation (IORING_OP_ASYNC_CANCEL) and waits, uncancelably,
-// until the kernel has let go of the buffer; bytes it read before the abort took effect are
-// returned, not lost (the cancelation then shows at the next cancelation point), and until
-// the canceled fiber runs, data that arrives may still go to it. Other calls, descriptors and
-// reactors keep the readiness path above.
+// that would block (EAGAIN) hand the kernel the call and the buffer instead of waiting for
+// readiness and trying again. A cancelation aborts the operation (IORING_OP_ASYNC_CANCEL) and
+// waits, uncancelably, until the kernel has let go of the buffer; bytes it read before the
+// abort took effect are returned, not lost (the cancelation then shows at the next
+// cancelation point), and until the canceled fiber runs, data that arrives may still go to
+// it. Other calls, descriptors and reactors keep the readiness path above.
 //
 // Closing: `io::close(fd)` first wakes every fiber waiting on `fd` with
 // std::system_error(EBADF), in whichever reactor it waits — any scheduler's, the default

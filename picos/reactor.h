@@ -52,8 +52,9 @@
 //    and with the reactor's loop. The default reactor accepts every call from any thread.
 //
 // Optional: completion-based operations (`FdOperation`), for a reactor whose kernel interface
-// performs the call itself (io_uring). //io tries `start_operation` first and takes the
-// readiness protocol above when it returns false, which every reactor does by default:
+// performs the call itself (io_uring). When a read would block (EAGAIN), //io tries
+// `start_operation` and takes the readiness protocol above when it returns false, which
+// every reactor does by default:
 //
 //     FdOperation op(fd, FdOperation::kRead, buf, len);  // caller-owned, stays put
 //     if (reactor.start_operation(op)) {  // may throw std::system_error: nothing started
