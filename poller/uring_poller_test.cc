@@ -1,10 +1,10 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
-// UringPoller's Reactor contract (picos/reactor.h) without a scheduler, as
-// epoll_poller_test.cc checks EpollPoller's: interests on pipes, triggers observed directly;
-// then what is its own (level-triggered one-shot polls, queued submissions, reports of
-// removed or forgotten polls, files let go). The conformance matrix tests it again through //io on
-// fifo and multififo (the *_uring columns). Every test is skipped where io_uring is unavailable.
+// What is UringPoller's own, without a scheduler: level-triggered one-shot polls, queued
+// submissions, reports of removed or forgotten polls, files let go, completion-based reads.
+// The Reactor contract it shares with EpollPoller is checked for both in
+// reactor_contract_test.cc; the conformance matrix tests it again through //io on fifo and
+// multififo (the *_uring columns). Every test is skipped where io_uring is unavailable.
 
 #include "poller/uring_poller.h"
 
@@ -62,81 +62,6 @@ class UringPollerReaderTest : public UringPollerTest {
   FdInterest r{a.fds[0], kFdRead};
 };
 
-TEST_F(UringPollerTest, NothingToPollBeforeTheFirstAdd) {
-  UringPoller p;
-  EXPECT_FALSE(p.waiting());
-  EXPECT_EQ(p.poll(0), 0);
-  p.wake();  // a no-op
-}
-
-TEST_F(UringPollerTest, ReadinessCompletesTheMatchingInterestsOnly) {
-  UringPoller p;
-  Pipe a;
-  FdInterest reader(a.fds[0], kFdRead), writer(a.fds[1], kFdWrite);
-  p.add(reader);
-  p.add(writer);  // a pipe's write end is writable at once
-  EXPECT_TRUE(p.waiting());
-  EXPECT_EQ(p.poll(1'000'000'000), 1);
-  EXPECT_TRUE(writer.trigger.is_signaled());
-  EXPECT_EQ(writer.outcome, FdInterest::kReady);
-  EXPECT_FALSE(reader.trigger.is_signaled());
-  p.remove(writer);
-  EXPECT_EQ(p.poll(0), 0);  // nothing to read yet
-  a.put();
-  EXPECT_EQ(p.poll(1'000'000'000), 1);
-  EXPECT_TRUE(reader.trigger.is_signaled());
-  EXPECT_EQ(reader.outcome, FdInterest::kReady);
-  p.remove(reader);
-  EXPECT_FALSE(p.waiting());
-}
-
-TEST_F(UringPollerReaderTest, RemovedInterestIsNeverSignaled) {
-  p.remove(r);
-  a.put();
-  EXPECT_EQ(p.poll(10'000'000), 0);
-  EXPECT_FALSE(r.trigger.is_signaled());
-  EXPECT_EQ(r.outcome, FdInterest::kPending);
-}
-
-TEST_F(UringPollerTest, ForgetCompletesWaitersAsClosed) {
-  UringPoller p;
-  Pipe a;
-  FdInterest r1(a.fds[0], kFdRead), r2(a.fds[0], kFdRead), w(a.fds[0], kFdRead | kFdWrite);
-  p.add(r1);
-  p.add(r2);
-  p.add(w);
-  p.forget(a.fds[0]);
-  for (FdInterest* i : {&r1, &r2, &w}) {
-    EXPECT_TRUE(i->trigger.is_signaled());
-    EXPECT_EQ(i->outcome, FdInterest::kClosed);
-    p.remove(*i);  // still required, and harmless
-  }
-  EXPECT_FALSE(p.waiting());
-  EXPECT_EQ(p.poll(10'000'000), 0);  // the removed polls' last reports are ignored
-}
-
-TEST_F(UringPollerTest, BadDescriptorThrowsAndRegistersNothing) {
-  UringPoller p;
-  FdInterest bad(-1, kFdRead);
-  EXPECT_THROW(p.add(bad), std::system_error);
-  Pipe started;
-  FdInterest first(started.fds[0], kFdRead);
-  p.add(first);  // creates the ring now, so it cannot take the number closed below
-  p.remove(first);
-  Pipe a;
-  int closed = a.fds[0];
-  ::close(a.fds[0]);
-  a.fds[0] = -1;
-  FdInterest gone(closed, kFdRead);
-  try {
-    p.add(gone);
-    ADD_FAILURE() << "add on a closed descriptor did not throw";
-  } catch (const std::system_error& e) {
-    EXPECT_EQ(e.code().value(), EBADF);
-  }
-  EXPECT_FALSE(p.waiting());
-}
-
 // What io::close does: forget, then close. The number, reused at once, starts afresh, and
 // the old polls' reports (their removal) are not taken for the new descriptor's.
 TEST_F(UringPollerTest, DescriptorForgottenClosedAndReusedIsWatchedAgain) {
@@ -164,72 +89,12 @@ TEST_F(UringPollerTest, DescriptorForgottenClosedAndReusedIsWatchedAgain) {
   p.remove(r);
 }
 
-TEST_F(UringPollerTest, DescriptorClosedBehindItsBackAndReusedIsWatchedAgain) {
-  UringPoller p;
-  int number = -1;
-  {
-    Pipe a;
-    number = a.fds[0];
-    FdInterest r(a.fds[0], kFdRead);
-    p.add(r);
-    a.put();
-    EXPECT_EQ(p.poll(1'000'000'000), 1);
-    p.remove(r);
-  }  // plain ::close: the poller does not know
-  Pipe b;
-  ASSERT_EQ(b.fds[0], number) << "the test needs the number reused";
-  FdInterest r(b.fds[0], kFdRead);
-  p.add(r);
-  b.put();
-  EXPECT_EQ(p.poll(1'000'000'000), 1);
-  EXPECT_TRUE(r.trigger.is_signaled());
-  p.remove(r);
-}
-
-TEST_F(UringPollerReaderTest, WakeFromAnotherThreadEndsAPoll) {
-  std::atomic<bool> polling{false};
-  std::thread waker([&] {
-    while (!polling.load()) std::this_thread::yield();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    p.wake();
-  });
-  polling = true;
-  const auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(p.poll(-1), 0);  // without the wake-up this would wait forever
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
-  waker.join();
-  EXPECT_FALSE(r.trigger.is_signaled());
-}
-
 TEST_F(UringPollerReaderTest, ManyWakeUpsEachEndAPoll) {
   for (int i = 0; i < 100; ++i) {
     p.wake();
     EXPECT_EQ(p.poll(-1), 0);  // returns: the eventfd's multishot poll stays armed
   }
   EXPECT_FALSE(r.trigger.is_signaled());
-}
-
-// io::close calls forget on the closer's thread while the owner may be polling.
-TEST_F(UringPollerReaderTest, ForgetFromAnotherThreadWhileTheOwnerPolls) {
-  std::thread closer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    p.forget(a.fds[0]);
-    EXPECT_TRUE(r.trigger.is_signaled());  // before forget returned
-    p.wake();
-  });
-  while (!r.trigger.is_signaled()) (void)p.poll(-1);
-  closer.join();
-  p.remove(r);
-  EXPECT_EQ(r.outcome, FdInterest::kClosed);
-  EXPECT_FALSE(p.waiting());
-}
-
-TEST_F(UringPollerReaderTest, TimeoutIsHonoured) {
-  const auto start = std::chrono::steady_clock::now();
-  EXPECT_EQ(p.poll(3'000'000), 0);  // 3 ms
-  const auto took = std::chrono::steady_clock::now() - start;
-  EXPECT_GE(took, std::chrono::milliseconds(3));
-  EXPECT_LT(took, std::chrono::seconds(2));
 }
 
 TEST_F(UringPollerReaderTest, ManyWaitsInARow) {

@@ -1,0 +1,213 @@
+// Copyright 2026 The Picos for C++ Authors.
+//
+// The Reactor contract (picos/reactor.h) that every poller of //poller keeps, checked once
+// for each without a scheduler: interests on pipes, triggers observed directly. EpollPoller
+// and UringPoller (the latter skipped where io_uring is unavailable); what is a poller's own
+// is in uring_poller_test.cc. The conformance matrix tests both again through //io on fifo
+// and multififo (the *_uring columns for io_uring).
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+
+#include "gtest/gtest.h"
+#include "poller/epoll_poller.h"
+#include "poller/uring_poller.h"
+
+namespace picos::internal {
+namespace {
+
+struct Pipe {
+  int fds[2];
+  Pipe() { EXPECT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0); }
+  ~Pipe() {
+    if (fds[0] >= 0) ::close(fds[0]);
+    if (fds[1] >= 0) ::close(fds[1]);
+  }
+  void put() const { ASSERT_EQ(::write(fds[1], "x", 1), 1); }
+};
+
+template <typename P>
+class ReactorContractTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if constexpr (std::is_same_v<P, UringPoller>) {
+      std::string why;
+      if (!UringPoller::available(&why)) GTEST_SKIP() << "io_uring unavailable: " << why;
+    }
+  }
+};
+
+// A poller `p` with `r`, an interest in reading the pipe `a`, already added: the start of the
+// tests that watch one read end. Each test removes `r` itself.
+template <typename P>
+class ReactorContractReaderTest : public ReactorContractTest<P> {
+ protected:
+  void SetUp() override {
+    ReactorContractTest<P>::SetUp();
+    if (!this->IsSkipped()) p.add(r);
+  }
+
+  P p;
+  Pipe a;
+  FdInterest r{a.fds[0], kFdRead};
+};
+
+struct PollerNames {
+  template <typename P>
+  static std::string GetName(int) {
+    return std::is_same_v<P, UringPoller> ? "UringPoller" : "EpollPoller";
+  }
+};
+using Pollers = ::testing::Types<EpollPoller, UringPoller>;
+TYPED_TEST_SUITE(ReactorContractTest, Pollers, PollerNames);
+TYPED_TEST_SUITE(ReactorContractReaderTest, Pollers, PollerNames);
+
+TYPED_TEST(ReactorContractTest, NothingToPollBeforeTheFirstAdd) {
+  TypeParam p;
+  EXPECT_FALSE(p.waiting());
+  EXPECT_EQ(p.poll(0), 0);
+  p.wake();  // a no-op
+}
+
+TYPED_TEST(ReactorContractTest, ReadinessCompletesTheMatchingInterestsOnly) {
+  TypeParam p;
+  Pipe a;
+  FdInterest reader(a.fds[0], kFdRead), writer(a.fds[1], kFdWrite);
+  p.add(reader);
+  p.add(writer);  // a pipe's write end is writable at once
+  EXPECT_TRUE(p.waiting());
+  EXPECT_EQ(p.poll(1'000'000'000), 1);
+  EXPECT_TRUE(writer.trigger.is_signaled());
+  EXPECT_EQ(writer.outcome, FdInterest::kReady);
+  EXPECT_FALSE(reader.trigger.is_signaled());
+  p.remove(writer);
+  EXPECT_EQ(p.poll(0), 0);  // nothing to read yet
+  a.put();
+  EXPECT_EQ(p.poll(1'000'000'000), 1);
+  EXPECT_TRUE(reader.trigger.is_signaled());
+  EXPECT_EQ(reader.outcome, FdInterest::kReady);
+  p.remove(reader);
+  EXPECT_FALSE(p.waiting());
+}
+
+TYPED_TEST(ReactorContractReaderTest, RemovedInterestIsNeverSignaled) {
+  this->p.remove(this->r);
+  this->a.put();
+  EXPECT_EQ(this->p.poll(10'000'000), 0);
+  EXPECT_FALSE(this->r.trigger.is_signaled());
+  EXPECT_EQ(this->r.outcome, FdInterest::kPending);
+}
+
+TYPED_TEST(ReactorContractTest, ForgetCompletesWaitersAsClosed) {
+  TypeParam p;
+  Pipe a;
+  FdInterest r1(a.fds[0], kFdRead), r2(a.fds[0], kFdRead), w(a.fds[0], kFdRead | kFdWrite);
+  p.add(r1);
+  p.add(r2);
+  p.add(w);
+  p.forget(a.fds[0]);
+  for (FdInterest* i : {&r1, &r2, &w}) {
+    EXPECT_TRUE(i->trigger.is_signaled());
+    EXPECT_EQ(i->outcome, FdInterest::kClosed);
+    p.remove(*i);  // still required, and harmless
+  }
+  EXPECT_FALSE(p.waiting());
+  EXPECT_EQ(p.poll(10'000'000), 0);  // nothing of the forgotten interests is reported
+}
+
+TYPED_TEST(ReactorContractTest, BadDescriptorThrowsAndRegistersNothing) {
+  TypeParam p;
+  FdInterest bad(-1, kFdRead);
+  EXPECT_THROW(p.add(bad), std::system_error);
+  Pipe started;
+  FdInterest first(started.fds[0], kFdRead);
+  p.add(first);  // sets the poller up now, so it cannot take the number closed below
+  p.remove(first);
+  Pipe a;
+  int closed = a.fds[0];
+  ::close(a.fds[0]);
+  a.fds[0] = -1;
+  FdInterest gone(closed, kFdRead);
+  try {
+    p.add(gone);
+    ADD_FAILURE() << "add on a closed descriptor did not throw";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EBADF);
+  }
+  EXPECT_FALSE(p.waiting());
+}
+
+TYPED_TEST(ReactorContractTest, DescriptorClosedBehindItsBackAndReusedIsWatchedAgain) {
+  TypeParam p;
+  int number = -1;
+  {
+    Pipe a;
+    number = a.fds[0];
+    FdInterest r(a.fds[0], kFdRead);
+    p.add(r);
+    a.put();
+    EXPECT_EQ(p.poll(1'000'000'000), 1);
+    p.remove(r);
+  }  // plain ::close: the poller does not know
+  Pipe b;
+  ASSERT_EQ(b.fds[0], number) << "the test needs the number reused";
+  FdInterest r(b.fds[0], kFdRead);
+  p.add(r);
+  b.put();
+  EXPECT_EQ(p.poll(1'000'000'000), 1);
+  EXPECT_TRUE(r.trigger.is_signaled());
+  p.remove(r);
+}
+
+TYPED_TEST(ReactorContractReaderTest, WakeFromAnotherThreadEndsAPoll) {
+  std::atomic<bool> polling{false};
+  std::thread waker([&] {
+    while (!polling.load()) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    this->p.wake();
+  });
+  polling = true;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(this->p.poll(-1), 0);  // without the wake-up this would wait forever
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  waker.join();
+  EXPECT_FALSE(this->r.trigger.is_signaled());
+  this->p.remove(this->r);
+}
+
+// io::close calls forget on the closer's thread while the owner may be polling: the interest
+// completes kClosed, its trigger is signaled on the closer's thread, and the owner's poll in
+// progress is not disturbed (it returns on wake()).
+TYPED_TEST(ReactorContractReaderTest, ForgetFromAnotherThreadWhileTheOwnerPolls) {
+  std::thread closer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    this->p.forget(this->a.fds[0]);
+    EXPECT_TRUE(this->r.trigger.is_signaled());  // before forget returned
+    this->p.wake();
+  });
+  while (!this->r.trigger.is_signaled()) (void)this->p.poll(-1);
+  closer.join();
+  this->p.remove(this->r);
+  EXPECT_EQ(this->r.outcome, FdInterest::kClosed);
+  EXPECT_FALSE(this->p.waiting());
+}
+
+TYPED_TEST(ReactorContractReaderTest, TimeoutIsHonoured) {
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(this->p.poll(3'000'000), 0);  // 3 ms
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, std::chrono::milliseconds(3));
+  EXPECT_LT(took, std::chrono::seconds(2));
+  this->p.remove(this->r);
+}
+
+}  // namespace
+}  // namespace picos::internal
