@@ -7,6 +7,7 @@
 #include "std/finally/finally.h"
 
 #include <atomic>
+#include <exception>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -85,13 +86,18 @@ TEST(FinallyTest, ReleasesOnceInACanceledFiberWithCancelationForbidden) {
     auto v = st::spawn_victim([&] {
       auto r = t.make();
       Fiber::current().get_computation().cancel(st::stop());
+      std::exception_ptr stop;
       try {
-        Fiber::yield();  // throws Stop; the release runs while it unwinds
+        Fiber::yield();  // throws Stop
       } catch (const st::Stop&) {
-        r.drop();
-        canceled_after = Fiber::current().is_canceled();  // forbid was restored
-        throw;
+        stop = std::current_exception();
       }
+      // Dropped outside the handler: the release suspends, and a fiber must not suspend
+      // inside a catch block (on multififo it may resume on another thread, whose C++
+      // runtime does not know the exception: docs/hazards.md).
+      r.drop();
+      canceled_after = Fiber::current().is_canceled();  // forbid was restored
+      if (stop) std::rethrow_exception(stop);
     });
     v.done.await();
     EXPECT_TRUE(canceled_after);
