@@ -775,7 +775,9 @@ TEST(SchedulerTest, HundredThousandLiveFibersReport) {
     Computation<void> all_done;
     long before = rss_kib();
     for (int i = 0; i < n; ++i) {
-      Fiber::spawn(Fiber::create(PackedComputation()), [&, gate, all_done] {
+      // `n` by value: a fiber that is not the last may still compare after the last one has
+      // finished all_done and this frame is gone (seen by TSan where fibers are threads).
+      Fiber::spawn(Fiber::create(PackedComputation()), [&started, &finished, n, gate, all_done] {
         started++;
         gate.await();
         if (++finished == n) all_done.finish();
