@@ -11,17 +11,14 @@
 #include <ctime>
 #include <system_error>
 
+#include "poller/waiter_list.h"
+
 namespace picos::internal {
 namespace {
 
-// reactor_data slots: the per-descriptor intrusive list, and a "linked" mark.
-FdInterest*& next_of(FdInterest& w) noexcept {
-  return reinterpret_cast<FdInterest*&>(w.reactor_data[0]);
-}
-FdInterest*& prev_of(FdInterest& w) noexcept {
-  return reinterpret_cast<FdInterest*&>(w.reactor_data[1]);
-}
-bool linked(const FdInterest& w) noexcept { return w.reactor_data[2] != nullptr; }
+// The per-descriptor intrusive list, through reactor_data (poller/waiter_list.h).
+using waiter_list::next_of;
+bool linked(const FdInterest& w) noexcept { return waiter_list::listed(w); }
 
 constexpr std::uint64_t kWakeKey = ~std::uint64_t{0};  // epoll data of the eventfd
 
@@ -99,11 +96,7 @@ void EpollPoller::add(FdInterest& w) {
   // finds the interest here (picos/internal/reactor_registry.h).
   registration_.note(w.fd);
   FdState& st = fds_[index];
-  next_of(w) = st.head;
-  prev_of(w) = nullptr;
-  if (st.head) prev_of(*st.head) = &w;
-  st.head = &w;
-  w.reactor_data[2] = &w;
+  waiter_list::push_front(st.head, w);
   waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   if (wait_counter_ != nullptr) wait_counter_->bump();
   if ((st.armed & w.events) == w.events) return;  // already armed for what it wants
@@ -118,13 +111,7 @@ void EpollPoller::add(FdInterest& w) {
 void EpollPoller::unlink(FdInterest& w) noexcept {
   if (!linked(w)) return;
   FdState& st = fds_[static_cast<std::size_t>(w.fd)];
-  if (prev_of(w)) {
-    next_of(*prev_of(w)) = next_of(w);
-  } else {
-    st.head = next_of(w);
-  }
-  if (next_of(w)) prev_of(*next_of(w)) = prev_of(w);
-  w.reactor_data[2] = nullptr;
+  waiter_list::erase(st.head, w);
   waiters_.store(waiters_.load(std::memory_order_relaxed) - 1, std::memory_order_release);
   // Left armed if others still wait or not: a later report that finds nobody just disarms.
 }

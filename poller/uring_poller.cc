@@ -16,27 +16,17 @@
 #include <memory>
 #include <system_error>
 
+#include "poller/waiter_list.h"
+
 namespace picos::internal {
 namespace {
 
-// reactor_data slots: the per-descriptor intrusive list, and a "linked" mark (as EpollPoller).
-FdInterest*& next_of(FdInterest& w) noexcept {
-  return reinterpret_cast<FdInterest*&>(w.reactor_data[0]);
-}
-FdInterest*& prev_of(FdInterest& w) noexcept {
-  return reinterpret_cast<FdInterest*&>(w.reactor_data[1]);
-}
-bool linked(const FdInterest& w) noexcept { return w.reactor_data[2] != nullptr; }
-
-// The same slots for an FdOperation in flight, and [3]: the `done` trigger given to
-// cancel_operation.
-FdOperation*& next_of(FdOperation& op) noexcept {
-  return reinterpret_cast<FdOperation*&>(op.reactor_data[0]);
-}
-FdOperation*& prev_of(FdOperation& op) noexcept {
-  return reinterpret_cast<FdOperation*&>(op.reactor_data[1]);
-}
-bool in_flight(const FdOperation& op) noexcept { return op.reactor_data[2] != nullptr; }
+// The per-descriptor intrusive lists of interests and of operations in flight, through
+// reactor_data (poller/waiter_list.h, as EpollPoller); an operation's [3] holds the `done`
+// trigger given to cancel_operation.
+using waiter_list::next_of;
+bool linked(const FdInterest& w) noexcept { return waiter_list::listed(w); }
+bool in_flight(const FdOperation& op) noexcept { return waiter_list::listed(op); }
 
 // Submission queue: the polls queued between two poll()s (a full queue is submitted at once).
 // Completion queue: room for every poll in flight (two per descriptor); when it overflows the
@@ -259,11 +249,7 @@ void UringPoller::add(FdInterest& w) {
   }
   // The owner is blocked in the kernel and would not see the queued polls until woken.
   if (queued_ != 0 && in_kernel_) submit_locked();
-  next_of(w) = st.head;
-  prev_of(w) = nullptr;
-  if (st.head) prev_of(*st.head) = &w;
-  st.head = &w;
-  w.reactor_data[2] = &w;
+  waiter_list::push_front(st.head, w);
   waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   if (wait_counter_ != nullptr) wait_counter_->bump();
 }
@@ -271,13 +257,7 @@ void UringPoller::add(FdInterest& w) {
 void UringPoller::unlink(FdInterest& w) noexcept {
   if (!linked(w)) return;
   FdState& st = fds_[static_cast<std::size_t>(w.fd)];
-  if (prev_of(w)) {
-    next_of(*prev_of(w)) = next_of(w);
-  } else {
-    st.head = next_of(w);
-  }
-  if (next_of(w)) prev_of(*next_of(w)) = prev_of(w);
-  w.reactor_data[2] = nullptr;
+  waiter_list::erase(st.head, w);
   waiters_.store(waiters_.load(std::memory_order_relaxed) - 1, std::memory_order_release);
 }
 
@@ -327,11 +307,7 @@ bool UringPoller::start_operation(FdOperation& op) {
   }
   sqe->user_data = reinterpret_cast<std::uintptr_t>(&op);
   ++queued_;
-  next_of(op) = st.ops;
-  prev_of(op) = nullptr;
-  if (st.ops) prev_of(*st.ops) = &op;
-  st.ops = &op;
-  op.reactor_data[2] = &op;
+  waiter_list::push_front(st.ops, op);
   op.reactor_data[3] = nullptr;
   waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   if (wait_counter_ != nullptr) wait_counter_->bump();
@@ -350,13 +326,7 @@ bool UringPoller::start_operation(FdOperation& op) {
 void UringPoller::unlink(FdOperation& op) noexcept {
   if (!in_flight(op)) return;
   FdState& st = fds_[static_cast<std::size_t>(op.fd)];
-  if (prev_of(op)) {
-    next_of(*prev_of(op)) = next_of(op);
-  } else {
-    st.ops = next_of(op);
-  }
-  if (next_of(op)) prev_of(*next_of(op)) = prev_of(op);
-  op.reactor_data[2] = nullptr;
+  waiter_list::erase(st.ops, op);
   waiters_.store(waiters_.load(std::memory_order_relaxed) - 1, std::memory_order_release);
 }
 
