@@ -159,10 +159,6 @@ using internal::ComputationState;
 PackedComputation::PackedComputation(Mode mode)
     : s_(internal::Ref<ComputationState>::adopt(new ComputationState(mode))) {}
 
-std::exception_ptr PackedComputation::canceled() const noexcept {
-  return s_->status() == ComputationState::kCanceled ? s_->reason_ : nullptr;
-}
-
 void PackedComputation::rethrow_reason() const { std::rethrow_exception(s_->reason_); }
 
 bool PackedComputation::try_cancel(std::exception_ptr reason) const {

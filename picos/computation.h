@@ -161,8 +161,11 @@ class PackedComputation {
     return s_->status() == internal::ComputationState::kReturned;
   }
 
-  // The cancelation reason if canceled, else nullptr.
-  std::exception_ptr canceled() const noexcept;
+  // The cancelation reason if canceled, else nullptr. (Inline: every resumed wait asks.)
+  std::exception_ptr canceled() const noexcept {
+    if (s_->status() != internal::ComputationState::kCanceled) return nullptr;
+    return s_->reason_;
+  }
 
   // Rethrows the cancelation reason if canceled; no-op otherwise. (Inline: every yield, spawn
   // and cancelation point checks; only the throw is out of line.)

@@ -164,7 +164,7 @@ void FiberShard::describe(const FiberListing& l, debug::FiberInfo& out) {
       out.name = x->name;
       out.spawn_stack.assign(x->spawn_stack, x->spawn_stack + x->spawn_depth);
       // The trace of this suspension only (not of an earlier one).
-      if (at != 0 && x->stack_at == at) out.stack.assign(x->stack, x->stack + x->depth);
+      if (at != 0 && x->awaiting) out.stack.assign(x->stack, x->stack + x->depth);
     }
   }
   if (!out.suspended) return;

@@ -168,7 +168,7 @@ void Fiber::capture_trace(bool spawn, const void* from) noexcept {
         } else {
           std::copy(pcs, pcs + n, x.stack);
           x.depth = n;
-          x.stack_at = internal::FiberDebugExtra::kPending;
+          x.awaiting = true;
         }
         return;
       }
@@ -179,15 +179,16 @@ void Fiber::capture_trace(bool spawn, const void* from) noexcept {
   }
 }
 
-void Fiber::claim_trace(std::uint64_t suspended_at) noexcept {
+void Fiber::end_trace() noexcept {
   internal::SpinLockGuard lock(name_lock_);
-  if (extra_ != nullptr && extra_->stack_at == internal::FiberDebugExtra::kPending) {
-    extra_->stack_at = suspended_at;
-  }
+  if (extra_ != nullptr) extra_->awaiting = false;
 }
 
 namespace internal {
-void capture_await_trace(const void* from) noexcept { Fiber::current().capture_trace(false, from); }
+void capture_await_trace(Fiber& fiber, const void* from) noexcept {
+  fiber.capture_trace(false, from);
+}
+void end_await_trace(Fiber& fiber) noexcept { fiber.end_trace(); }
 }  // namespace internal
 
 Fiber::~Fiber() {
@@ -241,9 +242,8 @@ void Fiber::sleep(std::chrono::nanoseconds delay) {
 
 void Fiber::sleep(double seconds) { sleep(internal::checked_delay(seconds)); }
 
-__attribute__((always_inline)) inline bool Fiber::try_suspend_impl(const Trigger& trigger, void* x,
-                                                                   void* y,
-                                                                   Trigger::Action action) {
+// The general case: forbidden, trigger not Initial, no canceler yet, computation completed.
+bool Fiber::try_suspend_general(const Trigger& trigger, void* x, void* y, Trigger::Action action) {
   if (forbid_) return trigger.on_signal(x, y, action);
   if (trigger.is_signaled()) return false;
   internal::WaitSlot* w = cancel_slot();
@@ -257,11 +257,7 @@ __attribute__((always_inline)) inline bool Fiber::try_suspend_impl(const Trigger
   void* const v = trigger.s_.get();
   w->trigger.store(v, std::memory_order_seq_cst);
   if (computation_.s_->status_seq_cst() == internal::ComputationState::kCanceled) {
-    // Canceled before the wait: if the canceler took the trigger it signals it (no action is
-    // attached yet, so that only marks it signaled); else this fiber takes it back.
-    internal::take_back(*w, v);
-    trigger.dispose();
-    return false;
+    return canceled_before_wait(*w, trigger);
   }
   bool suspended;
   try {
@@ -274,23 +270,54 @@ __attribute__((always_inline)) inline bool Fiber::try_suspend_impl(const Trigger
   return suspended;
 }
 
+bool Fiber::canceled_before_wait(internal::WaitSlot& w, const Trigger& trigger) {
+  // If the canceler took the trigger it signals it (no action is attached yet, so that only
+  // marks it signaled); else this fiber takes it back.
+  internal::take_back(w, trigger.s_.get());
+  trigger.dispose();  // throws only on misuse (an action attached)
+  return false;
+}
+
+bool Fiber::signaled_before_wait(internal::WaitSlot& w, const Trigger& trigger) noexcept {
+  internal::take_back(w, trigger.s_.get());  // signaled meanwhile (maybe by the canceler)
+  return false;
+}
+
 bool Fiber::try_suspend(const Trigger& trigger, void* x, void* y, Trigger::Action action) {
-  // For dumps: suspended from now, unless this fails. Set before the trigger can be signaled
-  // (after that the fiber may run again at once, on another thread).
-  const internal::TriggerState* ts = trigger.s_.get();
+  internal::TriggerState* const ts = trigger.s_.get();
+  // For dumps: the wait's label, and suspended from now unless this fails. Set before the
+  // trigger can be signaled (after that the fiber may run again at once, on another thread).
   const debug::WaitKind* kind = ts->label_kind_;
   if (kind != nullptr) {
     wait_object_.store(ts->label_object_, std::memory_order_relaxed);
     wait_value_.store(ts->label_value_, std::memory_order_relaxed);
   }
   wait_kind_.store(kind, std::memory_order_relaxed);
-  const std::uint64_t now = internal::debug_ticks();  // never 0 (TSC)
-  suspended_at_.store(now, std::memory_order_relaxed);
-  if (internal::fiber_traces_on.load(std::memory_order_relaxed)) [[unlikely]]
-    claim_trace(now);
-  // (If try_suspend_impl throws, which only misuse makes it do, a dump may show the fiber
-  // suspended until its next wait.)
-  const bool suspended = try_suspend_impl(trigger, x, y, action);
+  suspended_at_.store(internal::debug_ticks(), std::memory_order_relaxed);  // never 0 (TSC)
+  bool suspended;
+  internal::WaitSlot* const w = wait_.get();  // set iff a canceler is attached
+  if (!forbid_ && w != nullptr &&
+      ts->state_.load(std::memory_order_relaxed) == internal::TriggerState::kInitial) [[likely]] {
+    // The usual case, inline: a cancelable wait with the canceler in place (see
+    // try_suspend_general for the same steps in every case).
+    w->trigger.store(ts, std::memory_order_seq_cst);
+    if (computation_.s_->status_seq_cst() == internal::ComputationState::kCanceled) {
+      suspended = canceled_before_wait(*w, trigger);
+    } else {
+      ts->action_ = action;
+      ts->x_ = x;
+      ts->y_ = y;
+      std::uint8_t expected = internal::TriggerState::kInitial;
+      suspended = ts->state_.compare_exchange_strong(expected, internal::TriggerState::kAwaiting,
+                                                     std::memory_order_acq_rel,
+                                                     std::memory_order_acquire) ||
+                  signaled_before_wait(*w, trigger);
+    }
+  } else {
+    // (If this throws, which only misuse makes it do, a dump may show the fiber suspended
+    // until its next wait.)
+    suspended = try_suspend_general(trigger, x, y, action);
+  }
   if (!suspended) suspended_at_.store(0, std::memory_order_relaxed);
   return suspended;
 }

@@ -53,7 +53,10 @@ struct FiberShard;       // picos/internal/debug_registry.h
 struct FiberDebugExtra;  // picos/internal/debug_registry.h
 // With traces on, Trigger::await calls it on the awaiting fiber's stack (picos/debug.h), with
 // its own return address: the trace starts at await's caller.
-void capture_await_trace(const void* from) noexcept;
+// With traces on: the trace of the await the fiber starts (Trigger::await), from the frame
+// `from` returns to, and the end of that await (the trace no longer describes the fiber).
+void capture_await_trace(Fiber& fiber, const void* from) noexcept;
+void end_await_trace(Fiber& fiber) noexcept;
 // A fiber's cancel slot: the state of the trigger it waits on while suspended cancelably (a
 // TriggerState*), null while it does not, or busy() while a canceler takes the trigger out.
 // Shared by the fiber and the canceler it attached to its computation (picos/fiber.cc).
@@ -203,14 +206,18 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
 
   // With traces on: stores the stack from the frame that `from` returns to (a
   // __builtin_return_address(0)) as the spawn's trace (`spawn`), or as the trace of the await
-  // in progress, which the suspension that follows claims (claim_trace: schedulers may call
-  // try_suspend from another stack).
+  // in progress, until end_trace (dumps show it while the fiber is suspended in that await).
   void capture_trace(bool spawn, const void* from) noexcept;
-  void claim_trace(std::uint64_t suspended_at) noexcept;
-  friend void internal::capture_await_trace(const void* from) noexcept;
+  void end_trace() noexcept;
+  friend void internal::capture_await_trace(Fiber& fiber, const void* from) noexcept;
+  friend void internal::end_await_trace(Fiber& fiber) noexcept;
 
-  // try_suspend without the debug state (defined, and only used, in fiber.cc).
-  inline bool try_suspend_impl(const Trigger& trigger, void* x, void* y, Trigger::Action action);
+  // try_suspend without the debug state, in every case; its fast path is inline in it.
+  bool try_suspend_general(const Trigger& trigger, void* x, void* y, Trigger::Action action);
+  // try_suspend's outcomes after publishing `trigger` in slot `w`: the computation was
+  // canceled, or the trigger was signaled, before the wait began. Both return false.
+  static bool canceled_before_wait(internal::WaitSlot& w, const Trigger& trigger);
+  static bool signaled_before_wait(internal::WaitSlot& w, const Trigger& trigger) noexcept;
 
   struct Restore {
     Fiber* f;

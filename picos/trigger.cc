@@ -49,24 +49,29 @@ bool Trigger::is_initial() const {
 }
 
 namespace {
-// With traces on: the trace is taken here, on the awaiting fiber's stack (the scheduler may
-// suspend it from another), from `from` (await's caller) outwards. Out of line, so that the
-// usual path stays a tail call.
-[[gnu::noinline, gnu::cold]] std::exception_ptr await_traced(const Trigger& t, const void* from) {
-  internal::capture_await_trace(from);
-  return internal::current_handler().await(t);
+// await() when the trigger is being awaited (misuse) or traces are on: out of line, so that the
+// usual path is a load, a test and a tail call. With traces on, the trace is taken here, on the
+// awaiting fiber's stack (the scheduler may suspend it from another), from `from` (await's
+// caller) outwards; it describes this await until the await returns.
+[[gnu::noinline, gnu::cold]] std::exception_ptr await_slow(const Trigger& t, std::uint8_t state,
+                                                           const void* from) {
+  if (state != TriggerState::kInitial) (void)t.is_initial();  // throws: already awaiting
+  Fiber& fiber = Fiber::current();  // the same fiber after the await, whatever the thread
+  internal::capture_await_trace(fiber, from);
+  std::exception_ptr r = internal::current_handler().await(t);
+  internal::end_await_trace(fiber);
+  return r;
 }
 }  // namespace
 
 std::exception_ptr Trigger::await() const {
-  // is_initial(), with its throw out of the way of the usual path.
-  const auto state = s_->state_.load(std::memory_order_acquire);
-  if (state == TriggerState::kSignaled) return nullptr;
-  if (state != TriggerState::kInitial) [[unlikely]] {
-    (void)is_initial();  // throws: already awaiting
-  }
-  if (internal::fiber_traces_on.load(std::memory_order_relaxed)) [[unlikely]] {
-    return await_traced(*this, __builtin_return_address(0));
+  // One test for the three unusual cases: already signaled, misuse (already awaiting), and
+  // traces on (kInitial is 0).
+  const std::uint8_t state = s_->state_.load(std::memory_order_acquire);
+  const std::uint8_t traces = internal::fiber_traces_on.load(std::memory_order_relaxed);
+  if ((state | traces) != 0) [[unlikely]] {
+    if (state == TriggerState::kSignaled) return nullptr;
+    return await_slow(*this, state, __builtin_return_address(0));
   }
   return internal::current_handler().await(*this);
 }

@@ -140,10 +140,9 @@ extern std::atomic<bool> fiber_traces_on;
 struct FiberDebugExtra {
   static constexpr int kDepth = 24;  // debug::kTraceDepth
   std::string name;
-  // `stack` is the trace of the suspension that began then (debug ticks); kPending: of an
-  // await not suspended yet.
-  static constexpr std::uint64_t kPending = ~std::uint64_t{0};
-  std::uint64_t stack_at = 0;
+  // `stack` is the trace of the await in progress (Trigger::await sets it and clears it when
+  // the await returns): the fiber's suspension, if it is suspended.
+  bool awaiting = false;
   int depth = 0;        // of `stack`
   int spawn_depth = 0;  // of `spawn_stack` (0: not captured)
   void* stack[kDepth];
