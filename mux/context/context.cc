@@ -6,12 +6,13 @@
 //    it a `Hop` {resumer, from = nullptr, to}.
 //  - A context may hand the thread to another with switch_to(): it publishes the target in
 //    the ThreadState its Resumer recorded (the run() call's thread, which every context under
-//    it runs on), passes its Resumer on and jumps straight to the target with a Hop
-//    {resumer, from = itself, to}.
-//  - Every context, when it starts or returns from a jump, reads the Hop first (`arrive`):
-//    the jumper's saved fcontext goes to the Resumer (from run()) or to the jumping context
-//    (from switch_to). suspend() jumps back to the Resumer, naming itself in `returned`; so
-//    does the final switch after the entry function returns. After a jump the context reads
+//    it runs on), passes its Resumer on and jumps straight to the target, handing it itself
+//    (or, for the target's first run, a Hop {resumer, from = itself, to}).
+//  - Every context, when it starts or returns from a jump, reads what it was handed first
+//    (`arrive`): the jumper's saved fcontext goes to the Resumer (from run()) or to the
+//    jumping context (from switch_to). A Hop is told from a context by its low bit, set on
+//    Hops. suspend() jumps back to the Resumer, naming itself in `returned`; so does the
+//    final switch after the entry function returns. After a jump the context reads
 //    no thread_local it read before: it may be on a different thread.
 //  - run() never migrates (only contexts running under it return to it, on the thread running
 //    that run()), so it may keep thread-local state across its jump; it re-reads it anyway.
@@ -21,6 +22,7 @@
 #include "mux/context/context.h"
 
 #include <boost/context/detail/fcontext.hpp>
+#include <cstdint>
 
 #include "mux/context/internal/fatal.h"
 #include "mux/context/internal/sanitizers.h"
@@ -60,25 +62,44 @@ struct Context::Hop {
   Context* to;       // the target
 };
 
-// Records where the jumper's state was saved: in the Resumer (a jump from run()) or in the
-// context that switched (switch_to). Under ASan it also ends the switch (`fake_stack`: the
-// slot given to its start, null on a first entry), and a jump from run() tells the target the
-// resumer's stack bounds, for jumping back.
-Context::Resumer* Context::arrive(void* fctx, Hop* hop,
-                                  [[maybe_unused]] void* fake_stack) noexcept {
-  Resumer* r = hop->resumer;
+namespace {
+// A Hop's address with the low bit set, as jumps hand it over.
+void* tag(void* hop) noexcept {
+  return static_cast<char*>(hop) + 1;  // (Hops are aligned: the bit was clear)
+}
+}  // namespace
+
+const Context::Hop* Context::untag(void* data) noexcept {
+  return reinterpret_cast<const Hop*>(static_cast<char*>(data) - 1);
+}
+
+// Records where the jumper's state was saved: in the context that switched (switch_to; `data`
+// is that context, or a Hop naming it for a first run) or in the Resumer (a jump from run(),
+// always a Hop). Under ASan it also ends the switch (`fake_stack`: the slot given to its
+// start, null on a first entry), and a jump from run() tells the target the resumer's stack
+// bounds, for jumping back.
+void Context::arrive(void* fctx, void* data, [[maybe_unused]] void* fake_stack) noexcept {
+  const auto bits = reinterpret_cast<std::uintptr_t>(data);
+  if ((bits & 1) == 0) [[likely]] {
+    static_cast<Context*>(data)->fctx_ = fctx;
+#ifdef PICOS_CONTEXT_ASAN
+    __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#endif
+    return;
+  }
+  const Hop* hop = untag(data);
   if (hop->from != nullptr) {
     hop->from->fctx_ = fctx;
 #ifdef PICOS_CONTEXT_ASAN
     __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
 #endif
   } else {
+    Resumer* r = hop->resumer;
     r->ctx = fctx;
 #ifdef PICOS_CONTEXT_ASAN
     __sanitizer_finish_switch_fiber(fake_stack, &r->stack_bottom, &r->stack_size);
 #endif
   }
-  return r;
 }
 
 namespace {
@@ -96,7 +117,7 @@ Context::Context(Entry entry, void* arg, std::size_t stack_size) noexcept
 
 Context::~Context() {
   if (resumer_ != nullptr) internal::fatal("a Context was destroyed while it was running");
-  if (started_ && !finished_) release_stack(/*abandoned=*/true);
+  if (phase_ == kStarted) release_stack(/*abandoned=*/true);
 }
 
 PICOS_NOIPA Context* Context::current() noexcept { return internal::thread_state()->current; }
@@ -104,7 +125,7 @@ PICOS_NOIPA Context* Context::current() noexcept { return internal::thread_state
 void Context::start() noexcept {
   stack_ = StackPool::take(stack_size_);
   fctx_ = bc::make_fcontext(stack_->top(), stack_->usable_size(), &Resumer::enter);
-  started_ = true;
+  phase_ = kStarted;
 }
 
 void Context::release_stack(bool abandoned) noexcept {
@@ -115,9 +136,9 @@ void Context::release_stack(bool abandoned) noexcept {
 }
 
 Context::Outcome Context::run() noexcept {
-  if (finished_) internal::fatal("Context::resume() called on a finished context");
+  if (phase_ == kFinished) internal::fatal("Context::resume() called on a finished context");
   if (resumer_ != nullptr) internal::fatal("Context::resume() called on a running context");
-  if (!started_) start();
+  if (phase_ == kNew) start();
 
   internal::ThreadState* ts = internal::thread_state();
   if (!ts->prepared) [[unlikely]] {
@@ -140,7 +161,7 @@ Context::Outcome Context::run() noexcept {
   void* fake_stack = nullptr;
   __sanitizer_start_switch_fiber(&fake_stack, stack_->limit(), stack_->usable_size());
 #endif
-  bc::transfer_t t = bc::jump_fcontext(fctx_, &hop);
+  bc::transfer_t t = bc::jump_fcontext(fctx_, tag(&hop));
 #ifdef PICOS_CONTEXT_ASAN
   __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
 #endif
@@ -149,7 +170,7 @@ Context::Outcome Context::run() noexcept {
   ts->current = outer;
   ts->stack = outer_stack;
   Context* back = r.returned;
-  if (back->finished_) {
+  if (back->phase_ == kFinished) {
     back->release_stack(/*abandoned=*/false);
     return {back, true};
   }
@@ -180,24 +201,15 @@ void Context::suspend() noexcept {
   __sanitizer_start_switch_fiber(&fake_stack, r->stack_bottom, r->stack_size);
 #endif
   bc::transfer_t t = bc::jump_fcontext(r->ctx, nullptr);
-  // Resumed, possibly by another thread: only the Hop it was handed is trusted from here on.
-  (void)arrive(t.fctx, static_cast<Hop*>(t.data), fake_stack);
+  // Resumed, possibly by another thread: only what it was handed is trusted from here on.
+  arrive(t.fctx, t.data, fake_stack);
 }
 
-void Context::switch_to(Context& next) noexcept {
-  Resumer* r = resumer_;
-  if (r == nullptr) internal::fatal("Context::switch_to() called on a context that is not running");
-  if (&next == this) internal::fatal("Context::switch_to() called with the running context");
-  if (next.finished_) internal::fatal("Context::switch_to() called with a finished context");
-  if (next.resumer_ != nullptr)
-    internal::fatal("Context::switch_to() called with a running context");
-  stack_->check_canary();
-  if (!next.started_) next.start();
+void Context::jump_to(Context& next, Resumer* r, void* data) noexcept {
   r->ts->current = &next;
   r->ts->stack = next.stack_;
   resumer_ = nullptr;
   next.resumer_ = r;
-  Hop out{r, this, &next};
 #ifdef PICOS_CONTEXT_TSAN
   __tsan_switch_to_fiber(next.stack_->tsan_fiber(), 0);
 #endif
@@ -205,21 +217,48 @@ void Context::switch_to(Context& next) noexcept {
 #ifdef PICOS_CONTEXT_ASAN
   __sanitizer_start_switch_fiber(&fake_stack, next.stack_->limit(), next.stack_->usable_size());
 #endif
-  bc::transfer_t t = bc::jump_fcontext(next.fctx_, &out);
-  (void)arrive(t.fctx, static_cast<Hop*>(t.data), fake_stack);
+  bc::transfer_t t = bc::jump_fcontext(next.fctx_, data);
+  arrive(t.fctx, t.data, fake_stack);
+}
+
+void Context::switch_to(Context& next) noexcept {
+  // The usual case, with its checks in one test: this context runs, `next` is suspended
+  // (started, not finished, not running; so not this one either).
+  Resumer* const r = resumer_;
+  if (r == nullptr || next.resumer_ != nullptr || next.phase_ != kStarted) [[unlikely]] {
+    switch_to_slow(next);
+    return;
+  }
+  stack_->check_canary();
+  jump_to(next, r, this);
+}
+
+void Context::switch_to_slow(Context& next) noexcept {
+  Resumer* const r = resumer_;
+  if (r == nullptr) internal::fatal("Context::switch_to() called on a context that is not running");
+  if (&next == this) internal::fatal("Context::switch_to() called with the running context");
+  if (next.phase_ == kFinished) {
+    internal::fatal("Context::switch_to() called with a finished context");
+  }
+  if (next.resumer_ != nullptr)
+    internal::fatal("Context::switch_to() called with a running context");
+  stack_->check_canary();
+  next.start();  // the only case left: `next` has not run yet
+  Hop out{r, this, &next};
+  jump_to(next, r, tag(&out));
 }
 
 void Context::Resumer::enter(bc::transfer_t t) noexcept {
-  Hop* hop = static_cast<Hop*>(t.data);
-  Resumer* r = arrive(t.fctx, hop, nullptr);
-  Context* self = hop->to;
+  // A first run is always handed a (tagged) Hop.
+  Context* self = untag(t.data)->to;
+  arrive(t.fctx, t.data, nullptr);
   self->entry_(self->arg_);
 
   // Finished. The resumer may have changed while the entry function ran (migration, switches).
   self->stack_->check_canary();
-  r = self->resumer_;
+  Resumer* r = self->resumer_;
   self->resumer_ = nullptr;
-  self->finished_ = true;
+  self->phase_ = kFinished;
   r->returned = self;
 #ifdef PICOS_CONTEXT_TSAN
   __tsan_switch_to_fiber(r->tsan_fiber, 0);

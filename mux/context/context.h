@@ -123,8 +123,8 @@ class Context {
   void* arg() const noexcept { return arg_; }
 
   // Whether `resume()` ran at least once / the entry function returned. Owner's thread; free.
-  bool started() const noexcept { return started_; }
-  bool finished() const noexcept { return finished_; }
+  bool started() const noexcept { return phase_ != kNew; }
+  bool finished() const noexcept { return phase_ == kFinished; }
   // The stack size in bytes, after rounding (a multiple of the page size, >= kMinStackSize).
   std::size_t stack_size() const noexcept { return stack_size_; }
 
@@ -142,10 +142,18 @@ class Context {
   // The run() call running this context; lives on the resumer's stack. Defined in
   // context.cc, where its static member is also the fcontext entry point.
   struct Resumer;
-  // What every jump into a context carries (context.cc).
+  // What a jump from run(), or into a context's first run, carries (context.cc).
   struct Hop;
-  // The bookkeeping of a context that has just been jumped into.
-  static Resumer* arrive(void* fctx, Hop* hop, void* fake_stack) noexcept;
+  // The bookkeeping of a context that has just been jumped into: `data` is the context that
+  // jumped (a switch_to between started contexts), or a Hop tagged with its low bit.
+  static void arrive(void* fctx, void* data, void* fake_stack) noexcept;
+  // The Hop behind a tagged `data`.
+  static const Hop* untag(void* data) noexcept;
+  // switch_to's checks and the first run of `next`: everything but the usual case.
+  void switch_to_slow(Context& next) noexcept;
+  // The jump itself: publishes `next` as running under `r`, jumps with `data`, and does the
+  // arrival's bookkeeping when this context is resumed.
+  void jump_to(Context& next, Resumer* r, void* data) noexcept;
 
   // Takes a stack from the calling thread's pool and prepares the first switch.
   void start() noexcept;
@@ -158,8 +166,8 @@ class Context {
   Stack* stack_ = nullptr;      // taken from the pool at first resume
   void* fctx_ = nullptr;        // saved fcontext of this context while suspended
   Resumer* resumer_ = nullptr;  // the run() frame that runs it now; nullptr unless running
-  bool started_ = false;
-  bool finished_ = false;
+  enum Phase : unsigned char { kNew, kStarted, kFinished };
+  Phase phase_ = kNew;
 };
 
 }  // namespace picos::mux::context
