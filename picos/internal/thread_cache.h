@@ -1,15 +1,24 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
 // picos/internal/thread_cache.h — per-thread free lists for the core's small, fixed-size
-// objects.
+// objects, refilled from slabs.
 //
-// Triggers, fibers, cancel slots and timer entries are created and dropped at every wait,
-// spawn or timer. `ThreadCache<T>` keeps up to kMax freed blocks of sizeof(T) per thread and
-// serves the next allocation from them, instead of malloc: no lock, no atomic, a few
-// instructions. A block freed on another thread than the one that allocated it simply joins
-// that thread's list; the lists are bounded, so a thread that only frees (a timer thread, a
-// remote canceler) gives the excess back to malloc. Each thread's list is returned to malloc
-// when the thread exits.
+// Triggers, fibers, cancel slots and computation states are created and dropped at every
+// wait, spawn or timer. `ThreadCache<T>` keeps freed blocks of sizeof(T) on a list per thread
+// and serves the next allocation from it: no lock, no atomic, a few instructions. When the
+// list is empty it takes a whole slab (about 4 KiB: one malloc for 30 to 100 blocks) and lists
+// the blocks it did not hand out. So a burst of allocations (a thousand
+// fibers spawned at once) calls malloc once per slab instead of once per object, and frees
+// none of them one by one.
+//
+// A block freed on another thread than the one that allocated it joins that thread's list.
+// A list holds up to kMax blocks (plus one slab's worth, right after a refill); a block freed
+// to a full list is given back to its slab, whose address precedes the block's storage (8
+// bytes, what malloc's chunk header would take), and so is every listed block when the thread
+// exits. A slab counts the blocks not given back (an
+// atomic: blocks are given back on any thread) and is freed with the last. Memory therefore
+// follows the live objects plus the lists, with one caveat of every slab allocator: a few
+// long-lived objects keep their slabs (4 KiB each) allocated.
 //
 // A class opts in by deriving from `ThreadCached<itself>`, which routes its operator
 // new/delete here:
@@ -23,6 +32,7 @@
 #ifndef PICOS_INTERNAL_THREAD_CACHE_H_
 #define PICOS_INTERNAL_THREAD_CACHE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -47,11 +57,12 @@ class ThreadCache {
 #if PICOS_INTERNAL_THREAD_CACHE
     if (size == sizeof(T)) {
       List& l = list;
-      if (Block* b = l.head) {
+      if (Link* b = l.head) [[likely]] {
         l.head = b->next;
         --l.size;
         return b;
       }
+      return refill();
     }
 #endif
     return ::operator new(size);
@@ -61,48 +72,109 @@ class ThreadCache {
 #if PICOS_INTERNAL_THREAD_CACHE
     if (size == sizeof(T)) {
       List& l = list;
-      if (l.size < kMax) {
-        if (!l.reaper_armed) arm_reaper();
-        auto* b = static_cast<Block*>(p);
+      if (l.size < kMax) [[likely]] {
+        if (!l.reaper_armed) [[unlikely]]
+          arm_reaper();
+        auto* b = static_cast<Link*>(p);
         b->next = l.head;
         l.head = b;
         ++l.size;
-        return;
+      } else {
+        give_back(p);
       }
+      return;
     }
 #endif
     ::operator delete(p);
   }
 
+  // Blocks of one slab, and the slabs allocated and not yet freed (for tests).
+  static constexpr std::size_t slab_blocks() noexcept { return kBlocks; }
+  static std::int64_t slabs_for_testing() noexcept { return slabs.load(std::memory_order_relaxed); }
+
  private:
   static_assert(sizeof(T) >= sizeof(void*), "a cached block holds a link");
-  struct Block {
-    Block* next;
+  struct Slab;
+  // What the list links, in the object's storage while it is free.
+  struct Link {
+    Link* next;
   };
+  // A block is its slab's address and the object's storage: the same 8 bytes more than the
+  // object that malloc's chunk header takes.
+  struct Block {
+    Slab* owner;
+    alignas(T) unsigned char bytes[sizeof(T)];
+  };
+  static constexpr std::size_t kBlocks = (4096 - 16) / sizeof(Block);
+  static_assert(kBlocks >= 2, "objects this large are not worth a slab");
+  struct Slab {
+    std::atomic<std::uint32_t> out;  // blocks not given back (handed out or listed)
+    Block blocks[kBlocks];
+  };
+
+  static Block* block_of(void* p) noexcept {
+    return reinterpret_cast<Block*>(static_cast<unsigned char*>(p) - offsetof(Block, bytes));
+  }
+
+  // The list is empty: a new slab, its first block for the caller and the rest listed.
+  [[gnu::noinline]] static void* refill() {
+    auto* s = new Slab;
+    slabs.fetch_add(1, std::memory_order_relaxed);
+    for (Block& b : s->blocks) b.owner = s;
+    List& l = list;
+    if (l.reaped) {  // the thread is exiting: nothing may be listed any more
+      s->out.store(1, std::memory_order_relaxed);
+      return s->blocks[0].bytes;
+    }
+    s->out.store(kBlocks, std::memory_order_relaxed);
+    if (!l.reaper_armed) arm_reaper();
+    Link* head = l.head;
+    for (std::size_t i = kBlocks; i-- > 1;) {
+      auto* link = reinterpret_cast<Link*>(s->blocks[i].bytes);
+      link->next = head;
+      head = link;
+    }
+    l.head = head;
+    l.size += static_cast<std::uint32_t>(kBlocks - 1);
+    return s->blocks[0].bytes;
+  }
+
+  // Returns a block to its slab; the last one frees the slab. Any thread.
+  [[gnu::noinline]] static void give_back(void* p) noexcept {
+    Slab* s = block_of(p)->owner;
+    if (s->out.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      slabs.fetch_sub(1, std::memory_order_relaxed);
+      delete s;
+    }
+  }
+
   // Trivially destructible, so that the hot path reads it straight from thread-local
-  // storage (no initialisation guard); the reaper frees its blocks when the thread exits.
+  // storage (no initialisation guard); the reaper gives its blocks back when the thread exits.
   struct List {
-    Block* head;
+    Link* head;
     std::uint32_t size;
     bool reaper_armed;
+    bool reaped;  // the reaper ran: the thread is exiting
   };
   struct Reaper {
     ~Reaper() {
       List& l = list;
-      while (Block* b = l.head) {
+      while (Link* b = l.head) {
         l.head = b->next;
-        ::operator delete(b);
+        give_back(b);
       }
-      l.size = kMax;  // blocks freed later in this thread's exit go straight to malloc
+      l.size = kMax;  // blocks freed later in this thread's exit go straight back
+      l.reaped = true;
     }
   };
-  // The first time this thread caches a block: registers the reaper.
+  // The first time this thread lists a block: registers the reaper.
   [[gnu::noinline]] static void arm_reaper() noexcept {
     static thread_local Reaper reaper;  // constructed here, destroyed at thread exit
     (void)reaper;
     list.reaper_armed = true;
   }
   static constinit thread_local List list;
+  static inline std::atomic<std::int64_t> slabs{0};
 };
 
 template <typename T, std::uint32_t kMax>

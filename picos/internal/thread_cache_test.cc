@@ -1,0 +1,131 @@
+// Copyright 2026 The Picos for C++ Authors.
+
+#include "picos/internal/thread_cache.h"
+
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace picos::internal {
+namespace {
+
+struct Small : ThreadCached<Small> {
+  std::uint64_t a = 1;
+  std::uint64_t b = 2;
+  std::uint64_t c = 3;
+};
+
+struct alignas(32) Wide : ThreadCached<Wide> {
+  unsigned char bytes[96];
+};
+
+// A type larger than Small that derives from it: its blocks go to malloc.
+struct Larger : Small {
+  std::uint64_t extra[8] = {};
+};
+
+#if PICOS_INTERNAL_THREAD_CACHE
+
+TEST(ThreadCacheTest, BurstTakesSlabsAndReusesBlocks) {
+  // Several slabs' worth, all of which fits in a thread's list once freed (kMax = 1,024).
+  const std::size_t per_slab = ThreadCache<Small>::slab_blocks();
+  const std::size_t n = 5 * per_slab + 3;
+  ASSERT_LE(6 * per_slab, 1024u);
+  const std::int64_t slabs = static_cast<std::int64_t>((n + per_slab - 1) / per_slab);
+  std::thread([&] {
+    const std::int64_t slabs_before = ThreadCache<Small>::slabs_for_testing();
+    std::vector<Small*> v;
+    std::set<Small*> seen;
+    for (std::size_t i = 0; i < n; ++i) {
+      Small* s = new Small;
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(s) % alignof(Small), 0u);
+      EXPECT_TRUE(seen.insert(s).second) << "a block was handed out twice";
+      v.push_back(s);
+    }
+    // One slab per slab_blocks() objects, not one malloc per object.
+    EXPECT_EQ(ThreadCache<Small>::slabs_for_testing() - slabs_before, slabs);
+    for (Small* s : v) {
+      EXPECT_EQ(s->a + s->b + s->c, 6u);  // nothing overwrote another object
+      delete s;
+    }
+    // Freed blocks are listed and handed out again, without new slabs.
+    for (std::size_t i = 0; i < n; ++i) {
+      Small* s = new Small;
+      EXPECT_TRUE(seen.count(s) == 1);
+      v[i] = s;
+    }
+    EXPECT_EQ(ThreadCache<Small>::slabs_for_testing() - slabs_before, slabs);
+    for (Small* s : v) delete s;
+  }).join();
+}
+
+TEST(ThreadCacheTest, ExitedThreadsGiveEverySlabBack) {
+  const std::int64_t before = ThreadCache<Small>::slabs_for_testing();
+  // Allocated on one thread, freed on another (whose list overflows past kMax and gives the
+  // rest back to the slabs), both threads exit: no slab is left.
+  std::vector<Small*> v;
+  std::thread([&] {
+    for (int i = 0; i < 5000; ++i) v.push_back(new Small);
+  }).join();
+  std::thread([&] {
+    for (Small* s : v) delete s;
+  }).join();
+  EXPECT_EQ(ThreadCache<Small>::slabs_for_testing(), before);
+}
+
+TEST(ThreadCacheTest, ConcurrentCrossThreadFrees) {
+  const std::int64_t before = ThreadCache<Small>::slabs_for_testing();
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 20000;
+  std::vector<std::vector<Small*>> made(kThreads);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) made[t].push_back(new Small);
+    });
+  }
+  for (auto& t : ts) t.join();
+  ts.clear();
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      // Each thread frees another's objects, interleaved with its own allocations.
+      for (Small* s : made[(t + 1) % kThreads]) {
+        delete s;
+        delete new Small;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(ThreadCache<Small>::slabs_for_testing(), before);
+}
+
+TEST(ThreadCacheTest, OverAlignedTypesStayAligned) {
+  std::thread([] {
+    std::vector<Wide*> v;
+    for (std::size_t i = 0; i < 3 * ThreadCache<Wide>::slab_blocks(); ++i) {
+      v.push_back(new Wide);
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(v.back()) % 32, 0u);
+      std::memset(v.back()->bytes, 0xab, sizeof v.back()->bytes);
+    }
+    for (Wide* w : v) delete w;
+  }).join();
+}
+
+#endif  // PICOS_INTERNAL_THREAD_CACHE
+
+TEST(ThreadCacheTest, LargerDerivedObjectsGoToMalloc) {
+  const std::int64_t before = ThreadCache<Small>::slabs_for_testing();
+  std::thread([] {
+    std::vector<Small*> v;
+    for (int i = 0; i < 1000; ++i) v.push_back(new Larger);
+    for (Small* s : v) delete static_cast<Larger*>(s);
+  }).join();
+  EXPECT_EQ(ThreadCache<Small>::slabs_for_testing(), before);
+}
+
+}  // namespace
+}  // namespace picos::internal
