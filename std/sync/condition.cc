@@ -4,6 +4,7 @@
 
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "picos/debug.h"
@@ -42,15 +43,15 @@ void Condition::wait(Mutex& mutex) {
 }
 
 void Condition::signal() noexcept {
-  Trigger wake;
+  std::optional<Trigger> wake;  // (not a Trigger: constructing one allocates a new trigger)
   {
     internal::SpinLockGuard guard(lock_);
     Waiter* w = waiters_.pop_front();
     if (!w) return;
     w->granted = true;
-    wake = w->trigger;  // copy: the node may be gone once we unlock
+    wake.emplace(w->trigger);  // copy: the node may be gone once we unlock
   }
-  wake.signal();
+  wake->signal();
 }
 
 void Condition::broadcast() noexcept {

@@ -11,6 +11,7 @@
 
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 
 #include "picos/debug.h"
@@ -93,7 +94,7 @@ void Mutex::unlock() {
   if (state_.compare_exchange_strong(s, 0, std::memory_order_release, std::memory_order_relaxed)) {
     return;
   }
-  Trigger wake;
+  std::optional<Trigger> wake;  // (not a Trigger: constructing one allocates a new trigger)
   {
     internal::SpinLockGuard guard(lock_);
     Waiter* next = waiters_.pop_front();
@@ -106,9 +107,9 @@ void Mutex::unlock() {
     owner_.store(next->fiber, std::memory_order_relaxed);  // stays locked: handed over directly
     // Copy the handle: once we unlock, a canceled waiter may see `granted`, pass the mutex
     // on and return, and its node (on its stack) is gone.
-    wake = next->trigger;
+    wake.emplace(next->trigger);
   }
-  wake.signal();
+  wake->signal();
 }
 
 }  // namespace picos::sync

@@ -7,8 +7,8 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "picos/debug.h"
 
 namespace picos::sync {
@@ -56,7 +56,7 @@ void Semaphore::release(std::int64_t n) {
     throw std::invalid_argument("picos::sync::Semaphore::release: negative count " +
                                 std::to_string(n));
   }
-  std::vector<Trigger> wake;
+  absl::InlinedVector<Trigger, 2> wake;  // the usual release wakes one: no allocation
   {
     internal::SpinLockGuard guard(lock_);
     // Waiters exist only while the count is zero, so only a release with no waiter can
