@@ -76,7 +76,7 @@ class TimerHeap {
 
  private:
   Entry pop_top();
-  void sift_up(std::size_t i) noexcept;
+  void sift_up(std::size_t i) noexcept;  // entry i, due before its parent, moves up
   void compact();
 
   std::vector<Entry> heap_;
