@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "mux/common/fiber_body.h"
 #include "mux/common/inbox.h"
 #include "mux/common/kernel.h"
@@ -66,11 +67,11 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   }
   // The next ready fiber, after letting remote wake-ups (always) and due timers (every 64th
   // dispatch) in; nullptr if none.
-  Record* next_ready();
+  ABSL_ATTRIBUTE_ALWAYS_INLINE Record* next_ready();
   // On the running fiber, which is already queued or parked on a trigger: hands the thread to
   // the next ready fiber directly (no-op if that is the caller itself), or, with none ready
   // or a fatal error pending, goes back to the loop. Returns when the caller runs again.
-  void transfer() noexcept;
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void transfer() noexcept;
   void spend_quota();
   void run_one(Record* r);
   void finished(Record* r);
@@ -100,7 +101,7 @@ void Scheduler::dispatch(Record* r) noexcept {
   set_current_fiber(r->fiber.get());
 }
 
-Record* Scheduler::next_ready() {
+inline Record* Scheduler::next_ready() {
   (void)inbox_.take_into(ready_);
   if ((records_.counters().switches.bump() & 63) == 0) {
     (void)fire_timers();
@@ -109,7 +110,7 @@ Record* Scheduler::next_ready() {
   return ready_.pop();
 }
 
-void Scheduler::transfer() noexcept {
+inline void Scheduler::transfer() noexcept {
   Record* self = current_;
   Record* next = fatal_ ? nullptr : next_ready();
   if (next == self) {
