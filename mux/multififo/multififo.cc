@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
 #include "mux/common/fiber_body.h"
 #include "mux/common/kernel.h"
@@ -219,19 +220,19 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // again, possibly on another worker.
   void switch_out(Worker* w) noexcept;
   // Queues or parks w.unsettled according to w.pending (see Worker::unsettled).
-  void settle(Worker& w) noexcept;
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void settle(Worker& w) noexcept;
   // Makes `r` the fiber running on `w`.
-  void dispatch(Worker& w, Record* r) noexcept;
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void dispatch(Worker& w, Record* r) noexcept;
   bool try_suspend(Worker& w, Record* r) noexcept;
   void finished(Worker& w, Record* r);
   void spend_quota();
   // The head of `w`'s queue; for a thief (another worker) with child_first, the tail.
-  Record* pop_own(Worker& w, bool thief = false) noexcept;
+  ABSL_ATTRIBUTE_ALWAYS_INLINE Record* pop_own(Worker& w, bool thief = false) noexcept;
   Record* steal(Worker& w) noexcept;
-  Record* take_balanced(Worker& w) noexcept;
+  ABSL_ATTRIBUTE_ALWAYS_INLINE Record* take_balanced(Worker& w) noexcept;
   // Pushes onto `w`'s queue (at the head for a canceled fiber) and wakes a sleeper if `w`
   // now has more than one fiber queued.
-  void push(Worker& w, Record* r, bool front) noexcept;
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void push(Worker& w, Record* r, bool front) noexcept;
   void push_foreign(Record* r, bool front) noexcept;
   // Whether some worker has at least `at_least` fibers queued.
   bool any_ready(std::size_t at_least = 1) const noexcept;
@@ -313,7 +314,7 @@ void Scheduler::entry(void* arg) noexcept {
   common::run_main(r->main, r->error);
 }
 
-void Scheduler::dispatch(Worker& w, Record* r) noexcept {
+inline void Scheduler::dispatch(Worker& w, Record* r) noexcept {
   w.remaining_quota = options_.quota;
   w.current = r;
   r->last_worker = w.index;
@@ -344,7 +345,7 @@ void Scheduler::switch_out(Worker* w) noexcept {
   settle(*this_worker());
 }
 
-void Scheduler::settle(Worker& w) noexcept {
+inline void Scheduler::settle(Worker& w) noexcept {
   Record* prev = std::exchange(w.unsettled, nullptr);
   if (prev == nullptr) return;
   switch (std::exchange(w.pending, Pending::kNone)) {
@@ -449,7 +450,7 @@ void Scheduler::resume(const Trigger& trigger, void* record, void* sched) noexce
 
 // ---- queues and wake-ups -----------------------------------------------------------
 
-void Scheduler::push(Worker& w, Record* r, bool front) noexcept {
+inline void Scheduler::push(Worker& w, Record* r, bool front) noexcept {
   w.lock.lock();
   if (front) {
     w.ready.push_front(r);
@@ -535,7 +536,7 @@ void Scheduler::stop() noexcept {
   idle_cv_.notify_all();
 }
 
-Record* Scheduler::pop_own(Worker& w, bool thief) noexcept {
+inline Record* Scheduler::pop_own(Worker& w, bool thief) noexcept {
   if (w.size.load(std::memory_order_relaxed) == 0) return nullptr;
   w.lock.lock();
   Record* r = thief && options_.child_first ? w.ready.pop_back() : w.ready.pop_front();
@@ -562,7 +563,7 @@ Record* Scheduler::steal(Worker& w) noexcept {
 // the worker has fibers queued, plus one -- look at a random other worker and take its
 // oldest fiber if its queue is longer. Without this, a worker that stole a single fiber that
 // keeps yielding would run it alone while the other fibers share the remaining workers.
-Record* Scheduler::take_balanced(Worker& w) noexcept {
+inline Record* Scheduler::take_balanced(Worker& w) noexcept {
   if (n_ == 1 || --w.countdown_to_balance > 0) return nullptr;
   auto own = static_cast<std::int64_t>(w.size.load(std::memory_order_relaxed));
   w.countdown_to_balance = own + 1;
