@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "io/testing.h"
 #include "mux/testing/testing.h"
 #include "picos/picos.h"
 #include "std/sync/sync_testing.h"
@@ -29,8 +30,8 @@ namespace st = picos::sync::testing;
 
 using namespace std::chrono_literals;
 
-constexpr auto kPatience = 20s;  // a bound for what must happen, never a timing assertion
-constexpr int kThreads = 4;      // of the pools that test concurrency
+using testing::kPatience;
+constexpr int kThreads = 4;  // of the pools that test concurrency
 
 // A one-shot gate for pool threads (OS threads: std synchronisation is right there).
 class Gate {
@@ -52,17 +53,7 @@ class Gate {
   bool open_ = false;
 };
 
-// Until `done()`, letting other fibers (and the pool) run; false after kPatience.
-template <typename P>
-bool eventually(P done) {
-  const auto deadline = std::chrono::steady_clock::now() + kPatience;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    Fiber::yield();
-    std::this_thread::sleep_for(100us);
-  }
-  return true;
-}
+using testing::eventually;
 
 TEST(BlockingTest, ReturnsResultsAndRethrows) {
   picos::testing::run([] {

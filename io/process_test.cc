@@ -35,19 +35,9 @@ namespace {
 namespace st = picos::sync::testing;
 using namespace std::chrono_literals;
 
-constexpr auto kPatience = 20s;  // a bound for what must happen, never a timing assertion
+using testing::kPatience;
 
-// Until `done()`, letting other fibers run; false after kPatience (real time).
-template <typename P>
-bool eventually(P done) {
-  const auto deadline = std::chrono::steady_clock::now() + kPatience;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    Fiber::yield();
-    std::this_thread::sleep_for(200us);
-  }
-  return true;
-}
+using testing::eventually;
 
 // True once `pid` is gone entirely: not running and not a zombie (kill(pid, 0) succeeds on a
 // zombie). Our children's pids are not recycled before they are reaped.

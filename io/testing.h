@@ -14,8 +14,25 @@
 
 #include "gtest/gtest.h"
 #include "io/io.h"
+#include "picos/fiber.h"
 
 namespace picos::io::testing {
+
+// How long a test waits for what must happen (a bound, never a timing assertion).
+inline constexpr std::chrono::seconds kPatience{20};
+
+// Until `done()`, letting other fibers (and threads: a blocking pool, a child process) run;
+// false after kPatience of real time.
+template <typename P>
+bool eventually(P done) {
+  const auto deadline = std::chrono::steady_clock::now() + kPatience;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    Fiber::yield();
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return true;
+}
 
 // The number of descriptors this process has open (entries of /proc/self/fd, not counting the
 // one used to list them); -1 if /proc is unavailable. Tests compare it before and after to

@@ -19,20 +19,13 @@
 
 #include "gtest/gtest.h"
 #include "poller/epoll_poller.h"
+#include "poller/test_pipe.h"
 #include "poller/uring_poller.h"
 
 namespace picos::internal {
 namespace {
 
-struct Pipe {
-  int fds[2];
-  Pipe() { EXPECT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0); }
-  ~Pipe() {
-    if (fds[0] >= 0) ::close(fds[0]);
-    if (fds[1] >= 0) ::close(fds[1]);
-  }
-  void put() const { ASSERT_EQ(::write(fds[1], "x", 1), 1); }
-};
+using testing::Pipe;
 
 template <typename P>
 class ReactorContractTest : public ::testing::Test {

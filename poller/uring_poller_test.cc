@@ -22,23 +22,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "poller/test_pipe.h"
 
 namespace picos::internal {
 namespace {
 
-struct Pipe {
-  int fds[2];
-  Pipe() { EXPECT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0); }
-  ~Pipe() {
-    if (fds[0] >= 0) ::close(fds[0]);
-    if (fds[1] >= 0) ::close(fds[1]);
-  }
-  void put() const { ASSERT_EQ(::write(fds[1], "x", 1), 1); }
-  void take() const {
-    char c;
-    ASSERT_EQ(::read(fds[0], &c, 1), 1);
-  }
-};
+using testing::Pipe;
 
 class UringPollerTest : public ::testing::Test {
  protected:
