@@ -158,6 +158,60 @@ TEST(DebugTest, BlockedFibersAreListedWithNamesAndLabels) {
   });
 }
 
+TEST(DebugTest, StatesTellRunningReadyAndSuspendedFibers) {
+  picos::testing::run([] {
+    // The fiber taking the dump is running (where it is listed: a run's main fiber on the
+    // thread scheduler, or with no scheduler, is not).
+    const std::uint64_t me = Fiber::current().id();
+    {
+      const std::vector<debug::FiberInfo> infos = debug::fibers();
+      if (const debug::FiberInfo* i = find(infos, me)) {
+        EXPECT_EQ(i->state, debug::FiberState::kRunning);
+      }
+    }
+    // Fibers that yield until told to stop, more of them than any column of the matrix has
+    // threads: at any moment some are queued (ready), unless each has a thread of its own
+    // (then all of them are running once their threads have started).
+    constexpr int kSpinners = 8;
+    std::atomic<bool> stop{false};
+    std::vector<std::uint64_t> ids;
+    std::vector<Computation<void>> done;
+    for (int k = 0; k < kSpinners; ++k) {
+      Computation<void> c;
+      done.push_back(c);
+      ids.push_back(spawn_named("spinner", c, [&stop] {
+        while (!stop.load()) Fiber::yield();
+      }));
+    }
+    bool own_threads = false;
+    bool only_running_or_ready = true;
+    (void)wait_for_dump([&](const std::vector<debug::FiberInfo>& in) {
+      int listed = 0;
+      int ready = 0;
+      int running = 0;
+      for (std::uint64_t id : ids) {
+        const debug::FiberInfo* i = find(in, id);
+        if (i == nullptr) continue;
+        ++listed;
+        if (i->scheduler.find("thread") != std::string::npos) own_threads = true;
+        if (i->state == debug::FiberState::kReady) ++ready;
+        if (i->state == debug::FiberState::kRunning) ++running;
+        if (i->state != debug::FiberState::kReady && i->state != debug::FiberState::kRunning) {
+          only_running_or_ready = false;
+        }
+      }
+      return listed == kSpinners && (own_threads ? running == kSpinners : ready > 0);
+    });
+    EXPECT_TRUE(only_running_or_ready);
+    std::ostringstream out;
+    debug::dump(out);
+    EXPECT_NE(out.str().find(own_threads ? "] running" : "] ready"), std::string::npos)
+        << out.str();
+    stop.store(true);
+    for (const Computation<void>& c : done) c.await();
+  });
+}
+
 TEST(DebugTest, ADeadlockBetweenTwoFibersIsReportedNamingBoth) {
   testing::run([] {
     sync::Mutex a, b;

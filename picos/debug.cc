@@ -158,6 +158,15 @@ void FiberShard::describe(const FiberListing& l, debug::FiberInfo& out) {
   out.worker = l.worker;
   const std::uint64_t at = f.suspended_at_.load(std::memory_order_relaxed);
   out.suspended = at != 0;
+  if (out.suspended) {
+    out.state = debug::FiberState::kSuspended;
+  } else if (l.finishing.load(std::memory_order_relaxed)) {
+    out.state = debug::FiberState::kFinishing;
+  } else if (l.counters == nullptr || l.running.load(std::memory_order_relaxed)) {
+    out.state = debug::FiberState::kRunning;
+  } else {
+    out.state = debug::FiberState::kReady;
+  }
   {
     SpinLockGuard lock(f.name_lock_);
     if (const FiberDebugExtra* x = f.extra_.get()) {
@@ -352,6 +361,20 @@ void install_from_environment() noexcept {
 
 namespace debug {
 
+const char* to_string(FiberState state) noexcept {
+  switch (state) {
+    case FiberState::kRunning:
+      return "running";
+    case FiberState::kReady:
+      return "ready";
+    case FiberState::kSuspended:
+      return "suspended";
+    case FiberState::kFinishing:
+      return "finishing";
+  }
+  return "?";
+}
+
 std::vector<FiberInfo> fibers() {
   std::vector<FiberInfo> out;
   const std::uint64_t now = internal::debug_ticks();
@@ -473,7 +496,9 @@ std::string format_dump() {
     if (i.worker >= 0) s += " worker " + std::to_string(i.worker);
     s += "]";
     if (!i.suspended) {
-      s += " runnable\n";
+      s += " ";
+      s += to_string(i.state);
+      s += "\n";
       format_stack(s, "spawned at", i.spawn_stack);
       continue;
     }

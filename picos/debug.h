@@ -8,7 +8,7 @@
 //
 //   scheduler picos::mux::fifo: 3 live (1 runnable), 3 spawns, 0 finishes, 9 switches, ...
 //   picos: 3 live fiber(s)
-//   fiber 1 [picos::mux::fifo] runnable
+//   fiber 1 [picos::mux::fifo] running
 //   fiber 2 "first" [picos::mux::fifo] suspended 2.013 s: picos::sync::Mutex@0x7ffd1a lock,
 //     held by fiber 3                                              (one line in the dump)
 //   fiber 3 "second" [picos::mux::fifo] suspended 2.013 s: picos::sync::Mutex@0x7ffd3c lock,
@@ -23,9 +23,12 @@
 //    thread that has registered fibers; a dump may run on any thread at any time, while
 //    fibers churn (registering costs a spawn one uncontended lock, finishing another).
 //  - Per fiber: its id (Fiber::id(), unique in the process), its name (Fiber::set_name), the
-//    scheduler that runs it and the worker that took it in, whether it is `suspended` (in a
-//    wait, since when) or `runnable` (running or ready), and, while suspended, its wait label
-//    if the code that suspended it set one.
+//    scheduler that runs it and the worker that took it in, its state: `running` (on a
+//    thread now), `ready` (queued to run), `suspended` (in a wait, since when) or `finishing`
+//    (its main has returned, the scheduler has not let it go yet), and, while suspended, its
+//    wait label if the code that suspended it set one. A fiber of a scheduler that runs each
+//    fiber on a thread of its own (mux/thread, and no scheduler) is running when not
+//    suspended.
 //  - Wait labels: whoever suspends a fiber may say what for, on the trigger it awaits:
 //    `trigger.set_wait_label(kind, object, value)` (picos/trigger.h) with a WaitKind (a static
 //    type name and operation), the object waited on (printed as an address, never read) and
@@ -93,6 +96,11 @@ struct WaitKind {
   bool object_is_what = false;
 };
 
+// Where a live fiber is (see the contract above).
+enum class FiberState { kRunning, kReady, kSuspended, kFinishing };
+// "running", "ready", "suspended", "finishing".
+const char* to_string(FiberState state) noexcept;
+
 // One live fiber, as dump() prints it.
 struct FiberInfo {
   std::uint64_t id = 0;
@@ -100,7 +108,8 @@ struct FiberInfo {
   const void* address = nullptr;
   std::string scheduler;  // "picos::mux::fifo", or "no scheduler (thread)"
   int worker = -1;        // the worker that took it in (multi-threaded schedulers), else -1
-  bool suspended = false;
+  FiberState state = FiberState::kReady;
+  bool suspended = false;                     // state == kSuspended
   std::chrono::nanoseconds suspended_for{0};  // when suspended
   // The wait label, when suspended and labeled (else `what` is empty).
   std::string type;

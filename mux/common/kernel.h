@@ -93,6 +93,7 @@ struct FiberRecord : RecordBase {
   static void record_entry(void* record) noexcept {
     auto* r = static_cast<FiberRecord*>(record);
     run_main(r->main, r->error);
+    r->listing.finishing.store(true, std::memory_order_relaxed);  // for dumps
   }
 
   // What Handler::await returns once the fiber runs again: why try_suspend failed, if it did,

@@ -62,6 +62,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   void dispatch(Record* r) noexcept;
   // From the running fiber `self`: dispatches `next` and switches to it directly.
   void hand_over(Record* self, Record* next) noexcept {
+    self->listing.running.store(false, std::memory_order_relaxed);
     dispatch(next);
     self->ctx.switch_to(next->ctx);
   }
@@ -99,6 +100,7 @@ void Scheduler::dispatch(Record* r) noexcept {
   remaining_quota_ = options_.quota;
   current_ = r;
   set_current_fiber(r->fiber.get());
+  r->listing.running.store(true, std::memory_order_relaxed);  // for dumps
 }
 
 inline Record* Scheduler::next_ready() {
@@ -118,6 +120,7 @@ inline void Scheduler::transfer() noexcept {
     return;
   }
   if (next == nullptr) {
+    self->listing.running.store(false, std::memory_order_relaxed);
     self->ctx.suspend();  // to the loop: it idles until a wake-up
     return;
   }

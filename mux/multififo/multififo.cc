@@ -312,6 +312,7 @@ void Scheduler::entry(void* arg) noexcept {
   Worker* w = this_worker();
   w->sched->settle(*w);  // whoever switched here directly
   common::run_main(r->main, r->error);
+  r->listing.finishing.store(true, std::memory_order_relaxed);  // for dumps
 }
 
 inline void Scheduler::dispatch(Worker& w, Record* r) noexcept {
@@ -319,6 +320,7 @@ inline void Scheduler::dispatch(Worker& w, Record* r) noexcept {
   w.current = r;
   r->last_worker = w.index;
   set_current_fiber(r->fiber.get());
+  r->listing.running.store(true, std::memory_order_relaxed);  // for dumps
 }
 
 void Scheduler::switch_out(Worker* w) noexcept {
@@ -333,6 +335,8 @@ void Scheduler::switch_out(Worker* w) noexcept {
       if (!next) next = pop_own(*w);
     }
   }
+  // Not running from here on (for dumps): before anything can publish it to other workers.
+  self->listing.running.store(false, std::memory_order_relaxed);
   if (next == nullptr) {
     self->ctx.suspend();  // the loop settles us
   } else {

@@ -196,7 +196,10 @@ void Scheduler::fatal(const std::exception_ptr& error) noexcept {
 }
 
 void Scheduler::body(Record* r) noexcept {
+  // For dumps: a fiber with a thread of its own runs whenever it is not suspended.
+  r->listing.running.store(true, std::memory_order_relaxed);
   r->sched->run_main(r->fiber.get(), r->main, r->error);
+  r->listing.finishing.store(true, std::memory_order_relaxed);
   // Fiber-local values are destroyed here, before the run can return, and outside the
   // scheduler's lock.
   internal::FiberShard::remove(&r->listing);  // unlisted before its fiber goes

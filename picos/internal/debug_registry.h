@@ -102,6 +102,13 @@ struct FiberListing {
   // The counters of the scheduler that listed it (stats(): live and runnable), or null.
   // Compared, never dereferenced, by readers.
   const SchedulerCounters* counters = nullptr;
+  // For dumps, set by the scheduler that runs the fiber: `running` while it runs on a thread
+  // (set at dispatch; cleared before the fiber switches out, so before any other thread can
+  // dispatch it), `finishing` once its main has returned. Relaxed stores; a dump reads a
+  // snapshot. A listing without counters (no scheduler: the fiber has a thread of its own)
+  // is running whenever it is not suspended.
+  std::atomic<bool> running{false};
+  std::atomic<bool> finishing{false};
   FiberShard* shard = nullptr;  // the list it is on (null: none); links under its lock
   FiberListing* prev = nullptr;
   FiberListing* next = nullptr;
