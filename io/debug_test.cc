@@ -302,6 +302,7 @@ debug::SchedulerStats total() {
     t.timers += s.timers;
     t.live += s.live;
     t.runnable += s.runnable;
+    t.ready += s.ready;
   }
   return t;
 }
@@ -361,6 +362,7 @@ TEST(DebugTest, StatsCountSpawnsFinishesTimersIoWaitsAndLiveFibers) {
              (!own_reactor || t.io_waits >= mid.io_waits + 1);
     });
     EXPECT_LE(blocked.runnable, blocked.live);
+    EXPECT_LE(blocked.ready, blocked.runnable);
     if (blocked.scheduler != "picos::mux::thread") {
       EXPECT_GT(blocked.switches, before.switches);
     }

@@ -198,7 +198,12 @@ void FiberShard::tally(const std::vector<const void*>& ids,
     if (it == ids.end()) continue;
     debug::SchedulerStats& st = out[static_cast<std::size_t>(it - ids.begin())];
     ++st.live;
-    if (l->fiber->suspended_at_.load(std::memory_order_relaxed) == 0) ++st.runnable;
+    if (l->fiber->suspended_at_.load(std::memory_order_relaxed) != 0) continue;
+    ++st.runnable;
+    if (!l->running.load(std::memory_order_relaxed) &&
+        !l->finishing.load(std::memory_order_relaxed)) {
+      ++st.ready;
+    }
   }
 }
 
@@ -459,12 +464,13 @@ std::string format_stats(const std::vector<SchedulerStats>& all) {
     if (st.worker >= 0) s += " worker " + std::to_string(st.worker);
     std::snprintf(
         buf, sizeof buf,
-        ": %llu live (%llu runnable), %llu spawns, %llu finishes, %llu switches, "
+        ": %llu live (%llu runnable, %llu ready), %llu spawns, %llu finishes, %llu switches, "
         "%llu steals, %llu io waits, %llu timers\n",
         static_cast<unsigned long long>(st.live), static_cast<unsigned long long>(st.runnable),
-        static_cast<unsigned long long>(st.spawns), static_cast<unsigned long long>(st.finishes),
-        static_cast<unsigned long long>(st.switches), static_cast<unsigned long long>(st.steals),
-        static_cast<unsigned long long>(st.io_waits), static_cast<unsigned long long>(st.timers));
+        static_cast<unsigned long long>(st.ready), static_cast<unsigned long long>(st.spawns),
+        static_cast<unsigned long long>(st.finishes), static_cast<unsigned long long>(st.switches),
+        static_cast<unsigned long long>(st.steals), static_cast<unsigned long long>(st.io_waits),
+        static_cast<unsigned long long>(st.timers));
     s += buf;
   }
   return s;

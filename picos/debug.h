@@ -6,7 +6,7 @@
 // has been spawned and has not finished, on every scheduler (and the threads of the
 // no-scheduler default), with what each suspended one waits for:
 //
-//   scheduler picos::mux::fifo: 3 live (1 runnable), 3 spawns, 0 finishes, 9 switches, ...
+//   scheduler picos::mux::fifo: 3 live (1 runnable, 0 ready), 3 spawns, 0 finishes, ...
 //   picos: 3 live fiber(s)
 //   fiber 1 [picos::mux::fifo] running
 //   fiber 2 "first" [picos::mux::fifo] suspended 2.013 s: picos::sync::Mutex@0x7ffd1a lock,
@@ -162,6 +162,7 @@ struct SchedulerStats {
   std::uint64_t timers = 0;    // cancel_after calls (sleeps and timeouts included)
   std::uint64_t live = 0;      // fibers it took in that have not finished (the registry)
   std::uint64_t runnable = 0;  // of those, running or ready (the rest are suspended)
+  std::uint64_t ready = 0;     // of those, ready: queued to run (its ready queues' length)
 };
 
 // One entry per running scheduler (per worker of a multi-threaded one), in the order they
