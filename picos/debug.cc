@@ -150,6 +150,20 @@ void FiberShard::collect(std::vector<debug::FiberInfo>& infos) {
   }
 }
 
+namespace {
+// A listed fiber's state from its listing and the ticks at its suspension (0: not suspended),
+// for dumps and stats alike.
+debug::FiberState state_of(const FiberListing& l, std::uint64_t suspended_at) noexcept {
+  if (suspended_at != 0) return debug::FiberState::kSuspended;
+  if (l.finishing.load(std::memory_order_relaxed)) return debug::FiberState::kFinishing;
+  // No counters: no scheduler, the fiber has a thread of its own.
+  if (l.counters == nullptr || l.running.load(std::memory_order_relaxed)) {
+    return debug::FiberState::kRunning;
+  }
+  return debug::FiberState::kReady;
+}
+}  // namespace
+
 void FiberShard::describe(const FiberListing& l, debug::FiberInfo& out) {
   const Fiber& f = *l.fiber;
   out.id = f.id_;
@@ -157,16 +171,8 @@ void FiberShard::describe(const FiberListing& l, debug::FiberInfo& out) {
   out.scheduler = l.scheduler != nullptr ? l.scheduler : "no scheduler";
   out.worker = l.worker;
   const std::uint64_t at = f.suspended_at_.load(std::memory_order_relaxed);
-  out.suspended = at != 0;
-  if (out.suspended) {
-    out.state = debug::FiberState::kSuspended;
-  } else if (l.finishing.load(std::memory_order_relaxed)) {
-    out.state = debug::FiberState::kFinishing;
-  } else if (l.counters == nullptr || l.running.load(std::memory_order_relaxed)) {
-    out.state = debug::FiberState::kRunning;
-  } else {
-    out.state = debug::FiberState::kReady;
-  }
+  out.state = state_of(l, at);
+  out.suspended = out.state == debug::FiberState::kSuspended;
   {
     SpinLockGuard lock(f.name_lock_);
     if (const FiberDebugExtra* x = f.extra_.get()) {
@@ -198,12 +204,10 @@ void FiberShard::tally(const std::vector<const void*>& ids,
     if (it == ids.end()) continue;
     debug::SchedulerStats& st = out[static_cast<std::size_t>(it - ids.begin())];
     ++st.live;
-    if (l->fiber->suspended_at_.load(std::memory_order_relaxed) != 0) continue;
-    ++st.runnable;
-    if (!l->running.load(std::memory_order_relaxed) &&
-        !l->finishing.load(std::memory_order_relaxed)) {
-      ++st.ready;
-    }
+    const debug::FiberState state =
+        state_of(*l, l->fiber->suspended_at_.load(std::memory_order_relaxed));
+    if (state != debug::FiberState::kSuspended) ++st.runnable;
+    if (state == debug::FiberState::kReady) ++st.ready;
   }
 }
 

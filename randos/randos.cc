@@ -381,10 +381,7 @@ int Scheduler::poll_io(long long timeout_ns) {
 
 Scheduler::Outcome Scheduler::run_one(Record* r) {
   set_current_fiber(r->fiber.get());
-  r->listing.running.store(true, std::memory_order_relaxed);  // for dumps
-  const bool finished = r->ctx.resume();
-  r->listing.running.store(false, std::memory_order_relaxed);  // before it can be published
-  if (!finished) {
+  if (!r->resume_marked()) {
     if (r->pending == Pending::kAwait &&
         r->fiber->try_suspend(*r->pending_trigger, r, this, &Scheduler::resume)) {
       return Outcome::kSuspended;  // from here on another thread may be running it

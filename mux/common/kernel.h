@@ -96,6 +96,16 @@ struct FiberRecord : RecordBase {
     r->listing.finishing.store(true, std::memory_order_relaxed);  // for dumps
   }
 
+  // ctx.resume() with the listing marked running (for dumps) until the context comes back,
+  // suspended or finished: for loops that resume one fiber at a time and publish it only
+  // afterwards. Returns whether it finished.
+  bool resume_marked() noexcept {
+    listing.running.store(true, std::memory_order_relaxed);
+    const bool finished = ctx.resume();
+    listing.running.store(false, std::memory_order_relaxed);
+    return finished;
+  }
+
   // What Handler::await returns once the fiber runs again: why try_suspend failed, if it did,
   // else the fiber's cancelation reason (null if not canceled).
   std::exception_ptr await_result() noexcept {

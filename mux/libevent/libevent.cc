@@ -185,10 +185,7 @@ void Scheduler::on_wake() noexcept {
       set_current_fiber(r->fiber.get());
       records_.counters().switches.bump();
       for (;;) {
-        r->listing.running.store(true, std::memory_order_relaxed);  // for dumps
-        const bool done = r->ctx.resume();
-        r->listing.running.store(false, std::memory_order_relaxed);
-        if (done) {
+        if (r->resume_marked()) {
           finished(r);
         } else if (pending_ == Pending::kAwait) {
           if (common::try_suspend(*r->fiber, *pending_trigger_, r, this, &Scheduler::resume,

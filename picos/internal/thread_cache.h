@@ -4,19 +4,20 @@
 // objects, refilled from slabs.
 //
 // Triggers, fibers, cancel slots and computation states are created and dropped at every
-// wait, spawn or timer. `ThreadCache<T>` keeps freed blocks of sizeof(T) on a list per thread
-// and serves the next allocation from it: no lock, no atomic, a few instructions. When the
-// list is empty it takes a whole slab (about 4 KiB: one malloc for 30 to 100 blocks) and lists
-// the blocks it did not hand out. So a burst of allocations (a thousand
-// fibers spawned at once) calls malloc once per slab instead of once per object, and frees
-// none of them one by one.
+// wait, spawn or timer. (The schedulers' records have slabs of their own, per scheduler and
+// without atomics: mux/common/kernel.h's Records.) `ThreadCache<T>` keeps freed blocks of sizeof(T)
+// on a list per thread and serves the next allocation from it: no lock, no atomic, a few
+// instructions. When the list is empty it takes a whole slab (about 4 KiB: one malloc for 30 to 100
+// blocks) and lists the blocks it did not hand out. So a burst of allocations (a thousand fibers
+// spawned at once) calls malloc once per slab instead of once per object, and frees none of them
+// one by one.
 //
 // A block freed on another thread than the one that allocated it joins that thread's list.
 // A list holds up to kMax blocks (plus one slab's worth, right after a refill); a block freed
 // to a full list is given back to its slab, whose address precedes the block's storage (8
 // bytes, what malloc's chunk header would take), and so is every listed block when the thread
-// exits. A slab counts the blocks not given back (an
-// atomic: blocks are given back on any thread) and is freed with the last. Memory therefore
+// exits. A slab counts the blocks not given back (an atomic: blocks are given back on any
+// thread) and is freed with the last. Memory therefore
 // follows the live objects plus the lists, with one caveat of every slab allocator: a few
 // long-lived objects keep their slabs (4 KiB each) allocated.
 //

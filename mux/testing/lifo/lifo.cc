@@ -137,9 +137,7 @@ void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
       remaining_quota_ = options_.quota;
       current_ = r;
       set_current_fiber(r->fiber.get());
-      r->listing.running.store(true, std::memory_order_relaxed);  // for dumps
-      bool finished = r->ctx.resume();
-      r->listing.running.store(false, std::memory_order_relaxed);
+      bool finished = r->resume_marked();
       current_ = nullptr;
       set_current_fiber(nullptr);  // the fiber may die with its record
       if (!finished) continue;
