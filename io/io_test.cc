@@ -589,6 +589,42 @@ TEST_F(IoTest, CloseWakesReadersInEveryReactor) {
   });
 }
 
+// A fiber that keeps its scheduler busy (it yields and makes no system call, so the thread
+// neither sleeps nor enters the kernel) does not hold up a wait for a descriptor: schedulers
+// poll their reactor between runs of ready fibers, and io_uring's completions, which the
+// kernel posts as task work of the submitting thread, reach that poll too
+// (poller/uring_poller.h).
+TEST_F(IoTest, ReadinessArrivesWhileAFiberKeepsTheSchedulerBusy) {
+  picos::testing::run([] {
+    int p[2];
+    io::pipe(p);
+    std::atomic<bool> got{false};
+    auto reader = st::fork([&] {
+      char b = 0;
+      EXPECT_EQ(io::read(p[0], &b, 1), 1);  // blocks: nothing written yet
+      got.store(true);
+    });
+    Fiber::yield();  // the reader waits now (on one-thread schedulers)
+    std::thread writer([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      char x = 'x';
+      EXPECT_EQ(::write(p[1], &x, 1), 1);
+    });
+    const auto deadline = std::chrono::steady_clock::now() + testing::kPatience;
+    long spins = 0;
+    while (!got.load() && std::chrono::steady_clock::now() < deadline) {
+      Fiber::yield();
+      ++spins;
+    }
+    EXPECT_TRUE(got.load()) << "the reader did not run while this fiber kept yielding (" << spins
+                            << " yields)";
+    writer.join();
+    reader.await();
+    io::close(p[0]);
+    io::close(p[1]);
+  });
+}
+
 // A reactor may keep a descriptor registered between waits; a plain ::close (not io::close)
 // removes it from the kernel's epoll set behind the reactor's back, and the next pipe
 // usually gets the same numbers. Waits on the new descriptors must still work.

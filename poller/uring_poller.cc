@@ -86,6 +86,12 @@ io_uring_sqe* get_sqe(io_uring& ring) {
 
 // Makes the queued entries visible to the kernel without entering it (what io_uring_submit
 // does before its io_uring_enter); returns how many it has not consumed.
+// Whether completions wait as task work for a system call of this thread (a ring set up with
+// IORING_SETUP_TASKRUN_FLAG: the kernel sets IORING_SQ_TASKRUN then).
+bool task_work_pending(const io_uring& ring) noexcept {
+  return (IO_URING_READ_ONCE(*ring.sq.kflags) & IORING_SQ_TASKRUN) != 0;
+}
+
 unsigned flush(io_uring& ring) noexcept {
   io_uring_sq& sq = ring.sq;
   const unsigned tail = sq.sqe_tail;
@@ -102,11 +108,17 @@ struct UringPoller::Ring {
   // Creates the ring and the eventfd and arms the eventfd's poll. Throws std::system_error.
   Ring() {
     io_uring_params p{};
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_COOP_TASKRUN |
+              IORING_SETUP_TASKRUN_FLAG;
     p.cq_entries = kCqEntries;
-    if (int err = io_uring_queue_init_params(kSqEntries, &ring, &p); err < 0) {
-      fail(-err, "io_uring_queue_init_params");
+    int err = io_uring_queue_init_params(kSqEntries, &ring, &p);
+    if (err == -EINVAL) {  // Linux < 5.19: no cooperative task running
+      p = io_uring_params{};
+      p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+      p.cq_entries = kCqEntries;
+      err = io_uring_queue_init_params(kSqEntries, &ring, &p);
     }
+    if (err < 0) fail(-err, "io_uring_queue_init_params");
     if (!(p.features & IORING_FEAT_EXT_ARG)) {
       io_uring_queue_exit(&ring);  // a timed wait would need the submission queue
       fail(ENOSYS, "io_uring_queue_init_params (no IORING_FEAT_EXT_ARG, Linux < 5.11)");
@@ -494,7 +506,8 @@ int UringPoller::poll(long long timeout_ns) noexcept {
   unsigned to_submit = 0;
   {
     MutexLock lock(mu_);
-    if (timeout_ns == 0 && queued_ == 0 && !io_uring_cq_has_overflow(&r->ring)) {
+    if (timeout_ns == 0 && queued_ == 0 && !io_uring_cq_has_overflow(&r->ring) &&
+        !task_work_pending(r->ring)) {
       // Just looking, nothing to submit: no system call.
       completed = reap();
       enter = false;

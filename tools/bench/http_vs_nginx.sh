@@ -16,13 +16,16 @@
 # so and exits 1 without them. Environment: HTTP_BENCH_DURATION (default 8s),
 # HTTP_BENCH_CONNECTIONS (100), HTTP_BENCH_ROUNDS (1: the four servers run in turn that many
 # times, and the table shows each figure's median), HTTP_BENCH_OUT (the result lines are also
-# appended there).
+# appended there), HTTP_BENCH_REACTORS (default "epoll": our two servers run once per
+# reactor named, e.g. "epoll io_uring", through PICOS_REACTOR; impl picos-fifo_uring and
+# picos-multififo_uring for io_uring).
 # docs/benchmarks.md ("HTTP server against nginx") holds the latest table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration=${HTTP_BENCH_DURATION:-8s}
 conns=${HTTP_BENCH_CONNECTIONS:-100}
 rounds=${HTTP_BENCH_ROUNDS:-1}
+read -r -a reactors <<<"${HTTP_BENCH_REACTORS:-epoll}"
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 if [ ! -x "$nginx" ] || ! command -v wrk >/dev/null; then
   echo "http_vs_nginx: needs nginx (Debian's nginx-light) and wrk; install them with" \
@@ -113,17 +116,19 @@ EOF
 }
 
 run_picos() {
-  local scheduler=$1 workers=$2 port
+  local scheduler=$1 workers=$2 reactor=$3 port impl
   local args=(--port=0 --scheduler="$scheduler")
   [ "$scheduler" != multififo ] || args+=(--threads="$workers")
-  "$server" "${args[@]}" >"$tmp/picos.out" 2>&1 &
+  impl=picos-$scheduler
+  [ "$reactor" = epoll ] || impl=${impl}_${reactor#io_}  # picos-fifo_uring, as picos_bench
+  PICOS_REACTOR=$reactor "$server" "${args[@]}" >"$tmp/picos.out" 2>&1 &
   pid=$!
   for _ in $(seq 100); do
     port=$(sed -n 's/^http server on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/picos.out")
     [ -z "$port" ] || break
     sleep 0.05
   done
-  measure "picos-$scheduler" "$workers" "$port"
+  measure "$impl" "$workers" "$port"
   kill -TERM "$pid"
   wait "$pid" || true
   pid=
@@ -134,8 +139,10 @@ for round in $(seq "$rounds"); do
   [ "$rounds" -eq 1 ] || echo "== round $round of $rounds"
   run_nginx 1
   run_nginx 2
-  run_picos fifo 1
-  run_picos multififo 2
+  for reactor in "${reactors[@]}"; do
+    run_picos fifo 1 "$reactor"
+    run_picos multififo 2 "$reactor"
+  done
 done
 [ -z "${HTTP_BENCH_OUT:-}" ] || cat "$lines" >>"$HTTP_BENCH_OUT"
 echo
