@@ -24,6 +24,7 @@
 #include <boost/context/detail/fcontext.hpp>
 #include <cstdint>
 
+#include "absl/base/attributes.h"
 #include "mux/context/internal/fatal.h"
 #include "mux/context/internal/sanitizers.h"
 #include "mux/context/internal/thread_state.h"
@@ -205,7 +206,9 @@ void Context::suspend() noexcept {
   arrive(t.fctx, t.data, fake_stack);
 }
 
-void Context::jump_to(Context& next, Resumer* r, void* data) noexcept {
+// Inlined into switch_to's usual case (one call less per switch between started contexts).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Context::jump_to(Context& next, Resumer* r,
+                                                          void* data) noexcept {
   r->ts->current = &next;
   r->ts->stack = next.stack_;
   resumer_ = nullptr;
