@@ -94,9 +94,7 @@ namespace io = picos::io;
 using picos::tools::display_name;
 using picos::tools::FdGuard;
 using picos::tools::is_connection_error;
-using picos::tools::is_out_of_resources;
 using picos::tools::is_reset;
-using picos::tools::is_transient_accept_error;
 using picos::tools::listen_loopback;
 using picos::tools::multififo_options;
 using picos::tools::no_delay;
@@ -233,17 +231,13 @@ std::string scheduler_name(const Flags& f) { return picos::tools::scheduler_name
 // ---- the server ------------------------------------------------------------------------
 
 // How connections ended, shared by every handler (they may run on several threads).
-struct ServerStats {
-  std::atomic<long> accepted{0};
-  std::atomic<long> open{0};
-  std::atomic<long> clean{0};      // the client closed (end of file) and got all its bytes
-  std::atomic<long> resets{0};     // ECONNRESET / EPIPE: the client reset or vanished
-  std::atomic<long> errors{0};     // other errors of the connection (ETIMEDOUT, ...)
-  std::atomic<long> cut{0};        // terminated by the server (grace deadline)
-  std::atomic<long> bytes{0};      // bytes echoed
-  std::atomic<long> fd_pauses{0};  // accept found no descriptor left and paused
-  std::atomic<long> full{0};       // the acceptor waited for a connection to close
-  std::atomic<long> aborted{0};    // accept skipped a connection that failed before it
+struct ServerStats : picos::tools::AcceptCounters {  // accepted, open, aborted, fd_pauses
+  std::atomic<long> clean{0};   // the client closed (end of file) and got all its bytes
+  std::atomic<long> resets{0};  // ECONNRESET / EPIPE: the client reset or vanished
+  std::atomic<long> errors{0};  // other errors of the connection (ETIMEDOUT, ...)
+  std::atomic<long> cut{0};     // terminated by the server (grace deadline)
+  std::atomic<long> bytes{0};   // bytes echoed
+  std::atomic<long> full{0};    // the acceptor waited for a connection to close
 };
 
 // One connection: echo until end of file. Its own IO errors end it quietly (counted in
@@ -297,40 +291,11 @@ void accept_loop(int lfd, const Bundle& connections, ServerStats& stats,
       stats.full.fetch_add(1, std::memory_order_relaxed);
       slots.acquire();
     }
-    int fd = -1;
-    int err = 0;
-    std::string what;
-    try {
-      fd = io::accept(lfd);
-    } catch (const std::system_error& e) {
-      err = e.code().value();
-      what = e.what();
-    }
-    if (err != 0) {  // not inside the catch: never suspend in a handler
+    const int fd = picos::tools::accept_one(lfd, stats, pause, "demo");
+    if (fd < 0) {
       slots.release();
-      if (!is_transient_accept_error(err)) {
-        throw std::runtime_error("the listener failed, the server stops: " + what);
-      }
-      if (!is_out_of_resources(err)) {
-        stats.aborted.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      if (pause.count() == 0) {
-        std::fprintf(stderr,
-                     "demo: accept: %s; %ld connections open; new ones wait in the backlog "
-                     "(accept retries with a growing pause; raise ulimit -n)\n",
-                     what.c_str(), stats.open.load());
-        pause = std::chrono::milliseconds(10);
-      } else {
-        pause = std::min(pause * 2, std::chrono::milliseconds(200));
-      }
-      stats.fd_pauses.fetch_add(1, std::memory_order_relaxed);
-      io::sleep(pause);
       continue;
     }
-    pause = std::chrono::milliseconds(0);
-    stats.accepted.fetch_add(1, std::memory_order_relaxed);
-    stats.open.fetch_add(1, std::memory_order_relaxed);
     std::exception_ptr failed;
     try {
       connections.fork([fd, &stats, &slots] { handle(fd, stats, slots); });

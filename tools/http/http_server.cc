@@ -105,18 +105,14 @@ struct Config {
 
 // How connections and requests ended, shared by every connection fiber (several threads on
 // multififo).
-struct Stats {
-  std::atomic<long> accepted{0};
-  std::atomic<long> open{0};
-  std::atomic<std::uint64_t> requests{0};  // answered by a route (/count's number)
-  std::atomic<long> bad_requests{0};       // 400, 501, 505
-  std::atomic<long> too_large{0};          // 431 and 413
-  std::atomic<long> timeouts{0};           // request or idle timeout: 408 and close
-  std::atomic<long> resets{0};             // ECONNRESET / EPIPE
-  std::atomic<long> errors{0};             // other errors of a connection
-  std::atomic<long> cut{0};                // terminated at the grace deadline
-  std::atomic<long> aborted{0};            // accept skipped a connection that failed first
-  std::atomic<long> fd_pauses{0};          // accept found no descriptor left and paused
+struct Stats : picos::tools::AcceptCounters {  // accepted, open, aborted, fd_pauses
+  std::atomic<std::uint64_t> requests{0};      // answered by a route (/count's number)
+  std::atomic<long> bad_requests{0};           // 400, 501, 505
+  std::atomic<long> too_large{0};              // 431 and 413
+  std::atomic<long> timeouts{0};               // request or idle timeout: 408 and close
+  std::atomic<long> resets{0};                 // ECONNRESET / EPIPE
+  std::atomic<long> errors{0};                 // other errors of a connection
+  std::atomic<long> cut{0};                    // terminated at the grace deadline
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -463,36 +459,8 @@ void connection(int fd, const Config& cfg, Stats& stats) {
 void accept_loop(int lfd, const Bundle& connections, const Config& cfg, Stats& stats) {
   std::chrono::milliseconds pause{0};
   for (;;) {
-    int fd = -1;
-    int err = 0;
-    std::string what;
-    try {
-      fd = io::accept(lfd);
-    } catch (const std::system_error& e) {
-      err = e.code().value();
-      what = e.what();
-    }
-    if (err != 0) {  // not inside the catch: never suspend in a handler
-      if (!picos::tools::is_transient_accept_error(err)) {
-        throw std::runtime_error("the listener failed, the server stops: " + what);
-      }
-      if (!picos::tools::is_out_of_resources(err)) {
-        stats.aborted.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      if (pause.count() == 0) {
-        std::fprintf(stderr, "http_server: accept: %s; %ld connections open (raise ulimit -n)\n",
-                     what.c_str(), stats.open.load());
-      }
-      pause = std::min(std::max(pause * 2, std::chrono::milliseconds(10)),
-                       std::chrono::milliseconds(200));
-      stats.fd_pauses.fetch_add(1, std::memory_order_relaxed);
-      io::sleep(pause);
-      continue;
-    }
-    pause = std::chrono::milliseconds(0);
-    stats.accepted.fetch_add(1, std::memory_order_relaxed);
-    stats.open.fetch_add(1, std::memory_order_relaxed);
+    const int fd = picos::tools::accept_one(lfd, stats, pause, "http_server");
+    if (fd < 0) continue;
     std::exception_ptr failed;
     try {
       connections.fork([fd, &cfg, &stats] { connection(fd, cfg, stats); });
