@@ -41,14 +41,14 @@
 // submitted them, which posts the completion. The ring is set up with
 // IORING_SETUP_COOP_TASKRUN (Linux 5.19; older kernels get the default, with no log line):
 // a thread running user code is not interrupted for it (by default every completion costs the
-// submitter an inter-processor interrupt and a trip through the kernel: the HTTP server on
-// fifo served 0.55 x as many requests as on epoll because of it, docs/benchmarks.md); the work
-// runs at that thread's next kernel entry, system call or timer tick, and a sleeping
-// submitter is still woken for it. With IORING_SETUP_TASKRUN_FLAG the kernel flags pending
-// work in the ring, and poll(0) then enters the kernel to run it instead of only reading the
-// completion queue. The cost: a completion for a fiber parked by a worker that is busy in
-// user code (multififo) may wait for that worker's next system call or tick (up to a tick,
-// 1-4 ms) before another worker sees it.
+// submitter an interrupt, an inter-processor one from another CPU, and a trip through the
+// kernel: the HTTP server on fifo served 0.55 x as many requests as on epoll because of it,
+// docs/benchmarks.md); the work runs at that thread's next kernel entry, system call or
+// timer tick, and a sleeping submitter is still woken for it. With IORING_SETUP_TASKRUN_FLAG
+// the kernel flags pending work in the ring, and poll(0) then enters the kernel to run it
+// instead of only reading the completion queue. The cost: a completion for a fiber parked by
+// a worker that is busy in user code (multififo) may wait for that worker's next system call
+// or tick (up to a tick, 1-4 ms) before another worker sees it.
 //
 // Threads: add, remove and forget from any thread (forget on the closer's thread while the
 // owner may be blocked in poll); they, every submission and the processing of completions run
