@@ -84,14 +84,14 @@ io_uring_sqe* get_sqe(io_uring& ring) {
   return sqe;
 }
 
-// Makes the queued entries visible to the kernel without entering it (what io_uring_submit
-// does before its io_uring_enter); returns how many it has not consumed.
 // Whether completions wait as task work for a system call of this thread (a ring set up with
 // IORING_SETUP_TASKRUN_FLAG: the kernel sets IORING_SQ_TASKRUN then).
 bool task_work_pending(const io_uring& ring) noexcept {
   return (IO_URING_READ_ONCE(*ring.sq.kflags) & IORING_SQ_TASKRUN) != 0;
 }
 
+// Makes the queued entries visible to the kernel without entering it (what io_uring_submit
+// does before its io_uring_enter); returns how many it has not consumed.
 unsigned flush(io_uring& ring) noexcept {
   io_uring_sq& sq = ring.sq;
   const unsigned tail = sq.sqe_tail;
@@ -108,16 +108,14 @@ struct UringPoller::Ring {
   // Creates the ring and the eventfd and arms the eventfd's poll. Throws std::system_error.
   Ring() {
     io_uring_params p{};
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | IORING_SETUP_COOP_TASKRUN |
-              IORING_SETUP_TASKRUN_FLAG;
-    p.cq_entries = kCqEntries;
-    int err = io_uring_queue_init_params(kSqEntries, &ring, &p);
-    if (err == -EINVAL) {  // Linux < 5.19: no cooperative task running
+    auto init = [&](unsigned extra_flags) {
       p = io_uring_params{};
-      p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+      p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP | extra_flags;
       p.cq_entries = kCqEntries;
-      err = io_uring_queue_init_params(kSqEntries, &ring, &p);
-    }
+      return io_uring_queue_init_params(kSqEntries, &ring, &p);
+    };
+    int err = init(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+    if (err == -EINVAL) err = init(0);  // Linux < 5.19: no cooperative task running
     if (err < 0) fail(-err, "io_uring_queue_init_params");
     if (!(p.features & IORING_FEAT_EXT_ARG)) {
       io_uring_queue_exit(&ring);  // a timed wait would need the submission queue
