@@ -19,6 +19,7 @@
 #include <string>
 #include <system_error>
 
+#include "io/read_hint.h"
 #include "picos/debug.h"
 #include "picos/fiber.h"
 #include "picos/handler.h"
@@ -82,15 +83,21 @@ void finish_canceled(Reactor& reactor, FdOperation& op, const char* name) noexce
 // (Reactor::start_operation): the result, or nullopt if the reactor does not make it (or the
 // kernel would not wait: MSG_DONTWAIT) and the caller must wait for readiness. Data that
 // arrived is returned even if the fiber was canceled meanwhile (its cancelation shows at the
-// next cancelation point).
+// next cancelation point). With `refused` non-null, a reactor that throws on start_operation
+// (it cannot watch `fd`) sets *refused and yields nullopt instead of the error.
 std::optional<ssize_t> complete(Reactor& reactor, int fd, FdOperation::Kind kind, void* buf,
-                                std::size_t len, int flags, const char* name) {
+                                std::size_t len, int flags, const char* name,
+                                bool* refused = nullptr) {
   for (;;) {
     FdOperation op(fd, kind, buf, len, flags);
     bool started = false;
     try {
       started = reactor.start_operation(op);
     } catch (const std::system_error& e) {
+      if (refused != nullptr) {
+        *refused = true;
+        return std::nullopt;
+      }
       fail(e.code().value(), name);
     }
     if (!started) return std::nullopt;
@@ -109,23 +116,77 @@ std::optional<ssize_t> complete(Reactor& reactor, int fd, FdOperation::Kind kind
   }
 }
 
+// await_fd on `reactor`. With `tolerant`, a reactor that cannot watch `fd` (add throws) makes
+// it return false, having waited for nothing, instead of throwing.
+bool wait_fd(Reactor& reactor, int fd, unsigned events, const char* op, bool tolerant) {
+  FdInterest w(fd, events);
+  try {
+    reactor.add(w);
+  } catch (const std::system_error& e) {
+    if (tolerant) return false;
+    fail(e.code().value(), op);
+  }
+  w.trigger.set_wait_label(kIoWait, op, fd);
+  std::exception_ptr reason;
+  try {
+    reason = w.trigger.await();
+  } catch (...) {
+    reactor.remove(w);
+    throw;
+  }
+  reactor.remove(w);
+  if (reason) std::rethrow_exception(reason);
+  if (w.outcome == FdInterest::kClosed) fail(EBADF, op);
+  return true;
+}
+
+// Waits until a read-like call on `fd` may not block: the reactor makes the call when it can
+// (`made` then holds its result), else the fiber waits for readiness. Returns whether it
+// waited; false only with `tolerant`, when the reactor cannot watch `fd` (see wait_fd).
+bool wait_readable(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int flags,
+                   const char* name, bool tolerant, std::optional<ssize_t>& made) {
+  Reactor& reactor = current_reactor();
+  bool refused = false;
+  made = complete(reactor, fd, kind, buf, len, flags, name, tolerant ? &refused : nullptr);
+  if (made) return true;
+  return !refused && wait_fd(reactor, fd, kFdRead, name, tolerant);
+}
+
 // retry() for read-like calls: the call is tried first (data that is there is taken without
 // a suspension); when it would block, the reactor makes it when data comes if it can, which
 // saves the wait's registration and the retry, else the fiber waits for readiness and tries
-// again, as retry() does.
+// again, as retry() does. Where the descriptor's read hint (io/read_hint.h) says the call
+// would block, the fiber waits first instead, unless it is canceled already (a call that
+// finds data does not check cancelation, and the hint may be wrong).
 template <typename Call>
 ssize_t transfer(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int flags,
                  const char* name, Call call) {
+  const internal::ReadHint hint = internal::read_hint(fd);
+  std::optional<ssize_t> made;
+  bool waited_first = false;
+  bool first_call_blocked = false;
+  auto done = [&](ssize_t n, bool waited) {
+    const internal::ReadHint next =
+        hint.after(waited_first, first_call_blocked, waited, static_cast<std::size_t>(n));
+    if (next.bits() != hint.bits()) internal::set_read_hint(fd, next);
+    return n;
+  };
+  if (hint.wait_first() && !Fiber::current().is_canceled()) {
+    waited_first = wait_readable(fd, kind, buf, len, flags, name, /*tolerant=*/true, made);
+    if (made) return done(*made, true);
+  }
+  bool waited = waited_first;
+  bool first_call = !waited_first;
   for (;;) {
     const ssize_t n = call();
-    if (n >= 0) return n;
+    if (n >= 0) return done(n, waited);
     const int err = errno;
     if (err == EINTR) continue;
     if (err != EAGAIN && err != EWOULDBLOCK) fail(err, name);
-    if (std::optional<ssize_t> got = complete(current_reactor(), fd, kind, buf, len, flags, name)) {
-      return *got;
-    }
-    await_fd(fd, kFdRead, name);
+    first_call_blocked = first_call_blocked || first_call;
+    first_call = false;
+    waited = wait_readable(fd, kind, buf, len, flags, name, /*tolerant=*/false, made);
+    if (made) return done(*made, true);
   }
 }
 
@@ -141,24 +202,7 @@ Reactor& current_reactor() {
 }
 
 void await_fd(int fd, unsigned events, const char* op) {
-  Reactor& reactor = current_reactor();
-  FdInterest w(fd, events);
-  try {
-    reactor.add(w);
-  } catch (const std::system_error& e) {
-    fail(e.code().value(), op);
-  }
-  w.trigger.set_wait_label(kIoWait, op, fd);
-  std::exception_ptr reason;
-  try {
-    reason = w.trigger.await();
-  } catch (...) {
-    reactor.remove(w);
-    throw;
-  }
-  reactor.remove(w);
-  if (reason) std::rethrow_exception(reason);
-  if (w.outcome == FdInterest::kClosed) fail(EBADF, op);
+  (void)wait_fd(current_reactor(), fd, events, op, /*tolerant=*/false);
 }
 
 // ---- descriptors ---------------------------------------------------------------------------
@@ -186,6 +230,7 @@ void forget(int fd) noexcept {
   // Every reactor that has waited on `fd` since it was last forgotten, whichever thread or
   // scheduler it belongs to: they note it in the registry when they add an interest.
   picos::internal::forget_everywhere(fd);
+  internal::clear_read_hint(fd);  // the number may be reused by another descriptor
 }
 
 void close(int fd) {

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "io/read_hint.h"
 #include "io/testing.h"
 #include "mux/fifo/fifo.h"
 #include "mux/testing/testing.h"
@@ -646,6 +647,116 @@ TEST_F(IoTest, DescriptorClosedBehindTheReactorsBackAndItsNumberReused) {
       ::close(p[0]);
       ::close(p[1]);
     }
+  });
+}
+
+// ---- the read hint (io/read_hint.h) --------------------------------------------------------
+
+// Ping-pong over `sv` until reads of sv[0] wait first: each read of sv[0] finds nothing and
+// waits for the peer's answer, as a server's reads of a connection do. Returns whether the
+// hint got there (within 500 exchanges: on schedulers with several threads the answer may,
+// rarely, be there before the read).
+bool train_read_hint(int sv[2]) {
+  auto echo = st::fork([&] {
+    char c = 0;
+    while (io::read(sv[1], &c, 1) == 1 && c != 'q') io::write_all(sv[1], &c, 1);
+  });
+  bool trained = false;
+  for (int i = 0; i < 500 && !trained; ++i) {
+    io::write_all(sv[0], "x", 1);
+    char buf[64];
+    EXPECT_EQ(io::read(sv[0], buf, sizeof buf), 1);
+    trained = internal::read_hint(sv[0]).wait_first();
+  }
+  io::write_all(sv[0], "q", 1);
+  echo.await();
+  return trained;
+}
+
+// A hint that is wrong (data is there) costs a wait that ends at once, never the data: on a
+// stream, and on datagrams, several queued.
+TEST_F(IoTest, ReadHintThatIsWrongStillReturnsTheDataThatIsThere) {
+  picos::testing::run([] {
+    for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
+      int sv[2];
+      io::socketpair(AF_UNIX, type, 0, sv);
+      ASSERT_TRUE(train_read_hint(sv)) << "type " << type;
+      for (const char* m : {"abc", "de", "f"}) io::write_all(sv[1], m, std::strlen(m));
+      char buf[64];
+      if (type == SOCK_STREAM) {
+        EXPECT_EQ(io::read_full(sv[0], buf, 6), 6u);
+        EXPECT_EQ(std::string(buf, 6), "abcdef");
+      } else {
+        for (const char* m : {"abc", "de", "f"}) {
+          const ssize_t n = io::recv(sv[0], buf, sizeof buf, 0);
+          ASSERT_EQ(n, static_cast<ssize_t>(std::strlen(m)));
+          EXPECT_EQ(std::string(buf, static_cast<std::size_t>(n)), m);
+        }
+      }
+      io::close(sv[0]);
+      io::close(sv[1]);
+    }
+  });
+}
+
+// A read that finds data does not check cancelation, hint or not: a canceled fiber whose
+// descriptor's hint says wait first still gets the data that is there.
+TEST_F(IoTest, ReadHintDoesNotMakeACanceledFiberMissDataThatIsThere) {
+  picos::testing::run([] {
+    int sv[2];
+    io::socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    ASSERT_TRUE(train_read_hint(sv));
+    io::write_all(sv[1], "abc", 3);
+    Computation<void> c;
+    Computation<void> done;
+    c.cancel(st::stop());
+    std::atomic<ssize_t> got{-2};
+    Fiber::spawn(Fiber::create(c), [&, done]() mutable {
+      try {
+        char buf[64];
+        got = io::read(sv[0], buf, sizeof buf);
+      } catch (const st::Stop&) {
+        got = -1;
+      }
+      done.finish();
+    });
+    done.wait();
+    EXPECT_EQ(got.load(), 3);
+    io::close(sv[0]);
+    io::close(sv[1]);
+  });
+}
+
+// io::close forgets the hint; after a plain ::close the number's stale hint is harmless, even
+// when the number is reused by a regular file, which no reactor can wait on.
+TEST_F(IoTest, ReadHintIsForgottenByCloseAndHarmlessAfterAPlainClose) {
+  picos::testing::run([] {
+    int sv[2];
+    io::socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    ASSERT_TRUE(train_read_hint(sv));
+    const int number = sv[0];
+    io::close(sv[0]);
+    EXPECT_EQ(internal::read_hint(number).bits(), 0);
+    io::close(sv[1]);
+
+    io::socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    ASSERT_TRUE(train_read_hint(sv));
+    ::close(sv[0]);  // behind io's back: the hint stays
+    ::close(sv[1]);
+    ASSERT_TRUE(internal::read_hint(sv[0]).wait_first());
+    const std::string path = ::testing::TempDir() + "/read_hint_file";
+    const int f = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ASSERT_GE(f, 0);
+    ASSERT_EQ(::pwrite(f, "hello", 5, 0), 5);
+    ASSERT_EQ(::dup2(f, sv[0]), sv[0]);  // the stale number now names the file
+    char buf[64];
+    EXPECT_EQ(io::read(sv[0], buf, sizeof buf), 5);  // not EPERM from a reactor, not a hang
+    EXPECT_EQ(std::string(buf, 5), "hello");
+    EXPECT_EQ(io::read(sv[0], buf, sizeof buf), 0);  // end of file ends the hint
+    EXPECT_FALSE(internal::read_hint(sv[0]).wait_first());
+    ::close(sv[0]);
+    ::close(f);
+    ::unlink(path.c_str());
   });
 }
 

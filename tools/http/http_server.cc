@@ -385,19 +385,25 @@ class Connection {
         return Ending::kClose;
       }
       // Read more: the next request (within the epoch), or the rest of one within its
-      // deadline (a new connection's first request: from the accept). Between requests the
-      // wait comes first: a client that waits for its response has sent nothing more yet.
+      // deadline (a new connection's first request: from the accept). Between requests
+      // io::recv waits as long as it takes (the epoch's deadline bounds it): a client that
+      // waits for its response has sent nothing more yet, and io::recv learns that
+      // (io/read_hint.h): it waits before it reads, and on io_uring hands the ring the recv
+      // itself, so the request arrives with no system call of ours.
       const std::size_t free = in_.make_room(need > 0 ? need : cfg_.max_header_bytes);
       for (bool wait = between_requests_;; wait = true) {
+        ssize_t n;
         if (wait && between_requests_) {
           if (Clock::now() >= renew_at) return std::nullopt;
-          io::await_readable(fd_);
-        } else if (wait) {
-          const auto left = request_start_ + cfg_.request_timeout - Clock::now();
-          if (left <= Clock::duration::zero()) throw TimedOut{};
-          await_within(fd_, /*write=*/false, left);
+          n = io::recv(fd_, in_.free_begin(), free, 0);
+        } else {
+          if (wait) {
+            const auto left = request_start_ + cfg_.request_timeout - Clock::now();
+            if (left <= Clock::duration::zero()) throw TimedOut{};
+            await_within(fd_, /*write=*/false, left);
+          }
+          n = try_recv(fd_, in_.free_begin(), free);
         }
-        ssize_t n = try_recv(fd_, in_.free_begin(), free);
         if (n == 0) return in_.size() == 0 ? Ending::kClean : Ending::kClose;
         if (n > 0) {
           if (between_requests_) request_start_ = Clock::now();
