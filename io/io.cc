@@ -157,7 +157,8 @@ bool wait_readable(int fd, FdOperation::Kind kind, void* buf, std::size_t len, i
 // saves the wait's registration and the retry, else the fiber waits for readiness and tries
 // again, as retry() does. Where the descriptor's read hint (io/read_hint.h) says the call
 // would block, the fiber waits first instead, unless it is canceled already (a call that
-// finds data does not check cancelation, and the hint may be wrong).
+// finds data does not check cancelation, and the hint may be wrong) or reads 0 bytes (which
+// returns at once on a stream or a pipe: nothing to wait for).
 template <typename Call>
 ssize_t transfer(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int flags,
                  const char* name, Call call) {
@@ -171,7 +172,7 @@ ssize_t transfer(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int
     if (next.bits() != hint.bits()) internal::set_read_hint(fd, next);
     return n;
   };
-  if (hint.wait_first() && !Fiber::current().is_canceled()) {
+  if (len > 0 && hint.wait_first() && !Fiber::current().is_canceled()) {
     waited_first = wait_readable(fd, kind, buf, len, flags, name, /*tolerant=*/true, made);
     if (made) return done(*made, true);
   }

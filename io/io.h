@@ -34,11 +34,11 @@
 // Reads that learn: read, recv and read_full keep a hint per descriptor (io/read_hint.h). When
 // a descriptor's reads have kept having to wait for their data (a connection in a
 // request-response exchange: each read after an answer finds nothing), the next read waits
-// for data first, or hands the call to the reactor (above), instead of making a call that
-// fails with EAGAIN; every 8th read still tries first, and one that finds data there ends the
-// habit. A wrong guess costs a wait that ends at once, never data. The one visible
-// difference: such a read is a cancelation point even if data turns out to be there (a fiber
-// canceled before the read still gets the data without waiting).
+// for data first (unless it reads 0 bytes), or hands the call to the reactor (above), instead
+// of making a call that fails with EAGAIN; every 8th read still tries first, and one that
+// finds data there ends the habit. A wrong guess costs a wait that ends at once, never data.
+// The one visible difference: such a read is a cancelation point even if data turns out to
+// be there (a fiber canceled before the read still gets the data without waiting).
 //
 // Closing: `io::close(fd)` first wakes every fiber waiting on `fd` with
 // std::system_error(EBADF), in whichever reactor it waits — any scheduler's, the default
