@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <exception>
 #include <optional>
@@ -162,14 +163,23 @@ bool wait_readable(int fd, FdOperation::Kind kind, void* buf, std::size_t len, i
 template <typename Call>
 ssize_t transfer(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int flags,
                  const char* name, Call call) {
-  const internal::ReadHint hint = internal::read_hint(fd);
+  internal::ReadHintCell* const cell = internal::read_hint_cell(fd);  // null: nothing learned
+  const internal::ReadHint hint = cell == nullptr
+                                      ? internal::ReadHint()
+                                      : internal::ReadHint(cell->load(std::memory_order_relaxed));
   std::optional<ssize_t> made;
   bool waited_first = false;
   bool first_call_blocked = false;
   auto done = [&](ssize_t n, bool waited) {
     const internal::ReadHint next =
         hint.after(waited_first, first_call_blocked, waited, static_cast<std::size_t>(n));
-    if (next.bits() != hint.bits()) internal::set_read_hint(fd, next);
+    if (next.bits() != hint.bits()) {
+      if (cell != nullptr) {
+        cell->store(next.bits(), std::memory_order_relaxed);
+      } else {
+        internal::set_read_hint(fd, next);
+      }
+    }
     return n;
   };
   if (len > 0 && hint.wait_first() && !Fiber::current().is_canceled()) {

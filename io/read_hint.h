@@ -32,6 +32,7 @@
 #ifndef PICOS_IO_READ_HINT_H_
 #define PICOS_IO_READ_HINT_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -87,7 +88,23 @@ class ReadHint {
 
 // The process-wide table (see above). Never throws; a chunk that cannot be allocated means
 // no hint for its descriptors.
-ReadHint read_hint(int fd) noexcept;
+using ReadHintCell = std::atomic<std::uint8_t>;
+inline constexpr int kReadHintChunkBits = 12;  // 4,096 descriptors per chunk
+inline constexpr int kReadHintMaxFd = 1 << 24;
+extern std::atomic<ReadHintCell*> read_hint_chunks[kReadHintMaxFd >> kReadHintChunkBits];
+
+// The cell of `fd`, or null where no hint was ever stored in its chunk (or `fd` is out of
+// range): a read looks it up once, loads its hint and stores the next through it.
+inline ReadHintCell* read_hint_cell(int fd) noexcept {
+  if (static_cast<unsigned>(fd) >= static_cast<unsigned>(kReadHintMaxFd)) return nullptr;
+  ReadHintCell* chunk = read_hint_chunks[fd >> kReadHintChunkBits].load(std::memory_order_acquire);
+  return chunk == nullptr ? nullptr : &chunk[fd & ((1 << kReadHintChunkBits) - 1)];
+}
+inline ReadHint read_hint(int fd) noexcept {
+  ReadHintCell* c = read_hint_cell(fd);
+  return c == nullptr ? ReadHint() : ReadHint(c->load(std::memory_order_relaxed));
+}
+// Stores `hint` for `fd`, allocating its chunk first if needed (not for an empty hint).
 void set_read_hint(int fd, ReadHint hint) noexcept;
 // io::forget: the number may be reused by another descriptor.
 void clear_read_hint(int fd) noexcept;
