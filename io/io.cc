@@ -187,15 +187,13 @@ ssize_t transfer(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int
     if (made) return done(*made, true);
   }
   bool waited = waited_first;
-  bool first_call = !waited_first;
   for (;;) {
     const ssize_t n = call();
     if (n >= 0) return done(n, waited);
     const int err = errno;
     if (err == EINTR) continue;
     if (err != EAGAIN && err != EWOULDBLOCK) fail(err, name);
-    first_call_blocked = first_call_blocked || first_call;
-    first_call = false;
+    if (!waited) first_call_blocked = true;  // the first call, made before any wait
     waited = wait_readable(fd, kind, buf, len, flags, name, /*tolerant=*/false, made);
     if (made) return done(*made, true);
   }

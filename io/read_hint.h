@@ -36,6 +36,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "picos/internal/fd_table.h"
+
 namespace picos::io::internal {
 
 // The state of one descriptor and its transitions (pure: the table below stores it).
@@ -86,20 +88,15 @@ class ReadHint {
   std::uint8_t bits_ = 0;
 };
 
-// The process-wide table (see above). Never throws; a chunk that cannot be allocated means
-// no hint for its descriptors.
-using ReadHintCell = std::atomic<std::uint8_t>;
-inline constexpr int kReadHintChunkBits = 12;  // 4,096 descriptors per chunk
-inline constexpr int kReadHintMaxFd = 1 << 24;
-extern std::atomic<ReadHintCell*> read_hint_chunks[kReadHintMaxFd >> kReadHintChunkBits];
+// The process-wide table (see above; picos/internal/fd_table.h). Never throws; a chunk that
+// cannot be allocated means no hint for its descriptors.
+using ReadHintTable = picos::internal::FdTable<std::uint8_t>;
+using ReadHintCell = ReadHintTable::Cell;
+extern ReadHintTable read_hint_table;
 
 // The cell of `fd`, or null where no hint was ever stored in its chunk (or `fd` is out of
 // range): a read looks it up once, loads its hint and stores the next through it.
-inline ReadHintCell* read_hint_cell(int fd) noexcept {
-  if (static_cast<unsigned>(fd) >= static_cast<unsigned>(kReadHintMaxFd)) return nullptr;
-  ReadHintCell* chunk = read_hint_chunks[fd >> kReadHintChunkBits].load(std::memory_order_acquire);
-  return chunk == nullptr ? nullptr : &chunk[fd & ((1 << kReadHintChunkBits) - 1)];
-}
+inline ReadHintCell* read_hint_cell(int fd) noexcept { return read_hint_table.find(fd); }
 inline ReadHint read_hint(int fd) noexcept {
   ReadHintCell* c = read_hint_cell(fd);
   return c == nullptr ? ReadHint() : ReadHint(c->load(std::memory_order_relaxed));

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "picos/internal/fd_table.h"
 #include "picos/internal/mutex.h"
 
 namespace picos::internal {
@@ -15,12 +16,10 @@ namespace {
 
 constexpr int kSlots = 64;
 constexpr int kOverflow = kSlots - 1;  // shared by every reactor enrolled beyond 63
-constexpr int kChunkBits = 12;         // 4,096 descriptors per chunk
-constexpr int kChunkSize = 1 << kChunkBits;
-constexpr int kMaxFd = 1 << 24;  // recorded below this; beyond it, every reactor is asked
-constexpr int kChunks = kMaxFd / kChunkSize;
+using Masks = FdTable<std::uint64_t>;  // per descriptor: the slots that noted it
+constexpr int kMaxFd = Masks::kMaxFd;  // recorded below this; beyond it, every reactor is asked
 
-using Mask = std::atomic<std::uint64_t>;
+using Mask = Masks::Cell;
 
 struct Slot {
   Mutex mu;                                        // held while the slot's reactor(s) are called
@@ -32,24 +31,7 @@ struct Registry {
   std::uint64_t used ABSL_GUARDED_BY(mu) = 0;  // slots below kOverflow in use
   Slot slots[kSlots];
   std::vector<Reactor*> overflow ABSL_GUARDED_BY(slots[kOverflow].mu);
-  std::atomic<Mask*> chunks[kChunks] = {};
-
-  Mask* chunk(int fd) const noexcept {
-    return chunks[fd >> kChunkBits].load(std::memory_order_acquire);
-  }
-  Mask& entry(int fd) {
-    Mask* c = chunk(fd);
-    if (c == nullptr) {
-      auto* fresh = new Mask[kChunkSize];  // value-initialized: all zero
-      for (int i = 0; i < kChunkSize; ++i) fresh[i].store(0, std::memory_order_relaxed);
-      if (chunks[fd >> kChunkBits].compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) {
-        c = fresh;
-      } else {
-        delete[] fresh;  // another thread installed one first: `c` is it
-      }
-    }
-    return c[fd & (kChunkSize - 1)];
-  }
+  Masks masks;
 
   // Calls forget(fd) on the reactor(s) of slot `s`.
   void forget_in(int s, int fd) noexcept {
@@ -106,10 +88,11 @@ void ReactorRegistration::enroll(Reactor& reactor) {
 void ReactorRegistration::note(int fd) {
   const int s = slot_.load(std::memory_order_relaxed);
   if (s < 0 || fd < 0 || fd >= kMaxFd) return;
-  Mask& m = registry().entry(fd);
+  Mask* m = registry().masks.get(fd);
+  if (m == nullptr) throw std::bad_alloc();
   const std::uint64_t bit = std::uint64_t{1} << s;
   // Most waits are on a descriptor this reactor waited on before: a load, no write.
-  if ((m.load(std::memory_order_relaxed) & bit) == 0) m.fetch_or(bit, std::memory_order_acq_rel);
+  if ((m->load(std::memory_order_relaxed) & bit) == 0) m->fetch_or(bit, std::memory_order_acq_rel);
 }
 
 void ReactorRegistration::withdraw() noexcept {
@@ -138,9 +121,9 @@ void forget_everywhere(int fd) noexcept {
     for (int s = 0; s < kSlots; ++s) reg->forget_in(s, fd);
     return;
   }
-  Mask* c = reg->chunk(fd);
-  if (c == nullptr) return;
-  std::uint64_t mask = c[fd & (kChunkSize - 1)].exchange(0, std::memory_order_acq_rel);
+  Mask* m = reg->masks.find(fd);
+  if (m == nullptr) return;
+  std::uint64_t mask = m->exchange(0, std::memory_order_acq_rel);
   while (mask != 0) {
     const int s = __builtin_ctzll(mask);
     mask &= mask - 1;
