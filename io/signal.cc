@@ -72,6 +72,13 @@ std::string thread_name(const char* tid) {
   return s;
 }
 
+// The signal's description ("Interrupt"): sigdescr_np reads a constant table, where
+// strsignal may write a buffer of its own (not thread-safe before glibc 2.32).
+std::string signal_name(int sig) {
+  const char* d = sigdescr_np(sig);
+  return d != nullptr ? d : "real-time or unknown signal";
+}
+
 // Empty if every thread of the process blocks every signal of `set` (or /proc cannot be
 // read), else a description of the first thread found that does not.
 std::string find_unblocking_thread(const sigset_t& set) {
@@ -85,7 +92,7 @@ std::string find_unblocking_thread(const sigset_t& set) {
     for (int sig = 1; sig <= 64; ++sig) {
       if (sigismember(&set, sig) == 1 && !(mask >> (sig - 1) & 1)) {
         problem = "thread " + std::string(e->d_name) + " (" + thread_name(e->d_name) +
-                  ") does not block signal " + std::to_string(sig) + " (" + strsignal(sig) + ")";
+                  ") does not block signal " + std::to_string(sig) + " (" + signal_name(sig) + ")";
         break;
       }
     }

@@ -15,13 +15,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "tools/common/flags.h"
 
 namespace {
 
@@ -205,7 +205,7 @@ Sizes parse(int argc, char** argv) {
   config.contains_helpshort_flags = config.contains_help_flags;
   absl::SetFlagsUsageConfig(config);
   g_parsing = true;
-  const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  const std::vector<char*> rest = picos::tools::parse_command_line(argc, argv);
   g_parsing = false;
   if (rest.size() > 1) fail(argv[0], std::string("unexpected argument '") + rest[1] + "'");
   if (g_bad_number) fail(argv[0], "--threads and --workers take comma-separated counts");

@@ -65,7 +65,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -80,6 +79,7 @@
 #include "randos/randos.h"
 #include "std/structured/structured.h"
 #include "std/sync/semaphore.h"
+#include "tools/common/flags.h"
 #include "tools/demo/loopback.h"
 #include "tools/demo/schedulers.h"
 
@@ -183,7 +183,7 @@ Flags parse_flags(int argc, char** argv) {
     }
     argv2.push_back(a.data());
   }
-  const std::vector<char*> rest = absl::ParseCommandLine(argc, argv2.data());
+  const std::vector<char*> rest = picos::tools::parse_command_line(argc, argv2.data());
   if (rest.size() > 1) usage_error(absl::StrCat("unexpected argument '", rest[1], "'"));
 
   Flags f;

@@ -51,13 +51,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "io/io.h"
 #include "io/signal.h"
 #include "picos/fiber.h"
 #include "std/structured/structured.h"
+#include "tools/common/flags.h"
 #include "tools/demo/loopback.h"
 #include "tools/demo/schedulers.h"
 #include "tools/http/http.h"
@@ -148,7 +148,7 @@ Config parse_flags(int argc, char** argv) {
     }
     argv2.push_back(a.data());
   }
-  const std::vector<char*> rest = absl::ParseCommandLine(argc, argv2.data());
+  const std::vector<char*> rest = picos::tools::parse_command_line(argc, argv2.data());
   if (rest.size() > 1) usage_error(absl::StrCat("unexpected argument '", rest[1], "'"));
   Config c;
   c.port = checked(absl::GetFlag(FLAGS_port), "port", 0, 65535);
