@@ -41,7 +41,11 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from server_harness import (Failure, ServerProcess, check, log, run_scenarios,  # noqa: E402
+                            verdict)
+import server_harness  # noqa: E402
 
 ROUND_TIMEOUT = 5.0  # seconds one echo round trip may take, even on a loaded machine
 SETTLE_TIMEOUT = 20.0  # seconds for the server's descriptors to return to their count
@@ -57,113 +61,22 @@ while True:
 """
 
 
-class Failure(Exception):
-    pass
+def start_server(demo, scheduler, threads, nofile=None, extra_args=()):
+    """The demo binary in --serve mode."""
+    args = [demo, "--serve=0", "--scheduler=" + scheduler, "--grace=%g" % GRACE]
+    args += list(extra_args)
+    if scheduler == "multififo":
+        args.append("--threads=%d" % threads)
 
+    def limit():
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-
-class Server:
-    """The demo binary in --serve mode, its output collected by two threads."""
-
-    def __init__(self, demo, scheduler, threads, nofile=None, extra_args=()):
-        args = [demo, "--serve=0", "--scheduler=" + scheduler, "--grace=%g" % GRACE]
-        args += list(extra_args)
-        if scheduler == "multififo":
-            args.append("--threads=%d" % threads)
-
-        def limit():
-            if nofile is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     preexec_fn=limit, text=True)
-        self.pid = self.proc.pid
-        self.out = []
-        self.err = []
-        self.port = None
-        self._port_seen = threading.Event()
-        self._threads = [threading.Thread(target=self._read, args=(self.proc.stdout, self.out),
-                                          daemon=True),
-                         threading.Thread(target=self._read, args=(self.proc.stderr, self.err),
-                                          daemon=True)]
-        for t in self._threads:
-            t.start()
-        if not self._port_seen.wait(30):
-            self.kill()
-            raise Failure("the server printed no port within 30 s; stderr:\n" + self.stderr())
-
-    def _read(self, stream, lines):
-        for line in stream:
-            lines.append(line)
-            m = re.search(r"echo server on 127\.0\.0\.1:(\d+)", line)
-            if m and self.port is None:
-                self.port = int(m.group(1))
-                self._port_seen.set()
-        self._port_seen.set()  # end of output: stop waiting
-
-    def stdout(self):
-        return "".join(self.out)
-
-    def stderr(self):
-        return "".join(self.err)
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def fd_count(self):
-        return len(os.listdir("/proc/%d/fd" % self.pid))
-
-    def socket_count(self):
-        n = 0
-        for fd in os.listdir("/proc/%d/fd" % self.pid):
-            try:
-                n += os.readlink("/proc/%d/fd/%s" % (self.pid, fd)).startswith("socket:")
-            except FileNotFoundError:
-                pass  # closed meanwhile
-        return n
-
-    def idle_fd_count(self):
-        """The descriptor count once only the listener is left of its sockets (the last
-        connection's handler may still be closing when the client is done)."""
-        deadline = time.monotonic() + SETTLE_TIMEOUT
-        while self.socket_count() != 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        check(self.socket_count() == 1, "connections stay open on an idle server")
-        return self.fd_count()
-
-    def cpu_seconds(self):
-        with open("/proc/%d/stat" % self.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        # fields[0] is the state (field 3): utime and stime are fields 14 and 15.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self, timeout):
-        """SIGTERM; returns (exit status, seconds it took)."""
-        t0 = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise Failure("the server did not exit within %.0f s of SIGTERM" % timeout)
-        for t in self._threads:
-            t.join(10)
-        return rc, time.monotonic() - t0
-
-    def kill(self):
-        if self.alive():
-            self.proc.kill()
-            self.proc.wait()
+    return ServerProcess(args, r"echo server on 127\.0\.0\.1:(\d+)", preexec_fn=limit)
 
 
 def connect(port, timeout=ROUND_TIMEOUT):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
+    return server_harness.connect(port, timeout)
 
 
 def recv_exactly(s, n):
@@ -201,12 +114,7 @@ def reset(s):
 
 
 def settle_fds(server, baseline, what):
-    deadline = time.monotonic() + SETTLE_TIMEOUT
-    n = server.fd_count()
-    while n != baseline and time.monotonic() < deadline:
-        time.sleep(0.05)
-        n = server.fd_count()
-    check(n == baseline, "%s: the server holds %d descriptors, %d before" % (what, n, baseline))
+    server.settle_fds(baseline, what, SETTLE_TIMEOUT)
 
 
 # ---- scenarios ---------------------------------------------------------------------------
@@ -343,10 +251,10 @@ def exhaustion(demo, scheduler, threads, log, extra_args, expect):
     """A server of its own, under RLIMIT_NOFILE 128, facing 500 connections: it stops
     accepting (`expect` in its stderr says why), stays responsive, does not spin, and
     serves new clients once those close."""
-    server = Server(demo, scheduler, threads, nofile=128, extra_args=extra_args)
+    server = start_server(demo, scheduler, threads, nofile=128, extra_args=extra_args)
     try:
         normal_client(server.port, rounds=2)
-        baseline = server.idle_fd_count()
+        baseline = server.idle_fd_count(SETTLE_TIMEOUT)
         conns = [connect(server.port) for _ in range(500)]  # the backlog takes them all
         # It accepts until it stops; the first connection is served.
         conns[0].sendall(b"x")
@@ -407,7 +315,7 @@ def emfile(demo, scheduler, threads, log):
 
 def sigterm(demo, scheduler, threads, log):
     """SIGTERM with connections open: refused from now on, served during the grace period."""
-    server = Server(demo, scheduler, threads)
+    server = start_server(demo, scheduler, threads)
     try:
         idle = [connect(server.port) for _ in range(3)]
         busy = connect(server.port)
@@ -437,8 +345,7 @@ def sigterm(demo, scheduler, threads, log):
         except subprocess.TimeoutExpired:
             raise Failure("no exit within the grace period (+15 s) after SIGTERM")
         took = time.monotonic() - t0
-        for t in server._threads:
-            t.join(10)
+        server.join_output()
         log("    exit %d %.2f s after SIGTERM (grace %.1f s)" % (rc, took, GRACE))
         check(rc == 0, "exit status %d" % rc)
         out = server.stdout()
@@ -476,31 +383,23 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 500 clients and then some
 
-    def log(msg):
-        print(msg, flush=True)
-
-    server = Server(args.demo, args.scheduler, args.threads)
+    server = start_server(args.demo, args.scheduler, args.threads)
     failures = []
     try:
         normal_client(server.port)  # warm up: reactors, workers, the default reactor thread
-        baseline = server.idle_fd_count()
+        baseline = server.idle_fd_count(SETTLE_TIMEOUT)
         log("server pid %d on port %d (%s), %d descriptors"
             % (server.pid, server.port, args.scheduler, baseline))
-        for scenario in [reset_no_data, reset_mid_stream, killed_mid_transfer, never_reads,
-                         half_close, slow_clients]:
-            t0 = time.monotonic()
-            try:
-                scenario(server)
-                check(server.alive(), "the server died")
-                normal_client(server.port)
-                settle_fds(server, baseline, scenario.__name__)
-                log("ok   %-20s %.2f s" % (scenario.__name__, time.monotonic() - t0))
-            except Exception as e:  # noqa: BLE001 - collected, reported below
-                failures.append(scenario.__name__)
-                log("FAIL %-20s %s" % (scenario.__name__, e))
-                traceback.print_exc()
-                if not server.alive():
-                    break
+
+        def run_one(scenario):
+            scenario(server)
+            check(server.alive(), "the server died")
+            normal_client(server.port)
+            settle_fds(server, baseline, scenario.__name__)
+
+        run_scenarios([reset_no_data, reset_mid_stream, killed_mid_transfer, never_reads,
+                       half_close, slow_clients], run_one, failures,
+                      stop=lambda: not server.alive())
         if server.alive():
             rc, took = server.stop(GRACE + 30)
             log("server stopped: exit %d after %.2f s" % (rc, took))
@@ -515,25 +414,11 @@ def main():
             failures.append("the server died (exit %s)" % server.proc.returncode)
     finally:
         server.kill()
-    for scenario in [fd_exhaustion, emfile, sigterm]:
-        t0 = time.monotonic()
-        try:
-            scenario(args.demo, args.scheduler, args.threads, log)
-            log("ok   %-20s %.2f s" % (scenario.__name__, time.monotonic() - t0))
-        except Exception as e:  # noqa: BLE001
-            failures.append(scenario.__name__)
-            log("FAIL %-20s %s" % (scenario.__name__, e))
-            traceback.print_exc()
-    err = server.stderr()
-    if failures or "Sanitizer" in err:
-        print("---- the main server's stderr ----\n" + err, flush=True)
-    if "Sanitizer" in err:
-        failures.append("sanitizer report")
-    if failures:
-        print("FAILED: " + ", ".join(failures), flush=True)
-        return 1
-    print("PASSED", flush=True)
-    return 0
+    # Servers of their own.
+    run_scenarios([fd_exhaustion, emfile, sigterm],
+                  lambda scenario: scenario(args.demo, args.scheduler, args.threads, log),
+                  failures)
+    return verdict(failures, server.stderr(), "the main server")
 
 
 if __name__ == "__main__":

@@ -30,14 +30,17 @@ how fast.
 import argparse
 import os
 import re
-import signal
 import socket
 import struct
 import subprocess
 import sys
 import threading
 import time
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from server_harness import (Failure, ServerProcess, check, log, run_scenarios,  # noqa: E402
+                            verdict)
+import server_harness  # noqa: E402
 
 BOUND = 20.0  # seconds any single expected event may take before the test fails
 REQUEST_TIMEOUT = 1.0  # --request-timeout of the server under test
@@ -45,98 +48,17 @@ IDLE_TIMEOUT = 2.0  # --idle-timeout
 MAX_BODY = 1 << 20  # --max-body-bytes
 
 
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-
-class Server:
-    """The server binary, its output collected by two threads."""
-
-    def __init__(self, binary, scheduler, threads):
-        args = [binary, "--port=0", "--scheduler=" + scheduler,
-                "--request-timeout=%g" % REQUEST_TIMEOUT, "--idle-timeout=%g" % IDLE_TIMEOUT,
-                "--max-body-bytes=%d" % MAX_BODY, "--grace=1"]
-        if scheduler == "multififo":
-            args.append("--threads=%d" % threads)
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
-        self.pid = self.proc.pid
-        self.out, self.err = [], []
-        self.port = None
-        self._port_seen = threading.Event()
-        self._threads = [threading.Thread(target=self._read, args=(s, l), daemon=True)
-                         for s, l in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
-        for t in self._threads:
-            t.start()
-        if not self._port_seen.wait(30) or self.port is None:
-            self.kill()
-            raise Failure("the server printed no port within 30 s; stderr:\n" + self.stderr())
-
-    def _read(self, stream, lines):
-        for line in stream:
-            lines.append(line)
-            m = re.search(r"http server on 127\.0\.0\.1:(\d+)", line)
-            if m and self.port is None:
-                self.port = int(m.group(1))
-                self._port_seen.set()
-        self._port_seen.set()
-
-    def stdout(self):
-        return "".join(self.out)
-
-    def stderr(self):
-        return "".join(self.err)
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def fd_count(self):
-        return len(os.listdir("/proc/%d/fd" % self.pid))
-
-    def socket_count(self):
-        n = 0
-        for fd in os.listdir("/proc/%d/fd" % self.pid):
-            try:
-                n += os.readlink("/proc/%d/fd/%s" % (self.pid, fd)).startswith("socket:")
-            except FileNotFoundError:
-                pass  # closed meanwhile
-        return n
-
-    def idle_fd_count(self):
-        """The descriptor count once the listener is the only socket left (the last
-        connection may still be lingering when its client is done)."""
-        deadline = time.monotonic() + BOUND
-        while self.socket_count() != 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        check(self.socket_count() == 1, "connections stay open on an idle server")
-        return self.fd_count()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(BOUND + 10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise Failure("the server did not exit within %.0f s of SIGTERM" % (BOUND + 10))
-        for t in self._threads:
-            t.join(10)
-        return rc
-
-    def kill(self):
-        if self.alive():
-            self.proc.kill()
-            self.proc.wait()
+def start_server(binary, scheduler, threads):
+    args = [binary, "--port=0", "--scheduler=" + scheduler,
+            "--request-timeout=%g" % REQUEST_TIMEOUT, "--idle-timeout=%g" % IDLE_TIMEOUT,
+            "--max-body-bytes=%d" % MAX_BODY, "--grace=1"]
+    if scheduler == "multififo":
+        args.append("--threads=%d" % threads)
+    return ServerProcess(args, r"http server on 127\.0\.0\.1:(\d+)")
 
 
 def connect(port, timeout=BOUND):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
+    return server_harness.connect(port, timeout)
 
 
 class Reader:
@@ -196,12 +118,7 @@ def count(port):
 
 
 def settle_fds(server, baseline, what):
-    deadline = time.monotonic() + BOUND
-    n = server.fd_count()
-    while n != baseline and time.monotonic() < deadline:
-        time.sleep(0.05)
-        n = server.fd_count()
-    check(n == baseline, "%s: the server holds %d descriptors, %d before" % (what, n, baseline))
+    server.settle_fds(baseline, what, BOUND)
 
 
 def curl(*args):
@@ -375,35 +292,26 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
-    def log(msg):
-        print(msg, flush=True)
-
-    server = Server(args.server, args.scheduler, args.threads)
+    server = start_server(args.server, args.scheduler, args.threads)
     failures = []
     try:
         get(server.port)  # warm up: reactors, workers, the default reactor thread
-        baseline = server.idle_fd_count()
+        baseline = server.idle_fd_count(BOUND)
         log("server pid %d on port %d (%s), %d descriptors"
             % (server.pid, server.port, args.scheduler, baseline))
-        for scenario in [curl_get, curl_keep_alive, curl_post, pipelined, malformed,
-                         oversized_header, body_too_large, slow_header, idle_keep_alive,
-                         reset_mid_request]:
-            t0 = time.monotonic()
-            try:
-                scenario(server)
-                check(server.alive(), "the server died")
-                status, body = get(server.port)
-                check(status == 200 and body == b"Hello, world!", "GET / fails afterwards")
-                settle_fds(server, baseline, scenario.__name__)
-                log("ok   %-20s %.2f s" % (scenario.__name__, time.monotonic() - t0))
-            except Exception as e:  # noqa: BLE001 - collected, reported below
-                failures.append(scenario.__name__)
-                log("FAIL %-20s %s" % (scenario.__name__, e))
-                traceback.print_exc()
-                if not server.alive():
-                    break
+
+        def run_one(scenario):
+            scenario(server)
+            check(server.alive(), "the server died")
+            status, body = get(server.port)
+            check(status == 200 and body == b"Hello, world!", "GET / fails afterwards")
+            settle_fds(server, baseline, scenario.__name__)
+
+        run_scenarios([curl_get, curl_keep_alive, curl_post, pipelined, malformed,
+                       oversized_header, body_too_large, slow_header, idle_keep_alive,
+                       reset_mid_request], run_one, failures, stop=lambda: not server.alive())
         if server.alive():
-            rc = server.stop()
+            rc, _ = server.stop(BOUND + 10)
             log("server stopped: exit %d" % rc)
             if rc != 0:
                 failures.append("exit status %d" % rc)
@@ -422,16 +330,7 @@ def main():
             failures.append("the server died (exit %s)" % server.proc.returncode)
     finally:
         server.kill()
-    err = server.stderr()
-    if failures or "Sanitizer" in err:
-        print("---- the server's stderr ----\n" + err, flush=True)
-    if "Sanitizer" in err:
-        failures.append("sanitizer report")
-    if failures:
-        print("FAILED: " + ", ".join(failures), flush=True)
-        return 1
-    print("PASSED", flush=True)
-    return 0
+    return verdict(failures, server.stderr(), "the server")
 
 
 if __name__ == "__main__":
