@@ -15,10 +15,9 @@ namespace picos::tools {
 std::vector<char*> parse_command_line(int argc, char* argv[]) {
   namespace fi = absl::flags_internal;
   // What absl::ParseCommandLine does, with the usage flags handled here instead.
-  std::vector<char*> rest =
-      fi::ParseCommandLineImpl(argc, argv, fi::ArgvListAction::kRemoveParsedArgs,
-                               fi::UsageFlagsAction::kIgnoreUsage,
-                               fi::OnUndefinedFlag::kAbortIfUndefined);
+  std::vector<char*> rest = fi::ParseCommandLineImpl(
+      argc, argv, fi::ArgvListAction::kRemoveParsedArgs, fi::UsageFlagsAction::kIgnoreUsage,
+      fi::OnUndefinedFlag::kAbortIfUndefined);
   // -1: no usage flag; else Abseil's exit status, 1 after any help text (20220623), which a
   // help request that was answered should not be.
   const int status = fi::HandleUsageFlags(std::cout, absl::ProgramUsageMessage());
