@@ -24,12 +24,15 @@ from xml.sax.saxutils import escape
 
 LINE = re.compile(r'bench=(\S+) impl=(\S+) threads=(\d+) value=(\S+) unit=(\S+)$')
 
-# Bar colours by impl family: Picos schedulers, Picos' thread scheduler, the peers.
+# Bar colours by impl family: Picos schedulers, Picos' thread scheduler, the peers (Boost.Fiber,
+# Go, the C epoll loop, nginx); anything else green.
 COLOURS = [
     ('picos-thread', '#9ecae1'),
     ('picos-', '#3182bd'),
     ('boost_fiber', '#e6550d'),
+    ('go', '#756bb1'),
     ('epoll_c', '#636363'),
+    ('nginx', '#31a354'),
 ]
 
 WIDTH = 760
