@@ -195,7 +195,10 @@ TYPED_TEST(ReactorContractReaderTest, ForgetFromAnotherThreadWhileTheOwnerPolls)
 
 // A poll with a timeout reports nothing and returns after about that long. It may return
 // early (an interrupted epoll_wait returns 0 and the caller polls again): seen once in 20
-// runs under ASan, so the test polls for what is left, and allows a few such returns.
+// runs under ASan, and 3 times in one 3 ms window under TSan on a loaded 2-core machine, so
+// the test polls for what is left. What it rules out is a poll that ignores its timeout and
+// returns at once: that makes thousands of polls in 3 ms, where a poll that waits makes one
+// and an interrupted one a few.
 TYPED_TEST(ReactorContractReaderTest, TimeoutIsHonoured) {
   const auto start = std::chrono::steady_clock::now();
   const auto until = start + std::chrono::milliseconds(3);
@@ -205,7 +208,7 @@ TYPED_TEST(ReactorContractReaderTest, TimeoutIsHonoured) {
     EXPECT_EQ(this->p.poll(left.count()), 0);
     ++polls;
   }
-  EXPECT_LE(polls, 3) << "the poll kept returning before its timeout";
+  EXPECT_LE(polls, 50) << "the poll kept returning before its timeout";
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
   this->p.remove(this->r);
 }
