@@ -2,7 +2,6 @@
 
 #include "tools/common/flags.h"
 
-#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 

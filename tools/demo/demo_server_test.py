@@ -44,8 +44,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from server_harness import (Failure, ServerProcess, check, log, run_scenarios,  # noqa: E402
-                            verdict)
-import server_harness  # noqa: E402
+                            verdict, connect as harness_connect)
 
 ROUND_TIMEOUT = 5.0  # seconds one echo round trip may take, even on a loaded machine
 SETTLE_TIMEOUT = 20.0  # seconds for the server's descriptors to return to their count
@@ -76,7 +75,7 @@ def start_server(demo, scheduler, threads, nofile=None, extra_args=()):
 
 
 def connect(port, timeout=ROUND_TIMEOUT):
-    return server_harness.connect(port, timeout)
+    return harness_connect(port, timeout)
 
 
 def recv_exactly(s, n):

@@ -39,8 +39,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from server_harness import (Failure, ServerProcess, check, log, run_scenarios,  # noqa: E402
-                            verdict)
-import server_harness  # noqa: E402
+                            verdict, connect as harness_connect)
 
 BOUND = 20.0  # seconds any single expected event may take before the test fails
 REQUEST_TIMEOUT = 1.0  # --request-timeout of the server under test
@@ -58,7 +57,7 @@ def start_server(binary, scheduler, threads):
 
 
 def connect(port, timeout=BOUND):
-    return server_harness.connect(port, timeout)
+    return harness_connect(port, timeout)
 
 
 class Reader:
