@@ -62,50 +62,85 @@ void EpollPoller::start_locked() {
   epfd_.store(ep, std::memory_order_release);
 }
 
-void EpollPoller::arm(int fd, FdState& st) {
+EpollPoller::Arming EpollPoller::prepare_arm(int fd, FdState& st) noexcept {
   unsigned wanted = 0;
   for (FdInterest* w = st.head; w; w = next_of(*w)) wanted |= w->events;
-  epoll_event ev{};
-  ev.events = EPOLLONESHOT | ((wanted & kFdRead) ? EPOLLIN | EPOLLRDHUP : 0u) |
-              ((wanted & kFdWrite) ? EPOLLOUT : 0u);
-  ev.data.u64 = static_cast<std::uint64_t>(fd);
-  const int ep = epfd_.load(std::memory_order_relaxed);
-  if (st.added) {
-    if (::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) == 0) {
-      st.armed = wanted;
-      return;
-    }
-    if (errno != ENOENT) fail(errno, "epoll_ctl");
-    st.added = false;  // closed behind our back (and the number reused): add it afresh
-  }
-  if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-    if (errno != EEXIST || ::epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) != 0) fail(errno, "epoll_ctl");
-  }
+  Arming a;
+  a.fd = fd;
+  a.events = EPOLLONESHOT | ((wanted & kFdRead) ? EPOLLIN | EPOLLRDHUP : 0u) |
+             ((wanted & kFdWrite) ? EPOLLOUT : 0u);
+  a.add = !st.added;
+  // Recorded as made: a wait that arrives before the system call and wants no more than this
+  // need not make one of its own (the arming, level-triggered, reports what is there then).
   st.added = true;
   st.armed = wanted;
+  return a;
+}
+
+int EpollPoller::apply_arm(const Arming& a) const noexcept {
+  epoll_event ev{};
+  ev.events = a.events;
+  ev.data.u64 = static_cast<std::uint64_t>(a.fd);
+  const int ep = epfd_.load(std::memory_order_relaxed);
+  if (!a.add) {
+    if (::epoll_ctl(ep, EPOLL_CTL_MOD, a.fd, &ev) == 0) return 0;
+    if (errno != ENOENT) return errno;
+    // Closed behind our back (and the number reused), or forgotten meanwhile: add it afresh.
+  }
+  if (::epoll_ctl(ep, EPOLL_CTL_ADD, a.fd, &ev) == 0) return 0;
+  if (errno == EEXIST && ::epoll_ctl(ep, EPOLL_CTL_MOD, a.fd, &ev) == 0) return 0;
+  return errno;
+}
+
+void EpollPoller::arm(int fd, FdState& st) {
+  if (const int err = apply_arm(prepare_arm(fd, st)); err != 0) {
+    st.added = false;  // unknown: the next arming adds it (EEXIST falls back to a re-arm)
+    st.armed = 0;
+    fail(err, "epoll_ctl");
+  }
 }
 
 void EpollPoller::add(FdInterest& w) {
   if (w.fd < 0) fail(EBADF, "epoll_ctl");
   registration_.enroll(*this);  // outside mu_: the registry's locks come before ours
-  MutexLock lock(mu_);
-  start_locked();
-  const auto index = static_cast<std::size_t>(w.fd);
-  if (index >= fds_.size()) fds_.resize(index + 1);
-  // Under mu_, before the interest is linked: a forget_everywhere that sees the note then
-  // finds the interest here (picos/internal/reactor_registry.h).
-  registration_.note(w.fd);
-  FdState& st = fds_[index];
-  waiter_list::push_front(st.head, w);
-  waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-  if (wait_counter_ != nullptr) wait_counter_->bump();
-  if ((st.armed & w.events) == w.events) return;  // already armed for what it wants
-  try {
-    arm(w.fd, st);
-  } catch (...) {
-    unlink(w);
-    throw;
+  Arming arming;
+  {
+    MutexLock lock(mu_);
+    start_locked();
+    const auto index = static_cast<std::size_t>(w.fd);
+    if (index >= fds_.size()) fds_.resize(index + 1);
+    // Under mu_, before the interest is linked: a forget_everywhere that sees the note then
+    // finds the interest here (picos/internal/reactor_registry.h).
+    registration_.note(w.fd);
+    FdState& st = fds_[index];
+    waiter_list::push_front(st.head, w);
+    waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    if (wait_counter_ != nullptr) wait_counter_->bump();
+    if ((st.armed & w.events) == w.events) return;  // already armed for what it wants
+    arming = prepare_arm(w.fd, st);
   }
+  // The system call outside the mutex, so that a poll on another thread (multififo's idle
+  // workers) never waits for it. What may happen meanwhile is harmless: a report of an
+  // earlier arming, or poll's re-arm for other waiters, at worst arms the descriptor twice (a
+  // later report that finds nobody disarms it); after a forget the re-arm finds the
+  // descriptor gone and adds it back until it is closed (a spurious report at most).
+  if (const int err = apply_arm(arming); err != 0) arm_failed(w, err);
+}
+
+void EpollPoller::arm_failed(FdInterest& w, int err) {
+  std::vector<Trigger> retry;
+  {
+    MutexLock lock(mu_);
+    unlink(w);
+    FdState& st = fds_[static_cast<std::size_t>(w.fd)];
+    st.added = false;  // unknown: the next arming adds it (EEXIST falls back to a re-arm)
+    st.armed = 0;
+    // Waiters that came meanwhile counted on this arming: they retry their call, which
+    // reports the error, or waits (and arms) again.
+    while (FdInterest* other = st.head) complete(*other, FdInterest::kReady, retry);
+  }
+  for (const Trigger& t : retry) t.signal();
+  fail(err, "epoll_ctl");
 }
 
 void EpollPoller::unlink(FdInterest& w) noexcept {

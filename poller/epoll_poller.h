@@ -109,9 +109,24 @@ class EpollPoller final : public Reactor {
     bool added = false;          // known to the epoll set
   };
 
+  // An epoll_ctl to make: ADD or MOD of `fd` for `events`.
+  struct Arming {
+    int fd = -1;
+    unsigned events = 0;
+    bool add = false;
+  };
+
   void start_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Arms the union of the waiters' events; may throw.
+  // The arming for the union of the waiters' events, recorded in `st` as made.
+  Arming prepare_arm(int fd, FdState& st) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes it (a re-arm that finds the descriptor gone adds it; an add that finds it there
+  // re-arms it). Returns 0 or the errno. With or without mu_.
+  int apply_arm(const Arming& a) const noexcept;
+  // Both, under mu_; throws std::system_error (the descriptor then counts as not added).
   void arm(int fd, FdState& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // add()'s system call failed with `err`: unlinks `w`, lets the others waiting on its
+  // descriptor retry, throws std::system_error.
+  [[noreturn]] void arm_failed(FdInterest& w, int err) ABSL_LOCKS_EXCLUDED(mu_);
   void unlink(FdInterest& w) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unlinks `w`, sets its outcome and appends a copy of its trigger to `out` (the caller
   // signals once mu_ is released: `w` may be gone by then).

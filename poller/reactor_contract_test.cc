@@ -193,6 +193,64 @@ TYPED_TEST(ReactorContractReaderTest, ForgetFromAnotherThreadWhileTheOwnerPolls)
   EXPECT_FALSE(this->p.waiting());
 }
 
+// Waits are added on other threads while the owner polls, two at a time on one descriptor:
+// the epoll poller makes its epoll_ctl outside its lock (so a poll never waits for one), and
+// the second of two waits may find the descriptor armed by the first before the first's
+// system call is made. Every wait must still see the byte written after both were added.
+TYPED_TEST(ReactorContractTest, WaitsAddedWhileAnotherThreadPolls) {
+  TypeParam p;
+  Pipe shared;
+  std::atomic<bool> stop{false};
+  std::thread owner([&] {
+    while (!stop.load()) (void)p.poll(1'000'000);  // 1 ms
+  });
+  constexpr int kRounds = 300;
+  std::atomic<int> added{0};
+  std::atomic<int> woken{0};
+  std::atomic<int> taken{0};  // rounds whose byte is gone
+  auto waiter = [&] {
+    for (int round = 0; round < kRounds; ++round) {
+      FdInterest r(shared.fds[0], kFdRead);
+      p.add(r);
+      added.fetch_add(1);
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!r.trigger.is_signaled() && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::yield();
+      }
+      const bool ok = r.trigger.is_signaled();
+      EXPECT_TRUE(ok) << "round " << round << ": a wait was never woken";
+      p.remove(r);
+      woken.fetch_add(1);
+      if (!ok) return;
+      // The next wait starts once this round's byte is gone, so it waits for the next one.
+      while (taken.load() <= round) std::this_thread::yield();
+    }
+  };
+  std::thread a(waiter);
+  std::thread b(waiter);
+  auto reach = [](const std::atomic<int>& n, int want) {  // false after 20 s
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (n.load() < want) {
+      if (std::chrono::steady_clock::now() > give_up) return false;
+      std::this_thread::yield();
+    }
+    return true;
+  };
+  for (int round = 0; round < kRounds; ++round) {
+    if (!reach(added, 2 * (round + 1))) break;
+    shared.put();
+    if (!reach(woken, 2 * (round + 1))) break;
+    shared.take();
+    taken.store(round + 1);
+  }
+  taken.store(kRounds);  // (a waiter that failed has returned; the other goes on unblocked)
+  a.join();
+  b.join();
+  stop = true;
+  owner.join();
+  EXPECT_FALSE(p.waiting());
+}
+
 // A poll with a timeout reports nothing and returns after about that long. It may return
 // early (an interrupted epoll_wait returns 0 and the caller polls again): seen once in 20
 // runs under ASan, and 3 times in one 3 ms window under TSan on a loaded 2-core machine, so
