@@ -727,11 +727,19 @@ void Scheduler::idle(Worker& w) {
   if (n_ > 1 && options_.idle_spin.count() > 0) {
     // Look at the queues for a little while before sleeping: with fork-join work a spawner
     // is often queued microseconds later, and a futex wake-up costs tens of microseconds.
-    // Like push(), leave a lone queued fiber to its worker: taking the partner of two fibers
-    // that hand messages back and forth would make every hand-off cross cores.
+    // Like push(), leave a lone queued fiber to another worker: taking the partner of two
+    // fibers that hand messages back and forth would make every hand-off cross cores; one
+    // queued here (a wake-up from another thread) runs at once. While fibers wait for
+    // descriptors, look at the reactor too: a spinning worker is the first to see their
+    // readiness (a single IO ping-pong on 2 workers took 67 µs per round trip when only a
+    // worker asleep in the reactor could, 12-15 µs now; docs/benchmarks.md).
     const Clock::time_point until = Clock::now() + options_.idle_spin;
     for (int i = 1;; ++i) {
-      if (any_ready(2) || stop_.load(std::memory_order_acquire)) return;
+      if (w.size.load(std::memory_order_relaxed) != 0 || any_ready(2) ||
+          stop_.load(std::memory_order_acquire)) {
+        return;
+      }
+      if (i % 16 == 0 && poller_.waiting()) (void)poller_.poll(0);  // -1: another polls
       if (i % 64 == 0) {
         if (has_timers_.load(std::memory_order_acquire) || Clock::now() >= until) break;
       }
