@@ -56,9 +56,10 @@ struct Options : StackfulOptions {
   // std::thread::hardware_concurrency(). Must not be negative (std::invalid_argument).
   int threads = 0;
   // When a worker finds nothing to run or steal, how long it keeps looking at the other
-  // workers' queues before going to sleep (0: sleep at once; ignored with one worker). A
-  // futex wake-up costs tens of microseconds, far more than the fibers of fork-join code;
-  // the price is that much CPU each time a worker runs dry. Must not be negative.
+  // workers' queues (and, while fibers wait for descriptors, at the reactor, every 16th
+  // look) before going to sleep (0: sleep at once; ignored with one worker). A futex
+  // wake-up costs tens of microseconds, far more than the fibers of fork-join code; the
+  // price is that much CPU each time a worker runs dry. Must not be negative.
   std::chrono::nanoseconds idle_spin = std::chrono::microseconds(50);
   // Spawn runs the child at once on the spawning worker ("work first"): the spawner goes to
   // the head of that worker's queue, where it continues as soon as the child suspends or
