@@ -8,7 +8,9 @@
 
 #include "mux/multififo/multififo.h"
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -148,6 +150,85 @@ TEST(MultififoTest, LoneReadyFiberBehindABusyOneIsPickedUp) {
         }
       },
       with_threads(2));
+}
+
+// Waits until `fd` is readable through the running scheduler's reactor, as //io does.
+void wait_readable(int fd) {
+  FdInterest w(fd, kFdRead);
+  Reactor* reactor = installed_handler()->reactor();
+  ASSERT_NE(reactor, nullptr);
+  reactor->add(w);
+  std::exception_ptr e = w.trigger.await();
+  reactor->remove(w);
+  ASSERT_EQ(e, nullptr);
+}
+
+// With a spin much longer than the test may take, nothing may wait for a spin to end.
+Options spinning_long(int threads) {
+  Options o = with_threads(threads);
+  o.idle_spin = 5s;
+  return o;
+}
+
+// A ping-pong over two pipes: each hop is a fiber waking on a descriptor while the other
+// worker spins. Spinning workers look at the reactor; when only a worker asleep in it did,
+// every hop waited for a spin to end (5 s here, 50 µs by default: 67-83 µs per round trip).
+TEST(MultififoTest, SpinningWorkersSeeDescriptorsReady) {
+  for (ReactorKind kind : {ReactorKind::kEpoll, ReactorKind::kIoUring}) {
+    Options o = spinning_long(2);
+    o.reactor = kind;
+    int there[2], back[2];
+    ASSERT_EQ(::pipe2(there, O_NONBLOCK | O_CLOEXEC), 0);
+    ASSERT_EQ(::pipe2(back, O_NONBLOCK | O_CLOEXEC), 0);
+    constexpr int kRoundTrips = 3;
+    const auto t0 = std::chrono::steady_clock::now();
+    run(
+        [&] {
+          Computation<void> echo = fork([&] {
+            for (int i = 0; i < kRoundTrips; ++i) {
+              char c;
+              wait_readable(there[0]);
+              ASSERT_EQ(::read(there[0], &c, 1), 1);
+              ASSERT_EQ(::write(back[1], &c, 1), 1);
+            }
+          });
+          for (int i = 0; i < kRoundTrips; ++i) {
+            char c = 'x';
+            ASSERT_EQ(::write(there[1], &c, 1), 1);
+            wait_readable(back[0]);
+            ASSERT_EQ(::read(back[0], &c, 1), 1);
+          }
+          echo.await();
+        },
+        o);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_LT(took, 4s) << "6 hops waited for the 5 s spin ("
+                        << std::chrono::duration<double>(took).count() << " s)";
+    for (int fd : {there[0], there[1], back[0], back[1]}) ::close(fd);
+  }
+}
+
+// A fiber woken by another thread goes to the queue of the worker it last ran on; that worker,
+// spinning, runs it at once instead of when its spin ends (its own queue is looked at).
+TEST(MultififoTest, WakeUpFromAnotherThreadEndsTheSpin) {
+  std::atomic<std::int64_t> signaled_at{0};
+  std::chrono::steady_clock::duration waited{};
+  run(
+      [&] {
+        Trigger t;
+        std::thread signaler([&] {
+          std::this_thread::sleep_for(50ms);  // the workers are spinning by now
+          signaled_at = std::chrono::steady_clock::now().time_since_epoch().count();
+          t.signal();
+        });
+        const std::exception_ptr e = t.await();
+        waited = std::chrono::steady_clock::now().time_since_epoch() -
+                 std::chrono::steady_clock::duration(signaled_at.load());
+        signaler.join();
+        EXPECT_EQ(e, nullptr);
+      },
+      spinning_long(2));
+  EXPECT_LT(waited, 2500ms) << "the woken fiber waited for the 5 s spin";
 }
 
 // Options::reactor reaches the scheduler's reactor (poller/poller.h): epoll when asked for,
