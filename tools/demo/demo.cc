@@ -82,6 +82,7 @@
 #include "tools/common/flags.h"
 #include "tools/demo/loopback.h"
 #include "tools/demo/schedulers.h"
+#include "tools/demo/serve.h"
 
 namespace {
 
@@ -100,6 +101,7 @@ using picos::tools::multififo_options;
 using picos::tools::no_delay;
 using picos::tools::raise_fd_limit;
 using picos::tools::run_on;
+using picos::tools::serve_until_signal;
 
 constexpr std::size_t kMessage = 64;
 constexpr long kDefaultClients = 1000;
@@ -322,30 +324,10 @@ void serve(long port, double grace, long max_connections, const std::string& sch
   std::fflush(stdout);
   ServerStats stats;
   picos::sync::Semaphore slots(max_connections);
-  Bundle::join_after([&](Bundle& connections) {  // every connection's handler
-    int sig = 0;
-    Bundle::join_after(
-        [&](Bundle& front) {  // the acceptor; the signal is awaited here
-          front.fork([&] { accept_loop(listener.fd, connections, stats, slots); });
-          // Keeps a timer pending: fibers waiting in the background epoll reactor look
-          // idle to some schedulers, which would otherwise warn once that they are blocked.
-          front.fork([] {
-            for (;;) io::sleep(3600.0);
-          });
-          sig = stop.wait();
-        },
-        OnReturn::kTerminate);  // stops the acceptor
-    io::close(listener.fd);     // new clients are refused from now on
-    listener.fd = -1;
-    std::printf("demo: %s: stopped accepting; %ld connections open, %.1f s of grace\n",
-                sigabbrev_np(sig) ? (std::string("SIG") + sigabbrev_np(sig)).c_str() : "signal",
-                stats.open.load(), grace);
-    std::fflush(stdout);
-    // The scope form of Control::terminate_after: at the deadline every handler still
-    // running sees Terminate; join_after returns as soon as they have all ended.
-    connections.terminate_after(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(grace)));
-  });
+  serve_until_signal(
+      "demo", listener.fd, stop, grace,
+      [&](const Bundle& connections) { accept_loop(listener.fd, connections, stats, slots); },
+      [&] { return stats.open.load(); });
   std::printf(
       "summary: %ld connections served: %ld closed by the client, %ld reset "
       "(ECONNRESET/EPIPE), %ld other errors, %ld cut at the grace deadline; %ld bytes "

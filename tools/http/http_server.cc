@@ -60,6 +60,7 @@
 #include "tools/common/flags.h"
 #include "tools/demo/loopback.h"
 #include "tools/demo/schedulers.h"
+#include "tools/demo/serve.h"
 #include "tools/http/http.h"
 
 ABSL_FLAG(int, port, 8080, "TCP port on 127.0.0.1, 0-65535 (0: the kernel picks one)");
@@ -87,7 +88,6 @@ namespace io = picos::io;
 namespace http = picos::tools::http;
 using picos::structured::Bundle;
 using picos::structured::Control;
-using picos::structured::OnReturn;
 using picos::structured::Terminate;
 using picos::tools::FdGuard;
 using Clock = std::chrono::steady_clock;
@@ -490,27 +490,10 @@ void serve(const Config& cfg, const std::string& scheduler, io::SignalSet& stop)
               ntohs(addr.sin_port), scheduler.c_str());
   std::fflush(stdout);
   Stats stats;
-  int sig = 0;
-  Bundle::join_after([&](Bundle& connections) {
-    Bundle::join_after(
-        [&](Bundle& front) {  // the acceptor; the signal is awaited here
-          front.fork([&] { accept_loop(listener.fd, connections, cfg, stats); });
-          // Keeps a timer pending: fibers waiting in the background epoll reactor look idle
-          // to some schedulers, which would otherwise warn once that they are blocked.
-          front.fork([] {
-            for (;;) io::sleep(3600.0);
-          });
-          sig = stop.wait();
-        },
-        OnReturn::kTerminate);  // stops the acceptor
-    io::close(listener.fd);     // new clients are refused from now on
-    listener.fd = -1;
-    std::printf("http_server: %s: stopped accepting; %ld connections open, %.1f s of grace\n",
-                sigabbrev_np(sig) ? (std::string("SIG") + sigabbrev_np(sig)).c_str() : "signal",
-                stats.open.load(), cfg.grace);
-    std::fflush(stdout);
-    connections.terminate_after(seconds(cfg.grace));
-  });
+  picos::tools::serve_until_signal(
+      "http_server", listener.fd, stop, cfg.grace,
+      [&](const Bundle& connections) { accept_loop(listener.fd, connections, cfg, stats); },
+      [&] { return stats.open.load(); });
   std::printf(
       "summary: %ld connections, %llu requests answered; %ld bad requests (400/501/505), %ld "
       "too large (431/413), %ld timeouts (408), %ld resets, %ld other errors, %ld cut at the "
