@@ -731,8 +731,8 @@ void Scheduler::idle(Worker& w) {
     // fibers that hand messages back and forth would make every hand-off cross cores; one
     // queued here (a wake-up from another thread) runs at once. While fibers wait for
     // descriptors, look at the reactor too: a spinning worker is the first to see their
-    // readiness (a single IO ping-pong on 2 workers took 67 µs per round trip when only a
-    // worker asleep in the reactor could, 12-15 µs now; docs/benchmarks.md).
+    // readiness (a single IO ping-pong on 2 workers took 67-83 µs per round trip when only a
+    // worker asleep in the reactor could, 6-13 µs now; docs/benchmarks.md).
     const Clock::time_point until = Clock::now() + options_.idle_spin;
     for (int i = 1;; ++i) {
       if (w.size.load(std::memory_order_relaxed) != 0 || any_ready(2) ||
