@@ -37,7 +37,7 @@ template <typename AcceptLoop, typename OpenCount>
 void serve_until_signal(const char* name, int& listener_fd, io::SignalSet& stop, double grace,
                         AcceptLoop accept_loop, OpenCount open) {
   using structured::Bundle;
-  structured::Bundle::join_after([&](Bundle& connections) {  // every connection's handler
+  Bundle::join_after([&](Bundle& connections) {  // every connection's handler
     int sig = 0;
     Bundle::join_after(
         [&](Bundle& front) {  // the acceptor; the signal is awaited here
