@@ -52,6 +52,7 @@
 #include "picos/internal/debug_registry.h"
 #include "picos/internal/mutex.h"
 #include "picos/internal/ref_count.h"
+#include "picos/internal/spin_lock.h"
 
 namespace picos::mux::common {
 
@@ -201,13 +202,16 @@ class Records {
   internal::SchedulerCounters& counters() noexcept { return counters_; }
   Records(const Records&) = delete;
   Records& operator=(const Records&) = delete;
-  // Frees the slabs whose records are all gone. A slab that still holds a buried record
-  // (abandon_all) stays allocated, as the buried record must.
+  // Gives the slabs whose records are all gone to the depot (see allocate). A slab that still
+  // holds a buried record (abandon_all) stays allocated, as the buried record must.
   ~Records() {
-    release_if_empty(spare_);
+    while (Slab* s = spares_) {
+      spares_ = s->next;
+      give_to_depot(s);
+    }
     while (Slab* s = partial_) {
       partial_ = s->next;
-      release_if_empty(s);
+      if (s->used == 0) give_to_depot(s);
     }
   }
 
@@ -306,6 +310,18 @@ class Records {
   }
 
   std::size_t alive() const noexcept { return alive_; }
+
+  // Records per slab, and how many slabs with no record are kept for the next burst (see
+  // allocate below).
+  static constexpr std::uint32_t kSlabRecords = 32;
+  static constexpr std::uint32_t kMaxSpareSlabs = 1024 / kSlabRecords;
+  // Slabs allocated and not freed (with records, or spare), and the spare ones: for tests.
+  std::size_t slabs_for_testing() const noexcept { return slabs_; }
+  std::size_t spare_slabs_for_testing() const noexcept { return spare_count_; }
+  static std::size_t depot_slabs_for_testing() noexcept {
+    internal::SpinLockGuard guard(depot_.lock);
+    return depot_.count;
+  }
   // The options given: StackfulOptions for stackful records, else CommonOptions.
   const auto& options() const noexcept {
     if constexpr (kStackful<R>) {
@@ -324,10 +340,16 @@ class Records {
   // Record memory comes from slabs of kSlabRecords blocks: a burst of spawns calls malloc
   // once per slab, not once per fiber, and a finished record's block is reused by the next
   // spawn. Each block starts with its slab's address. Slabs with a free block are on the
-  // `partial_` list (the most recently freed-into first); a slab whose records have all
-  // finished is kept as `spare_` if there is none, else given back to malloc, so memory
-  // follows the number of live fibers.
-  static constexpr std::uint32_t kSlabRecords = 32;
+  // `partial_` list (the most recently freed-into first). A slab whose records have all
+  // finished is kept on the `spares_` list, up to kMaxSpareSlabs (the records of 1,024 fibers,
+  // as many as picos/internal/thread_cache.h keeps Fibers for); past that, and when this
+  // object is destroyed (a scheduler's run ends), empty slabs go to a depot shared by every
+  // Records<R> of the process, also up to kMaxSpareSlabs, and beyond it back to malloc: memory
+  // follows the number of live fibers past such bursts. allocate() takes a spare, then a slab
+  // from the depot, then a new one. So bursts of up to 1,024 spawns, in one run or in one run
+  // after another, call malloc for records only the first time: giving their slabs back after
+  // each burst made glibc trim the top of its heap and grow it again (brk calls and page
+  // faults: a burst of 1,000 spawns cost 4 x as much; docs/benchmarks.md).
   struct Slab;
   struct Block {
     Slab* owner;  // nullptr: allocate_detached
@@ -350,7 +372,15 @@ class Records {
   void* allocate() {
     Slab* s = partial_;
     if (s == nullptr) {
-      s = spare_ != nullptr ? std::exchange(spare_, nullptr) : new Slab;
+      if (spares_ != nullptr) {
+        s = spares_;
+        spares_ = s->next;
+        --spare_count_;
+      } else {
+        s = take_from_depot();
+        if (s == nullptr) s = new Slab;
+        ++slabs_;
+      }
       push_partial(s);
     }
     Block* b = s->free;
@@ -374,12 +404,15 @@ class Records {
     s->free = b;
     if (s->used-- == kSlabRecords) {
       push_partial(s);
-    } else if (s->used == 0) {  // all its records are gone: keep one such slab, free the rest
+    } else if (s->used == 0) {  // all its records are gone: keep it as a spare, or free it
       remove_partial(s);
-      if (spare_ == nullptr) {
-        spare_ = s;
+      if (spare_count_ < kMaxSpareSlabs) {
+        s->next = spares_;
+        spares_ = s;
+        ++spare_count_;
       } else {
-        delete s;
+        give_to_depot(s);
+        --slabs_;
       }
     }
   }
@@ -394,8 +427,35 @@ class Records {
     if (s->next) s->next->prev = s->prev;
     s->prev = s->next = nullptr;
   }
-  static void release_if_empty(Slab* s) noexcept {
-    if (s != nullptr && s->used == 0) delete s;
+  // The depot (see allocate): a spin lock taken once per slab, 32 records.
+  struct Depot {
+    internal::SpinLock lock;
+    Slab* head ABSL_GUARDED_BY(lock) = nullptr;  // through Slab::next
+    std::uint32_t count ABSL_GUARDED_BY(lock) = 0;
+  };
+  static inline constinit Depot depot_;
+  static Slab* take_from_depot() noexcept {
+    internal::SpinLockGuard guard(depot_.lock);
+    Slab* s = depot_.head;
+    if (s != nullptr) {
+      depot_.head = s->next;
+      --depot_.count;
+    }
+    return s;
+  }
+  // Keeps `s`, which holds no record, in the depot, or frees it if the depot is full.
+  static void give_to_depot(Slab* s) noexcept {
+    {
+      internal::SpinLockGuard guard(depot_.lock);
+      if (depot_.count < kMaxSpareSlabs) {
+        s->prev = nullptr;
+        s->next = depot_.head;
+        depot_.head = s;
+        ++depot_.count;
+        return;
+      }
+    }
+    delete s;
   }
   void list(R* r) noexcept {
     r->listing.fiber = r->fiber.get();
@@ -432,7 +492,9 @@ class Records {
   std::size_t alive_ = 0;
   R* main_ = nullptr;
   Slab* partial_ = nullptr;  // slabs with a free block
-  Slab* spare_ = nullptr;    // a slab with no record, kept for the next burst
+  Slab* spares_ = nullptr;   // slabs with no record, kept for the next burst (through next)
+  std::uint32_t spare_count_ = 0;
+  std::size_t slabs_ = 0;  // allocated and not freed
 };
 
 // The body of a scheduler's run_fiber: checks `options` and the arguments (std::invalid_argument
