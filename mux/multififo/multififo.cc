@@ -333,6 +333,14 @@ void Scheduler::switch_out(Worker* w) noexcept {
       if ((w->records.counters().switches.bump() & 63) == 0) periodic(*w);
       next = take_balanced(*w);
       if (!next) next = pop_own(*w);
+      if (next == nullptr && w->pending == Pending::kYield) {
+        // Nothing else to run on this worker: the yielding fiber goes on at once, as the loop
+        // would run it after queuing it (its queue is empty, so it would pop it straight
+        // back), without the two switches through the loop.
+        w->pending = Pending::kNone;
+        w->remaining_quota = options_.quota;
+        return;
+      }
     }
   }
   // Not running from here on (for dumps): before anything can publish it to other workers.

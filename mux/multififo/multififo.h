@@ -14,9 +14,11 @@
 //    of another worker, so fibers migrate between threads. Code running in a fiber must not
 //    assume it stays on one OS thread (thread_local values can change across any suspension).
 //  - A fiber resumed because it was canceled goes to the head of a queue.
-//  - Idle workers sleep on a condition variable and are woken when work appears that they
-//    could take (a queue holding more than the one fiber its worker is about to run, or a
-//    wake-up from a thread that is not a worker); they never spin.
+//  - A yield with no other fiber queued on its worker returns at once (no switch).
+//  - Idle workers look at the queues (and the reactor) for `idle_spin`, then sleep on a
+//    condition variable (one of them in the reactor while fibers wait for descriptors) and
+//    are woken when work appears that they could take (a queue holding more than the one
+//    fiber its worker is about to run, or a wake-up from a thread that is not a worker).
 //  - Timers (cancel_after, sleep) are one heap shared by the workers, guarded by a mutex: no
 //    thread per timer. An idle worker sleeps until the earliest deadline; busy workers check
 //    for due timers every 64 dispatches.

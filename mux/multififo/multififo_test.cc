@@ -50,6 +50,25 @@ TEST(MultififoTest, RejectsBadOptionsOfItsOwn) {
   EXPECT_GE(resolved_threads(Options()), 1);
 }
 
+// A yield goes through the worker's queue only when another fiber is queued there: that one
+// runs first; with nothing else to run the yielder goes on at once, without switching through
+// the loop (docs/benchmarks.md, "Yield with nothing else to run").
+TEST(MultififoTest, YieldRunsAQueuedFiberFirstAndOtherwiseGoesOn) {
+  std::vector<int> order;
+  run(
+      [&] {
+        Computation<void> child = fork([&] { order.push_back(2); });
+        order.push_back(1);
+        Fiber::yield();  // the child, queued on this worker, runs here
+        order.push_back(3);
+        for (int i = 0; i < 1000; ++i) Fiber::yield();  // nothing else to run
+        order.push_back(4);
+        child.await();
+      },
+      with_threads(1));
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4}));
+}
+
 TEST(MultififoTest, FibersRunOnSeveralWorkers) {
   std::mutex mu;
   std::set<std::thread::id> seen;
