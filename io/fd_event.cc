@@ -16,6 +16,7 @@
 
 #include "io/io.h"
 #include "picos/computation.h"
+#include "picos/internal/thread_cache.h"
 #include "picos/trigger.h"
 #include "picos/tx.h"
 
@@ -63,7 +64,8 @@ bool ready_now(int fd, unsigned events, const char* op) {
   return n > 0;  // POLLERR and POLLHUP count as ready, as for the reactor
 }
 
-class FdAlt final : public event::internal::TypedAlt<void> {
+class FdAlt final : public event::internal::TypedAlt<void>,
+                    public picos::internal::ThreadCached<FdAlt> {
  public:
   FdAlt(int fd, unsigned events, Reactor* reactor, const char* op)
       : interest_(fd, events), reactor_(reactor), op_(op) {}

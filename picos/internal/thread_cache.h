@@ -26,7 +26,8 @@
 //
 //   class Fiber : public RefCounted<Fiber>, public ThreadCached<Fiber> { ... };
 //
-// Only blocks of exactly sizeof(T) are cached (a derived class's larger ones go to malloc).
+// Only blocks of exactly sizeof(T) are cached (a derived class's larger ones go to malloc), and
+// only if two fit a slab (larger objects all go to malloc).
 // Under AddressSanitizer the cache is off, so use-after-free and double frees of these objects
 // are still reported.
 
@@ -56,7 +57,7 @@ class ThreadCache {
  public:
   static void* allocate([[maybe_unused]] std::size_t size) {
 #if PICOS_INTERNAL_THREAD_CACHE
-    if (size == sizeof(T)) {
+    if (kCached && size == sizeof(T)) {
       List& l = list;
       if (Link* b = l.head) [[likely]] {
         l.head = b->next;
@@ -71,7 +72,7 @@ class ThreadCache {
 
   static void deallocate(void* p, [[maybe_unused]] std::size_t size) noexcept {
 #if PICOS_INTERNAL_THREAD_CACHE
-    if (size == sizeof(T)) {
+    if (kCached && size == sizeof(T)) {
       List& l = list;
       if (l.size < kMax) [[likely]] {
         if (!l.reaper_armed) [[unlikely]]
@@ -106,8 +107,11 @@ class ThreadCache {
     Slab* owner;
     alignas(T) unsigned char bytes[sizeof(T)];
   };
-  static constexpr std::size_t kBlocks = (4096 - 16) / sizeof(Block);
-  static_assert(kBlocks >= 2, "objects this large are not worth a slab");
+  static constexpr std::size_t kFit = (4096 - 16) / sizeof(Block);
+  // Objects too large for two to a slab (a class template's instance may be) are not cached:
+  // malloc serves them.
+  static constexpr bool kCached = kFit >= 2;
+  static constexpr std::size_t kBlocks = kCached ? kFit : 2;
   struct Slab {
     std::atomic<std::uint32_t> out;  // blocks not given back (handed out or listed)
     Block blocks[kBlocks];

@@ -23,6 +23,12 @@ struct alignas(32) Wide : ThreadCached<Wide> {
   unsigned char bytes[96];
 };
 
+// Too large for two to share a slab (a class template instantiated with a large type may be):
+// not cached, but it compiles and works.
+struct Huge : ThreadCached<Huge> {
+  unsigned char bytes[3000] = {};
+};
+
 // A type larger than Small that derives from it: its blocks go to malloc.
 struct Larger : Small {
   std::uint64_t extra[8] = {};
@@ -125,6 +131,21 @@ TEST(ThreadCacheTest, LargerDerivedObjectsGoToMalloc) {
     for (Small* s : v) delete static_cast<Larger*>(s);
   }).join();
   EXPECT_EQ(ThreadCache<Small>::slabs_for_testing(), before);
+}
+
+TEST(ThreadCacheTest, ObjectsTooLargeForASlabGoToMalloc) {
+  const std::int64_t before = ThreadCache<Huge>::slabs_for_testing();
+  std::vector<Huge*> v;
+  for (int i = 0; i < 100; ++i) {
+    v.push_back(new Huge);
+    v.back()->bytes[2999] = 7;
+  }
+  for (Huge* h : v) {
+    EXPECT_EQ(h->bytes[2999], 7);
+    delete h;
+  }
+  EXPECT_EQ(ThreadCache<Huge>::slabs_for_testing(), before);
+  EXPECT_EQ(before, 0);
 }
 
 }  // namespace

@@ -38,8 +38,8 @@
 //
 // Thread safety: events are immutable values; copy them and sync on them from any fiber.
 //
-// Cost: a sync allocates the claim, one small object per alternative, and a trigger if it
-// suspends; computation-based alternatives (from_computation, after, ivar, latch, stream)
+// Cost: a sync allocates the claim, one small object per alternative (the list of them is
+// inline up to four), and a trigger if it suspends; computation-based alternatives (from_computation, after, ivar, latch, stream)
 // add a trigger and a small Tx when they fire. No lock is held while suspended.
 
 #ifndef PICOS_STD_EVENT_EVENT_H_
@@ -54,8 +54,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
+#include "picos/internal/thread_cache.h"
 #include "picos/trigger.h"
 
 namespace picos::event {
@@ -93,8 +95,10 @@ class TypedAlt : public Alt {
   virtual T take() = 0;
 };
 
+// Inline room for four alternatives: a select over a few events makes no allocation for the
+// list itself (the alternatives are still one small object each).
 template <typename T>
-using Alts = std::vector<std::unique_ptr<TypedAlt<T>>>;
+using Alts = absl::InlinedVector<std::unique_ptr<TypedAlt<T>>, 4>;
 
 // An event's building block: makes the alternatives at sync time (a guard runs its function).
 template <typename T>
@@ -110,7 +114,7 @@ std::size_t select_index(Alt* const* alts, std::size_t n);
 
 template <typename T>
 T sync_alts(Alts<T>& alts) {
-  std::vector<Alt*> raw;
+  absl::InlinedVector<Alt*, 8> raw;
   raw.reserve(alts.size());
   for (auto& a : alts) raw.push_back(a.get());
   return alts[select_index(raw.data(), raw.size())]->take();
@@ -133,7 +137,8 @@ class ComputationAlt : public Alt {
 };
 
 template <typename T, typename Result>
-class FnComputationAlt final : public TypedAlt<T> {
+class FnComputationAlt final : public TypedAlt<T>,
+                               public picos::internal::ThreadCached<FnComputationAlt<T, Result>> {
  public:
   FnComputationAlt(PackedComputation source, Result result)
       : base_(std::move(source)), result_(std::move(result)) {}
@@ -262,7 +267,7 @@ template <typename T, typename F>
 auto map(const Event<T>& e, F f) {
   using U = std::conditional_t<std::is_void_v<T>, std::invoke_result<F>, std::invoke_result<F, T>>;
   using R = typename U::type;
-  struct A final : internal::TypedAlt<R> {
+  struct A final : internal::TypedAlt<R>, picos::internal::ThreadCached<A> {
     A(std::unique_ptr<internal::TypedAlt<T>> inner, const F& f) : inner(std::move(inner)), f(f) {}
     bool request(internal::Selection& s) override { return inner->request(s); }
     bool withdraw(internal::Selection& s) noexcept override { return inner->withdraw(s); }

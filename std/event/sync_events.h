@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "picos/computation.h"
+#include "picos/internal/thread_cache.h"
 #include "std/event/event.h"
 #include "std/sync/channel.h"
 #include "std/sync/ivar.h"
@@ -80,7 +81,9 @@ class ChannelAlt {
 };
 
 template <typename T>
-class ReceiveAlt final : public TypedAlt<std::optional<T>>, ChannelAlt<T> {
+class ReceiveAlt final : public TypedAlt<std::optional<T>>,
+                         ChannelAlt<T>,
+                         public picos::internal::ThreadCached<ReceiveAlt<T>> {
  public:
   explicit ReceiveAlt(sync::Channel<T>& ch) : ChannelAlt<T>(ch) { this->node_.slot = &slot_; }
   bool request(Selection& s) override {
@@ -95,7 +98,9 @@ class ReceiveAlt final : public TypedAlt<std::optional<T>>, ChannelAlt<T> {
 };
 
 template <typename T>
-class SendAlt final : public TypedAlt<void>, ChannelAlt<T> {
+class SendAlt final : public TypedAlt<void>,
+                      ChannelAlt<T>,
+                      public picos::internal::ThreadCached<SendAlt<T>> {
  public:
   SendAlt(sync::Channel<T>& ch, T value) : ChannelAlt<T>(ch), value_(std::move(value)) {
     this->node_.value = &value_;
