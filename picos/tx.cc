@@ -11,8 +11,7 @@ namespace picos {
 
 using internal::ComputationState;
 
-bool Tx::record(const PackedComputation& c, std::exception_ptr reason,
-                std::function<void(ComputationState*)> write) {
+bool Tx::record(const PackedComputation& c, std::exception_ptr reason, Write write) {
   if (state_ == kCommitted) throw std::invalid_argument("picos::Tx: already committed");
   if (state_ == kAborted) return false;
   ComputationState* s = c.s_.get();
@@ -38,7 +37,7 @@ bool Tx::try_commit() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   if (state_ == kCommitted) throw std::invalid_argument("picos::Tx: already committed");
   if (state_ == kAborted) return false;
   // Lock in address order so that concurrent commits over overlapping sets cannot deadlock.
-  std::vector<ComputationState*> order;
+  absl::InlinedVector<ComputationState*, 4> order;
   order.reserve(ops_.size());
   for (const Op& op : ops_) order.push_back(op.c.get());
   std::sort(order.begin(), order.end());
@@ -52,7 +51,7 @@ bool Tx::try_commit() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     ops_.clear();
     return false;
   }
-  std::vector<ComputationState::Bag> bags;
+  absl::InlinedVector<ComputationState::Bag, 4> bags;
   bags.reserve(ops_.size());
   for (Op& op : ops_) {
     if (op.reason) {

@@ -21,12 +21,11 @@
 #define PICOS_TX_H_
 
 #include <exception>
-#include <functional>
-#include <memory>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
+#include "absl/container/inlined_vector.h"
+#include "absl/functional/any_invocable.h"
 #include "picos/computation.h"
 
 namespace picos {
@@ -46,10 +45,10 @@ class Tx {
     static_assert(std::is_nothrow_move_constructible_v<T>,
                   "picos::Tx::try_return needs a nothrow move constructible value type");
     using State = internal::ValueState<T>;
-    auto v = std::make_shared<T>(std::forward<U>(value));  // shared: std::function copies
-    return record(c, nullptr, [v](internal::ComputationState* s) noexcept {
-      static_cast<State*>(s)->value_.emplace(std::move(*v));
-    });
+    return record(c, nullptr,
+                  [v = T(std::forward<U>(value))](internal::ComputationState* s) mutable noexcept {
+                    static_cast<State*>(s)->value_.emplace(std::move(v));
+                  });
   }
   // For Computation<void>.
   bool try_finish(const Computation<void>& c) {
@@ -70,17 +69,20 @@ class Tx {
 
  private:
   enum State { kStarted, kAborted, kCommitted };
+  // Stores the value of a return (under the computation's lock). Small values stay inline.
+  using Write = absl::AnyInvocable<void(internal::ComputationState*)>;
   struct Op {
     internal::Ref<internal::ComputationState> c;
     std::exception_ptr reason;  // null: return, using `write` to store the value
-    std::function<void(internal::ComputationState*)> write;
+    Write write;
   };
 
-  bool record(const PackedComputation& c, std::exception_ptr reason,
-              std::function<void(internal::ComputationState*)> write);
+  bool record(const PackedComputation& c, std::exception_ptr reason, Write write);
 
   State state_ = kStarted;
-  std::vector<Op> ops_;
+  // Inline up to two: a select's hand-off (two claims) or a fired alternative (claim and
+  // mine) allocates nothing for its transaction.
+  absl::InlinedVector<Op, 2> ops_;
 };
 
 }  // namespace picos
