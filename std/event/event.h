@@ -40,8 +40,8 @@
 //
 // Cost: a sync allocates the claim, one small object per alternative (from a per-thread cache
 // for the events here, in sync_events.h and io's; the list of them is inline up to four), and
-// a trigger if it suspends; computation-based alternatives (from_computation, after, ivar, latch, stream)
-// add a trigger and a small Tx when they fire. No lock is held while suspended.
+// a trigger if it suspends; computation-based alternatives (from_computation, after, ivar, latch,
+// stream) add a trigger and a small Tx when they fire. No lock is held while suspended.
 
 #ifndef PICOS_STD_EVENT_EVENT_H_
 #define PICOS_STD_EVENT_EVENT_H_
