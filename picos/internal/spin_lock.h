@@ -36,7 +36,10 @@ inline void cpu_relax() noexcept {
 // atomic exchange takes the lock; the annotations on the declarations are what callers get.
 class ABSL_LOCKABLE SpinLock {
  public:
-  bool try_lock() noexcept ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // Always inlined too: gcc emitted it out of line where lock() is not the caller (18
+  // instructions per contended Mutex operation, callgrind).
+  ABSL_ATTRIBUTE_ALWAYS_INLINE bool try_lock() noexcept
+      ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     return !locked_.load(std::memory_order_relaxed) &&
            !locked_.exchange(true, std::memory_order_acquire);
   }
@@ -48,7 +51,8 @@ class ABSL_LOCKABLE SpinLock {
       return;
     lock_slow();
   }
-  void unlock() noexcept ABSL_UNLOCK_FUNCTION() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void unlock() noexcept
+      ABSL_UNLOCK_FUNCTION() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     locked_.store(false, std::memory_order_release);
   }
   // For the analysis only (no run-time check): the caller knows the lock is held, in a place
