@@ -404,7 +404,7 @@ class Records {
     s->free = b;
     if (s->used-- == kSlabRecords) {
       push_partial(s);
-    } else if (s->used == 0) {  // all its records are gone: keep it as a spare, or free it
+    } else if (s->used == 0) {  // all its records are gone: a spare, or to the depot
       remove_partial(s);
       if (spare_count_ < kMaxSpareSlabs) {
         s->next = spares_;
