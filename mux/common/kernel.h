@@ -202,17 +202,11 @@ class Records {
   internal::SchedulerCounters& counters() noexcept { return counters_; }
   Records(const Records&) = delete;
   Records& operator=(const Records&) = delete;
-  // Gives the slabs whose records are all gone to the depot (see allocate). A slab that still
-  // holds a buried record (abandon_all) stays allocated, as the buried record must.
+  // Gives the spare slabs to the depot (see allocate). Every other slab still holds a buried
+  // record (abandon_all: a slab that empties becomes a spare at once) and stays allocated, as
+  // the buried record must.
   ~Records() {
-    while (Slab* s = spares_) {
-      spares_ = s->next;
-      give_to_depot(s);
-    }
-    while (Slab* s = partial_) {
-      partial_ = s->next;
-      if (s->used == 0) give_to_depot(s);
-    }
+    while (Slab* s = spares_.pop()) give_to_depot(s);
   }
 
   // Storage for one R outside any Records (on a thread that may not touch this object):
@@ -317,10 +311,10 @@ class Records {
   static constexpr std::uint32_t kMaxSpareSlabs = 1024 / kSlabRecords;
   // Slabs allocated and not freed (with records, or spare), and the spare ones: for tests.
   std::size_t slabs_for_testing() const noexcept { return slabs_; }
-  std::size_t spare_slabs_for_testing() const noexcept { return spare_count_; }
+  std::size_t spare_slabs_for_testing() const noexcept { return spares_.count; }
   static std::size_t depot_slabs_for_testing() noexcept {
     internal::SpinLockGuard guard(depot_.lock);
-    return depot_.count;
+    return depot_.slabs.count;
   }
   // The options given: StackfulOptions for stackful records, else CommonOptions.
   const auto& options() const noexcept {
@@ -372,11 +366,8 @@ class Records {
   void* allocate() {
     Slab* s = partial_;
     if (s == nullptr) {
-      if (spares_ != nullptr) {
-        s = spares_;
-        spares_ = s->next;
-        --spare_count_;
-      } else {
+      s = spares_.pop();
+      if (s == nullptr) {
         s = take_from_depot();
         if (s == nullptr) s = new Slab;
         ++slabs_;
@@ -406,11 +397,7 @@ class Records {
       push_partial(s);
     } else if (s->used == 0) {  // all its records are gone: a spare, or to the depot
       remove_partial(s);
-      if (spare_count_ < kMaxSpareSlabs) {
-        s->next = spares_;
-        spares_ = s;
-        ++spare_count_;
-      } else {
+      if (!spares_.push(s)) {
         give_to_depot(s);
         --slabs_;
       }
@@ -427,33 +414,44 @@ class Records {
     if (s->next) s->next->prev = s->prev;
     s->prev = s->next = nullptr;
   }
+  // Empty slabs, linked through Slab::next, at most kMaxSpareSlabs: a Records object's spares
+  // and the depot's.
+  struct SlabStack {
+    Slab* head = nullptr;
+    std::uint32_t count = 0;
+    // False (taking nothing) when full.
+    bool push(Slab* s) noexcept {
+      if (count == kMaxSpareSlabs) return false;
+      s->prev = nullptr;
+      s->next = head;
+      head = s;
+      ++count;
+      return true;
+    }
+    Slab* pop() noexcept {
+      Slab* s = head;
+      if (s != nullptr) {
+        head = s->next;
+        --count;
+      }
+      return s;
+    }
+  };
   // The depot (see allocate): a spin lock taken once per slab, 32 records.
   struct Depot {
     internal::SpinLock lock;
-    Slab* head ABSL_GUARDED_BY(lock) = nullptr;  // through Slab::next
-    std::uint32_t count ABSL_GUARDED_BY(lock) = 0;
+    SlabStack slabs ABSL_GUARDED_BY(lock);
   };
   static inline constinit Depot depot_;
   static Slab* take_from_depot() noexcept {
     internal::SpinLockGuard guard(depot_.lock);
-    Slab* s = depot_.head;
-    if (s != nullptr) {
-      depot_.head = s->next;
-      --depot_.count;
-    }
-    return s;
+    return depot_.slabs.pop();
   }
   // Keeps `s`, which holds no record, in the depot, or frees it if the depot is full.
   static void give_to_depot(Slab* s) noexcept {
     {
       internal::SpinLockGuard guard(depot_.lock);
-      if (depot_.count < kMaxSpareSlabs) {
-        s->prev = nullptr;
-        s->next = depot_.head;
-        depot_.head = s;
-        ++depot_.count;
-        return;
-      }
+      if (depot_.slabs.push(s)) return;
     }
     delete s;
   }
@@ -492,9 +490,8 @@ class Records {
   std::size_t alive_ = 0;
   R* main_ = nullptr;
   Slab* partial_ = nullptr;  // slabs with a free block
-  Slab* spares_ = nullptr;   // slabs with no record, kept for the next burst (through next)
-  std::uint32_t spare_count_ = 0;
-  std::size_t slabs_ = 0;  // allocated and not freed
+  SlabStack spares_;         // slabs with no record, kept for the next burst
+  std::size_t slabs_ = 0;    // allocated and not freed
 };
 
 // The body of a scheduler's run_fiber: checks `options` and the arguments (std::invalid_argument
