@@ -633,7 +633,9 @@ TEST_P(SchedulerTest, RepeatedRunsDoNotLeakOrInterfere) {
               }),
               i);
   }
-  EXPECT_EQ(settled_threads(threads_before), threads_before);
+  // No more threads than before: fewer is an earlier test's joined worker leaving the list
+  // meanwhile (failed once under TSan: 2 after, 3 before, the test before it ran 4 workers).
+  EXPECT_LE(settled_threads(threads_before), threads_before);
   Computation<void> outlives;
   run([&] { outlives.cancel_after(3600.0, std::make_exception_ptr(Counted())); });
   EXPECT_EQ(Counted::live.load(), 0);  // the timer's entry (holding the reason) is gone
