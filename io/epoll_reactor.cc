@@ -2,8 +2,9 @@
 //
 // The default reactor: one background thread blocked in an epoll set, for fibers of schedulers
 // that offer no reactor of their own and for plain threads. The epoll set and its protocol
-// (level-triggered EPOLLONESHOT registrations, one epoll_ctl per wait, a descriptor closed
-// behind its back re-added, triggers signaled outside the lock) are picos::internal's
+// (edge-triggered registrations made once per descriptor, no system call for a wait after
+// EAGAIN, a level check for the others and for drained waits pending 10-20 ms, which re-adds
+// a descriptor closed behind its back, triggers signaled outside the lock) are picos::internal's
 // LockedPoller (poller/epoll_poller.h), the EpollPoller that fifo and multififo use too
 // when they wait in epoll (poller/poller.h chooses, per scheduler). A woken
 // fiber reaches its scheduler through the scheduler's remote resume path. Like every

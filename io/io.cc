@@ -50,8 +50,11 @@ void ignore_sigpipe_once() {
   (void)done;
 }
 
+bool wait_fd(Reactor& reactor, int fd, unsigned events, const char* op, bool tolerant,
+             bool drained);
+
 // Runs `call` until it succeeds or fails with something other than EINTR/EAGAIN; on EAGAIN
-// waits for `events` on `fd`.
+// waits for `events` on `fd` (a drained wait: the call just found it not ready).
 template <typename Call>
 auto retry(int fd, unsigned events, const char* op, Call call) {
   ignore_sigpipe_once();
@@ -61,7 +64,7 @@ auto retry(int fd, unsigned events, const char* op, Call call) {
     int err = errno;
     if (err == EINTR) continue;
     if (err == EAGAIN || err == EWOULDBLOCK) {
-      await_fd(fd, events, op);
+      (void)wait_fd(current_reactor(), fd, events, op, /*tolerant=*/false, /*drained=*/true);
       continue;
     }
     fail(err, op);
@@ -118,9 +121,11 @@ std::optional<ssize_t> complete(Reactor& reactor, int fd, FdOperation::Kind kind
 }
 
 // await_fd on `reactor`. With `tolerant`, a reactor that cannot watch `fd` (add throws) makes
-// it return false, having waited for nothing, instead of throwing.
-bool wait_fd(Reactor& reactor, int fd, unsigned events, const char* op, bool tolerant) {
-  FdInterest w(fd, events);
+// it return false, having waited for nothing, instead of throwing. `drained`: see
+// FdInterest::drained.
+bool wait_fd(Reactor& reactor, int fd, unsigned events, const char* op, bool tolerant,
+             bool drained) {
+  FdInterest w(fd, events, drained);
   try {
     reactor.add(w);
   } catch (const std::system_error& e) {
@@ -145,12 +150,12 @@ bool wait_fd(Reactor& reactor, int fd, unsigned events, const char* op, bool tol
 // (`made` then holds its result), else the fiber waits for readiness. Returns whether it
 // waited; false only with `tolerant`, when the reactor cannot watch `fd` (see wait_fd).
 bool wait_readable(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int flags,
-                   const char* name, bool tolerant, std::optional<ssize_t>& made) {
+                   const char* name, bool tolerant, bool drained, std::optional<ssize_t>& made) {
   Reactor& reactor = current_reactor();
   bool refused = false;
   made = complete(reactor, fd, kind, buf, len, flags, name, tolerant ? &refused : nullptr);
   if (made) return true;
-  return !refused && wait_fd(reactor, fd, kFdRead, name, tolerant);
+  return !refused && wait_fd(reactor, fd, kFdRead, name, tolerant, drained);
 }
 
 // retry() for read-like calls: the call is tried first (data that is there is taken without
@@ -164,16 +169,18 @@ template <typename Call>
 ssize_t transfer(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int flags,
                  const char* name, Call call) {
   internal::ReadHintCell* const cell = internal::read_hint_cell(fd);  // null: nothing learned
-  const internal::ReadHint hint = cell == nullptr
-                                      ? internal::ReadHint()
-                                      : internal::ReadHint(cell->load(std::memory_order_relaxed));
+  const internal::ReadHint loaded = cell == nullptr
+                                        ? internal::ReadHint()
+                                        : internal::ReadHint(cell->load(std::memory_order_relaxed));
+  internal::ReadHint hint = loaded;
   std::optional<ssize_t> made;
   bool waited_first = false;
   bool first_call_blocked = false;
   auto done = [&](ssize_t n, bool waited) {
-    const internal::ReadHint next =
-        hint.after(waited_first, first_call_blocked, waited, static_cast<std::size_t>(n));
-    if (next.bits() != hint.bits()) {
+    const bool short_read = static_cast<std::size_t>(n) < len && (flags & MSG_PEEK) == 0;
+    const internal::ReadHint next = hint.after(waited_first, first_call_blocked, waited,
+                                               static_cast<std::size_t>(n), short_read);
+    if (next.bits() != loaded.bits()) {
       if (cell != nullptr) {
         cell->store(next.bits(), std::memory_order_relaxed);
       } else {
@@ -183,7 +190,11 @@ ssize_t transfer(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int
     return n;
   };
   if (len > 0 && hint.wait_first() && !Fiber::current().is_canceled()) {
-    waited_first = wait_readable(fd, kind, buf, len, flags, name, /*tolerant=*/true, made);
+    // The last read came back short: on a stream that means it took everything, and the
+    // reactor need not check the level (FdInterest::drained). The kind is asked once.
+    if (hint.emptied() && !hint.kind_known()) hint = hint.with_kind(internal::is_stream(fd));
+    waited_first = wait_readable(fd, kind, buf, len, flags, name, /*tolerant=*/true,
+                                 /*drained=*/hint.known_empty(), made);
     if (made) return done(*made, true);
   }
   bool waited = waited_first;
@@ -194,7 +205,8 @@ ssize_t transfer(int fd, FdOperation::Kind kind, void* buf, std::size_t len, int
     if (err == EINTR) continue;
     if (err != EAGAIN && err != EWOULDBLOCK) fail(err, name);
     if (!waited) first_call_blocked = true;  // the first call, made before any wait
-    waited = wait_readable(fd, kind, buf, len, flags, name, /*tolerant=*/false, made);
+    waited = wait_readable(fd, kind, buf, len, flags, name, /*tolerant=*/false,
+                           /*drained=*/true, made);
     if (made) return done(*made, true);
   }
 }
@@ -211,7 +223,7 @@ Reactor& current_reactor() {
 }
 
 void await_fd(int fd, unsigned events, const char* op) {
-  (void)wait_fd(current_reactor(), fd, events, op, /*tolerant=*/false);
+  (void)wait_fd(current_reactor(), fd, events, op, /*tolerant=*/false, /*drained=*/false);
 }
 
 // ---- descriptors ---------------------------------------------------------------------------

@@ -2,13 +2,26 @@
 
 #include "io/read_hint.h"
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+
 #include <atomic>
+#include <cerrno>
 
 namespace picos::io::internal {
 
 // Constant-initialized, trivially destroyed, its chunks never freed: reads may run during
 // static destruction.
 constinit ReadHintTable read_hint_table;
+
+bool is_stream(int fd) noexcept {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0) return type == SOCK_STREAM;
+  if (errno != ENOTSOCK) return false;
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
 
 void set_read_hint(int fd, ReadHint hint) noexcept {
   // A descriptor never marked needs no chunk for "nothing learned".

@@ -5,6 +5,10 @@
 
 #include "io/read_hint.h"
 
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "gtest/gtest.h"
 
 namespace picos::io::internal {
@@ -80,6 +84,52 @@ TEST(ReadHintTest, ConfidenceSaturates) {
   for (int i = 0; i < 100; ++i) h = short_read_after_wait(h);
   EXPECT_EQ(h.confidence(), ReadHint::kMaxConfidence);
   EXPECT_TRUE(h.wait_first());
+}
+
+// A short read says the descriptor was emptied, but only a stream's short read means it
+// (FdInterest::drained): the kind, asked once, is kept through the transitions.
+TEST(ReadHintTest, AShortReadOfAStreamMarksItKnownEmpty) {
+  ReadHint h = confident().after(true, false, true, 10, /*short_read=*/true);
+  EXPECT_TRUE(h.emptied());
+  EXPECT_FALSE(h.kind_known());
+  EXPECT_FALSE(h.known_empty());  // the kind is not known yet
+  const ReadHint datagram = h.with_kind(false);
+  EXPECT_TRUE(datagram.kind_known());
+  EXPECT_FALSE(datagram.known_empty());
+  h = h.with_kind(true);
+  EXPECT_TRUE(h.known_empty());
+  EXPECT_EQ(h.confidence(), confident().confidence());  // nothing else changed
+  // A full read (or end of file) may have left data: not empty, kind kept.
+  ReadHint full = h.after(true, false, true, 64, /*short_read=*/false);
+  EXPECT_FALSE(full.emptied());
+  EXPECT_TRUE(full.kind_known());
+  EXPECT_TRUE(full.stream());
+  EXPECT_FALSE(h.after(true, false, true, 0, /*short_read=*/true).emptied());
+  EXPECT_TRUE(full.after(true, false, true, 5, /*short_read=*/true).known_empty());
+}
+
+TEST(ReadHintTest, StreamsArePipesAndStreamSocketsOnly) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  EXPECT_TRUE(is_stream(p[0]));
+  ::close(p[0]);
+  ::close(p[1]);
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  EXPECT_TRUE(is_stream(sv[0]));
+  ::close(sv[0]);
+  ::close(sv[1]);
+  for (int type : {SOCK_DGRAM, SOCK_SEQPACKET}) {  // one message per read: short says nothing
+    ASSERT_EQ(::socketpair(AF_UNIX, type, 0, sv), 0);
+    EXPECT_FALSE(is_stream(sv[0])) << type;
+    ::close(sv[0]);
+    ::close(sv[1]);
+  }
+  const int efd = ::eventfd(0, 0);
+  ASSERT_GE(efd, 0);
+  EXPECT_FALSE(is_stream(efd));
+  ::close(efd);
+  EXPECT_FALSE(is_stream(-1));
 }
 
 TEST(ReadHintTest, TheTableKeepsAHintPerDescriptorUntilCleared) {

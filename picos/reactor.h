@@ -24,7 +24,12 @@
 //    (setting `w.outcome = kReady` first), or when `forget(w.fd)` is called (`kClosed`
 //    first), unless `remove(w)` comes first. Spurious readiness is allowed: callers retry
 //    the operation and wait again on EAGAIN. Throws std::system_error if the descriptor
-//    cannot be watched, leaving nothing registered.
+//    cannot be watched, leaving nothing registered. Readiness is the level: a descriptor
+//    that is ready when add is called counts, whatever happened before. The one exception
+//    is a wait marked `w.drained` (see FdInterest): a reactor may then count only what
+//    happens after the caller's failed call (an edge), and must check the level itself
+//    once such a wait has lasted a while (EpollPoller: 10 to 20 ms), so that a wrong mark
+//    costs latency, never a lost wake-up.
 //  - remove: after it returns the reactor no longer refers to `w` (it may still hold copies
 //    of the trigger, which are harmless). Must be called once for every successful add,
 //    whether or not the trigger was signaled. Never throws. It is what makes cancelation
@@ -108,13 +113,22 @@ struct FdInterest {
     kClosed = 2,   // forget(fd) was called: the fd is being closed
   };
 
-  FdInterest(int fd_, unsigned events_) noexcept : fd(fd_), events(events_) {}
+  FdInterest(int fd_, unsigned events_, bool drained_ = false) noexcept
+      : fd(fd_), events(events_), drained(drained_) {}
   FdInterest(const FdInterest&) = delete;
   FdInterest& operator=(const FdInterest&) = delete;
 
   const int fd;
   const unsigned events;  // kFdRead, kFdWrite or both
-  Trigger trigger;        // signaled by the reactor
+  // The caller has just found `fd` not ready for `events`: the call it retries failed with
+  // EAGAIN, or a read of a stream socket or pipe came back short (it took everything there).
+  // Whatever makes the descriptor ready then happens after this point, so a reactor that
+  // watches edges (EpollPoller) can wait for the next one without asking the kernel for the
+  // level, which costs a system call per wait. Reactors that check the level anyway ignore
+  // it. A wrong mark (data left behind, or a number closed behind the reactor's back and
+  // reused) delays the wake-up until the reactor's own level check (see add above).
+  const bool drained;
+  Trigger trigger;  // signaled by the reactor
   Outcome outcome = kPending;
   void* reactor_data[4] = {};  // scratch space for the reactor (event handles, list links)
 };

@@ -62,18 +62,18 @@ void EpollPoller::start_locked() {
   epfd_.store(ep, std::memory_order_release);
 }
 
-EpollPoller::Arming EpollPoller::prepare_arm(int fd, FdState& st) noexcept {
-  unsigned wanted = 0;
-  for (FdInterest* w = st.head; w; w = next_of(*w)) wanted |= w->events;
+EpollPoller::Arming EpollPoller::prepare_arm(int fd, FdState& st, unsigned wanted) noexcept {
+  wanted |= st.armed;
   Arming a;
   a.fd = fd;
-  a.events = EPOLLONESHOT | ((wanted & kFdRead) ? EPOLLIN | EPOLLRDHUP : 0u) |
+  a.events = EPOLLET | ((wanted & kFdRead) ? EPOLLIN | EPOLLRDHUP : 0u) |
              ((wanted & kFdWrite) ? EPOLLOUT : 0u);
   a.add = !st.added;
-  // Recorded as made: a wait that arrives before the system call and wants no more than this
-  // need not make one of its own (the arming, level-triggered, reports what is there then).
+  // Recorded as made: a wait that arrives before the system call relies on it (the kernel
+  // reports the level when it takes an ADD or a MOD, so nothing ready then is missed).
   st.added = true;
   st.armed = wanted;
+  st.drained_since = 0;  // the call checks the level for every waiter linked now
   return a;
 }
 
@@ -92,18 +92,13 @@ int EpollPoller::apply_arm(const Arming& a) const noexcept {
   return errno;
 }
 
-void EpollPoller::arm(int fd, FdState& st) {
-  if (const int err = apply_arm(prepare_arm(fd, st)); err != 0) {
-    st.added = false;  // unknown: the next arming adds it (EEXIST falls back to a re-arm)
-    st.armed = 0;
-    fail(err, "epoll_ctl");
-  }
-}
-
 void EpollPoller::add(FdInterest& w) {
   if (w.fd < 0) fail(EBADF, "epoll_ctl");
   registration_.enroll(*this);  // outside mu_: the registry's locks come before ours
   Arming arming;
+  bool ready_now = false;
+  bool edge_only = false;
+  bool wake_poller = false;
   {
     MutexLock lock(mu_);
     start_locked();
@@ -113,18 +108,60 @@ void EpollPoller::add(FdInterest& w) {
     // finds the interest here (picos/internal/reactor_registry.h).
     registration_.note(w.fd);
     FdState& st = fds_[index];
-    waiter_list::push_front(st.head, w);
-    waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     if (wait_counter_ != nullptr) wait_counter_->bump();
-    if ((st.armed & w.events) == w.events) return;  // already armed for what it wants
-    arming = prepare_arm(w.fd, st);
+    if (w.drained && (st.ready & w.events) != 0) {
+      // An edge that came after the caller's call, or before it (spurious readiness then:
+      // the caller retries its call): ready now, with nothing to register. Signaled below,
+      // outside mu_ (the trigger may carry an action). Only for drained waits: a level wait
+      // (a readiness event) must not be ended by an edge whose data is gone, and checks.
+      st.ready &= ~w.events;
+      w.outcome = FdInterest::kReady;
+      ready_now = true;
+    } else {
+      waiter_list::push_front(st.head, w);
+      waiters_.store(waiters_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+      if (w.drained && (st.armed & w.events) == w.events) {
+        const bool first = !any_unconfirmed_.load(std::memory_order_relaxed);
+        if (list_unconfirmed(w.fd, st)) {
+          // The next edge reports it: no system call, but for the first drained wait listed:
+          // a poll in progress on another thread (without limit, maybe) must plan a sweep.
+          wake_poller = first;
+          edge_only = true;
+        }
+      }
+      if (!edge_only) {
+        st.ready &= ~w.events;  // the check reports what is there now
+        arming = prepare_arm(w.fd, st, w.events);
+      }
+    }
+  }
+  if (edge_only) {
+    if (wake_poller) wake();
+    return;
+  }
+  if (ready_now) {
+    w.trigger.signal();
+    return;
   }
   // The system call outside the mutex, so that a poll on another thread (multififo's idle
-  // workers) never waits for it. What may happen meanwhile is harmless: a report of an
-  // earlier arming, or poll's re-arm for other waiters, at worst arms the descriptor twice (a
-  // later report that finds nobody disarms it); after a forget the re-arm finds the
-  // descriptor gone and adds it back until it is closed (a spurious report at most).
+  // workers) never waits for it. What may happen meanwhile is harmless: a report that
+  // completes this waiter before the call is made (spurious readiness at worst); after a
+  // forget the MOD finds the descriptor gone and adds it back until it is closed.
   if (const int err = apply_arm(arming); err != 0) arm_failed(w, err);
+}
+
+bool EpollPoller::list_unconfirmed(int fd, FdState& st) noexcept {
+  if (!st.listed) {
+    try {
+      unconfirmed_.push_back(fd);
+    } catch (...) {
+      return false;  // out of memory: the caller checks the level now instead
+    }
+    st.listed = true;
+    any_unconfirmed_.store(true, std::memory_order_relaxed);
+  }
+  if (st.drained_since == 0) st.drained_since = sweep_gen_;
+  return true;
 }
 
 void EpollPoller::arm_failed(FdInterest& w, int err) {
@@ -148,7 +185,7 @@ void EpollPoller::unlink(FdInterest& w) noexcept {
   FdState& st = fds_[static_cast<std::size_t>(w.fd)];
   waiter_list::erase(st.head, w);
   waiters_.store(waiters_.load(std::memory_order_relaxed) - 1, std::memory_order_release);
-  // Left armed if others still wait or not: a later report that finds nobody just disarms.
+  if (st.head == nullptr) st.drained_since = 0;  // nothing left for the sweep to check
 }
 
 void EpollPoller::remove(FdInterest& w) noexcept {
@@ -177,7 +214,9 @@ void EpollPoller::forget(int fd) noexcept {
     while (FdInterest* w = st.head) complete(*w, FdInterest::kClosed, closed);
     if (st.added)
       (void)::epoll_ctl(epfd_.load(std::memory_order_relaxed), EPOLL_CTL_DEL, fd, nullptr);
+    const bool listed = st.listed;  // still in unconfirmed_: the sweep drops it
     st = FdState{};
+    st.listed = listed;
   }
   // On another thread than the owner's, a resume action takes its scheduler's remote path.
   for (const Trigger& t : closed) t.signal();
@@ -217,31 +256,24 @@ int EpollPoller::process(const epoll_event* events, int n) noexcept {
         continue;
       }
       const auto fd = static_cast<int>(ev.data.u64);
-      if (static_cast<std::size_t>(fd) >= fds_.size()) continue;  // forgotten meanwhile
+      if (static_cast<std::size_t>(fd) >= fds_.size()) continue;
       FdState& st = fds_[static_cast<std::size_t>(fd)];
-      st.armed = 0;  // one-shot: disarmed by this report
+      if (!st.added) continue;  // forgotten since the report was taken
       unsigned ready = 0;
       if (ev.events & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR)) ready |= kFdRead;
       if (ev.events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ready |= kFdWrite;
+      unsigned taken = 0;
       for (FdInterest* w = st.head; w;) {
         FdInterest* next = next_of(*w);
         if (w->events & ready) {
+          taken |= w->events & ready;
           complete(*w, FdInterest::kReady, ready_);
           ++completed;
         }
         w = next;
       }
-      if (st.head) {
-        try {
-          arm(fd, st);  // the others still wait (e.g. a writer when only reading was reported)
-        } catch (...) {
-          // Cannot watch it any more: let them retry their call, which reports the error.
-          while (FdInterest* w = st.head) {
-            complete(*w, FdInterest::kReady, ready_);
-            ++completed;
-          }
-        }
-      }
+      // An edge comes once: kept for the next wait that wants it (nothing is re-armed).
+      st.ready |= ready & ~taken & st.armed;
     }
   }
   // ready_ is the polling thread's alone (one thread at a time polls): no lock needed.
@@ -251,8 +283,65 @@ int EpollPoller::process(const epoll_event* events, int n) noexcept {
 }
 
 int EpollPoller::poll(long long timeout_ns) noexcept {
+  int completed = 0;
+  if (any_unconfirmed_.load(std::memory_order_relaxed)) {
+    timeout_ns = confirm_timeout(timeout_ns, completed);
+  } else {
+    next_sweep_ns_ = 0;
+  }
   epoll_event events[kMaxEvents];
-  return process(events, wait(events, kMaxEvents, timeout_ns));
+  return completed + process(events, wait(events, kMaxEvents, timeout_ns));
+}
+
+long long EpollPoller::confirm_timeout(long long timeout_ns, int& completed) noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  const long long now = static_cast<long long>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  if (next_sweep_ns_ == 0) {
+    next_sweep_ns_ = now + kConfirmNs;  // the waits listed now are checked by the sweep after
+  } else if (now >= next_sweep_ns_) {
+    completed += sweep();
+    if (!any_unconfirmed_.load(std::memory_order_relaxed)) {
+      next_sweep_ns_ = 0;
+      return timeout_ns;
+    }
+    next_sweep_ns_ = now + kConfirmNs;
+  }
+  const long long left = next_sweep_ns_ - now;
+  return timeout_ns < 0 || timeout_ns > left ? left : timeout_ns;
+}
+
+int EpollPoller::sweep() noexcept {
+  int completed = 0;
+  {
+    MutexLock lock(mu_);
+    const std::uint32_t gen = sweep_gen_++;
+    std::size_t kept = 0;
+    for (const int fd : unconfirmed_) {
+      FdState& st = fds_[static_cast<std::size_t>(fd)];
+      if (st.drained_since == gen) {  // began since the last sweep: next time
+        unconfirmed_[kept++] = fd;
+        continue;
+      }
+      st.listed = false;
+      if (st.drained_since == 0) continue;  // its drained waits are over
+      // Pending since before the last sweep: check the level (a report if ready now; a
+      // registration lost to a plain ::close is made afresh).
+      if (apply_arm(prepare_arm(fd, st, 0)) != 0) {
+        st.added = false;  // unknown: the next arming adds it
+        st.armed = 0;
+        while (FdInterest* w = st.head) {  // they retry their call, which reports the error
+          complete(*w, FdInterest::kReady, ready_);
+          ++completed;
+        }
+      }
+    }
+    unconfirmed_.resize(kept);
+    any_unconfirmed_.store(kept != 0, std::memory_order_relaxed);
+  }
+  for (const Trigger& t : ready_) t.signal();
+  ready_.clear();
+  return completed;
 }
 
 void EpollPoller::wake() noexcept {

@@ -12,11 +12,30 @@
 // run, and `poll(timeout)` instead of sleeping when it has none; `wake()` (any thread) ends a
 // poll early, for wake-ups from other threads.
 //
-// Registration: level-triggered with EPOLLONESHOT, like io's default reactor. The first wait
-// on a descriptor adds it to the epoll set; later waits re-arm it (one epoll_ctl MOD each);
-// a report disarms it. Robust to descriptors closed behind the reactor's back (a plain
-// ::close): a re-arm that finds the descriptor gone from the set (ENOENT) adds it afresh.
-// Descriptors waited on through this reactor should still be closed with io::close, which
+// Registration: edge-triggered (EPOLLET), once per descriptor for as long as the poller
+// knows it (until forget), like a hand-written epoll loop: the first wait on a descriptor
+// adds it to the epoll set for what that wait wants (reading: EPOLLIN | EPOLLRDHUP; writing:
+// EPOLLOUT), a first wait for the other direction widens it (one EPOLL_CTL_MOD), and
+// nothing is re-armed after a report. An edge that nobody waits for is kept in the
+// descriptor's state (`ready`) and ends the next wait for it at once.
+// What a wait costs depends on what its caller knows (FdInterest::drained):
+//  - drained (the caller's call just failed with EAGAIN, or read a stream dry): whatever
+//    makes the descriptor ready comes as an edge after that point, so the wait makes no
+//    system call: it links its interest and waits for the report. This is the common case
+//    (//io retries a call that would block this way), and where the one-shot re-arm this
+//    poller made before cost an epoll_ctl per wait (docs/benchmarks.md, echo).
+//  - not drained (io::await_fd, readiness events, a read that waits before its call): the
+//    level must be checked, with an EPOLL_CTL_MOD of the same events, which the kernel
+//    answers with a report if the descriptor is ready now (one system call, as before).
+// Safety net: a drained wait relies on the registration being the current descriptor's. A
+// descriptor closed behind the poller's back (a plain ::close) leaves the epoll set, and a
+// new one with the same number is not in it; a caller's wrong mark (data left behind) is
+// another way to wait for an edge that never comes. So a drained wait still pending after
+// kConfirmNs to 2 x kConfirmNs is level-checked as above (the MOD finds a missing
+// registration, ENOENT, and adds it afresh): such a wait is late by at most ~20 ms, never
+// lost. poll() caps its timeout while such waits exist (each one checked once); the check
+// costs a clock read per poll while drained waits are pending and nothing otherwise.
+// Descriptors waited on through this poller should still be closed with io::close, which
 // calls forget() so waiters are woken with EBADF instead of waiting forever.
 //
 // Threads: add, remove and forget from any thread (io::close calls forget on the closer's
@@ -36,6 +55,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -74,13 +94,19 @@ class EpollPoller final : public Reactor {
   // are (their triggers are signaled here, so resume actions run on this thread). Returns how
   // many were completed; 0 at once before the first add(). One thread at a time. Uses
   // epoll_pwait2 (nanosecond timeout) where the kernel has it, else epoll_wait with the
-  // timeout rounded up to whole milliseconds.
+  // timeout rounded up to whole milliseconds. While drained waits are pending it returns
+  // by the next level check of them (the safety net above), and makes that check.
   int poll(long long timeout_ns) noexcept;
 
   // poll() in two steps: `wait` only waits for events (no state of the poller is touched;
   // `events` has room for `max`) and returns how many arrived; `process` then completes the
-  // interests they satisfy and signals their triggers. One thread at a time.
+  // interests they satisfy and signals their triggers. One thread at a time. Without the
+  // safety net: an owner that uses these instead of poll() never level-checks drained
+  // waits.
   static constexpr int kMaxEvents = 128;
+  // How long a drained wait relies on edges alone before its level is checked: between this
+  // and twice this (see the top).
+  static constexpr long long kConfirmNs = 10'000'000;
   int wait(epoll_event* events, int max, long long timeout_ns) noexcept;
   int process(const epoll_event* events, int n) noexcept;
 
@@ -105,8 +131,12 @@ class EpollPoller final : public Reactor {
  private:
   struct FdState {
     FdInterest* head = nullptr;  // interests waiting on this descriptor
-    unsigned armed = 0;          // events armed in the kernel (0: disarmed or not added)
+    unsigned armed = 0;          // events registered (kFdRead | kFdWrite; 0: not added)
+    unsigned ready = 0;          // edges reported while nobody waited for them (kFd*)
     bool added = false;          // known to the epoll set
+    bool listed = false;         // in unconfirmed_ (kept across forget: see sweep)
+    // The sweep generation when the oldest drained wait still linked here began (0: none).
+    std::uint32_t drained_since = 0;
   };
 
   // An epoll_ctl to make: ADD or MOD of `fd` for `events`.
@@ -117,13 +147,15 @@ class EpollPoller final : public Reactor {
   };
 
   void start_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The arming for the union of the waiters' events, recorded in `st` as made.
-  Arming prepare_arm(int fd, FdState& st) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Makes it (a re-arm that finds the descriptor gone adds it; an add that finds it there
-  // re-arms it). Returns 0 or the errno. With or without mu_.
+  // The registration of `fd` for `wanted` and what it has already (an ADD or a MOD of the
+  // same: both make the kernel report the level), recorded in `st` as made.
+  Arming prepare_arm(int fd, FdState& st, unsigned wanted) noexcept
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Lists a drained wait on `fd` for the sweep; false if it cannot (out of memory).
+  bool list_unconfirmed(int fd, FdState& st) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes it (a MOD that finds the descriptor gone adds it; an ADD that finds it there
+  // modifies it). Returns 0 or the errno. With or without mu_.
   int apply_arm(const Arming& a) const noexcept;
-  // Both, under mu_; throws std::system_error (the descriptor then counts as not added).
-  void arm(int fd, FdState& st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // add()'s system call failed with `err`: unlinks `w`, lets the others waiting on its
   // descriptor retry, throws std::system_error.
   [[noreturn]] void arm_failed(FdInterest& w, int err) ABSL_LOCKS_EXCLUDED(mu_);
@@ -133,6 +165,14 @@ class EpollPoller final : public Reactor {
   void complete(FdInterest& w, FdInterest::Outcome outcome, std::vector<Trigger>& out) noexcept
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // The safety net (see the top): level-checks drained waits pending since before the last
+  // sweep; called by poll() every kConfirmNs while unconfirmed_ is not empty. Returns how
+  // many waiters it completed (a check whose system call fails lets them retry).
+  int sweep() noexcept;
+  // poll()'s timeout, capped at the next sweep while drained waits are pending (and the
+  // sweep made when it is due, its completions added to `completed`).
+  long long confirm_timeout(long long timeout_ns, int& completed) noexcept;
+
   ReactorRegistration registration_;  // first: withdrawn before anything else goes
   Mutex mu_;
   std::atomic<int> epfd_{-1};
@@ -141,6 +181,11 @@ class EpollPoller final : public Reactor {
   std::vector<Trigger> ready_;           // the polling thread's, for process()
   std::atomic<std::size_t> waiters_{0};  // written under mu_
   Counter* wait_counter_ = nullptr;
+  // Descriptors with drained waits not yet level-checked (each at most once: `listed`).
+  std::vector<int> unconfirmed_ ABSL_GUARDED_BY(mu_);
+  std::uint32_t sweep_gen_ ABSL_GUARDED_BY(mu_) = 1;
+  std::atomic<bool> any_unconfirmed_{false};  // !unconfirmed_.empty(), for poll (no lock)
+  long long next_sweep_ns_ = 0;               // the polling thread's (0: not planned)
 };
 
 // EpollPoller for several threads that may all try to poll: one at a time polls, the others

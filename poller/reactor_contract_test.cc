@@ -160,6 +160,60 @@ TYPED_TEST(ReactorContractTest, DescriptorClosedBehindItsBackAndReusedIsWatchedA
   p.remove(r);
 }
 
+// Polls `p` (10 ms at a time, at most ~5 s) until `w` is signaled; whether it was.
+template <typename P>
+bool signaled_within(P& p, const FdInterest& w) {
+  for (int i = 0; i < 500 && !w.trigger.is_signaled(); ++i) (void)p.poll(10'000'000);
+  return w.trigger.is_signaled();
+}
+
+// Readiness is the level: data that a first waiter was told about and nobody read is still
+// reported to a second wait (an edge-watching reactor must check, not wait for a new edge).
+TYPED_TEST(ReactorContractTest, AWaitSeesDataThatIsAlreadyThere) {
+  TypeParam p;
+  Pipe a;
+  FdInterest first(a.fds[0], kFdRead);
+  p.add(first);
+  a.put();
+  ASSERT_TRUE(signaled_within(p, first));
+  p.remove(first);
+  for (int i = 0; i < 3; ++i) {  // the byte stays: every wait sees it
+    FdInterest again(a.fds[0], kFdRead);
+    p.add(again);
+    EXPECT_TRUE(signaled_within(p, again));
+    EXPECT_EQ(again.outcome, FdInterest::kReady);
+    p.remove(again);
+  }
+}
+
+// A drained wait (the caller's read just failed with EAGAIN) is woken by data that comes
+// after it, and by data that came between the failed read and the add.
+TYPED_TEST(ReactorContractTest, DrainedWaitsSeeDataThatComesAfterTheFailedCall) {
+  TypeParam p;
+  Pipe a;
+  FdInterest warm(a.fds[0], kFdRead);  // the descriptor known to the reactor already
+  p.add(warm);
+  p.remove(warm);
+  char c;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(::read(a.fds[0], &c, 1), -1);  // EAGAIN: nothing there
+    FdInterest after(a.fds[0], kFdRead, /*drained=*/true);
+    p.add(after);
+    EXPECT_FALSE(after.trigger.is_signaled());
+    a.put();
+    EXPECT_TRUE(signaled_within(p, after));
+    p.remove(after);
+    a.take();
+  }
+  ASSERT_EQ(::read(a.fds[0], &c, 1), -1);
+  a.put();                  // between the failed read and the add
+  EXPECT_EQ(p.poll(0), 0);  // reported with nobody waiting (kept, or looked at by the add)
+  FdInterest late(a.fds[0], kFdRead, /*drained=*/true);
+  p.add(late);
+  EXPECT_TRUE(signaled_within(p, late));
+  p.remove(late);
+}
+
 TYPED_TEST(ReactorContractReaderTest, WakeFromAnotherThreadEndsAPoll) {
   std::atomic<bool> polling{false};
   std::thread waker([&] {

@@ -7,7 +7,8 @@
 // and with the completion-based reads below the reads themselves, on sockets and pipes.
 //
 // Registration: a one-shot poll (IORING_OP_POLL_ADD) per wait and direction (reading,
-// writing), like EpollPoller's EPOLLONESHOT re-arm but without a system call of its own: add
+// writing), level-triggered like EpollPoller's non-drained waits (it ignores
+// FdInterest::drained) but without a system call of its own: add
 // only queues the submission, and the owner's next poll() submits every queued one and waits
 // for completions in the same io_uring_enter. The kernel checks readiness when it arms the
 // poll (level-triggered: a descriptor that is ready already completes at once), so a wait
