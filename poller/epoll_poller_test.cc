@@ -20,13 +20,9 @@ namespace picos::internal {
 namespace {
 
 using testing::Pipe;
+using testing::report_and_leave_a_byte;
+using testing::signaled_within;
 using Clock = std::chrono::steady_clock;
-
-// Polls `p` (10 ms at a time, at most ~5 s) until `w` is signaled; whether it was.
-bool signaled_within(EpollPoller& p, const FdInterest& w) {
-  for (int i = 0; i < 500 && !w.trigger.is_signaled(); ++i) (void)p.poll(10'000'000);
-  return w.trigger.is_signaled();
-}
 
 // A first waiter is told of a byte and leaves it there: the edge is spent. A drained wait
 // (a wrong mark: the caller says it found nothing) then gets no report at once, which shows
@@ -34,11 +30,7 @@ bool signaled_within(EpollPoller& p, const FdInterest& w) {
 TEST(EpollPollerTest, AWronglyDrainedWaitIsWokenByTheLevelCheck) {
   EpollPoller p;
   Pipe a;
-  FdInterest first(a.fds[0], kFdRead);
-  p.add(first);
-  a.put();
-  ASSERT_TRUE(signaled_within(p, first));
-  p.remove(first);
+  report_and_leave_a_byte(p, a);
   FdInterest wrong(a.fds[0], kFdRead, /*drained=*/true);
   const auto start = Clock::now();
   p.add(wrong);

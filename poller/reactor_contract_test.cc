@@ -26,6 +26,8 @@ namespace picos::internal {
 namespace {
 
 using testing::Pipe;
+using testing::report_and_leave_a_byte;
+using testing::signaled_within;
 
 template <typename P>
 class ReactorContractTest : public ::testing::Test {
@@ -160,23 +162,12 @@ TYPED_TEST(ReactorContractTest, DescriptorClosedBehindItsBackAndReusedIsWatchedA
   p.remove(r);
 }
 
-// Polls `p` (10 ms at a time, at most ~5 s) until `w` is signaled; whether it was.
-template <typename P>
-bool signaled_within(P& p, const FdInterest& w) {
-  for (int i = 0; i < 500 && !w.trigger.is_signaled(); ++i) (void)p.poll(10'000'000);
-  return w.trigger.is_signaled();
-}
-
 // Readiness is the level: data that a first waiter was told about and nobody read is still
 // reported to a second wait (an edge-watching reactor must check, not wait for a new edge).
 TYPED_TEST(ReactorContractTest, AWaitSeesDataThatIsAlreadyThere) {
   TypeParam p;
   Pipe a;
-  FdInterest first(a.fds[0], kFdRead);
-  p.add(first);
-  a.put();
-  ASSERT_TRUE(signaled_within(p, first));
-  p.remove(first);
+  report_and_leave_a_byte(p, a);
   for (int i = 0; i < 3; ++i) {  // the byte stays: every wait sees it
     FdInterest again(a.fds[0], kFdRead);
     p.add(again);

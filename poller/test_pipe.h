@@ -2,7 +2,7 @@
 //
 // poller/test_pipe.h — a non-blocking pipe for the pollers' tests: a descriptor to make
 // readable (put) and drain (take). Closed on destruction; a test that closes an end itself
-// sets it to -1.
+// sets it to -1. And the waits the tests make on a poller.
 
 #ifndef PICOS_POLLER_TEST_PIPE_H_
 #define PICOS_POLLER_TEST_PIPE_H_
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "gtest/gtest.h"
+#include "picos/reactor.h"
 
 namespace picos::internal::testing {
 
@@ -31,6 +32,24 @@ struct Pipe {
     ASSERT_EQ(::read(fds[0], &c, 1), 1);
   }
 };
+
+// Polls `p` (10 ms at a time, at most ~5 s) until `w` is signaled; whether it was.
+template <typename P>
+bool signaled_within(P& p, const FdInterest& w) {
+  for (int i = 0; i < 500 && !w.trigger.is_signaled(); ++i) (void)p.poll(10'000'000);
+  return w.trigger.is_signaled();
+}
+
+// A waiter on `a`'s read end is told of a byte and leaves it there (the edge is spent, the
+// level stays).
+template <typename P>
+void report_and_leave_a_byte(P& p, const Pipe& a) {
+  FdInterest first(a.fds[0], kFdRead);
+  p.add(first);
+  a.put();
+  EXPECT_TRUE(signaled_within(p, first));
+  p.remove(first);
+}
 
 }  // namespace picos::internal::testing
 
