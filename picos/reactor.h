@@ -29,7 +29,9 @@
 //    is a wait marked `w.drained` (see FdInterest): a reactor may then count only what
 //    happens after the caller's failed call (an edge), and must check the level itself
 //    once such a wait has lasted a while (EpollPoller: 10 to 20 ms), so that a wrong mark
-//    costs latency, never a lost wake-up.
+//    costs latency, never a lost wake-up. A drained wait may be signaled before add returns
+//    (an edge came while nobody waited): its trigger's action, if any, then runs inside
+//    add, on the caller's thread, outside the reactor's locks.
 //  - remove: after it returns the reactor no longer refers to `w` (it may still hold copies
 //    of the trigger, which are harmless). Must be called once for every successful add,
 //    whether or not the trigger was signaled. Never throws. It is what makes cancelation
