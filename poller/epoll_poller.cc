@@ -169,15 +169,19 @@ void EpollPoller::arm_failed(FdInterest& w, int err) {
   {
     MutexLock lock(mu_);
     unlink(w);
-    FdState& st = fds_[static_cast<std::size_t>(w.fd)];
-    st.added = false;  // unknown: the next arming adds it (EEXIST falls back to a re-arm)
-    st.armed = 0;
-    // Waiters that came meanwhile counted on this arming: they retry their call, which
-    // reports the error, or waits (and arms) again.
-    while (FdInterest* other = st.head) complete(*other, FdInterest::kReady, retry);
+    // Waiters that came meanwhile counted on this arming.
+    (void)unwatch(fds_[static_cast<std::size_t>(w.fd)], retry);
   }
   for (const Trigger& t : retry) t.signal();
   fail(err, "epoll_ctl");
+}
+
+int EpollPoller::unwatch(FdState& st, std::vector<Trigger>& out) noexcept {
+  st.added = false;  // unknown: the next arming adds it (EEXIST falls back to a MOD)
+  st.armed = 0;
+  int completed = 0;
+  for (; st.head != nullptr; ++completed) complete(*st.head, FdInterest::kReady, out);
+  return completed;
 }
 
 void EpollPoller::unlink(FdInterest& w) noexcept {
@@ -327,14 +331,7 @@ int EpollPoller::sweep() noexcept {
       if (st.drained_since == 0) continue;  // its drained waits are over
       // Pending since before the last sweep: check the level (a report if ready now; a
       // registration lost to a plain ::close is made afresh).
-      if (apply_arm(prepare_arm(fd, st, 0)) != 0) {
-        st.added = false;  // unknown: the next arming adds it
-        st.armed = 0;
-        while (FdInterest* w = st.head) {  // they retry their call, which reports the error
-          complete(*w, FdInterest::kReady, ready_);
-          ++completed;
-        }
-      }
+      if (apply_arm(prepare_arm(fd, st, 0)) != 0) completed += unwatch(st, ready_);
     }
     unconfirmed_.resize(kept);
     any_unconfirmed_.store(kept != 0, std::memory_order_relaxed);

@@ -98,17 +98,9 @@ class EpollPoller final : public Reactor {
   // by the next level check of them (the safety net above), and makes that check.
   int poll(long long timeout_ns) noexcept;
 
-  // poll() in two steps: `wait` only waits for events (no state of the poller is touched;
-  // `events` has room for `max`) and returns how many arrived; `process` then completes the
-  // interests they satisfy and signals their triggers. One thread at a time. Without the
-  // safety net: an owner that uses these instead of poll() never level-checks drained
-  // waits.
-  static constexpr int kMaxEvents = 128;
   // How long a drained wait relies on edges alone before its level is checked: between this
   // and twice this (see the top).
   static constexpr long long kConfirmNs = 10'000'000;
-  int wait(epoll_event* events, int max, long long timeout_ns) noexcept;
-  int process(const epoll_event* events, int n) noexcept;
 
   // Makes a poll() in progress, or the next one, return at once. Any thread. Costs a write
   // to an eventfd; a no-op before the first add().
@@ -146,6 +138,13 @@ class EpollPoller final : public Reactor {
     bool add = false;
   };
 
+  // poll() in two steps: `wait` only waits for events (no state of the poller is touched;
+  // `events` has room for `max`) and returns how many arrived; `process` then completes the
+  // interests they satisfy and signals their triggers. Private: poll() adds the sweep.
+  static constexpr int kMaxEvents = 128;
+  int wait(epoll_event* events, int max, long long timeout_ns) noexcept;
+  int process(const epoll_event* events, int n) noexcept;
+
   void start_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The registration of `fd` for `wanted` and what it has already (an ADD or a MOD of the
   // same: both make the kernel report the level), recorded in `st` as made.
@@ -156,8 +155,12 @@ class EpollPoller final : public Reactor {
   // Makes it (a MOD that finds the descriptor gone adds it; an ADD that finds it there
   // modifies it). Returns 0 or the errno. With or without mu_.
   int apply_arm(const Arming& a) const noexcept;
+  // The descriptor's registration failed: it counts as not added, and its waiters are
+  // completed as ready (copies of their triggers appended to `out`), so they retry their
+  // call, which reports the error, or waits (and registers) again. Returns how many.
+  int unwatch(FdState& st, std::vector<Trigger>& out) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // add()'s system call failed with `err`: unlinks `w`, lets the others waiting on its
-  // descriptor retry, throws std::system_error.
+  // descriptor retry (unwatch), throws std::system_error.
   [[noreturn]] void arm_failed(FdInterest& w, int err) ABSL_LOCKS_EXCLUDED(mu_);
   void unlink(FdInterest& w) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Unlinks `w`, sets its outcome and appends a copy of its trigger to `out` (the caller
