@@ -6,9 +6,10 @@
 // The IO library (//io) uses the reactor of the running scheduler when the scheduler offers
 // one (`Handler::reactor()`, see picos/handler.h), and otherwise a process-wide background
 // epoll thread (picos::io::default_reactor()). A scheduler that waits for descriptors in its
-// own loop (mux/libevent; mux/fifo, mux/multififo and randos with their epoll set,
-// poller/epoll_poller.h; fifo and multififo with io_uring instead, poller/uring_poller.h)
-// offers its reactor so that io's waits take that fast path with no change to user code.
+// own loop (mux/fifo, mux/multififo, randos and mux/libevent with their epoll set,
+// poller/epoll_poller.h, libevent's watched by its event loop; fifo and multififo with
+// io_uring instead, poller/uring_poller.h) offers its reactor so that io's waits take that
+// fast path with no change to user code.
 //
 // The protocol, as //io drives it for one wait:
 //

@@ -110,6 +110,16 @@ class EpollPoller final : public Reactor {
   // Throws std::system_error if it cannot.
   void start();
 
+  // For an owner that waits elsewhere (the libevent scheduler waits in libevent's loop) and
+  // only ever calls poll(0): the epoll set's descriptor (-1 before start() or the first
+  // add()), readable while reports wait to be polled or after a wake(); watch it for reading
+  // (level-triggered) and call poll(0) when it is. Such an owner must also call poll(0) at
+  // least every kConfirmNs / 2 while `unconfirmed()` is true (drained waits wait for their
+  // level check, which poll() makes when it is due); a drained wait with a wrong mark is then
+  // late by at most about 4 x kConfirmNs. Any thread.
+  int descriptor() const noexcept { return epfd_.load(std::memory_order_acquire); }
+  bool unconfirmed() const noexcept { return any_unconfirmed_.load(std::memory_order_relaxed); }
+
   // Leaves the reactor registry, so that io::close on another thread no longer calls this
   // poller; waits for such a call in progress. Call it when the owner's loop has ended (no
   // fiber waits here any more), never from inside a trigger's resume action (see

@@ -218,6 +218,7 @@ void Scheduler::after_batch() noexcept {
     activate();  // woken from another thread since the last look: another batch
   }
   rearm_timer();
+  reactor_.after_batch();
   if (alive() == 0) {
     if (keepalive_armed_) {
       event_del(keepalive_);
@@ -295,7 +296,7 @@ void Scheduler::on_keepalive() noexcept {
 }
 
 bool Scheduler::stalled() noexcept {
-  if (!ready_.empty() || reactor_.waiting() != 0) return false;
+  if (!ready_.empty() || reactor_.waiting()) return false;
   if (inbox_.pending() || spawns_.pending()) return false;
   std::optional<Clock::time_point> next = timers_.next_deadline();
   return !next || *next == Clock::time_point::max();

@@ -28,7 +28,10 @@
 #include "mux/fifo/fifo.h"
 #include "mux/testing/scheduler_testing.h"
 #include "mux/testing/testing.h"
+#include "picos/handler.h"
 #include "picos/picos.h"
+#include "picos/reactor.h"
+#include "poller/epoll_poller.h"
 
 namespace picos::mux::libevent {
 namespace {
@@ -507,6 +510,91 @@ TEST(AttachTest, BadArgumentsAreRejected) {
   Attachment attachment(app.base);
   EXPECT_THROW(attachment.spawn(FiberRef(), [] {}), std::invalid_argument);
   EXPECT_THROW(attachment.spawn(Fiber::create(PackedComputation()), {}), std::invalid_argument);
+}
+
+// ---- the Reactor for //io (an EpollPoller watched by the base) ---------------------------
+
+// What //io does for one wait, on the running scheduler's reactor (picos/reactor.h).
+FdInterest::Outcome wait_on_reactor(int fd, bool drained) {
+  Reactor* reactor = picos::internal::current_handler().reactor();
+  EXPECT_NE(reactor, nullptr);
+  FdInterest w(fd, kFdRead, drained);
+  reactor->add(w);
+  EXPECT_EQ(w.trigger.await(), nullptr);
+  reactor->remove(w);
+  return w.outcome;
+}
+
+// Until `done`, up to 5 s: then writes to `p` (an edge that ends any wait for it) and says so.
+bool rescued_after_5s(const Pipe& p, const std::atomic<bool>& done) {
+  for (int i = 0; i < 500 && !done; ++i) Fiber::sleep(0.01);
+  if (done) return false;
+  p.put('!');
+  return true;
+}
+
+TEST(ReactorTest, ApplicationLoopReturnsOnceFibersThatWaitedForIoHaveFinished) {
+  AppBase app;
+  Pipe p;
+  int ready = 0;
+  std::atomic<bool> returned{false};
+  std::atomic<bool> broken{false};
+  {
+    Attachment attachment(app.base);
+    for (int i = 0; i < 3; ++i) {
+      attachment.spawn([&] {
+        if (wait_on_reactor(p.r, false) == FdInterest::kReady) ++ready;
+      });
+    }
+    attachment.spawn([&] {
+      Fiber::yield();  // the readers wait first
+      p.put('x');
+    });
+    // The poller's descriptor is watched while the readers wait, and its event deleted after
+    // the batch in which nothing waits any more: a pending event would keep the application's
+    // loop from returning. A watchdog ends the loop if it does not return by itself.
+    std::thread watchdog([&] {
+      for (int i = 0; i < 500 && !returned; ++i) std::this_thread::sleep_for(10ms);
+      if (!returned) {
+        broken = true;
+        event_base_loopbreak(app.base);
+      }
+    });
+    EXPECT_GE(event_base_dispatch(app.base), 0);
+    returned = true;
+    watchdog.join();
+    EXPECT_FALSE(broken) << "event_base_dispatch did not return once every fiber had finished";
+    EXPECT_EQ(ready, 3);
+    EXPECT_EQ(attachment.live_fibers(), 0u);
+    EXPECT_EQ(added_events(app.base), 0);
+  }
+}
+
+TEST(ReactorTest, DrainedWaitWithAWrongMarkIsWokenByTheLevelCheck) {
+  Pipe p;
+  std::atomic<bool> done{false};
+  bool rescued = false;
+  std::chrono::nanoseconds waited{};
+  run([&] {
+    // The descriptor is registered (a level wait), then reported by an edge whose data is
+    // not all read: a drained wait now has no edge to come, only the poller's level check,
+    // which the libevent loop must make happen (a timer while such waits are pending).
+    picos::testing::spawn([&] {
+      Fiber::yield();
+      p.put('a');
+      p.put('b');
+    });
+    EXPECT_EQ(wait_on_reactor(p.r, false), FdInterest::kReady);
+    EXPECT_EQ(p.get(), 'a');  // 'b' stays
+    picos::testing::spawn([&] { rescued = rescued_after_5s(p, done); });
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(wait_on_reactor(p.r, true), FdInterest::kReady);
+    waited = std::chrono::steady_clock::now() - start;
+    done = true;
+  });
+  EXPECT_FALSE(rescued) << "the drained wait was never level-checked";
+  // Not an edge (there was none): the check, which comes no sooner than kConfirmNs.
+  EXPECT_GE(waited, std::chrono::nanoseconds(picos::internal::EpollPoller::kConfirmNs));
 }
 
 // ---- stall warning and options -------------------------------------------------------------
