@@ -132,17 +132,20 @@ struct PoolData {
 };
 constinit thread_local PoolData t_pool{};
 
-// Its destructor unmaps the thread's cached stacks at thread exit. It is touched (which
-// registers the destructor) the first time the thread caches a stack.
+}  // namespace
+
+// Its destructor hands the thread's cached stacks to the depot at thread exit. It is touched
+// (which registers the destructor) the first time the thread caches a stack.
 struct PoolReaper {
   bool armed = false;
   ~PoolReaper() {
-    StackPool::trim();
+    StackPool::retire();
     t_pool.state = kPoolDead;
   }
 };
-thread_local PoolReaper t_reaper;
 
+namespace {
+thread_local PoolReaper t_reaper;
 }  // namespace
 
 std::size_t page_size() noexcept {
@@ -369,18 +372,30 @@ void StackPool::give(Stack* stack) noexcept {
   p.stats.cached_bytes += stack->size_;
 }
 
-void StackPool::trim() noexcept {
+template <typename Release>
+void StackPool::empty_this_thread(Release release) noexcept {
   PoolData& p = t_pool;
   for (Bucket& b : p.buckets) {
     while (b.head != nullptr) {
       Stack* s = b.head;
       b.head = s->next_;
+      s->next_ = nullptr;
       p.stats.cached_bytes -= s->size_;
       --p.stats.cached_stacks;
-      Stack::unmap(s);
+      release(s);
     }
     b.count = 0;
   }
+}
+
+void StackPool::retire() noexcept {
+  empty_this_thread([](Stack* s) {
+    if (!depot_give(s)) Stack::unmap(s);
+  });
+}
+
+void StackPool::trim() noexcept {
+  empty_this_thread([](Stack* s) { Stack::unmap(s); });
   Depot& d = depot();
   picos::internal::MutexLock lock(d.mu);
   while (d.head != nullptr) {

@@ -33,8 +33,10 @@
 // (256 MiB of address space; only touched pages, typically 8-16 KiB a stack, are resident). Beyond
 // that, stacks go to a process-wide depot (a mutex-guarded list, up to kMaxDepotStacks /
 // kMaxDepotBytes) that threads look in before mapping a new stack, so stacks released on one worker
-// are reused by another; the rest are unmapped. A thread's cached stacks are unmapped when it
-// exits.
+// are reused by another; the rest are unmapped. When a thread exits, its cached stacks go to
+// the depot too (the rest unmapped): multififo's workers are threads of one run, and the next
+// run's take what they leave instead of mapping and faulting in new ones. `StackPool::trim()`
+// unmaps the depot's stacks (a process going idle for long).
 //
 // Sanitizers: under -fsanitize=thread every stack owns a TSan fiber handle, created once with
 // __tsan_create_fiber (~0.4 ms) when the stack is mapped and reused with the stack. Under
@@ -166,8 +168,9 @@ struct StackPoolStats {
 };
 
 // The per-thread stack cache. Every function acts on the calling thread's pool; none takes a
-// lock. A thread's pool is created on first use and unmaps its cached stacks when the thread
-// exits; after that, `give` on that thread unmaps directly.
+// lock. A thread's pool is created on first use and hands its cached stacks to the shared depot
+// when the thread exits (unmapping those the depot has no room for); after that, `give` on
+// that thread unmaps directly.
 class StackPool {
  public:
   // Caching limits per thread: at most this many stacks, and at most this many bytes of
@@ -200,8 +203,14 @@ class StackPool {
   StackPool() = delete;
 
  private:
+  friend struct PoolReaper;
   static Stack* depot_take(std::size_t size) noexcept;
   static bool depot_give(Stack* stack) noexcept;
+  // At thread exit: the calling thread's cached stacks go to the depot, or are unmapped.
+  static void retire() noexcept;
+  // Takes every stack out of the calling thread's pool and passes it to `release`.
+  template <typename Release>
+  static void empty_this_thread(Release release) noexcept;
 };
 
 // A snapshot of the process-wide stack counters. Any thread; a few relaxed loads.
