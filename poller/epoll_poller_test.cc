@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <thread>
 
@@ -73,6 +74,28 @@ TEST(EpollPollerTest, ADrainedWaitOnANumberClosedBehindItsBackIsWatchedAgain) {
   EXPECT_GT(p.poll(1'000'000'000), 0);
   EXPECT_TRUE(next.trigger.is_signaled());
   p.remove(next);
+}
+
+// When the check's system call fails (the descriptor was closed behind the poller's back and
+// its number is not reused: EBADF), the waiters are woken to retry their call, which then
+// reports the error: never a wait forever.
+TEST(EpollPollerTest, ADrainedWaitOnADescriptorClosedBehindItsBackIsToldToRetry) {
+  EpollPoller p;
+  Pipe a;
+  FdInterest warm(a.fds[0], kFdRead);
+  p.add(warm);  // registered
+  p.remove(warm);
+  FdInterest w(a.fds[0], kFdRead, /*drained=*/true);
+  p.add(w);
+  ASSERT_EQ(::close(a.fds[0]), 0);  // the kernel drops the registration; no edge will come
+  const int number = a.fds[0];
+  a.fds[0] = -1;
+  EXPECT_TRUE(signaled_within(p, w));
+  EXPECT_EQ(w.outcome, FdInterest::kReady);
+  p.remove(w);
+  char c;
+  EXPECT_EQ(::read(number, &c, 1), -1);  // what the caller's retry sees
+  EXPECT_EQ(errno, EBADF);
 }
 
 // A poll without limit on another thread (io's default reactor) when the first drained wait
