@@ -394,8 +394,11 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
   bool earliest;
   {
     MutexLock lock(timers_mu_);
-    auto before = timers_.next_deadline();
-    earliest = timers_.add(c, deadline, std::move(reason)) && (!before || deadline < *before);
+    // Not next_deadline(): most timers are canceled before they are due (their computation
+    // completes), so the top is often dead, and dropping it cost a heap pop per timer. A dead
+    // top leaves the question to sleeper_wakes_after, which a later timer never passes.
+    const bool earlier = timers_.may_precede(deadline);
+    earliest = timers_.add(c, deadline, std::move(reason)) && earlier;
     has_timers_.store(true, std::memory_order_seq_cst);  // see idle()
   }
   // A sleeping worker may be waiting for a later deadline: let it recompute. One that will

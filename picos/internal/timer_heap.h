@@ -63,8 +63,18 @@ class TimerHeap {
   // Arms a timer. Returns false (arming nothing) if the computation has already completed.
   bool add(const PackedComputation& c, Clock::time_point deadline, std::exception_ptr reason);
 
-  // The earliest deadline of a live entry, or nullopt if there is none.
+  // The earliest deadline of a live entry, or nullopt if there is none. Drops the dead
+  // entries at the top on the way (O(log n) each).
   std::optional<Clock::time_point> next_deadline();
+
+  // Whether a timer due at `deadline` may come before every live one, judged from the top
+  // alone, in O(1) (next_deadline would drop dead entries first): false only when the top
+  // entry is live and due no later than `deadline`; a dead top says nothing (true). For an
+  // owner that then asks something precise (multififo: does a sleeping worker plan to wake
+  // after `deadline`?), where a timer armed with a later one would be told so anyway.
+  bool may_precede(Clock::time_point deadline) const noexcept {
+    return heap_.empty() || deadline < heap_.front().deadline || heap_.front().dead();
+  }
 
   // Moves the live entries due at `now` into `out` (in deadline order). The caller then calls
   // `fire()` on each, typically after releasing its own lock.

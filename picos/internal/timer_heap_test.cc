@@ -2,7 +2,7 @@
 //
 // picos::internal::TimerHeap on its own: deadline order, ties in arming order, entries of
 // completed computations never fire and are reclaimed (the heap stays proportional to the
-// live timers), nothing is armed for a completed computation.
+// live timers), nothing is armed for a completed computation, may_precede's view of the top.
 
 #include "picos/internal/timer_heap.h"
 
@@ -41,6 +41,27 @@ TEST(TimerHeapTest, FiresInDeadlineOrderTiesInArmingOrder) {
   EXPECT_TRUE(cs[2].is_canceled());
   EXPECT_TRUE(cs[0].is_running());
   EXPECT_EQ(h.next_deadline(), t0 + seconds(3));
+}
+
+// may_precede looks at the top only: a live top due no later answers false, a dead one
+// (whatever its deadline) leaves the question open, without dropping anything.
+TEST(TimerHeapTest, MayPrecedeJudgesFromTheTopAlone) {
+  TimerHeap h;
+  const Clock::time_point t0{};
+  EXPECT_TRUE(h.may_precede(t0));  // empty
+  Computation<void> early;
+  Computation<void> late;
+  ASSERT_TRUE(h.add(early, t0 + seconds(1), reason()));
+  ASSERT_TRUE(h.add(late, t0 + seconds(5), reason()));
+  EXPECT_TRUE(h.may_precede(t0));
+  EXPECT_FALSE(h.may_precede(t0 + seconds(1)));  // ties go to the first armed
+  EXPECT_FALSE(h.may_precede(t0 + seconds(3)));
+  early.finish();  // the top is dead now, still in the heap
+  EXPECT_TRUE(h.may_precede(t0 + seconds(3)));
+  EXPECT_TRUE(h.may_precede(t0 + seconds(9)));  // open: the precise answer needs the live ones
+  EXPECT_EQ(h.size(), 2u);                      // nothing was dropped
+  EXPECT_EQ(h.next_deadline(), t0 + seconds(5));
+  EXPECT_FALSE(h.may_precede(t0 + seconds(9)));  // the live top now
 }
 
 TEST(TimerHeapTest, CompletedComputationsNeverFire) {
