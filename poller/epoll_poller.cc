@@ -353,20 +353,16 @@ int EpollPoller::sweep() noexcept {
   // and add, remove and forget on other threads must not wait for them all. What may happen
   // meanwhile is what may happen around add's call (see there): a report before the call, a
   // forget (the MOD then adds the descriptor back until it is closed).
-  bool any_failed = false;
-  for (Arming& check : checks_) {
-    if (apply_arm(check) == 0) {
-      check.fd = -1;
-    } else {
-      any_failed = true;
-    }
+  std::size_t failed = 0;  // the failed checks, moved to the front
+  for (const Arming& check : checks_) {
+    if (apply_arm(check) != 0) checks_[failed++] = check;
   }
-  if (any_failed) {
+  if (failed != 0) {
     // The registration failed (closed behind our back, say): as in add, the waiters that
     // counted on it retry their calls, which report the error or wait, and register, again.
     MutexLock lock(mu_);
-    for (const Arming& check : checks_) {
-      if (check.fd >= 0) completed += unwatch(fds_[static_cast<std::size_t>(check.fd)], ready_);
+    for (std::size_t i = 0; i < failed; ++i) {
+      completed += unwatch(fds_[static_cast<std::size_t>(checks_[i].fd)], ready_);
     }
   }
   for (const Trigger& t : ready_) t.signal();
