@@ -317,16 +317,9 @@ long long EpollPoller::confirm_timeout(long long timeout_ns, int& completed) noe
 
 int EpollPoller::sweep() noexcept {
   int completed = 0;
-  bool inline_checks = false;
-  checks_.clear();
   {
     MutexLock lock(mu_);
     const std::uint32_t gen = sweep_gen_++;
-    try {
-      checks_.reserve(unconfirmed_.size());
-    } catch (...) {
-      inline_checks = true;  // out of memory: make the checks here, under mu_, as they come
-    }
     std::size_t kept = 0;
     for (const int fd : unconfirmed_) {
       FdState& st = fds_[static_cast<std::size_t>(fd)];
@@ -337,33 +330,11 @@ int EpollPoller::sweep() noexcept {
       st.listed = false;
       if (st.drained_since == 0) continue;  // its drained waits are over
       // Pending since before the last sweep: check the level (a report if ready now; a
-      // registration lost to a plain ::close is made afresh). Recorded as made now, like
-      // add's, so that waits arriving meanwhile rely on it.
-      const Arming check = prepare_arm(fd, st, 0);
-      if (!inline_checks) {
-        checks_.push_back(check);  // reserved: cannot throw
-      } else if (apply_arm(check) != 0) {
-        completed += unwatch(st, ready_);
-      }
+      // registration lost to a plain ::close is made afresh).
+      if (apply_arm(prepare_arm(fd, st, 0)) != 0) completed += unwatch(st, ready_);
     }
     unconfirmed_.resize(kept);
     any_unconfirmed_.store(kept != 0, std::memory_order_relaxed);
-  }
-  // The system calls outside the mutex: thousands of idle connections may be checked at once,
-  // and add, remove and forget on other threads must not wait for them all. What may happen
-  // meanwhile is what may happen around add's call (see there): a report before the call, a
-  // forget (the MOD then adds the descriptor back until it is closed).
-  std::size_t failed = 0;  // the failed checks, moved to the front
-  for (const Arming& check : checks_) {
-    if (apply_arm(check) != 0) checks_[failed++] = check;
-  }
-  if (failed != 0) {
-    // The registration failed (closed behind our back, say): as in add, the waiters that
-    // counted on it retry their calls, which report the error or wait, and register, again.
-    MutexLock lock(mu_);
-    for (std::size_t i = 0; i < failed; ++i) {
-      completed += unwatch(fds_[static_cast<std::size_t>(checks_[i].fd)], ready_);
-    }
   }
   for (const Trigger& t : ready_) t.signal();
   ready_.clear();

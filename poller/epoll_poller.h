@@ -179,9 +179,8 @@ class EpollPoller final : public Reactor {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // The safety net (see the top): level-checks drained waits pending since before the last
-  // sweep; called by poll() every kConfirmNs while unconfirmed_ is not empty. The checks'
-  // system calls are made outside mu_ (many idle connections may be due at once). Returns
-  // how many waiters it completed (a check whose system call fails lets them retry).
+  // sweep; called by poll() every kConfirmNs while unconfirmed_ is not empty. Returns how
+  // many waiters it completed (a check whose system call fails lets them retry).
   int sweep() noexcept;
   // poll()'s timeout, capped at the next sweep while drained waits are pending (and the
   // sweep made when it is due, its completions added to `completed`).
@@ -192,8 +191,7 @@ class EpollPoller final : public Reactor {
   std::atomic<int> epfd_{-1};
   std::atomic<int> wakefd_{-1};
   std::vector<FdState> fds_ ABSL_GUARDED_BY(mu_);
-  std::vector<Trigger> ready_;           // the polling thread's, for process() and sweep()
-  std::vector<Arming> checks_;           // the polling thread's, for sweep()
+  std::vector<Trigger> ready_;           // the polling thread's, for process()
   std::atomic<std::size_t> waiters_{0};  // written under mu_
   Counter* wait_counter_ = nullptr;
   // Descriptors with drained waits not yet level-checked (each at most once: `listed`).
