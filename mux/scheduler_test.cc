@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -40,6 +41,7 @@
 #include "mux/testing/lifo/lifo.h"
 #include "mux/testing/scheduler_testing.h"
 #include "mux/thread/thread.h"
+#include "picos/internal/timer_heap.h"
 #include "picos/picos.h"
 #include "randos/randos.h"
 
@@ -75,6 +77,9 @@ struct Capabilities {
   bool fifo_order = false;
   // The next fiber to run is picked at random among the ready ones (randos).
   bool random_order = false;
+  // Time is the scheduler's own counter (randos' virtual clock): a timer's delay passes as
+  // soon as no fiber can run, not in real time.
+  bool virtual_clock = false;
   // The stall warning counts fibers blocked with no timer pending: a sleeping fiber never
   // triggers it. false: any fiber alive after main finished does (thread cannot tell).
   bool stall_warning_ignores_timers = true;
@@ -139,6 +144,8 @@ std::vector<Row> rows() {
   const Capabilities workers{.runs_on_one_thread = false};
   // randos validates quota but ignores it.
   const Capabilities randomized{.honours_quota = false, .random_order = true};
+  const Capabilities virtual_time{
+      .honours_quota = false, .random_order = true, .virtual_clock = true};
   const Capabilities randomized_workers{
       .runs_on_one_thread = false, .honours_quota = false, .random_order = true};
   const Capabilities thread_per_fiber{
@@ -182,7 +189,7 @@ std::vector<Row> rows() {
                randos_with(42, 1, false)),
       make_row("randos_t2", randomized_workers, &randos::run_fiber, randos::run,
                randos_with(7, 2, false)),
-      make_row("randos_vclock", randomized, &randos::run_fiber, randos::run,
+      make_row("randos_vclock", virtual_time, &randos::run_fiber, randos::run,
                randos_with(11, 1, true)),
   };
 }
@@ -791,6 +798,51 @@ TEST_P(SchedulerTest, ManyCompletedTimersDoNotAccumulate) {
     }
   });
   SUCCEED();  // ASan's leak checker verifies no entry leaked
+}
+
+// A timer of TimerHeap::kDeferFrom or more is armed at the scheduler's next look at its
+// timers, not in cancel_after (picos/internal/timer_heap.h): it must still fire, and never
+// before its delay, both when the arming fiber then waits alone (the loop idles at once: the
+// look is the one before it sleeps) and when it keeps the scheduler busy (the loop looks
+// every 64 switches). A lost timer fails the test (a watchdog thread ends the wait), not hangs it.
+TEST_P(SchedulerTest, LongTimersFireNeverEarlyWhetherTheLoopIdlesOrStaysBusy) {
+  if (caps().virtual_clock) GTEST_SKIP() << "virtual time: the delay passes at once";
+  using Clock = std::chrono::steady_clock;
+  static constexpr Clock::duration kDelay = internal::TimerHeap::kDeferFrom + 100ms;
+  static constexpr Clock::duration kGiveUp = kDelay + 10s;
+  auto timed = [](bool busy) {
+    Computation<void> t;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool over = false;
+    std::thread watchdog([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      if (!cv.wait_for(lock, kGiveUp, [&] { return over; })) t.try_finish();  // never fired
+    });
+    const Clock::time_point start = Clock::now();
+    t.cancel_after(kDelay, std::make_exception_ptr(Exit()));
+    if (busy) {
+      while (t.is_running()) Fiber::yield();
+    } else {
+      t.wait();
+    }
+    const Clock::duration took = t.is_canceled() ? Clock::now() - start : Clock::duration::max();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      over = true;
+    }
+    cv.notify_one();
+    watchdog.join();
+    return took;
+  };
+  const std::vector<Clock::duration> elapsed = run([&] {
+    return std::vector<Clock::duration>{timed(false), timed(true)};
+  });
+  for (Clock::duration e : elapsed) {
+    EXPECT_NE(e, Clock::duration::max()) << "the timer never fired";
+    EXPECT_GE(e, kDelay);
+    EXPECT_LE(e, kDelay + 2s);  // late by a look at the timers, not by seconds
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryScheduler, SchedulerTest, ::testing::ValuesIn(rows()),

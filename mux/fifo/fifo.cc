@@ -154,7 +154,13 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                              std::exception_ptr reason) {
   current_->fiber->check();
-  (void)timers_.add(c, internal::deadline_after(Clock::now(), delay), std::move(reason));
+  if (delay >= internal::TimerHeap::kDeferFrom) {
+    // Armed at the loop's next look at its timers (within 64 switches, or before it idles):
+    // no clock read here (picos/internal/timer_heap.h).
+    (void)timers_.defer(c, delay, std::move(reason));
+  } else {
+    (void)timers_.add(c, internal::deadline_after(Clock::now(), delay), std::move(reason));
+  }
   records_.counters().timers.bump();
   spend_quota();
 }

@@ -390,6 +390,20 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                              std::exception_ptr reason) {
   this_worker()->current->fiber->check();
+  if (delay >= internal::TimerHeap::kDeferFrom) {
+    // Armed at some worker's next look at the timers, without a clock read here
+    // (picos/internal/timer_heap.h). No sleeper need wake for it: one that sleeps now wakes
+    // within kMaxBackoff (64 ms) and looks, and this worker looks within 64 switches or
+    // before it sleeps (plan_sleep), long before the timer is due.
+    {
+      MutexLock lock(timers_mu_);
+      (void)timers_.defer(c, delay, std::move(reason));
+      has_timers_.store(true, std::memory_order_seq_cst);  // see idle()
+    }
+    this_worker()->records.counters().timers.bump();
+    spend_quota();
+    return;
+  }
   auto deadline = internal::deadline_after(Clock::now(), delay);
   bool earliest;
   {

@@ -19,13 +19,43 @@ bool later(const TimerHeap::Entry& a, const TimerHeap::Entry& b) noexcept {
 bool TimerHeap::add(const PackedComputation& c, Clock::time_point deadline,
                     std::exception_ptr reason) {
   if (!c.is_running()) return false;
+  push(deadline, c, std::move(reason));
+  return true;
+}
+
+void TimerHeap::push(Clock::time_point deadline, const PackedComputation& c,
+                     std::exception_ptr reason) {
   heap_.push_back(Entry{deadline, seq_++, c, std::move(reason)});
   // The usual case, tested here: the new entry is not due before its parent (deadlines are
   // mostly armed in increasing order), so it stays in place.
   const std::size_t i = heap_.size() - 1;
   if (i != 0 && later(heap_[(i - 1) / 2], heap_[i])) sift_up(i);
   if (heap_.size() >= compact_at_) compact();
+}
+
+bool TimerHeap::defer(const PackedComputation& c, std::chrono::nanoseconds delay,
+                      std::exception_ptr reason) {
+  if (!c.is_running()) return false;
+  deferred_.push_back(Deferred{delay, c, std::move(reason)});
+  if (deferred_.size() >= compact_deferred_at_) compact_deferred();
   return true;
+}
+
+void TimerHeap::arm_deferred(Clock::time_point now) {
+  // In arming order, so that equal deadlines keep it.
+  for (Deferred& d : deferred_) {
+    if (d.computation.is_running()) {
+      push(deadline_after(now, d.delay), d.computation, std::move(d.reason));
+    }
+  }
+  deferred_.clear();
+}
+
+void TimerHeap::compact_deferred() {
+  deferred_.erase(std::remove_if(deferred_.begin(), deferred_.end(),
+                                 [](const Deferred& d) { return !d.computation.is_running(); }),
+                  deferred_.end());
+  compact_deferred_at_ = std::max<std::size_t>(64, 2 * deferred_.size());
 }
 
 // std::push_heap's, written out: gcc compiled its moves of Entry into release checks of the
@@ -49,6 +79,7 @@ TimerHeap::Entry TimerHeap::pop_top() {
 }
 
 std::optional<Clock::time_point> TimerHeap::next_deadline() {
+  if (!deferred_.empty()) arm_deferred(Clock::now());
   while (!heap_.empty()) {
     if (!heap_.front().dead()) return heap_.front().deadline;
     (void)pop_top();
@@ -57,6 +88,7 @@ std::optional<Clock::time_point> TimerHeap::next_deadline() {
 }
 
 void TimerHeap::pop_due(Clock::time_point now, std::vector<Entry>& out) {
+  if (!deferred_.empty()) arm_deferred(now);
   while (!heap_.empty() && heap_.front().deadline <= now) {
     Entry e = pop_top();
     if (!e.dead()) out.push_back(std::move(e));

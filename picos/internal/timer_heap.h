@@ -13,6 +13,14 @@
 //
 // Deadlines use std::chrono::steady_clock; a delay too large to represent saturates to a
 // deadline that never comes.
+//
+// Long timers can be armed without reading the clock (`defer`): reading steady_clock costs
+// 26 ns on a KVM guest, a third of a whole cancel_after, and most long timers (request
+// timeouts) are canceled long before they are due. A deferred timer keeps its delay in a list
+// until the owner's next look at the clock (pop_due, next_deadline, arm_deferred), which turns
+// it into a deadline from the time it reads, or drops it if its computation has completed
+// meanwhile. So it never fires early, and late by at most the time from its arming to that
+// look (docs/design.md, "Timers").
 
 #ifndef PICOS_INTERNAL_TIMER_HEAP_H_
 #define PICOS_INTERNAL_TIMER_HEAP_H_
@@ -63,8 +71,24 @@ class TimerHeap {
   // Arms a timer. Returns false (arming nothing) if the computation has already completed.
   bool add(const PackedComputation& c, Clock::time_point deadline, std::exception_ptr reason);
 
-  // The earliest deadline of a live entry, or nullopt if there is none. Drops the dead
-  // entries at the top on the way (O(log n) each).
+  // Delays from which an owner may defer instead of add (its next look at the clock comes
+  // long before a second has passed: fifo and multififo look every 64 switches and before
+  // they sleep, multififo's sleepers at least every 64 ms).
+  static constexpr std::chrono::nanoseconds kDeferFrom = std::chrono::seconds(1);
+
+  // Arms a timer due `delay` after the owner's next look at the clock, without reading it
+  // (see the top of this file). Returns false (arming nothing) if the computation has already
+  // completed. Amortized O(1): deferred entries of completed computations are dropped when
+  // the list has doubled since the last time, so it stays proportional to the live ones.
+  bool defer(const PackedComputation& c, std::chrono::nanoseconds delay, std::exception_ptr reason);
+
+  // Gives each deferred entry the deadline `now + delay` (dropping those of completed
+  // computations). pop_due and next_deadline do it first.
+  void arm_deferred(Clock::time_point now);
+
+  // The earliest deadline of a live entry, or nullopt if there is none. Arms the deferred
+  // entries first (reading Clock::now() if there are any), and drops the dead entries at the
+  // top on the way (O(log n) each).
   std::optional<Clock::time_point> next_deadline();
 
   // Whether a timer due at `deadline` may come before every live one, judged from the top
@@ -72,26 +96,40 @@ class TimerHeap {
   // entry is live and due no later than `deadline`; a dead top says nothing (true). For an
   // owner that then asks something precise (multififo: does a sleeping worker plan to wake
   // after `deadline`?), where a timer armed with a later one would be told so anyway.
+  // Deferred entries are not judged: armed at a later look, with a delay of kDeferFrom or
+  // more, they come after any timer added now with a shorter delay.
   bool may_precede(Clock::time_point deadline) const noexcept {
     return heap_.empty() || deadline < heap_.front().deadline || heap_.front().dead();
   }
 
-  // Moves the live entries due at `now` into `out` (in deadline order). The caller then calls
-  // `fire()` on each, typically after releasing its own lock.
+  // Arms the deferred entries at `now`, then moves the live entries due at `now` into `out`
+  // (in deadline order). The caller then calls `fire()` on each, typically after releasing
+  // its own lock.
   void pop_due(Clock::time_point now, std::vector<Entry>& out);
 
-  // Live plus not yet reclaimed dead entries.
-  std::size_t size() const noexcept { return heap_.size(); }
+  // Live plus not yet reclaimed dead entries, deferred ones included.
+  std::size_t size() const noexcept { return heap_.size() + deferred_.size(); }
   bool empty() { return !next_deadline().has_value(); }
 
  private:
+  // A deferred timer: its delay until the owner's next look.
+  struct Deferred {
+    std::chrono::nanoseconds delay;
+    PackedComputation computation;
+    std::exception_ptr reason;
+  };
+
+  void push(Clock::time_point deadline, const PackedComputation& c, std::exception_ptr reason);
   Entry pop_top();
   void sift_up(std::size_t i) noexcept;  // entry i, due before its parent, moves up
   void compact();
+  void compact_deferred();
 
   std::vector<Entry> heap_;
+  std::vector<Deferred> deferred_;
   std::uint64_t seq_ = 0;
   std::size_t compact_at_ = 64;
+  std::size_t compact_deferred_at_ = 64;
 };
 
 }  // namespace picos::internal

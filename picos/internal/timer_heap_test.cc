@@ -2,12 +2,14 @@
 //
 // picos::internal::TimerHeap on its own: deadline order, ties in arming order, entries of
 // completed computations never fire and are reclaimed (the heap stays proportional to the
-// live timers), nothing is armed for a completed computation, may_precede's view of the top.
+// live timers), nothing is armed for a completed computation, may_precede's view of the top;
+// deferred timers take their deadline from the next look and are reclaimed the same way.
 
 #include "picos/internal/timer_heap.h"
 
 #include <chrono>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -107,6 +109,65 @@ TEST(TimerHeapTest, DeadEntriesAreReclaimedWhileLiveOnesStay) {
   std::vector<TimerHeap::Entry> due;
   h.pop_due(far + seconds(2), due);
   EXPECT_EQ(due.size(), live.size());  // the completed ones do not come out
+}
+
+// A deferred timer's deadline counts from the owner's next look (pop_due's `now`), in arming
+// order among equal deadlines, after the timers added before that look.
+TEST(TimerHeapTest, DeferredTimersCountTheirDelayFromTheNextLook) {
+  TimerHeap h;
+  const Clock::time_point t0 = Clock::time_point{} + std::chrono::hours(1);
+  std::vector<Computation<void>> cs(4);
+  ASSERT_TRUE(h.defer(cs[0], seconds(2), reason()));
+  ASSERT_TRUE(h.defer(cs[1], seconds(1), reason()));
+  ASSERT_TRUE(h.add(cs[2], t0 + seconds(1), reason()));
+  ASSERT_TRUE(h.defer(cs[3], seconds(1), reason()));
+  EXPECT_EQ(h.size(), 4u);  // deferred ones count
+  std::vector<TimerHeap::Entry> due;
+  h.pop_due(t0, due);  // the look: cs[0] due at t0 + 2 s, cs[1] and cs[3] at t0 + 1 s
+  EXPECT_TRUE(due.empty());
+  h.pop_due(t0 + seconds(1), due);
+  ASSERT_EQ(due.size(), 3u);
+  EXPECT_EQ(due[0].computation, cs[2]);  // added before the look
+  EXPECT_EQ(due[1].computation, cs[1]);
+  EXPECT_EQ(due[2].computation, cs[3]);
+  EXPECT_EQ(h.next_deadline(), t0 + seconds(2));
+}
+
+TEST(TimerHeapTest, DeferredTimersOfCompletedComputationsNeverFireAndAreReclaimed) {
+  TimerHeap h;
+  Computation<void> done;
+  done.finish();
+  EXPECT_FALSE(h.defer(done, seconds(1), reason()));  // nothing armed
+  EXPECT_EQ(h.size(), 0u);
+  std::vector<Computation<void>> live(100);
+  for (auto& c : live) ASSERT_TRUE(h.defer(c, std::chrono::hours(1), reason()));
+  // 100,000 timeouts completed before any look: the list stays proportional to the live ones.
+  for (int i = 0; i < 100000; ++i) {
+    Computation<void> c;
+    ASSERT_TRUE(h.defer(c, seconds(5), reason()));
+    c.finish();
+    ASSERT_LE(h.size(), 2 * live.size() + 64) << "after " << i << " completed timers";
+  }
+  const Clock::time_point t0{};
+  std::vector<TimerHeap::Entry> due;
+  h.pop_due(t0, due);
+  EXPECT_EQ(h.size(), live.size());  // the look dropped the completed ones
+  h.pop_due(t0 + std::chrono::hours(1), due);
+  EXPECT_EQ(due.size(), live.size());
+}
+
+// next_deadline arms deferred timers from Clock::now(): never earlier than now + delay.
+TEST(TimerHeapTest, NextDeadlineArmsDeferredTimersFromNow) {
+  TimerHeap h;
+  Computation<void> c;
+  ASSERT_TRUE(h.defer(c, seconds(7), reason()));
+  const Clock::time_point before = Clock::now();
+  const std::optional<Clock::time_point> next = h.next_deadline();
+  const Clock::time_point after = Clock::now();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_GE(*next, before + seconds(7));
+  EXPECT_LE(*next, after + seconds(7));
+  c.finish();
 }
 
 }  // namespace
