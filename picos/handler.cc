@@ -104,7 +104,7 @@ class DefaultHandler final : public Handler {
   }
 
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
-                    std::exception_ptr reason) override {
+                    std::exception_ptr&& reason) override {
     Fiber::current().check();
     timer_thread().add(c, delay, std::move(reason));
   }

@@ -21,8 +21,9 @@
 //    stack). Returns `Fiber::current().canceled()` evaluated when the fiber resumes; never
 //    throws.
 //  - cancel_after: arms a timer that cancels the computation with the reason after the delay,
-//    and removes it when the computation completes first (attach a trigger). May throw the
-//    fiber's cancelation reason before arming if the fiber is canceled. The delay has been
+//    and removes it when the computation completes first (attach a trigger). The reason is
+//    the handler's to move from (an rvalue reference: no copy, no temporary per call). May throw
+//    the fiber's cancelation reason before arming if the fiber is canceled. The delay has been
 //    checked non-negative; a delay too large to represent must be accepted and never fire.
 //  - yield: lets other ready fibers run before the caller continues. May throw the fiber's
 //    cancelation reason.
@@ -58,7 +59,7 @@ class Handler {
   // the handler is installed on.
   virtual std::exception_ptr await(const Trigger& trigger) noexcept = 0;
   virtual void cancel_after(const PackedComputation& computation, std::chrono::nanoseconds delay,
-                            std::exception_ptr reason) = 0;
+                            std::exception_ptr&& reason) = 0;
   virtual void yield() = 0;
   // `main` is a view of the caller's callable: move it where it will live with `place`
   // (storage of the handler's own, e.g. the fiber's record) or `take` (picos/fiber_main.h).

@@ -79,7 +79,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // ---- Handler (called on a fiber's stack, on any of the scheduler's threads) -----------
   std::exception_ptr await(const Trigger& trigger) noexcept override;
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
-                    std::exception_ptr reason) override;
+                    std::exception_ptr&& reason) override;
   void yield() override;
   void spawn(FiberRef fiber, FiberMain main) override;
   // io waits go to the scheduler's own epoll set, which the loop polls: under the virtual
@@ -178,7 +178,7 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
 }
 
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
-                             std::exception_ptr reason) {
+                             std::exception_ptr&& reason) {
   Record* r = self();
   r->fiber->check();
   {

@@ -48,7 +48,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // ---- Handler (called on a fiber's stack) --------------------------------------------
   std::exception_ptr await(const Trigger& trigger) noexcept override;
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
-                    std::exception_ptr reason) override;
+                    std::exception_ptr&& reason) override;
   void yield() override;
   void spawn(FiberRef fiber, FiberMain main) override;
   // io waits on this scheduler go to its own epoll set or io_uring, polled by this loop.
@@ -152,8 +152,13 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
 }
 
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
-                             std::exception_ptr reason) {
+                             std::exception_ptr&& reason) {
   current_->fiber->check();
+  records_.counters().timers.bump();
+  // The quota first: a fiber that must give way does so before arming, and arms (inside
+  // this call, counted from then: never early) when it runs again. So the arming is a tail
+  // call.
+  spend_quota();
   if (delay >= internal::TimerHeap::kDeferFrom) {
     // Armed at the loop's next look at its timers (within 64 switches, or before it idles):
     // no clock read here (picos/internal/timer_heap.h).
@@ -161,8 +166,6 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
   } else {
     (void)timers_.add(c, internal::deadline_after(Clock::now(), delay), std::move(reason));
   }
-  records_.counters().timers.bump();
-  spend_quota();
 }
 
 void Scheduler::yield() {

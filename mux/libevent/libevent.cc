@@ -109,7 +109,7 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
 }
 
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
-                             std::exception_ptr reason) {
+                             std::exception_ptr&& reason) {
   current_->fiber->check();
   (void)timers_.add(c, internal::deadline_after(Clock::now(), delay), std::move(reason));
   records_.counters().timers.bump();

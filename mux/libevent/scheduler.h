@@ -86,7 +86,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // ---- Handler (called on a fiber's stack) --------------------------------------------
   std::exception_ptr await(const Trigger& trigger) noexcept override;
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
-                    std::exception_ptr reason) override;
+                    std::exception_ptr&& reason) override;
   void yield() override;
   void spawn(FiberRef fiber, FiberMain main) override;
   Reactor* reactor() noexcept override { return &reactor_; }

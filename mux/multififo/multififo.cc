@@ -197,7 +197,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // ---- Handler (called on a fiber's stack) --------------------------------------------
   std::exception_ptr await(const Trigger& trigger) noexcept override;
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
-                    std::exception_ptr reason) override;
+                    std::exception_ptr&& reason) override;
   void yield() override;
   void spawn(FiberRef fiber, FiberMain main) override;
 
@@ -388,7 +388,7 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
 }
 
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
-                             std::exception_ptr reason) {
+                             std::exception_ptr&& reason) {
   this_worker()->current->fiber->check();
   if (delay >= internal::TimerHeap::kDeferFrom) {
     // Armed at some worker's next look at the timers, without a clock read here

@@ -49,7 +49,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // ---- Handler (called on a fiber's thread) -------------------------------------------
   std::exception_ptr await(const Trigger& trigger) noexcept override;
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
-                    std::exception_ptr reason) override;
+                    std::exception_ptr&& reason) override;
   void yield() override;
   void spawn(FiberRef fiber, FiberMain main) override;
 
@@ -138,7 +138,7 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
 }
 
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
-                             std::exception_ptr reason) {
+                             std::exception_ptr&& reason) {
   Fiber::current().check();
   timers_.add(c, delay, std::move(reason));
   MutexLock lock(mu_);

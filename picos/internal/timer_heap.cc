@@ -17,14 +17,14 @@ bool later(const TimerHeap::Entry& a, const TimerHeap::Entry& b) noexcept {
 }  // namespace
 
 bool TimerHeap::add(const PackedComputation& c, Clock::time_point deadline,
-                    std::exception_ptr reason) {
+                    std::exception_ptr&& reason) {
   if (!c.is_running()) return false;
   push(deadline, c, std::move(reason));
   return true;
 }
 
 void TimerHeap::push(Clock::time_point deadline, const PackedComputation& c,
-                     std::exception_ptr reason) {
+                     std::exception_ptr&& reason) {
   heap_.push_back(Entry{deadline, seq_++, c, std::move(reason)});
   // The usual case, tested here: the new entry is not due before its parent (deadlines are
   // mostly armed in increasing order), so it stays in place.
@@ -34,9 +34,9 @@ void TimerHeap::push(Clock::time_point deadline, const PackedComputation& c,
 }
 
 bool TimerHeap::defer(const PackedComputation& c, std::chrono::nanoseconds delay,
-                      std::exception_ptr reason) {
+                      std::exception_ptr&& reason) {
   if (!c.is_running()) return false;
-  deferred_.push_back(Deferred{delay, c, std::move(reason)});
+  deferred_.emplace_back(delay, c, std::move(reason));  // (no temporary to destroy)
   if (deferred_.size() >= compact_deferred_at_) compact_deferred();
   return true;
 }

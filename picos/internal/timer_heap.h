@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "picos/computation.h"
@@ -69,7 +70,7 @@ class TimerHeap {
   ~TimerHeap() = default;  // the remaining entries never fire
 
   // Arms a timer. Returns false (arming nothing) if the computation has already completed.
-  bool add(const PackedComputation& c, Clock::time_point deadline, std::exception_ptr reason);
+  bool add(const PackedComputation& c, Clock::time_point deadline, std::exception_ptr&& reason);
 
   // Delays from which an owner may defer instead of add (its next look at the clock comes
   // long before a second has passed: fifo and multififo look every 64 switches and before
@@ -80,7 +81,8 @@ class TimerHeap {
   // (see the top of this file). Returns false (arming nothing) if the computation has already
   // completed. Amortized O(1): deferred entries of completed computations are dropped when
   // the list has doubled since the last time, so it stays proportional to the live ones.
-  bool defer(const PackedComputation& c, std::chrono::nanoseconds delay, std::exception_ptr reason);
+  bool defer(const PackedComputation& c, std::chrono::nanoseconds delay,
+             std::exception_ptr&& reason);
 
   // Gives each deferred entry the deadline `now + delay` (dropping those of completed
   // computations). pop_due and next_deadline do it first.
@@ -114,12 +116,15 @@ class TimerHeap {
  private:
   // A deferred timer: its delay until the owner's next look.
   struct Deferred {
+    // (For emplace_back: clang before 16 has no parenthesized aggregate initialization.)
+    Deferred(std::chrono::nanoseconds d, const PackedComputation& c, std::exception_ptr&& r)
+        : delay(d), computation(c), reason(std::move(r)) {}
     std::chrono::nanoseconds delay;
     PackedComputation computation;
     std::exception_ptr reason;
   };
 
-  void push(Clock::time_point deadline, const PackedComputation& c, std::exception_ptr reason);
+  void push(Clock::time_point deadline, const PackedComputation& c, std::exception_ptr&& reason);
   Entry pop_top();
   void sift_up(std::size_t i) noexcept;  // entry i, due before its parent, moves up
   void compact();

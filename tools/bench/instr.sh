@@ -7,7 +7,7 @@
 # the difference in operations is the cost of one operation, start-up and tear-down cancelling
 # out. One line per workload in the suite's format,
 #   bench=<workload> impl=picos-fifo threads=1 value=<instructions> unit=instr/op
-# then a table against the budgets of issue 14 (targets, not yet met: it says which are).
+# then a table against the budgets of issue 14 (targets, most not yet met: it says which are).
 #
 # What one operation is: yield, one Fiber::yield (two fibers take turns); trigger, create +
 # signal + await of a signaled trigger on one fiber; trigger_2fibers, a hand-off round trip

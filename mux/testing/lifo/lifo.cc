@@ -62,7 +62,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
     return self->await_result();
   }
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
-                    std::exception_ptr reason) override {
+                    std::exception_ptr&& reason) override {
     current_->fiber->check();
     (void)timers_.add(c, internal::deadline_after(Clock::now(), delay), std::move(reason));
     records_.counters().timers.bump();
