@@ -845,6 +845,31 @@ TEST_P(SchedulerTest, LongTimersFireNeverEarlyWhetherTheLoopIdlesOrStaysBusy) {
   }
 }
 
+// With several threads, a long timer fires on time while its fiber computes without ever
+// suspending (cooperative cancelation by polling): another thread looks at the timers. A
+// deferred timer must therefore be visible to the other workers, not only to the arming one
+// (picos/internal/timer_heap.h; docs/design.md, "Timers").
+TEST_P(SchedulerTest, LongTimerFiresWhileItsFiberComputesWithoutSuspending) {
+  if (caps().runs_on_one_thread) GTEST_SKIP() << "one thread: timers wait for a suspension";
+  if (caps().virtual_clock) GTEST_SKIP() << "virtual time: the delay passes at once";
+  using Clock = std::chrono::steady_clock;
+  static constexpr Clock::duration kDelay = internal::TimerHeap::kDeferFrom + 100ms;
+  static constexpr Clock::duration kGiveUp = kDelay + 10s;
+  const Clock::duration took = run([] {
+    Computation<void> self;
+    const Clock::time_point start = Clock::now();
+    self.cancel_after(kDelay, std::make_exception_ptr(Exit()));
+    while (self.is_running() && Clock::now() - start < kGiveUp) {
+      // computing: no await, no yield
+    }
+    const Clock::duration d = Clock::now() - start;
+    return self.is_canceled() ? d : Clock::duration::max();
+  });
+  EXPECT_NE(took, Clock::duration::max()) << "the timer did not fire while the fiber computed";
+  EXPECT_GE(took, kDelay);
+  EXPECT_LE(took, kDelay + 2s);
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryScheduler, SchedulerTest, ::testing::ValuesIn(rows()),
                          [](const ::testing::TestParamInfo<Row>& info) { return info.param.name; });
 
