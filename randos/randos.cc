@@ -183,7 +183,17 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
   r->fiber->check();
   {
     MutexLock lock(mu_);
-    (void)timers_.add(c, internal::deadline_after(now_locked(), delay), std::move(reason));
+    const Clock::time_point deadline = internal::deadline_after(now_locked(), delay);
+    // With the real clock, a thread asleep with no timer pending, or until a later one, must
+    // plan its sleep again: the fiber that armed this timer may compute for long without
+    // suspending, and then only a sleeping thread can fire it. (With the virtual clock time
+    // moves only when every thread is idle; with one thread nobody sleeps meanwhile.)
+    const bool real = !options_.virtual_clock;
+    const std::optional<Clock::time_point> before =
+        real ? timers_.next_deadline() : std::nullopt;
+    if (timers_.add(c, deadline, std::move(reason)) && real && (!before || deadline < *before)) {
+      wake_one_locked();
+    }
     records_.counters().timers.bump();
   }
   switch_out(r, Pending::kYield);  // armed: no throwing from here on
