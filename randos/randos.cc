@@ -189,8 +189,7 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
     // suspending, and then only a sleeping thread can fire it. (With the virtual clock time
     // moves only when every thread is idle; with one thread nobody sleeps meanwhile.)
     const bool real = !options_.virtual_clock;
-    const std::optional<Clock::time_point> before =
-        real ? timers_.next_deadline() : std::nullopt;
+    const std::optional<Clock::time_point> before = real ? timers_.next_deadline() : std::nullopt;
     if (timers_.add(c, deadline, std::move(reason)) && real && (!before || deadline < *before)) {
       wake_one_locked();
     }
