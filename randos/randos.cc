@@ -188,11 +188,9 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
     // plan its sleep again: the fiber that armed this timer may compute for long without
     // suspending, and then only a sleeping thread can fire it. (With the virtual clock time
     // moves only when every thread is idle; with one thread nobody sleeps meanwhile.)
-    const bool real = !options_.virtual_clock;
-    const std::optional<Clock::time_point> before = real ? timers_.next_deadline() : std::nullopt;
-    if (timers_.add(c, deadline, std::move(reason)) && real && (!before || deadline < *before)) {
-      wake_one_locked();
-    }
+    // may_precede looks at the heap's top alone (a dead top answers yes: one wake-up more).
+    const bool earlier = !options_.virtual_clock && timers_.may_precede(deadline);
+    if (timers_.add(c, deadline, std::move(reason)) && earlier) wake_one_locked();
     records_.counters().timers.bump();
   }
   switch_out(r, Pending::kYield);  // armed: no throwing from here on

@@ -42,9 +42,10 @@
 //    code (std::this_thread::sleep_for, steady_clock::now() in a test) is not. Time jumps
 //    whenever the scheduler is idle, even if another OS thread is about to signal one of its
 //    fibers; with threads > 1 it jumps only when every thread of the scheduler is idle.
-//    With the real clock and threads > 1, a timer due before every pending one wakes a
-//    sleeping thread to plan its sleep again, so it fires on time even while the fiber that
-//    armed it computes without suspending.
+//    With the real clock and threads > 1, a timer that may come before every pending one
+//    (as the heap's top says: TimerHeap::may_precede) wakes a sleeping thread to plan its
+//    sleep again, so it fires on time even while the fiber that armed it computes without
+//    suspending.
 //  - IO: the scheduler is its own reactor (Handler::reactor(), picos/reactor.h): //io's waits
 //    on its fibers register in its epoll set (poller/epoll_poller.h), not with io's
 //    background epoll thread. While fibers are ready, a thread looks at the epoll set

@@ -395,30 +395,26 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
     // (picos/internal/timer_heap.h). No sleeper need wake for it: one that sleeps now wakes
     // within kMaxBackoff (64 ms) and looks, and this worker looks within 64 switches or
     // before it sleeps (plan_sleep), long before the timer is due.
+    MutexLock lock(timers_mu_);
+    (void)timers_.defer(c, delay, std::move(reason));
+    has_timers_.store(true, std::memory_order_seq_cst);  // see idle()
+  } else {
+    const auto deadline = internal::deadline_after(Clock::now(), delay);
+    bool earliest;
     {
       MutexLock lock(timers_mu_);
-      (void)timers_.defer(c, delay, std::move(reason));
+      // Not next_deadline(): most timers are canceled before they are due (their computation
+      // completes), so the top is often dead, and dropping it cost a heap pop per timer. A
+      // dead top leaves the question to sleeper_wakes_after, which a later timer never passes.
+      const bool earlier = timers_.may_precede(deadline);
+      earliest = timers_.add(c, deadline, std::move(reason)) && earlier;
       has_timers_.store(true, std::memory_order_seq_cst);  // see idle()
     }
-    this_worker()->records.counters().timers.bump();
-    spend_quota();
-    return;
+    // A sleeping worker may be waiting for a later deadline: let it recompute. One that will
+    // wake before the new deadline anyway (its back-off, or an earlier timer) is left asleep:
+    // a futex wake-up per cancel_after cost most of a timer on 2 workers.
+    if (earliest && sleeper_wakes_after(deadline)) wake_one();
   }
-  auto deadline = internal::deadline_after(Clock::now(), delay);
-  bool earliest;
-  {
-    MutexLock lock(timers_mu_);
-    // Not next_deadline(): most timers are canceled before they are due (their computation
-    // completes), so the top is often dead, and dropping it cost a heap pop per timer. A dead
-    // top leaves the question to sleeper_wakes_after, which a later timer never passes.
-    const bool earlier = timers_.may_precede(deadline);
-    earliest = timers_.add(c, deadline, std::move(reason)) && earlier;
-    has_timers_.store(true, std::memory_order_seq_cst);  // see idle()
-  }
-  // A sleeping worker may be waiting for a later deadline: let it recompute. One that will
-  // wake before the new deadline anyway (its back-off, or an earlier timer) is left asleep:
-  // a futex wake-up per cancel_after cost most of a timer on 2 workers.
-  if (earliest && sleeper_wakes_after(deadline)) wake_one();
   this_worker()->records.counters().timers.bump();
   spend_quota();
 }
