@@ -26,9 +26,10 @@
 //    they live in one heap (picos::internal::TimerHeap) and ONE libevent timer event is armed
 //    for the earliest live deadline. A computation that completes first removes its entry;
 //    nothing leaks and no libevent event stays armed for it (the timer is re-armed after the
-//    batch). `run` asks libevent for precise timers (EVENT_BASE_FLAG_PRECISE_TIMER); an
-//    attached base keeps the application's choice (by default libevent may use a coarse
-//    monotonic clock, a few milliseconds).
+//    batch). A delay of 1 s or more is armed at the end of the batch, without a clock read. `run`
+//    asks libevent for precise timers (EVENT_BASE_FLAG_PRECISE_TIMER); an attached base keeps the
+//    application's choice (by default libevent may use a coarse monotonic clock, a few
+//    milliseconds).
 //  - Wake-ups from other threads (a trigger signaled on another thread, `Attachment::spawn`
 //    from another thread) go through a mutex-protected queue and `event_active` on the
 //    internal event, so they go through the loop: no other thread ever runs a fiber.

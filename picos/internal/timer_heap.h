@@ -74,7 +74,8 @@ class TimerHeap {
 
   // Delays from which an owner may defer instead of add (its next look at the clock comes
   // long before a second has passed: fifo and multififo look every 64 switches and before
-  // they sleep, multififo's sleepers at least every 64 ms).
+  // they sleep, multififo's sleepers at least every 64 ms, libevent's scheduler at the start
+  // and end of every batch).
   static constexpr std::chrono::nanoseconds kDeferFrom = std::chrono::seconds(1);
 
   // Arms a timer due `delay` after the owner's next look at the clock, without reading it
