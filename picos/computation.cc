@@ -9,6 +9,7 @@
 #include "picos/debug.h"
 #include "picos/fiber.h"
 #include "picos/handler.h"
+#include "picos/internal/dispatch.h"
 
 #if defined(PICOS_INTERNAL_TSAN)
 // TSan's runtime (not declared in its public header): memory accesses and frees made by the
@@ -195,7 +196,7 @@ void PackedComputation::cancel_after(std::chrono::nanoseconds delay,
                                      std::exception_ptr reason) const {
   internal::check_delay(delay);
   if (!reason) throw std::invalid_argument("picos: cancelation reason must not be null");
-  internal::current_handler().cancel_after(*this, delay, std::move(reason));
+  internal::handler_for_this_call().cancel_after(*this, delay, std::move(reason));
 }
 
 void PackedComputation::cancel_after(double seconds, std::exception_ptr reason) const {

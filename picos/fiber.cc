@@ -11,6 +11,7 @@
 #include "picos/debug.h"
 #include "picos/handler.h"
 #include "picos/internal/debug_registry.h"
+#include "picos/internal/dispatch.h"
 #include "picos/internal/spin_lock.h"
 #include "picos/internal/timer_heap.h"
 
@@ -218,10 +219,10 @@ void Fiber::spawn_main(FiberRef fiber, FiberMain main) {
   if (internal::fiber_traces_on.load(std::memory_order_relaxed)) [[unlikely]] {
     fiber->capture_trace(true, __builtin_return_address(0));  // from spawn_main's caller
   }
-  internal::current_handler().spawn(std::move(fiber), std::move(main));
+  internal::handler_for_this_call().spawn(std::move(fiber), std::move(main));
 }
 
-void Fiber::yield() { internal::current_handler().yield(); }
+void Fiber::yield() { internal::handler_for_this_call().yield(); }
 
 void Fiber::sleep(std::chrono::nanoseconds delay) {
   internal::check_delay(delay);

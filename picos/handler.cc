@@ -17,32 +17,33 @@
 #include "absl/base/thread_annotations.h"
 #include "picos/internal/attributes.h"
 #include "picos/internal/debug_registry.h"
+#include "picos/internal/dispatch.h"
 #include "picos/internal/mutex.h"
 #include "picos/internal/timer_heap.h"
 #include "picos/internal/timer_thread.h"
 
 namespace picos {
+
+namespace internal {
+thread_local constinit DispatchState tls_dispatch{nullptr, nullptr};
+}  // namespace internal
+
 namespace {
 
-struct ThreadState {
-  Handler* handler;
-  Fiber* fiber;
-};
-// Trivially constructible: a plain TLS load, no init guard.
-thread_local constinit ThreadState tls_state{nullptr, nullptr};
+using internal::tls_dispatch;
 
 // The implicit fiber of a plain thread, created on first use, destroyed at thread exit.
 struct ImplicitFiber {
   FiberRef fiber;
   ~ImplicitFiber() {
-    if (tls_state.fiber == fiber.get()) tls_state.fiber = nullptr;
+    if (tls_dispatch.fiber == fiber.get()) tls_dispatch.fiber = nullptr;
   }
 };
 
 __attribute__((noinline)) Fiber& implicit_fiber() {
   static thread_local ImplicitFiber holder;
   if (!holder.fiber) holder.fiber = Fiber::create(PackedComputation(Mode::kLifo));
-  tls_state.fiber = holder.fiber.get();
+  tls_dispatch.fiber = holder.fiber.get();
   return *holder.fiber;
 }
 
@@ -118,7 +119,7 @@ class DefaultHandler final : public Handler {
     Fiber::current().check();
     absl::AnyInvocable<void()> main = std::move(m).take();
     std::thread([fiber = std::move(fiber), main = std::move(main)]() mutable {
-      tls_state.fiber = fiber.get();
+      tls_dispatch.fiber = fiber.get();
       // Listed in dumps (picos/debug.h) while the thread runs it.
       internal::FiberListing listing;
       listing.fiber = fiber.get();
@@ -132,7 +133,7 @@ class DefaultHandler final : public Handler {
         std::terminate();
       }
       internal::FiberShard::remove(&listing);
-      tls_state.fiber = nullptr;
+      tls_dispatch.fiber = nullptr;
     }).detach();
   }
 };
@@ -142,30 +143,30 @@ class DefaultHandler final : public Handler {
 // PICOS_NOIPA: never inlined or analysed, so that a migrating scheduler's fibers re-read the
 // thread-local after every switch (see docs/hazards.md).
 PICOS_NOIPA Fiber& Fiber::current() {
-  Fiber* f = tls_state.fiber;
+  Fiber* f = tls_dispatch.fiber;
   if (__builtin_expect(f != nullptr, 1)) return *f;
   return implicit_fiber();
 }
 
 HandlerScope::HandlerScope(Handler& handler, Fiber* fiber) noexcept
-    : prev_handler_(tls_state.handler), prev_fiber_(tls_state.fiber) {
-  tls_state.handler = &handler;
-  tls_state.fiber = fiber;
+    : prev_handler_(tls_dispatch.handler), prev_fiber_(tls_dispatch.fiber) {
+  tls_dispatch.handler = &handler;
+  tls_dispatch.fiber = fiber;
 }
 
 HandlerScope::~HandlerScope() {
-  tls_state.handler = prev_handler_;
-  tls_state.fiber = prev_fiber_;
+  tls_dispatch.handler = prev_handler_;
+  tls_dispatch.fiber = prev_fiber_;
 }
 
-void set_current_fiber(Fiber* fiber) noexcept { tls_state.fiber = fiber; }
+void set_current_fiber(Fiber* fiber) noexcept { tls_dispatch.fiber = fiber; }
 
-Handler* installed_handler() noexcept { return tls_state.handler; }
+Handler* installed_handler() noexcept { return tls_dispatch.handler; }
 
 namespace internal {
 
 Handler& current_handler() noexcept {
-  if (Handler* h = tls_state.handler) return *h;
+  if (Handler* h = tls_dispatch.handler) return *h;
   static DefaultHandler default_handler;
   return default_handler;
 }

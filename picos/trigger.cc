@@ -6,6 +6,7 @@
 
 #include "picos/handler.h"
 #include "picos/internal/debug_registry.h"
+#include "picos/internal/dispatch.h"
 
 namespace picos {
 namespace internal {
@@ -73,7 +74,7 @@ std::exception_ptr Trigger::await() const {
     if (state == TriggerState::kSignaled) return nullptr;
     return await_slow(*this, state, __builtin_return_address(0));
   }
-  return internal::current_handler().await(*this);
+  return internal::handler_for_this_call().await(*this);
 }
 
 void Trigger::signal() const noexcept {
