@@ -22,6 +22,11 @@
 # BENCH_CHARTS=DIR), which draws one SVG per workload into DIR at the end
 # (tools/bench/chart.py). The raw lines are kept in $BENCH_OUT (default: a fresh file under
 # /tmp, named at the end).
+# BENCH_ONE_CPU=N runs every runner's 1-worker figures pinned to CPU N (taskset), in a pass
+# of their own, and the rest unpinned: on a VM whose virtual CPUs differ in speed (at times
+# the 2-core reference VM's second one ran the same binary 1.4-1.8x slower, docs/benchmarks.md)
+# a 1-worker figure otherwise depends on where the process happened to start. echo stays
+# unpinned (its clients and the kernel's loopback work need the other CPU, as the C loop's do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 charts=${BENCH_CHARTS:-}
@@ -62,6 +67,8 @@ else
 fi
 # Runs one runner (a Bazel target's name, or go) with the user's arguments plus $@, its lines
 # going to the terminal and $out.
+# With $pin set (BENCH_ONE_CPU) the runner's first word is `taskset -c N`.
+pin=${BENCH_ONE_CPU:-}
 run() {
   local runner=$1
   shift
@@ -69,15 +76,43 @@ run() {
   [ "$runner" != go ] || exe=$gobin
   "$exe" ${args[@]+"${args[@]}"} "$@" | tee -a "$out" || status=1
 }
-echo "== picos_bench ${args[*]-}"
-run picos_bench --skip=rss_parked
-echo "== boost_fiber_bench ${args[*]-}"
-run boost_fiber_bench --skip=rss_parked
+run_pinned() {
+  local runner=$1
+  shift
+  local exe=$bin/$runner
+  [ "$runner" != go ] || exe=$gobin
+  taskset -c "$pin" "$exe" ${args[@]+"${args[@]}"} "$@" | tee -a "$out" || status=1
+}
+# The worker counts other than 1 that a runner may run: 2, the online CPUs (picos-thread) and
+# any --workers=N,M given.
+others=2,$(nproc)
+for a in ${args[@]+"${args[@]}"}; do
+  case "$a" in --workers=*) others+=",${a#--workers=}" ;; esac
+done
+# Runs a fiber runner: in one pass, or with $pin its 1-worker figures pinned (echo aside).
+run_fibers() {
+  local runner=$1
+  if [ -z "$pin" ]; then
+    run "$runner" --skip=rss_parked
+    return
+  fi
+  run_pinned "$runner" --skip=rss_parked,echo --threads=1
+  run "$runner" --skip=rss_parked --threads="$others"
+  run "$runner" --only=echo --threads=1
+}
+[ -z "$pin" ] || command -v taskset >/dev/null || {
+  echo "bench.sh: BENCH_ONE_CPU needs taskset (util-linux)" >&2
+  exit 2
+}
+echo "== picos_bench ${args[*]-}${pin:+ (1 worker pinned to CPU $pin)}"
+run_fibers picos_bench
+echo "== boost_fiber_bench ${args[*]-}${pin:+ (1 worker pinned to CPU $pin)}"
+run_fibers boost_fiber_bench
 echo "== epoll_echo_peer ${args[*]-}"
 run epoll_echo_peer
 if [ -n "$gobin" ]; then
-  echo "== go (tools/bench/go, GOMAXPROCS = workers) ${args[*]-}"
-  run go --skip=rss_parked
+  echo "== go (tools/bench/go, GOMAXPROCS = workers) ${args[*]-}${pin:+ (1 worker pinned to CPU $pin)}"
+  run_fibers go
 fi
 echo "== rss_parked: one fresh process per impl"
 for spec in picos_bench:picos-fifo:1 picos_bench:picos-multififo:1 \
