@@ -225,7 +225,8 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   ABSL_ATTRIBUTE_ALWAYS_INLINE void dispatch(Worker& w, Record* r) noexcept;
   bool try_suspend(Worker& w, Record* r) noexcept;
   void finished(Worker& w, Record* r);
-  void spend_quota();
+  // On the running fiber of `w` (the caller's worker: no switch since it was looked up).
+  void spend_quota(Worker* w);
   // The head of `w`'s queue; for a thief (another worker) with child_first, the tail.
   ABSL_ATTRIBUTE_ALWAYS_INLINE Record* pop_own(Worker& w, bool thief = false) noexcept;
   Record* steal(Worker& w) noexcept;
@@ -393,7 +394,9 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
 
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                              std::exception_ptr&& reason) {
-  this_worker()->current->fiber->check();
+  // The worker stays the caller's until spend_quota: nothing below switches fibers.
+  Worker* const w = this_worker();
+  w->current->fiber->check();
   if (delay >= internal::TimerHeap::kDeferFrom) {
     // Armed at some worker's next look at the timers, without a clock read here
     // (picos/internal/timer_heap.h). No sleeper need wake for it: one that sleeps now wakes
@@ -419,8 +422,8 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
     // a futex wake-up per cancel_after cost most of a timer on 2 workers.
     if (earliest && sleeper_wakes_after(deadline)) wake_one();
   }
-  this_worker()->records.counters().timers.bump();
-  spend_quota();
+  w->records.counters().timers.bump();
+  spend_quota(w);
 }
 
 void Scheduler::yield() {
@@ -454,11 +457,10 @@ void Scheduler::spawn(FiberRef fiber, FiberMain main) {
     return;
   }
   push(*w, child, false);
-  spend_quota();
+  spend_quota(w);
 }
 
-void Scheduler::spend_quota() {
-  Worker* w = this_worker();
+void Scheduler::spend_quota(Worker* w) {
   if (--w->remaining_quota <= 0) {
     w->pending = Pending::kYield;
     switch_out(w);
