@@ -66,22 +66,21 @@ else
   echo "== go: not installed (tools/setup.sh could not install golang-go): Go is skipped"
 fi
 # Runs one runner (a Bazel target's name, or go) with the user's arguments plus $@, its lines
-# going to the terminal and $out.
-# With $pin set (BENCH_ONE_CPU) the runner's first word is `taskset -c N`.
+# going to the terminal and $out; under the words of $launch first, if any (run_pinned).
 pin=${BENCH_ONE_CPU:-}
+launch=()
 run() {
   local runner=$1
   shift
   local exe=$bin/$runner
   [ "$runner" != go ] || exe=$gobin
-  "$exe" ${args[@]+"${args[@]}"} "$@" | tee -a "$out" || status=1
+  ${launch[@]+"${launch[@]}"} "$exe" ${args[@]+"${args[@]}"} "$@" | tee -a "$out" || status=1
 }
+# The same, pinned to CPU $pin (BENCH_ONE_CPU).
 run_pinned() {
-  local runner=$1
-  shift
-  local exe=$bin/$runner
-  [ "$runner" != go ] || exe=$gobin
-  taskset -c "$pin" "$exe" ${args[@]+"${args[@]}"} "$@" | tee -a "$out" || status=1
+  launch=(taskset -c "$pin")
+  run "$@"
+  launch=()
 }
 # The worker counts other than 1 that a runner may run: 2, the online CPUs (picos-thread) and
 # any --workers=N,M given.

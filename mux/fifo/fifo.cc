@@ -17,6 +17,7 @@
 #include "mux/common/inbox.h"
 #include "mux/common/kernel.h"
 #include "mux/common/queue.h"
+#include "mux/common/timers.h"
 #include "mux/context/abandon.h"
 #include "picos/handler.h"
 #include "picos/internal/ref_count.h"
@@ -159,13 +160,7 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
   // this call, counted from then: never early) when it runs again. So the arming is a tail
   // call.
   spend_quota();
-  if (delay >= internal::TimerHeap::kDeferFrom) {
-    // Armed at the loop's next look at its timers (within 64 switches, or before it idles):
-    // no clock read here (picos/internal/timer_heap.h).
-    (void)timers_.defer(c, delay, std::move(reason));
-  } else {
-    (void)timers_.add(c, internal::deadline_after(Clock::now(), delay), std::move(reason));
-  }
+  common::arm_timer(timers_, c, delay, std::move(reason));
 }
 
 void Scheduler::yield() {

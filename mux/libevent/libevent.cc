@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "mux/common/fiber_body.h"
+#include "mux/common/timers.h"
 #include "mux/libevent/scheduler.h"
 #include "picos/handler.h"
 
@@ -111,13 +112,9 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                              std::exception_ptr&& reason) {
   current_->fiber->check();
-  if (delay >= internal::TimerHeap::kDeferFrom) {
-    // Armed, without a clock read here, at this loop's next look at its timers: the end of
-    // this batch (rearm_timer) at the latest (picos/internal/timer_heap.h).
-    (void)timers_.defer(c, delay, std::move(reason));
-  } else {
-    (void)timers_.add(c, internal::deadline_after(Clock::now(), delay), std::move(reason));
-  }
+  // A long delay is armed at this loop's next look at its timers: the end of this batch
+  // (rearm_timer) at the latest.
+  common::arm_timer(timers_, c, delay, std::move(reason));
   records_.counters().timers.bump();
   spend_quota();  // timer_ is re-armed at the end of the batch
 }
