@@ -7,7 +7,8 @@
 // lost a race, a timer, a canceler). There is no garbage collector, so each such object
 // carries an atomic count and the public types are cheap handles (`Ref<T>`).
 //
-// Cost: one relaxed increment per copy, one acq_rel decrement per release. Moves are free.
+// Cost: one relaxed increment per copy, one acq_rel decrement per release (a load only for the
+// last reference, see release()). Moves are free.
 
 #ifndef PICOS_INTERNAL_REF_COUNT_H_
 #define PICOS_INTERNAL_REF_COUNT_H_
@@ -24,8 +25,15 @@ template <typename T>
 class RefCounted {
  public:
   void acquire() const noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // The last reference is dropped without a read-modify-write: a count that reads 1 is the
+  // caller's own reference, and no other thread can be taking one at that moment. Taking a
+  // reference needs one that outlives the taking (a handle, or a raw pointer that a protocol
+  // keeps valid while its holder waits, as picos/fiber.cc's cancel slot does), so the taking
+  // happens before that holder's drop and the load sees it. The acquire load pairs with the
+  // release half of the other holders' decrements, as the fetch_sub's acquire would.
   void release() const noexcept {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (refs_.load(std::memory_order_acquire) == 1 ||
+        refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       delete static_cast<const T*>(this);
     }
   }
