@@ -4,8 +4,6 @@
 
 #include <exception>
 #include <mutex>
-#include <optional>
-#include <vector>
 
 #include "picos/debug.h"
 #include "picos/fiber.h"
@@ -43,31 +41,21 @@ void Condition::wait(Mutex& mutex) {
 }
 
 void Condition::signal() noexcept {
-  std::optional<Trigger> wake;  // (not a Trigger: constructing one allocates a new trigger)
-  {
-    internal::SpinLockGuard guard(lock_);
-    Waiter* w = waiters_.pop_front();
-    if (!w) return;
-    w->granted = true;
-    wake.emplace(w->trigger);  // copy: the node may be gone once we unlock
-  }
-  wake->signal();
+  internal::SpinLockGuard guard(lock_);
+  Waiter* w = waiters_.pop_front();
+  if (!w) return;
+  w->granted = true;
+  // Under the lock, through the node: its fiber takes the lock (to unlink itself) before it
+  // returns from wait(), so the node outlives this call without a copy of the handle.
+  w->trigger.signal();
 }
 
 void Condition::broadcast() noexcept {
-  std::vector<Trigger> wake;
-  {
-    internal::SpinLockGuard guard(lock_);
-    while (Waiter* w = waiters_.pop_front()) {
-      w->granted = true;
-      try {
-        wake.push_back(w->trigger);
-      } catch (...) {  // out of memory: wake this one now, under the lock (signal never blocks)
-        w->trigger.signal();
-      }
-    }
+  internal::SpinLockGuard guard(lock_);
+  while (Waiter* w = waiters_.pop_front()) {
+    w->granted = true;
+    w->trigger.signal();  // as in signal(): under the lock, through the node
   }
-  for (const Trigger& t : wake) t.signal();
 }
 
 }  // namespace picos::sync

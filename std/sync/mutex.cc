@@ -11,7 +11,6 @@
 
 #include <exception>
 #include <mutex>
-#include <optional>
 #include <stdexcept>
 
 #include "picos/debug.h"
@@ -94,22 +93,20 @@ void Mutex::unlock() {
   if (state_.compare_exchange_strong(s, 0, std::memory_order_release, std::memory_order_relaxed)) {
     return;
   }
-  std::optional<Trigger> wake;  // (not a Trigger: constructing one allocates a new trigger)
-  {
-    internal::SpinLockGuard guard(lock_);
-    Waiter* next = waiters_.pop_front();
-    if (next == nullptr) {  // the last waiter was canceled meanwhile
-      state_.store(0, std::memory_order_release);
-      return;
-    }
-    if (waiters_.empty()) state_.store(kLocked, std::memory_order_relaxed);
-    next->granted = true;
-    owner_.store(next->fiber, std::memory_order_relaxed);  // stays locked: handed over directly
-    // Copy the handle: once we unlock, a canceled waiter may see `granted`, pass the mutex
-    // on and return, and its node (on its stack) is gone.
-    wake.emplace(next->trigger);
+  internal::SpinLockGuard guard(lock_);
+  Waiter* next = waiters_.pop_front();
+  if (next == nullptr) {  // the last waiter was canceled meanwhile
+    state_.store(0, std::memory_order_release);
+    return;
   }
-  wake->signal();
+  if (waiters_.empty()) state_.store(kLocked, std::memory_order_relaxed);
+  next->granted = true;
+  owner_.store(next->fiber, std::memory_order_relaxed);  // stays locked: handed over directly
+  // Signaled under the lock, through the node itself: its fiber returns from lock() either
+  // woken by this signal (and Trigger::signal touches nothing once the resume action has
+  // run) or canceled, and then it takes the lock to unlink itself first. So the node
+  // outlives the call without a copy of the handle (a reference count taken and dropped).
+  next->trigger.signal();
 }
 
 }  // namespace picos::sync

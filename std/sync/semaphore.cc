@@ -8,7 +8,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "absl/container/inlined_vector.h"
 #include "picos/debug.h"
 
 namespace picos::sync {
@@ -56,28 +55,23 @@ void Semaphore::release(std::int64_t n) {
     throw std::invalid_argument("picos::sync::Semaphore::release: negative count " +
                                 std::to_string(n));
   }
-  absl::InlinedVector<Trigger, 2> wake;  // the usual release wakes one: no allocation
-  {
-    internal::SpinLockGuard guard(lock_);
-    // Waiters exist only while the count is zero, so only a release with no waiter can
-    // overflow: check before changing anything.
-    if (waiters_.empty() && n > kMax - count_) {
-      throw std::overflow_error("picos::sync::Semaphore::release: count would overflow");
-    }
-    std::int64_t left = n;
-    while (left > 0 && !waiters_.empty()) {
-      Waiter* w = waiters_.pop_front();
-      w->granted = true;
-      try {
-        wake.push_back(w->trigger);  // copy: the node may be gone once we unlock
-      } catch (...) {
-        w->trigger.signal();  // out of memory: wake it now (signal never blocks)
-      }
-      --left;
-    }
-    count_ += left;
+  internal::SpinLockGuard guard(lock_);
+  // Waiters exist only while the count is zero, so only a release with no waiter can
+  // overflow: check before changing anything.
+  if (waiters_.empty() && n > kMax - count_) {
+    throw std::overflow_error("picos::sync::Semaphore::release: count would overflow");
   }
-  for (const Trigger& t : wake) t.signal();
+  std::int64_t left = n;
+  while (left > 0 && !waiters_.empty()) {
+    Waiter* w = waiters_.pop_front();
+    w->granted = true;
+    // Under the lock, through the node: its fiber returns from acquire() either woken by
+    // this signal (Trigger::signal touches nothing once the resume action has run) or
+    // canceled, and then it takes the lock first. No copy of the handle is needed.
+    w->trigger.signal();
+    --left;
+  }
+  count_ += left;
 }
 
 std::int64_t Semaphore::value() const noexcept {
