@@ -90,10 +90,20 @@ void ComputationState::compact_locked() noexcept {
   detached_ = 0;
 }
 
+void ComputationState::store_status_locked(std::uint8_t status) noexcept {
+  if (status == kCanceled) {
+    // Sequentially consistent: the canceler's side of Fiber::try_suspend's handshake (the
+    // canceler then loads the fiber's cancel slot, picos/fiber.cc).
+    status_.store(status, std::memory_order_seq_cst);
+  } else {
+    // A return ends no wait (a fiber's canceler acts only on kCanceled), so no handshake:
+    // a release store publishes the value, without the seq_cst store's locked exchange.
+    status_.store(status, std::memory_order_release);
+  }
+}
+
 ComputationState::Bag ComputationState::complete_locked(std::uint8_t status) noexcept {
-  // Sequentially consistent: the canceler's side of Fiber::try_suspend's handshake (the
-  // canceler then loads the fiber's cancel slot, picos/fiber.cc).
-  status_.store(status, std::memory_order_seq_cst);
+  store_status_locked(status);
   detached_ = 0;
   Bag bag = std::move(triggers_);
   triggers_.clear();  // a moved-from InlinedVector keeps its (moved-from) inline elements
@@ -110,7 +120,7 @@ void ComputationState::signal_all(Bag& bag) const noexcept {
 
 void ComputationState::finish_locked_and_signal(std::uint8_t status) noexcept {
   if (triggers_.empty()) {  // e.g. a timeout's computation completed in time: nothing to move
-    status_.store(status, std::memory_order_seq_cst);  // as in complete_locked
+    store_status_locked(status);
     detached_ = 0;
     lock_.unlock();
     return;

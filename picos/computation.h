@@ -120,6 +120,8 @@ class ComputationState : public RefCounted<ComputationState>,
  private:
   // Completes, releases lock_, then signals the bag.
   void finish_locked_and_signal(std::uint8_t status) noexcept ABSL_UNLOCK_FUNCTION(lock_);
+  // Stores the final status: sequentially consistent for kCanceled, release for kReturned.
+  void store_status_locked(std::uint8_t status) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   void compact_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
 
   std::atomic<std::uint8_t> status_{kRunning};
