@@ -238,6 +238,17 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // Whether some worker has at least `at_least` fibers queued.
   bool any_ready(std::size_t at_least = 1) const noexcept;
   bool fire_timers(bool blocking);
+  // After arming a timer, under timers_mu_ (as every store to has_timers_): sets it, with a
+  // sequentially consistent store (plan_sleep's handshake) only when it was false. A true
+  // already there stays true while the new entry is in the heap (only a look that empties the
+  // heap clears it, under the lock), and the add that stored it after the last clear was
+  // sequentially consistent and happens before this call, so a sleeper that misses this
+  // worker's later sleep_until load still reads true. Saves a locked exchange per timer.
+  void mark_has_timers_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(timers_mu_) {
+    if (!has_timers_.load(std::memory_order_relaxed)) {
+      has_timers_.store(true, std::memory_order_seq_cst);  // see idle()
+    }
+  }
   // Every 64 switches, from the loop or a fiber's switch_out (a yielding fiber alternates
   // the two, so both must do all of it): records that finished elsewhere, due timers, and
   // ready descriptors (so none of them waits on busy fibers).
@@ -404,7 +415,7 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
     // before it sleeps (plan_sleep), long before the timer is due.
     SpinLockGuard lock(timers_mu_);
     (void)timers_.defer(c, delay, std::move(reason));
-    has_timers_.store(true, std::memory_order_seq_cst);  // see idle()
+    mark_has_timers_locked();
   } else {
     const auto deadline = internal::deadline_after(Clock::now(), delay);
     bool earliest;
@@ -415,7 +426,7 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
       // dead top leaves the question to sleeper_wakes_after, which a later timer never passes.
       const bool earlier = timers_.may_precede(deadline);
       earliest = timers_.add(c, deadline, std::move(reason)) && earlier;
-      has_timers_.store(true, std::memory_order_seq_cst);  // see idle()
+      mark_has_timers_locked();
     }
     // A sleeping worker may be waiting for a later deadline: let it recompute. One that will
     // wake before the new deadline anyway (its back-off, or an earlier timer) is left asleep:
