@@ -481,10 +481,8 @@ class Channel {
   }
 
   // Records the outcome of a node taken off a queue and signals its trigger, under lock_ and
-  // through the node itself: the node outlives the call without a copy of the handle (a
-  // reference count taken and dropped per hand-off). Its fiber, woken by this signal, may
-  // return at once, but Trigger::signal touches nothing once the resume action has run; a
-  // canceled one, or a select, takes lock_ (withdraw) before its node goes.
+  // through the node, as grant_locked does (std/sync/waiters.h: a canceled waiter, or a
+  // select, takes lock_ in withdraw before its node goes).
   static void finish_locked(Node* w, Outcome outcome) noexcept {
     w->outcome = outcome;
     w->trigger.signal();

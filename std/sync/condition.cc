@@ -44,18 +44,12 @@ void Condition::signal() noexcept {
   internal::SpinLockGuard guard(lock_);
   Waiter* w = waiters_.pop_front();
   if (!w) return;
-  w->granted = true;
-  // Under the lock, through the node: its fiber takes the lock (to unlink itself) before it
-  // returns from wait(), so the node outlives this call without a copy of the handle.
-  w->trigger.signal();
+  grant_locked(*w);  // its fiber takes the lock (to unlink itself) before it returns
 }
 
 void Condition::broadcast() noexcept {
   internal::SpinLockGuard guard(lock_);
-  while (Waiter* w = waiters_.pop_front()) {
-    w->granted = true;
-    w->trigger.signal();  // as in signal(): under the lock, through the node
-  }
+  while (Waiter* w = waiters_.pop_front()) grant_locked(*w);
 }
 
 }  // namespace picos::sync

@@ -100,13 +100,8 @@ void Mutex::unlock() {
     return;
   }
   if (waiters_.empty()) state_.store(kLocked, std::memory_order_relaxed);
-  next->granted = true;
   owner_.store(next->fiber, std::memory_order_relaxed);  // stays locked: handed over directly
-  // Signaled under the lock, through the node itself: its fiber returns from lock() either
-  // woken by this signal (and Trigger::signal touches nothing once the resume action has
-  // run) or canceled, and then it takes the lock to unlink itself first. So the node
-  // outlives the call without a copy of the handle (a reference count taken and dropped).
-  next->trigger.signal();
+  grant_locked(*next);
 }
 
 }  // namespace picos::sync

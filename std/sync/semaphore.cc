@@ -63,12 +63,7 @@ void Semaphore::release(std::int64_t n) {
   }
   std::int64_t left = n;
   while (left > 0 && !waiters_.empty()) {
-    Waiter* w = waiters_.pop_front();
-    w->granted = true;
-    // Under the lock, through the node: its fiber returns from acquire() either woken by
-    // this signal (Trigger::signal touches nothing once the resume action has run) or
-    // canceled, and then it takes the lock first. No copy of the handle is needed.
-    w->trigger.signal();
+    grant_locked(*waiters_.pop_front());
     --left;
   }
   count_ += left;
