@@ -3,9 +3,11 @@
 #include "picos/debug.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -21,6 +23,7 @@
 
 #include "absl/debugging/stacktrace.h"
 #include "absl/debugging/symbolize.h"
+#include "picos/internal/asymmetric_fence.h"
 #include "picos/internal/debug_registry.h"
 #include "picos/internal/mutex.h"
 
@@ -78,6 +81,18 @@ struct ThreadShard {
 
 thread_local constinit FiberShard* t_shard = nullptr;  // trivial: no TLS wrapper call
 
+// Whether shards taken from now on let their owner edit without the lock (tests turn it off).
+std::atomic<bool> asymmetric_wanted{true};
+
+// Readies `s` for the calling thread, which owns it once this returns.
+void take(FiberShard& s) noexcept {
+  const bool asymmetric = asymmetric_wanted.load(std::memory_order_relaxed) && asymmetric_fences();
+  // Under the lock: an outsider inside now (unlisting what an earlier owner listed) read the
+  // old mode; the next one reads the new mode, as the new owner does.
+  SpinLockGuard guard(s.lock);
+  s.asymmetric = asymmetric;
+}
+
 ThreadShard::~ThreadShard() {
   t_shard = nullptr;  // a later add on this thread (another exit destructor) takes a new one
   if (shard == nullptr) return;
@@ -98,10 +113,12 @@ FiberShard* my_shard_slow() {
     if (p.free != nullptr) {
       holder.shard = std::exchange(p.free, p.free->next_free);
       holder.shard->next_free = nullptr;
+      take(*holder.shard);
       return t_shard = holder.shard;
     }
   }
   auto* s = new FiberShard;  // never freed (see debug_registry.h)
+  take(*s);
   FiberShard* head = all_shards.load(std::memory_order_relaxed);
   do {
     s->next_all = head;
@@ -113,6 +130,67 @@ FiberShard* my_shard_slow() {
 
 }  // namespace
 
+// Holds the shard's lock with its owner kept out of the list (see FiberShard).
+class ABSL_SCOPED_LOCKABLE FiberShard::Outsider {
+ public:
+  explicit Outsider(FiberShard& s) ABSL_EXCLUSIVE_LOCK_FUNCTION(s.lock) : s_(s) {
+    s.lock.lock();
+    if (!s.asymmetric) return;
+    s.outsider.store(true, std::memory_order_relaxed);
+    heavy_fence();
+    for (int spins = 0; s.owner_busy.load(std::memory_order_acquire); ++spins) {
+      if (spins < 64) {
+        cpu_relax();
+      } else {
+        sched_yield();  // the owner was preempted inside its few stores
+      }
+    }
+  }
+  ~Outsider() ABSL_UNLOCK_FUNCTION() {
+    if (s_.asymmetric) s_.outsider.store(false, std::memory_order_release);
+    s_.lock.unlock();
+  }
+  Outsider(const Outsider&) = delete;
+  Outsider& operator=(const Outsider&) = delete;
+
+ private:
+  FiberShard& s_;
+};
+
+void FiberShard::link(FiberListing* l) {
+  l->shard = this;
+  l->prev = nullptr;
+  l->next = head;
+  if (head != nullptr) head->prev = l;
+  head = l;
+}
+
+void FiberShard::unlink(FiberListing* l) {
+  (l->prev ? l->prev->next : head) = l->next;
+  if (l->next != nullptr) l->next->prev = l->prev;
+  l->prev = l->next = nullptr;
+  l->shard = nullptr;
+}
+
+// The owner's side of the handshake. Not analysed: the owner edits `head` without the lock
+// when no outsider holds it, which the analysis cannot express.
+template <void (FiberShard::*Edit)(FiberListing*)>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FiberShard::owner_edit(FiberListing* l) noexcept
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  if (asymmetric) {
+    owner_busy.store(true, std::memory_order_relaxed);
+    light_fence();  // heavy_fence() on the outsider's side makes this store-load ordered
+    if (!outsider.load(std::memory_order_acquire)) [[likely]] {
+      (this->*Edit)(l);
+      owner_busy.store(false, std::memory_order_release);
+      return;
+    }
+    owner_busy.store(false, std::memory_order_release);  // an outsider waits for this
+  }
+  SpinLockGuard guard(lock);
+  (this->*Edit)(l);
+}
+
 void FiberShard::add(FiberListing* l) noexcept {
   FiberShard* s = t_shard;
   if (s == nullptr) [[unlikely]] {
@@ -122,28 +200,28 @@ void FiberShard::add(FiberListing* l) noexcept {
       return;  // out of memory for a shard: the fiber is simply not listed
     }
   }
-  SpinLockGuard lock(s->lock);
-  l->shard = s;
-  l->prev = nullptr;
-  l->next = s->head;
-  if (s->head != nullptr) s->head->prev = l;
-  s->head = l;
+  s->owner_edit<&FiberShard::link>(l);
 }
 
 void FiberShard::remove(FiberListing* l) noexcept {
   FiberShard* s = l->shard;
   if (s == nullptr) return;
-  SpinLockGuard lock(s->lock);
-  (l->prev ? l->prev->next : s->head) = l->next;
-  if (l->next != nullptr) l->next->prev = l->prev;
-  l->prev = l->next = nullptr;
-  l->shard = nullptr;
+  if (s == t_shard) [[likely]] {
+    s->owner_edit<&FiberShard::unlink>(l);
+    return;
+  }
+  Outsider guard(*s);  // listed by another thread, or by this one before it took a new shard
+  s->unlink(l);
+}
+
+void FiberShard::set_asymmetric_for_testing(bool on) noexcept {
+  asymmetric_wanted.store(on, std::memory_order_relaxed);
 }
 
 FiberShard* FiberShard::first() noexcept { return all_shards.load(std::memory_order_acquire); }
 
 void FiberShard::collect(std::vector<debug::FiberInfo>& infos) {
-  SpinLockGuard guard(lock);
+  Outsider guard(*this);
   for (const FiberListing* l = head; l != nullptr; l = l->next) {
     infos.emplace_back();
     describe(*l, infos.back());
@@ -197,7 +275,7 @@ void FiberShard::describe(const FiberListing& l, debug::FiberInfo& out) {
 
 void FiberShard::tally(const std::vector<const void*>& ids,
                        std::vector<debug::SchedulerStats>& out) {
-  SpinLockGuard guard(lock);
+  Outsider guard(*this);
   for (const FiberListing* l = head; l != nullptr; l = l->next) {
     if (l->counters == nullptr) continue;
     const auto it = std::find(ids.begin(), ids.end(), l->counters);
