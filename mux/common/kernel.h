@@ -200,6 +200,24 @@ class Records {
   // and finishes; the policy counts the rest (switches, steals, timers, and its reactor the
   // io waits), from the thread that owns this object (or under its lock).
   internal::SchedulerCounters& counters() noexcept { return counters_; }
+  // For a scheduler whose fibers each start on a thread of their own (mux/thread): create()
+  // and adopt() do not list the fiber for dumps; the fiber's thread calls list() when it
+  // starts. The thread that lists a fiber then unlists it too, as the registry wants: an
+  // unlisting on another thread costs a process-wide barrier (membarrier) under the list's
+  // lock, and a thread scheduler's finishes all queued on their spawner's list (spawn_join
+  // 34 -> 64 us per fiber). A dump taken before the fiber's thread starts does not show it.
+  void list_on_fiber_threads() noexcept { list_on_create_ = false; }
+  // Lists `r` for dumps on the calling thread (its fiber, this scheduler's name and worker,
+  // these counters); it is unlisted when it is discarded or abandoned. Only under
+  // list_on_fiber_threads(), once per record; reads nothing that create() writes later, so
+  // any thread may call it once create() has returned.
+  void list(R* r) noexcept {
+    r->listing.fiber = r->fiber.get();
+    r->listing.scheduler = debug_scheduler_;
+    r->listing.worker = debug_worker_;
+    r->listing.counters = &counters_;
+    internal::FiberShard::add(&r->listing);
+  }
   Records(const Records&) = delete;
   Records& operator=(const Records&) = delete;
   // Gives the spare slabs to the depot (see allocate). Every other slab still holds a buried
@@ -235,7 +253,7 @@ class Records {
       throw;
     }
     r->fiber->set_scheduler_data(r);
-    list(r);
+    if (list_on_create_) list(r);
     link(r);
     counters_.spawns.bump();
     return r;
@@ -247,7 +265,7 @@ class Records {
   // same way.
   void adopt(R* r) noexcept {
     r->fiber->set_scheduler_data(r);
-    list(r);
+    if (list_on_create_) list(r);
     link(r);
     counters_.spawns.bump();
   }
@@ -455,13 +473,6 @@ class Records {
     }
     delete s;
   }
-  void list(R* r) noexcept {
-    r->listing.fiber = r->fiber.get();
-    r->listing.scheduler = debug_scheduler_;
-    r->listing.worker = debug_worker_;
-    r->listing.counters = &counters_;
-    internal::FiberShard::add(&r->listing);
-  }
   void destroy(R* r) noexcept {
     internal::FiberShard::remove(&r->listing);  // (thread unlists, then lets its fiber go early)
     if (r->fiber) r->fiber->set_scheduler_data(nullptr);
@@ -486,6 +497,7 @@ class Records {
   internal::SchedulerCounters counters_;  // first: withdrawn from stats() last
   const char* debug_scheduler_ = "a scheduler";
   int debug_worker_ = -1;
+  bool list_on_create_ = true;
   RecordBase* live_ = nullptr;  // every record not finished
   std::size_t alive_ = 0;
   R* main_ = nullptr;

@@ -106,6 +106,7 @@ struct Record : common::RecordBase {
 Scheduler::Scheduler(const Options& o) : options_(o), records_(options_) {
   MutexLock lock(mu_);
   records_.set_debug_name(kSchedulerName);
+  records_.list_on_fiber_threads();  // each fiber's thread lists it and unlists it
 }
 
 // ---- Handler -------------------------------------------------------------------------
@@ -198,6 +199,10 @@ void Scheduler::fatal(const std::exception_ptr& error) noexcept {
 void Scheduler::body(Record* r) noexcept {
   // For dumps: a fiber with a thread of its own runs whenever it is not suspended.
   r->listing.running.store(true, std::memory_order_relaxed);
+  {
+    MutexLock lock(r->sched->mu_);
+    r->sched->records_.list(r);  // on this thread, which unlists it below
+  }
   r->sched->run_main(r->fiber.get(), r->main, r->error);
   r->listing.finishing.store(true, std::memory_order_relaxed);
   // Fiber-local values are destroyed here, before the run can return, and outside the

@@ -120,10 +120,12 @@ struct FiberListing {
 //
 // Who edits it: its owner (the thread it was handed to, until that thread exits) lists every
 // fiber there and unlists the ones it listed, on every spawn and finish; everyone else (a
-// dump; a thread unlisting a fiber that another thread listed: the thread scheduler's fibers
-// end on their own threads, fibers buried after a fatal error) does so rarely. So the owner
-// pays no locked instruction (a spin lock's exchange was ~15 ns of a ~110 ns spawn_join on
-// fifo) and the others pay a process-wide barrier (picos/internal/asymmetric_fence.h):
+// dump; a thread unlisting a fiber that another thread listed: fibers buried after a fatal
+// error) does so rarely. A scheduler whose fibers end on other threads than the ones that
+// spawned them lists them where they end (mux/common/kernel.h, list_on_fiber_threads). So
+// the owner pays no locked instruction (the spin lock's two exchanges were ~15 ns of a
+// ~127 ns spawn_join on fifo) and the others pay a process-wide barrier
+// (picos/internal/asymmetric_fence.h):
 //
 //   owner:   owner_busy = true; light_fence();
 //            if (!outsider) { edit; owner_busy = false (release); }
