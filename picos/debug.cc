@@ -91,11 +91,16 @@ void take(FiberShard& s) noexcept {
   // old mode; the next one reads the new mode, as the new owner does.
   SpinLockGuard guard(s.lock);
   s.asymmetric = asymmetric;
+  s.owned = true;
 }
 
 ThreadShard::~ThreadShard() {
   t_shard = nullptr;  // a later add on this thread (another exit destructor) takes a new one
   if (shard == nullptr) return;
+  {
+    SpinLockGuard guard(shard->lock);
+    shard->owned = false;  // this thread edits it without the lock no more
+  }
   Pool& p = pool();
   MutexLock lock(p.mu);
   shard->next_free = p.free;
@@ -135,7 +140,8 @@ class ABSL_SCOPED_LOCKABLE FiberShard::Outsider {
  public:
   explicit Outsider(FiberShard& s) ABSL_EXCLUSIVE_LOCK_FUNCTION(s.lock) : s_(s) {
     s.lock.lock();
-    if (!s.asymmetric) return;
+    fenced_ = s.asymmetric && s.owned;  // a shard in the pool has nobody to keep out
+    if (!fenced_) return;
     s.outsider.store(true, std::memory_order_relaxed);
     heavy_fence();
     for (int spins = 0; s.owner_busy.load(std::memory_order_acquire); ++spins) {
@@ -147,7 +153,7 @@ class ABSL_SCOPED_LOCKABLE FiberShard::Outsider {
     }
   }
   ~Outsider() ABSL_UNLOCK_FUNCTION() {
-    if (s_.asymmetric) s_.outsider.store(false, std::memory_order_release);
+    if (fenced_) s_.outsider.store(false, std::memory_order_release);
     s_.lock.unlock();
   }
   Outsider(const Outsider&) = delete;
@@ -155,6 +161,7 @@ class ABSL_SCOPED_LOCKABLE FiberShard::Outsider {
 
  private:
   FiberShard& s_;
+  bool fenced_;  // the owner is kept out by the flag (else by the lock, or there is none)
 };
 
 void FiberShard::link(FiberListing* l) {

@@ -148,6 +148,9 @@ struct FiberShard {
   // Whether the owner edits without `lock`. Set, under `lock`, when a thread takes the shard
   // (before it is its owner); unchanged while a thread owns it.
   bool asymmetric = false;
+  // Whether a thread owns it (false while it waits in the pool: an outsider then needs no
+  // barrier, as nobody edits it without `lock`). Changed under `lock`.
+  bool owned = false;
   FiberShard* next_all = nullptr;   // every shard ever made (immutable once published)
   FiberShard* next_free = nullptr;  // the pool (under the pool's mutex)
 
