@@ -213,12 +213,18 @@ void FiberShard::add(FiberListing* l) noexcept {
 void FiberShard::remove(FiberListing* l) noexcept {
   FiberShard* s = l->shard;
   if (s == nullptr) return;
-  if (s == t_shard) [[likely]] {
-    s->owner_edit<&FiberShard::unlink>(l);
+  if (s != t_shard) [[unlikely]] {
+    remove_outside(l);
     return;
   }
-  Outsider guard(*s);  // listed by another thread, or by this one before it took a new shard
-  s->unlink(l);
+  s->owner_edit<&FiberShard::unlink>(l);
+}
+
+// Out of line: the barrier's code would make remove() save registers it does not need.
+ABSL_ATTRIBUTE_NOINLINE void FiberShard::remove_outside(FiberListing* l) noexcept {
+  FiberShard& s = *l->shard;
+  Outsider guard(s);  // listed by another thread, or by this one before it took a new shard
+  s.unlink(l);
 }
 
 void FiberShard::set_asymmetric_for_testing(bool on) noexcept {

@@ -63,6 +63,13 @@ namespace picos::mux::common {
 // Fiber::spawn: no allocation for it), on the heap otherwise. `main` owns it either way.
 struct RecordBase {
   static constexpr std::size_t kClosureSpace = 64;
+  // Whether the thread that runs the fiber lists it for dumps (Records::list) when it starts,
+  // instead of Records::create on the spawner's thread. For a scheduler whose fibers start
+  // on threads of their own (mux/thread): the thread that lists a fiber then unlists it too,
+  // as the registry wants (an unlisting on another thread costs a membarrier under the list's
+  // lock, and a thread scheduler's finishes all queued on their spawner's list: spawn_join
+  // 34 -> 64 us per fiber). A dump taken before the fiber's thread starts does not show it.
+  static constexpr bool kListedByItsThread = false;
 
   // May throw what moving the closure throws (then nothing was taken from `m`'s owner).
   RecordBase(FiberRef f, FiberMain m)
@@ -200,17 +207,10 @@ class Records {
   // and finishes; the policy counts the rest (switches, steals, timers, and its reactor the
   // io waits), from the thread that owns this object (or under its lock).
   internal::SchedulerCounters& counters() noexcept { return counters_; }
-  // For a scheduler whose fibers each start on a thread of their own (mux/thread): create()
-  // and adopt() do not list the fiber for dumps; the fiber's thread calls list() when it
-  // starts. The thread that lists a fiber then unlists it too, as the registry wants: an
-  // unlisting on another thread costs a process-wide barrier (membarrier) under the list's
-  // lock, and a thread scheduler's finishes all queued on their spawner's list (spawn_join
-  // 34 -> 64 us per fiber). A dump taken before the fiber's thread starts does not show it.
-  void list_on_fiber_threads() noexcept { list_on_create_ = false; }
   // Lists `r` for dumps on the calling thread (its fiber, this scheduler's name and worker,
-  // these counters); it is unlisted when it is discarded or abandoned. Only under
-  // list_on_fiber_threads(), once per record; reads nothing that create() writes later, so
-  // any thread may call it once create() has returned.
+  // these counters); it is unlisted when it is discarded or abandoned. create() and adopt()
+  // call it, unless R::kListedByItsThread (see RecordBase): then the record's thread does,
+  // once, any time after create() has returned.
   void list(R* r) noexcept {
     r->listing.fiber = r->fiber.get();
     r->listing.scheduler = debug_scheduler_;
@@ -253,7 +253,7 @@ class Records {
       throw;
     }
     r->fiber->set_scheduler_data(r);
-    if (list_on_create_) list(r);
+    if constexpr (!R::kListedByItsThread) list(r);
     link(r);
     counters_.spawns.bump();
     return r;
@@ -265,7 +265,7 @@ class Records {
   // same way.
   void adopt(R* r) noexcept {
     r->fiber->set_scheduler_data(r);
-    if (list_on_create_) list(r);
+    if constexpr (!R::kListedByItsThread) list(r);
     link(r);
     counters_.spawns.bump();
   }
@@ -497,7 +497,6 @@ class Records {
   internal::SchedulerCounters counters_;  // first: withdrawn from stats() last
   const char* debug_scheduler_ = "a scheduler";
   int debug_worker_ = -1;
-  bool list_on_create_ = true;
   RecordBase* live_ = nullptr;  // every record not finished
   std::size_t alive_ = 0;
   R* main_ = nullptr;

@@ -97,6 +97,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 struct Record : common::RecordBase {
   Record(FiberRef f, FiberMain m, Scheduler* s)
       : RecordBase(std::move(f), std::move(m)), sched(s) {}
+  static constexpr bool kListedByItsThread = true;  // by body(), which unlists it too
 
   Scheduler* const sched;
   bool met ABSL_GUARDED_BY(sched->mu_) = false;    // Scheduler::meet: one side has been there
@@ -106,7 +107,6 @@ struct Record : common::RecordBase {
 Scheduler::Scheduler(const Options& o) : options_(o), records_(options_) {
   MutexLock lock(mu_);
   records_.set_debug_name(kSchedulerName);
-  records_.list_on_fiber_threads();  // each fiber's thread lists it and unlists it
 }
 
 // ---- Handler -------------------------------------------------------------------------

@@ -122,7 +122,7 @@ struct FiberListing {
 // fiber there and unlists the ones it listed, on every spawn and finish; everyone else (a
 // dump; a thread unlisting a fiber that another thread listed: fibers buried after a fatal
 // error) does so rarely. A scheduler whose fibers end on other threads than the ones that
-// spawned them lists them where they end (mux/common/kernel.h, list_on_fiber_threads). So
+// spawned them lists them where they end (mux/common/kernel.h, kListedByItsThread). So
 // the owner pays no locked instruction (the spin lock's two exchanges were ~15 ns of a
 // ~127 ns spawn_join on fifo) and the others pay a process-wide barrier
 // (picos/internal/asymmetric_fence.h):
@@ -178,6 +178,8 @@ struct FiberShard {
   static void describe(const FiberListing& l, debug::FiberInfo& out);  // under the lock
   void link(FiberListing* l) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock);
   void unlink(FiberListing* l) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock);
+  // remove() where `l` is on another thread's shard (or this thread's former one).
+  static void remove_outside(FiberListing* l) noexcept;
   // Runs link(l) or unlink(l) as the owner.
   template <void (FiberShard::*Edit)(FiberListing*)>
   void owner_edit(FiberListing* l) noexcept;
