@@ -51,8 +51,7 @@
 // Cost: an uncontended operation is one short spin-locked section and no allocation (the
 // buffer grows by doubling up to the capacity as it fills, then stays). A suspending
 // operation creates one trigger; its waiter node lives on the waiting fiber's stack. A
-// hand-off moves T once into the receiver (directly or through the buffer) and signals the
-// waiter under the lock (its resume action only queues the fiber; no handle is copied).
+// hand-off moves T once into the receiver (directly or through the buffer).
 //
 // Thread safety: every operation may be called from any fiber or thread concurrently.
 //
@@ -70,10 +69,9 @@
 // lost. After the claim completes the select calls `withdraw` on each linked node: it takes
 // the lock (so a transfer still being written by the committing party is finished), unlinks
 // the node if it is still linked, and leaves `outcome` final. The committing party signals the
-// node's `trigger` after the transfer, still under the lock; a select may give all its nodes
-// one trigger that nobody awaits (it awaits the claim instead). Claims are completed under the
-// channel's spin lock, so the triggers attached to them must be plain resume actions (as a
-// scheduler's are).
+// node's `trigger` after the transfer; a select may give all its nodes one trigger that nobody
+// awaits (it awaits the claim instead). Claims are completed under the channel's spin lock,
+// so the triggers attached to them must be plain resume actions (as a scheduler's are).
 
 #ifndef PICOS_STD_SYNC_CHANNEL_H_
 #define PICOS_STD_SYNC_CHANNEL_H_
@@ -182,7 +180,9 @@ class Channel {
     if (closed_) throw ChannelClosed("send");
     if (Node* r = take_locked(receivers_, n_receivers_)) {
       r->slot->emplace(std::move(value));
-      finish_locked(r, Outcome::kTransferred);
+      Trigger wake = finish_locked(r, Outcome::kTransferred);
+      guard.unlock();
+      wake.signal();
       return;
     }
     if (count_ < capacity_) {
@@ -222,7 +222,12 @@ class Channel {
     Fiber::current().check();
     std::optional<T> out;
     internal::SpinLockGuard guard(lock_);
-    if (take_now_locked(out)) return out;
+    std::optional<Trigger> wake;
+    if (take_now_locked(out, wake)) {
+      guard.unlock();
+      if (wake) wake->signal();
+      return out;
+    }
     if (closed_) return out;  // closed and drained
     Node w;
     w.slot = &out;
@@ -240,7 +245,12 @@ class Channel {
   // point, never throws.
   ReceiveStatus try_receive(std::optional<T>& out) noexcept {
     internal::SpinLockGuard guard(lock_);
-    if (take_now_locked(out)) return ReceiveStatus::kReceived;
+    std::optional<Trigger> wake;
+    if (take_now_locked(out, wake)) {
+      guard.unlock();
+      if (wake) wake->signal();
+      return ReceiveStatus::kReceived;
+    }
     return closed_ ? ReceiveStatus::kClosed : ReceiveStatus::kEmpty;
   }
   // Same, for callers that need not tell "empty" from "closed": nullopt for both.
@@ -253,13 +263,24 @@ class Channel {
   // Closes the channel (see the top): wakes every waiting sender (ChannelClosed) and
   // receiver (nullopt). Idempotent; never suspends, not a cancelation point, never throws.
   void close() noexcept {
-    internal::SpinLockGuard guard(lock_);
-    if (closed_) return;
-    closed_ = true;
-    for (auto* q : {&senders_, &receivers_}) {
-      std::size_t& n = q == &senders_ ? n_senders_ : n_receivers_;
-      while (Node* w = take_locked(*q, n)) finish_locked(w, Outcome::kClosed);
+    std::vector<Trigger> wake;
+    {
+      internal::SpinLockGuard guard(lock_);
+      if (closed_) return;
+      closed_ = true;
+      for (auto* q : {&senders_, &receivers_}) {
+        std::size_t& n = q == &senders_ ? n_senders_ : n_receivers_;
+        while (Node* w = take_locked(*q, n)) {
+          w->outcome = Outcome::kClosed;
+          try {
+            wake.push_back(w->trigger);  // copy: the node may be gone once we unlock
+          } catch (...) {
+            w->trigger.signal();  // out of memory: wake it now (signal never blocks)
+          }
+        }
+      }
     }
+    for (const Trigger& t : wake) t.signal();
   }
 
   // ---- the select hook (see the top; used by //std/event) ----------------------------
@@ -280,7 +301,9 @@ class Channel {
       if (r == &w) return OfferStatus::kLost;
       r->slot->emplace(std::move(*w.value));
       w.outcome = Outcome::kTransferred;
-      finish_locked(r, Outcome::kTransferred);
+      Trigger wake = finish_locked(r, Outcome::kTransferred);
+      guard.unlock();
+      wake.signal();
       return OfferStatus::kCommitted;
     }
     if (count_ < capacity_) {
@@ -308,7 +331,9 @@ class Channel {
       w.outcome = Outcome::kTransferred;
       if (Node* s = take_locked(senders_, n_senders_)) {
         push_locked(std::move(*s->value));  // no growth: the buffer was at capacity
-        finish_locked(s, Outcome::kTransferred);
+        Trigger wake = finish_locked(s, Outcome::kTransferred);
+        guard.unlock();
+        wake.signal();
       }
       return OfferStatus::kCommitted;
     }
@@ -316,7 +341,9 @@ class Channel {
       if (s == &w) return OfferStatus::kLost;
       w.slot->emplace(std::move(*s->value));
       w.outcome = Outcome::kTransferred;
-      finish_locked(s, Outcome::kTransferred);
+      Trigger wake = finish_locked(s, Outcome::kTransferred);
+      guard.unlock();
+      wake.signal();
       return OfferStatus::kCommitted;
     }
     if (closed_) return commit_alone_locked(w, Outcome::kClosed);
@@ -363,7 +390,9 @@ class Channel {
     if (closed_) return SendStatus::kClosed;
     if (Node* r = take_locked(receivers_, n_receivers_)) {
       r->slot->emplace(std::forward<V>(value));
-      finish_locked(r, Outcome::kTransferred);
+      Trigger wake = finish_locked(r, Outcome::kTransferred);
+      guard.unlock();
+      wake.signal();
       return SendStatus::kSent;
     }
     if (count_ < capacity_) {
@@ -480,30 +509,31 @@ class Channel {
     return result;
   }
 
-  // Records the outcome of a node taken off a queue and signals its trigger, under lock_ and
-  // through the node, as grant_locked does (std/sync/waiters.h: a canceled waiter, or a
-  // select, takes lock_ in withdraw before its node goes).
-  static void finish_locked(Node* w, Outcome outcome) noexcept {
+  // Records the outcome of a node taken off a queue and returns a copy of its trigger, which
+  // the caller signals once it has released lock_ (the node may vanish as soon as we unlock).
+  static Trigger finish_locked(Node* w, Outcome outcome) noexcept {
     w->outcome = outcome;
-    w->trigger.signal();
+    return w->trigger;
   }
 
   // Moves an available value into `out` (empty on entry): the buffer's oldest, refilled from
-  // the oldest waiting sender, or a waiting sender's directly (that sender is woken). Returns
-  // false if none.
-  bool take_now_locked(std::optional<T>& out) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
+  // the oldest waiting sender, or a waiting sender's directly. Returns false if none. When it
+  // took a sender's value it sets `wake` to that sender's trigger: the caller signals it once
+  // it has released lock_.
+  bool take_now_locked(std::optional<T>& out, std::optional<Trigger>& wake) noexcept
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     if (count_ > 0) {
       out.emplace(pop_locked());
       // A sender waits only while the buffer is full: its value takes the freed slot.
       if (Node* s = take_locked(senders_, n_senders_)) {
         push_locked(std::move(*s->value));  // no growth: the buffer is at capacity
-        finish_locked(s, Outcome::kTransferred);
+        wake.emplace(finish_locked(s, Outcome::kTransferred));
       }
       return true;
     }
     if (Node* s = take_locked(senders_, n_senders_)) {  // capacity 0: take it directly
       out.emplace(std::move(*s->value));
-      finish_locked(s, Outcome::kTransferred);
+      wake.emplace(finish_locked(s, Outcome::kTransferred));
       return true;
     }
     return false;

@@ -4,6 +4,8 @@
 
 #include <exception>
 #include <mutex>
+#include <optional>
+#include <vector>
 
 #include "picos/debug.h"
 #include "picos/fiber.h"
@@ -41,15 +43,31 @@ void Condition::wait(Mutex& mutex) {
 }
 
 void Condition::signal() noexcept {
-  internal::SpinLockGuard guard(lock_);
-  Waiter* w = waiters_.pop_front();
-  if (!w) return;
-  grant_locked(*w);  // its fiber takes the lock (to unlink itself) before it returns
+  std::optional<Trigger> wake;  // (not a Trigger: constructing one allocates a new trigger)
+  {
+    internal::SpinLockGuard guard(lock_);
+    Waiter* w = waiters_.pop_front();
+    if (!w) return;
+    w->granted = true;
+    wake.emplace(w->trigger);  // copy: the node may be gone once we unlock
+  }
+  wake->signal();
 }
 
 void Condition::broadcast() noexcept {
-  internal::SpinLockGuard guard(lock_);
-  while (Waiter* w = waiters_.pop_front()) grant_locked(*w);
+  std::vector<Trigger> wake;
+  {
+    internal::SpinLockGuard guard(lock_);
+    while (Waiter* w = waiters_.pop_front()) {
+      w->granted = true;
+      try {
+        wake.push_back(w->trigger);
+      } catch (...) {  // out of memory: wake this one now, under the lock (signal never blocks)
+        w->trigger.signal();
+      }
+    }
+  }
+  for (const Trigger& t : wake) t.signal();
 }
 
 }  // namespace picos::sync

@@ -11,6 +11,7 @@
 
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 
 #include "picos/debug.h"
@@ -93,15 +94,22 @@ void Mutex::unlock() {
   if (state_.compare_exchange_strong(s, 0, std::memory_order_release, std::memory_order_relaxed)) {
     return;
   }
-  internal::SpinLockGuard guard(lock_);
-  Waiter* next = waiters_.pop_front();
-  if (next == nullptr) {  // the last waiter was canceled meanwhile
-    state_.store(0, std::memory_order_release);
-    return;
+  std::optional<Trigger> wake;  // (not a Trigger: constructing one allocates a new trigger)
+  {
+    internal::SpinLockGuard guard(lock_);
+    Waiter* next = waiters_.pop_front();
+    if (next == nullptr) {  // the last waiter was canceled meanwhile
+      state_.store(0, std::memory_order_release);
+      return;
+    }
+    if (waiters_.empty()) state_.store(kLocked, std::memory_order_relaxed);
+    next->granted = true;
+    owner_.store(next->fiber, std::memory_order_relaxed);  // stays locked: handed over directly
+    // Copy the handle: once we unlock, a canceled waiter may see `granted`, pass the mutex
+    // on and return, and its node (on its stack) is gone.
+    wake.emplace(next->trigger);
   }
-  if (waiters_.empty()) state_.store(kLocked, std::memory_order_relaxed);
-  owner_.store(next->fiber, std::memory_order_relaxed);  // stays locked: handed over directly
-  grant_locked(*next);
+  wake->signal();
 }
 
 }  // namespace picos::sync

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "absl/container/inlined_vector.h"
 #include "picos/debug.h"
 
 namespace picos::sync {
@@ -55,18 +56,28 @@ void Semaphore::release(std::int64_t n) {
     throw std::invalid_argument("picos::sync::Semaphore::release: negative count " +
                                 std::to_string(n));
   }
-  internal::SpinLockGuard guard(lock_);
-  // Waiters exist only while the count is zero, so only a release with no waiter can
-  // overflow: check before changing anything.
-  if (waiters_.empty() && n > kMax - count_) {
-    throw std::overflow_error("picos::sync::Semaphore::release: count would overflow");
+  absl::InlinedVector<Trigger, 2> wake;  // the usual release wakes one: no allocation
+  {
+    internal::SpinLockGuard guard(lock_);
+    // Waiters exist only while the count is zero, so only a release with no waiter can
+    // overflow: check before changing anything.
+    if (waiters_.empty() && n > kMax - count_) {
+      throw std::overflow_error("picos::sync::Semaphore::release: count would overflow");
+    }
+    std::int64_t left = n;
+    while (left > 0 && !waiters_.empty()) {
+      Waiter* w = waiters_.pop_front();
+      w->granted = true;
+      try {
+        wake.push_back(w->trigger);  // copy: the node may be gone once we unlock
+      } catch (...) {
+        w->trigger.signal();  // out of memory: wake it now (signal never blocks)
+      }
+      --left;
+    }
+    count_ += left;
   }
-  std::int64_t left = n;
-  while (left > 0 && !waiters_.empty()) {
-    grant_locked(*waiters_.pop_front());
-    --left;
-  }
-  count_ += left;
+  for (const Trigger& t : wake) t.signal();
 }
 
 std::int64_t Semaphore::value() const noexcept {

@@ -165,6 +165,79 @@ TEST(SemaphoreTest, CanceledAcquirerPassesOnARacingRelease) {
   });
 }
 
+// ---- destruction right after a hand-off ------------------------------------------------
+
+// POSIX's rule for mutexes and condition variables: one may be destroyed as soon as no fiber
+// uses it any more, even while the fiber that handed it over is still returning from unlock,
+// signal or release. So a waker touches nothing of the primitive once it has signaled the
+// waiter: on a multi-threaded scheduler the woken fiber may run at once, finish with the
+// primitive through a path that takes no lock, and free it. ASan reports a waker that
+// still writes to it (a spin lock released after the signal did, on the thread scheduler).
+template <typename Handoff>
+void destroy_after_handoffs(Handoff handoff) {
+  picos::testing::run([&] {
+    for (int round = 0; round < (testing::threads_are_fibers() ? 50 : 300); ++round) {
+      handoff();
+    }
+  });
+}
+
+TEST(HandoffTest, TheFiberAMutexWasHandedToMayDestroyIt) {
+  destroy_after_handoffs([] {
+    auto* m = new Mutex();
+    m->lock();
+    testing::Victim taker = start_blocking([m] {
+      m->lock();
+      m->unlock();
+      delete m;
+    });
+    for (int i = 0; i < 3; ++i) Fiber::yield();  // let it queue (else no hand-off: harmless)
+    m->unlock();
+    taker.done.await();
+  });
+}
+
+TEST(HandoffTest, TheFiberASemaphoreWasReleasedToMayDestroyIt) {
+  destroy_after_handoffs([] {
+    auto* s = new Semaphore(0);
+    testing::Victim taker = start_blocking([s] {
+      s->acquire();
+      delete s;
+    });
+    for (int i = 0; i < 3; ++i) Fiber::yield();
+    s->release();
+    taker.done.await();
+  });
+}
+
+TEST(HandoffTest, TheFiberAConditionSignaledMayDestroyIt) {
+  destroy_after_handoffs([] {
+    auto* m = new Mutex();
+    auto* c = new Condition();
+    auto waiting = std::make_shared<bool>(false);  // under *m
+    auto ready = std::make_shared<bool>(false);    // under *m
+    testing::Victim taker = start_blocking([m, c, waiting, ready] {
+      m->lock();
+      *waiting = true;
+      while (!*ready) c->wait(*m);
+      m->unlock();
+      delete c;
+      delete m;
+    });
+    // Until the taker waits on c (it set `waiting` under m, and wait releases m).
+    for (;;) {
+      m->lock();
+      const bool in_wait = *waiting;
+      if (in_wait) *ready = true;
+      m->unlock();
+      if (in_wait) break;
+      Fiber::yield();
+    }
+    c->signal();  // the only way out of its wait: it may free c as soon as this signals
+    taker.done.await();
+  });
+}
+
 // ---- Ivar --------------------------------------------------------------------------------
 
 TEST(IvarTest, ReadersWaitForTheFillAndSeeTheSameValue) {
