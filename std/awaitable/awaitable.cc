@@ -2,6 +2,7 @@
 
 #include "std/awaitable/awaitable.h"
 
+#include <cstdint>
 #include <exception>
 #include <new>
 #include <optional>
@@ -35,10 +36,17 @@ Bucket& bucket_for(const void* key) noexcept {
   return g_buckets[x >> (64 - kBucketBits)];
 }
 
-bool signalable(const Node* n, const Awaitable* key, std::int64_t value) noexcept {
+// Whether `n`, a node of `key`'s, is to be woken: `value` is the word's value, read (once per
+// signal, under the bucket lock) only when the bucket holds a node of `key`'s. A node parked
+// on the word means the word is alive; with none, the word is not read at all: a releaser
+// (Lock::release) signals after its compare-and-swap, and another fiber may take the lock
+// by its fast path, release it and destroy it meanwhile, which is allowed when nobody waits.
+bool signalable(const Node* n, const Awaitable* key, std::optional<std::int64_t>& value) noexcept {
+  if (n->key != key) return false;
+  if (!value) value = key->load();
   // A node whose trigger is already signaled belongs to a fiber that is being woken anyway
   // (by its cancelation): waking it again would waste the wake-up.
-  return n->key == key && (n->always || n->before != value) && !n->trigger.is_signaled();
+  return (n->always || n->before != *value) && !n->trigger.is_signaled();
 }
 
 }  // namespace
@@ -75,7 +83,7 @@ bool Awaitable::signal() noexcept {
   std::optional<Trigger> wake;
   {
     picos::internal::SpinLockGuard guard(b.lock);
-    const std::int64_t value = load();
+    std::optional<std::int64_t> value;  // read at the first node of this word's (see above)
     for (Node* n = b.nodes.front(); n != nullptr; n = n->next) {
       if (signalable(n, this, value)) {
         b.nodes.remove(n);
@@ -95,7 +103,7 @@ std::size_t Awaitable::broadcast() noexcept {
   std::size_t woken = 0;
   {
     picos::internal::SpinLockGuard guard(b.lock);
-    const std::int64_t value = load();
+    std::optional<std::int64_t> value;  // read at the first node of this word's (see above)
     Node* n = b.nodes.front();
     while (n != nullptr) {
       Node* next = n->next;

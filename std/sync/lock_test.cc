@@ -9,6 +9,7 @@
 #include "std/sync/lock.h"
 
 #include <atomic>
+#include <memory>
 
 #include "gtest/gtest.h"
 #include "mux/testing/testing.h"
@@ -102,6 +103,37 @@ TEST(LockTest, ConditionSignalAndBroadcastWakeWaiters) {
         EXPECT_TRUE(testing::eventually([&] { return !l.is_locked(); }));
         EXPECT_EQ(testing::parked_for_testing(), 0u);
       }
+    }
+  });
+}
+
+// A Lock may be destroyed by whoever takes it last, even while the fiber that released it
+// before is still in release(): its word went to 0 by a compare-and-swap, then release()
+// signals the parking lot, which must not read the word unless a fiber is parked on it
+// (std/awaitable/awaitable.cc). The taker below releases a contended lock (it slept for it)
+// with nobody parked; the main fiber takes it by the fast path the moment the word is 0,
+// releases it and frees it. ASan reports a read of the freed word.
+TEST(LockTest, MayBeDestroyedRightAfterAContendedRelease) {
+  picos::testing::run([] {
+    for (int round = 0; round < (testing::threads_are_fibers() ? 50 : 300); ++round) {
+      auto* l = new Lock();
+      l->acquire();
+      auto releasing = std::make_shared<std::atomic<bool>>(false);
+      auto calling = std::make_shared<std::atomic<bool>>(false);
+      testing::Victim taker = testing::spawn_victim([l, releasing, calling] {
+        *calling = true;
+        l->acquire();  // sleeps: the lock stays contended after it wakes with it
+        *releasing = true;
+        l->release();
+      });
+      while (!calling->load()) Fiber::yield();
+      for (int i = 0; i < 3; ++i) Fiber::yield();
+      l->release();
+      while (!releasing->load()) Fiber::yield();
+      l->acquire();
+      l->release();
+      delete l;
+      taker.done.await();
     }
   });
 }
