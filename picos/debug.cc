@@ -91,7 +91,6 @@ void take(FiberShard& s) noexcept {
   // old mode; the next one reads the new mode, as the new owner does.
   SpinLockGuard guard(s.lock);
   s.asymmetric = asymmetric;
-  s.owned = true;
 }
 
 ThreadShard::~ThreadShard() {
@@ -99,7 +98,7 @@ ThreadShard::~ThreadShard() {
   if (shard == nullptr) return;
   {
     SpinLockGuard guard(shard->lock);
-    shard->owned = false;  // this thread edits it without the lock no more
+    shard->asymmetric = false;  // nobody edits it without the lock in the pool
   }
   Pool& p = pool();
   MutexLock lock(p.mu);
@@ -140,7 +139,7 @@ class ABSL_SCOPED_LOCKABLE FiberShard::Outsider {
  public:
   explicit Outsider(FiberShard& s) ABSL_EXCLUSIVE_LOCK_FUNCTION(s.lock) : s_(s) {
     s.lock.lock();
-    fenced_ = s.asymmetric && s.owned;  // a shard in the pool has nobody to keep out
+    fenced_ = s.asymmetric;  // false: an owner that locks too, or none (in the pool)
     if (!fenced_) return;
     s.outsider.store(true, std::memory_order_relaxed);
     heavy_fence();

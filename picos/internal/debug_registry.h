@@ -145,12 +145,11 @@ struct FiberShard {
   // right after the owner's store to owner_busy, it waited for that store when they shared a
   // word (spawn_join on fifo 130 ns against 126 with the lock; 112-116 apart, the 2-core VM).
   alignas(64) std::atomic<bool> outsider{false};
-  // Whether the owner edits without `lock`. Set, under `lock`, when a thread takes the shard
-  // (before it is its owner); unchanged while a thread owns it.
+  // Whether a thread owns it and edits without `lock`, so that an outsider must keep it out
+  // with the barrier. Set, under `lock`, when a thread takes the shard (before it is its
+  // owner; where asymmetric_fences()); cleared, under `lock`, when that thread exits (in
+  // the pool nobody edits it without `lock`). Unchanged while a thread owns it.
   bool asymmetric = false;
-  // Whether a thread owns it (false while it waits in the pool: an outsider then needs no
-  // barrier, as nobody edits it without `lock`). Changed under `lock`.
-  bool owned = false;
   FiberShard* next_all = nullptr;   // every shard ever made (immutable once published)
   FiberShard* next_free = nullptr;  // the pool (under the pool's mutex)
 
