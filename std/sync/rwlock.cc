@@ -94,15 +94,20 @@ bool Rwlock::try_acquire() {
   }
 }
 
+// The gate first, the word last: once kWriter is off, a fiber may take the lock, release it
+// and free the Rwlock (nobody waits), so nothing but the broadcast may follow the CAS that
+// frees it (Awaitable::broadcast touches the word only when it finds a sleeper, who keeps the
+// Rwlock alive). Until then we hold the word, which keeps it alive. A writer let through the
+// gate early finds kWriter set and sleeps on the word until the broadcast.
 void Rwlock::release() {
   std::int64_t s = state_.load();
+  if (s & kPoisoned) return;
+  if (!(s & kWriter)) throw std::logic_error("picos::sync::Rwlock::release: not write locked");
+  writers_.release();  // we hold it: a no-op only if poisoned, which only the holder does
   for (;;) {
-    if (s & kPoisoned) return;
-    if (!(s & kWriter)) throw std::logic_error("picos::sync::Rwlock::release: not write locked");
     if (state_.compare_exchange(s, s & ~(kWriter | kWaiters))) break;
   }
-  if (s & kWaiters) (void)state_.broadcast();  // readers only: writers wait on writers_
-  writers_.release();
+  if (s & kWaiters) (void)state_.broadcast();  // readers, and the writer let through the gate
 }
 
 void Rwlock::poison() {
@@ -112,18 +117,20 @@ void Rwlock::poison() {
     if (!(s & kWriter)) throw std::logic_error("picos::sync::Rwlock::poison: not write locked");
     if (state_.compare_exchange(s, s | kPoisoned)) break;
   }
-  (void)state_.broadcast();
+  // Readers asleep on the word keep the Rwlock alive while the gate is poisoned: wake them
+  // last (rwlock.h: a poisoned Rwlock may be destroyed once poison has returned).
   writers_.poison();  // held by us, the writer: queued writers throw Poisoned
+  (void)state_.broadcast();
 }
 
 void Rwlock::poison_on_exception() noexcept {
   state_.fetch_or(kPoisoned | kWriter);
-  (void)state_.broadcast();
   try {
     writers_.poison();
   } catch (const std::logic_error&) {
     // `f` released the lock itself before throwing: nobody holds the gate to poison.
   }
+  (void)state_.broadcast();  // last, as in poison()
 }
 
 void Rwlock::acquire_shared() {

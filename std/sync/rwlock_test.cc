@@ -7,6 +7,7 @@
 #include "std/sync/rwlock.h"
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <stdexcept>
@@ -240,6 +241,45 @@ TEST(RwlockCancelTest, WaitShared) {
                                 },
                                 [&] { c.signal(); }, [&] { return is_free(rw); },
                                 [&] { return !rw.is_locked_shared(); }});
+  });
+}
+
+// ---- destruction right after a hand-off ------------------------------------------------
+
+// A Rwlock may be destroyed as soon as nobody waits on it, even while its last releaser is
+// still returning from release (sync.md). ASan reports a releaser that touches it after.
+TEST(RwlockTest, TheReadersAWriterReleasedToMayDestroyIt) {
+  testing::destroy_after_handoffs([] {
+    constexpr int kReaders = 3;
+    auto* l = new Rwlock();
+    l->acquire();
+    auto left = std::make_shared<std::atomic<int>>(kReaders);
+    std::vector<testing::Victim> readers;
+    for (int i = 0; i < kReaders; ++i) {
+      readers.push_back(testing::start_blocking([l, left] {
+        l->acquire_shared();
+        l->release_shared();
+        if (left->fetch_sub(1) == 1) delete l;
+      }));
+    }
+    for (int i = 0; i < 3; ++i) Fiber::yield();
+    l->release();
+    for (testing::Victim& r : readers) r.done.await();
+  });
+}
+
+TEST(RwlockTest, TheWriterTheLastReaderReleasedToMayDestroyIt) {
+  testing::destroy_after_handoffs([] {
+    auto* l = new Rwlock();
+    l->acquire_shared();
+    testing::Victim writer = testing::start_blocking([l] {
+      l->acquire();
+      l->release();
+      delete l;
+    });
+    for (int i = 0; i < 3; ++i) Fiber::yield();
+    l->release_shared();
+    writer.done.await();
   });
 }
 

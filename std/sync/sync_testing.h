@@ -5,7 +5,9 @@
 #ifndef PICOS_STD_SYNC_SYNC_TESTING_H_
 #define PICOS_STD_SYNC_SYNC_TESTING_H_
 
+#include <atomic>
 #include <exception>
+#include <memory>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -56,6 +58,29 @@ Victim spawn_victim(F fn) {
     done.finish();
   });
   return v;
+}
+
+// A victim fiber that calls the blocking `op`; returns once the victim is about to call it.
+template <typename F>
+Victim start_blocking(F op) {
+  auto calling = std::make_shared<std::atomic<bool>>(false);
+  Victim v = spawn_victim([calling, op] {
+    *calling = true;
+    op();
+  });
+  while (!calling->load()) Fiber::yield();
+  return v;
+}
+
+// Runs `handoff` many times in one picos::testing::run: each round makes a primitive on the
+// heap, hands it over to a fiber that frees it right after the hand-off, and waits for that
+// fiber. Run under ASan, a waker that touches the primitive after its hand-off is reported
+// (the primitive may be destroyed by the fiber it was handed to: sync.md).
+template <typename Handoff>
+void destroy_after_handoffs(Handoff handoff) {
+  picos::testing::run([&] {
+    for (int round = 0; round < (threads_are_fibers() ? 50 : 300); ++round) handoff();
+  });
 }
 
 // Waits (without rethrowing) until every computation has completed.
