@@ -11,9 +11,14 @@
 //  - Poisonable: `poison()` declares the guarded resource broken: every `acquire` and
 //    `try_acquire`, current waiters included, throws Poisoned; `release` becomes a silent
 //    no-op; `value()` is 0 and `is_poisoned()` true, forever. Anyone may poison.
-//  - Bounds: the count is at most kMax. A negative or larger initial count throws
-//    std::invalid_argument; a `release` that would exceed kMax throws std::overflow_error and
-//    changes nothing.
+//  - Bounds: the count is at most kMax (2^31 - 1, as POSIX's SEM_VALUE_MAX on Linux). A
+//    negative or larger initial count throws std::invalid_argument; a `release` that would
+//    exceed kMax throws std::overflow_error and changes nothing. At most 2^30 fibers may
+//    wait on one Sem at a time.
+//  - Destruction: a Sem may be destroyed as soon as nobody waits on it, even while the fiber
+//    that released the last permit is still returning from `release` (it touches the Sem
+//    last with the compare-and-swap that returns the permit). Poison is not a release:
+//    destroy a poisoned Sem once `poison` has returned.
 //
 // Cancelation: `acquire` is a cancelation point only when it has to wait: a canceled waiter
 // leaves the queue and throws the fiber's reason without a permit (a fiber that is already
@@ -24,14 +29,13 @@
 // Errors: Poisoned ("picos::sync::Sem::acquire: poisoned", "...::try_acquire: poisoned");
 // std::invalid_argument (constructor); std::overflow_error (release).
 //
-// Cost: acquire and release are one CAS each when nobody waits; a release reads a second
-// word (the number of fibers in the slow path of acquire) and signals only if it is non-zero.
-// A waiter suspends on the Awaitable (one trigger allocation). Size: two words.
+// Cost: acquire and release are one CAS each when nobody waits. The word also counts the
+// fibers in acquire's slow path, so the CAS that returns a permit tells the releaser whether
+// to signal. A waiter suspends on the Awaitable (one trigger allocation). Size: one word.
 
 #ifndef PICOS_STD_SYNC_SEM_H_
 #define PICOS_STD_SYNC_SEM_H_
 
-#include <atomic>
 #include <cstdint>
 #include <limits>
 
@@ -42,7 +46,7 @@ namespace picos::sync {
 
 class Sem {
  public:
-  static constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max() / 2;
+  static constexpr std::int64_t kMax = std::numeric_limits<std::int32_t>::max();
 
   // `initial` permits: 0 <= initial <= kMax, else std::invalid_argument.
   explicit Sem(std::int64_t initial = 0);
@@ -73,10 +77,16 @@ class Sem {
   bool is_poisoned() const noexcept;
 
  private:
-  static constexpr std::int64_t kPoisoned = -1;
+  // The word: bits 0-31 the permits, bit 32 poisoned, bits 33-62 the number of fibers in
+  // acquire's slow path (who may sleep). Only one word, so that the CAS of a release is its
+  // last access to the Sem (sem.cc).
+  static constexpr std::int64_t kPermits = (std::int64_t{1} << 32) - 1;
+  static constexpr std::int64_t kPoisoned = std::int64_t{1} << 32;
+  static constexpr std::int64_t kWaiter = std::int64_t{1} << 33;
 
-  awaitable::Awaitable count_;            // permits, or kPoisoned
-  std::atomic<std::int64_t> waiting_{0};  // fibers in acquire's slow path
+  void leave_slow_path() noexcept;
+
+  awaitable::Awaitable word_;
 };
 
 }  // namespace picos::sync

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <type_traits>
@@ -25,6 +26,7 @@ namespace picos::sync {
 namespace {
 
 TEST(SemTest, BasicsAndBounds) {
+  EXPECT_EQ(sizeof(Sem), 8u);  // permits, poison and waiters in one word
   EXPECT_THROW(Sem(-1), std::invalid_argument);
   EXPECT_THROW(Sem(Sem::kMax + 1), std::invalid_argument);
   picos::testing::run([] {
@@ -105,6 +107,23 @@ TEST(SemCancelTest, Acquire) {
                                   if (!s.try_acquire()) return false;
                                   return s.value() == 0;  // exactly the one permit given
                                 }});
+  });
+}
+
+// ---- destruction right after a hand-off ------------------------------------------------
+
+// A Sem may be destroyed as soon as nobody waits on it, even while the releaser is still
+// returning from release (sync.md). ASan reports a releaser that touches it after.
+TEST(SemTest, TheFiberASemReleasedToMayDestroyIt) {
+  testing::destroy_after_handoffs([] {
+    auto* s = new Sem(0);
+    testing::Victim taker = testing::start_blocking([s] {
+      s->acquire();
+      delete s;
+    });
+    for (int i = 0; i < 3; ++i) Fiber::yield();
+    s->release();
+    taker.done.await();
   });
 }
 
