@@ -581,5 +581,57 @@ TEST(ChannelTest, RandomCancelationKeepsDeliveryExactlyOnce) {
   });
 }
 
+// ---- destruction right after a hand-off ------------------------------------------------
+
+// The fiber a value was handed to (or taken from) may free the channel as soon as its call
+// returns, while the other party is still returning from its own (sync.md): a waker touches
+// nothing of the channel once it has signaled. ASan reports one that does.
+TEST(ChannelTest, TheReceiverASendHandedAValueToMayDestroyIt) {
+  testing::destroy_after_handoffs([] {
+    auto* ch = new Channel<int>(0);
+    testing::Victim receiver = testing::start_blocking([ch] {
+      EXPECT_EQ(value_or_none(ch->receive()), 7);
+      delete ch;
+    });
+    for (int i = 0; i < 3; ++i) Fiber::yield();  // let it wait (else no hand-off: harmless)
+    ch->send(7);
+    receiver.done.await();
+  });
+}
+
+TEST(ChannelTest, TheSenderAReceiveTookAValueFromMayDestroyIt) {
+  for (std::size_t capacity : {0, 1}) {
+    testing::destroy_after_handoffs([capacity] {
+      auto* ch = new Channel<int>(capacity);
+      if (capacity == 1) ch->send(1);  // full: the sender below waits for room
+      testing::Victim sender = testing::start_blocking([ch] {
+        ch->send(2);
+        delete ch;
+      });
+      for (int i = 0; i < 3; ++i) Fiber::yield();
+      EXPECT_EQ(value_or_none(ch->receive()), capacity == 1 ? 1 : 2);
+      sender.done.await();
+    });
+  }
+}
+
+TEST(ChannelTest, TheLastReceiverACloseWokeMayDestroyIt) {
+  testing::destroy_after_handoffs([] {
+    constexpr int kReceivers = 3;
+    auto* ch = new Channel<int>(0);
+    auto left = std::make_shared<std::atomic<int>>(kReceivers);
+    std::vector<testing::Victim> receivers;
+    for (int i = 0; i < kReceivers; ++i) {
+      receivers.push_back(testing::start_blocking([ch, left] {
+        EXPECT_EQ(value_or_none(ch->receive()), -1);
+        if (left->fetch_sub(1) == 1) delete ch;
+      }));
+    }
+    for (int i = 0; i < 3; ++i) Fiber::yield();
+    ch->close();
+    for (testing::Victim& r : receivers) r.done.await();
+  });
+}
+
 }  // namespace
 }  // namespace picos::sync

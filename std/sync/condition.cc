@@ -5,8 +5,8 @@
 #include <exception>
 #include <mutex>
 #include <optional>
-#include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "picos/debug.h"
 #include "picos/fiber.h"
 
@@ -55,15 +55,19 @@ void Condition::signal() noexcept {
 }
 
 void Condition::broadcast() noexcept {
-  std::vector<Trigger> wake;
+  // The first two copies never allocate. That matters when memory runs out: a waiter woken
+  // under the lock may free the condition before we unlock it, unless another waiter is
+  // still blocked on it (freeing a condition waited on is the user's error), and the waiters
+  // of the inline copies stay blocked until after the unlock.
+  absl::InlinedVector<Trigger, 2> wake;
   {
     internal::SpinLockGuard guard(lock_);
     while (Waiter* w = waiters_.pop_front()) {
       w->granted = true;
       try {
-        wake.push_back(w->trigger);
-      } catch (...) {  // out of memory: wake this one now, under the lock (signal never blocks)
-        w->trigger.signal();
+        wake.push_back(w->trigger);  // copy: the node may be gone once we unlock
+      } catch (...) {
+        w->trigger.signal();  // out of memory: wake this one now, under the lock (see above)
       }
     }
   }

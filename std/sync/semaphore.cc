@@ -56,7 +56,10 @@ void Semaphore::release(std::int64_t n) {
     throw std::invalid_argument("picos::sync::Semaphore::release: negative count " +
                                 std::to_string(n));
   }
-  absl::InlinedVector<Trigger, 2> wake;  // the usual release wakes one: no allocation
+  // The usual release wakes one: no allocation. When memory runs out, a waiter is woken
+  // under the lock; safe because the two inline copies' waiters stay blocked until after the
+  // unlock, so nobody may free the semaphore yet (Condition::broadcast says more).
+  absl::InlinedVector<Trigger, 2> wake;
   {
     internal::SpinLockGuard guard(lock_);
     // Waiters exist only while the count is zero, so only a release with no waiter can
@@ -71,7 +74,7 @@ void Semaphore::release(std::int64_t n) {
       try {
         wake.push_back(w->trigger);  // copy: the node may be gone once we unlock
       } catch (...) {
-        w->trigger.signal();  // out of memory: wake it now (signal never blocks)
+        w->trigger.signal();  // out of memory: wake it now, under the lock (see above)
       }
       --left;
     }

@@ -27,17 +27,8 @@
 namespace picos::sync {
 namespace {
 
-// A victim fiber that calls the blocking `op`; returns once the victim is about to call it.
-template <typename F>
-testing::Victim start_blocking(F op) {
-  auto calling = std::make_shared<std::atomic<bool>>(false);
-  testing::Victim v = testing::spawn_victim([calling, op] {
-    *calling = true;
-    op();
-  });
-  while (!calling->load()) Fiber::yield();
-  return v;
-}
+using testing::destroy_after_handoffs;
+using testing::start_blocking;
 
 // ---- Mutex -------------------------------------------------------------------------------
 
@@ -173,15 +164,6 @@ TEST(SemaphoreTest, CanceledAcquirerPassesOnARacingRelease) {
 // waiter: on a multi-threaded scheduler the woken fiber may run at once, finish with the
 // primitive through a path that takes no lock, and free it. ASan reports a waker that
 // still writes to it (a spin lock released after the signal did, on the thread scheduler).
-template <typename Handoff>
-void destroy_after_handoffs(Handoff handoff) {
-  picos::testing::run([&] {
-    for (int round = 0; round < (testing::threads_are_fibers() ? 50 : 300); ++round) {
-      handoff();
-    }
-  });
-}
-
 TEST(HandoffTest, TheFiberAMutexWasHandedToMayDestroyIt) {
   destroy_after_handoffs([] {
     auto* m = new Mutex();
@@ -235,6 +217,60 @@ TEST(HandoffTest, TheFiberAConditionSignaledMayDestroyIt) {
     }
     c->signal();  // the only way out of its wait: it may free c as soon as this signals
     taker.done.await();
+  });
+}
+
+// A release of several units to several waiters, and a broadcast: the last of the woken
+// fibers to finish frees the primitive.
+TEST(HandoffTest, TheLastFiberASemaphoreReleasedManyToMayDestroyIt) {
+  destroy_after_handoffs([] {
+    constexpr int kTakers = 5;  // more than the release's inline buffer of woken waiters
+    auto* s = new Semaphore(0);
+    auto left = std::make_shared<std::atomic<int>>(kTakers);
+    std::vector<testing::Victim> takers;
+    for (int i = 0; i < kTakers; ++i) {
+      takers.push_back(start_blocking([s, left] {
+        s->acquire();
+        if (left->fetch_sub(1) == 1) delete s;
+      }));
+    }
+    for (int i = 0; i < 3; ++i) Fiber::yield();
+    s->release(kTakers);
+    for (testing::Victim& t : takers) t.done.await();
+  });
+}
+
+TEST(HandoffTest, TheLastFiberAConditionBroadcastToMayDestroyIt) {
+  destroy_after_handoffs([] {
+    constexpr int kTakers = 3;
+    auto* m = new Mutex();
+    auto* c = new Condition();
+    auto waiting = std::make_shared<int>(0);     // under *m
+    auto ready = std::make_shared<bool>(false);  // under *m
+    auto left = std::make_shared<std::atomic<int>>(kTakers);
+    std::vector<testing::Victim> takers;
+    for (int i = 0; i < kTakers; ++i) {
+      takers.push_back(start_blocking([m, c, waiting, ready, left] {
+        m->lock();
+        ++*waiting;
+        while (!*ready) c->wait(*m);
+        m->unlock();
+        if (left->fetch_sub(1) == 1) {
+          delete c;
+          delete m;
+        }
+      }));
+    }
+    for (;;) {
+      m->lock();
+      const bool all_in = *waiting == kTakers;
+      if (all_in) *ready = true;
+      m->unlock();
+      if (all_in) break;
+      Fiber::yield();
+    }
+    c->broadcast();
+    for (testing::Victim& t : takers) t.done.await();
   });
 }
 
