@@ -3,6 +3,7 @@
 #include "picos/internal/timer_heap.h"
 
 #include <algorithm>
+#include <cstddef>
 
 namespace picos::internal {
 
@@ -25,12 +26,17 @@ bool TimerHeap::add(const PackedComputation& c, Clock::time_point deadline,
 
 void TimerHeap::push(Clock::time_point deadline, const PackedComputation& c,
                      std::exception_ptr&& reason) {
-  heap_.push_back(Entry{deadline, seq_++, c, std::move(reason)});
-  // The usual case, tested here: the new entry is not due before its parent (deadlines are
-  // mostly armed in increasing order), so it stays in place.
-  const std::size_t i = heap_.size() - 1;
-  if (i != 0 && later(heap_[(i - 1) / 2], heap_[i])) sift_up(i);
-  if (heap_.size() >= compact_at_) compact();
+  // Arming order is increasing, so an entry due no earlier than the run's last is not
+  // `later` than any of the run: it keeps the run sorted.
+  if (run_head_ == run_.size() || deadline >= run_.back().deadline) {
+    run_.push_back(Entry{deadline, seq_++, c, std::move(reason)});
+  } else {
+    heap_.push_back(Entry{deadline, seq_++, c, std::move(reason)});
+    // Usually the new entry is not due before its parent: it stays in place.
+    const std::size_t i = heap_.size() - 1;
+    if (i != 0 && later(heap_[(i - 1) / 2], heap_[i])) sift_up(i);
+  }
+  if (armed() >= compact_at_) compact();
 }
 
 bool TimerHeap::defer(const PackedComputation& c, std::chrono::nanoseconds delay,
@@ -71,35 +77,67 @@ void TimerHeap::compact_deferred() {
   heap_[i] = std::move(e);
 }
 
-TimerHeap::Entry TimerHeap::pop_top() {
+TimerHeap::Entry* TimerHeap::top(bool& in_run) noexcept {
+  Entry* h = heap_.empty() ? nullptr : &heap_.front();
+  Entry* r = run_head_ == run_.size() ? nullptr : &run_[run_head_];
+  in_run = r != nullptr && (h == nullptr || later(*h, *r));
+  return in_run ? r : h;
+}
+
+TimerHeap::Entry TimerHeap::pop_top(bool in_run) {
+  return in_run ? pop_run_front() : pop_heap_top();
+}
+
+TimerHeap::Entry TimerHeap::pop_heap_top() {
   std::pop_heap(heap_.begin(), heap_.end(), later);
   Entry e = std::move(heap_.back());
   heap_.pop_back();
   return e;
 }
 
+TimerHeap::Entry TimerHeap::pop_run_front() {
+  Entry e = std::move(run_[run_head_++]);
+  if (run_head_ == run_.size()) {
+    run_.clear();  // keeps the capacity
+    run_head_ = 0;
+  } else if (run_head_ >= 64 && run_head_ * 2 >= run_.size()) {
+    // Half of it popped: move the rest down, O(1) per entry amortized.
+    run_.erase(run_.begin(), run_.begin() + static_cast<std::ptrdiff_t>(run_head_));
+    run_head_ = 0;
+  }
+  return e;
+}
+
 std::optional<Clock::time_point> TimerHeap::next_deadline() {
   if (!deferred_.empty()) arm_deferred(Clock::now());
-  while (!heap_.empty()) {
-    if (!heap_.front().dead()) return heap_.front().deadline;
-    (void)pop_top();
+  bool in_run;
+  while (Entry* e = top(in_run)) {
+    if (!e->dead()) return e->deadline;
+    (void)pop_top(in_run);
   }
   return std::nullopt;
 }
 
 void TimerHeap::pop_due(Clock::time_point now, std::vector<Entry>& out) {
   if (!deferred_.empty()) arm_deferred(now);
-  while (!heap_.empty() && heap_.front().deadline <= now) {
-    Entry e = pop_top();
-    if (!e.dead()) out.push_back(std::move(e));
+  bool in_run;
+  for (Entry* e = top(in_run); e != nullptr && e->deadline <= now; e = top(in_run)) {
+    Entry popped = pop_top(in_run);
+    if (!popped.dead()) out.push_back(std::move(popped));
   }
 }
 
 void TimerHeap::compact() {
-  heap_.erase(std::remove_if(heap_.begin(), heap_.end(), [](const Entry& e) { return e.dead(); }),
-              heap_.end());
+  const auto dead = [](const Entry& e) { return e.dead(); };
+  heap_.erase(std::remove_if(heap_.begin(), heap_.end(), dead), heap_.end());
   std::make_heap(heap_.begin(), heap_.end(), later);
-  compact_at_ = std::max<std::size_t>(64, 2 * heap_.size());
+  // remove_if keeps the order of what stays: the run stays sorted.
+  run_.erase(
+      std::remove_if(run_.begin() + static_cast<std::ptrdiff_t>(run_head_), run_.end(), dead),
+      run_.end());
+  run_.erase(run_.begin(), run_.begin() + static_cast<std::ptrdiff_t>(run_head_));
+  run_head_ = 0;
+  compact_at_ = std::max<std::size_t>(64, 2 * armed());
 }
 
 }  // namespace picos::internal

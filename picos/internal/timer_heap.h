@@ -2,12 +2,21 @@
 //
 // picos/internal/timer_heap.h — the timers behind cancel_after, for schedulers.
 //
-// A binary min-heap of entries, each of which cancels one computation at its deadline. An
-// entry is a value (deadline, arming order, the computation, the reason): arming a timer
-// allocates nothing beyond the heap's vector and attaches nothing to the computation. A
-// computation that completes before its deadline leaves its entry in the heap, recognised as
-// dead by the computation's status (one load) and dropped lazily: at the top of the heap, and
-// by a compaction each time the heap has doubled since the last one, so memory stays
+// Entries, each of which cancels one computation at its deadline, in two stores: a sorted
+// run (a FIFO) and a binary min-heap. An entry is a value (deadline, arming order, the
+// computation, the reason): arming a timer allocates nothing beyond the stores' vectors and
+// attaches nothing to the computation.
+//
+// The run takes every entry due no earlier than its last one, in O(1), and gives them back
+// from its front in O(1): timers armed with one delay (a sleep in a loop, one timeout per
+// request) arrive in deadline order and never enter the heap. An entry due earlier than the
+// run's last goes to the heap (O(log n)). The earliest entry is the earlier of the two
+// fronts. Armed with mixed delays, the run keeps the longer ones and the heap the rest; at
+// worst (one long timer armed first) everything goes to the heap, as before the run existed.
+//
+// A computation that completes before its deadline leaves its entry behind, recognised as
+// dead by the computation's status (one load) and dropped lazily: at the fronts, and by a
+// compaction each time the stores have doubled since the last one, so memory stays
 // proportional to the peak of live timers and each entry is scanned O(1) times amortized.
 // Not thread-safe: its owner serialises access; entries popped as due are fired outside it.
 //
@@ -101,8 +110,11 @@ class TimerHeap {
   // after `deadline`?), where a timer armed with a later one would be told so anyway.
   // Deferred entries are not judged: armed at a later look, with a delay of kDeferFrom or
   // more, they come after any timer added now with a shorter delay.
+  // (With the run, "the top" is each of the two fronts: false when either is live and due
+  // no later.)
   bool may_precede(Clock::time_point deadline) const noexcept {
-    return heap_.empty() || deadline < heap_.front().deadline || heap_.front().dead();
+    return front_may_follow(heap_.empty() ? nullptr : &heap_.front(), deadline) &&
+           front_may_follow(run_head_ == run_.size() ? nullptr : &run_[run_head_], deadline);
   }
 
   // Arms the deferred entries at `now`, then moves the live entries due at `now` into `out`
@@ -111,7 +123,7 @@ class TimerHeap {
   void pop_due(Clock::time_point now, std::vector<Entry>& out);
 
   // Live plus not yet reclaimed dead entries, deferred ones included.
-  std::size_t size() const noexcept { return heap_.size() + deferred_.size(); }
+  std::size_t size() const noexcept { return armed() + deferred_.size(); }
   bool empty() { return !next_deadline().has_value(); }
 
  private:
@@ -125,13 +137,25 @@ class TimerHeap {
     std::exception_ptr reason;
   };
 
+  static bool front_may_follow(const Entry* front, Clock::time_point deadline) noexcept {
+    return front == nullptr || deadline < front->deadline || front->dead();
+  }
+  std::size_t armed() const noexcept { return heap_.size() + (run_.size() - run_head_); }
+
   void push(Clock::time_point deadline, const PackedComputation& c, std::exception_ptr&& reason);
-  Entry pop_top();
+  // The earliest entry (the earlier front), or nullptr if there is none; `in_run` tells which.
+  Entry* top(bool& in_run) noexcept;
+  Entry pop_top(bool in_run);
+  Entry pop_heap_top();
+  Entry pop_run_front();
   void sift_up(std::size_t i) noexcept;  // entry i, due before its parent, moves up
   void compact();
   void compact_deferred();
 
   std::vector<Entry> heap_;
+  // The run: entries from run_head_ on, in deadline order (those before it were popped).
+  std::vector<Entry> run_;
+  std::size_t run_head_ = 0;
   std::vector<Deferred> deferred_;
   std::uint64_t seq_ = 0;
   std::size_t compact_at_ = 64;

@@ -7,9 +7,11 @@
 
 #include "picos/internal/timer_heap.h"
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -109,6 +111,70 @@ TEST(TimerHeapTest, DeadEntriesAreReclaimedWhileLiveOnesStay) {
   std::vector<TimerHeap::Entry> due;
   h.pop_due(far + seconds(2), due);
   EXPECT_EQ(due.size(), live.size());  // the completed ones do not come out
+}
+
+// The run and the heap together fire in deadline order, ties in arming order, whatever the
+// arming pattern: increasing deadlines (all in the run), random ones (both), a long timer
+// first (all in the heap after it), and interleaved delays; with a third of the computations
+// completed first, and pops interleaved with arming.
+TEST(TimerHeapTest, RunAndHeapFireInDeadlineOrder) {
+  const Clock::time_point t0{};
+  for (int pattern = 0; pattern < 4; ++pattern) {
+    SCOPED_TRACE(pattern);
+    std::mt19937 rng(pattern);
+    TimerHeap h;
+    struct Armed {
+      Clock::time_point deadline;
+      int order;
+      Computation<void> c;
+    };
+    std::vector<Armed> armed;
+    std::vector<PackedComputation> fired;
+    Clock::time_point now = t0;
+    for (int i = 0; i < 3000; ++i) {
+      Clock::duration d;
+      switch (pattern) {
+        case 0:
+          d = std::chrono::milliseconds(10);
+          break;
+        case 1:
+          d = std::chrono::microseconds(rng() % 100000);
+          break;
+        case 2:
+          d = i == 0 ? std::chrono::hours(1) : std::chrono::milliseconds(rng() % 50);
+          break;
+        default:
+          d = std::chrono::milliseconds(i % 2 == 0 ? 5 : 50);
+          break;
+      }
+      Computation<void> c;
+      const Clock::time_point deadline = now + d;
+      ASSERT_TRUE(h.add(c, deadline, reason()));
+      if (rng() % 3 == 0) {
+        c.finish();
+      } else {
+        armed.push_back({deadline, i, c});
+      }
+      now += std::chrono::microseconds(100);
+      if (i % 500 == 499) {  // the owner looks at the clock now and then
+        std::vector<TimerHeap::Entry> due;
+        h.pop_due(now, due);
+        for (auto& e : due) fired.push_back(e.computation);
+      }
+    }
+    std::vector<TimerHeap::Entry> due;
+    h.pop_due(Clock::time_point::max(), due);
+    for (auto& e : due) fired.push_back(e.computation);
+    EXPECT_EQ(h.size(), 0u);
+    std::stable_sort(armed.begin(), armed.end(),
+                     [](const Armed& a, const Armed& b) { return a.deadline < b.deadline; });
+    // Popping at `now` interleaved: an entry fires in a later batch than any due before it,
+    // so the whole sequence is the sorted one.
+    ASSERT_EQ(fired.size(), armed.size());
+    for (std::size_t i = 0; i < fired.size(); ++i) {
+      ASSERT_EQ(fired[i], armed[i].c) << "at " << i;
+    }
+  }
 }
 
 // A deferred timer's deadline counts from the owner's next look (pop_due's `now`), in arming
