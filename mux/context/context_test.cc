@@ -473,6 +473,46 @@ TEST(ContextTest, ThreadExitHandsItsPoolToTheDepot) {
   EXPECT_EQ(stack_stats().unmaps_total - before.unmaps_total, 2u);
 }
 
+// A thread past its cache limit hands its overflow to the depot in batches (so the next gives
+// find room in its pool), and a thread that misses takes a batch back: kDepotBatch stacks per
+// lock, none unmapped, none mapped anew.
+TEST(ContextTest, TheDepotMovesStacksInBatches) {
+  StackPool::trim();
+  const StackStats before = stack_stats();
+  // `n` contexts alive at once (each suspended, holding its stack), then finished.
+  const auto hold_and_finish = [](std::size_t n) {
+    std::vector<std::unique_ptr<Context>> contexts;
+    Context* self = nullptr;
+    for (std::size_t i = 0; i < n; ++i) {
+      contexts.push_back(std::make_unique<Context>(
+          [](void* arg) noexcept { (*static_cast<Context**>(arg))->suspend(); }, &self));
+      self = contexts.back().get();
+      ASSERT_FALSE(self->resume());
+    }
+    for (auto& c : contexts) ASSERT_TRUE(c->resume());
+  };
+  constexpr std::size_t kStacks = StackPool::kMaxCachedStacks + StackPool::kDepotBatch + 8;
+  std::thread a([&] {
+    hold_and_finish(kStacks);
+    // Each overflow (two of them) took kDepotBatch - 1 cached stacks with it to the depot.
+    EXPECT_EQ(StackPool::this_thread_stats().cached_stacks, kStacks - 2 * StackPool::kDepotBatch);
+  });
+  a.join();  // its pool goes to the depot too: all kStacks are there now
+  EXPECT_EQ(stack_stats().unmaps_total, before.unmaps_total);
+  std::thread b([&] {
+    hold_and_finish(2);  // one by one from the depot (this pool is armed by the first give)
+    EXPECT_EQ(StackPool::this_thread_stats().cached_stacks, 2u);
+    hold_and_finish(3);  // the third take misses here and brings a batch
+    const StackPoolStats stats = StackPool::this_thread_stats();
+    EXPECT_EQ(stats.mapped, 0u);
+    EXPECT_EQ(stats.cached_stacks, StackPool::kDepotBatch + 2);
+  });
+  b.join();
+  EXPECT_EQ(stack_stats().maps_total - before.maps_total, kStacks);
+  EXPECT_EQ(stack_stats().unmaps_total, before.unmaps_total);
+  StackPool::trim();
+}
+
 int throw_and_catch(int depth) {
   if (depth == 0) throw std::runtime_error("deep");
   return throw_and_catch(depth - 1) + 1;

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -280,21 +281,61 @@ Depot& depot() noexcept {
 
 }  // namespace
 
+namespace {
+
+// The calling thread's bucket for stacks of `size`: the one holding that size (even if
+// empty), else an empty one (its size then set to `size`); nullptr if kMaxSizes other sizes
+// are cached. Two buckets never hold the same size.
+Bucket* bucket_for(PoolData& p, std::size_t size) noexcept {
+  Bucket* target = nullptr;
+  for (Bucket& b : p.buckets) {
+    if (b.size == size) return &b;
+    if (b.count == 0 && target == nullptr) target = &b;
+  }
+  if (target != nullptr) target->size = size;
+  return target;
+}
+
+}  // namespace
+
 Stack* StackPool::depot_take(std::size_t size) noexcept {
+  PoolData& p = t_pool;
+  // How many more this thread may cache (none if no bucket is free for the size).
+  Bucket* b = p.state == kPoolArmed ? bucket_for(p, size) : nullptr;
+  std::size_t room = 0;
+  if (b != nullptr && p.stats.cached_stacks < kMaxCachedStacks &&
+      p.stats.cached_bytes < kMaxCachedBytes) {
+    room = std::min({kDepotBatch - 1, kMaxCachedStacks - p.stats.cached_stacks,
+                     (kMaxCachedBytes - p.stats.cached_bytes) / size});
+  }
   Depot& d = depot();
   picos::internal::MutexLock lock(d.mu);
+  Stack* first = nullptr;
   Stack** link = &d.head;
-  for (int looked = 0; *link != nullptr && looked < 8; ++looked, link = &(*link)->next_) {
-    if ((*link)->size_ == size) {
-      Stack* s = *link;
-      *link = s->next_;
-      s->next_ = nullptr;
-      --d.count;
-      d.bytes -= s->size_;
-      return s;
+  // Bounded, so that a depot of mixed sizes is not walked whole under its lock.
+  for (std::size_t looked = 0; *link != nullptr && looked < 8 + 2 * kDepotBatch; ++looked) {
+    Stack* s = *link;
+    if (s->size_ != size) {
+      link = &s->next_;
+      continue;
     }
+    *link = s->next_;
+    --d.count;
+    d.bytes -= size;
+    if (first == nullptr) {
+      s->next_ = nullptr;
+      first = s;
+    } else {  // into our pool
+      s->next_ = b->head;
+      b->head = s;
+      ++b->count;
+      ++p.stats.cached_stacks;
+      p.stats.cached_bytes += size;
+      --room;
+    }
+    if (room == 0) break;
   }
-  return nullptr;
+  return first;
 }
 
 bool StackPool::depot_give(Stack* stack) noexcept {
@@ -307,6 +348,36 @@ bool StackPool::depot_give(Stack* stack) noexcept {
   d.head = stack;
   ++d.count;
   d.bytes += stack->size_;
+  return true;
+}
+
+bool StackPool::depot_give_batch(Stack* stack) noexcept {
+  PoolData& p = t_pool;
+  const std::size_t size = stack->size_;
+  Bucket* b = nullptr;
+  for (Bucket& bucket : p.buckets) {
+    if (bucket.size == size && bucket.count != 0) b = &bucket;
+  }
+  Depot& d = depot();
+  picos::internal::MutexLock lock(d.mu);
+  if (d.count >= kMaxDepotStacks || d.bytes + size > kMaxDepotBytes) return false;
+  std::size_t room =
+      std::min({kDepotBatch, kMaxDepotStacks - d.count, (kMaxDepotBytes - d.bytes) / size});
+  for (Stack* s = stack; s != nullptr && room != 0; --room) {
+    Stack* next = nullptr;
+    if (b != nullptr && b->count != 0 && room > 1) {  // the next one from our bucket
+      next = b->head;
+      b->head = next->next_;
+      --b->count;
+      --p.stats.cached_stacks;
+      p.stats.cached_bytes -= size;
+    }
+    s->next_ = d.head;
+    d.head = s;
+    ++d.count;
+    d.bytes += size;
+    s = next;
+  }
   return true;
 }
 
@@ -346,25 +417,15 @@ void StackPool::give(Stack* stack) noexcept {
   }
   if (p.stats.cached_stacks >= kMaxCachedStacks ||
       p.stats.cached_bytes + stack->size_ > kMaxCachedBytes) {
-    if (!depot_give(stack)) Stack::unmap(stack);
+    if (!depot_give_batch(stack)) Stack::unmap(stack);
     return;
   }
-  Bucket* target = nullptr;
-  // The bucket of this size, even if empty (the usual case: the stack taken from it last comes
-  // back, and the first bucket matches), else the first empty one. Two buckets never hold the
-  // same size: a size goes to a new bucket only when no bucket has it.
-  for (Bucket& b : p.buckets) {
-    if (b.size == stack->size_) {
-      target = &b;
-      break;
-    }
-    if (b.count == 0 && target == nullptr) target = &b;
-  }
+  // Usually the first bucket: the stack taken from it last comes back.
+  Bucket* target = bucket_for(p, stack->size_);
   if (target == nullptr) {  // kMaxSizes other sizes cached already
     Stack::unmap(stack);
     return;
   }
-  if (target->count == 0) target->size = stack->size_;
   stack->next_ = target->head;
   target->head = stack;
   ++target->count;

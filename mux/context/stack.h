@@ -33,10 +33,11 @@
 // (256 MiB of address space; only touched pages, typically 8-16 KiB a stack, are resident). Beyond
 // that, stacks go to a process-wide depot (a mutex-guarded list, up to kMaxDepotStacks /
 // kMaxDepotBytes) that threads look in before mapping a new stack, so stacks released on one worker
-// are reused by another; the rest are unmapped. When a thread exits, its cached stacks go to
-// the depot too (the rest unmapped): multififo's workers are threads of one run, and the next
-// run's take what they leave instead of mapping and faulting in new ones. `StackPool::trim()`
-// unmaps the depot's stacks (a process going idle for long).
+// are reused by another; the rest are unmapped. Stacks move to and from the depot in batches of
+// up to kDepotBatch, so a thread past its limit takes the depot's lock once per batch. When a
+// thread exits, its cached stacks go to the depot too (the rest unmapped): multififo's workers are
+// threads of one run, and the next run's take what they leave instead of mapping and faulting in
+// new ones. `StackPool::trim()` unmaps the depot's stacks (a process going idle for long).
 //
 // Sanitizers: under -fsanitize=thread every stack owns a TSan fiber handle, created once with
 // __tsan_create_fiber (~0.4 ms) when the stack is mapped and reused with the stack. Under
@@ -183,6 +184,10 @@ class StackPool {
   static constexpr std::size_t kMaxDepotStacks = 131072;
   static constexpr std::size_t kMaxDepotBytes = std::size_t{8} << 30;
   static constexpr std::size_t kMaxSizes = 8;
+  // Stacks move between a thread's pool and the depot up to this many at a time: a thread
+  // past its limit (more than kMaxCachedStacks fibers alive at once, as 100,000 sleeping
+  // fibers) takes the depot's lock once per batch, not once per stack.
+  static constexpr std::size_t kDepotBatch = 64;
 
   // Returns a stack whose `size()` is exactly `size` (a page multiple): a cached one if the
   // calling thread has one (a few loads and stores), else `Stack::map(size)`.
@@ -204,8 +209,14 @@ class StackPool {
 
  private:
   friend struct PoolReaper;
+  // A stack of `size` from the depot, and up to kDepotBatch - 1 more into the calling
+  // thread's pool as room allows; nullptr if the depot has none.
   static Stack* depot_take(std::size_t size) noexcept;
+  // `stack` to the depot; false if it is full.
   static bool depot_give(Stack* stack) noexcept;
+  // `stack` to the depot, with up to kDepotBatch - 1 stacks of its size from the calling
+  // thread's pool, so that its next gives find room there; false if the depot is full.
+  static bool depot_give_batch(Stack* stack) noexcept;
   // At thread exit: the calling thread's cached stacks go to the depot, or are unmapped.
   static void retire() noexcept;
   // Takes every stack out of the calling thread's pool and passes it to `release`.
