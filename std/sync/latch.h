@@ -10,6 +10,8 @@
 //  - `wait` suspends the fiber until the count is zero; it is a cancelation point (throws the
 //    fiber's reason). `try_wait` never suspends.
 //  - Models the shape of std::latch (count_down, try_wait, wait, arrive_and_wait).
+//  - May be destroyed as soon as it is open and nobody waits on it, even while the last
+//    count_down is still returning.
 
 #ifndef PICOS_STD_SYNC_LATCH_H_
 #define PICOS_STD_SYNC_LATCH_H_
@@ -42,7 +44,12 @@ class Latch {
         throw std::logic_error("picos::sync::Latch::count_down: count would go below zero");
     } while (!count_.compare_exchange_weak(c, c - k, std::memory_order_acq_rel,
                                            std::memory_order_relaxed));
-    if (c - k == 0 && k > 0) done_.finish();
+    if (c - k == 0 && k > 0) {
+      // Through a reference of our own: a fiber that sees the latch open (try_wait) may
+      // destroy it, with done_, while finish still unlocks the computation.
+      Computation<void> done = done_;
+      done.finish();
+    }
   }
 
   bool try_wait() const noexcept { return !done_.is_running(); }
