@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <csignal>
 #include <cstdint>
@@ -491,13 +492,17 @@ TEST(ContextTest, TheDepotMovesStacksInBatches) {
     }
     for (auto& c : contexts) ASSERT_TRUE(c->resume());
   };
-  constexpr std::size_t kStacks = StackPool::kMaxCachedStacks + StackPool::kDepotBatch + 8;
+  // What a thread caches at most: a count, or fewer stacks of this size by bytes (the
+  // sanitizers' stacks are 256 KiB).
+  const std::size_t size = Context([](void*) noexcept {}, nullptr).stack_size();
+  const std::size_t cap = std::min(StackPool::kMaxCachedStacks, StackPool::kMaxCachedBytes / size);
+  const std::size_t stacks = cap + StackPool::kDepotBatch + 8;
   std::thread a([&] {
-    hold_and_finish(kStacks);
+    hold_and_finish(stacks);
     // Each overflow (two of them) took kDepotBatch - 1 cached stacks with it to the depot.
-    EXPECT_EQ(StackPool::this_thread_stats().cached_stacks, kStacks - 2 * StackPool::kDepotBatch);
+    EXPECT_EQ(StackPool::this_thread_stats().cached_stacks, stacks - 2 * StackPool::kDepotBatch);
   });
-  a.join();  // its pool goes to the depot too: all kStacks are there now
+  a.join();  // its pool goes to the depot too: all the stacks are there now
   EXPECT_EQ(stack_stats().unmaps_total, before.unmaps_total);
   std::thread b([&] {
     hold_and_finish(2);  // one by one from the depot (this pool is armed by the first give)
@@ -508,7 +513,7 @@ TEST(ContextTest, TheDepotMovesStacksInBatches) {
     EXPECT_EQ(stats.cached_stacks, StackPool::kDepotBatch + 2);
   });
   b.join();
-  EXPECT_EQ(stack_stats().maps_total - before.maps_total, kStacks);
+  EXPECT_EQ(stack_stats().maps_total - before.maps_total, stacks);
   EXPECT_EQ(stack_stats().unmaps_total, before.unmaps_total);
   StackPool::trim();
 }
