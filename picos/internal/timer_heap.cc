@@ -28,7 +28,7 @@ void TimerHeap::push(Clock::time_point deadline, const PackedComputation& c,
                      std::exception_ptr&& reason) {
   // Arming order is increasing, so an entry due no earlier than the run's last is not
   // `later` than any of the run: it keeps the run sorted.
-  if (run_head_ == run_.size() || deadline >= run_.back().deadline) {
+  if (run_.empty() || deadline >= run_.back().deadline) {
     run_.push_back(Entry{deadline, seq_++, c, std::move(reason)});
   } else {
     heap_.push_back(Entry{deadline, seq_++, c, std::move(reason)});
@@ -79,7 +79,7 @@ void TimerHeap::compact_deferred() {
 
 TimerHeap::Entry* TimerHeap::top(bool& in_run) noexcept {
   Entry* h = heap_.empty() ? nullptr : &heap_.front();
-  Entry* r = run_head_ == run_.size() ? nullptr : &run_[run_head_];
+  Entry* r = run_.empty() ? nullptr : &run_.front();
   in_run = r != nullptr && (h == nullptr || later(*h, *r));
   return in_run ? r : h;
 }
@@ -96,15 +96,8 @@ TimerHeap::Entry TimerHeap::pop_heap_top() {
 }
 
 TimerHeap::Entry TimerHeap::pop_run_front() {
-  Entry e = std::move(run_[run_head_++]);
-  if (run_head_ == run_.size()) {
-    run_.clear();  // keeps the capacity
-    run_head_ = 0;
-  } else if (run_head_ >= 64 && run_head_ * 2 >= run_.size()) {
-    // Half of it popped: move the rest down, O(1) per entry amortized.
-    run_.erase(run_.begin(), run_.begin() + static_cast<std::ptrdiff_t>(run_head_));
-    run_head_ = 0;
-  }
+  Entry e = std::move(run_.front());
+  run_.pop_front();
   return e;
 }
 
@@ -132,11 +125,7 @@ void TimerHeap::compact() {
   heap_.erase(std::remove_if(heap_.begin(), heap_.end(), dead), heap_.end());
   std::make_heap(heap_.begin(), heap_.end(), later);
   // remove_if keeps the order of what stays: the run stays sorted.
-  run_.erase(
-      std::remove_if(run_.begin() + static_cast<std::ptrdiff_t>(run_head_), run_.end(), dead),
-      run_.end());
-  run_.erase(run_.begin(), run_.begin() + static_cast<std::ptrdiff_t>(run_head_));
-  run_head_ = 0;
+  run_.erase(std::remove_if(run_.begin(), run_.end(), dead), run_.end());
   compact_at_ = std::max<std::size_t>(64, 2 * armed());
 }
 
