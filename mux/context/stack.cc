@@ -354,10 +354,7 @@ bool StackPool::depot_give(Stack* stack) noexcept {
 bool StackPool::depot_give_batch(Stack* stack) noexcept {
   PoolData& p = t_pool;
   const std::size_t size = stack->size_;
-  Bucket* b = nullptr;
-  for (Bucket& bucket : p.buckets) {
-    if (bucket.size == size && bucket.count != 0) b = &bucket;
-  }
+  Bucket* const b = bucket_for(p, size);  // (empty, or nullptr: only `stack` goes)
   Depot& d = depot();
   picos::internal::MutexLock lock(d.mu);
   if (d.count >= kMaxDepotStacks || d.bytes + size > kMaxDepotBytes) return false;

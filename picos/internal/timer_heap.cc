@@ -85,19 +85,14 @@ TimerHeap::Entry* TimerHeap::top(bool& in_run) noexcept {
 }
 
 TimerHeap::Entry TimerHeap::pop_top(bool in_run) {
-  return in_run ? pop_run_front() : pop_heap_top();
-}
-
-TimerHeap::Entry TimerHeap::pop_heap_top() {
+  if (in_run) {
+    Entry e = std::move(run_.front());
+    run_.pop_front();
+    return e;
+  }
   std::pop_heap(heap_.begin(), heap_.end(), later);
   Entry e = std::move(heap_.back());
   heap_.pop_back();
-  return e;
-}
-
-TimerHeap::Entry TimerHeap::pop_run_front() {
-  Entry e = std::move(run_.front());
-  run_.pop_front();
   return e;
 }
 

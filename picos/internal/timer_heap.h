@@ -4,8 +4,8 @@
 //
 // Entries, each of which cancels one computation at its deadline, in two stores: a sorted
 // run (a FIFO) and a binary min-heap. An entry is a value (deadline, arming order, the
-// computation, the reason): arming a timer allocates nothing beyond the stores' vectors and
-// attaches nothing to the computation.
+// computation, the reason): arming a timer allocates nothing beyond the stores' own memory
+// and attaches nothing to the computation.
 //
 // The run takes every entry due no earlier than its last one, in O(1), and gives them back
 // from its front in O(1): timers armed with one delay (a sleep in a loop, one timeout per
@@ -110,9 +110,8 @@ class TimerHeap {
   // owner that then asks something precise (multififo: does a sleeping worker plan to wake
   // after `deadline`?), where a timer armed with a later one would be told so anyway.
   // Deferred entries are not judged: armed at a later look, with a delay of kDeferFrom or
-  // more, they come after any timer added now with a shorter delay.
-  // (With the run, "the top" is each of the two fronts: false when either is live and due
-  // no later.)
+  // more, they come after any timer added now with a shorter delay. "The top" is each of the
+  // two fronts (run and heap): false when either is live and due no later.
   bool may_precede(Clock::time_point deadline) const noexcept {
     return front_may_follow(heap_.empty() ? nullptr : &heap_.front(), deadline) &&
            front_may_follow(run_.empty() ? nullptr : &run_.front(), deadline);
@@ -147,8 +146,6 @@ class TimerHeap {
   // The earliest entry (the earlier front), or nullptr if there is none; `in_run` tells which.
   Entry* top(bool& in_run) noexcept;
   Entry pop_top(bool in_run);
-  Entry pop_heap_top();
-  Entry pop_run_front();
   void sift_up(std::size_t i) noexcept;  // entry i, due before its parent, moves up
   void compact();
   void compact_deferred();

@@ -104,8 +104,7 @@ void Rwlock::release() {
   if (s & kPoisoned) return;
   if (!(s & kWriter)) throw std::logic_error("picos::sync::Rwlock::release: not write locked");
   writers_.release();  // we hold it: a no-op only if poisoned, which only the holder does
-  for (;;) {
-    if (state_.compare_exchange(s, s & ~(kWriter | kWaiters))) break;
+  while (!state_.compare_exchange(s, s & ~(kWriter | kWaiters))) {
   }
   if (s & kWaiters) (void)state_.broadcast();  // readers, and the writer let through the gate
 }
