@@ -164,10 +164,12 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
 }
 
 void Scheduler::yield() {
-  current_->fiber->check();
-  ready_.push_back(current_);
+  // One cancelation check, when the fiber runs again (as OCaml Picos' schedulers continue a
+  // yielder): a fiber canceled before the call lets the others run first, then throws.
+  Record* self = current_;
+  ready_.push_back(self);
   transfer();
-  current_->fiber->check();
+  self->fiber->check();
 }
 
 void Scheduler::spawn(FiberRef fiber, FiberMain main) {

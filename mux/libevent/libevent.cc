@@ -120,7 +120,7 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
 }
 
 void Scheduler::yield() {
-  current_->fiber->check();
+  // One cancelation check, when the fiber runs again (see fifo's yield).
   switch_out(Pending::kYield);
   current_->fiber->check();
 }

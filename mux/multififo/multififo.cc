@@ -440,7 +440,7 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
 void Scheduler::yield() {
   Worker* w = this_worker();
   Record* self = w->current;
-  self->fiber->check();
+  // One cancelation check, when the fiber runs again (see fifo's yield).
   w->pending = Pending::kYield;
   switch_out(w);
   self->fiber->check();
