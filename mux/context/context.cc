@@ -35,26 +35,6 @@ namespace picos::mux::context {
 
 namespace bc = boost::context::detail;
 
-struct Context::Resumer {
-  bc::fcontext_t ctx = nullptr;  // where a suspending or finishing context jumps back to
-  Context* returned = nullptr;   // set by the context that jumps back
-  // The thread state of the thread running this run() call: every context running under it
-  // runs on that thread, so switch_to updates it without looking the thread up again.
-  internal::ThreadState* ts = nullptr;
-#ifdef PICOS_CONTEXT_TSAN
-  void* tsan_fiber = nullptr;  // TSan fiber of the resuming thread or context
-#endif
-#ifdef PICOS_CONTEXT_ASAN
-  const void* stack_bottom = nullptr;  // the resumer's stack, learned by the first context
-  std::size_t stack_size = 0;
-#endif
-
-  // The fcontext entry point: runs on the new stack at the first resume(). It is not
-  // instrumented by TSan: it never returns, so a __tsan_func_entry here would stay on the
-  // pooled TSan fiber's shadow stack forever and pile up as the stack is reused.
-  PICOS_CONTEXT_NO_TSAN static void enter(bc::transfer_t t) noexcept;
-};
-
 // The transfer data of every jump into a context (jumps back to a Resumer carry nothing).
 // Lives on the jumper's stack; read by the target before anything else runs.
 struct Context::Hop {
@@ -74,20 +54,9 @@ const Context::Hop* Context::untag(void* data) noexcept {
   return reinterpret_cast<const Hop*>(static_cast<char*>(data) - 1);
 }
 
-// Records where the jumper's state was saved: in the context that switched (switch_to; `data`
-// is that context, or a Hop naming it for a first run) or in the Resumer (a jump from run(),
-// always a Hop). Under ASan it also ends the switch (`fake_stack`: the slot given to its
-// start, null on a first entry), and a jump from run() tells the target the resumer's stack
-// bounds, for jumping back.
-void Context::arrive(void* fctx, void* data, [[maybe_unused]] void* fake_stack) noexcept {
-  const auto bits = reinterpret_cast<std::uintptr_t>(data);
-  if ((bits & 1) == 0) [[likely]] {
-    static_cast<Context*>(data)->fctx_ = fctx;
-#ifdef PICOS_CONTEXT_ASAN
-    __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
-#endif
-    return;
-  }
+// arrive()'s other case (context.h): `data` is a tagged Hop. Under ASan a jump from run() also
+// tells the target the resumer's stack bounds, for jumping back.
+void Context::arrive_from_hop(void* fctx, void* data, [[maybe_unused]] void* fake_stack) noexcept {
   const Hop* hop = untag(data);
   if (hop->from != nullptr) {
     hop->from->fctx_ = fctx;
@@ -204,36 +173,6 @@ void Context::suspend() noexcept {
   bc::transfer_t t = bc::jump_fcontext(r->ctx, nullptr);
   // Resumed, possibly by another thread: only what it was handed is trusted from here on.
   arrive(t.fctx, t.data, fake_stack);
-}
-
-// Inlined into switch_to's usual case (one call less per switch between started contexts).
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Context::jump_to(Context& next, Resumer* r,
-                                                          void* data) noexcept {
-  r->ts->current = &next;
-  r->ts->stack = next.stack_;
-  resumer_ = nullptr;
-  next.resumer_ = r;
-#ifdef PICOS_CONTEXT_TSAN
-  __tsan_switch_to_fiber(next.stack_->tsan_fiber(), 0);
-#endif
-  [[maybe_unused]] void* fake_stack = nullptr;
-#ifdef PICOS_CONTEXT_ASAN
-  __sanitizer_start_switch_fiber(&fake_stack, next.stack_->limit(), next.stack_->usable_size());
-#endif
-  bc::transfer_t t = bc::jump_fcontext(next.fctx_, data);
-  arrive(t.fctx, t.data, fake_stack);
-}
-
-void Context::switch_to(Context& next) noexcept {
-  // The usual case, with its checks in one test: this context runs, `next` is suspended
-  // (started, not finished, not running; so not this one either).
-  Resumer* const r = resumer_;
-  if (r == nullptr || next.resumer_ != nullptr || next.phase_ != kStarted) [[unlikely]] {
-    switch_to_slow(next);
-    return;
-  }
-  stack_->check_canary();
-  jump_to(next, r, this);
 }
 
 void Context::switch_to_slow(Context& next) noexcept {

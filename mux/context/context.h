@@ -37,7 +37,13 @@
 #ifndef PICOS_MUX_CONTEXT_CONTEXT_H_
 #define PICOS_MUX_CONTEXT_CONTEXT_H_
 
+#include <boost/context/detail/fcontext.hpp>
 #include <cstddef>
+#include <cstdint>
+
+#include "mux/context/internal/sanitizers.h"
+#include "mux/context/internal/thread_state.h"
+#include "mux/context/stack.h"
 
 namespace picos::mux::context {
 
@@ -57,8 +63,6 @@ inline constexpr std::size_t kDefaultStackSize = 64 * 1024;
 #endif
 // Smallest accepted stack size; smaller requests are rounded up to it.
 inline constexpr std::size_t kMinStackSize = 16 * 1024;
-
-class Stack;  // defined in stack.h
 
 // A stackful coroutine. Not copyable or movable (its address is part of its identity while
 // it runs).
@@ -116,7 +120,8 @@ class Context {
   // running, finished, or this context). Returns when this context is resumed again, by a
   // run()/resume() or by another context's switch_to, possibly on another thread. Whoever
   // resumes this context may only do so after this call has switched away: schedulers that
-  // let other threads resume it must publish it only from the next context's side.
+  // let other threads resume it must publish it only from the next context's side. The usual
+  // case (both started) is inline, below: no call of its own around the jump.
   void switch_to(Context& next) noexcept;
 
   // The argument given to the constructor (schedulers keep their per-fiber record there).
@@ -145,14 +150,17 @@ class Context {
   // What a jump from run(), or into a context's first run, carries (context.cc).
   struct Hop;
   // The bookkeeping of a context that has just been jumped into: `data` is the context that
-  // jumped (a switch_to between started contexts), or a Hop tagged with its low bit.
+  // jumped (a switch_to between started contexts), or a Hop tagged with its low bit. Inline
+  // (below) for the usual case, arrive_from_hop for a Hop.
   static void arrive(void* fctx, void* data, void* fake_stack) noexcept;
+  static void arrive_from_hop(void* fctx, void* data, void* fake_stack) noexcept;
   // The Hop behind a tagged `data`.
   static const Hop* untag(void* data) noexcept;
   // switch_to's checks and the first run of `next`: everything but the usual case.
   void switch_to_slow(Context& next) noexcept;
   // The jump itself: publishes `next` as running under `r`, jumps with `data`, and does the
-  // arrival's bookkeeping when this context is resumed.
+  // arrival's bookkeeping when this context is resumed. Inline (below): the usual switch_to
+  // is inlined into the scheduler that calls it, with no call of its own around the jump.
   void jump_to(Context& next, Resumer* r, void* data) noexcept;
 
   // Takes a stack from the calling thread's pool and prepares the first switch.
@@ -169,6 +177,73 @@ class Context {
   enum Phase : unsigned char { kNew, kStarted, kFinished };
   Phase phase_ = kNew;
 };
+
+// ---- inline: switch_to's usual case (the rest is in context.cc) ---------------------------
+
+// The run() call running a context; lives on the resumer's stack.
+struct Context::Resumer {
+  // Where a suspending or finishing context jumps back to.
+  boost::context::detail::fcontext_t ctx = nullptr;
+  Context* returned = nullptr;  // set by the context that jumps back
+  // The thread state of the thread running this run() call: every context running under it
+  // runs on that thread, so switch_to updates it without looking the thread up again.
+  internal::ThreadState* ts = nullptr;
+#ifdef PICOS_CONTEXT_TSAN
+  void* tsan_fiber = nullptr;  // TSan fiber of the resuming thread or context
+#endif
+#ifdef PICOS_CONTEXT_ASAN
+  const void* stack_bottom = nullptr;  // the resumer's stack, learned by the first context
+  std::size_t stack_size = 0;
+#endif
+
+  // The fcontext entry point: runs on the new stack at the first resume(). It is not
+  // instrumented by TSan: it never returns, so a __tsan_func_entry here would stay on the
+  // pooled TSan fiber's shadow stack forever and pile up as the stack is reused.
+  PICOS_CONTEXT_NO_TSAN static void enter(boost::context::detail::transfer_t t) noexcept;
+};
+
+// Records where the jumper's state was saved: in the context that switched (switch_to; `data`
+// is that context, or a Hop naming it for a first run) or in the Resumer (a jump from run(),
+// always a Hop). Under ASan it also ends the switch (`fake_stack`: the slot given to its
+// start, null on a first entry).
+inline void Context::arrive(void* fctx, void* data, [[maybe_unused]] void* fake_stack) noexcept {
+  if ((reinterpret_cast<std::uintptr_t>(data) & 1) != 0) [[unlikely]] {
+    arrive_from_hop(fctx, data, fake_stack);
+    return;
+  }
+  static_cast<Context*>(data)->fctx_ = fctx;
+#ifdef PICOS_CONTEXT_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#endif
+}
+
+inline void Context::jump_to(Context& next, Resumer* r, void* data) noexcept {
+  r->ts->current = &next;
+  r->ts->stack = next.stack_;
+  resumer_ = nullptr;
+  next.resumer_ = r;
+#ifdef PICOS_CONTEXT_TSAN
+  __tsan_switch_to_fiber(next.stack_->tsan_fiber(), 0);
+#endif
+  [[maybe_unused]] void* fake_stack = nullptr;
+#ifdef PICOS_CONTEXT_ASAN
+  __sanitizer_start_switch_fiber(&fake_stack, next.stack_->limit(), next.stack_->usable_size());
+#endif
+  boost::context::detail::transfer_t t = boost::context::detail::jump_fcontext(next.fctx_, data);
+  arrive(t.fctx, t.data, fake_stack);
+}
+
+inline void Context::switch_to(Context& next) noexcept {
+  // The usual case, with its checks in one test: this context runs, `next` is suspended
+  // (started, not finished, not running; so not this one either).
+  Resumer* const r = resumer_;
+  if (r == nullptr || next.resumer_ != nullptr || next.phase_ != kStarted) [[unlikely]] {
+    switch_to_slow(next);
+    return;
+  }
+  stack_->check_canary();
+  jump_to(next, r, this);
+}
 
 }  // namespace picos::mux::context
 
