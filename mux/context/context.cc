@@ -157,22 +157,8 @@ bool Context::resume() noexcept {
   return o.finished;
 }
 
-void Context::suspend() noexcept {
-  Resumer* r = resumer_;
-  if (r == nullptr) internal::fatal("Context::suspend() called on a context that is not running");
-  stack_->check_canary();
-  resumer_ = nullptr;
-  r->returned = this;
-#ifdef PICOS_CONTEXT_TSAN
-  __tsan_switch_to_fiber(r->tsan_fiber, 0);
-#endif
-  [[maybe_unused]] void* fake_stack = nullptr;
-#ifdef PICOS_CONTEXT_ASAN
-  __sanitizer_start_switch_fiber(&fake_stack, r->stack_bottom, r->stack_size);
-#endif
-  bc::transfer_t t = bc::jump_fcontext(r->ctx, nullptr);
-  // Resumed, possibly by another thread: only what it was handed is trusted from here on.
-  arrive(t.fctx, t.data, fake_stack);
+void Context::suspend_not_running() noexcept {
+  internal::fatal("Context::suspend() called on a context that is not running");
 }
 
 void Context::switch_to_slow(Context& next) noexcept {

@@ -156,6 +156,8 @@ class Context {
   static void arrive_from_hop(void* fctx, void* data, void* fake_stack) noexcept;
   // The Hop behind a tagged `data`.
   static const Hop* untag(void* data) noexcept;
+  // suspend() on a context that is not running: aborts with a message.
+  [[noreturn, gnu::cold]] static void suspend_not_running() noexcept;
   // switch_to's checks and the first run of `next`: everything but the usual case.
   void switch_to_slow(Context& next) noexcept;
   // The jump itself: publishes `next` as running under `r`, jumps with `data`, and does the
@@ -230,6 +232,28 @@ inline void Context::jump_to(Context& next, Resumer* r, void* data) noexcept {
   __sanitizer_start_switch_fiber(&fake_stack, next.stack_->limit(), next.stack_->usable_size());
 #endif
   boost::context::detail::transfer_t t = boost::context::detail::jump_fcontext(next.fctx_, data);
+  arrive(t.fctx, t.data, fake_stack);
+}
+
+// Inline like switch_to: a fiber that suspends to its scheduler's loop and is resumed from
+// there returns from its wait with one mispredicted return fewer.
+inline void Context::suspend() noexcept {
+  Resumer* r = resumer_;
+  if (r == nullptr) [[unlikely]] {
+    suspend_not_running();
+  }
+  stack_->check_canary();
+  resumer_ = nullptr;
+  r->returned = this;
+#ifdef PICOS_CONTEXT_TSAN
+  __tsan_switch_to_fiber(r->tsan_fiber, 0);
+#endif
+  [[maybe_unused]] void* fake_stack = nullptr;
+#ifdef PICOS_CONTEXT_ASAN
+  __sanitizer_start_switch_fiber(&fake_stack, r->stack_bottom, r->stack_size);
+#endif
+  boost::context::detail::transfer_t t = boost::context::detail::jump_fcontext(r->ctx, nullptr);
+  // Resumed, possibly by another thread: only what it was handed is trusted from here on.
   arrive(t.fctx, t.data, fake_stack);
 }
 
