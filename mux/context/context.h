@@ -183,7 +183,7 @@ class Context {
   Phase phase_ = kNew;
 };
 
-// ---- inline: switch_to's usual case (the rest is in context.cc) ---------------------------
+// ---- inline: switch_to's usual case and suspend (the rest is in context.cc) --------------
 
 // The run() call running a context; lives on the resumer's stack.
 struct Context::Resumer {
@@ -215,10 +215,10 @@ struct Context::Resumer {
 // the entries of the context that jumped, which is right whenever the two waited through the
 // same code (a yield: 18-22 ns -> 8-11 ns, docs/context.md). The 128 bytes below the stack
 // pointer are stepped over first (the red zone, which the compiler may use and the push would
-// overwrite). Other architectures call jump_fcontext.
+// overwrite). Other architectures (and x32) call jump_fcontext.
 inline boost::context::detail::transfer_t Context::jump(boost::context::detail::fcontext_t to,
                                                         void* data) noexcept {
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__ILP32__)
   void* fctx;
   void* back;
   asm volatile(
