@@ -51,10 +51,10 @@ bool Trigger::is_initial() const {
 
 namespace {
 // await() when the trigger is being awaited (misuse) or traces are on: out of line, so that the
-// usual path is a load, a test and the handler's call (gcc 12 does not make it a tail call, even
-// with no __builtin_return_address here: the std::exception_ptr comes back in memory). With traces
-// on, the trace is taken here, on the awaiting fiber's stack (the scheduler may suspend it from
-// another), from `from` (await's caller) outwards; it describes this await until the await
+// usual path is a load, a test and the handler's call (not a tail call: gcc 12 makes none when
+// the std::exception_ptr comes back in memory, with or without await's __builtin_return_address).
+// With traces on, the trace is taken here, on the awaiting fiber's stack (the scheduler may suspend
+// it from another), from `from` (await's caller) outwards; it describes this await until the await
 // returns.
 [[gnu::noinline, gnu::cold]] std::exception_ptr await_slow(const Trigger& t, std::uint8_t state,
                                                            const void* from) {
