@@ -810,6 +810,73 @@ TEST(SchedulerTest, CancelationReachesABlockedFiberFromAnotherThread) {
   });
 }
 
+// The handshake between a fiber starting a cancelable wait and a canceler on another thread
+// (picos/fiber.cc, Fiber::cancel_waiter): whichever goes second must see the other, also when
+// they meet inside try_suspend. Each round a fresh fiber spins a random while and waits on a
+// trigger nobody signals (its second wait: the first attached its canceler); another thread
+// cancels it after a random while of its own, so that over the rounds the cancelation lands
+// before, during and after the wait starts. A lost cancelation leaves the fiber waiting:
+// reported after 10 s, not a hang. (It fails when the fiber's side skips its status check;
+// the store-load reordering the fences exist for is a window of a few cycles that it does not
+// hit reliably: that part rests on picos/internal/asymmetric_fence.h's argument.)
+TEST(SchedulerTest, CancelationRacingTheStartOfAWaitIsNeverLost) {
+  testing::run([] {
+    constexpr int kRounds = 3000;
+    std::atomic<Computation<void>*> target{nullptr};
+    std::atomic<bool> stop{false};
+    std::atomic<int> spin{0};
+    auto pause = [](int n) {
+      std::atomic<int> i{0};
+      while (i.load(std::memory_order_relaxed) < n) i.fetch_add(1, std::memory_order_relaxed);
+    };
+    std::thread canceler([&] {
+      while (!stop.load()) {
+        Computation<void>* c = target.load();
+        if (c == nullptr) continue;
+        pause(spin.load());
+        c->cancel(std::make_exception_ptr(Exit()));
+        target.store(nullptr);
+      }
+    });
+    std::mt19937 rng(12345);
+    int lost_round = -1;
+    for (int round = 0; round < kRounds && lost_round < 0; ++round) {
+      Computation<void> victim;
+      const int spin_waiter = static_cast<int>(rng() % 400);
+      spin.store(static_cast<int>(rng() % 400));
+      Trigger warm_up;
+      Trigger never;  // signaled only to free the fiber of a lost round
+      std::atomic<bool> warming{false};
+      Computation<void> done = spawn_on(victim, [&pause, &warming, spin_waiter, warm_up, never] {
+        // A first wait attaches the fiber's canceler: the second takes the usual path.
+        warming.store(true);
+        if (std::exception_ptr r = warm_up.await()) std::rethrow_exception(r);
+        pause(spin_waiter);
+        if (std::exception_ptr r = never.await()) std::rethrow_exception(r);
+      });
+      while (!warming.load()) Fiber::yield();
+      warm_up.signal();
+      target.store(&victim);
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (done.is_running() || target.load() != nullptr) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          lost_round = round;
+          never.signal();
+          done.await();
+          break;
+        }
+        Fiber::yield();
+      }
+      if (lost_round < 0) {
+        EXPECT_THROW(victim.await(), Exit);
+      }
+    }
+    stop.store(true);
+    canceler.join();
+    EXPECT_EQ(lost_round, -1) << "the cancelation of round " << lost_round << " was lost";
+  });
+}
+
 TEST(SchedulerTest, ForbiddenFiberIsNotWokenByCancelation) {
   testing::run([] {
     Computation<void> c;

@@ -10,6 +10,7 @@
 
 #include "picos/debug.h"
 #include "picos/handler.h"
+#include "picos/internal/asymmetric_fence.h"
 #include "picos/internal/debug_registry.h"
 #include "picos/internal/dispatch.h"
 #include "picos/internal/spin_lock.h"
@@ -53,22 +54,44 @@ void take_back(WaitSlot& w, void* v) noexcept {
 
 void release_slot(void* slot, void*) noexcept { static_cast<WaitSlot*>(slot)->release(); }
 
+// The fiber's store in the handshake with its canceler (Fiber::cancel_waiter): the trigger
+// `v` into the slot, ordered before the status load that follows. With light fences the
+// store needs no locked instruction (a plain store on x86); the canceler then makes up for it
+// with a heavy fence where it finds the slot empty.
+inline void publish_wait(WaitSlot& w, void* v) noexcept {
+  if (w.light) [[likely]] {
+    w.trigger.store(v, std::memory_order_release);
+    light_fence();
+  } else {
+    w.trigger.store(v, std::memory_order_seq_cst);
+  }
+}
+
 }  // namespace
 
 }  // namespace internal
 
 // The action of a fiber's canceler, run when its computation completes (or when the fiber
 // drops it). If the computation was canceled while the fiber waits cancelably, signals the
-// trigger of that wait. Handshake with try_suspend (a Dekker pattern, every access
-// sequentially consistent): the fiber stores the trigger in the slot and then loads the
-// status; the canceler stored the status (ComputationState::complete_locked) and then loads
-// the slot here; so at least one of them sees the other and the wait ends. (No fence: gcc
-// rejects atomic_thread_fence under -fsanitize=thread.)
+// trigger of that wait. Handshake with try_suspend (a Dekker pattern): the fiber stores the
+// trigger in the slot and then loads the status; the canceler stored the status
+// (ComputationState::complete_locked, sequentially consistent) and then loads the slot here;
+// so at least one of them sees the other and the wait ends. The fiber's store is sequentially
+// consistent, or (the slot's `light`, where membarrier works) a plain store before a light
+// fence: then a canceler that finds the slot empty executes the heavy fence and looks again,
+// which is when the pair orders as two full fences. A slot found holding a trigger needs no
+// fence: the fiber's store is seen. So only the cancelation of a fiber that is not waiting
+// pays the heavy fence (~1-2 µs), not the waits. (No atomic_thread_fence: gcc rejects it
+// under -fsanitize=thread.)
 void Fiber::cancel_waiter(const Trigger&, void* slot, void* computation) noexcept {
   auto* c = static_cast<internal::ComputationState*>(computation);
   if (c->status() != internal::ComputationState::kCanceled) return;
   auto* w = static_cast<internal::WaitSlot*>(slot);
   void* v = w->trigger.load(std::memory_order_seq_cst);
+  if (v == nullptr && w->light) {
+    internal::heavy_fence();
+    v = w->trigger.load(std::memory_order_seq_cst);
+  }
   while (v != nullptr && v != internal::WaitSlot::busy()) {
     if (w->trigger.compare_exchange_weak(v, internal::WaitSlot::busy(), std::memory_order_acquire,
                                          std::memory_order_acquire)) {
@@ -88,6 +111,7 @@ internal::WaitSlot* Fiber::attach_canceler() {
   internal::ComputationState* c = computation_.s_.get();
   if (c->status() != internal::ComputationState::kRunning) return nullptr;
   auto w = internal::Ref<internal::WaitSlot>::adopt(new internal::WaitSlot);
+  w->light = internal::asymmetric_fences();
   Trigger t = Trigger::from_action(w.get(), c, &Fiber::cancel_waiter, &internal::release_slot);
   w->acquire();                           // the canceler's, released by release_slot
   if (!c->try_attach(t)) return nullptr;  // completed meanwhile: t is dropped, unsignaled
@@ -256,7 +280,7 @@ bool Fiber::try_suspend_general(const Trigger& trigger, void* x, void* y, Trigge
     return trigger.on_signal(x, y, action);  // returned: nothing can cancel this wait
   }
   void* const v = trigger.s_.get();
-  w->trigger.store(v, std::memory_order_seq_cst);
+  internal::publish_wait(*w, v);
   if (computation_.s_->status_seq_cst() == internal::ComputationState::kCanceled) {
     return canceled_before_wait(*w, trigger);
   }
@@ -301,7 +325,7 @@ bool Fiber::try_suspend(const Trigger& trigger, void* x, void* y, Trigger::Actio
       ts->state_.load(std::memory_order_relaxed) == internal::TriggerState::kInitial) [[likely]] {
     // The usual case, inline: a cancelable wait with the canceler in place (see
     // try_suspend_general for the same steps in every case).
-    w->trigger.store(ts, std::memory_order_seq_cst);
+    internal::publish_wait(*w, ts);
     if (computation_.s_->status_seq_cst() == internal::ComputationState::kCanceled) {
       suspended = canceled_before_wait(*w, trigger);
     } else {

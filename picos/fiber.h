@@ -63,6 +63,10 @@ void end_await_trace(Fiber& fiber) noexcept;
 struct WaitSlot : RefCounted<WaitSlot>, ThreadCached<WaitSlot> {
   static void* busy() noexcept { return &busy_tag; }
   std::atomic<void*> trigger{nullptr};
+  // Whether the fiber's side of the handshake stores the trigger with a light fence
+  // (picos/internal/asymmetric_fence.h) and the canceler pays a heavy one where it finds the
+  // slot empty; else both sides are sequentially consistent. Set before the slot is shared.
+  bool light = false;
   static inline char busy_tag = 0;  // its address is the busy mark
 };
 }  // namespace internal
