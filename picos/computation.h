@@ -117,6 +117,16 @@ class ComputationState : public RefCounted<ComputationState>,
   SpinLock lock_;
   std::exception_ptr reason_;  // written under lock_ before status_ becomes kCanceled
 
+  // Whether some thread has executed a heavy fence (picos/internal/asymmetric_fence.h) since
+  // this computation was canceled: the cancelers of its fibers (picos/fiber.cc) then need not
+  // execute another. Set (release) after the fence returns; false until then.
+  bool fenced_since_canceled() const noexcept {
+    return fenced_since_canceled_.load(std::memory_order_acquire);
+  }
+  void set_fenced_since_canceled() noexcept {
+    fenced_since_canceled_.store(true, std::memory_order_release);
+  }
+
  private:
   // Completes, releases lock_, then signals the bag.
   void finish_locked_and_signal(std::uint8_t status) noexcept ABSL_UNLOCK_FUNCTION(lock_);
@@ -126,6 +136,7 @@ class ComputationState : public RefCounted<ComputationState>,
 
   std::atomic<std::uint8_t> status_{kRunning};
   const Mode mode_;
+  std::atomic<bool> fenced_since_canceled_{false};
   std::uint32_t detached_ ABSL_GUARDED_BY(lock_) = 0;  // detaches since the last compaction
   Bag triggers_ ABSL_GUARDED_BY(lock_);                // attach order
 };

@@ -81,15 +81,21 @@ inline void publish_wait(WaitSlot& w, void* v) noexcept {
 // fence: then a canceler that finds the slot empty executes the heavy fence and looks again,
 // which is when the pair orders as two full fences. A slot found holding a trigger needs no
 // fence: the fiber's store is seen. So only the cancelation of a fiber that is not waiting
-// pays the heavy fence (~1-2 µs), not the waits. (No atomic_thread_fence: gcc rejects it
-// under -fsanitize=thread.)
+// pays the heavy fence (1.3 µs on the 2-core VM with the other threads idle, ~20 µs with them
+// running: docs/design.md), not the waits, and at most once per canceled computation.
+// (No atomic_thread_fence: gcc rejects it under -fsanitize=thread.)
 void Fiber::cancel_waiter(const Trigger&, void* slot, void* computation) noexcept {
   auto* c = static_cast<internal::ComputationState*>(computation);
   if (c->status() != internal::ComputationState::kCanceled) return;
   auto* w = static_cast<internal::WaitSlot*>(slot);
   void* v = w->trigger.load(std::memory_order_seq_cst);
   if (v == nullptr && w->light) {
-    internal::heavy_fence();
+    // One fence after the cancelation serves every canceler of the computation: canceling a
+    // group of running fibers that share it costs one membarrier, not one each.
+    if (!c->fenced_since_canceled()) {
+      internal::heavy_fence();
+      c->set_fenced_since_canceled();
+    }
     v = w->trigger.load(std::memory_order_seq_cst);
   }
   while (v != nullptr && v != internal::WaitSlot::busy()) {
