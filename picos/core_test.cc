@@ -819,7 +819,7 @@ TEST(SchedulerTest, CancelationReachesABlockedFiberFromAnotherThread) {
 // reported after 10 s, not a hang. (It fails when the fiber's side skips its status check;
 // the store-load reordering the fences exist for is a window of a few cycles that it does not
 // hit reliably: that part rests on picos/internal/asymmetric_fence.h's argument.)
-TEST(SchedulerTest, CancelationRacingTheStartOfAWaitIsNeverLost) {
+void cancelation_races_the_start_of_a_wait() {
   testing::run([] {
     constexpr int kRounds = 3000;
     std::atomic<Computation<void>*> target{nullptr};
@@ -875,6 +875,17 @@ TEST(SchedulerTest, CancelationRacingTheStartOfAWaitIsNeverLost) {
     canceler.join();
     EXPECT_EQ(lost_round, -1) << "the cancelation of round " << lost_round << " was lost";
   });
+}
+
+TEST(SchedulerTest, CancelationRacingTheStartOfAWaitIsNeverLost) {
+  cancelation_races_the_start_of_a_wait();
+}
+
+// The same with both sides sequentially consistent (where membarrier is refused).
+TEST(SchedulerTest, CancelationRacingTheStartOfAWaitIsNeverLostWithoutLightFences) {
+  internal::set_light_wait_slots_for_testing(false);
+  cancelation_races_the_start_of_a_wait();
+  internal::set_light_wait_slots_for_testing(true);
 }
 
 TEST(SchedulerTest, ForbiddenFiberIsNotWokenByCancelation) {
