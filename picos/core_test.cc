@@ -16,6 +16,7 @@
 
 #include "gtest/gtest.h"
 #include "mux/testing/testing.h"
+#include "picos/internal/asymmetric_fence.h"
 #include "picos/picos.h"
 
 namespace picos {
@@ -883,9 +884,9 @@ TEST(SchedulerTest, CancelationRacingTheStartOfAWaitIsNeverLost) {
 
 // The same with both sides sequentially consistent (where membarrier is refused).
 TEST(SchedulerTest, CancelationRacingTheStartOfAWaitIsNeverLostWithoutLightFences) {
-  internal::set_light_wait_slots_for_testing(false);
+  internal::set_asymmetric_fences_for_testing(false);
   cancelation_races_the_start_of_a_wait();
-  internal::set_light_wait_slots_for_testing(true);
+  internal::set_asymmetric_fences_for_testing(true);
 }
 
 TEST(SchedulerTest, ForbiddenFiberIsNotWokenByCancelation) {

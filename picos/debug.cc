@@ -81,12 +81,9 @@ struct ThreadShard {
 
 thread_local constinit FiberShard* t_shard = nullptr;  // trivial: no TLS wrapper call
 
-// Whether shards taken from now on let their owner edit without the lock (tests turn it off).
-std::atomic<bool> asymmetric_wanted{true};
-
 // Readies `s` for the calling thread, which owns it once this returns.
 void take(FiberShard& s) noexcept {
-  const bool asymmetric = asymmetric_wanted.load(std::memory_order_relaxed) && asymmetric_fences();
+  const bool asymmetric = asymmetric_fences();  // (tests may turn it off)
   // Under the lock: an outsider inside now (unlisting what an earlier owner listed) read the
   // old mode; the next one reads the new mode, as the new owner does.
   SpinLockGuard guard(s.lock);
@@ -224,10 +221,6 @@ ABSL_ATTRIBUTE_NOINLINE void FiberShard::remove_outside(FiberListing* l) noexcep
   FiberShard& s = *l->shard;
   Outsider guard(s);  // listed by another thread, or by this one before it took a new shard
   s.unlink(l);
-}
-
-void FiberShard::set_asymmetric_for_testing(bool on) noexcept {
-  asymmetric_wanted.store(on, std::memory_order_relaxed);
 }
 
 FiberShard* FiberShard::first() noexcept { return all_shards.load(std::memory_order_acquire); }

@@ -54,8 +54,6 @@ void take_back(WaitSlot& w, void* v) noexcept {
 
 void release_slot(void* slot, void*) noexcept { static_cast<WaitSlot*>(slot)->release(); }
 
-std::atomic<bool> light_wait_slots{true};
-
 // The fiber's store in the handshake with its canceler (Fiber::cancel_waiter): the trigger
 // `v` into the slot, ordered before the status load that follows. With light fences the
 // store needs no locked instruction (a plain store on x86); the canceler then makes up for it
@@ -70,10 +68,6 @@ inline void publish_wait(WaitSlot& w, void* v) noexcept {
 }
 
 }  // namespace
-
-void set_light_wait_slots_for_testing(bool on) noexcept {
-  light_wait_slots.store(on, std::memory_order_relaxed);
-}
 
 }  // namespace internal
 
@@ -123,8 +117,7 @@ internal::WaitSlot* Fiber::attach_canceler() {
   internal::ComputationState* c = computation_.s_.get();
   if (c->status() != internal::ComputationState::kRunning) return nullptr;
   auto w = internal::Ref<internal::WaitSlot>::adopt(new internal::WaitSlot);
-  w->light =
-      internal::light_wait_slots.load(std::memory_order_relaxed) && internal::asymmetric_fences();
+  w->light = internal::asymmetric_fences();
   Trigger t = Trigger::from_action(w.get(), c, &Fiber::cancel_waiter, &internal::release_slot);
   w->acquire();                           // the canceler's, released by release_slot
   if (!c->try_attach(t)) return nullptr;  // completed meanwhile: t is dropped, unsignaled

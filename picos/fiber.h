@@ -69,10 +69,6 @@ struct WaitSlot : RefCounted<WaitSlot>, ThreadCached<WaitSlot> {
   bool light = false;
   static inline char busy_tag = 0;  // its address is the busy mark
 };
-// For tests: whether slots created from now on may use light fences (default true; they do
-// only where asymmetric_fences() is true). False makes both sides sequentially consistent,
-// as where membarrier is refused.
-void set_light_wait_slots_for_testing(bool on) noexcept;
 }  // namespace internal
 using FiberRef = internal::Ref<Fiber>;
 

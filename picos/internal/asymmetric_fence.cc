@@ -2,6 +2,7 @@
 
 #include "picos/internal/asymmetric_fence.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -31,11 +32,17 @@ bool register_expedited() noexcept {
 bool register_expedited() noexcept { return false; }
 #endif
 
+std::atomic<bool> g_asymmetric_wanted{true};
+
 }  // namespace
 
 bool asymmetric_fences() noexcept {
-  static const bool available = register_expedited();
-  return available;
+  static const bool available = register_expedited();  // registers even when tests turned it off
+  return available && g_asymmetric_wanted.load(std::memory_order_relaxed);
+}
+
+void set_asymmetric_fences_for_testing(bool on) noexcept {
+  g_asymmetric_wanted.store(on, std::memory_order_relaxed);
 }
 
 void heavy_fence() noexcept {

@@ -27,21 +27,30 @@
 
 namespace picos::internal {
 
-// Whether heavy_fence() works in this process: the first call asks the kernel and registers
-// the process for expedited barriers (a registration fork(2) keeps and exec(2) drops); later
-// calls return the cached answer. False on kernels before 4.14, under a seccomp filter that
-// refuses membarrier, or on other systems. Thread-safe.
+// Whether a fast side set up now may use light_fence(): whether heavy_fence() works in this
+// process, unless a test turned light fences off. The first call asks the kernel and
+// registers the process for expedited barriers (a registration fork(2) keeps and exec(2)
+// drops); later calls return the cached answer. False on kernels before 4.14, under a seccomp
+// filter that refuses membarrier, or on other systems. Thread-safe. Each user decides once per
+// object (a dump shard, a fiber's cancel slot) and keeps the decision, which both of its sides
+// then follow.
 bool asymmetric_fences() noexcept;
+
+// For tests: `false` makes asymmetric_fences() return false from now on, so that objects set up
+// afterwards take the sequentially consistent path of every handshake (as where membarrier is
+// refused); `true` (the default) restores the kernel's answer. Objects that chose light fences
+// before keep them: heavy_fence() still works for them.
+void set_asymmetric_fences_for_testing(bool on) noexcept;
 
 // The fast side's fence: orders nothing in hardware, keeps the compiler from moving memory
 // accesses across it.
 inline void light_fence() noexcept { std::atomic_signal_fence(std::memory_order_seq_cst); }
 
 // The slow side's fence: returns once every thread of the process has executed a full memory
-// fence since the call began (the caller included). Only after asymmetric_fences() returned
-// true. If the kernel refuses it although it accepted the registration (a seccomp filter
-// installed since), it registers again and retries; failing that it prints why and aborts,
-// as the fast sides it pairs with would otherwise race.
+// fence since the call began (the caller included). Only for an object set up after
+// asymmetric_fences() returned true. If the kernel refuses it although it accepted the registration
+// (a seccomp filter installed since), it registers again and retries; failing that it prints why
+// and aborts, as the fast sides it pairs with would otherwise race.
 void heavy_fence() noexcept;
 
 }  // namespace picos::internal

@@ -167,11 +167,6 @@ struct FiberShard {
   // out[i].live, and to out[i].runnable if it is not suspended. Takes the lock.
   void tally(const std::vector<const void*>& ids, std::vector<debug::SchedulerStats>& out);
 
-  // For tests: whether shards taken from now on (by threads that list their first fiber
-  // after this call) let their owner edit without the lock; they do by default where
-  // asymmetric_fences() is true.
-  static void set_asymmetric_for_testing(bool on) noexcept;
-
  private:
   class Outsider;  // holds `lock` with the owner kept out (see above)
   static void describe(const FiberListing& l, debug::FiberInfo& out);  // under the lock

@@ -43,11 +43,11 @@ std::size_t count_listed(const std::set<const Fiber*>& ours) {
 
 class ShardTest : public ::testing::TestWithParam<bool> {
  protected:
-  void SetUp() override { FiberShard::set_asymmetric_for_testing(GetParam()); }
-  void TearDown() override { FiberShard::set_asymmetric_for_testing(true); }
+  void SetUp() override { set_asymmetric_fences_for_testing(GetParam()); }
+  void TearDown() override { set_asymmetric_fences_for_testing(true); }
 };
 
-// Threads that list after set_asymmetric_for_testing take their shards in the mode asked for
+// Threads that list after set_asymmetric_fences_for_testing take their shards in the mode asked for
 // (where the kernel has the barrier), and only then.
 TEST_P(ShardTest, ATakenShardHasTheModeAskedFor) {
   bool mode = !GetParam();
