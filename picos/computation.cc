@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "picos/debug.h"
 #include "picos/fiber.h"
@@ -59,6 +60,35 @@ bool ComputationState::try_attach(const Trigger& t) {
   return true;
 }
 
+bool ComputationState::try_link_slot(WaitSlot* w) noexcept {
+  lock_.lock();
+  if (status_.load(std::memory_order_relaxed) != kRunning) {
+    lock_.unlock();
+    return false;
+  }
+  w->acquire();  // the list's
+  w->prev = last_slot_;
+  w->next = nullptr;
+  (last_slot_ ? last_slot_->next : first_slot_) = w;
+  last_slot_ = w;
+  lock_.unlock();
+  return true;
+}
+
+void ComputationState::unlink_slot(WaitSlot* w) noexcept {
+  lock_.lock();
+  if (status_.load(std::memory_order_relaxed) != kRunning) {
+    // Completion took the list with `w` in it: signal_all ends it and drops its reference.
+    // It no longer reads or writes the links under the lock, nor does anyone else.
+    lock_.unlock();
+    return;
+  }
+  (w->prev ? w->prev->next : first_slot_) = w->next;
+  (w->next ? w->next->prev : last_slot_) = w->prev;
+  lock_.unlock();
+  w->release();  // the list's
+}
+
 bool ComputationState::unsuspend() noexcept {
   lock_.lock();
   std::uint8_t st = status_.load(std::memory_order_relaxed);
@@ -102,32 +132,59 @@ void ComputationState::store_status_locked(std::uint8_t status) noexcept {
   }
 }
 
-ComputationState::Bag ComputationState::complete_locked(std::uint8_t status) noexcept {
+ComputationState::Completed ComputationState::complete_locked(std::uint8_t status) noexcept {
   store_status_locked(status);
   detached_ = 0;
-  Bag bag = std::move(triggers_);
+  Completed done{std::move(triggers_), std::exchange(first_slot_, nullptr),
+                 std::exchange(last_slot_, nullptr)};
   triggers_.clear();  // a moved-from InlinedVector keeps its (moved-from) inline elements
-  return bag;
+  return done;
 }
 
-void ComputationState::signal_all(Bag& bag) const noexcept {
+// A slot taken out by completion: its fiber's wait ends if the computation was canceled (a
+// return ends no wait), then the list's reference goes.
+inline void ComputationState::end_slot(WaitSlot* w, bool canceled) noexcept {
+  if (canceled) Fiber::cancel_waiter(*w, *this);
+  w->release();
+}
+
+void ComputationState::signal_all(Completed& done) noexcept {
+  const bool canceled = status() == kCanceled;  // final: completion stored it
   if (mode_ == Mode::kFifo) {
-    for (const Trigger& t : bag) t.signal();
+    for (WaitSlot* w = done.first_slot; w != nullptr;) {
+      WaitSlot* next = w->next;  // read first: end_slot may free w
+      end_slot(w, canceled);
+      w = next;
+    }
+    for (const Trigger& t : done.triggers) t.signal();
   } else {
-    for (auto it = bag.rbegin(); it != bag.rend(); ++it) it->signal();
+    for (auto it = done.triggers.rbegin(); it != done.triggers.rend(); ++it) it->signal();
+    for (WaitSlot* w = done.last_slot; w != nullptr;) {
+      WaitSlot* prev = w->prev;
+      end_slot(w, canceled);
+      w = prev;
+    }
   }
 }
 
 void ComputationState::finish_locked_and_signal(std::uint8_t status) noexcept {
-  if (triggers_.empty()) {  // e.g. a timeout's computation completed in time: nothing to move
+  if (triggers_.empty() && first_slot_ == nullptr) {
+    // e.g. a timeout's computation completed in time: nothing to move
     store_status_locked(status);
     detached_ = 0;
     lock_.unlock();
     return;
   }
-  Bag bag = complete_locked(status);
+  finish_locked_and_signal_all(status);
+}
+
+// Out of line: its frame (the moved-out bag, with the stack protector's canary check that an
+// array on the stack brings) is not paid by the common completion that has nothing to signal.
+ABSL_ATTRIBUTE_NOINLINE void ComputationState::finish_locked_and_signal_all(
+    std::uint8_t status) noexcept {
+  Completed done = complete_locked(status);
   lock_.unlock();
-  signal_all(bag);
+  signal_all(done);
 }
 
 bool ComputationState::try_cancel(std::exception_ptr reason) noexcept {
@@ -144,6 +201,14 @@ bool ComputationState::try_cancel(std::exception_ptr reason) noexcept {
 std::size_t ComputationState::bag_size_for_testing() {
   lock_.lock();
   std::size_t n = triggers_.size();
+  lock_.unlock();
+  return n;
+}
+
+std::size_t ComputationState::linked_slots_for_testing() {
+  lock_.lock();
+  std::size_t n = 0;
+  for (const WaitSlot* w = first_slot_; w != nullptr; w = w->next) ++n;
   lock_.unlock();
   return n;
 }

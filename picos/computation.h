@@ -33,6 +33,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/container/inlined_vector.h"
 #include "picos/internal/ref_count.h"
@@ -63,6 +64,8 @@ class Tx;
 
 namespace internal {
 
+struct WaitSlot;  // picos/fiber.h: a fiber's cancel slot, linked into its computation
+
 // Recycled per thread (ThreadCached): a Computation<void> (every fiber's, every timeout's)
 // allocates from the thread's free list; a ValueState, larger, from malloc.
 class ComputationState : public RefCounted<ComputationState>,
@@ -79,10 +82,18 @@ class ComputationState : public RefCounted<ComputationState>,
   virtual ~ComputationState() = default;
 #endif
 
-  // The attached triggers. Most computations have one or two (a fiber's canceler, a joiner,
-  // a timer's cleanup): those are kept in place, so attaching allocates nothing; the
-  // InlinedVector is no larger than a std::vector.
+  // The attached triggers. Most computations have one or two (a joiner, a timer's cleanup):
+  // those are kept in place, so attaching allocates nothing; the InlinedVector is no larger
+  // than a std::vector.
   using Bag = absl::InlinedVector<Trigger, 2>;
+  // What completion takes out of the computation under its lock, to signal outside it
+  // (signal_all): the attached triggers, and the cancel slots of the fibers that run as part
+  // of it (a list linked through the slots, first and last).
+  struct Completed {
+    Bag triggers;
+    WaitSlot* first_slot = nullptr;
+    WaitSlot* last_slot = nullptr;
+  };
 
   std::uint8_t status() const noexcept { return status_.load(std::memory_order_acquire); }
   // The status as a sequentially consistent load: Fiber::try_suspend's side of its handshake
@@ -90,6 +101,15 @@ class ComputationState : public RefCounted<ComputationState>,
   std::uint8_t status_seq_cst() const noexcept { return status_.load(std::memory_order_seq_cst); }
 
   bool try_attach(const Trigger& t);
+  // A fiber's cancel slot (Fiber::attach_canceler): linked at the end of the computation's
+  // list, with a reference the list holds, if the computation is running; returns whether
+  // it was. Allocates nothing: the links are in the slot. When the computation completes,
+  // signal_all ends each linked slot's wait if it was canceled (Fiber::cancel_waiter) and
+  // drops the list's reference.
+  bool try_link_slot(WaitSlot* w) noexcept;
+  // Unlinks `w` (Fiber::drop_canceler) and drops the list's reference, if the computation is
+  // still running; else completion has taken the list, and `w` with it, and does both.
+  void unlink_slot(WaitSlot* w) noexcept;
   // Detach bookkeeping for a trigger that is (now) signaled. Returns false iff canceled.
   bool unsuspend() noexcept;
   // Completes with the reason. Returns true iff this call completed the computation.
@@ -108,11 +128,15 @@ class ComputationState : public RefCounted<ComputationState>,
   }
 
   // For Tx: the caller holds lock_ and has checked kRunning.
-  Bag complete_locked(std::uint8_t status) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
-  void signal_all(Bag& bag) const noexcept;
+  Completed complete_locked(std::uint8_t status) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  // In the computation's mode: FIFO signals the slots in link order, then the triggers in
+  // attach order; LIFO the reverse of that.
+  void signal_all(Completed& done) noexcept;
 
-  // White-box view for tests: number of trigger slots currently held in the bag.
+  // White-box views for tests: the trigger slots currently held in the bag, and the fibers'
+  // cancel slots currently linked.
   std::size_t bag_size_for_testing();
+  std::size_t linked_slots_for_testing();
 
   SpinLock lock_;
   std::exception_ptr reason_;  // written under lock_ before status_ becomes kCanceled
@@ -130,15 +154,20 @@ class ComputationState : public RefCounted<ComputationState>,
  private:
   // Completes, releases lock_, then signals the bag.
   void finish_locked_and_signal(std::uint8_t status) noexcept ABSL_UNLOCK_FUNCTION(lock_);
+  // Its case with triggers or slots to signal.
+  void finish_locked_and_signal_all(std::uint8_t status) noexcept ABSL_UNLOCK_FUNCTION(lock_);
   // Stores the final status: sequentially consistent for kCanceled, release for kReturned.
   void store_status_locked(std::uint8_t status) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   void compact_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  void end_slot(WaitSlot* w, bool canceled) noexcept;
 
   std::atomic<std::uint8_t> status_{kRunning};
   const Mode mode_;
   std::atomic<bool> fenced_since_canceled_{false};
-  std::uint32_t detached_ ABSL_GUARDED_BY(lock_) = 0;  // detaches since the last compaction
-  Bag triggers_ ABSL_GUARDED_BY(lock_);                // attach order
+  std::uint32_t detached_ ABSL_GUARDED_BY(lock_) = 0;      // detaches since the last compaction
+  Bag triggers_ ABSL_GUARDED_BY(lock_);                    // attach order
+  WaitSlot* first_slot_ ABSL_GUARDED_BY(lock_) = nullptr;  // link order (WaitSlot::prev/next)
+  WaitSlot* last_slot_ ABSL_GUARDED_BY(lock_) = nullptr;
 };
 
 template <typename T>
@@ -238,6 +267,9 @@ class PackedComputation {
 
   // White-box: trigger slots currently held (live plus not yet reclaimed detached ones).
   std::size_t bag_size_for_testing() const { return s_->bag_size_for_testing(); }
+  // White-box: cancel slots of fibers that run as part of this computation and have waited
+  // cancelably, currently linked (one per such fiber; see Fiber's cancel slot).
+  std::size_t linked_slots_for_testing() const { return s_->linked_slots_for_testing(); }
 
  protected:
   explicit PackedComputation(internal::Ref<internal::ComputationState> s) noexcept

@@ -811,6 +811,97 @@ TEST(SchedulerTest, CancelationReachesABlockedFiberFromAnotherThread) {
   });
 }
 
+// Yields until `done()` or 10 s have passed (on the thread scheduler the fibers are threads:
+// what they do is seen a little later). Returns done().
+template <typename Done>
+bool yield_until(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!done() && std::chrono::steady_clock::now() < deadline) Fiber::yield();
+  return done();
+}
+
+// A fiber's first cancelable wait links its cancel slot into its computation's list (not its
+// bag); the fiber's end unlinks it, and a cancelation takes the whole list and ends every
+// wait in it (picos/fiber.h, WaitSlot).
+TEST(SchedulerTest, FibersSharingAComputationLinkTheirCancelSlots) {
+  testing::run([] {
+    const int n = testing::kSanitizer ? 20 : 100;
+    PackedComputation shared;
+    std::atomic<int> finished{0};
+    Computation<void> go;
+    Computation<void> all_done;
+    for (int i = 0; i < n; ++i) {
+      Fiber::spawn(Fiber::create(shared), [&finished, n, go, all_done] {
+        go.await();  // a cancelable wait on a trigger of its own, attached to `go`
+        if (++finished == n) all_done.finish();
+      });
+    }
+    EXPECT_TRUE(yield_until([&] { return shared.linked_slots_for_testing() == std::size_t(n); }))
+        << shared.linked_slots_for_testing() << " of " << n << " slots linked";
+    EXPECT_EQ(shared.bag_size_for_testing(), 0u);
+    go.finish();
+    all_done.await();
+    EXPECT_TRUE(yield_until([&] { return shared.linked_slots_for_testing() == 0; }))
+        << shared.linked_slots_for_testing() << " slots still linked";
+    EXPECT_TRUE(shared.is_running());
+
+    // The same with a cancelation: every wait ends with the reason, the list is taken.
+    PackedComputation victims;
+    std::atomic<int> canceled{0}, ended{0};
+    Computation<void> never;  // finished only to free the fibers of lost cancelations
+    Computation<void> all_ended;
+    for (int i = 0; i < n; ++i) {
+      Fiber::spawn(Fiber::create(victims), [&canceled, &ended, n, never, all_ended] {
+        try {
+          never.await();
+        } catch (const Exit&) {
+          ++canceled;
+        }
+        if (++ended == n) all_ended.finish();
+      });
+    }
+    EXPECT_TRUE(yield_until([&] { return victims.linked_slots_for_testing() == std::size_t(n); }));
+    EXPECT_TRUE(victims.try_cancel(std::make_exception_ptr(Exit())));
+    EXPECT_EQ(victims.linked_slots_for_testing(), 0u);
+    EXPECT_TRUE(yield_until([&] { return canceled.load() == n; }))
+        << canceled.load() << " of " << n << " waits ended by the cancelation";
+    never.finish();
+    all_ended.await();
+    EXPECT_EQ(canceled.load(), n);
+  });
+}
+
+// A fiber that leaves a computation (set_computation) unlinks its slot there: canceling the
+// computation it left does not end its later waits, and its next wait links a new slot into
+// the new computation.
+TEST(SchedulerTest, ALeftComputationCannotEndALaterWait) {
+  testing::run([] {
+    PackedComputation first, second;
+    Trigger warm_up, later;
+    std::atomic<int> step{0};
+    std::atomic<bool> later_canceled{true};
+    Computation<void> done;
+    Fiber::spawn(Fiber::create(first), [&, warm_up, later, done, second] {
+      if (std::exception_ptr r = warm_up.await()) std::rethrow_exception(r);  // links in first
+      Fiber::current().set_computation(second);
+      step = 1;
+      later_canceled = later.await() != nullptr;  // links in second
+      done.finish();
+    });
+    EXPECT_TRUE(yield_until([&] { return first.linked_slots_for_testing() == 1; }));
+    warm_up.signal();
+    EXPECT_TRUE(yield_until([&] { return second.linked_slots_for_testing() == 1; }));
+    EXPECT_EQ(step.load(), 1);
+    EXPECT_EQ(first.linked_slots_for_testing(), 0u);
+    first.cancel(std::make_exception_ptr(Exit()));
+    for (int i = 0; i < 10; ++i) Fiber::yield();
+    EXPECT_FALSE(later.is_signaled()) << "the computation the fiber left ended its wait";
+    later.signal();
+    done.await();
+    EXPECT_FALSE(later_canceled.load());
+  });
+}
+
 // The handshake between a fiber starting a cancelable wait and a canceler on another thread
 // (picos/fiber.cc, Fiber::cancel_waiter): whichever goes second must see the other, also when
 // they meet inside try_suspend. Each round a fresh fiber spins a random while and waits on a

@@ -52,8 +52,6 @@ void take_back(WaitSlot& w, void* v) noexcept {
   }
 }
 
-void release_slot(void* slot, void*) noexcept { static_cast<WaitSlot*>(slot)->release(); }
-
 // The fiber's store in the handshake with its canceler (Fiber::cancel_waiter): the trigger
 // `v` into the slot, ordered before the status load that follows. With light fences the
 // store needs no locked instruction (a plain store on x86); the canceler then makes up for it
@@ -71,11 +69,11 @@ inline void publish_wait(WaitSlot& w, void* v) noexcept {
 
 }  // namespace internal
 
-// The action of a fiber's canceler, run when its computation completes (or when the fiber
-// drops it). If the computation was canceled while the fiber waits cancelably, signals the
-// trigger of that wait. Handshake with try_suspend (a Dekker pattern): the fiber stores the
-// trigger in the slot and then loads the status; the canceler stored the status
-// (ComputationState::complete_locked, sequentially consistent) and then loads the slot here;
+// Run for each slot linked into a computation that completes canceled (signal_all): if the
+// fiber waits cancelably, signals the trigger of that wait. Handshake with try_suspend (a
+// Dekker pattern): the fiber stores the trigger in the slot and then loads the status; the
+// canceler stored the status (ComputationState::complete_locked, sequentially consistent)
+// and then loads the slot here;
 // so at least one of them sees the other and the wait ends. The fiber's store is sequentially
 // consistent, or (the slot's `light`, where membarrier works) a plain store before a light
 // fence: then a canceler that finds the slot empty executes the heavy fence and looks again,
@@ -84,17 +82,15 @@ inline void publish_wait(WaitSlot& w, void* v) noexcept {
 // pays the heavy fence (1.3 µs on the 2-core VM with the other threads idle, ~20 µs with them
 // running: docs/design.md), not the waits, and at most once per canceled computation.
 // (No atomic_thread_fence: gcc rejects it under -fsanitize=thread.)
-void Fiber::cancel_waiter(const Trigger&, void* slot, void* computation) noexcept {
-  auto* c = static_cast<internal::ComputationState*>(computation);
-  if (c->status() != internal::ComputationState::kCanceled) return;
-  auto* w = static_cast<internal::WaitSlot*>(slot);
+void Fiber::cancel_waiter(internal::WaitSlot& slot, internal::ComputationState& c) noexcept {
+  internal::WaitSlot* const w = &slot;
   void* v = w->trigger.load(std::memory_order_seq_cst);
   if (v == nullptr && w->light) {
     // One fence after the cancelation serves every canceler of the computation: canceling a
     // group of running fibers that share it costs one membarrier, not one each.
-    if (!c->fenced_since_canceled()) {
+    if (!c.fenced_since_canceled()) {
       internal::heavy_fence();
-      c->set_fenced_since_canceled();
+      c.set_fenced_since_canceled();
     }
     v = w->trigger.load(std::memory_order_seq_cst);
   }
@@ -118,22 +114,18 @@ internal::WaitSlot* Fiber::attach_canceler() {
   if (c->status() != internal::ComputationState::kRunning) return nullptr;
   auto w = internal::Ref<internal::WaitSlot>::adopt(new internal::WaitSlot);
   w->light = internal::asymmetric_fences();
-  Trigger t = Trigger::from_action(w.get(), c, &Fiber::cancel_waiter, &internal::release_slot);
-  w->acquire();                           // the canceler's, released by release_slot
-  if (!c->try_attach(t)) return nullptr;  // completed meanwhile: t is dropped, unsignaled
-  canceler_.emplace(std::move(t));
+  if (!c->try_link_slot(w.get())) return nullptr;  // completed meanwhile: w is dropped
   wait_ = std::move(w);
   return wait_.get();
 }
 
 void Fiber::drop_canceler() noexcept {
-  if (!canceler_) return;
-  // Signaling runs the action at most once: on this thread now (it finds the slot empty, as
-  // this fiber is not waiting), or it already ran because the computation completed. Either
-  // way it never runs again, so a new wait cannot be woken by this computation.
-  canceler_->signal();
-  (void)computation_.unsafe_unsuspend();  // lazy removal from the bag
-  canceler_.reset();
+  if (!wait_) return;
+  // Unlinked, the slot is out of the computation's reach; if the computation completed
+  // first, its completion may still be looking at the slot (finding it empty: this fiber is
+  // not waiting) and drops it after. Either way the slot is never used again, so a later wait
+  // cannot be ended by this computation.
+  computation_.s_->unlink_slot(wait_.get());
   wait_ = {};
 }
 

@@ -25,7 +25,6 @@
 #include <exception>
 #include <memory>
 #include <new>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -59,10 +58,15 @@ void capture_await_trace(Fiber& fiber, const void* from) noexcept;
 void end_await_trace(Fiber& fiber) noexcept;
 // A fiber's cancel slot: the state of the trigger it waits on while suspended cancelably (a
 // TriggerState*), null while it does not, or busy() while a canceler takes the trigger out.
-// Shared by the fiber and the canceler it attached to its computation (picos/fiber.cc).
+// Shared by the fiber and its computation, whose list of slots it is linked into from the
+// fiber's first cancelable wait (ComputationState::try_link_slot) until the fiber leaves the
+// computation or the computation completes (picos/fiber.cc). Each holds a reference.
 struct WaitSlot : RefCounted<WaitSlot>, ThreadCached<WaitSlot> {
   static void* busy() noexcept { return &busy_tag; }
   std::atomic<void*> trigger{nullptr};
+  // The computation's list, under its lock (ComputationState::first_slot_).
+  WaitSlot* prev = nullptr;
+  WaitSlot* next = nullptr;
   // Whether the fiber's side of the handshake stores the trigger with a light fence
   // (picos/internal/asymmetric_fence.h) and the canceler pays a heavy one where it finds the
   // slot empty; else both sides are sequentially consistent. Set before the slot is shared.
@@ -205,7 +209,8 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
 
  private:
   friend class internal::RefCounted<Fiber>;
-  friend struct internal::FiberShard;  // reads the debug fields for dumps
+  friend struct internal::FiberShard;       // reads the debug fields for dumps
+  friend class internal::ComputationState;  // cancel_waiter, when a computation completes
   Fiber(PackedComputation computation, bool forbid) noexcept;
 
   // With traces on: stores the stack from the frame that `from` returns to (a
@@ -229,23 +234,25 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
     ~Restore() { f->forbid_ = prev; }
   };
 
-  // The slot of the current canceler, attaching one to the computation first if there is
-  // none; nullptr if the computation has completed (no canceler is needed then).
-  internal::WaitSlot* cancel_slot() { return canceler_ ? wait_.get() : attach_canceler(); }
-  // cancel_slot's slow path, at the first cancelable wait on the current computation.
+  // The cancel slot, linked into the computation first if it is not yet; nullptr if the
+  // computation has completed (nothing can cancel a wait then).
+  internal::WaitSlot* cancel_slot() { return wait_ ? wait_.get() : attach_canceler(); }
+  // cancel_slot's slow path, at the first cancelable wait on the current computation: a new
+  // slot, linked into the computation's list.
   internal::WaitSlot* attach_canceler();
-  // Detaches the canceler, if any, from the computation (it never signals again).
+  // Unlinks the slot, if any, from the computation and lets it go: a later wait uses a new
+  // one, so this computation can never end it.
   void drop_canceler() noexcept;
-  // The canceler's action (x: the slot, y: the computation's state).
-  static void cancel_waiter(const Trigger& canceler, void* slot, void* computation) noexcept;
+  // Run by the completion of computation `c`, canceled, for each slot `w` linked into it:
+  // ends the wait published in `w`, if any.
+  static void cancel_waiter(internal::WaitSlot& w, internal::ComputationState& c) noexcept;
 
   bool forbid_;
   mutable internal::SpinLock name_lock_;  // (beside forbid_: no room taken)
   PackedComputation computation_;
   void* scheduler_data_ = nullptr;
-  // The canceler attached to computation_ (a Trigger::from_action; empty until the first
-  // cancelable wait) and the slot it reads: the trigger of the wait in progress, if any.
-  std::optional<Trigger> canceler_;
+  // The cancel slot linked into computation_ (null until the first cancelable wait on it):
+  // the trigger of the wait in progress, if any.
   internal::Ref<internal::WaitSlot> wait_;
   std::vector<FlsSlot> fls_;
 
@@ -253,7 +260,8 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
   // from the trigger: Trigger::set_wait_label) and unsuspend, and read by dumps on any
   // thread: relaxed atomics, each a snapshot. (Which scheduler runs the fiber, and the
   // registry's links, are in the scheduler's record: internal::FiberListing.) With these the
-  // fiber is 120 bytes, within malloc's fast bins.
+  // fiber is 104 bytes (120 until its canceler trigger gave way to the linked slot), within
+  // malloc's fast bins.
   const std::uint64_t id_;
   // The name and traces, allocated at the first set_name or trace (null: neither).
   std::unique_ptr<internal::FiberDebugExtra> extra_ ABSL_GUARDED_BY(name_lock_);

@@ -51,7 +51,7 @@ bool Tx::try_commit() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     ops_.clear();
     return false;
   }
-  absl::InlinedVector<ComputationState::Bag, 4> bags;
+  absl::InlinedVector<ComputationState::Completed, 4> bags;
   bags.reserve(ops_.size());
   for (Op& op : ops_) {
     if (op.reason) {
