@@ -905,7 +905,7 @@ TEST(SchedulerTest, ALeftComputationCannotEndALaterWait) {
 // The handshake between a fiber starting a cancelable wait and a canceler on another thread
 // (picos/fiber.cc, Fiber::cancel_waiter): whichever goes second must see the other, also when
 // they meet inside try_suspend. Each round a fresh fiber spins a random while and waits on a
-// trigger nobody signals (its second wait: the first attached its canceler); another thread
+// trigger nobody signals (its second wait: the first linked its cancel slot); another thread
 // cancels it after a random while of its own, so that over the rounds the cancelation lands
 // before, during and after the wait starts. A lost cancelation leaves the fiber waiting:
 // reported after 10 s, not a hang. (It fails when the fiber's side skips its status check;
@@ -940,7 +940,7 @@ void cancelation_races_the_start_of_a_wait() {
       Trigger never;  // signaled only to free the fiber of a lost round
       std::atomic<bool> warming{false};
       Computation<void> done = spawn_on(victim, [&pause, &warming, spin_waiter, warm_up, never] {
-        // A first wait attaches the fiber's canceler: the second takes the usual path.
+        // A first wait links the fiber's cancel slot: the second takes the usual path.
         warming.store(true);
         if (std::exception_ptr r = warm_up.await()) std::rethrow_exception(r);
         pause(spin_waiter);

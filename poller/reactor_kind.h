@@ -20,7 +20,7 @@ namespace picos {
 enum class ReactorKind : unsigned char {
   kDefault,  // PICOS_REACTOR, else epoll
   kEpoll,    // poller/epoll_poller.h: level-triggered one-shot epoll, re-armed per wait
-  kIoUring,  // poller/uring_poller.h: multishot poll in an io_uring, armed once per descriptor
+  kIoUring,  // poller/uring_poller.h: one-shot polls (and reads) in an io_uring, per wait
 };
 
 }  // namespace picos
