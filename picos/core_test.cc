@@ -825,13 +825,13 @@ bool yield_until(Done done) {
 // wait in it (picos/fiber.h, WaitSlot).
 TEST(SchedulerTest, FibersSharingAComputationLinkTheirCancelSlots) {
   testing::run([] {
-    const int n = testing::kSanitizer ? 20 : 100;
+    constexpr int n = testing::kSanitizer ? 20 : 100;
     PackedComputation shared;
     std::atomic<int> finished{0};
     Computation<void> go;
     Computation<void> all_done;
     for (int i = 0; i < n; ++i) {
-      Fiber::spawn(Fiber::create(shared), [&finished, n, go, all_done] {
+      Fiber::spawn(Fiber::create(shared), [&finished, go, all_done] {
         go.await();  // a cancelable wait on a trigger of its own, attached to `go`
         if (++finished == n) all_done.finish();
       });
@@ -851,7 +851,7 @@ TEST(SchedulerTest, FibersSharingAComputationLinkTheirCancelSlots) {
     Computation<void> never;  // finished only to free the fibers of lost cancelations
     Computation<void> all_ended;
     for (int i = 0; i < n; ++i) {
-      Fiber::spawn(Fiber::create(victims), [&canceled, &ended, n, never, all_ended] {
+      Fiber::spawn(Fiber::create(victims), [&canceled, &ended, never, all_ended] {
         try {
           never.await();
         } catch (const Exit&) {
