@@ -43,13 +43,21 @@ ComputationState::~ComputationState() {
 }
 #endif
 
+namespace {
+// The prologue of every operation that applies only to a running computation: takes `c`'s
+// lock and returns true if `c` is running, else leaves it unlocked and returns false.
+bool lock_if_running(ComputationState& c) noexcept ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true, c.lock_);
+bool lock_if_running(ComputationState& c) noexcept {
+  c.lock_.lock();
+  if (c.status() == ComputationState::kRunning) return true;
+  c.lock_.unlock();
+  return false;
+}
+}  // namespace
+
 bool ComputationState::try_attach(const Trigger& t) {
   if (t.is_signaled()) return false;  // checked before taking the lock
-  lock_.lock();
-  if (status_.load(std::memory_order_relaxed) != kRunning) {
-    lock_.unlock();
-    return false;
-  }
+  if (!lock_if_running(*this)) return false;
   try {
     triggers_.push_back(t);
   } catch (...) {
@@ -61,11 +69,7 @@ bool ComputationState::try_attach(const Trigger& t) {
 }
 
 bool ComputationState::try_link_slot(WaitSlot* w) noexcept {
-  lock_.lock();
-  if (status_.load(std::memory_order_relaxed) != kRunning) {
-    lock_.unlock();
-    return false;
-  }
+  if (!lock_if_running(*this)) return false;
   w->acquire();  // the list's
   w->prev = last_slot_;
   w->next = nullptr;
@@ -76,13 +80,9 @@ bool ComputationState::try_link_slot(WaitSlot* w) noexcept {
 }
 
 void ComputationState::unlink_slot(WaitSlot* w) noexcept {
-  lock_.lock();
-  if (status_.load(std::memory_order_relaxed) != kRunning) {
-    // Completion took the list with `w` in it: signal_all ends it and drops its reference.
-    // It no longer reads or writes the links under the lock, nor does anyone else.
-    lock_.unlock();
-    return;
-  }
+  // Not running: completion took the list with `w` in it; signal_all ends it and drops its
+  // reference, and nobody reads or writes its links under the lock any more.
+  if (!lock_if_running(*this)) return;
   (w->prev ? w->prev->next : first_slot_) = w->next;
   (w->next ? w->next->prev : last_slot_) = w->prev;
   lock_.unlock();
@@ -188,11 +188,7 @@ ABSL_ATTRIBUTE_NOINLINE void ComputationState::finish_locked_and_signal_all(
 }
 
 bool ComputationState::try_cancel(std::exception_ptr reason) noexcept {
-  lock_.lock();
-  if (status_.load(std::memory_order_relaxed) != kRunning) {
-    lock_.unlock();
-    return false;
-  }
+  if (!lock_if_running(*this)) return false;
   reason_ = std::move(reason);
   finish_locked_and_signal(kCanceled);
   return true;

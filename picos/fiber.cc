@@ -82,27 +82,26 @@ inline void publish_wait(WaitSlot& w, void* v) noexcept {
 // pays the heavy fence (1.3 µs on the 2-core VM with the other threads idle, ~20 µs with them
 // running: docs/design.md), not the waits, and at most once per canceled computation.
 // (No atomic_thread_fence: gcc rejects it under -fsanitize=thread.)
-void Fiber::cancel_waiter(internal::WaitSlot& slot, internal::ComputationState& c) noexcept {
-  internal::WaitSlot* const w = &slot;
-  void* v = w->trigger.load(std::memory_order_seq_cst);
-  if (v == nullptr && w->light) {
+void Fiber::cancel_waiter(internal::WaitSlot& w, internal::ComputationState& c) noexcept {
+  void* v = w.trigger.load(std::memory_order_seq_cst);
+  if (v == nullptr && w.light) {
     // One fence after the cancelation serves every canceler of the computation: canceling a
     // group of running fibers that share it costs one membarrier, not one each.
     if (!c.fenced_since_canceled()) {
       internal::heavy_fence();
       c.set_fenced_since_canceled();
     }
-    v = w->trigger.load(std::memory_order_seq_cst);
+    v = w.trigger.load(std::memory_order_seq_cst);
   }
   while (v != nullptr && v != internal::WaitSlot::busy()) {
-    if (w->trigger.compare_exchange_weak(v, internal::WaitSlot::busy(), std::memory_order_acquire,
-                                         std::memory_order_acquire)) {
+    if (w.trigger.compare_exchange_weak(v, internal::WaitSlot::busy(), std::memory_order_acquire,
+                                        std::memory_order_acquire)) {
       // The waiter cannot drop the trigger while the slot is busy (take_back waits): take a
       // reference, free the slot, and signal outside it (the signal may resume the fiber on
       // this thread, which then takes the slot back itself).
       auto* state = static_cast<internal::TriggerState*>(v);
       state->acquire();
-      w->trigger.store(nullptr, std::memory_order_release);
+      w.trigger.store(nullptr, std::memory_order_release);
       Trigger(internal::Ref<internal::TriggerState>::adopt(state)).signal();
       return;
     }
