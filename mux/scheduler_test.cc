@@ -35,6 +35,8 @@
 #include "gtest/gtest.h"
 #include "mux/common/options.h"
 #include "mux/common/run.h"
+#include "mux/context/context.h"
+#include "mux/context/stack.h"
 #include "mux/fifo/fifo.h"
 #include "mux/libevent/libevent.h"
 #include "mux/multififo/multififo.h"
@@ -86,6 +88,9 @@ struct Capabilities {
   // What the stall warning prints when main has finished and one fiber is blocked in await.
   std::vector<std::string> stall_warning_says = {"1 fiber(s) have been blocked",
                                                  "main has finished"};
+  // About to idle, it lets the stack depot release what it keeps beyond its steady capacity
+  // once that has gone unused (context::StackPool::release_idle).
+  bool releases_unused_stacks = false;
 };
 
 using UniqueMain = absl::AnyInvocable<std::unique_ptr<int>()>;
@@ -139,9 +144,9 @@ Row make_row(std::string name, Capabilities caps,
 // run_fiber and run, its Capabilities (what differs from the defaults above), a
 // function setting its own Options fields, and common options to start from if need be.
 std::vector<Row> rows() {
-  const Capabilities fifo_like{.fifo_order = true};
-  const Capabilities one_thread{};
-  const Capabilities workers{.runs_on_one_thread = false};
+  const Capabilities fifo_like{.fifo_order = true, .releases_unused_stacks = true};
+  const Capabilities one_thread{.releases_unused_stacks = true};
+  const Capabilities workers{.runs_on_one_thread = false, .releases_unused_stacks = true};
   // randos validates quota but ignores it.
   const Capabilities randomized{.honours_quota = false, .random_order = true};
   const Capabilities virtual_time{
@@ -674,6 +679,36 @@ TEST_P(SchedulerTest, TwoRunsAtOnceAreIndependent) {
   release.finish();
   b.join();
   EXPECT_TRUE(b_finished.load());
+}
+
+// The stack depot keeps a burst of stacks beyond its steady capacity while it is reused
+// (mux/context/stack.h); once it has gone unused for the hold, a scheduler about to idle
+// releases it, a batch at a time.
+TEST_P(SchedulerTest, AnIdleSchedulerReleasesAnUnusedBurstOfStacks) {
+  if (!caps().releases_unused_stacks) GTEST_SKIP() << "does not release the depot's burst";
+  using context::StackPool;
+  StackPool::trim();  // the calling thread's pool too
+  constexpr std::size_t kBytes = std::size_t{1} << 40;
+  context::set_depot_limits_for_testing({16, kBytes, 400, kBytes, std::chrono::hours(1)});
+  // 300 stacks at once on a thread of its own, whose exit leaves them in the depot.
+  std::thread([] {
+    std::vector<std::unique_ptr<context::Context>> contexts;
+    context::Context* self = nullptr;
+    for (int i = 0; i < 300; ++i) {
+      contexts.push_back(std::make_unique<context::Context>(
+          [](void* arg) noexcept { (*static_cast<context::Context**>(arg))->suspend(); }, &self));
+      self = contexts.back().get();
+      ASSERT_FALSE(self->resume());
+    }
+    for (auto& c : contexts) ASSERT_TRUE(c->resume());
+  }).join();
+  ASSERT_EQ(context::stack_stats().depot_stacks, 300u);
+  const std::size_t unmaps_before = context::stack_stats().unmaps_total;
+  context::set_depot_limits_for_testing({16, kBytes, 400, kBytes, std::chrono::nanoseconds(0)});
+  run([] { Fiber::sleep(std::chrono::milliseconds(20)); });  // idles while its fiber sleeps
+  EXPECT_GE(context::stack_stats().unmaps_total - unmaps_before, StackPool::kDepotBatch);
+  context::restore_depot_limits_for_testing();
+  StackPool::trim();
 }
 
 TEST_P(SchedulerTest, TwoBusyRunsOnTwoThreadsWakeEachOther) { hand_off(5000 / kScale, true); }

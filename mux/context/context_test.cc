@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdint>
@@ -314,12 +315,13 @@ TEST(ContextTest, ManyContextsAliveAtOnce) {
   for (const Counter& counter : counters) ASSERT_EQ(counter.value, 1);
   for (auto& c : contexts) ASSERT_TRUE(c->resume());
   for (const Counter& counter : counters) ASSERT_EQ(counter.value, 2);
-  // Only kMaxCachedStacks stay cached here and kMaxDepotStacks in the shared depot; the
-  // others were unmapped.
+  // Only kMaxCachedStacks stay cached here and at most kMaxDepotBurstStacks in the shared
+  // depot; the others were unmapped.
   EXPECT_LE(StackPool::this_thread_stats().cached_stacks, StackPool::kMaxCachedStacks);
+  EXPECT_LE(stack_stats().depot_stacks, StackPool::kMaxDepotBurstStacks);
   EXPECT_LE(stack_stats().guarded_live + stack_stats().unguarded_live,
             live.guarded_live + live.unguarded_live - kManyContexts + StackPool::kMaxCachedStacks +
-                StackPool::kMaxDepotStacks);
+                StackPool::kMaxDepotBurstStacks);
   StackPool::trim();
 }
 
@@ -474,24 +476,32 @@ TEST(ContextTest, ThreadExitHandsItsPoolToTheDepot) {
   EXPECT_EQ(stack_stats().unmaps_total - before.unmaps_total, 2u);
 }
 
+// `n` contexts alive at once (each suspended, holding its stack), then finished.
+void hold_and_finish(std::size_t n) {
+  std::vector<std::unique_ptr<Context>> contexts;
+  Context* self = nullptr;
+  for (std::size_t i = 0; i < n; ++i) {
+    contexts.push_back(std::make_unique<Context>(
+        [](void* arg) noexcept { (*static_cast<Context**>(arg))->suspend(); }, &self));
+    self = contexts.back().get();
+    ASSERT_FALSE(self->resume());
+  }
+  for (auto& c : contexts) ASSERT_TRUE(c->resume());
+}
+
+// hold_and_finish(n) on a thread of its own: its pool takes from the depot, and its exit
+// gives every stack back there (n stays below a thread's cache limit in these tests).
+void burst_on_a_thread(std::size_t n) {
+  std::thread t([n] { hold_and_finish(n); });
+  t.join();
+}
+
 // A thread past its cache limit hands its overflow to the depot in batches (so the next gives
 // find room in its pool), and a thread that misses takes a batch back: kDepotBatch stacks per
 // lock, none unmapped, none mapped anew.
 TEST(ContextTest, TheDepotMovesStacksInBatches) {
   StackPool::trim();
   const StackStats before = stack_stats();
-  // `n` contexts alive at once (each suspended, holding its stack), then finished.
-  const auto hold_and_finish = [](std::size_t n) {
-    std::vector<std::unique_ptr<Context>> contexts;
-    Context* self = nullptr;
-    for (std::size_t i = 0; i < n; ++i) {
-      contexts.push_back(std::make_unique<Context>(
-          [](void* arg) noexcept { (*static_cast<Context**>(arg))->suspend(); }, &self));
-      self = contexts.back().get();
-      ASSERT_FALSE(self->resume());
-    }
-    for (auto& c : contexts) ASSERT_TRUE(c->resume());
-  };
   // What a thread caches at most: a count, or fewer stacks of this size by bytes (the
   // sanitizers' stacks are 256 KiB).
   const std::size_t size = Context([](void*) noexcept {}, nullptr).stack_size();
@@ -515,6 +525,62 @@ TEST(ContextTest, TheDepotMovesStacksInBatches) {
   b.join();
   EXPECT_EQ(stack_stats().maps_total - before.maps_total, stacks);
   EXPECT_EQ(stack_stats().unmaps_total, before.unmaps_total);
+  StackPool::trim();
+}
+
+// The depot's capacities in the tests below: a steady capacity of 16 stacks and a burst
+// capacity of 400, instead of 131,072 and 2^20.
+DepotLimits small_depot(std::chrono::nanoseconds hold) {
+  constexpr std::size_t kBytes = std::size_t{1} << 40;  // never the limit here
+  return DepotLimits{16, kBytes, 400, kBytes, hold};
+}
+
+// A burst of fibers larger than the depot's steady capacity gets its stacks back when it
+// repeats, instead of mapping and unmapping the excess every time; the depot keeps no more
+// than its burst capacity.
+TEST(ContextTest, TheDepotKeepsARepeatingBurstBeyondItsSteadyCapacity) {
+  StackPool::trim();
+  set_depot_limits_for_testing(small_depot(std::chrono::hours(1)));
+  const StackStats before = stack_stats();
+  burst_on_a_thread(300);  // 300 mapped, all given to the depot at the thread's exit
+  EXPECT_EQ(stack_stats().depot_stacks, 300u);
+  EXPECT_EQ(StackPool::release_idle(), 0u);  // in use within the hold: kept
+  burst_on_a_thread(300);                    // the same stacks again
+  EXPECT_EQ(stack_stats().maps_total - before.maps_total, 300u);
+  EXPECT_EQ(stack_stats().unmaps_total, before.unmaps_total);
+  EXPECT_EQ(stack_stats().depot_stacks, 300u);
+  burst_on_a_thread(500);  // 200 more mapped; the depot keeps 400 and the rest are unmapped
+  EXPECT_EQ(stack_stats().maps_total - before.maps_total, 500u);
+  EXPECT_EQ(stack_stats().depot_stacks, 400u);
+  EXPECT_EQ(stack_stats().unmaps_total - before.unmaps_total, 100u);
+  restore_depot_limits_for_testing();
+  StackPool::trim();
+  EXPECT_EQ(stack_stats().depot_stacks, 0u);
+}
+
+// Once the burst tier has not been used for the hold, release_idle unmaps it, a batch per
+// call, down to the steady capacity; and a give beyond the steady capacity is unmapped then
+// instead of starting the tier again.
+TEST(ContextTest, TheDepotReleasesAnUnusedBurst) {
+  StackPool::trim();
+  EXPECT_EQ(StackPool::release_idle(), 0u);  // nothing beyond the steady capacity
+  set_depot_limits_for_testing(small_depot(std::chrono::hours(1)));
+  const StackStats before = stack_stats();
+  burst_on_a_thread(300);
+  ASSERT_EQ(stack_stats().depot_stacks, 300u);
+  set_depot_limits_for_testing(small_depot(std::chrono::nanoseconds(0)));  // now stale
+  std::vector<std::size_t> batches;
+  while (std::size_t n = StackPool::release_idle()) batches.push_back(n);
+  EXPECT_EQ(batches, (std::vector<std::size_t>{64, 64, 64, 64, 28}));
+  EXPECT_EQ(stack_stats().depot_stacks, 16u);
+  EXPECT_EQ(stack_stats().unmaps_total - before.unmaps_total, 284u);
+  // The next burst's gives beyond the steady capacity: the first starts the tier again, and
+  // with a hold of 0 the ones after it find it stale and are unmapped (at most one more, if
+  // the clock did not advance between two gives).
+  burst_on_a_thread(300);
+  EXPECT_GE(stack_stats().depot_stacks, 17u);
+  EXPECT_LE(stack_stats().depot_stacks, 18u);
+  restore_depot_limits_for_testing();
   StackPool::trim();
 }
 

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -267,16 +269,73 @@ void Stack::canary_failure() const noexcept {
 
 namespace {
 
+constexpr DepotLimits kDefaultDepotLimits{
+    StackPool::kMaxDepotStacks, StackPool::kMaxDepotBytes, StackPool::kMaxDepotBurstStacks,
+    StackPool::kMaxDepotBurstBytes, StackPool::kDepotBurstHold};
+
 struct Depot {
   picos::internal::Mutex mu;
   Stack* head ABSL_GUARDED_BY(mu) = nullptr;
   std::size_t count ABSL_GUARDED_BY(mu) = 0;
   std::size_t bytes ABSL_GUARDED_BY(mu) = 0;
+  DepotLimits limits ABSL_GUARDED_BY(mu) = kDefaultDepotLimits;
+  // When the burst tier (what the depot holds beyond its steady capacity) was last given to
+  // or taken from, steady_clock nanoseconds: meaningful while the tier holds stacks.
+  std::int64_t burst_used_ns ABSL_GUARDED_BY(mu) = 0;
 };
 
 Depot& depot() noexcept {
   static Depot* const d = new Depot();  // never destroyed: threads may exit in any order
   return *d;
+}
+
+// Written under the depot's lock after each change, read without it: the depot's size
+// (stack_stats), and for release_idle's checks whether the burst tier holds stacks, when it
+// was last used and the hold (a relaxed load each, so that an idle scheduler pays no lock).
+std::atomic<std::size_t> g_depot_stacks{0};
+std::atomic<bool> g_depot_burst{false};
+std::atomic<std::int64_t> g_depot_burst_used_ns{0};
+std::atomic<std::int64_t> g_depot_hold_ns{kDefaultDepotLimits.hold.count()};
+
+std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Whether the depot holds stacks beyond its steady capacity (its burst tier is not empty).
+bool beyond_steady(const Depot& d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d.mu) {
+  return d.count > d.limits.steady_stacks || d.bytes > d.limits.steady_bytes;
+}
+
+void publish(const Depot& d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d.mu) {
+  g_depot_stacks.store(d.count, std::memory_order_relaxed);
+  g_depot_burst.store(beyond_steady(d), std::memory_order_relaxed);
+}
+
+void mark_burst_used(Depot& d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d.mu) {
+  d.burst_used_ns = now_ns();
+  g_depot_burst_used_ns.store(d.burst_used_ns, std::memory_order_relaxed);
+}
+
+// How many stacks of `size` (at most `want`) the depot takes now: what fits its steady
+// capacity, and beyond that what fits its burst capacity if the burst tier is empty (a burst
+// begins) or was used within the hold; marks the tier used if any go there. Reads the clock
+// only when the steady capacity is full.
+std::size_t depot_room(Depot& d, std::size_t size, std::size_t want)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(d.mu) {
+  const auto fit = [&](std::size_t stacks, std::size_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d.mu) {
+    if (d.count >= stacks || d.bytes + size > bytes) return std::size_t{0};
+    return std::min({want, stacks - d.count, (bytes - d.bytes) / size});
+  };
+  const DepotLimits l = d.limits;  // (a copy: the analysis does not follow a reference)
+  const std::size_t steady = fit(l.steady_stacks, l.steady_bytes);
+  if (steady == want) return steady;
+  if (beyond_steady(d) && now_ns() - d.burst_used_ns > l.hold.count()) return steady;  // stale
+  const std::size_t burst = fit(l.burst_stacks, l.burst_bytes);
+  if (burst <= steady) return steady;
+  mark_burst_used(d);
+  return burst;
 }
 
 }  // namespace
@@ -310,6 +369,7 @@ Stack* StackPool::depot_take(std::size_t size) noexcept {
   }
   Depot& d = depot();
   picos::internal::MutexLock lock(d.mu);
+  if (beyond_steady(d)) mark_burst_used(d);  // (a take from the burst tier)
   Stack* first = nullptr;
   Stack** link = &d.head;
   // Bounded, so that a depot of mixed sizes is not walked whole under its lock.
@@ -335,19 +395,19 @@ Stack* StackPool::depot_take(std::size_t size) noexcept {
     }
     if (room == 0) break;
   }
+  publish(d);
   return first;
 }
 
 bool StackPool::depot_give(Stack* stack) noexcept {
   Depot& d = depot();
   picos::internal::MutexLock lock(d.mu);
-  if (d.count >= StackPool::kMaxDepotStacks || d.bytes + stack->size_ > StackPool::kMaxDepotBytes) {
-    return false;
-  }
+  if (depot_room(d, stack->size_, 1) == 0) return false;
   stack->next_ = d.head;
   d.head = stack;
   ++d.count;
   d.bytes += stack->size_;
+  publish(d);
   return true;
 }
 
@@ -357,9 +417,8 @@ bool StackPool::depot_give_batch(Stack* stack) noexcept {
   Bucket* const b = bucket_for(p, size);  // (empty, or nullptr: only `stack` goes)
   Depot& d = depot();
   picos::internal::MutexLock lock(d.mu);
-  if (d.count >= kMaxDepotStacks || d.bytes + size > kMaxDepotBytes) return false;
-  std::size_t room =
-      std::min({kDepotBatch, kMaxDepotStacks - d.count, (kMaxDepotBytes - d.bytes) / size});
+  std::size_t room = depot_room(d, size, kDepotBatch);
+  if (room == 0) return false;
   for (Stack* s = stack; s != nullptr && room != 0; --room) {
     Stack* next = nullptr;
     if (b != nullptr && b->count != 0 && room > 1) {  // the next one from our bucket
@@ -375,6 +434,7 @@ bool StackPool::depot_give_batch(Stack* stack) noexcept {
     d.bytes += size;
     s = next;
   }
+  publish(d);
   return true;
 }
 
@@ -463,6 +523,39 @@ void StackPool::trim() noexcept {
   }
   d.count = 0;
   d.bytes = 0;
+  publish(d);
+}
+
+std::size_t StackPool::release_idle() noexcept {
+  if (!g_depot_burst.load(std::memory_order_relaxed)) return 0;
+  std::int64_t now = now_ns();
+  if (now - g_depot_burst_used_ns.load(std::memory_order_relaxed) <=
+      g_depot_hold_ns.load(std::memory_order_relaxed)) {
+    return 0;  // in use
+  }
+  Depot& d = depot();
+  Stack* released = nullptr;
+  std::size_t n = 0;
+  {
+    picos::internal::MutexLock lock(d.mu);
+    if (!beyond_steady(d) || now - d.burst_used_ns <= d.limits.hold.count()) return 0;
+    while (n < kDepotBatch && d.head != nullptr && beyond_steady(d)) {
+      Stack* s = d.head;
+      d.head = s->next_;
+      --d.count;
+      d.bytes -= s->size_;
+      s->next_ = released;
+      released = s;
+      ++n;
+    }
+    publish(d);
+  }
+  while (released != nullptr) {  // the system calls outside the lock
+    Stack* s = released;
+    released = s->next_;
+    Stack::unmap(s);
+  }
+  return n;
 }
 
 StackPoolStats StackPool::this_thread_stats() noexcept { return t_pool.stats; }
@@ -475,6 +568,7 @@ StackStats stack_stats() noexcept {
   s.maps_total = g_maps_total.load(std::memory_order_relaxed);
   s.unmaps_total = g_unmaps_total.load(std::memory_order_relaxed);
   s.guard_budget = static_cast<std::size_t>(guard_budget());
+  s.depot_stacks = g_depot_stacks.load(std::memory_order_relaxed);
   s.mode = guard_mode();
   return s;
 }
@@ -501,6 +595,18 @@ void restore_guard_mode_for_testing() noexcept {
 
 void set_guard_budget_for_testing(long budget) noexcept {
   g_budget_override.store(budget < 0 ? -1 : budget, std::memory_order_relaxed);
+}
+
+void set_depot_limits_for_testing(const DepotLimits& limits) noexcept {
+  Depot& d = depot();
+  picos::internal::MutexLock lock(d.mu);
+  d.limits = limits;
+  g_depot_hold_ns.store(limits.hold.count(), std::memory_order_relaxed);
+  publish(d);
+}
+
+void restore_depot_limits_for_testing() noexcept {
+  set_depot_limits_for_testing(kDefaultDepotLimits);
 }
 
 }  // namespace picos::mux::context

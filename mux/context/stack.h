@@ -31,13 +31,28 @@
 // a thread goes to that thread's pool and is reused for the next stack of the same size taken
 // on that thread. Each thread caches at most kMaxCachedStacks (4096) stacks and kMaxCachedBytes
 // (256 MiB of address space; only touched pages, typically 8-16 KiB a stack, are resident). Beyond
-// that, stacks go to a process-wide depot (a mutex-guarded list, up to kMaxDepotStacks /
-// kMaxDepotBytes) that threads look in before mapping a new stack, so stacks released on one worker
-// are reused by another; the rest are unmapped. Stacks move to and from the depot in batches of
-// up to kDepotBatch, so a thread past its limit takes the depot's lock once per batch. When a
-// thread exits, its cached stacks go to the depot too (the rest unmapped): multififo's workers are
-// threads of one run, and the next run's take what they leave instead of mapping and faulting in
-// new ones. `StackPool::trim()` unmaps the depot's stacks (a process going idle for long).
+// that, stacks go to a process-wide depot (a mutex-guarded list) that threads look in before
+// mapping a new stack, so stacks released on one worker are reused by another. Stacks move to and
+// from the depot in batches of up to kDepotBatch, so a thread past its limit takes the depot's
+// lock once per batch. When a thread exits, its cached stacks go to the depot too: multififo's
+// workers are threads of one run, and the next run's take what they leave instead of mapping and
+// faulting in new ones.
+//
+// The depot has two capacities:
+//  - Steady: kMaxDepotStacks (131,072) stacks / kMaxDepotBytes, kept until `trim()`.
+//  - Burst: beyond that, up to kMaxDepotBurstStacks / kMaxDepotBurstBytes, kept only while they
+//    are in use: a burst of fibers larger than the steady capacity that repeats (a fan-out of
+//    200,000 requests every second) reuses its stacks instead of mapping, faulting in and
+//    unmapping the excess every time (~40 us a stack on the reference VM: timers_fire with
+//    200,000 fibers took 1,843 ms against 97 for 100,000 before this tier existed). "In use":
+//    a give into the burst tier or a take from it within the last kDepotBurstHold (1 s).
+//    Once that has not happened for kDepotBurstHold, gives beyond the steady capacity are
+//    unmapped again, and `release_idle()` unmaps the burst tier's stacks, a batch per call.
+//    Schedulers call it when they are about to idle (fifo, multififo, libevent), so a process
+//    that stays busy below its peak, or idles, returns the excess within a second or so of
+//    its next idle moment; one that never idles keeps at most its peak, which it had mapped
+//    anyway. A stack beyond both capacities is unmapped at once.
+// `StackPool::trim()` unmaps the depot's stacks, both tiers (a process going idle for long).
 //
 // Sanitizers: under -fsanitize=thread every stack owns a TSan fiber handle, created once with
 // __tsan_create_fiber (~0.4 ms) when the stack is mapped and reused with the stack. Under
@@ -46,6 +61,7 @@
 #ifndef PICOS_MUX_CONTEXT_STACK_H_
 #define PICOS_MUX_CONTEXT_STACK_H_
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -157,6 +173,7 @@ struct StackStats {
   std::size_t maps_total = 0;             // stacks ever mapped (monotonic): detects a fresh mmap
   std::size_t unmaps_total = 0;           // stacks ever unmapped (monotonic)
   std::size_t guard_budget = 0;           // current limit on `mprotect_live`
+  std::size_t depot_stacks = 0;           // stacks in the shared depot, both tiers
   GuardMode mode = GuardMode::kMprotect;  // `guard_mode()`
 };
 
@@ -180,9 +197,15 @@ class StackPool {
   static constexpr std::size_t kMaxCachedStacks = 4096;
   static constexpr std::size_t kMaxCachedBytes = 256 * 1024 * 1024;
   // The process-wide depot behind the per-thread pools (a mutex-guarded list): a thread's
-  // overflow goes there, and a thread's miss looks there before mapping a new stack.
+  // overflow goes there, and a thread's miss looks there before mapping a new stack. Its
+  // steady capacity, kept until trim():
   static constexpr std::size_t kMaxDepotStacks = 131072;
   static constexpr std::size_t kMaxDepotBytes = std::size_t{8} << 30;
+  // Its burst capacity (both tiers together), and how long the stacks beyond the steady
+  // capacity are kept without a give into or a take from that tier (see the file comment).
+  static constexpr std::size_t kMaxDepotBurstStacks = std::size_t{1} << 20;
+  static constexpr std::size_t kMaxDepotBurstBytes = std::size_t{64} << 30;
+  static constexpr std::chrono::nanoseconds kDepotBurstHold = std::chrono::seconds(1);
   static constexpr std::size_t kMaxSizes = 8;
   // Stacks move between a thread's pool and the depot up to this many at a time: a thread
   // past its limit (more than kMaxCachedStacks fibers alive at once, as 100,000 sleeping
@@ -201,6 +224,13 @@ class StackPool {
   // Unmaps every stack cached by the calling thread and every stack in the shared depot
   // (tests, or a process going idle for long). Any thread.
   static void trim() noexcept;
+
+  // If the depot holds stacks beyond its steady capacity and none has gone into or out of
+  // that tier for kDepotBurstHold: unmaps up to kDepotBatch of them (outside the depot's
+  // lock; ~1 ms of system calls on the reference VM) and returns how many. Any thread; a
+  // relaxed load and nothing else while the depot holds no such stacks, a clock read while it
+  // holds some that are still in use. Schedulers call it before they idle.
+  static std::size_t release_idle() noexcept;
 
   // The calling thread's pool counters. Cheap.
   static StackPoolStats this_thread_stats() noexcept;
@@ -248,6 +278,20 @@ void restore_guard_mode_for_testing() noexcept;
 // affected: cached and live stacks keep what they have. With kMprotect, tests use 0 to force
 // the unguarded (canary) path; lightweight guards have no budget.
 void set_guard_budget_for_testing(long budget) noexcept;
+
+// The depot's capacities (StackPool's kMaxDepot* constants and kDepotBurstHold by default).
+struct DepotLimits {
+  std::size_t steady_stacks;
+  std::size_t steady_bytes;
+  std::size_t burst_stacks;  // both tiers together; at least steady_stacks
+  std::size_t burst_bytes;   // likewise
+  std::chrono::nanoseconds hold;
+};
+// Replaces the depot's capacities (tests: a burst tier of a few hundred stacks instead of
+// 131,072 and more). Stacks already in the depot stay until taken, released or trimmed.
+// `restore_depot_limits_for_testing()` goes back to the defaults.
+void set_depot_limits_for_testing(const DepotLimits& limits) noexcept;
+void restore_depot_limits_for_testing() noexcept;
 
 // The system page size (cached after the first call).
 std::size_t page_size() noexcept;

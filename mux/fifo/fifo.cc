@@ -19,6 +19,7 @@
 #include "mux/common/queue.h"
 #include "mux/common/timers.h"
 #include "mux/context/abandon.h"
+#include "mux/context/stack.h"
 #include "picos/handler.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/spin_lock.h"
@@ -260,6 +261,9 @@ bool Scheduler::fire_timers() {
 }
 
 void Scheduler::idle() {
+  // A burst of stacks beyond the depot's steady capacity that nothing has used for a while
+  // goes back to the system, a batch per idle moment (mux/context/stack.h).
+  (void)context::StackPool::release_idle();
   std::optional<Clock::time_point> next = timers_.next_deadline();
   if (poller_.waiting()) {
     // Fibers wait for descriptors: sleep in epoll until one is ready, the next timer is due,

@@ -17,6 +17,7 @@
 
 #include "mux/common/fiber_body.h"
 #include "mux/common/timers.h"
+#include "mux/context/stack.h"
 #include "mux/libevent/scheduler.h"
 #include "picos/handler.h"
 
@@ -217,6 +218,10 @@ void Scheduler::after_batch() noexcept {
     event_add(yield_, &kZero);  // still ready after the budget: the loop polls first
   } else if (inbox_.begin_sleep_elsewhere()) {
     asleep_ = true;
+    // Nothing to run until the loop's next event: a burst of stacks beyond the depot's steady
+    // capacity that nothing has used for a while goes back to the system, a batch per idle
+    // moment (mux/context/stack.h).
+    (void)context::StackPool::release_idle();
   } else {
     activate();  // woken from another thread since the last look: another batch
   }

@@ -17,6 +17,7 @@
 #include "mux/common/fiber_body.h"
 #include "mux/common/kernel.h"
 #include "mux/context/abandon.h"
+#include "mux/context/stack.h"
 #include "picos/handler.h"
 #include "picos/internal/attributes.h"
 #include "picos/internal/dcheck.h"
@@ -759,6 +760,9 @@ void Scheduler::set_fatal(std::exception_ptr e) noexcept {
 
 void Scheduler::idle(Worker& w) {
   drain_finished(w);  // before it sleeps: what finished elsewhere is not kept alive meanwhile
+  // A burst of stacks beyond the depot's steady capacity that nothing has used for a while
+  // goes back to the system, a batch per idle moment (mux/context/stack.h).
+  (void)context::StackPool::release_idle();
   if (const std::uint64_t a = w.activity.load(std::memory_order_relaxed); (a & 1) != 0) {
     w.activity.store(a + 1, std::memory_order_relaxed);  // idle (even)
   }

@@ -27,6 +27,7 @@
 #include "mux/common/inbox.h"
 #include "mux/common/kernel.h"
 #include "mux/common/queue.h"
+#include "mux/context/stack.h"
 #include "picos/handler.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/timer_heap.h"
@@ -175,6 +176,7 @@ bool Scheduler::let_in(bool all) {
 }
 
 void Scheduler::idle() {
+  (void)context::StackPool::release_idle();  // as fifo's idle (mux/context/stack.h)
   std::optional<Clock::time_point> next = timers_.next_deadline();
   const bool timer = next && *next != Clock::time_point::max();
   if (poller_.waiting()) {
