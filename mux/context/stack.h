@@ -48,10 +48,12 @@
 //    a give into the burst tier or a take from it within the last kDepotBurstHold (1 s).
 //    Once that has not happened for kDepotBurstHold, gives beyond the steady capacity are
 //    unmapped again, and `release_idle()` unmaps the burst tier's stacks, a batch per call.
-//    Schedulers call it when they are about to idle (fifo, multififo, libevent), so a process
-//    that stays busy below its peak, or idles, returns the excess within a second or so of
-//    its next idle moment; one that never idles keeps at most its peak, which it had mapped
-//    anyway. A stack beyond both capacities is unmapped at once.
+//    Schedulers call it when they are about to idle (fifo, multififo, libevent; not randos), so
+//    a process returns the excess 64 stacks per idle moment from a second after the burst's
+//    last use: a server that idles between requests within a second or so, one that sleeps
+//    long between idle moments more slowly (trim() releases it all at once), one that never
+//    idles not at all, keeping at most its peak, which it had mapped anyway. A stack beyond
+//    both capacities is unmapped at once.
 // `StackPool::trim()` unmaps the depot's stacks, both tiers (a process going idle for long).
 //
 // Sanitizers: under -fsanitize=thread every stack owns a TSan fiber handle, created once with
