@@ -35,8 +35,8 @@
 #include "gtest/gtest.h"
 #include "mux/common/options.h"
 #include "mux/common/run.h"
-#include "mux/context/context.h"
 #include "mux/context/stack.h"
+#include "mux/context/testing.h"
 #include "mux/fifo/fifo.h"
 #include "mux/libevent/libevent.h"
 #include "mux/multififo/multififo.h"
@@ -688,23 +688,11 @@ TEST_P(SchedulerTest, AnIdleSchedulerReleasesAnUnusedBurstOfStacks) {
   if (!caps().releases_unused_stacks) GTEST_SKIP() << "does not release the depot's burst";
   using context::StackPool;
   StackPool::trim();  // the calling thread's pool too
-  constexpr std::size_t kBytes = std::size_t{1} << 40;
-  context::set_depot_limits_for_testing({16, kBytes, 400, kBytes, std::chrono::hours(1)});
-  // 300 stacks at once on a thread of its own, whose exit leaves them in the depot.
-  std::thread([] {
-    std::vector<std::unique_ptr<context::Context>> contexts;
-    context::Context* self = nullptr;
-    for (int i = 0; i < 300; ++i) {
-      contexts.push_back(std::make_unique<context::Context>(
-          [](void* arg) noexcept { (*static_cast<context::Context**>(arg))->suspend(); }, &self));
-      self = contexts.back().get();
-      ASSERT_FALSE(self->resume());
-    }
-    for (auto& c : contexts) ASSERT_TRUE(c->resume());
-  }).join();
+  context::set_depot_limits_for_testing(context::testing::small_depot(std::chrono::hours(1)));
+  context::testing::burst_on_a_thread(300);  // its exit leaves the 300 stacks in the depot
   ASSERT_EQ(context::stack_stats().depot_stacks, 300u);
   const std::size_t unmaps_before = context::stack_stats().unmaps_total;
-  context::set_depot_limits_for_testing({16, kBytes, 400, kBytes, std::chrono::nanoseconds(0)});
+  context::set_depot_limits_for_testing(context::testing::small_depot(std::chrono::nanoseconds(0)));
   run([] { Fiber::sleep(std::chrono::milliseconds(20)); });  // idles while its fiber sleeps
   EXPECT_GE(context::stack_stats().unmaps_total - unmaps_before, StackPool::kDepotBatch);
   context::restore_depot_limits_for_testing();

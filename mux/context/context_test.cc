@@ -21,10 +21,15 @@
 
 #include "mux/context/internal/sanitizers.h"
 #include "mux/context/stack.h"
+#include "mux/context/testing.h"
 #include "picos/internal/attributes.h"
 
 namespace picos::mux::context {
 namespace {
+
+using testing::burst_on_a_thread;
+using testing::hold_and_finish;
+using testing::small_depot;
 
 #if defined(PICOS_CONTEXT_TSAN)
 // __tsan_create_fiber costs ~0.4 ms: keep the many-contexts test affordable under TSan.
@@ -476,26 +481,6 @@ TEST(ContextTest, ThreadExitHandsItsPoolToTheDepot) {
   EXPECT_EQ(stack_stats().unmaps_total - before.unmaps_total, 2u);
 }
 
-// `n` contexts alive at once (each suspended, holding its stack), then finished.
-void hold_and_finish(std::size_t n) {
-  std::vector<std::unique_ptr<Context>> contexts;
-  Context* self = nullptr;
-  for (std::size_t i = 0; i < n; ++i) {
-    contexts.push_back(std::make_unique<Context>(
-        [](void* arg) noexcept { (*static_cast<Context**>(arg))->suspend(); }, &self));
-    self = contexts.back().get();
-    ASSERT_FALSE(self->resume());
-  }
-  for (auto& c : contexts) ASSERT_TRUE(c->resume());
-}
-
-// hold_and_finish(n) on a thread of its own: its pool takes from the depot, and its exit
-// gives every stack back there (n stays below a thread's cache limit in these tests).
-void burst_on_a_thread(std::size_t n) {
-  std::thread t([n] { hold_and_finish(n); });
-  t.join();
-}
-
 // A thread past its cache limit hands its overflow to the depot in batches (so the next gives
 // find room in its pool), and a thread that misses takes a batch back: kDepotBatch stacks per
 // lock, none unmapped, none mapped anew.
@@ -528,13 +513,8 @@ TEST(ContextTest, TheDepotMovesStacksInBatches) {
   StackPool::trim();
 }
 
-// The depot's capacities in the tests below: a steady capacity of 16 stacks and a burst
-// capacity of 400, instead of 131,072 and 2^20.
-DepotLimits small_depot(std::chrono::nanoseconds hold) {
-  constexpr std::size_t kBytes = std::size_t{1} << 40;  // never the limit here
-  return DepotLimits{16, kBytes, 400, kBytes, hold};
-}
-
+// The depot's capacities in the tests below: testing::small_depot, a steady capacity of 16
+// stacks and a burst capacity of 400, instead of 131,072 and 2^20.
 // A burst of fibers larger than the depot's steady capacity gets its stacks back when it
 // repeats, instead of mapping and unmapping the excess every time; the depot keeps no more
 // than its burst capacity.

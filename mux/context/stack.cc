@@ -279,9 +279,6 @@ struct Depot {
   std::size_t count ABSL_GUARDED_BY(mu) = 0;
   std::size_t bytes ABSL_GUARDED_BY(mu) = 0;
   DepotLimits limits ABSL_GUARDED_BY(mu) = kDefaultDepotLimits;
-  // When the burst tier (what the depot holds beyond its steady capacity) was last given to
-  // or taken from, steady_clock nanoseconds: meaningful while the tier holds stacks.
-  std::int64_t burst_used_ns ABSL_GUARDED_BY(mu) = 0;
 };
 
 Depot& depot() noexcept {
@@ -290,10 +287,13 @@ Depot& depot() noexcept {
 }
 
 // Written under the depot's lock after each change, read without it: the depot's size
-// (stack_stats), and for release_idle's checks whether the burst tier holds stacks, when it
-// was last used and the hold (a relaxed load each, so that an idle scheduler pays no lock).
+// (stack_stats), and for release_idle's checks whether the burst tier holds stacks and the
+// hold (a relaxed load each, so that an idle scheduler pays no lock).
 std::atomic<std::size_t> g_depot_stacks{0};
 std::atomic<bool> g_depot_burst{false};
+// When the burst tier (what the depot holds beyond its steady capacity) was last given to or
+// taken from, steady_clock nanoseconds: meaningful while the tier holds stacks. Written only
+// under the depot's lock (so read there it is exact), read without it by release_idle.
 std::atomic<std::int64_t> g_depot_burst_used_ns{0};
 std::atomic<std::int64_t> g_depot_hold_ns{kDefaultDepotLimits.hold.count()};
 
@@ -313,9 +313,15 @@ void publish(const Depot& d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d.mu) {
   g_depot_burst.store(beyond_steady(d), std::memory_order_relaxed);
 }
 
-void mark_burst_used(Depot& d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d.mu) {
-  d.burst_used_ns = now_ns();
-  g_depot_burst_used_ns.store(d.burst_used_ns, std::memory_order_relaxed);
+// (`d` only names the lock the annotation asks for: the time is written under it.)
+void mark_burst_used([[maybe_unused]] const Depot& d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d.mu) {
+  g_depot_burst_used_ns.store(now_ns(), std::memory_order_relaxed);
+}
+
+// Whether the burst tier holds stacks that nobody gave or took within the hold, at `now`.
+bool burst_stale(const Depot& d, std::int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d.mu) {
+  return beyond_steady(d) &&
+         now - g_depot_burst_used_ns.load(std::memory_order_relaxed) > d.limits.hold.count();
 }
 
 // How many stacks of `size` (at most `want`) the depot takes now: what fits its steady
@@ -331,7 +337,7 @@ std::size_t depot_room(Depot& d, std::size_t size, std::size_t want)
   const DepotLimits l = d.limits;  // (a copy: the analysis does not follow a reference)
   const std::size_t steady = fit(l.steady_stacks, l.steady_bytes);
   if (steady == want) return steady;
-  if (beyond_steady(d) && now_ns() - d.burst_used_ns > l.hold.count()) return steady;  // stale
+  if (burst_stale(d, now_ns())) return steady;
   const std::size_t burst = fit(l.burst_stacks, l.burst_bytes);
   if (burst <= steady) return steady;
   mark_burst_used(d);
@@ -538,7 +544,7 @@ std::size_t StackPool::release_idle() noexcept {
   std::size_t n = 0;
   {
     picos::internal::MutexLock lock(d.mu);
-    if (!beyond_steady(d) || now - d.burst_used_ns <= d.limits.hold.count()) return 0;
+    if (!burst_stale(d, now)) return 0;
     while (n < kDepotBatch && d.head != nullptr && beyond_steady(d)) {
       Stack* s = d.head;
       d.head = s->next_;
