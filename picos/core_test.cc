@@ -924,7 +924,14 @@ void cancelation_races_the_start_of_a_wait() {
     std::thread canceler([&] {
       while (!stop.load()) {
         Computation<void>* c = target.load();
-        if (c == nullptr) continue;
+        if (c == nullptr) {
+          // Waiting for the next round: give the core away if another thread wants it. Alone
+          // on its core this returns at once, so the canceler still races the victim; where
+          // the machine is oversubscribed (parallel tests, the thread scheduler's victim and
+          // main thread) a bare spin held the core for whole time slices: 8 ms a round.
+          std::this_thread::yield();
+          continue;
+        }
         pause(spin.load());
         c->cancel(std::make_exception_ptr(Exit()));
         target.store(nullptr);
