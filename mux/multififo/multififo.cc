@@ -111,13 +111,26 @@ struct alignas(64) Worker {
   SpinLock lock;
   Deque ready ABSL_GUARDED_BY(lock);
   std::atomic<std::size_t> size{0};  // written under lock; read racily to skip empty queues
+  // Whether `size` is at least 2 (a fiber to spare for another worker), written under lock
+  // only when `size` crosses between 1 and 2; on a cache line of its own. What idle workers
+  // poll while they spin: polling `size`, which shares the line with the lock and the queue,
+  // pulled that line away from a busy worker at every push and pop of a fiber that toggles
+  // its queue between 0 and 1 (a spawner with child_first, a ping-ponging pair).
+  alignas(64) std::atomic<bool> crowded{false};
+
+  // Stores the queue's new size (under lock).
+  void set_size(std::size_t n) noexcept {
+    const std::size_t old = size.load(std::memory_order_relaxed);
+    size.store(n, std::memory_order_relaxed);
+    if ((old >= 2) != (n >= 2)) crowded.store(n >= 2, std::memory_order_relaxed);
+  }
 
   // Records spawned on this worker that have not finished (for abandonment on fatal stop).
   // Touched by this worker's thread only (and, before the workers start and after they have
   // all stopped, by run's), so without a lock: a fiber that finishes on another worker is
   // handed back through `remote_finished`, which this worker drains (drain_finished)
   // every 64 switches (periodic) and before it idles.
-  common::Records<Record> records;
+  alignas(64) common::Records<Record> records;  // (off crowded's line)
   // Records of this worker's that finished elsewhere: a lock-free stack through Record::next
   // (pushed by any worker, taken whole by this one).
   std::atomic<Record*> remote_finished{nullptr};
@@ -236,8 +249,10 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // now has more than one fiber queued.
   ABSL_ATTRIBUTE_ALWAYS_INLINE void push(Worker& w, Record* r, bool front) noexcept;
   void push_foreign(Record* r, bool front) noexcept;
-  // Whether some worker has at least `at_least` fibers queued.
-  bool any_ready(std::size_t at_least = 1) const noexcept;
+  // Whether some worker has a fiber queued.
+  bool any_ready() const noexcept;
+  // Whether any worker's queue holds at least 2 fibers (Worker::crowded).
+  bool any_crowded() const noexcept;
   bool fire_timers(bool blocking);
   // After arming a timer, under timers_mu_ (as every store to has_timers_): sets it, with a
   // sequentially consistent store (plan_sleep's handshake) only when it was false. A true
@@ -500,8 +515,8 @@ inline void Scheduler::push(Worker& w, Record* r, bool front) noexcept {
   } else {
     w.ready.push_back(r);
   }
-  std::size_t size = w.size.load(std::memory_order_relaxed) + 1;
-  w.size.store(size, std::memory_order_relaxed);
+  const std::size_t size = w.size.load(std::memory_order_relaxed) + 1;
+  w.set_size(size);
   w.lock.unlock();
   // Keep one fiber of slack local: waking a sleeper for a single ready fiber makes two
   // workers trade a ping-ponging pair back and forth through futex wake-ups. A lone queued
@@ -525,7 +540,7 @@ void Scheduler::push_foreign(Record* r, bool front) noexcept {
   } else {
     w.ready.push_back(r);
   }
-  w.size.store(w.size.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  w.set_size(w.size.load(std::memory_order_relaxed) + 1);
   w.lock.unlock();
   wake_one();
 }
@@ -583,7 +598,7 @@ inline Record* Scheduler::pop_own(Worker& w, bool thief) noexcept {
   if (w.size.load(std::memory_order_relaxed) == 0) return nullptr;
   w.lock.lock();
   Record* r = thief && options_.child_first ? w.ready.pop_back() : w.ready.pop_front();
-  if (r) w.size.store(w.size.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  if (r) w.set_size(w.size.load(std::memory_order_relaxed) - 1);
   w.lock.unlock();
   return r;
 }
@@ -620,9 +635,16 @@ inline Record* Scheduler::take_balanced(Worker& w) noexcept {
   return r;
 }
 
-bool Scheduler::any_ready(std::size_t at_least) const noexcept {
+bool Scheduler::any_crowded() const noexcept {
   for (int i = 0; i < n_; ++i) {
-    if (workers_[static_cast<std::size_t>(i)].size.load(std::memory_order_relaxed) >= at_least) {
+    if (workers_[static_cast<std::size_t>(i)].crowded.load(std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
+
+bool Scheduler::any_ready() const noexcept {
+  for (int i = 0; i < n_; ++i) {
+    if (workers_[static_cast<std::size_t>(i)].size.load(std::memory_order_relaxed) != 0) {
       return true;
     }
   }
@@ -777,7 +799,7 @@ void Scheduler::idle(Worker& w) {
     // worker asleep in the reactor could, 6-13 µs now; docs/benchmarks.md).
     const Clock::time_point until = Clock::now() + options_.idle_spin;
     for (int i = 1;; ++i) {
-      if (w.size.load(std::memory_order_relaxed) != 0 || any_ready(2) ||
+      if (w.size.load(std::memory_order_relaxed) != 0 || any_crowded() ||
           stop_.load(std::memory_order_acquire)) {
         return;
       }
@@ -881,7 +903,7 @@ void Scheduler::abandon_all() noexcept {
     Worker& w = workers_[static_cast<std::size_t>(i)];
     w.lock.lock();
     w.ready.clear();
-    w.size.store(0, std::memory_order_relaxed);
+    w.set_size(0);
     w.lock.unlock();
   }
   for (int i = 0; i < n_; ++i) {
