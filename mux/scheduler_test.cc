@@ -91,6 +91,9 @@ struct Capabilities {
   // About to idle, it lets the stack depot release what it keeps beyond its steady capacity
   // once that has gone unused (context::StackPool::release_idle).
   bool releases_unused_stacks = false;
+  // Options::child_first: spawn runs the child at once (the spawner continues after it), but
+  // not inside a catch block or during unwinding, where it queues the child.
+  bool child_first = false;
 };
 
 using UniqueMain = absl::AnyInvocable<std::unique_ptr<int>()>;
@@ -146,6 +149,7 @@ Row make_row(std::string name, Capabilities caps,
 std::vector<Row> rows() {
   const Capabilities fifo_like{.fifo_order = true, .releases_unused_stacks = true};
   const Capabilities one_thread{.releases_unused_stacks = true};
+  const Capabilities one_thread_child_first{.releases_unused_stacks = true, .child_first = true};
   const Capabilities workers{.runs_on_one_thread = false, .releases_unused_stacks = true};
   // randos validates quota but ignores it.
   const Capabilities randomized{.honours_quota = false, .random_order = true};
@@ -179,7 +183,7 @@ std::vector<Row> rows() {
   };
   return {
       make_row("fifo", fifo_like, &fifo::run_fiber, fifo::run),
-      make_row("fifo_child_first", one_thread, &fifo::run_fiber, fifo::run,
+      make_row("fifo_child_first", one_thread_child_first, &fifo::run_fiber, fifo::run,
                [](fifo::Options& o) { o.child_first = true; }),
       make_row("fifo_quota1", fifo_like, &fifo::run_fiber, fifo::run, nullptr, quota1),
       make_row("multififo_t1", fifo_like, &multififo::run_fiber, multififo::run, workers_of(1)),
@@ -410,6 +414,51 @@ TEST_P(SchedulerTest, SpawnedClosuresOfEverySizeRunOnceAndAreDestroyed) {
   EXPECT_EQ(spawned, 7);
   EXPECT_EQ(t.calls.load(), 7);
   EXPECT_EQ(t.live.load(), 0) << "a closure was not destroyed, or destroyed twice";
+}
+
+// A child-first spawn switches the spawner out, which must not happen while the spawner
+// handles or propagates an exception: the thread's exception bookkeeping would be shared with
+// the child (docs/hazards.md). There spawn queues the child instead. One thread only: on
+// several workers another one may run the queued child, or the spawner, at any moment.
+TEST_P(SchedulerTest, ChildFirstSpawnQueuesTheChildInsideACatchBlockOrDuringUnwinding) {
+  if (!caps().child_first || !caps().runs_on_one_thread) {
+    GTEST_SKIP() << "not child first on one thread";
+  }
+  // Spawns a child that sets `started`; whether it had started when spawn returned.
+  auto spawn_one = [](bool& started) {
+    spawn([&started] { started = true; });
+    return started;
+  };
+  struct SpawnsWhenDestroyed {
+    decltype(spawn_one)& spawn;
+    bool& started;
+    bool& at_once;
+    ~SpawnsWhenDestroyed() { at_once = spawn(started); }
+  };
+  bool started[4] = {};  // outlives the children (run waits for them)
+  bool at_once[4] = {true, true, true, false};
+  run([&] {
+    at_once[0] = spawn_one(started[0]);  // outside any handler
+    try {
+      throw Exit();
+    } catch (const Exit&) {
+      at_once[1] = spawn_one(started[1]);  // inside a catch block
+    }
+    try {
+      SpawnsWhenDestroyed s{spawn_one, started[2], at_once[2]};  // during unwinding
+      throw Exit();
+    } catch (const Exit&) {
+    }
+    {
+      SpawnsWhenDestroyed s{spawn_one, started[3], at_once[3]};  // a destructor, no unwinding
+    }
+    return 0;
+  });
+  EXPECT_TRUE(at_once[0]) << "outside any handler, child first runs the child at once";
+  EXPECT_FALSE(at_once[1]) << "inside a catch block";
+  EXPECT_FALSE(at_once[2]) << "in a destructor run by unwinding";
+  EXPECT_TRUE(at_once[3]) << "in a destructor run at the end of its scope";
+  for (bool s : started) EXPECT_TRUE(s) << "every child ran";
 }
 
 // ---- run waits ----------------------------------------------------------------------------

@@ -17,8 +17,6 @@
 #ifndef PICOS_MUX_COMMON_FIBER_BODY_H_
 #define PICOS_MUX_COMMON_FIBER_BODY_H_
 
-#include <cxxabi.h>
-
 #include <exception>
 #include <functional>
 
@@ -59,9 +57,10 @@ inline std::exception_ptr fatal_outcome(const std::function<void(std::exception_
   }
 }
 
-inline bool may_switch_now() noexcept {
-  return std::uncaught_exceptions() == 0 && abi::__cxa_current_exception_type() == nullptr;
-}
+// One look at the thread's exception globals (kernel.cc), out of line: the runtime declares
+// the function that finds them `const`, so a value inlined into a caller could be reused after
+// the caller's fiber has moved to another thread.
+bool may_switch_now() noexcept;
 
 }  // namespace picos::mux::common
 

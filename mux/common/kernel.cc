@@ -2,13 +2,34 @@
 
 #include "mux/common/kernel.h"
 
+#include <cxxabi.h>
+
 #include <cstdio>
 #include <optional>
 #include <string>
 
 #include "picos/debug.h"
+#include "picos/internal/attributes.h"
 
 namespace picos::mux::common {
+
+namespace {
+// The per-thread exception globals of the Itanium C++ ABI (section 2.2.2 of its exception
+// handling chapter; libstdc++ and libc++abi lay them out so): the exceptions caught and not
+// yet finished with, innermost first, and the count std::uncaught_exceptions() returns.
+struct EhGlobals {
+  void* caught_exceptions;
+  unsigned int uncaught_exceptions;
+};
+}  // namespace
+
+// One call into the runtime where std::uncaught_exceptions() and
+// abi::__cxa_current_exception_type() make two (each finds the thread's globals again, through
+// __tls_get_addr: ~35 instructions of a child-first spawn's ~980 on fifo, callgrind).
+PICOS_NOIPA bool may_switch_now() noexcept {
+  const auto* g = reinterpret_cast<const EhGlobals*>(abi::__cxa_get_globals());
+  return g->uncaught_exceptions == 0 && g->caught_exceptions == nullptr;
+}
 
 void warn_stall(absl::string_view scheduler, std::size_t blocked, std::chrono::nanoseconds after,
                 std::optional<bool> main_finished) noexcept {
