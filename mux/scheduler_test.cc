@@ -748,6 +748,38 @@ TEST_P(SchedulerTest, AnIdleSchedulerReleasesAnUnusedBurstOfStacks) {
   StackPool::trim();
 }
 
+// And it wakes for it (StackPool::release_due): here nothing else would wake it, its only
+// fiber waiting, with no timer pending, for another thread that signals only once the burst
+// is back to the steady capacity, or after 10 s.
+TEST_P(SchedulerTest, AnIdleSchedulerWakesToReleaseAnUnusedBurstOfStacks) {
+  if (!caps().releases_unused_stacks) GTEST_SKIP() << "does not release the depot's burst";
+  using context::StackPool;
+  constexpr std::size_t kSteady = 16;  // small_depot's
+  StackPool::trim();
+  context::set_depot_limits_for_testing(context::testing::small_depot(std::chrono::hours(1)));
+  context::testing::burst_on_a_thread(300);
+  ASSERT_EQ(context::stack_stats().depot_stacks, 300u);
+  // Unused from now on: stale 20 ms after the burst.
+  context::set_depot_limits_for_testing(context::testing::small_depot(20ms));
+  Trigger released;
+  bool in_time = false;
+  std::thread watcher([&] {
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (context::stack_stats().depot_stacks > kSteady &&
+           std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(1ms);
+    }
+    in_time = context::stack_stats().depot_stacks <= kSteady;
+    released.signal();
+  });
+  run([&] { (void)released.await(); });
+  watcher.join();
+  EXPECT_TRUE(in_time) << context::stack_stats().depot_stacks
+                       << " stacks still in the depot after 10 s";
+  context::restore_depot_limits_for_testing();
+  StackPool::trim();
+}
+
 TEST_P(SchedulerTest, TwoBusyRunsOnTwoThreadsWakeEachOther) { hand_off(5000 / kScale, true); }
 
 TEST_P(SchedulerTest, TwoIdleRunsOnTwoThreadsWakeEachOther) { hand_off(5000 / kScale, false); }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 
 #include "absl/base/thread_annotations.h"
@@ -562,6 +563,23 @@ std::size_t StackPool::release_idle() noexcept {
     Stack::unmap(s);
   }
   return n;
+}
+
+std::chrono::steady_clock::time_point StackPool::release_due() noexcept {
+  if (!g_depot_burst.load(std::memory_order_relaxed)) {
+    return std::chrono::steady_clock::time_point::max();
+  }
+  // One past the hold: release_idle finds the tier stale only once more than the hold has
+  // passed since its last use.
+  const std::int64_t used = g_depot_burst_used_ns.load(std::memory_order_relaxed);
+  const std::int64_t hold = g_depot_hold_ns.load(std::memory_order_relaxed);
+  if (hold >= std::numeric_limits<std::int64_t>::max() - used) {
+    return std::chrono::steady_clock::time_point::max();
+  }
+  const std::int64_t due = used + hold + 1;
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::nanoseconds(due)));
 }
 
 StackPoolStats StackPool::this_thread_stats() noexcept { return t_pool.stats; }

@@ -48,12 +48,12 @@
 //    a give into the burst tier or a take from it within the last kDepotBurstHold (1 s).
 //    Once that has not happened for kDepotBurstHold, gives beyond the steady capacity are
 //    unmapped again, and `release_idle()` unmaps the burst tier's stacks, a batch per call.
-//    Schedulers call it when they are about to idle (fifo, multififo, libevent; not randos), so
-//    a process returns the excess 64 stacks per idle moment from a second after the burst's
-//    last use: a server that idles between requests within a second or so, one that sleeps
-//    long between idle moments more slowly (trim() releases it all at once), one that never
-//    idles not at all, keeping at most its peak, which it had mapped anyway. A stack beyond
-//    both capacities is unmapped at once.
+//    Schedulers call it when they are about to idle (fifo, multififo, libevent; not randos),
+//    and sleep no longer than `release_due()`, so a process returns the excess 64 stacks per
+//    pass through an idle scheduler's loop from a second after the burst's last use, also
+//    while nothing else would wake it; one that never idles not at all, keeping at most its
+//    peak, which it had mapped anyway (trim() releases it all at once). A stack beyond both
+//    capacities is unmapped at once.
 // `StackPool::trim()` unmaps the depot's stacks, both tiers (a process going idle for long).
 //
 // Sanitizers: under -fsanitize=thread every stack owns a TSan fiber handle, created once with
@@ -233,6 +233,16 @@ class StackPool {
   // relaxed load and nothing else while the depot holds no such stacks, a clock read while it
   // holds some that are still in use. Schedulers call it before they idle.
   static std::size_t release_idle() noexcept;
+
+  // When a scheduler about to sleep should wake to call release_idle() again, so that a
+  // burst is returned even while nothing else wakes it (a server waiting for its next
+  // connection with no timer pending): time_point::max() while the depot holds nothing beyond
+  // its steady capacity; otherwise the end of the hold since that tier's last use, which is
+  // in the past once the tier has gone stale (then a batch is due at once: a scheduler that
+  // keeps finding nothing to do returns the whole tier, a batch per pass through its loop,
+  // looking at its wake-ups, timers and descriptors between batches). Any thread; a relaxed
+  // load, two more while the depot holds a burst. No clock read.
+  static std::chrono::steady_clock::time_point release_due() noexcept;
 
   // The calling thread's pool counters. Cheap.
   static StackPoolStats this_thread_stats() noexcept;

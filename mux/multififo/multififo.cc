@@ -282,8 +282,9 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // How many fibers are alive, from the workers' spawned and finished counts: exact when it is
   // zero (then no fiber will ever run again), else a snapshot that may be stale.
   std::int64_t alive() const noexcept;
-  // When an idle worker about to sleep must wake: after its back-off, or at the next timer if
-  // that is sooner. Publishes it in w.sleep_until (reset to kAwake by the caller when it wakes).
+  // When an idle worker about to sleep must wake: after its back-off, at the next timer or
+  // when the stack depot's next batch is due (StackPool::release_due), whichever is soonest.
+  // Publishes it in w.sleep_until (reset to kAwake by the caller when it wakes).
   Clock::time_point plan_sleep(Worker& w);
   // Whether some worker sleeps (or is about to) past `deadline` (see Worker::sleep_until).
   bool sleeper_wakes_after(Clock::time_point deadline) const noexcept;
@@ -546,7 +547,9 @@ void Scheduler::push_foreign(Record* r, bool front) noexcept {
 }
 
 Clock::time_point Scheduler::plan_sleep(Worker& w) {
-  Clock::time_point until = Clock::now() + w.idle_backoff;
+  // Never past the depot's next batch (release_idle, called by idle()).
+  Clock::time_point until =
+      std::min(Clock::now() + w.idle_backoff, context::StackPool::release_due());
   // Store-then-load against cancel_after's has_timers_ store and sleeper_wakes_after's load
   // (all sequentially consistent): either this worker sees the new timer, or its adder sees
   // kSleepUnknown and wakes it.
