@@ -87,6 +87,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
 #include "picos/computation.h"
 #include "picos/debug.h"
@@ -550,15 +551,17 @@ class Channel {
   }
   template <typename V>
   void push_locked(V&& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
-    if (count_ == ring_.size()) grow_locked();
+    if (count_ == ring_.size()) [[unlikely]] {
+      grow_locked();
+    }
     std::size_t tail = head_ + count_;
     if (tail >= ring_.size()) tail -= ring_.size();
     ring_[tail].emplace(std::forward<V>(v));
     ++count_;
   }
   // Doubles the ring (at least 4 slots, at most capacity_). Strong guarantee: a bad_alloc
-  // leaves everything as it was.
-  void grow_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
+  // leaves everything as it was. Out of line: push_locked, inlined into send, stays small.
+  ABSL_ATTRIBUTE_NOINLINE void grow_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     std::size_t n = ring_.size() < 2 ? 4 : 2 * ring_.size();
     if (n > capacity_) n = capacity_;
     std::vector<std::optional<T>> bigger(n);
