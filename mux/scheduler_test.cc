@@ -730,16 +730,22 @@ TEST_P(SchedulerTest, TwoRunsAtOnceAreIndependent) {
   EXPECT_TRUE(b_finished.load());
 }
 
+// The small test depot (steady capacity 16, burst 400) holding a burst of 300 stacks, left
+// there by a thread's exit and still within a long hold; the caller sets the hold it wants.
+void leave_a_burst_in_the_depot() {
+  context::StackPool::trim();  // the calling thread's pool too
+  context::set_depot_limits_for_testing(context::testing::small_depot(std::chrono::hours(1)));
+  context::testing::burst_on_a_thread(300);
+  ASSERT_EQ(context::stack_stats().depot_stacks, 300u);
+}
+
 // The stack depot keeps a burst of stacks beyond its steady capacity while it is reused
 // (mux/context/stack.h); once it has gone unused for the hold, a scheduler about to idle
 // releases it, a batch at a time.
 TEST_P(SchedulerTest, AnIdleSchedulerReleasesAnUnusedBurstOfStacks) {
   if (!caps().releases_unused_stacks) GTEST_SKIP() << "does not release the depot's burst";
   using context::StackPool;
-  StackPool::trim();  // the calling thread's pool too
-  context::set_depot_limits_for_testing(context::testing::small_depot(std::chrono::hours(1)));
-  context::testing::burst_on_a_thread(300);  // its exit leaves the 300 stacks in the depot
-  ASSERT_EQ(context::stack_stats().depot_stacks, 300u);
+  ASSERT_NO_FATAL_FAILURE(leave_a_burst_in_the_depot());
   const std::size_t unmaps_before = context::stack_stats().unmaps_total;
   context::set_depot_limits_for_testing(context::testing::small_depot(std::chrono::nanoseconds(0)));
   run([] { Fiber::sleep(std::chrono::milliseconds(20)); });  // idles while its fiber sleeps
@@ -755,10 +761,7 @@ TEST_P(SchedulerTest, AnIdleSchedulerWakesToReleaseAnUnusedBurstOfStacks) {
   if (!caps().releases_unused_stacks) GTEST_SKIP() << "does not release the depot's burst";
   using context::StackPool;
   constexpr std::size_t kSteady = 16;  // small_depot's
-  StackPool::trim();
-  context::set_depot_limits_for_testing(context::testing::small_depot(std::chrono::hours(1)));
-  context::testing::burst_on_a_thread(300);
-  ASSERT_EQ(context::stack_stats().depot_stacks, 300u);
+  ASSERT_NO_FATAL_FAILURE(leave_a_burst_in_the_depot());
   // Unused from now on: stale 20 ms after the burst.
   context::set_depot_limits_for_testing(context::testing::small_depot(20ms));
   Trigger released;

@@ -2,15 +2,18 @@
 //
 // mux/common/timers.h — arming a timer on a scheduler whose loop owns a TimerHeap and looks at
 // it regularly (fifo: every 64 switches and before it idles; libevent: at the start and end of
-// every batch).
+// every batch), and when such a loop must wake next.
 
 #ifndef PICOS_MUX_COMMON_TIMERS_H_
 #define PICOS_MUX_COMMON_TIMERS_H_
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
+#include <optional>
 #include <utility>
 
+#include "mux/context/stack.h"
 #include "picos/computation.h"
 #include "picos/internal/timer_heap.h"
 
@@ -27,6 +30,18 @@ inline void arm_timer(internal::TimerHeap& timers, const PackedComputation& c,
   } else {
     (void)timers.add(c, internal::deadline_after(internal::Clock::now(), delay), std::move(reason));
   }
+}
+
+// When a loop about to sleep must wake: at its next timer, or when the stack depot's next
+// batch is due (StackPool::release_due), whichever is sooner; nullopt if neither. Waking for
+// the depot is what returns a burst of stacks from a loop that nothing else would wake.
+inline std::optional<internal::Clock::time_point> next_wake(internal::TimerHeap& timers) {
+  std::optional<internal::Clock::time_point> next = timers.next_deadline();
+  if (const internal::Clock::time_point due = context::StackPool::release_due();
+      due != internal::Clock::time_point::max()) {
+    next = next ? std::min(*next, due) : due;
+  }
+  return next;
 }
 
 }  // namespace picos::mux::common

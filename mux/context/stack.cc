@@ -319,6 +319,20 @@ void mark_burst_used([[maybe_unused]] const Depot& d) ABSL_EXCLUSIVE_LOCKS_REQUI
   g_depot_burst_used_ns.store(now_ns(), std::memory_order_relaxed);
 }
 
+// Without the lock: the steady_clock nanoseconds from which the burst tier counts as stale
+// (one past the hold since its last use), or INT64_MAX while it holds no stacks. What
+// release_idle checks first and release_due reports; burst_stale decides under the lock.
+std::int64_t burst_due_ns() noexcept {
+  if (!g_depot_burst.load(std::memory_order_relaxed))
+    return std::numeric_limits<std::int64_t>::max();
+  const std::int64_t used = g_depot_burst_used_ns.load(std::memory_order_relaxed);
+  const std::int64_t hold = g_depot_hold_ns.load(std::memory_order_relaxed);
+  if (hold >= std::numeric_limits<std::int64_t>::max() - used) {
+    return std::numeric_limits<std::int64_t>::max();
+  }
+  return used + hold + 1;
+}
+
 // Whether the burst tier holds stacks that nobody gave or took within the hold, at `now`.
 bool burst_stale(const Depot& d, std::int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(d.mu) {
   return beyond_steady(d) &&
@@ -534,12 +548,10 @@ void StackPool::trim() noexcept {
 }
 
 std::size_t StackPool::release_idle() noexcept {
-  if (!g_depot_burst.load(std::memory_order_relaxed)) return 0;
-  std::int64_t now = now_ns();
-  if (now - g_depot_burst_used_ns.load(std::memory_order_relaxed) <=
-      g_depot_hold_ns.load(std::memory_order_relaxed)) {
-    return 0;  // in use
-  }
+  const std::int64_t due = burst_due_ns();
+  if (due == std::numeric_limits<std::int64_t>::max()) return 0;  // no burst
+  const std::int64_t now = now_ns();
+  if (now < due) return 0;  // in use
   Depot& d = depot();
   Stack* released = nullptr;
   std::size_t n = 0;
@@ -566,17 +578,10 @@ std::size_t StackPool::release_idle() noexcept {
 }
 
 std::chrono::steady_clock::time_point StackPool::release_due() noexcept {
-  if (!g_depot_burst.load(std::memory_order_relaxed)) {
+  const std::int64_t due = burst_due_ns();
+  if (due == std::numeric_limits<std::int64_t>::max()) {
     return std::chrono::steady_clock::time_point::max();
   }
-  // One past the hold: release_idle finds the tier stale only once more than the hold has
-  // passed since its last use.
-  const std::int64_t used = g_depot_burst_used_ns.load(std::memory_order_relaxed);
-  const std::int64_t hold = g_depot_hold_ns.load(std::memory_order_relaxed);
-  if (hold >= std::numeric_limits<std::int64_t>::max() - used) {
-    return std::chrono::steady_clock::time_point::max();
-  }
-  const std::int64_t due = used + hold + 1;
   return std::chrono::steady_clock::time_point(
       std::chrono::duration_cast<std::chrono::steady_clock::duration>(
           std::chrono::nanoseconds(due)));

@@ -264,14 +264,9 @@ void Scheduler::idle() {
   // A burst of stacks beyond the depot's steady capacity that nothing has used for a while
   // goes back to the system, a batch per idle moment (mux/context/stack.h).
   (void)context::StackPool::release_idle();
-  std::optional<Clock::time_point> next = timers_.next_deadline();
-  // It wakes, as for a timer, when the depot's next batch is due (never while the depot holds
-  // no burst): a loop with nothing else to wake it still returns the burst, and the stall
-  // warning waits until it has.
-  if (const Clock::time_point due = context::StackPool::release_due();
-      due != Clock::time_point::max()) {
-    next = next ? std::min(*next, due) : due;
-  }
+  // Woken, as for a timer, when the depot's next batch is due: a loop with nothing else to
+  // wake it still returns the burst, and the stall warning waits until it has.
+  std::optional<Clock::time_point> next = common::next_wake(timers_);
   if (poller_.waiting()) {
     // Fibers wait for descriptors: sleep in epoll until one is ready, the next timer is due,
     // or another thread wakes a fiber (the inbox pokes the poller). No stall warning: waiting

@@ -266,12 +266,12 @@ void Scheduler::fire_timers() noexcept {
 }
 
 void Scheduler::rearm_timer() noexcept {
-  std::optional<Clock::time_point> next = timers_.next_deadline();
-  Clock::time_point want = next ? *next : Clock::time_point::max();
   // While fibers are alive, the loop also wakes when the stack depot's next batch is due
   // (after_batch releases it): a loop with no other event still returns a burst. Not once
   // none is: the timer would keep event_base_dispatch from returning.
-  if (alive() != 0) want = std::min(want, context::StackPool::release_due());
+  std::optional<Clock::time_point> next =
+      alive() != 0 ? common::next_wake(timers_) : timers_.next_deadline();
+  Clock::time_point want = next ? *next : Clock::time_point::max();
   if (want == armed_) return;
   armed_ = want;
   if (want == Clock::time_point::max()) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -118,11 +119,14 @@ struct alignas(64) Worker {
   // its queue between 0 and 1 (a spawner with child_first, a ping-ponging pair).
   alignas(64) std::atomic<bool> crowded{false};
 
-  // Stores the queue's new size (under lock).
-  void set_size(std::size_t n) noexcept {
+  // Adds `delta` (+1 or -1, or -size to empty it) to the queue's size, under lock; returns
+  // the new size.
+  std::size_t add_size(std::ptrdiff_t delta) noexcept {
     const std::size_t old = size.load(std::memory_order_relaxed);
+    const std::size_t n = old + static_cast<std::size_t>(delta);
     size.store(n, std::memory_order_relaxed);
     if ((old >= 2) != (n >= 2)) crowded.store(n >= 2, std::memory_order_relaxed);
+    return n;
   }
 
   // Records spawned on this worker that have not finished (for abandonment on fatal stop).
@@ -516,8 +520,7 @@ inline void Scheduler::push(Worker& w, Record* r, bool front) noexcept {
   } else {
     w.ready.push_back(r);
   }
-  const std::size_t size = w.size.load(std::memory_order_relaxed) + 1;
-  w.set_size(size);
+  const std::size_t size = w.add_size(1);
   w.lock.unlock();
   // Keep one fiber of slack local: waking a sleeper for a single ready fiber makes two
   // workers trade a ping-ponging pair back and forth through futex wake-ups. A lone queued
@@ -541,7 +544,7 @@ void Scheduler::push_foreign(Record* r, bool front) noexcept {
   } else {
     w.ready.push_back(r);
   }
-  w.set_size(w.size.load(std::memory_order_relaxed) + 1);
+  (void)w.add_size(1);
   w.lock.unlock();
   wake_one();
 }
@@ -601,7 +604,7 @@ inline Record* Scheduler::pop_own(Worker& w, bool thief) noexcept {
   if (w.size.load(std::memory_order_relaxed) == 0) return nullptr;
   w.lock.lock();
   Record* r = thief && options_.child_first ? w.ready.pop_back() : w.ready.pop_front();
-  if (r) w.set_size(w.size.load(std::memory_order_relaxed) - 1);
+  if (r) (void)w.add_size(-1);
   w.lock.unlock();
   return r;
 }
@@ -906,7 +909,8 @@ void Scheduler::abandon_all() noexcept {
     Worker& w = workers_[static_cast<std::size_t>(i)];
     w.lock.lock();
     w.ready.clear();
-    w.set_size(0);
+    const auto queued = static_cast<std::ptrdiff_t>(w.size.load(std::memory_order_relaxed));
+    (void)w.add_size(-queued);
     w.lock.unlock();
   }
   for (int i = 0; i < n_; ++i) {

@@ -27,6 +27,7 @@
 #include "mux/common/inbox.h"
 #include "mux/common/kernel.h"
 #include "mux/common/queue.h"
+#include "mux/common/timers.h"
 #include "mux/context/stack.h"
 #include "picos/handler.h"
 #include "picos/internal/ref_count.h"
@@ -177,11 +178,7 @@ bool Scheduler::let_in(bool all) {
 
 void Scheduler::idle() {
   (void)context::StackPool::release_idle();  // as fifo's idle (mux/context/stack.h)
-  std::optional<Clock::time_point> next = timers_.next_deadline();
-  if (const Clock::time_point due = context::StackPool::release_due();
-      due != Clock::time_point::max()) {
-    next = next ? std::min(*next, due) : due;  // as fifo's idle
-  }
+  std::optional<Clock::time_point> next = common::next_wake(timers_);  // as fifo's idle
   const bool timer = next && *next != Clock::time_point::max();
   if (poller_.waiting()) {
     // Fibers wait for descriptors: sleep in epoll (another thread's wake-up pokes it). No
