@@ -18,6 +18,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <mutex>  // std::adopt_lock_t
 
 #include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
@@ -87,6 +88,11 @@ class ABSL_SCOPED_LOCKABLE SpinLockGuard {
       : lock_(lock) {
     lock_.lock();
   }
+  // Takes over `lock`, which the caller holds: for a slow path out of line that releases a
+  // lock its caller took (annotated ABSL_UNLOCK_FUNCTION), so that the analysis follows it.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE SpinLockGuard(SpinLock& lock, std::adopt_lock_t) noexcept
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock)
+      : lock_(lock) {}
   SpinLockGuard(const SpinLockGuard&) = delete;
   SpinLockGuard& operator=(const SpinLockGuard&) = delete;
   // Always inlined, as the constructor: gcc otherwise emits them out of line in the sync
