@@ -95,6 +95,7 @@
 #include "picos/computation.h"
 #include "picos/debug.h"
 #include "picos/fiber.h"
+#include "picos/internal/dcheck.h"
 #include "picos/internal/spin_lock.h"
 #include "picos/trigger.h"
 #include "picos/tx.h"
@@ -184,7 +185,7 @@ class Channel {
     // The usual case inline: room in the ring as allocated (no growth) and no receiver
     // waiting, so that nothing below throws (T's move does not: static_assert above).
     if (count_ < ring_.size() && n_receivers_ == 0 && !closed_) [[likely]] {
-      push_locked(std::move(value));
+      put_locked(std::move(value));
       lock_.unlock();
       return;
     }
@@ -291,7 +292,7 @@ class Channel {
     if (count_ < capacity_) {
       if (count_ == ring_.size()) grow_locked();  // may throw: nothing committed yet
       if (!w.claim->try_finish()) return OfferStatus::kLost;
-      push_locked(std::move(*w.value));  // no growth now: cannot throw
+      put_locked(std::move(*w.value));  // grown above: cannot throw
       w.outcome = Outcome::kTransferred;
       return OfferStatus::kCommitted;
     }
@@ -312,7 +313,7 @@ class Channel {
       w.slot->emplace(pop_locked());
       w.outcome = Outcome::kTransferred;
       if (Node* s = take_locked(senders_, n_senders_)) {
-        push_locked(std::move(*s->value));  // no growth: the buffer was at capacity
+        put_locked(std::move(*s->value));  // the slot just freed
         Trigger wake = finish_locked(s, Outcome::kTransferred);
         guard.unlock();
         wake.signal();
@@ -554,7 +555,7 @@ class Channel {
       out.emplace(pop_locked());
       // A sender waits only while the buffer is full: its value takes the freed slot.
       if (Node* s = take_locked(senders_, n_senders_)) {
-        push_locked(std::move(*s->value));  // no growth: the buffer is at capacity
+        put_locked(std::move(*s->value));  // the slot just freed
         wake.emplace(finish_locked(s, Outcome::kTransferred));
       }
       return true;
@@ -576,18 +577,26 @@ class Channel {
     --count_;
     return v;
   }
+  // Appends `v`, growing the ring first if it is full (may throw std::bad_alloc, leaving `v`
+  // untouched).
   template <typename V>
   void push_locked(V&& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     if (count_ == ring_.size()) [[unlikely]] {
       grow_locked();
     }
+    put_locked(std::forward<V>(v));
+  }
+  // Appends `v` to a ring with a free slot (count_ < ring_.size()): never throws.
+  template <typename V>
+  void put_locked(V&& v) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
+    PICOS_DCHECK(count_ < ring_.size());
     std::size_t tail = head_ + count_;
     if (tail >= ring_.size()) tail -= ring_.size();
     ring_[tail].emplace(std::forward<V>(v));
     ++count_;
   }
   // Doubles the ring (at least 4 slots, at most capacity_). Strong guarantee: a bad_alloc
-  // leaves everything as it was. Out of line: push_locked, inlined into send, stays small.
+  // leaves everything as it was. Out of line: push_locked, inlined into try_send, stays small.
   ABSL_ATTRIBUTE_NOINLINE void grow_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     std::size_t n = ring_.size() < 2 ? 4 : 2 * ring_.size();
     if (n > capacity_) n = capacity_;
