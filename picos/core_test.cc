@@ -178,6 +178,93 @@ TEST(TriggerTest, ConcurrentSignalersRunTheActionOnce) {
   }
 }
 
+// signal_deferred: the signal now, the action (the awaiter's resume) when the Wake runs.
+TEST(TriggerTest, SignalDeferredRunsTheActionOnlyWhenTheWakeRuns) {
+  int action = 0, release = 0;
+  auto act = [](const Trigger&, void* a, void*) noexcept { ++*static_cast<int*>(a); };
+  auto rel = [](void*, void* r) noexcept { ++*static_cast<int*>(r); };
+  Trigger t = Trigger::from_action(&action, &release, act, rel);
+  {
+    Trigger::Wake w = t.signal_deferred();
+    EXPECT_TRUE(t.is_signaled());
+    EXPECT_TRUE(static_cast<bool>(w));
+    t.signal();  // a later signal finds it signaled: nothing runs
+    EXPECT_EQ(action, 0);
+    EXPECT_FALSE(static_cast<bool>(t.signal_deferred()));
+    Trigger::Wake moved = std::move(w);
+    EXPECT_FALSE(static_cast<bool>(w));  // NOLINT(bugprone-use-after-move): moved-from is empty
+    EXPECT_EQ(action, 0);
+    moved.run();
+    EXPECT_EQ(action, 1);
+    EXPECT_EQ(release, 1);
+    moved.run();  // once
+    EXPECT_FALSE(static_cast<bool>(moved));
+  }
+  EXPECT_EQ(action, 1);
+  EXPECT_EQ(release, 1);
+  // A Wake dropped without run() runs on destruction; one assigned over runs first.
+  Trigger u = Trigger::from_action(&action, &release, act, rel);
+  Trigger v = Trigger::from_action(&action, &release, act, rel);
+  {
+    Trigger::Wake w = u.signal_deferred();
+    w = v.signal_deferred();
+    EXPECT_EQ(action, 2);
+  }
+  EXPECT_EQ(action, 3);
+  EXPECT_EQ(release, 3);
+  // Not awaited yet: nothing changes until the Wake runs the whole signal; then its await
+  // returns at once.
+  testing::run([] {
+    Trigger fresh;
+    Trigger::Wake w = fresh.signal_deferred();
+    EXPECT_TRUE(static_cast<bool>(w));
+    EXPECT_TRUE(fresh.is_initial());
+    w.run();
+    EXPECT_FALSE(static_cast<bool>(w));
+    EXPECT_TRUE(fresh.is_signaled());
+    EXPECT_EQ(fresh.await(), nullptr);
+  });
+}
+
+// A fiber suspended on a trigger signaled with signal_deferred stays suspended until the Wake
+// runs, its cancelation meanwhile included (which then shows in await's result).
+TEST(TriggerTest, SignalDeferredKeepsTheAwaiterSuspendedUntilTheWakeRuns) {
+  for (const bool cancel : {false, true}) {
+    testing::run([cancel] {
+      Trigger t;
+      std::atomic<bool> waiting{false}, resumed{false};
+      Computation<void> c;
+      Computation<void> done = spawn_on(c, [&] {
+        waiting.store(true);
+        std::exception_ptr r = t.await();
+        resumed.store(true);
+        EXPECT_EQ(r != nullptr, cancel);
+      });
+      // The waiter is suspended once the trigger has an action attached (is_initial throws).
+      while (!waiting.load() || [&] {
+        try {
+          return t.is_initial();
+        } catch (const std::invalid_argument&) {
+          return false;
+        }
+      }()) {
+        Fiber::yield();
+      }
+      Trigger::Wake w = t.signal_deferred();
+      ASSERT_TRUE(static_cast<bool>(w));
+      if (cancel) c.cancel(reason<Exit>());
+      for (int i = 0; i < 20; ++i) {
+        Fiber::yield();
+        std::this_thread::sleep_for(100us);
+      }
+      EXPECT_FALSE(resumed.load());
+      w.run();
+      (void)done.wait();
+      EXPECT_TRUE(resumed.load());
+    });
+  }
+}
+
 // ---- Computation -----------------------------------------------------------------------
 
 TEST(ComputationTest, ReturnOnceAndPeek) {

@@ -97,6 +97,8 @@ void Trigger::signal() const noexcept {
   }
 }
 
+void Trigger::Wake::signal_unawaited() noexcept { Trigger(std::move(unawaited_)).signal(); }
+
 bool Trigger::on_signal_failed() const {
   if (s_->state_.load(std::memory_order_acquire) == TriggerState::kSignaled) return false;
   throw std::invalid_argument("picos::Trigger: already awaiting");

@@ -29,7 +29,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <utility>
 
+#include "absl/base/attributes.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/thread_cache.h"
 
@@ -125,6 +127,104 @@ class Trigger {
   // Signals the trigger; if an awaiter or action is attached, runs its action on this thread.
   // No-op when already signaled. Any thread; never blocks, never throws.
   void signal() const noexcept;
+
+  // The second half of a `signal_deferred`: what is left of the signal, to run once: the
+  // attached action taken out of the trigger, or (the trigger was not awaited yet) the whole
+  // signal. Move-only; a Wake that still holds its work runs it when destroyed, so that no
+  // wake-up is lost on any path (an exception included); assigning over one runs it first.
+  class Wake {
+   public:
+    Wake() noexcept = default;
+    Wake(Wake&& o) noexcept
+        : trigger_(o.trigger_),
+          action_(std::exchange(o.action_, nullptr)),
+          release_(o.release_),
+          x_(o.x_),
+          y_(o.y_),
+          unawaited_(std::move(o.unawaited_)) {}
+    Wake& operator=(Wake&& o) noexcept {
+      if (this != &o) {
+        run();
+        trigger_ = o.trigger_;
+        action_ = std::exchange(o.action_, nullptr);
+        release_ = o.release_;
+        x_ = o.x_;
+        y_ = o.y_;
+        unawaited_ = std::move(o.unawaited_);
+      }
+      return *this;
+    }
+    Wake(const Wake&) = delete;
+    Wake& operator=(const Wake&) = delete;
+    ABSL_ATTRIBUTE_ALWAYS_INLINE ~Wake() { run(); }
+
+    // Runs the action (typically: makes the awaiting fiber runnable), then its release; or
+    // signals the trigger that was not awaited yet. Once; no-op when there is nothing (left)
+    // to run. Never blocks, never throws.
+    ABSL_ATTRIBUTE_ALWAYS_INLINE void run() noexcept {
+      if (Action a = std::exchange(action_, nullptr)) {
+        a(*trigger_, x_, y_);  // nothing reads the trigger after this (see Action)
+        if (release_ != nullptr) release_(x_, y_);
+      } else if (unawaited_) [[unlikely]] {
+        signal_unawaited();
+      }
+    }
+    // Whether something is still to run.
+    explicit operator bool() const noexcept { return action_ != nullptr || unawaited_; }
+
+   private:
+    friend class Trigger;
+    void signal_unawaited() noexcept;  // out of line: rare
+
+    const Trigger* trigger_ = nullptr;
+    Action action_ = nullptr;
+    Release release_ = nullptr;
+    void* x_ = nullptr;
+    void* y_ = nullptr;
+    internal::Ref<internal::TriggerState> unawaited_;  // a reference: the signal is all to do
+  };
+
+  // `signal()` in two halves, for a primitive that finds its waiter under a lock of its own
+  // (//std/sync's wait queues), to be run after the lock is released:
+  //  - awaited (an action attached: the scheduler's resume of the awaiting fiber): the trigger
+  //    is signaled now and the action comes back instead of running. Until it runs the awaiter
+  //    stays suspended: a later `signal`, a cancelation's included, finds the trigger
+  //    signaled and does nothing.
+  //  - not awaited yet (Initial): nothing changes now; the Wake holds a reference and signals
+  //    it when run (its awaiter must not get past await while the lock is held: it could free
+  //    the primitive, lock included).
+  //  - already signaled: an empty Wake.
+  // Any thread; never blocks, never throws.
+  //
+  // Why: a waker that signals after unlocking must keep the waiter's trigger alive across the
+  // unlock, since a canceled waiter may leave and drop it meanwhile; a handle copy does, at
+  // an atomic increment and decrement. A suspended waiter whose trigger is signaled under the
+  // lock cannot be resumed by anyone else, so it cannot leave: the handle it awaits through
+  // stays valid until the Wake runs.
+  //
+  // Precondition, when an action is attached: this handle object (`*this`, not only the
+  // trigger it refers to) stays valid until the returned Wake has run. It does when it belongs
+  // to the awaiting fiber and lives until that fiber resumes (a waiter node on the fiber's
+  // stack, awaited through `await()`). With an action attached by `from_action`, which no
+  // fiber awaits, the caller must keep the handle alive itself.
+  [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE Wake signal_deferred() const noexcept {
+    internal::TriggerState* s = s_.get();
+    Wake w;
+    std::uint8_t seen = s->state_.load(std::memory_order_acquire);
+    if (seen == internal::TriggerState::kAwaiting &&
+        s->state_.compare_exchange_strong(seen, internal::TriggerState::kSignaled,
+                                          std::memory_order_acq_rel, std::memory_order_acquire)) {
+      // Published before the Initial -> Awaiting transition (release), never rewritten.
+      w.trigger_ = this;
+      w.action_ = s->action_;
+      w.release_ = s->release_;
+      w.x_ = s->x_;
+      w.y_ = s->y_;
+    } else if (seen == internal::TriggerState::kInitial) {
+      w.unawaited_ = s_;  // (Awaiting only ever becomes Signaled: a failed CAS saw Signaled)
+    }
+    return w;
+  }
 
   // For schedulers: attaches `action(trigger, x, y)` to run when the trigger is signaled.
   // Returns false (attaching nothing) if the trigger is already signaled. Throws

@@ -49,6 +49,35 @@ bool signalable(const Node* n, const Awaitable* key, std::optional<std::int64_t>
   return (n->always || n->before != *value) && !n->trigger.is_signaled();
 }
 
+// How a waker wakes a node it took off the queue under the bucket lock, run after the unlock.
+// A node of Awaitable::await is awaited through its own handle by the fiber it belongs to,
+// which stays suspended, its node valid, until resumed: its trigger is signaled under the
+// lock and the resume deferred (Trigger::signal_deferred, no handle copy). An Awaiter's node
+// holds the caller's trigger, which the caller may await through another handle or never:
+// a copy of the handle is signaled after the unlock, as the node may be gone by then.
+class NodeWake {
+ public:
+  void take(const Node& n) noexcept {
+    if (n.always) {
+      copy_.emplace(n.trigger);
+    } else {
+      resume_ = n.trigger.signal_deferred();
+    }
+    taken_ = true;
+  }
+  // Runs what take() left to do. Returns whether a node was taken.
+  bool run() noexcept {
+    resume_.run();
+    if (copy_) copy_->signal();
+    return taken_;
+  }
+
+ private:
+  Trigger::Wake resume_;
+  std::optional<Trigger> copy_;  // (not a Trigger: constructing one allocates a new trigger)
+  bool taken_ = false;
+};
+
 }  // namespace
 
 void Awaitable::await(std::int64_t before) {
@@ -80,26 +109,24 @@ void Awaitable::await(std::int64_t before) {
 
 bool Awaitable::signal() noexcept {
   Bucket& b = bucket_for(this);
-  std::optional<Trigger> wake;
+  NodeWake wake;
   {
     picos::internal::SpinLockGuard guard(b.lock);
     std::optional<std::int64_t> value;  // read at the first node of this word's (see above)
     for (Node* n = b.nodes.front(); n != nullptr; n = n->next) {
       if (signalable(n, this, value)) {
         b.nodes.remove(n);
-        wake.emplace(n->trigger);  // copy the handle: the node dies once its fiber runs
+        wake.take(*n);
         break;
       }
     }
   }
-  if (!wake) return false;
-  wake->signal();
-  return true;
+  return wake.run();
 }
 
 std::size_t Awaitable::broadcast() noexcept {
   Bucket& b = bucket_for(this);
-  std::vector<Trigger> wake;
+  std::vector<NodeWake> wake;
   std::size_t woken = 0;
   {
     picos::internal::SpinLockGuard guard(b.lock);
@@ -110,16 +137,18 @@ std::size_t Awaitable::broadcast() noexcept {
       if (signalable(n, this, value)) {
         b.nodes.remove(n);
         ++woken;
+        NodeWake one;
+        one.take(*n);
         try {
-          wake.push_back(n->trigger);
+          wake.push_back(std::move(one));
         } catch (const std::bad_alloc&) {
-          n->trigger.signal();  // out of memory: wake it now (signal never blocks)
+          (void)one.run();  // out of memory: wake it now (a resume never blocks)
         }
       }
       n = next;
     }
   }
-  for (const Trigger& t : wake) t.signal();
+  for (NodeWake& w : wake) (void)w.run();
   return woken;
 }
 

@@ -38,9 +38,10 @@
 // on the waiting fibers' stacks. An Awaitable is therefore exactly one 8-byte word and costs
 // nothing while nobody waits; a wait costs one trigger (one small allocation) and two short
 // bucket-locked sections; `signal` scans the bucket's list (awaitables that hash to the same
-// bucket share it) for the first matching node. Wakers copy the node's Trigger handle under
-// the bucket lock and signal it after unlocking: the node is gone as soon as its fiber
-// returns.
+// bucket share it) for the first matching node. Wakers signal the node's trigger under the
+// bucket lock and resume its fiber after unlocking (Trigger::signal_deferred: the fiber, and
+// so its node, stays put until then); for an Awaiter's node, whose trigger the caller may
+// await through another handle, they copy the handle and signal it after unlocking.
 //
 // Thread safety: every operation may be called from any fiber or thread concurrently.
 // Destroying an Awaitable while fibers wait on it is undefined behaviour (their nodes would

@@ -228,10 +228,11 @@ class Channel {
   // point, never throws.
   ReceiveStatus try_receive(std::optional<T>& out) noexcept {
     internal::SpinLockGuard guard(lock_);
-    std::optional<Trigger> wake;
-    if (take_now_locked(out, wake)) {
+    Node* sender = nullptr;
+    if (take_now_locked(out, sender)) {
+      Trigger::Wake wake = finish_sender_locked(sender);
       guard.unlock();
-      if (wake) wake->signal();
+      wake.run();
       return ReceiveStatus::kReceived;
     }
     return closed_ ? ReceiveStatus::kClosed : ReceiveStatus::kEmpty;
@@ -246,7 +247,7 @@ class Channel {
   // Closes the channel (see the top): wakes every waiting sender (ChannelClosed) and
   // receiver (nullopt). Idempotent; never suspends, not a cancelation point, never throws.
   void close() noexcept {
-    std::vector<Trigger> wake;
+    std::vector<Trigger::Wake> wake;
     {
       internal::SpinLockGuard guard(lock_);
       if (closed_) return;
@@ -254,16 +255,16 @@ class Channel {
       for (auto* q : {&senders_, &receivers_}) {
         std::size_t& n = q == &senders_ ? n_senders_ : n_receivers_;
         while (Node* w = take_locked(*q, n)) {
-          w->outcome = Outcome::kClosed;
+          Trigger::Wake one = finish_locked(w, Outcome::kClosed);
           try {
-            wake.push_back(w->trigger);  // copy: the node may be gone once we unlock
+            wake.push_back(std::move(one));
           } catch (...) {
-            w->trigger.signal();  // out of memory: wake it now (signal never blocks)
+            one.run();  // out of memory: wake it now (a resume never blocks)
           }
         }
       }
     }
-    for (const Trigger& t : wake) t.signal();
+    for (Trigger::Wake& w : wake) w.run();
   }
 
   // ---- the select hook (see the top; used by //std/event) ----------------------------
@@ -284,9 +285,9 @@ class Channel {
       if (r == &w) return OfferStatus::kLost;
       r->slot->emplace(std::move(*w.value));
       w.outcome = Outcome::kTransferred;
-      Trigger wake = finish_locked(r, Outcome::kTransferred);
+      Trigger::Wake wake = finish_locked(r, Outcome::kTransferred);
       guard.unlock();
-      wake.signal();
+      wake.run();
       return OfferStatus::kCommitted;
     }
     if (count_ < capacity_) {
@@ -314,9 +315,9 @@ class Channel {
       w.outcome = Outcome::kTransferred;
       if (Node* s = take_locked(senders_, n_senders_)) {
         put_locked(std::move(*s->value));  // the slot just freed
-        Trigger wake = finish_locked(s, Outcome::kTransferred);
+        Trigger::Wake wake = finish_locked(s, Outcome::kTransferred);
         guard.unlock();
-        wake.signal();
+        wake.run();
       }
       return OfferStatus::kCommitted;
     }
@@ -324,9 +325,9 @@ class Channel {
       if (s == &w) return OfferStatus::kLost;
       w.slot->emplace(std::move(*s->value));
       w.outcome = Outcome::kTransferred;
-      Trigger wake = finish_locked(s, Outcome::kTransferred);
+      Trigger::Wake wake = finish_locked(s, Outcome::kTransferred);
       guard.unlock();
-      wake.signal();
+      wake.run();
       return OfferStatus::kCommitted;
     }
     if (closed_) return commit_alone_locked(w, Outcome::kClosed);
@@ -373,9 +374,9 @@ class Channel {
     if (closed_) throw ChannelClosed("send");
     if (Node* r = take_locked(receivers_, n_receivers_)) {
       r->slot->emplace(std::move(value));
-      Trigger wake = finish_locked(r, Outcome::kTransferred);
+      Trigger::Wake wake = finish_locked(r, Outcome::kTransferred);
       guard.unlock();
-      wake.signal();
+      wake.run();
       return;
     }
     if (count_ < capacity_) {
@@ -395,10 +396,11 @@ class Channel {
   ABSL_ATTRIBUTE_NOINLINE std::optional<T> receive_slow() ABSL_UNLOCK_FUNCTION(lock_) {
     internal::SpinLockGuard guard(lock_, std::adopt_lock);
     std::optional<T> out;
-    std::optional<Trigger> wake;
-    if (take_now_locked(out, wake)) {
+    Node* sender = nullptr;
+    if (take_now_locked(out, sender)) {
+      Trigger::Wake wake = finish_sender_locked(sender);
       guard.unlock();
-      if (wake) wake->signal();
+      wake.run();
       return out;
     }
     if (closed_) return out;  // closed and drained
@@ -419,9 +421,9 @@ class Channel {
     if (closed_) return SendStatus::kClosed;
     if (Node* r = take_locked(receivers_, n_receivers_)) {
       r->slot->emplace(std::forward<V>(value));
-      Trigger wake = finish_locked(r, Outcome::kTransferred);
+      Trigger::Wake wake = finish_locked(r, Outcome::kTransferred);
       guard.unlock();
-      wake.signal();
+      wake.run();
       return SendStatus::kSent;
     }
     if (count_ < capacity_) {
@@ -538,34 +540,41 @@ class Channel {
     return result;
   }
 
-  // Records the outcome of a node taken off a queue and returns a copy of its trigger, which
-  // the caller signals once it has released lock_ (the node may vanish as soon as we unlock).
-  static Trigger finish_locked(Node* w, Outcome outcome) noexcept {
+  // Records the outcome of a node taken off a queue and signals its trigger, deferring the
+  // waiter's resume, which the caller runs once it has released lock_ (Trigger::
+  // signal_deferred: a suspended waiter stays so until then, its node valid; one not yet
+  // suspended is signaled then, through a reference; one already resumed by its cancelation
+  // gets nothing to run).
+  static Trigger::Wake finish_locked(Node* w, Outcome outcome) noexcept {
     w->outcome = outcome;
-    return w->trigger;
+    return w->trigger.signal_deferred();
   }
 
   // Moves an available value into `out` (empty on entry): the buffer's oldest, refilled from
   // the oldest waiting sender, or a waiting sender's directly. Returns false if none. When it
-  // took a sender's value it sets `wake` to that sender's trigger: the caller signals it once
-  // it has released lock_.
-  bool take_now_locked(std::optional<T>& out, std::optional<Trigger>& wake) noexcept
+  // took a sender's value it sets `sender` to that sender's node: the caller passes it to
+  // finish_sender_locked before releasing lock_, and runs the Wake after.
+  bool take_now_locked(std::optional<T>& out, Node*& sender) noexcept
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_) {
     if (count_ > 0) {
       out.emplace(pop_locked());
       // A sender waits only while the buffer is full: its value takes the freed slot.
       if (Node* s = take_locked(senders_, n_senders_)) {
         put_locked(std::move(*s->value));  // the slot just freed
-        wake.emplace(finish_locked(s, Outcome::kTransferred));
+        sender = s;
       }
       return true;
     }
     if (Node* s = take_locked(senders_, n_senders_)) {  // capacity 0: take it directly
       out.emplace(std::move(*s->value));
-      wake.emplace(finish_locked(s, Outcome::kTransferred));
+      sender = s;
       return true;
     }
     return false;
+  }
+  // finish_locked for the sender take_now_locked took its value from, if any.
+  static Trigger::Wake finish_sender_locked(Node* sender) noexcept {
+    return sender != nullptr ? finish_locked(sender, Outcome::kTransferred) : Trigger::Wake();
   }
 
   // ---- the ring buffer ----

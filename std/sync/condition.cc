@@ -4,7 +4,6 @@
 
 #include <exception>
 #include <mutex>
-#include <optional>
 
 #include "absl/container/inlined_vector.h"
 #include "picos/debug.h"
@@ -43,35 +42,37 @@ void Condition::wait(Mutex& mutex) {
 }
 
 void Condition::signal() noexcept {
-  std::optional<Trigger> wake;  // (not a Trigger: constructing one allocates a new trigger)
+  Trigger::Wake wake;
   {
     internal::SpinLockGuard guard(lock_);
     Waiter* w = waiters_.pop_front();
     if (!w) return;
     w->granted = true;
-    wake.emplace(w->trigger);  // copy: the node may be gone once we unlock
+    // Resumed after the unlock; its node stays valid until then (Trigger::signal_deferred).
+    wake = w->trigger.signal_deferred();
   }
-  wake->signal();
+  wake.run();
 }
 
 void Condition::broadcast() noexcept {
-  // The first two copies never allocate. That matters when memory runs out: a waiter woken
-  // under the lock may free the condition before we unlock it, unless another waiter is
-  // still blocked on it (freeing a condition waited on is the user's error), and the waiters
-  // of the inline copies stay blocked until after the unlock.
-  absl::InlinedVector<Trigger, 2> wake;
+  // The first two resumes never allocate. That matters when memory runs out: a waiter
+  // resumed under the lock may free the condition before we unlock it, unless another waiter
+  // is still blocked on it (freeing a condition waited on is the user's error), and the
+  // waiters of the inline resumes stay blocked until after the unlock.
+  absl::InlinedVector<Trigger::Wake, 2> wake;
   {
     internal::SpinLockGuard guard(lock_);
     while (Waiter* w = waiters_.pop_front()) {
       w->granted = true;
+      Trigger::Wake one = w->trigger.signal_deferred();  // resumed after the unlock
       try {
-        wake.push_back(w->trigger);  // copy: the node may be gone once we unlock
+        wake.push_back(std::move(one));
       } catch (...) {
-        w->trigger.signal();  // out of memory: wake this one now, under the lock (see above)
+        one.run();  // out of memory: resume this one now, under the lock (see above)
       }
     }
   }
-  for (const Trigger& t : wake) t.signal();
+  for (Trigger::Wake& w : wake) w.run();
 }
 
 }  // namespace picos::sync

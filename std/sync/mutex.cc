@@ -11,7 +11,6 @@
 
 #include <exception>
 #include <mutex>
-#include <optional>
 #include <stdexcept>
 
 #include "picos/debug.h"
@@ -94,7 +93,7 @@ void Mutex::unlock() {
   if (state_.compare_exchange_strong(s, 0, std::memory_order_release, std::memory_order_relaxed)) {
     return;
   }
-  std::optional<Trigger> wake;  // (not a Trigger: constructing one allocates a new trigger)
+  Trigger::Wake wake;
   {
     internal::SpinLockGuard guard(lock_);
     Waiter* next = waiters_.pop_front();
@@ -105,11 +104,13 @@ void Mutex::unlock() {
     if (waiters_.empty()) state_.store(kLocked, std::memory_order_relaxed);
     next->granted = true;
     owner_.store(next->fiber, std::memory_order_relaxed);  // stays locked: handed over directly
-    // Copy the handle: once we unlock, a canceled waiter may see `granted`, pass the mutex
-    // on and return, and its node (on its stack) is gone.
-    wake.emplace(next->trigger);
+    // Signaled here, resumed after the unlock (Trigger::signal_deferred): a suspended waiter
+    // stays so, its node valid, until the resume runs. One whose cancelation signaled it
+    // first may see `granted`, pass the mutex on and return, its node gone: nothing is left
+    // to run for it. One not yet suspended is signaled after the unlock, through a reference.
+    wake = next->trigger.signal_deferred();
   }
-  wake->signal();
+  wake.run();
 }
 
 }  // namespace picos::sync

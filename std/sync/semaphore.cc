@@ -56,10 +56,10 @@ void Semaphore::release(std::int64_t n) {
     throw std::invalid_argument("picos::sync::Semaphore::release: negative count " +
                                 std::to_string(n));
   }
-  // The usual release wakes one: no allocation. When memory runs out, a waiter is woken
-  // under the lock; safe because the two inline copies' waiters stay blocked until after the
+  // The usual release wakes one: no allocation. When memory runs out, a waiter is resumed
+  // under the lock; safe because the two inline resumes' waiters stay blocked until after the
   // unlock, so nobody may free the semaphore yet (Condition::broadcast says more).
-  absl::InlinedVector<Trigger, 2> wake;
+  absl::InlinedVector<Trigger::Wake, 2> wake;
   {
     internal::SpinLockGuard guard(lock_);
     // Waiters exist only while the count is zero, so only a release with no waiter can
@@ -71,16 +71,17 @@ void Semaphore::release(std::int64_t n) {
     while (left > 0 && !waiters_.empty()) {
       Waiter* w = waiters_.pop_front();
       w->granted = true;
+      Trigger::Wake one = w->trigger.signal_deferred();  // resumed after the unlock
       try {
-        wake.push_back(w->trigger);  // copy: the node may be gone once we unlock
+        wake.push_back(std::move(one));
       } catch (...) {
-        w->trigger.signal();  // out of memory: wake it now, under the lock (see above)
+        one.run();  // out of memory: resume it now, under the lock (see above)
       }
       --left;
     }
     count_ += left;
   }
-  for (const Trigger& t : wake) t.signal();
+  for (Trigger::Wake& w : wake) w.run();
 }
 
 std::int64_t Semaphore::value() const noexcept {
