@@ -18,9 +18,10 @@
 // refer to the same trigger. Creating a trigger allocates one small object (no lock, no
 // syscall).
 //
-// Thread safety: `signal`, `is_signaled` and copying may be called from any thread at any
-// time. `await` may be called only by the fiber that created the trigger, at most once.
-// `on_signal` and `dispose` are for schedulers and follow the same single-owner rule.
+// Thread safety: `signal`, `signal_deferred`, `is_signaled` and copying may be called from
+// any thread at any time. `await` may be called only by the fiber that created the trigger,
+// at most once. `on_signal` and `dispose` are for schedulers and follow the same single-owner
+// rule.
 
 #ifndef PICOS_TRIGGER_H_
 #define PICOS_TRIGGER_H_
