@@ -5,9 +5,13 @@
 //  - Contended: 100 fibers, each {lock; counter++; yield; unlock} 100 times per iteration;
 //    reported per operation (ns_per_op). Every unlock finds waiters, so each operation is a
 //    hand-off (fair Mutex, Semaphore) or a wake-up and retry (Lock, Sem).
+//  - UncontendedShared (Rwlock): one fiber, acquire_shared + release_shared.
+//  - ContendedShared (Rwlock): the same 100 fibers taking the Rwlock shared, so that every
+//    acquire_shared but the first finds other readers holding it.
 // Channel costs are in channel_benchmark.cc.
 //   bazel run -c opt //bench:sync_benchmark
 
+#include <atomic>
 #include <functional>
 #include <mutex>
 #include <vector>
@@ -77,6 +81,48 @@ void BM_Contended(benchmark::State& state, Runner run) {
   });
   state.counters["ns_per_op"] = per_item(static_cast<double>(state.iterations() * kFibers * kOps));
 }
+
+// The Rwlock taken shared by one fiber: acquire_shared + release_shared.
+void BM_UncontendedShared_Rwlock(benchmark::State& state, Runner run) {
+  run([&] {
+    picos::sync::Rwlock l;
+    for (auto _ : state) {
+      l.acquire_shared();
+      l.release_shared();
+    }
+  });
+}
+BENCHMARK_CAPTURE(BM_UncontendedShared_Rwlock, fifo, on_fifo)->UseRealTime();
+BENCHMARK_CAPTURE(BM_UncontendedShared_Rwlock, multififo_1, on_multififo_1)->UseRealTime();
+BENCHMARK_CAPTURE(BM_UncontendedShared_Rwlock, multififo_2, on_multififo_2)->UseRealTime();
+
+void BM_ContendedShared_Rwlock(benchmark::State& state, Runner run) {
+  constexpr int kFibers = 100, kOps = 100;
+  run([&] {
+    for (auto _ : state) {
+      picos::sync::Rwlock l;
+      std::atomic<long> counter{0};
+      std::vector<Computation<void>> done(kFibers);
+      for (auto& d : done) {
+        Fiber::spawn(Fiber::create(d), [&, d] {
+          for (int i = 0; i < kOps; ++i) {
+            l.acquire_shared();
+            counter.fetch_add(1, std::memory_order_relaxed);
+            Fiber::yield();
+            l.release_shared();
+          }
+          d.finish();
+        });
+      }
+      for (auto& d : done) d.await();
+      if (counter.load() != kFibers * kOps) state.SkipWithError("lost increments");
+    }
+  });
+  state.counters["ns_per_op"] = per_item(static_cast<double>(state.iterations() * kFibers * kOps));
+}
+BENCHMARK_CAPTURE(BM_ContendedShared_Rwlock, fifo, on_fifo)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ContendedShared_Rwlock, multififo_1, on_multififo_1)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ContendedShared_Rwlock, multififo_2, on_multififo_2)->UseRealTime();
 
 // One named benchmark per (workload, lock), on fifo, multififo_1 and multififo_2.
 #define PICOS_SYNC(bm, L, label)                                                 \

@@ -27,6 +27,10 @@ constexpr std::int64_t kPoisoned = 4;
 }  // namespace
 
 void Lock::acquire() {
+  // A CAS from an assumed 0, not a load first (as Mutex::lock and Rwlock::acquire_shared do):
+  // a barging lock is mostly found free (a release leaves it so, its woken waiter retries
+  // later), and the load cost the uncontended pair 0.6 ns of 10 with no gain in the
+  // contended benchmark (docs/benchmarks.md, std/sync).
   std::int64_t s = 0;
   if (state_.compare_exchange(s, kLocked)) return;
   for (;;) {

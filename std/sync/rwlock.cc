@@ -133,8 +133,9 @@ void Rwlock::poison_on_exception() noexcept {
 }
 
 void Rwlock::acquire_shared() {
-  std::int64_t s = 0;
-  if (state_.compare_exchange(s, kReader)) return;
+  // Load first: with other readers in, a CAS from an assumed 0 fails, and a failed CAS is
+  // still a locked instruction. The loop's CAS from the word as loaded takes it at once.
+  std::int64_t s = state_.load(std::memory_order_relaxed);
   for (;;) {
     if (s & kPoisoned) throw Poisoned("picos::sync::Rwlock::acquire_shared: poisoned");
     if (!(s & kWriter)) {

@@ -38,7 +38,8 @@
 //  - std::logic_error: `release` when not write-locked, `release_shared` with no shared hold,
 //    `poison` when not write-locked, `freeze` while write-locked; nothing changes.
 //
-// Cost: uncontended acquire_shared/release_shared is one CAS each, acquire/release two (the
+// Cost: uncontended acquire_shared/release_shared is one CAS each (acquire_shared loads the
+// word first, so that readers already in do not make it fail one), acquire/release two (the
 // writers' gate, then the word); a waiter suspends on an Awaitable (one trigger allocation).
 
 #ifndef PICOS_STD_SYNC_RWLOCK_H_
