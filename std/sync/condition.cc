@@ -42,15 +42,15 @@ void Condition::wait(Mutex& mutex) {
 }
 
 void Condition::signal() noexcept {
-  Trigger::Wake wake;
-  {
+  // Made in place by the lambda's return (as in Mutex::unlock), run after the unlock.
+  Trigger::Wake wake = [this] {
     internal::SpinLockGuard guard(lock_);
     Waiter* w = waiters_.pop_front();
-    if (!w) return;
+    if (!w) return Trigger::Wake();
     w->granted = true;
     // Resumed after the unlock; its node stays valid until then (Trigger::signal_deferred).
-    wake = w->trigger.signal_deferred();
-  }
+    return w->trigger.signal_deferred();
+  }();
   wake.run();
 }
 
