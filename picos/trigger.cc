@@ -114,7 +114,9 @@ void Trigger::signal() const noexcept {
   }
 }
 
-void Trigger::Wake::signal_unawaited() noexcept { Trigger(std::move(unawaited_)).signal(); }
+void Trigger::Wake::signal_unawaited(internal::TriggerState* s) noexcept {
+  Trigger(internal::Ref<internal::TriggerState>::adopt(s)).signal();
+}
 
 bool Trigger::on_signal_failed() const {
   if (s_->state_.load(std::memory_order_acquire) == TriggerState::kSignaled) return false;

@@ -167,7 +167,10 @@ class Trigger {
         a(*trigger_, x_, y_);  // nothing reads the trigger after this (see Action)
         if (release_ != nullptr) release_(x_, y_);
       } else if (unawaited_) [[unlikely]] {
-        signal_unawaited();
+        // The reference goes by value: passing `this` (or a member's address) out of line
+        // would let the Wake escape, and its callers reload and re-test every field after
+        // each call (the destructor's run() included: 10-15 instructions per hand-off).
+        signal_unawaited(unawaited_.leak());
       }
     }
     // Whether something is still to run.
@@ -175,7 +178,8 @@ class Trigger {
 
    private:
     friend class Trigger;
-    void signal_unawaited() noexcept;  // out of line: rare
+    // Signals the trigger of `s` and drops the reference: out of line, rare.
+    static void signal_unawaited(internal::TriggerState* s) noexcept;
 
     const Trigger* trigger_ = nullptr;
     Action action_ = nullptr;
