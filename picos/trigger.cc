@@ -84,8 +84,7 @@ namespace {
 // signal's rare case out of line (from_action triggers with a release), so that its common
 // case needs no stack frame.
 ABSL_ATTRIBUTE_NOINLINE void act_then_release(const Trigger& t, Trigger::Action action,
-                                              Trigger::Release release, void* x,
-                                              void* y) noexcept {
+                                              Trigger::Release release, void* x, void* y) noexcept {
   action(t, x, y);
   release(x, y);
 }
