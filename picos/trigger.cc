@@ -12,9 +12,8 @@
 namespace picos {
 namespace internal {
 
-TriggerState::~TriggerState() {
-  // A from_action trigger dropped without ever being signaled still owns x and y.
-  if (release_ && state_.load(std::memory_order_relaxed) == kAwaiting) release_(x_, y_);
+void TriggerState::release_if_unsignaled() noexcept {
+  if (state_.load(std::memory_order_relaxed) == kAwaiting) release_(x_, y_);
 }
 
 }  // namespace internal

@@ -54,7 +54,14 @@ class TriggerState : public RefCounted<TriggerState>, public ThreadCached<Trigge
   using Release = void (*)(void* x, void* y) noexcept;
 
   explicit TriggerState(std::uint8_t state) noexcept : state_(state) {}
-  ~TriggerState();
+  // Inline, the rare case out of line: every wait's trigger dies here.
+  ~TriggerState() {
+    if (release_ != nullptr) [[unlikely]]
+      release_if_unsignaled();
+  }
+
+  // A from_action trigger dropped without ever being signaled still owns x and y.
+  void release_if_unsignaled() noexcept;
 
   std::atomic<std::uint8_t> state_;
   Action action_ = nullptr;
