@@ -197,10 +197,19 @@ class Channel {
   // cancelation point (works in a canceled fiber). Throws only std::bad_alloc (buffer
   // growth; the value is then untouched).
   SendStatus try_send(T&& value) { return try_send_impl(value); }
-  // Same, copying the value only when it is sent.
+  // Same, sending a copy. A T whose copy constructor is noexcept is copied under the lock,
+  // only when it is sent. Any other T is copied first, outside the lock, sent or not: a copy
+  // that throws then changes nothing (the exception reaches the caller, no receiver is taken,
+  // nothing is buffered), and no copy constructor (an allocation, say) runs under the spin
+  // lock. Throws what the copy throws, or std::bad_alloc as above.
   SendStatus try_send(const T& value) {
     static_assert(std::is_copy_constructible_v<T>, "try_send(const T&) needs a copyable T");
-    return try_send_impl(value);
+    if constexpr (std::is_nothrow_copy_constructible_v<T>) {
+      return try_send_impl(value);
+    } else {
+      T copy(value);
+      return try_send_impl(copy);  // moved from only when sent
+    }
   }
 
   // Receives the oldest value: from the buffer (then moves the oldest waiting sender's value
@@ -414,7 +423,8 @@ class Channel {
     return out;  // kClosed: nullopt
   }
 
-  // `value` is T& (moved from) or const T& (copied) and is touched only on kSent.
+  // `value` is T& (moved from) or, for a T whose copy cannot throw, const T& (copied); it is
+  // touched only on kSent.
   template <typename V>
   SendStatus try_send_impl(V& value) {
     internal::SpinLockGuard guard(lock_);

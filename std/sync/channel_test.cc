@@ -330,7 +330,7 @@ TEST(ChannelTest, MoveOnlyValuesWork) {
   });
 }
 
-TEST(ChannelTest, CopyingTrySendCopiesOnlyWhenSent) {
+TEST(ChannelTest, CopyingTrySendLeavesItsArgument) {
   picos::testing::run([] {
     Channel<std::string> ch(1);
     const std::string a = "alpha";
@@ -338,6 +338,79 @@ TEST(ChannelTest, CopyingTrySendCopiesOnlyWhenSent) {
     EXPECT_EQ(ch.try_send(a), SendStatus::kFull);
     EXPECT_EQ(a, "alpha");
     EXPECT_EQ(*ch.receive(), "alpha");
+  });
+}
+
+// A value whose copy constructor cannot throw, counting its copies.
+struct CountedCopy {
+  int* copies;
+  explicit CountedCopy(int* c) noexcept : copies(c) {}
+  CountedCopy(const CountedCopy& o) noexcept : copies(o.copies) { ++*copies; }
+  CountedCopy(CountedCopy&&) noexcept = default;
+  CountedCopy& operator=(const CountedCopy&) = delete;
+  CountedCopy& operator=(CountedCopy&&) noexcept = default;
+  ~CountedCopy() = default;
+};
+
+TEST(ChannelTest, NothrowCopyingTrySendCopiesOnlyWhenSent) {
+  picos::testing::run([] {
+    int copies = 0;
+    Channel<CountedCopy> ch(1);
+    const CountedCopy a(&copies);
+    EXPECT_EQ(ch.try_send(a), SendStatus::kSent);
+    EXPECT_EQ(copies, 1);
+    EXPECT_EQ(ch.try_send(a), SendStatus::kFull);
+    ch.close();
+    EXPECT_EQ(ch.try_send(a), SendStatus::kClosed);
+    EXPECT_EQ(copies, 1);
+  });
+}
+
+// A value whose copy constructor throws for a negative value (its move never throws).
+struct FragileCopy {
+  int v;
+  explicit FragileCopy(int x) noexcept : v(x) {}
+  FragileCopy(const FragileCopy& o) : v(o.v) {
+    if (v < 0) throw std::runtime_error("FragileCopy: copy refused");
+  }
+  FragileCopy(FragileCopy&&) noexcept = default;
+  FragileCopy& operator=(const FragileCopy&) = delete;
+  FragileCopy& operator=(FragileCopy&&) noexcept = default;
+  ~FragileCopy() = default;
+};
+
+// A copy that throws in try_send(const T&) changes nothing: the exception reaches the caller,
+// a waiting receiver stays queued (it is not taken and then forgotten: a lost wake-up), and
+// nothing is buffered (no throw inside the buffer's no-throw append: std::terminate).
+TEST(ChannelTest, ThrowingCopyInTrySendChangesNothing) {
+  picos::testing::run([] {
+    const FragileCopy bad(-1);
+    const FragileCopy good(7);
+
+    Channel<FragileCopy> rendezvous(0);
+    int got = 0;
+    auto receiver = testing::fork([&] {
+      std::optional<FragileCopy> v = rendezvous.receive();
+      got = v ? v->v : -100;
+    });
+    while (rendezvous.waiting_receivers() == 0) Fiber::yield();
+    EXPECT_THROW((void)rendezvous.try_send(bad), std::runtime_error);
+    const bool still_queued = rendezvous.waiting_receivers() == 1;
+    EXPECT_TRUE(still_queued);
+    if (still_queued) {
+      EXPECT_EQ(rendezvous.try_send(good), SendStatus::kSent);
+    }
+    rendezvous.close();  // ends the receiver (got = -100) if the failed copy had lost it
+    receiver.await();
+    EXPECT_EQ(got, 7);
+
+    Channel<FragileCopy> buffered(1);
+    EXPECT_THROW((void)buffered.try_send(bad), std::runtime_error);
+    EXPECT_EQ(buffered.try_send(good), SendStatus::kSent);
+    std::optional<FragileCopy> out;
+    EXPECT_EQ(buffered.try_receive(out), ReceiveStatus::kReceived);
+    EXPECT_EQ(out ? out->v : 0, 7);
+    EXPECT_EQ(buffered.try_receive(out), ReceiveStatus::kEmpty);
   });
 }
 
