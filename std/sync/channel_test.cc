@@ -341,22 +341,32 @@ TEST(ChannelTest, CopyingTrySendLeavesItsArgument) {
   });
 }
 
-// A value whose copy constructor cannot throw, counting its copies.
-struct CountedCopy {
+// A value that counts its copies. With kNothrowCopy its copy constructor is noexcept;
+// without, the copy of a negative value throws. Its move never throws.
+template <bool kNothrowCopy>
+struct CopyProbe {
+  int v;
   int* copies;
-  explicit CountedCopy(int* c) noexcept : copies(c) {}
-  CountedCopy(const CountedCopy& o) noexcept : copies(o.copies) { ++*copies; }
-  CountedCopy(CountedCopy&&) noexcept = default;
-  CountedCopy& operator=(const CountedCopy&) = delete;
-  CountedCopy& operator=(CountedCopy&&) noexcept = default;
-  ~CountedCopy() = default;
+  CopyProbe(int x, int* c) noexcept : v(x), copies(c) {}
+  CopyProbe(const CopyProbe& o) noexcept(kNothrowCopy) : v(o.v), copies(o.copies) {
+    if constexpr (!kNothrowCopy) {
+      if (v < 0) throw std::runtime_error("CopyProbe: copy refused");
+    }
+    ++*copies;
+  }
+  CopyProbe(CopyProbe&&) noexcept = default;
+  CopyProbe& operator=(const CopyProbe&) = delete;
+  CopyProbe& operator=(CopyProbe&&) noexcept = default;
+  ~CopyProbe() = default;
 };
+using CountedCopy = CopyProbe<true>;
+using FragileCopy = CopyProbe<false>;
 
 TEST(ChannelTest, NothrowCopyingTrySendCopiesOnlyWhenSent) {
   picos::testing::run([] {
     int copies = 0;
     Channel<CountedCopy> ch(1);
-    const CountedCopy a(&copies);
+    const CountedCopy a(0, &copies);
     EXPECT_EQ(ch.try_send(a), SendStatus::kSent);
     EXPECT_EQ(copies, 1);
     EXPECT_EQ(ch.try_send(a), SendStatus::kFull);
@@ -366,26 +376,14 @@ TEST(ChannelTest, NothrowCopyingTrySendCopiesOnlyWhenSent) {
   });
 }
 
-// A value whose copy constructor throws for a negative value (its move never throws).
-struct FragileCopy {
-  int v;
-  explicit FragileCopy(int x) noexcept : v(x) {}
-  FragileCopy(const FragileCopy& o) : v(o.v) {
-    if (v < 0) throw std::runtime_error("FragileCopy: copy refused");
-  }
-  FragileCopy(FragileCopy&&) noexcept = default;
-  FragileCopy& operator=(const FragileCopy&) = delete;
-  FragileCopy& operator=(FragileCopy&&) noexcept = default;
-  ~FragileCopy() = default;
-};
-
 // A copy that throws in try_send(const T&) changes nothing: the exception reaches the caller,
 // a waiting receiver stays queued (it is not taken and then forgotten: a lost wake-up), and
 // nothing is buffered (no throw inside the buffer's no-throw append: std::terminate).
 TEST(ChannelTest, ThrowingCopyInTrySendChangesNothing) {
   picos::testing::run([] {
-    const FragileCopy bad(-1);
-    const FragileCopy good(7);
+    int copies = 0;
+    const FragileCopy bad(-1, &copies);
+    const FragileCopy good(7, &copies);
 
     Channel<FragileCopy> rendezvous(0);
     int got = 0;
