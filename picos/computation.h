@@ -114,15 +114,27 @@ class ComputationState : public RefCounted<ComputationState>,
   bool unsuspend() noexcept;
   // Completes with the reason. Returns true iff this call completed the computation.
   bool try_cancel(std::exception_ptr reason) noexcept;
-  // Completes as Returned after `write(this)` stored the value (called under the lock).
+  // Completes as Returned after `write(this)` stored the value (called under the lock). A
+  // `write` that throws leaves the computation running, nothing signaled, the lock free, and
+  // its exception reaches the caller.
   template <typename Write>
-  bool try_return_with(Write&& write) noexcept ABSL_LOCKS_EXCLUDED(lock_) {
+  bool try_return_with(Write&& write) noexcept(noexcept(write(std::declval<ComputationState*>())))
+      ABSL_LOCKS_EXCLUDED(lock_) {
     lock_.lock();
     if (status_.load(std::memory_order_relaxed) != kRunning) {
       lock_.unlock();
       return false;
     }
-    write(this);
+    if constexpr (noexcept(write(this))) {
+      write(this);
+    } else {
+      try {
+        write(this);
+      } catch (...) {
+        lock_.unlock();
+        throw;
+      }
+    }
     finish_locked_and_signal(kReturned);
     return true;
   }
@@ -306,15 +318,26 @@ class Computation : public PackedComputation {
 
   // Completes with `value`. Returns true iff this call completed the computation; then every
   // attached trigger is signaled on this thread.
+  //
+  // A value of another type is converted to T first, outside the computation's lock. If that
+  // conversion throws, or the move of T into the shared state does (only a T whose move
+  // constructor is not noexcept), the exception reaches the caller and nothing has changed:
+  // the computation is still running, no trigger is signaled. (`try_capture` then cancels
+  // with it.)
   template <typename U = T, typename = std::enable_if_t<!std::is_void_v<U>>>
   bool try_return(U value) const {
-    return s_->try_return_with([&](internal::ComputationState* s) {
-      static_cast<State*>(s)->value_.emplace(std::move(value));
-    });
+    if constexpr (std::is_same_v<U, T>) {
+      return s_->try_return_with(
+          [&](internal::ComputationState* s) noexcept(std::is_nothrow_move_constructible_v<T>) {
+            static_cast<State*>(s)->value_.emplace(std::move(value));
+          });
+    } else {
+      return try_return<T>(T(std::move(value)));
+    }
   }
   template <typename U = T, typename = std::enable_if_t<std::is_void_v<U>>>
   bool try_return() const {
-    return s_->try_return_with([](internal::ComputationState*) {});
+    return s_->try_return_with([](internal::ComputationState*) noexcept {});
   }
   template <typename... A>
   void return_value(A&&... value) const {

@@ -323,6 +323,57 @@ TEST(ComputationTest, CaptureStoresValueOrException) {
   EXPECT_THROW(b.await(), NotFound);
 }
 
+// Built from an int; the conversion throws for a negative one (as std::string's from a
+// `const char*` may throw std::bad_alloc).
+struct FromInt {
+  FromInt(int v) : v(v) {  // NOLINT(google-explicit-constructor): converts, as the test needs
+    if (v < 0) throw std::domain_error("FromInt: negative");
+  }
+  int v;
+};
+
+// A value whose move constructor may throw, and does when `throws` is set.
+struct ThrowingMove {
+  explicit ThrowingMove(bool throws) : throws(throws) {}
+  ThrowingMove(ThrowingMove&& o) noexcept(false) : throws(o.throws) {
+    if (throws) throw std::domain_error("ThrowingMove: move");
+  }
+  bool throws;
+};
+
+// A value that throws on its way into the computation leaves it running, nothing signaled, its
+// lock free: the caller gets the exception (before the fix: std::terminate, from under the
+// computation's lock in a noexcept function).
+TEST(ComputationTest, AValueThatThrowsOnItsWayInChangesNothing) {
+  Computation<FromInt> c;
+  Trigger t;
+  ASSERT_TRUE(c.try_attach(t));
+  EXPECT_THROW(c.try_return(-1), std::domain_error);  // the conversion throws
+  EXPECT_TRUE(c.is_running());
+  EXPECT_FALSE(t.is_signaled());
+  EXPECT_TRUE(c.try_return(2));
+  EXPECT_TRUE(t.is_signaled());
+  EXPECT_EQ(c.await().v, 2);
+
+  Computation<FromInt> captured;  // try_capture cancels with what the conversion threw
+  captured.capture([] { return -1; });
+  EXPECT_THROW(captured.await(), std::domain_error);
+
+  Computation<ThrowingMove> m;  // the move into the shared state throws
+  Trigger u;
+  ASSERT_TRUE(m.try_attach(u));
+  EXPECT_THROW(m.try_return(ThrowingMove(true)), std::domain_error);
+  EXPECT_TRUE(m.is_running());
+  EXPECT_FALSE(u.is_signaled());
+  EXPECT_TRUE(m.try_cancel(reason<Exit>()));  // the lock was released
+  EXPECT_TRUE(u.is_signaled());
+  EXPECT_FALSE(m.try_return(ThrowingMove(false)));
+
+  Computation<ThrowingMove> n;
+  EXPECT_TRUE(n.try_return(ThrowingMove(false)));
+  EXPECT_FALSE(n.await().throws);
+}
+
 long fib_checked(const Computation<long>& c, int n) {
   c.check();
   return n < 2 ? n : fib_checked(c, n - 1) + fib_checked(c, n - 2);
