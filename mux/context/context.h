@@ -215,7 +215,10 @@ struct Context::Resumer {
 // the entries of the context that jumped, which is right whenever the two waited through the
 // same code (a yield: 18-22 ns -> 8-11 ns, docs/context.md). The 128 bytes below the stack
 // pointer are stepped over first (the red zone, which the compiler may use and the push would
-// overwrite). Other architectures (and x32) call jump_fcontext.
+// overwrite). The jump goes through jump_fcontext's GOT entry, not its PLT stub (which is one
+// more jump, to the same GOT entry: one instruction and one indirect branch per switch; the
+// linker turns it into a direct jump where Boost.Context is linked statically). Other
+// architectures (and x32) call jump_fcontext.
 inline boost::context::detail::transfer_t Context::jump(boost::context::detail::fcontext_t to,
                                                         void* data) noexcept {
 #if defined(__x86_64__) && !defined(__ILP32__)
@@ -225,7 +228,7 @@ inline boost::context::detail::transfer_t Context::jump(boost::context::detail::
       "subq $128, %%rsp\n\t"
       "leaq 1f(%%rip), %%rax\n\t"
       "pushq %%rax\n\t"
-      "jmp jump_fcontext@PLT\n"
+      "jmp *jump_fcontext@GOTPCREL(%%rip)\n"
       "1:\n\t"
       "addq $128, %%rsp"
       : "+D"(to), "+S"(data), "=a"(fctx), "=d"(back)
