@@ -35,18 +35,18 @@ FiberRef BundleState::prepare_fork(const PackedComputation& computation) {
     leave();
     std::rethrow_exception(reason);
   }
-  FiberRef fiber = Fiber::create(computation);
-  if (is_flock) flock_key().set(this, *fiber);
-  return fiber;
-}
-
-void BundleState::spawn(FiberRef fiber, FiberMain main) {
   try {
-    Fiber::spawn_main(std::move(fiber), std::move(main));
-  } catch (...) {
+    FiberRef fiber = Fiber::create(computation);
+    if (is_flock) flock_key().set(this, *fiber);
+    return fiber;
+  } catch (...) {  // std::bad_alloc
     leave();
     throw;
   }
+}
+
+void BundleState::spawn(FiberRef fiber, FiberMain main) {
+  Fiber::spawn_main(std::move(fiber), std::move(main));
 }
 
 void BundleState::leave() noexcept {

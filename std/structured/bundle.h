@@ -74,10 +74,12 @@ class BundleState : public picos::internal::RefCounted<BundleState> {
 
   // Counts a fiber in (throws std::invalid_argument if the scope has been joined), checks the
   // scope is not canceled (undoes and throws its reason), and creates the child fiber on
-  // `computation` (the scope's own one by default) with the flock key set for a flock.
+  // `computation` (the scope's own one by default) with the flock key set for a flock (if
+  // that throws, std::bad_alloc, it counts the fiber out again). The caller then owes the
+  // count: spawn the fiber, or leave() if anything throws before it is spawned.
   FiberRef prepare_fork(const PackedComputation& computation);
-  // Spawns a prepared fiber; on failure counts it out and rethrows.
-  // Fiber::spawn_main (the closure goes to the fiber's record), or leave() if it throws.
+  // Fiber::spawn_main (the closure goes to the fiber's record). Counts nothing out if it
+  // throws: the caller's leave() does (see prepare_fork).
   void spawn(FiberRef fiber, FiberMain main);
   // Counts a fiber out; the last one cancels the scope's computation with Terminate (which
   // removes any timer) and wakes the join.
@@ -152,6 +154,8 @@ class Bundle {
   // Starts `f()` in a new fiber of the scope. Never suspends. Throws std::invalid_argument if
   // the scope has been joined, the scope's cancelation reason (Terminate) if it has been
   // terminated, and the calling fiber's reason if that fiber is canceled; then nothing runs.
+  // Also throws what copying or moving `f` into the fiber throws (or std::bad_alloc); then
+  // too nothing runs and the scope is as before: its join does not wait for that fiber.
   template <typename F>
   void fork(F&& f) const;
 
@@ -248,10 +252,17 @@ template <typename F>
 void Bundle::fork(F&& f) const {
   using D = std::decay_t<F>;
   FiberRef fiber = st_->prepare_fork(st_->comp);
-  auto main = [st = st_, fn = std::optional<D>(std::forward<F>(f))]() mutable {
-    internal::run_child(*st, fn);
-  };
-  st_->spawn(std::move(fiber), FiberMain(main));
+  // Counted in: until the fiber is spawned, whatever throws (the copy or move of `f`, which is
+  // the caller's code, or the spawn) counts it out again, else the join would wait for it.
+  try {
+    auto main = [st = st_, fn = std::optional<D>(std::forward<F>(f))]() mutable {
+      internal::run_child(*st, fn);
+    };
+    st_->spawn(std::move(fiber), FiberMain(main));
+  } catch (...) {
+    st_->leave();
+    throw;
+  }
 }
 
 template <typename F>
@@ -260,46 +271,44 @@ Promise<std::invoke_result_t<F&>> Bundle::fork_as_promise(F&& f) const {
   using R = std::invoke_result_t<F&>;
   Computation<R> child(Mode::kLifo);
   FiberRef fiber = st_->prepare_fork(child);  // attaches no canceler yet
-  Trigger canceler;
+  // Counted in: until the fiber is spawned, whatever throws (attaching the canceler, the copy
+  // or move of `f`, which is the caller's code, or the spawn) undoes what was done.
+  std::optional<Trigger> canceler;
   try {
     canceler = PackedComputation::attach_canceler(st_->comp, child);
-  } catch (...) {
-    st_->leave();
-    throw;
-  }
-  // Everything the fiber holds but the scope is released before the scope is told it is done.
-  auto main = [st = st_, child = std::optional<Computation<R>>(child),
-               canceler = std::optional<Trigger>(canceler),
-               fn = std::optional<D>(std::forward<F>(f))]() mutable {
-    auto body = [&] {
-      if constexpr (std::is_void_v<R>) {
-        (*fn)();
-        child->try_return();
-      } else {
-        child->try_return((*fn)());
+    // Everything the fiber holds but the scope is released before the scope is told it is
+    // done.
+    auto main = [st = st_, child = std::optional<Computation<R>>(child), canceler = canceler,
+                 fn = std::optional<D>(std::forward<F>(f))]() mutable {
+      auto body = [&] {
+        if constexpr (std::is_void_v<R>) {
+          (*fn)();
+          child->try_return();
+        } else {
+          child->try_return((*fn)());
+        }
+      };
+      std::exception_ptr e;
+      try {
+        body();
+      } catch (...) {
+        e = std::current_exception();
       }
+      fn.reset();
+      if (e) {
+        child->try_cancel(e);
+        st->error(e);
+        e = nullptr;
+      }
+      st->comp.detach(*canceler);
+      canceler.reset();
+      child.reset();
+      st->leave();
     };
-    std::exception_ptr e;
-    try {
-      body();
-    } catch (...) {
-      e = std::current_exception();
-    }
-    fn.reset();
-    if (e) {
-      child->try_cancel(e);
-      st->error(e);
-      e = nullptr;
-    }
-    st->comp.detach(*canceler);
-    canceler.reset();
-    child.reset();
-    st->leave();
-  };
-  try {
     st_->spawn(std::move(fiber), FiberMain(main));
   } catch (...) {
-    st_->comp.detach(canceler);
+    if (canceler) st_->comp.detach(*canceler);
+    st_->leave();
     throw;
   }
   return Promise<R>(std::move(child));

@@ -95,6 +95,45 @@ TEST(StructuredTest, ForkAfterEscapeRaisesInvalidArgument) {
   });
 }
 
+// A callable whose copy throws when `boom` is set: fork copies it into the fiber, and that
+// copy is the caller's code.
+struct CopyThrows {
+  CopyThrows(bool boom, std::atomic<int>* ran) : boom(boom), ran(ran) {}
+  CopyThrows(const CopyThrows& o) : boom(o.boom), ran(o.ran) {
+    if (boom) throw Boom("copy");
+  }
+  CopyThrows(CopyThrows&&) noexcept = default;
+  int operator()() const { return ++*ran; }
+  bool boom;
+  std::atomic<int>* ran;
+};
+
+// The throw reaches the caller, nothing runs, and the scope joins. Before the fix, the child
+// stayed counted in and join_after waited for it for good.
+TEST(StructuredTest, AForkWhoseCallableThrowsOnCopyForksNothing) {
+  picos::testing::run([] {
+    std::atomic<int> ran{0};
+    restoring([&] {
+      Bundle::join_after([&](Bundle& b) {
+        const CopyThrows bad(true, &ran), good(false, &ran);
+        EXPECT_THROW(b.fork(bad), Boom);
+        EXPECT_THROW(b.fork_as_promise(bad), Boom);
+        b.fork(good);  // the scope works on
+        EXPECT_GE(b.fork_as_promise(good).await(), 1);
+      });
+    });
+    EXPECT_EQ(ran.load(), 2);
+    restoring([&] {
+      Flock::join_after([&] {
+        const CopyThrows bad(true, &ran);
+        EXPECT_THROW(Flock::fork(bad), Boom);
+        EXPECT_THROW(Flock::fork_as_promise(bad), Boom);
+      });
+    });
+    EXPECT_EQ(ran.load(), 2);
+  });
+}
+
 TEST(StructuredTest, FlockOperationsOutsideAFlockRaise) {
   picos::testing::run([] {
     try {
