@@ -10,7 +10,10 @@
 // that reach the end then get that exception, and further pushes throw it.
 //
 // Stream and Cursor are cheap handles (copies refer to the same stream / position). Values
-// are shared by all readers, so `read` and `peek` return copies: T must be copyable.
+// are shared by all readers, so `read` and `peek` return copies: T must be copyable. T must
+// also be nothrow move constructible (a static_assert says so): `push` moves the value into
+// its cell after the cell has left the end, where nothing else could complete it, so a move
+// that threw there would leave the readers at that position waiting for good.
 //
 // Behaviour:
 //  - `push` never suspends and is not a cancelation point (it works in a canceled fiber); it
@@ -46,6 +49,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -56,6 +60,8 @@ namespace picos::sync {
 
 template <typename T>
 class Stream {
+  static_assert(std::is_nothrow_move_constructible_v<T>,
+                "picos::sync::Stream<T> needs a nothrow move constructible T (see the top)");
   struct Cell {
     std::atomic<std::uint32_t> refs{1};
     Computation<T> value{Mode::kFifo};
