@@ -234,22 +234,19 @@ class Channel {
   // Takes a value if one is available now (buffered, or from a waiting sender). On kReceived
   // the value is emplaced into `out`; otherwise `out` is left unchanged. kEmpty: nothing now,
   // the channel is open; kClosed: closed and drained. Never suspends, not a cancelation
-  // point, never throws.
+  // point, never throws. A value that `out` held is destroyed after the channel's lock is
+  // released (its destructor may use this channel).
   ReceiveStatus try_receive(std::optional<T>& out) noexcept {
-    internal::SpinLockGuard guard(lock_);
-    Node* sender = nullptr;
-    if (take_now_locked(out, sender)) {
-      Trigger::Wake wake = finish_sender_locked(sender);
-      guard.unlock();
-      wake.run();
-      return ReceiveStatus::kReceived;
-    }
-    return closed_ ? ReceiveStatus::kClosed : ReceiveStatus::kEmpty;
+    if (!out.has_value()) return try_receive_into_empty(out);
+    std::optional<T> got;
+    const ReceiveStatus status = try_receive_into_empty(got);
+    if (got.has_value()) out.emplace(std::move(*got));
+    return status;
   }
   // Same, for callers that need not tell "empty" from "closed": nullopt for both.
   std::optional<T> try_receive() noexcept {
     std::optional<T> out;
-    (void)try_receive(out);
+    (void)try_receive_into_empty(out);
     return out;
   }
 
@@ -401,6 +398,18 @@ class Channel {
     if (w.outcome == Outcome::kTransferred) return;  // delivered: completion wins
     if (reason) std::rethrow_exception(reason);
     throw ChannelClosed("send");
+  }
+  // try_receive into an `out` with no value (take_now_locked emplaces under the lock).
+  ReceiveStatus try_receive_into_empty(std::optional<T>& out) noexcept {
+    internal::SpinLockGuard guard(lock_);
+    Node* sender = nullptr;
+    if (take_now_locked(out, sender)) {
+      Trigger::Wake wake = finish_sender_locked(sender);
+      guard.unlock();
+      wake.run();
+      return ReceiveStatus::kReceived;
+    }
+    return closed_ ? ReceiveStatus::kClosed : ReceiveStatus::kEmpty;
   }
   ABSL_ATTRIBUTE_NOINLINE std::optional<T> receive_slow() ABSL_UNLOCK_FUNCTION(lock_) {
     internal::SpinLockGuard guard(lock_, std::adopt_lock);

@@ -412,6 +412,46 @@ TEST(ChannelTest, ThrowingCopyInTrySendChangesNothing) {
   });
 }
 
+// A value whose destructor reads its channel's size (it takes the channel's lock).
+struct SizeOnDestruction {
+  const Channel<SizeOnDestruction>* ch = nullptr;
+  std::size_t* seen = nullptr;
+  int v = 0;
+  SizeOnDestruction(const Channel<SizeOnDestruction>* c, std::size_t* s, int x) noexcept
+      : ch(c), seen(s), v(x) {}
+  SizeOnDestruction(SizeOnDestruction&& o) noexcept
+      : ch(std::exchange(o.ch, nullptr)), seen(o.seen), v(o.v) {}
+  SizeOnDestruction& operator=(SizeOnDestruction&&) = delete;
+  ~SizeOnDestruction() {
+    if (ch != nullptr) *seen = ch->size();
+  }
+};
+
+// try_receive into an `out` that still holds a value destroys that value after the channel's
+// lock is released: under it, a destructor that uses the channel took the spin lock a second
+// time and hung.
+TEST(ChannelTest, TryReceiveDestroysTheOldValueOutsideTheLock) {
+  picos::testing::run([] {
+    std::size_t seen = 99;
+    Channel<SizeOnDestruction> ch(2);
+    std::optional<SizeOnDestruction> out;
+    out.emplace(&ch, &seen, 1);  // not from the channel, but it reads the channel's size
+    ch.send(SizeOnDestruction(nullptr, &seen, 2));
+    ch.send(SizeOnDestruction(nullptr, &seen, 3));
+    EXPECT_EQ(ch.try_receive(out), ReceiveStatus::kReceived);
+    EXPECT_EQ(seen, 1u);  // the old value saw the channel with one value left
+    ASSERT_TRUE(out.has_value());
+    EXPECT_EQ(out->v, 2);
+    out->ch = &ch;  // the next try_receive finds nothing: `out` stays as it is
+    ch.close();
+    (void)ch.try_receive();
+    EXPECT_EQ(ch.try_receive(out), ReceiveStatus::kClosed);
+    EXPECT_EQ(out->v, 2);
+    out.reset();
+    EXPECT_EQ(seen, 0u);
+  });
+}
+
 // ---- plain threads -----------------------------------------------------------------------
 
 TEST(ChannelTest, PlainThreadsAndFibersExchangeValues) {
