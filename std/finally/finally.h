@@ -30,7 +30,8 @@
 // race through a compare-and-swap, so the release runs once even if two fibers race
 // (dropping from one fiber while another moves it is a logic error, but not a double
 // release). A release function that throws is a bug: the exception propagates from drop()
-// (the resource counts as released) and terminates from a destructor.
+// (the resource counts as released) and terminates from a destructor or from a move
+// assignment over a handle that owns a resource.
 //
 // Cost: an Owned allocates one small shared record (the resource, its release function and
 // the state word); borrowing is a load; release is one CAS plus the release function.
@@ -115,10 +116,20 @@ class Owned {
  public:
   // An empty handle (owns nothing).
   Owned() = default;
-  // Owns `resource`; `release(resource)` will run exactly once (see drop).
+  // Owns `resource`; `release(resource)` will run exactly once (see drop). If the handle
+  // cannot be made (std::bad_alloc, or what copying `release` throws), `release(resource)`
+  // runs at once, forbidden, and the exception propagates: the resource is never left
+  // unowned.
   template <typename Release>
-  Owned(T resource, Release release)
-      : r_(std::make_shared<Record>(std::move(resource), std::move(release))) {}
+  Owned(T resource, Release&& release) {
+    try {
+      // `release` is copied (not moved), so that it is still whole if this throws.
+      r_ = std::make_shared<Record>(std::move(resource), std::function<void(T&)>(release));
+    } catch (...) {
+      forbidden([&] { release(resource); });
+      throw;
+    }
+  }
   Owned(Owned&&) noexcept = default;
   Owned& operator=(Owned&& o) noexcept {
     if (this != &o) {
@@ -177,7 +188,8 @@ class Owned {
 };
 
 // Acquires a resource (`acquire()`) and returns a handle that will release it with
-// `release(resource)`, forbidden, exactly once. If acquire throws nothing is owned.
+// `release(resource)`, forbidden, exactly once. If acquire throws nothing is owned; if the
+// handle cannot be made, the resource is released at once (see Owned's constructor).
 template <typename Acquire, typename Release>
 auto instantiate(Acquire&& acquire, Release release) {
   using T = std::decay_t<std::invoke_result_t<Acquire&>>;

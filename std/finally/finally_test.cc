@@ -85,6 +85,33 @@ TEST(FinallyTest, ReleasesOnceOnNormalExitAndException) {
   });
 }
 
+// A release function whose copy throws (and whose move is that copy): the handle cannot be
+// made. Counts its calls, and whether they ran forbidden.
+struct CopyRefusingRelease {
+  std::atomic<int>* calls;
+  std::atomic<int>* unforbidden;
+  CopyRefusingRelease(std::atomic<int>* c, std::atomic<int>* u) : calls(c), unforbidden(u) {}
+  CopyRefusingRelease(const CopyRefusingRelease&) { throw st::Stop(); }
+  void operator()(int&) const {
+    if (!Fiber::current().has_forbidden()) ++*unforbidden;
+    ++*calls;
+  }
+};
+
+// If the handle cannot be made, the resource is released at once and the exception
+// propagates (before: nobody owned it, and it leaked).
+TEST(FinallyTest, AHandleThatCannotBeMadeReleasesTheResource) {
+  picos::testing::run([] {
+    std::atomic<int> calls{0}, unforbidden{0};
+    EXPECT_THROW(Owned<int>(7, CopyRefusingRelease(&calls, &unforbidden)), st::Stop);
+    EXPECT_EQ(calls, 1);
+    EXPECT_THROW(instantiate([] { return 8; }, CopyRefusingRelease(&calls, &unforbidden)),
+                 st::Stop);
+    EXPECT_EQ(calls, 2);
+    EXPECT_EQ(unforbidden, 0);
+  });
+}
+
 TEST(FinallyTest, ReleasesOnceInACanceledFiberWithCancelationForbidden) {
   picos::testing::run([] {
     Tally t;
