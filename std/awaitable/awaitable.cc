@@ -128,27 +128,40 @@ std::size_t Awaitable::broadcast() noexcept {
   Bucket& b = bucket_for(this);
   std::vector<NodeWake> wake;
   std::size_t woken = 0;
-  {
-    picos::internal::SpinLockGuard guard(b.lock);
-    std::optional<std::int64_t> value;  // read at the first node of this word's (see above)
-    Node* n = b.nodes.front();
-    while (n != nullptr) {
-      Node* next = n->next;
-      if (signalable(n, this, value)) {
-        b.nodes.remove(n);
-        ++woken;
-        NodeWake one;
-        one.take(*n);
-        try {
-          wake.push_back(std::move(one));
-        } catch (const std::bad_alloc&) {
-          (void)one.run();  // out of memory: wake it now (a resume never blocks)
+  // One pass, unless memory runs out: then the node that found no room is woken with those
+  // taken so far, after the unlock (an Awaiter's trigger may run its owner's action, which
+  // must not find the bucket locked), and the scan starts again. Each pass wakes one node at
+  // least. A waiter that queued meanwhile may be woken too: a spurious wake-up, which await
+  // allows.
+  for (bool again = true; again;) {
+    again = false;
+    NodeWake spilled;
+    {
+      picos::internal::SpinLockGuard guard(b.lock);
+      std::optional<std::int64_t> value;  // read at the first node of this word's (see above)
+      Node* n = b.nodes.front();
+      while (n != nullptr) {
+        Node* next = n->next;
+        if (signalable(n, this, value)) {
+          b.nodes.remove(n);
+          ++woken;
+          NodeWake one;
+          one.take(*n);
+          try {
+            wake.push_back(std::move(one));
+          } catch (const std::bad_alloc&) {
+            spilled = std::move(one);
+            again = true;
+            break;
+          }
         }
+        n = next;
       }
-      n = next;
     }
+    for (NodeWake& w : wake) (void)w.run();
+    wake.clear();
+    (void)spilled.run();
   }
-  for (NodeWake& w : wake) (void)w.run();
   return woken;
 }
 
