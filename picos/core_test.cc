@@ -683,6 +683,69 @@ TEST(FiberTest, FiberLocalValuesAreDestroyedWithTheFiber) {
   EXPECT_EQ(token.use_count(), 1);
 }
 
+// An exception tagged with the fiber that threw it.
+struct Tagged : std::runtime_error {
+  explicit Tagged(int id) : std::runtime_error("Tagged"), id(id) {}
+  int id;
+};
+
+// The C++ runtime keeps the exceptions being handled, and std::uncaught_exceptions(), per
+// thread: the schedulers keep them per fiber. A fiber may suspend inside a catch block, or in
+// a destructor during unwinding, while other fibers on the same thread enter and leave theirs,
+// and resume on another thread; it still handles its own exception afterwards. (Before, the
+// fibers pushed and popped one thread's stack of caught exceptions: `throw;` rethrew another
+// fiber's exception, and leaving a catch block freed the wrong one.)
+TEST(FiberTest, ACatchBlockOrAnUnwindingDestructorMaySuspend) {
+  testing::run([] {
+    constexpr int kFibers = 4;
+    std::vector<Computation<void>> done;
+    for (int i = 0; i < kFibers; ++i) {
+      done.push_back(fork([i] {
+        try {
+          throw Tagged(i);
+        } catch (const Tagged& outer) {
+          for (int k = 0; k < 3; ++k) Fiber::yield();  // the others enter their catch blocks
+          EXPECT_EQ(std::uncaught_exceptions(), 0);
+          try {
+            throw;  // the exception being handled: this fiber's
+          } catch (const Tagged& again) {
+            Fiber::yield();
+            EXPECT_EQ(again.id, i);
+            EXPECT_EQ(&again, &outer);
+          }
+          Fiber::yield();
+          try {
+            std::rethrow_exception(std::current_exception());
+          } catch (const Tagged& current) {
+            EXPECT_EQ(current.id, i);
+          }
+        }
+        // A destructor that suspends while an exception propagates.
+        struct SuspendsOnDestruction {
+          int* seen;
+          ~SuspendsOnDestruction() {
+            Fiber::yield();
+            *seen = std::uncaught_exceptions();
+          }
+        };
+        int seen = -1;
+        try {
+          SuspendsOnDestruction guard{&seen};
+          throw Tagged(i);
+        } catch (const Tagged& t) {
+          EXPECT_EQ(t.id, i);
+        }
+        EXPECT_EQ(seen, 1);
+        EXPECT_EQ(std::uncaught_exceptions(), 0);
+        EXPECT_EQ(std::current_exception(), nullptr);
+      }));
+    }
+    for (Computation<void>& d : done) d.await();
+    EXPECT_EQ(std::uncaught_exceptions(), 0);
+    EXPECT_EQ(std::current_exception(), nullptr);
+  });
+}
+
 // A fiber looping on yield is canceled through its computation.
 TEST(FiberTest, CancelInterruptsYieldLoop) {
   testing::run([] {

@@ -10,9 +10,6 @@
 // - `fatal_outcome`: the fatal-error policy of Options::fatal_exn_handler: call the handler
 //   with what escaped a fiber; returns null if it returned (scheduling continues), else the
 //   exception to stop with (what it threw, or `error` itself when there is no handler).
-// - `may_switch_now`: whether the running fiber may be switched out at a point where it did
-//   not ask to suspend (a child-first spawn): not while it handles or propagates an exception,
-//   whose per-thread bookkeeping another fiber on this thread would corrupt (docs/hazards.md).
 
 #ifndef PICOS_MUX_COMMON_FIBER_BODY_H_
 #define PICOS_MUX_COMMON_FIBER_BODY_H_
@@ -56,11 +53,6 @@ inline std::exception_ptr fatal_outcome(const std::function<void(std::exception_
     return std::current_exception();
   }
 }
-
-// One look at the thread's exception globals (kernel.cc), out of line: the runtime declares
-// the function that finds them `const`, so a value inlined into a caller could be reused after
-// the caller's fiber has moved to another thread.
-bool may_switch_now() noexcept;
 
 }  // namespace picos::mux::common
 

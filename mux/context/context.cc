@@ -121,6 +121,7 @@ Context::Outcome Context::run() noexcept {
 
   Resumer r;
   r.ts = ts;
+  internal::trade_eh_state(r.eh, ts->eh, eh_);  // the caller's waits here; the context's in
   resumer_ = &r;
   Hop hop{&r, nullptr, this};
 #ifdef PICOS_CONTEXT_TSAN
@@ -188,6 +189,7 @@ void Context::Resumer::enter(bc::transfer_t t) noexcept {
   self->resumer_ = nullptr;
   self->phase_ = kFinished;
   r->returned = self;
+  *r->ts->eh = r->eh;  // the finished context's own is empty: no catch block is left open
 #ifdef PICOS_CONTEXT_TSAN
   __tsan_switch_to_fiber(r->tsan_fiber, 0);
 #endif

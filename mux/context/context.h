@@ -181,6 +181,9 @@ class Context {
   Resumer* resumer_ = nullptr;  // the run() frame that runs it now; nullptr unless running
   enum Phase : unsigned char { kNew, kStarted, kFinished };
   Phase phase_ = kNew;
+  // Its exception state while it is not running (internal::EhState; none before its first
+  // run): every jump saves the jumper's from the thread and puts the target's in its place.
+  internal::EhState eh_;
 };
 
 // ---- inline: switch_to's usual case and suspend (the rest is in context.cc) --------------
@@ -193,6 +196,8 @@ struct Context::Resumer {
   // The thread state of the thread running this run() call: every context running under it
   // runs on that thread, so switch_to updates it without looking the thread up again.
   internal::ThreadState* ts = nullptr;
+  // The exception state of the code that called run(), while a context runs under it.
+  internal::EhState eh;
 #ifdef PICOS_CONTEXT_TSAN
   void* tsan_fiber = nullptr;  // TSan fiber of the resuming thread or context
 #endif
@@ -258,8 +263,10 @@ inline void Context::arrive(void* fctx, void* data, [[maybe_unused]] void* fake_
 }
 
 inline void Context::jump_to(Context& next, Resumer* r, void* data) noexcept {
-  r->ts->current = &next;
-  r->ts->stack = next.stack_;
+  internal::ThreadState* const ts = r->ts;
+  ts->current = &next;
+  ts->stack = next.stack_;
+  internal::trade_eh_state(eh_, ts->eh, next.eh_);  // this context's goes with it, next's in
   resumer_ = nullptr;
   next.resumer_ = r;
 #ifdef PICOS_CONTEXT_TSAN
@@ -283,6 +290,7 @@ inline void Context::suspend() noexcept {
   stack_->check_canary();
   resumer_ = nullptr;
   r->returned = this;
+  internal::trade_eh_state(eh_, r->ts->eh, r->eh);  // see jump_to
 #ifdef PICOS_CONTEXT_TSAN
   __tsan_switch_to_fiber(r->tsan_fiber, 0);
 #endif

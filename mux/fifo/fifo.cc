@@ -178,7 +178,7 @@ void Scheduler::spawn(FiberRef fiber, FiberMain main) {
   // No reference per record: run_fiber holds one until every record is gone; only records
   // abandoned after a fatal error take their own (run).
   Record* child = records_.create(std::move(fiber), std::move(main));
-  if (options_.child_first && !fatal_ && common::may_switch_now()) {
+  if (options_.child_first && !fatal_) {
     // The spawner continues next, before any other ready fiber. Nothing may throw from here
     // on: the child exists, so spawn has succeeded.
     ready_.push_front(current_);

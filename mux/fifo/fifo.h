@@ -77,8 +77,8 @@ struct Options : StackfulOptions {
   // or finishes, ahead of every other ready fiber. Fork-join code (a tree of fibers that
   // await their children) then keeps one path of the tree alive instead of every level's
   // fibers, so it needs a few stacks instead of one per pending fiber (docs/schedulers.md).
-  // Spawn then suspends the spawner; it never does so while the spawner is handling or
-  // propagating an exception (it falls back to queueing the child, see docs/hazards.md).
+  // Spawn then suspends the spawner, as any wait does (a spawn inside a catch block included:
+  // each fiber keeps its own exception state, docs/hazards.md).
   // false (the default): the child is queued behind the ready fibers, FIFO.
   bool child_first = false;
   // The reactor of the fibers' io waits (Handler::reactor(), poller/reactor_kind.h): kDefault

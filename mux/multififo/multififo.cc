@@ -480,7 +480,7 @@ void Scheduler::spawn(FiberRef fiber, FiberMain main) {
   Worker* w = this_worker();
   w->current->fiber->check();
   Record* child = new_record(*w, std::move(fiber), std::move(main));
-  if (options_.child_first && common::may_switch_now()) {
+  if (options_.child_first) {
     // The loop queues the spawner (once it is off its stack) and runs the child. Nothing may
     // throw from here on: the child exists, so spawn has succeeded.
     w->spawned = child;

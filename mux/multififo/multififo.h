@@ -67,8 +67,7 @@ struct Options : StackfulOptions {
   // the head of that worker's queue, where it continues as soon as the child suspends or
   // finishes, unless an idle worker steals it first. Fork-join code then keeps one path of
   // its tree alive per worker instead of every pending fiber, and idle workers steal
-  // continuations of the spawners. Never while the spawner handles or propagates an
-  // exception (the child is queued then). false (the default): the child is queued.
+  // continuations of the spawners. false (the default): the child is queued.
   bool child_first = false;
   // The reactor of the fibers' io waits (Handler::reactor(), poller/reactor_kind.h): kDefault
   // reads PICOS_REACTOR (epoll, io_uring; unset: epoll) when the scheduler starts; kIoUring

@@ -33,8 +33,8 @@ struct Tally {
 
   Owned<int> make(int id = 0) { return make_with(id, /*suspends=*/true); }
   // The same with a release that does not suspend, for resources released while an exception
-  // unwinds: suspending there is the hazard docs/hazards.md rules out (on multififo the fiber
-  // may resume on another thread, whose runtime then miscounts uncaught exceptions).
+  // unwinds (safe on our schedulers, which keep the runtime's exception state per fiber, but
+  // not on one that does not: docs/hazards.md).
   Owned<int> make_quiet(int id = 0) { return make_with(id, /*suspends=*/false); }
 
   Owned<int> make_with(int id, bool suspends) {
@@ -125,9 +125,8 @@ TEST(FinallyTest, ReleasesOnceInACanceledFiberWithCancelationForbidden) {
       } catch (const st::Stop&) {
         stop = std::current_exception();
       }
-      // Dropped outside the handler: the release suspends, and a fiber must not suspend
-      // inside a catch block (on multififo it may resume on another thread, whose C++
-      // runtime does not know the exception: docs/hazards.md).
+      // Dropped outside the handler: the release suspends, which a scheduler that does not
+      // keep the runtime's exception state per fiber would not survive (docs/hazards.md).
       r.drop();
       canceled_after = Fiber::current().is_canceled();  // forbid was restored
       if (stop) std::rethrow_exception(stop);

@@ -13,10 +13,9 @@
 // called only by it. Written only against //picos: it runs on every scheduler, and on plain
 // threads (each an implicit fiber).
 //
-// Never suspend inside a `catch` block: the C++ runtime keeps the exceptions being handled
-// in a per-thread stack, which another fiber on the same thread (or a migration to another
-// thread) would corrupt. This library captures an exception_ptr, leaves the handler, and
-// only then waits (see docs/structured.md).
+// This library captures an exception_ptr, leaves the handler, and only then waits (see
+// docs/structured.md): it holds on schedulers that do not keep the C++ runtime's exception
+// state per fiber, as ours do (docs/hazards.md).
 
 #ifndef PICOS_STD_STRUCTURED_CONTROL_H_
 #define PICOS_STD_STRUCTURED_CONTROL_H_

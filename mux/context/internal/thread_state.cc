@@ -2,6 +2,7 @@
 
 #include "mux/context/internal/thread_state.h"
 
+#include <cxxabi.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -126,6 +127,7 @@ void set_up_alt_stack() {
 ThreadState* thread_state() noexcept { return &t_state; }
 
 void prepare_thread(ThreadState* ts) noexcept {
+  ts->eh = reinterpret_cast<EhState*>(abi::__cxa_get_globals());
   ts->prepared = true;
 #ifdef PICOS_CONTEXT_OVERFLOW_HANDLER
   static std::once_flag once;
