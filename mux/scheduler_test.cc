@@ -553,6 +553,78 @@ TEST_P(SchedulerTest, FatalErrorIsRethrownAfterTheOtherFibersFinish) {
   EXPECT_TRUE(slow_finished.load());
 }
 
+// The four scheduler operations, called where the scheduler runs code of its own rather than
+// a fiber; what each threw (or "<operation>: no error").
+std::vector<std::string> try_operations_off_fiber() noexcept {
+  std::vector<std::string> seen;
+  auto record = [&](const char* name, auto&& op) {
+    try {
+      op();
+      seen.push_back(std::string(name) + ": no error");
+    } catch (const std::logic_error& e) {
+      seen.push_back(e.what());
+    } catch (...) {
+      seen.push_back(std::string(name) + ": another exception");
+    }
+  };
+  record("yield", [] { Fiber::yield(); });
+  record("spawn", [] { Fiber::spawn(Fiber::create(PackedComputation()), [] {}); });
+  record("cancel_after", [] {
+    Computation<void> c;
+    c.cancel_after(1s, std::make_exception_ptr(Stopped()));
+  });
+  record("await", [] {
+    Trigger t;
+    if (std::exception_ptr e = t.await()) std::rethrow_exception(e);
+  });
+  return seen;
+}
+
+void expect_failed_precisely(const std::vector<std::string>& seen) {
+  const char* const ops[] = {"picos::Fiber::yield", "picos::Fiber::spawn",
+                             "picos::PackedComputation::cancel_after", "picos::Trigger::await"};
+  ASSERT_EQ(seen.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(seen[i].rfind(ops[i], 0), 0u) << seen[i];
+    EXPECT_NE(seen[i].find("scheduler's own stack"), std::string::npos) << seen[i];
+  }
+}
+
+// Where the scheduler runs code of its own (its loop firing a timer, whose cancelation runs a
+// trigger's action; its fatal-error handler) there is no current fiber: the operations fail
+// with a std::logic_error that says so (await returns it). Before, they reached the scheduler
+// with no current fiber: a crash. Not on thread: its timers and fatal handler run on threads
+// without a scheduler, where the operations are the default handler's.
+TEST_P(SchedulerTest, OperationsOnTheSchedulersOwnStackFailPrecisely) {
+  if (!caps().stackful) GTEST_SKIP() << "timers and the fatal handler run off the scheduler";
+  std::vector<std::string> from_action;
+  run([&] {
+    Computation<void> c;
+    Trigger t =
+        Trigger::from_action(&from_action, nullptr, [](const Trigger&, void* x, void*) noexcept {
+          *static_cast<std::vector<std::string>*>(x) = try_operations_off_fiber();
+        });
+    EXPECT_TRUE(c.try_attach(t));
+    c.cancel_after(1ms, std::make_exception_ptr(Stopped()));
+    c.wait();  // every fiber waits: the timer fires from the loop
+    return 0;
+  });
+  expect_failed_precisely(from_action);
+
+  std::vector<std::string> from_handler;
+  StackfulOptions o = options();
+  o.fatal_exn_handler = [&](const std::exception_ptr&) {
+    from_handler = try_operations_off_fiber();
+  };
+  run(
+      [] {
+        spawn([] { throw Fatal(); });
+        return 0;
+      },
+      o);
+  expect_failed_precisely(from_handler);
+}
+
 TEST_P(SchedulerTest, FatalHandlerThatReturnsLetsTheRunContinue) {
   std::mutex mu;
   std::vector<std::string> seen;

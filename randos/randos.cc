@@ -96,8 +96,15 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   static constexpr unsigned kPollEvery = 16;
 
   // The record of the fiber running on this thread. Read before switching out, never after:
-  // the fiber may come back on another thread.
-  static Record* self() noexcept { return static_cast<Record*>(Fiber::current().scheduler_data()); }
+  // the fiber may come back on another thread. Throws std::logic_error naming `operation`
+  // where no fiber of ours runs (the loop's own code: a timer's action, the fatal handler).
+  static Record* self(const char* operation) {
+    auto* r = static_cast<Record*>(Fiber::current().scheduler_data());
+    if (r == nullptr) [[unlikely]] {
+      mux::common::throw_off_fiber(operation);
+    }
+    return r;
+  }
   static void switch_out(Record* r, Pending p) noexcept {
     r->pending = p;
     r->ctx.suspend();
@@ -171,7 +178,10 @@ Record* Scheduler::new_record_locked(FiberRef fiber, FiberMain main) {
 // ---- Handler -------------------------------------------------------------------------
 
 std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
-  Record* r = self();
+  auto* r = static_cast<Record*>(Fiber::current().scheduler_data());
+  if (r == nullptr) [[unlikely]] {
+    return mux::common::off_fiber_error("picos::Trigger::await");
+  }
   r->pending_trigger = &trigger;
   switch_out(r, Pending::kAwait);
   return r->fiber->canceled();
@@ -179,7 +189,7 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
 
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                              std::exception_ptr&& reason) {
-  Record* r = self();
+  Record* r = self("picos::PackedComputation::cancel_after");
   r->fiber->check();
   {
     MutexLock lock(mu_);
@@ -197,14 +207,14 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
 }
 
 void Scheduler::yield() {
-  Record* r = self();
+  Record* r = self("picos::Fiber::yield");
   r->fiber->check();
   switch_out(r, Pending::kYield);
   r->fiber->check();
 }
 
 void Scheduler::spawn(FiberRef fiber, FiberMain main) {
-  Record* r = self();
+  Record* r = self("picos::Fiber::spawn");
   r->fiber->check();
   {
     MutexLock lock(mu_);
@@ -388,7 +398,11 @@ int Scheduler::poll_io(long long timeout_ns) {
 
 Scheduler::Outcome Scheduler::run_one(Record* r) {
   set_current_fiber(r->fiber.get());
-  if (!r->resume_marked()) {
+  const bool finished = r->resume_marked();
+  // None in the loop: a timer's action, or the fatal-error handler below, finds no fiber of
+  // ours (its operations fail; and Fiber::current() is not a fiber that may be gone).
+  set_current_fiber(nullptr);
+  if (!finished) {
     if (r->pending == Pending::kAwait &&
         r->fiber->try_suspend(*r->pending_trigger, r, this, &Scheduler::resume)) {
       return Outcome::kSuspended;  // from here on another thread may be running it

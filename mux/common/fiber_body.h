@@ -11,6 +11,12 @@
 //   with what escaped a fiber; returns null if it returned (scheduling continues), else the
 //   exception to stop with (what it threw, or `error` itself when there is no handler).
 
+// - `throw_off_fiber` / `off_fiber_error`: the error of a core operation (`operation` names
+//   it: "picos::Fiber::yield") called where the scheduler runs code of its own and has no
+//   current fiber: a trigger's action run by its loop (a timer's cancelation) or its
+//   fatal-error handler. Every scheduler's operations check for that (a test and a branch)
+//   and clear their current fiber around such code.
+
 #ifndef PICOS_MUX_COMMON_FIBER_BODY_H_
 #define PICOS_MUX_COMMON_FIBER_BODY_H_
 
@@ -42,6 +48,9 @@ inline bool try_suspend(Fiber& fiber, const Trigger& trigger, void* x, void* y,
     return false;
   }
 }
+
+[[noreturn, gnu::cold]] void throw_off_fiber(const char* operation);
+[[gnu::cold]] std::exception_ptr off_fiber_error(const char* operation) noexcept;
 
 inline std::exception_ptr fatal_outcome(const std::function<void(std::exception_ptr)>& handler,
                                         const std::exception_ptr& error) noexcept {

@@ -3,12 +3,32 @@
 #include "mux/common/kernel.h"
 
 #include <cstdio>
+#include <exception>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "picos/debug.h"
 
 namespace picos::mux::common {
+
+namespace {
+std::logic_error off_fiber(const char* operation) {
+  return std::logic_error(std::string(operation) +
+                          ": called on the scheduler's own stack (in a trigger's action that "
+                          "its loop ran, or in its fatal-error handler), not in a fiber");
+}
+}  // namespace
+
+void throw_off_fiber(const char* operation) { throw off_fiber(operation); }
+
+std::exception_ptr off_fiber_error(const char* operation) noexcept {
+  try {
+    return std::make_exception_ptr(off_fiber(operation));
+  } catch (...) {  // std::bad_alloc
+    return std::current_exception();
+  }
+}
 
 void warn_stall(absl::string_view scheduler, std::size_t blocked, std::chrono::nanoseconds after,
                 std::optional<bool> main_finished) noexcept {

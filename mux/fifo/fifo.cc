@@ -108,8 +108,12 @@ void Scheduler::dispatch(Record* r) noexcept {
 inline Record* Scheduler::next_ready() {
   (void)inbox_.take_into(ready_);
   if ((records_.counters().switches.bump() & 63) == 0) {
+    // Scheduler code, even on a fiber's stack (a transfer): the actions the timers run find
+    // no current fiber (their operations fail, fiber_body.h), as in the loop.
+    Record* const running = std::exchange(current_, nullptr);
     (void)fire_timers();
     if (poller_.waiting()) (void)poller_.poll(0);  // IO is not starved by busy fibers
+    current_ = running;
   }
   return ready_.pop();
 }
@@ -139,6 +143,9 @@ void Scheduler::spend_quota() {
 
 std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
   Record* self = current_;
+  if (self == nullptr) [[unlikely]] {
+    return common::off_fiber_error("picos::Trigger::await");
+  }
   // Attaching on the fiber's own stack is safe here: only this thread ever resumes a fiber of
   // this scheduler (other threads' resume actions go through remote_), so nothing can run the
   // fiber before it has switched away.
@@ -155,6 +162,9 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
 
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                              std::exception_ptr&& reason) {
+  if (current_ == nullptr) [[unlikely]] {
+    common::throw_off_fiber("picos::PackedComputation::cancel_after");
+  }
   current_->fiber->check();
   records_.counters().timers.bump();
   // The quota first: a fiber that must give way does so before arming, and arms (inside
@@ -168,12 +178,18 @@ void Scheduler::yield() {
   // One cancelation check, when the fiber runs again (as OCaml Picos' schedulers continue a
   // yielder): a fiber canceled before the call lets the others run first, then throws.
   Record* self = current_;
+  if (self == nullptr) [[unlikely]] {
+    common::throw_off_fiber("picos::Fiber::yield");
+  }
   ready_.push_back(self);
   transfer();
   self->fiber->check();
 }
 
 void Scheduler::spawn(FiberRef fiber, FiberMain main) {
+  if (current_ == nullptr) [[unlikely]] {
+    common::throw_off_fiber("picos::Fiber::spawn");
+  }
   current_->fiber->check();
   // No reference per record: run_fiber holds one until every record is gone; only records
   // abandoned after a fatal error take their own (run).

@@ -58,7 +58,7 @@ Attachment::~Attachment() {
 void Attachment::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
   if (!fiber) throw std::invalid_argument("picos::mux::libevent::Attachment::spawn: null fiber");
   if (!main) throw std::invalid_argument("picos::mux::libevent::Attachment::spawn: empty main");
-  if (installed_handler() == s_) {
+  if (installed_handler() == s_ && s_->in_fiber()) {
     Fiber::spawn(std::move(fiber), std::move(main));  // one of our fibers: the Handler path
   } else {
     s_->spawn_from_outside(std::move(fiber), std::move(main));

@@ -105,6 +105,9 @@ void Scheduler::spend_quota() {
 
 std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
   Record* self = current_;
+  if (self == nullptr) [[unlikely]] {
+    return common::off_fiber_error("picos::Trigger::await");
+  }
   pending_trigger_ = &trigger;
   switch_out(Pending::kAwait);
   return self->await_result();
@@ -112,6 +115,9 @@ std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
 
 void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                              std::exception_ptr&& reason) {
+  if (current_ == nullptr) [[unlikely]] {
+    common::throw_off_fiber("picos::PackedComputation::cancel_after");
+  }
   current_->fiber->check();
   // A long delay is armed at this loop's next look at its timers: the end of this batch
   // (rearm_timer) at the latest.
@@ -121,12 +127,18 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
 }
 
 void Scheduler::yield() {
+  if (current_ == nullptr) [[unlikely]] {
+    common::throw_off_fiber("picos::Fiber::yield");
+  }
   // One cancelation check, when the fiber runs again (see fifo's yield).
   switch_out(Pending::kYield);
   current_->fiber->check();
 }
 
 void Scheduler::spawn(FiberRef fiber, FiberMain main) {
+  if (current_ == nullptr) [[unlikely]] {
+    common::throw_off_fiber("picos::Fiber::spawn");
+  }
   current_->fiber->check();
   ready_.push_back(records_.create(std::move(fiber), std::move(main)));
   spend_quota();
@@ -190,6 +202,7 @@ void Scheduler::on_wake() noexcept {
       records_.counters().switches.bump();
       for (;;) {
         if (r->resume_marked()) {
+          current_ = nullptr;  // no current fiber while the fatal-error handler runs
           finished(r);
         } else if (pending_ == Pending::kAwait) {
           if (common::try_suspend(*r->fiber, *pending_trigger_, r, this, &Scheduler::resume,
@@ -203,6 +216,7 @@ void Scheduler::on_wake() noexcept {
         }
         break;
       }
+      current_ = nullptr;  // none between fibers: a timer's action or a callback finds none
     }
   }
   if (fatal_) {
@@ -238,8 +252,8 @@ void Scheduler::after_batch() noexcept {
 }
 
 void Scheduler::finished(Record* r) noexcept {
-  std::exception_ptr stop = records_.outcome(*r);  // the fatal handler, if it threw
   set_current_fiber(nullptr);                      // the fiber may die with its record
+  std::exception_ptr stop = records_.outcome(*r);  // the fatal handler, if it threw
   records_.discard(r);
   if (stop) fatal_ = std::move(stop);
 }

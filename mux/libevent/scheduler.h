@@ -73,6 +73,9 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
 
   event_base* base() const noexcept { return base_; }
   std::size_t alive() const noexcept { return records_.alive(); }
+  // Whether one of its fibers runs now (on the loop thread): false in the loop's own code, a
+  // timer's action or the fatal-error handler included.
+  bool in_fiber() const noexcept { return current_ != nullptr; }
   const std::exception_ptr& fatal() const noexcept { return fatal_; }
   EventReactor& fd_reactor() noexcept { return reactor_; }
 

@@ -272,10 +272,14 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // Every 64 switches, from the loop or a fiber's switch_out (a yielding fiber alternates
   // the two, so both must do all of it): records that finished elsewhere, due timers, and
   // ready descriptors (so none of them waits on busy fibers).
+  // Scheduler code, even on a fiber's stack: the actions the timers run find no current fiber
+  // (their operations fail, fiber_body.h), as in the loop.
   void periodic(Worker& w) noexcept {
+    Record* const running = std::exchange(w.current, nullptr);
     drain_finished(w);
     (void)fire_timers(false);
     if (poller_.waiting()) (void)poller_.poll(0);
+    w.current = running;
   }
   void idle(Worker& w);
   // After an idle sleep that nothing ended: warns once if fibers have been blocked for
@@ -418,6 +422,9 @@ inline void Scheduler::settle(Worker& w) noexcept {
 std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
   Worker* w = this_worker();
   Record* self = w->current;
+  if (self == nullptr) [[unlikely]] {
+    return common::off_fiber_error("picos::Trigger::await");
+  }
   w->pending_trigger = &trigger;
   w->pending = Pending::kAwait;
   switch_out(w);
@@ -428,6 +435,9 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
                              std::exception_ptr&& reason) {
   // The worker stays the caller's until spend_quota: nothing below switches fibers.
   Worker* const w = this_worker();
+  if (w->current == nullptr) [[unlikely]] {
+    common::throw_off_fiber("picos::PackedComputation::cancel_after");
+  }
   w->current->fiber->check();
   if (delay >= internal::TimerHeap::kDeferFrom) {
     // Armed at some worker's next look at the timers, without a clock read here
@@ -461,6 +471,9 @@ void Scheduler::cancel_after(const PackedComputation& c, std::chrono::nanosecond
 void Scheduler::yield() {
   Worker* w = this_worker();
   Record* self = w->current;
+  if (self == nullptr) [[unlikely]] {
+    common::throw_off_fiber("picos::Fiber::yield");
+  }
   // One cancelation check, when the fiber runs again (see fifo's yield).
   w->pending = Pending::kYield;
   switch_out(w);
@@ -478,6 +491,9 @@ void Scheduler::drain_finished(Worker& w) noexcept {
 
 void Scheduler::spawn(FiberRef fiber, FiberMain main) {
   Worker* w = this_worker();
+  if (w->current == nullptr) [[unlikely]] {
+    common::throw_off_fiber("picos::Fiber::spawn");
+  }
   w->current->fiber->check();
   Record* child = new_record(*w, std::move(fiber), std::move(main));
   if (options_.child_first) {
@@ -742,6 +758,9 @@ bool Scheduler::try_suspend(Worker& w, Record* r) noexcept {
 
 void Scheduler::finished(Worker& w, Record* r) {
   Worker& origin = workers_[static_cast<std::size_t>(r->origin)];
+  // No current fiber while the fatal-error handler runs (its operations fail, fiber_body.h).
+  w.current = nullptr;
+  set_current_fiber(nullptr);
   // The handler runs outside the lock.
   if (std::exception_ptr stop = common::outcome(options_, *r)) set_fatal(std::move(stop));
   if (r == main_record_.load(std::memory_order_relaxed)) {

@@ -52,8 +52,11 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   void run(FiberRef fiber, absl::AnyInvocable<void()> main);
 
   // ---- Handler (on the running fiber's stack) ----
+  // Each fails precisely where no fiber of ours runs (the loop: a timer's action, the fatal
+  // handler), as every scheduler's (mux/common/fiber_body.h).
   std::exception_ptr await(const Trigger& trigger) noexcept override {
     Record* self = current_;
+    if (self == nullptr) return common::off_fiber_error("picos::Trigger::await");
     // Attached on the fiber's own stack: safe, as only this thread resumes our fibers (other
     // threads' resume actions go through the inbox) and it is busy running this one.
     if (common::try_suspend(*self->fiber, trigger, self, this, &resume, self->suspend_error)) {
@@ -65,17 +68,20 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   }
   void cancel_after(const PackedComputation& c, std::chrono::nanoseconds delay,
                     std::exception_ptr&& reason) override {
+    if (current_ == nullptr) common::throw_off_fiber("picos::PackedComputation::cancel_after");
     current_->fiber->check();
     (void)timers_.add(c, internal::deadline_after(Clock::now(), delay), std::move(reason));
     records_.counters().timers.bump();
     spend_quota();
   }
   void yield() override {
+    if (current_ == nullptr) common::throw_off_fiber("picos::Fiber::yield");
     current_->fiber->check();
     requeue();
     current_->fiber->check();
   }
   void spawn(FiberRef fiber, FiberMain main) override {
+    if (current_ == nullptr) common::throw_off_fiber("picos::Fiber::spawn");
     current_->fiber->check();
     push_new(records_.create(std::move(fiber), std::move(main)), false);
     spend_quota();
