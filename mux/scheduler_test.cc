@@ -21,6 +21,7 @@
 #include <exception>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <ostream>
@@ -321,6 +322,15 @@ TEST_P(SchedulerTest, BadOptionsAndArgumentsAreRejected) {
       StackfulOptions o = options();
       o.quota = bad;
       expect_invalid([&] { run([] {}, o); }, "quota");
+    }
+    // Near SIZE_MAX the size wrapped to 0 when rounded up to pages (a stack header inside the
+    // guard page); a merely huge one failed at the first mmap with a message about the number
+    // of fibers.
+    for (std::size_t bad : {std::numeric_limits<std::size_t>::max(), std::size_t{1} << 50,
+                            context::kMaxStackSize + 1}) {
+      StackfulOptions o = options();
+      o.stack_size = bad;
+      expect_invalid([&] { run([] {}, o); }, "stack_size must be at most");
     }
   }
   expect_invalid(
@@ -727,6 +737,23 @@ TEST_P(SchedulerTest, NoStallWarningWhileATimerIsPending) {
   ::testing::internal::CaptureStderr();
   run([] { spawn([] { Fiber::sleep(0.2); }); }, o);
   std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(err.find("fiber(s)"), std::string::npos) << err;
+}
+
+// The largest stall_warning means "never", and the largest idle_spin "spin until woken": fifo
+// added them to the clock, which overflowed (a warning and a dump at once; no spin at all).
+TEST_P(SchedulerTest, TheLargestStallWarningNeverWarns) {
+  StackfulOptions o = options();
+  o.stall_warning = std::chrono::nanoseconds::max();
+  Trigger t;
+  std::thread waker([t] {
+    std::this_thread::sleep_for(100ms);
+    t.signal();
+  });
+  ::testing::internal::CaptureStderr();
+  run([t] { spawn([t] { (void)t.await(); }); }, o);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  waker.join();
   EXPECT_EQ(err.find("fiber(s)"), std::string::npos) << err;
 }
 

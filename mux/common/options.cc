@@ -20,6 +20,11 @@ void StackfulOptions::validate(absl::string_view scheduler) const {
   if (quota <= 0) {
     throw std::invalid_argument(absl::StrCat(scheduler, ": quota must be positive"));
   }
+  if (stack_size > context::kMaxStackSize) {
+    throw std::invalid_argument(absl::StrCat(scheduler, ": stack_size must be at most ",
+                                             context::kMaxStackSize, " bytes (1 GiB), not ",
+                                             stack_size));
+  }
 }
 
 void check_run_fiber(absl::string_view scheduler, const FiberRef& fiber,

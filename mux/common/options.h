@@ -55,7 +55,8 @@ struct StackfulOptions : CommonOptions {
   // Operations a fiber may perform without suspending (spawn, cancel_after, an await that
   // finds its trigger already signaled) before it is made to yield. Must be positive.
   int quota = INT_MAX;
-  // Stack size of every fiber, in bytes (rounded up to whole pages, at least 16 KiB).
+  // Stack size of every fiber, in bytes (rounded up to whole pages, at least 16 KiB). At most
+  // 1 GiB (context::kMaxStackSize).
   std::size_t stack_size = context::kDefaultStackSize;
 
   void validate(absl::string_view scheduler) const;

@@ -76,6 +76,7 @@ namespace {
 
 std::size_t round_stack_size(std::size_t size) noexcept {
   if (size < kMinStackSize) size = kMinStackSize;
+  if (size > kMaxStackSize) size = kMaxStackSize;
   const std::size_t page = page_size();
   return (size + page - 1) / page * page;
 }

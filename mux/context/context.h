@@ -63,6 +63,9 @@ inline constexpr std::size_t kDefaultStackSize = 64 * 1024;
 #endif
 // Smallest accepted stack size; smaller requests are rounded up to it.
 inline constexpr std::size_t kMinStackSize = 16 * 1024;
+// Largest stack size: larger requests are lowered to it (the schedulers' options reject them:
+// a size near SIZE_MAX wrapped to 0 when rounded up to whole pages).
+inline constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;
 
 // A stackful coroutine. Not copyable or movable (its address is part of its identity while
 // it runs).

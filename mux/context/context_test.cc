@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -121,6 +122,10 @@ TEST(ContextTest, StackSizeIsRoundedToPagesAndMinimum) {
   EXPECT_GE(rounded, odd);
   EXPECT_EQ(rounded % page_size(), 0u);
   EXPECT_LT(rounded - odd, page_size());
+  // Above the maximum: lowered to it (it wrapped to 0 near SIZE_MAX).
+  EXPECT_EQ(Context(nullptr, nullptr, std::numeric_limits<std::size_t>::max()).stack_size(),
+            kMaxStackSize);
+  EXPECT_EQ(Context(nullptr, nullptr, kMaxStackSize + 1).stack_size(), kMaxStackSize);
 }
 
 TEST(ContextTest, ResumeAndSuspendPingPongValues) {

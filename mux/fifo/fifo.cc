@@ -299,7 +299,7 @@ void Scheduler::idle() {
   }
   if (options_.idle_spin.count() > 0) {
     // Poll briefly before sleeping: a wake-up from another thread is often microseconds away.
-    Clock::time_point until = Clock::now() + options_.idle_spin;
+    Clock::time_point until = internal::deadline_after(Clock::now(), options_.idle_spin);
     if (next && *next < until) until = *next;
     for (int i = 1;; ++i) {
       if (inbox_.pending()) return;
@@ -310,7 +310,7 @@ void Scheduler::idle() {
   if (next && *next != Clock::time_point::max()) {
     (void)inbox_.sleep_until(*next);
   } else if (!stall_warned_) {
-    if (!inbox_.sleep_until(Clock::now() + options_.stall_warning)) {
+    if (!inbox_.sleep_until(internal::deadline_after(Clock::now(), options_.stall_warning))) {
       common::warn_stall(kSchedulerName, records_.alive(), options_.stall_warning,
                          records_.main_finished());
       stall_warned_ = true;

@@ -822,7 +822,7 @@ void Scheduler::idle(Worker& w) {
     // descriptors, look at the reactor too: a spinning worker is the first to see their
     // readiness (a single IO ping-pong on 2 workers took 67-83 µs per round trip when only a
     // worker asleep in the reactor could, 6-13 µs now; docs/benchmarks.md).
-    const Clock::time_point until = Clock::now() + options_.idle_spin;
+    const Clock::time_point until = internal::deadline_after(Clock::now(), options_.idle_spin);
     for (int i = 1;; ++i) {
       if (w.size.load(std::memory_order_relaxed) != 0 || any_crowded() ||
           stop_.load(std::memory_order_acquire)) {

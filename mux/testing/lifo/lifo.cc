@@ -199,7 +199,7 @@ void Scheduler::idle() {
   const bool warn = !timer && !stall_warned_;  // a stall: sleep until the warning is due
   Clock::time_point until = Clock::time_point::max();
   if (timer) until = *next;
-  if (warn) until = Clock::now() + options_.stall_warning;
+  if (warn) until = internal::deadline_after(Clock::now(), options_.stall_warning);
   if (!inbox_.sleep_until(until) && warn) {
     common::warn_stall(kSchedulerName, records_.alive(), options_.stall_warning,
                        records_.main_finished());
