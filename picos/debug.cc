@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -398,6 +399,12 @@ void on_dump_signal(int) {
 }
 
 void install_dump_on_signal(int signal) {
+  if (signal == SIGSEGV || signal == SIGBUS || signal == SIGILL || signal == SIGFPE ||
+      signal == SIGKILL || signal == SIGSTOP) {
+    throw std::invalid_argument(
+        "picos::debug::install_dump_on_signal: signal " + std::to_string(signal) +
+        " reports a fault or cannot be caught; use SIGQUIT, SIGUSR1 or SIGUSR2");
+  }
   static std::once_flag once;
   std::call_once(once, [] {
     if (::pipe2(dump_pipe, O_CLOEXEC) != 0) {

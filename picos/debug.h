@@ -173,7 +173,11 @@ void print_stats(std::ostream& out);
 
 // Prints a dump to stderr each time `signal` arrives (a background thread does the work: the
 // handler only writes one byte to a pipe). Replaces any handler of `signal`. Throws
-// std::system_error if the pipe, the thread or the handler cannot be set up.
+// std::invalid_argument for a signal that reports a fault (SIGSEGV, SIGBUS, SIGILL, SIGFPE:
+// the handler would return to the faulting instruction, which faults again, dumping forever,
+// and a fiber's stack overflow would no longer be reported) or that cannot be caught
+// (SIGKILL, SIGSTOP), and std::system_error if the pipe, the thread or the handler cannot be
+// set up.
 void install_dump_on_signal(int signal);
 
 }  // namespace picos::debug

@@ -10,10 +10,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -175,3 +178,24 @@ INSTANTIATE_TEST_SUITE_P(Modes, ShardTest, ::testing::Values(true, false),
 
 }  // namespace
 }  // namespace picos::internal
+
+namespace picos {
+namespace {
+
+// A fault signal's handler returns to the faulting instruction, which faults again: a dump
+// handler there printed dumps forever (and hid a fiber's stack overflow report). Refused, as
+// are the signals that cannot be caught; nothing is installed.
+TEST(DumpOnSignalTest, FaultAndUncatchableSignalsAreRefused) {
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGKILL, SIGSTOP}) {
+    try {
+      debug::install_dump_on_signal(sig);
+      ADD_FAILURE() << "signal " << sig << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("install_dump_on_signal: signal"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace picos
