@@ -344,6 +344,15 @@ TEST_P(SchedulerTest, BadOptionsAndArgumentsAreRejected) {
         run_fiber(Fiber::create(PackedComputation()), absl::AnyInvocable<void()>(), options());
       },
       "empty main");
+  FiberRef once = Fiber::create(PackedComputation());
+  run_fiber(
+      once, [] {}, options());
+  expect_invalid(
+      [&] {
+        run_fiber(
+            once, [] {}, options());
+      },
+      "the fiber has already been spawned");
 }
 
 TEST_P(SchedulerTest, ForbidOptionStartsMainWithCancelationForbidden) {

@@ -3,6 +3,7 @@
 #include "picos/computation.h"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <utility>
@@ -209,15 +210,21 @@ std::size_t ComputationState::linked_slots_for_testing() {
   return n;
 }
 
-void throw_negative_delay(std::chrono::nanoseconds delay) {
-  throw std::invalid_argument("picos: cancel_after: delay must be non-negative (got " +
-                              std::to_string(delay.count()) + " ns)");
+void throw_negative_delay(const char* fn, long double ns) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.0Lf", ns);
+  throw std::invalid_argument(std::string(fn) + ": delay must be non-negative (got " + buf +
+                              " ns)");
 }
 
-std::chrono::nanoseconds checked_delay(double seconds) {
-  if (!(seconds >= 0.0)) {  // negative or NaN
-    throw std::invalid_argument("picos: seconds must be non-negative (got " +
-                                std::to_string(seconds) + ")");
+std::chrono::nanoseconds checked_delay(double seconds, const char* fn) {
+  if (!(seconds >= 0.0)) [[unlikely]] {  // negative or NaN
+    if (std::isnan(seconds)) throw std::invalid_argument(std::string(fn) + ": delay is NaN");
+    // %g: a tiny delay shows as -1e-10, not as -0.000000.
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", seconds);
+    throw std::invalid_argument(std::string(fn) + ": delay must be non-negative (got " + buf +
+                                " s)");
   }
   constexpr double kMaxSeconds = 9.0e9;  // ~285 years: saturate, the timer never fires
   if (seconds >= kMaxSeconds) return std::chrono::nanoseconds::max();
@@ -265,13 +272,13 @@ void PackedComputation::wait(const debug::WaitKind& kind, const void* object,
 
 void PackedComputation::cancel_after(std::chrono::nanoseconds delay,
                                      std::exception_ptr reason) const {
-  internal::check_delay(delay);
+  internal::check_delay(delay, internal::kCancelAfter);
   if (!reason) throw std::invalid_argument("picos: cancelation reason must not be null");
   internal::handler_for_this_call().cancel_after(*this, delay, std::move(reason));
 }
 
 void PackedComputation::cancel_after(double seconds, std::exception_ptr reason) const {
-  cancel_after(internal::checked_delay(seconds), std::move(reason));
+  cancel_after(internal::checked_delay(seconds, internal::kCancelAfter), std::move(reason));
 }
 
 namespace {

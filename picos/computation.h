@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <ratio>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
@@ -189,14 +190,49 @@ class ValueState final : public ComputationState {
   std::optional<T> value_;  // written under lock_ before status_ becomes kReturned
 };
 
-// Throws std::invalid_argument unless `seconds` is a finite or infinite non-negative number;
-// converts to nanoseconds, saturating very large values.
-std::chrono::nanoseconds checked_delay(double seconds);
-// Throws std::invalid_argument naming the negative delay.
-[[noreturn]] void throw_negative_delay(std::chrono::nanoseconds delay);
-inline void check_delay(std::chrono::nanoseconds delay) {
+// The names the delay checks below put in their messages.
+inline constexpr char kCancelAfter[] = "picos::PackedComputation::cancel_after";
+inline constexpr char kSleep[] = "picos::Fiber::sleep";
+
+// Throws std::invalid_argument unless `seconds` is a finite or infinite non-negative number
+// ("<fn>: delay must be non-negative (got -1e-10 s)", "<fn>: delay is NaN"); converts to
+// nanoseconds, saturating very large values. `fn`: the public function checked for.
+std::chrono::nanoseconds checked_delay(double seconds, const char* fn);
+// Throws std::invalid_argument("<fn>: delay must be non-negative (got <ns> ns)"); `ns` is the
+// delay in nanoseconds, printed without loss for every integral duration.
+[[noreturn]] void throw_negative_delay(const char* fn, long double ns);
+inline void check_delay(std::chrono::nanoseconds delay, const char* fn) {
   if (delay.count() < 0) [[unlikely]]
-    throw_negative_delay(delay);
+    throw_negative_delay(fn, static_cast<long double>(delay.count()));
+}
+// A delay of any duration type as nanoseconds: negative (or NaN) ones are rejected as by
+// check_delay (checked_delay for a floating-point count), and those too long for nanoseconds
+// saturate to nanoseconds::max() (they never fire), where an implicit conversion would have
+// overflowed. Sub-nanosecond parts are truncated.
+template <typename Rep, typename Period>
+std::chrono::nanoseconds saturated_delay(std::chrono::duration<Rep, Period> delay, const char* fn) {
+  using std::chrono::nanoseconds;
+  using Ns = std::chrono::duration<long double, std::nano>;  // exact for 64-bit counts
+  if constexpr (std::is_floating_point_v<Rep>) {
+    return checked_delay(static_cast<double>(std::chrono::duration<long double>(delay).count()),
+                         fn);
+  } else {
+    if constexpr (std::is_signed_v<Rep>) {
+      if (delay.count() < 0) throw_negative_delay(fn, Ns(delay).count());
+    }
+    using R = std::ratio_divide<Period, std::nano>;
+    if constexpr (R::den == 1) {
+      // A whole number of nanoseconds per tick (ms, s, h...): integers only, exact.
+      constexpr auto kMaxTicks = static_cast<std::uintmax_t>(nanoseconds::max().count() / R::num);
+      if (static_cast<std::uintmax_t>(delay.count()) > kMaxTicks) return nanoseconds::max();
+      return nanoseconds(static_cast<nanoseconds::rep>(delay.count()) * R::num);
+    } else {
+      if (Ns(delay).count() >= static_cast<long double>(nanoseconds::max().count())) {
+        return nanoseconds::max();
+      }
+      return std::chrono::duration_cast<nanoseconds>(Ns(delay));
+    }
+  }
 }
 
 }  // namespace internal
@@ -254,7 +290,16 @@ class PackedComputation {
   // std::invalid_argument for a negative delay or a null reason, and the fiber's
   // cancelation reason if the current fiber is already canceled. Very large delays are
   // accepted and never fire.
+  // The messages name "picos::PackedComputation::cancel_after" (docs/core.md, "Errors").
   void cancel_after(std::chrono::nanoseconds delay, std::exception_ptr reason) const;
+  // Same with a delay of any other std::chrono::duration (seconds, hours, a floating-point
+  // count...): one too long for nanoseconds (seconds::max(), 300 years) saturates to
+  // nanoseconds::max() and never fires, where the implicit conversion to nanoseconds would
+  // overflow (and seconds::max() would arrive negative); a negative one is rejected.
+  template <typename Rep, typename Period>
+  void cancel_after(std::chrono::duration<Rep, Period> delay, std::exception_ptr reason) const {
+    cancel_after(internal::saturated_delay(delay, internal::kCancelAfter), std::move(reason));
+  }
   // Same with the delay in seconds; also rejects NaN (std::invalid_argument).
   void cancel_after(double seconds, std::exception_ptr reason) const;
 

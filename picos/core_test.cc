@@ -7,11 +7,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <random>
+#include <ratio>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -45,6 +48,17 @@ bool holds(const std::exception_ptr& e) {
   } catch (...) {
     return false;
   }
+}
+
+// The message of the std::invalid_argument that `fn()` throws ("(nothing thrown)" if none).
+template <typename F>
+std::string invalid_argument_of(F fn) {
+  try {
+    fn();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "(nothing thrown)";
 }
 
 // Spawns `fn` in a new fiber with its own computation; returns a computation completed when
@@ -160,6 +174,45 @@ TEST(TriggerTest, FromActionRunsActionThenReleaseExactlyOnce) {
   }
   EXPECT_EQ(action, 1);
   EXPECT_EQ(release, 2);
+}
+
+TEST(TriggerTest, FromActionRejectsANullAction) {
+  int release = 0;
+  EXPECT_EQ(invalid_argument_of([&] {
+              (void)Trigger::from_action(&release, nullptr, nullptr,
+                                         [](void* r, void*) noexcept { ++*static_cast<int*>(r); });
+            }),
+            "picos::Trigger::from_action: null action");
+  EXPECT_EQ(release, 0);  // nothing created: x and y stay the caller's
+  EXPECT_EQ(invalid_argument_of([] { (void)Trigger::from_action(nullptr, nullptr, nullptr); }),
+            "picos::Trigger::from_action: null action");
+}
+
+TEST(TriggerTest, MisuseOfAFromActionTriggerSaysSo) {
+  testing::run([] {
+    for (bool with_release : {false, true}) {
+      int action = 0;
+      Trigger t = Trigger::from_action(
+          &action, nullptr,
+          [](const Trigger&, void* a, void*) noexcept { ++*static_cast<int*>(a); },
+          with_release ? [](void*, void*) noexcept {} : Trigger::Release(nullptr));
+      EXPECT_EQ(invalid_argument_of([&] { (void)t.await(); }),
+                "picos::Trigger::await: a from_action trigger cannot be awaited");
+      EXPECT_EQ(invalid_argument_of([&] { (void)t.on_signal(nullptr, nullptr, nullptr); }),
+                "picos::Trigger::on_signal: a from_action trigger cannot be awaited");
+      EXPECT_EQ(invalid_argument_of([&] { t.dispose(); }),
+                "picos::Trigger::dispose: a from_action trigger cannot be disposed");
+      t.signal();
+      EXPECT_EQ(action, 1);
+    }
+    // An awaited trigger still reports what it always did.
+    Trigger t;
+    auto nop = [](const Trigger&, void*, void*) noexcept {};
+    ASSERT_TRUE(t.on_signal(nullptr, nullptr, nop));
+    EXPECT_EQ(invalid_argument_of([&] { (void)t.await(); }), "picos::Trigger: already awaiting");
+    EXPECT_EQ(invalid_argument_of([&] { t.dispose(); }), "picos::Trigger: already awaiting");
+    t.signal();
+  });
 }
 
 TEST(TriggerTest, ConcurrentSignalersRunTheActionOnce) {
@@ -820,6 +873,100 @@ TEST(FiberTest, SleepReturnsAndIsCancelable) {
   });
 }
 
+TEST(FiberTest, SpawnRejectsAnEmptyMainBeforeSpawning) {
+  testing::run([] {
+    FiberRef f = Fiber::create(PackedComputation());
+    const std::string kEmpty = "picos::Fiber::spawn: empty main";
+    std::function<void()> empty;
+    EXPECT_EQ(invalid_argument_of([&] { Fiber::spawn(f, empty); }), kEmpty);
+    EXPECT_EQ(invalid_argument_of([&] { Fiber::spawn(f, std::function<void()>()); }), kEmpty);
+    EXPECT_EQ(invalid_argument_of([&] { Fiber::spawn(f, std::as_const(empty)); }), kEmpty);
+    void (*null_fn)() = nullptr;
+    EXPECT_EQ(invalid_argument_of([&] { Fiber::spawn(f, null_fn); }), kEmpty);
+    EXPECT_EQ(invalid_argument_of([&] { Fiber::spawn(f, absl::AnyInvocable<void()>()); }), kEmpty);
+    // Nothing was spawned, and the fiber is not marked: it can still be spawned.
+    Computation<void> ran;
+    Fiber::spawn(f, std::function<void()>([ran] { ran.finish(); }));
+    ran.await();
+  });
+}
+
+TEST(FiberTest, AFiberIsSpawnedAtMostOnce) {
+  const std::string kTwice = "picos::Fiber::spawn: the fiber has already been spawned";
+  testing::run([&] {
+    FiberRef f = Fiber::create(PackedComputation());
+    Computation<void> ran;
+    Fiber::spawn(f, [ran] { ran.finish(); });
+    int second = 0;
+    EXPECT_EQ(invalid_argument_of([&] { Fiber::spawn(f, [&second] { ++second; }); }), kTwice);
+    ran.await();
+    EXPECT_EQ(invalid_argument_of([&] { Fiber::spawn(f, [&second] { ++second; }); }), kTwice);
+    // The running fiber, from inside.
+    std::string inside;
+    fork([&] {
+      inside = invalid_argument_of([] { Fiber::spawn(FiberRef::share(&Fiber::current()), [] {}); });
+    }).await();
+    EXPECT_EQ(inside, kTwice);
+    // A plain thread's implicit fiber counts as spawned.
+    std::string implicit;
+    std::thread([&] {
+      implicit =
+          invalid_argument_of([] { Fiber::spawn(FiberRef::share(&Fiber::current()), [] {}); });
+    }).join();
+    EXPECT_EQ(implicit, kTwice);
+    Fiber::yield();
+    EXPECT_EQ(second, 0);
+  });
+}
+
+TEST(FiberTest, RacingSpawnsOfOneFiberExactlyOneWins) {
+  // On plain threads (the default handler: each spawn starts an OS thread).
+  for (int i = 0; i < 50; ++i) {
+    FiberRef f = Fiber::create(PackedComputation());
+    Computation<void> ran;
+    std::atomic<int> wins{0}, rejected{0};
+    std::atomic<bool> go{false};
+    auto racer = [&] {
+      while (!go.load()) {
+      }
+      try {
+        Fiber::spawn(f, [ran] { ran.finish(); });
+        ++wins;
+      } catch (const std::invalid_argument&) {
+        ++rejected;
+      }
+    };
+    std::thread a(racer), b(racer);
+    go = true;
+    a.join();
+    b.join();
+    ran.await();
+    ASSERT_EQ(wins.load(), 1);
+    ASSERT_EQ(rejected.load(), 1);
+  }
+}
+
+TEST(FiberTest, SleepAndCancelAfterErrorsNameTheFunction) {
+  testing::run([] {
+    EXPECT_EQ(invalid_argument_of([] { Fiber::sleep(-5ns); }),
+              "picos::Fiber::sleep: delay must be non-negative (got -5 ns)");
+    EXPECT_EQ(invalid_argument_of([] { Fiber::sleep(-1s); }),
+              "picos::Fiber::sleep: delay must be non-negative (got -1000000000 ns)");
+    EXPECT_EQ(invalid_argument_of([] { Fiber::sleep(-1e-10); }),
+              "picos::Fiber::sleep: delay must be non-negative (got -1e-10 s)");
+    EXPECT_EQ(invalid_argument_of([] { Fiber::sleep(std::nan("")); }),
+              "picos::Fiber::sleep: delay is NaN");
+    PackedComputation c;
+    EXPECT_EQ(invalid_argument_of([&] { c.cancel_after(-5ns, reason<Exit>()); }),
+              "picos::PackedComputation::cancel_after: delay must be non-negative (got -5 ns)");
+    EXPECT_EQ(invalid_argument_of([&] { c.cancel_after(-1.5, reason<Exit>()); }),
+              "picos::PackedComputation::cancel_after: delay must be non-negative (got -1.5 s)");
+    EXPECT_EQ(invalid_argument_of([&] { c.cancel_after(std::nan(""), reason<Exit>()); }),
+              "picos::PackedComputation::cancel_after: delay is NaN");
+    EXPECT_TRUE(c.is_running());
+  });
+}
+
 // ---- cancel_after ------------------------------------------------------------------------
 
 TEST(CancelAfterTest, FiresAndCanBeAwaited) {
@@ -852,6 +999,41 @@ TEST(CancelAfterTest, HugeDelayArmsAndIsRemovedOnCompletion) {
               0u);  // a timer attaches nothing (picos/internal/timer_heap.h)
     c.finish();
     EXPECT_TRUE(c.is_returned());
+  });
+}
+
+// seconds::max() and 300 years do not fit nanoseconds: they saturate and never fire (an
+// implicit conversion would overflow; seconds::max() would arrive negative and be rejected).
+TEST(CancelAfterTest, DurationsTooLongForNanosecondsSaturate) {
+  testing::run([] {
+    const auto k300Years = std::chrono::hours(24 * 365 * 300);
+    Computation<void> c;
+    c.cancel_after(std::chrono::seconds::max(), reason<Exit>());
+    c.cancel_after(k300Years, reason<Exit>());
+    c.cancel_after(std::chrono::duration<double, std::ratio<3600>>(1e300), reason<Exit>());
+    // Sleeps that only cancelation ends.
+    Computation<void> s1, s2;
+    Computation<void> done1 = spawn_on(s1, [] { Fiber::sleep(std::chrono::seconds::max()); });
+    Computation<void> done2 = spawn_on(s2, [k300Years] { Fiber::sleep(k300Years); });
+    Fiber::sleep(0.01);
+    EXPECT_TRUE(c.is_running());  // no timer fired
+    EXPECT_TRUE(s1.is_running() && s2.is_running());
+    c.finish();
+    s1.cancel(reason<NotFound>());
+    s2.cancel(reason<NotFound>());
+    done1.await();
+    done2.await();
+    EXPECT_THROW(s1.await(), NotFound);  // woken by the cancelation, not an error
+    EXPECT_THROW(s2.await(), NotFound);
+    // Negative durations of any unit are still rejected.
+    PackedComputation p;
+    EXPECT_THROW(p.cancel_after(-1s, reason<Exit>()), std::invalid_argument);
+    EXPECT_THROW(p.cancel_after(-std::chrono::hours(1), reason<Exit>()), std::invalid_argument);
+    EXPECT_THROW(p.cancel_after(std::chrono::seconds::min(), reason<Exit>()),
+                 std::invalid_argument);
+    EXPECT_THROW(Fiber::sleep(-std::chrono::milliseconds(1)), std::invalid_argument);
+    EXPECT_THROW(Fiber::sleep(std::chrono::duration<double>(-0.5)), std::invalid_argument);
+    EXPECT_TRUE(p.is_running());
   });
 }
 

@@ -145,6 +145,9 @@ std::uint64_t next_fiber_id() noexcept {
 
 }  // namespace
 
+// The spawned flag took padding, not room (see the comment on the debugging fields).
+static_assert(sizeof(Fiber) <= 104, "picos::Fiber grew");
+
 Fiber::Fiber(PackedComputation computation, bool forbid) noexcept
     : forbid_(forbid), computation_(std::move(computation)), id_(next_fiber_id()) {}
 
@@ -230,13 +233,24 @@ Fiber::FlsSlot* Fiber::fls_slot(std::uint32_t index, bool grow) {
   return &fls_[index];
 }
 
+void Fiber::throw_empty_main() { throw std::invalid_argument("picos::Fiber::spawn: empty main"); }
+
+namespace {
+[[noreturn, gnu::cold]] void throw_already_spawned() {
+  throw std::invalid_argument("picos::Fiber::spawn: the fiber has already been spawned");
+}
+}  // namespace
+
 void Fiber::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
-  if (!main) throw std::invalid_argument("picos::Fiber::spawn: empty main");
+  if (!main) throw_empty_main();
   spawn_main(std::move(fiber), FiberMain(main));
 }
 
 void Fiber::spawn_main(FiberRef fiber, FiberMain main) {
   if (!fiber) throw std::invalid_argument("picos::Fiber::spawn: null fiber");
+  // One relaxed exchange (a misuse check that must hold for two racing spawners too).
+  if (!fiber->mark_spawned()) [[unlikely]]
+    throw_already_spawned();
   if (internal::fiber_traces_on.load(std::memory_order_relaxed)) [[unlikely]] {
     fiber->capture_trace(true, __builtin_return_address(0));  // from spawn_main's caller
   }
@@ -246,7 +260,7 @@ void Fiber::spawn_main(FiberRef fiber, FiberMain main) {
 void Fiber::yield() { internal::handler_for_this_call().yield(); }
 
 void Fiber::sleep(std::chrono::nanoseconds delay) {
-  internal::check_delay(delay);
+  internal::check_delay(delay, internal::kSleep);
   Computation<void> c(Mode::kLifo);
   c.cancel_after(delay, internal::sleep_done());
   Trigger t;
@@ -262,7 +276,7 @@ void Fiber::sleep(std::chrono::nanoseconds delay) {
   }
 }
 
-void Fiber::sleep(double seconds) { sleep(internal::checked_delay(seconds)); }
+void Fiber::sleep(double seconds) { sleep(internal::checked_delay(seconds, internal::kSleep)); }
 
 // The general case: forbidden, trigger not Initial, no canceler yet, computation completed.
 bool Fiber::try_suspend_general(const Trigger& trigger, void* x, void* y, Trigger::Action action) {

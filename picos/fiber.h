@@ -86,7 +86,9 @@ class FlsNotSet : public std::logic_error {
 class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<Fiber> {
  public:
   // Creates a fiber that runs as part of `computation`. `forbid` = true starts it with
-  // cancelation propagation masked. A fiber must be spawned at most once.
+  // cancelation propagation masked. A fiber must be spawned at most once: a second spawn
+  // (Fiber::spawn, or a scheduler's run_fiber) throws std::invalid_argument, as does spawning
+  // a thread's implicit fiber (see spawn).
   static FiberRef create(PackedComputation computation, bool forbid = false);
 
   // The fiber running on this thread. A thread-local read (the scheduler keeps it current at
@@ -137,6 +139,15 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
   // `main` is always called, even if `fiber` is canceled before it starts. An exception
   // escaping `main` is a fatal error handled by the scheduler (see its options).
   //
+  // Misuse throws std::invalid_argument, before anything is spawned: "picos::Fiber::spawn:
+  // null fiber"; "...: empty main" for a main that converts to false (an empty
+  // AnyInvocable or std::function, a null function pointer); "...: the fiber has already
+  // been spawned" for a fiber spawned before (by spawn or a scheduler's run_fiber), the
+  // running one included, or a thread's implicit fiber. The fiber counts as spawned from the
+  // moment spawn gets past those checks: a spawn that then throws (the current fiber is
+  // canceled, or memory runs out) leaves it spawned and unusable; spawn a new one. Two
+  // threads spawning one fiber at once: exactly one succeeds.
+  //
   // A callable object passed directly is moved (an lvalue: copied) once, into the storage of
   // the fiber's scheduler: the kernel's schedulers keep closures of up to 64 bytes in the
   // fiber's record, allocating nothing for them (picos/fiber_main.h).
@@ -146,6 +157,10 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
                                  std::is_invocable_v<D&>,
                              int> = 0>
   static void spawn(FiberRef fiber, F&& main) {
+    // (Folded away for a callable that cannot be empty: a lambda converts to true.)
+    if constexpr (std::is_constructible_v<bool, const D&>) {
+      if (!static_cast<bool>(std::as_const(main))) throw_empty_main();
+    }
     if constexpr (std::is_lvalue_reference_v<F> || std::is_const_v<std::remove_reference_t<F>>) {
       D copy(main);
       spawn_main(std::move(fiber), FiberMain(copy));
@@ -153,16 +168,30 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
       spawn_main(std::move(fiber), FiberMain(main));
     }
   }
-  // What both spawns call: checks the fiber, then the handler's spawn.
+  // What both spawns call: checks the fiber (null, already spawned: as spawn), marks it
+  // spawned, then calls the handler's spawn. `main` is not checked: a view cannot tell.
   static void spawn_main(FiberRef fiber, FiberMain main);
+
+  // For schedulers, whose run_fiber spawns its first fiber without Fiber::spawn: marks the
+  // fiber spawned, and returns false (changing nothing) if it already was. One atomic
+  // exchange; thread-safe.
+  bool mark_spawned() noexcept { return !spawned_.exchange(true, std::memory_order_relaxed); }
 
   // Lets other ready fibers run. Throws the cancelation reason if the current fiber permits
   // cancelation and is canceled.
   static void yield();
 
-  // Suspends the current fiber for `delay` (seconds: negative or NaN -> invalid_argument).
-  // Throws the fiber's cancelation reason if it is canceled before or during the sleep.
+  // Suspends the current fiber for `delay` (seconds: negative or NaN -> invalid_argument,
+  // "picos::Fiber::sleep: delay must be non-negative (got -5 ns)"). Throws the fiber's
+  // cancelation reason if it is canceled before or during the sleep. A delay of any other
+  // std::chrono::duration (seconds, hours, a floating-point count) too long for nanoseconds
+  // (seconds::max(), 300 years) saturates to nanoseconds::max(): the sleep ends only by
+  // cancelation, where the implicit conversion to nanoseconds would have overflowed.
   static void sleep(std::chrono::nanoseconds delay);
+  template <typename Rep, typename Period>
+  static void sleep(std::chrono::duration<Rep, Period> delay) {
+    sleep(internal::saturated_delay(delay, internal::kSleep));
+  }
   static void sleep(double seconds);
 
   // ---- for schedulers ---------------------------------------------------------------
@@ -247,8 +276,13 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
   // ends the wait published in `w`, if any.
   static void cancel_waiter(internal::WaitSlot& w, internal::ComputationState& c) noexcept;
 
+  [[noreturn]] static void throw_empty_main();
+
   bool forbid_;
   mutable internal::SpinLock name_lock_;  // (beside forbid_: no room taken)
+  // Set by the fiber's one spawn (mark_spawned); true from creation for a thread's implicit
+  // fiber. In the padding after name_lock_: no room taken, on the line spawn writes anyway.
+  std::atomic<bool> spawned_{false};
   PackedComputation computation_;
   void* scheduler_data_ = nullptr;
   // The cancel slot linked into computation_ (null until the first cancelable wait on it):
@@ -261,7 +295,7 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
   // thread: relaxed atomics, each a snapshot. (Which scheduler runs the fiber, and the
   // registry's links, are in the scheduler's record: internal::FiberListing.) With these the
   // fiber is 104 bytes (120 until its canceler trigger gave way to the linked slot), within
-  // malloc's fast bins.
+  // malloc's fast bins. (spawned_ sits in padding: static_assert in picos/fiber.cc.)
   const std::uint64_t id_;
   // The name and traces, allocated at the first set_name or trace (null: neither).
   std::unique_ptr<internal::FiberDebugExtra> extra_ ABSL_GUARDED_BY(name_lock_);

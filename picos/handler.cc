@@ -42,7 +42,10 @@ struct ImplicitFiber {
 
 __attribute__((noinline)) Fiber& implicit_fiber() {
   static thread_local ImplicitFiber holder;
-  if (!holder.fiber) holder.fiber = Fiber::create(PackedComputation(Mode::kLifo));
+  if (!holder.fiber) {
+    holder.fiber = Fiber::create(PackedComputation(Mode::kLifo));
+    (void)holder.fiber->mark_spawned();  // the thread runs it: it counts as spawned
+  }
   tls_dispatch.fiber = holder.fiber.get();
   return *holder.fiber;
 }

@@ -3,6 +3,7 @@
 #include "picos/trigger.h"
 
 #include <stdexcept>
+#include <string>
 
 #include "absl/base/attributes.h"
 #include "picos/handler.h"
@@ -15,6 +16,23 @@ namespace internal {
 void TriggerState::release_if_unsignaled() noexcept {
   if (state_.load(std::memory_order_relaxed) == kAwaiting) release_(x_, y_);
 }
+
+namespace {
+// The release of a from_action trigger given none: every from_action trigger has a release,
+// which is how misuse is told apart from a second await (throw_awaiting). Ordinary triggers
+// pay nothing for it; a from_action trigger given no release calls this on its (rare) path.
+void no_release(void*, void*) noexcept {}
+
+// The misuse of a trigger found Awaiting by `fn` (any thread's, cold): a from_action trigger
+// (only those have a release: picos/trigger.h) or one already awaited.
+[[noreturn, gnu::cold]] void throw_awaiting(const TriggerState& s, const char* fn,
+                                            const char* cannot) {
+  if (s.release_ != nullptr) {
+    throw std::invalid_argument(std::string(fn) + ": a from_action trigger cannot be " + cannot);
+  }
+  throw std::invalid_argument("picos::Trigger: already awaiting");
+}
+}  // namespace
 
 }  // namespace internal
 
@@ -30,9 +48,10 @@ Trigger Trigger::signaled() {
 }
 
 Trigger Trigger::from_action(void* x, void* y, Action action, Release release) {
+  if (action == nullptr) throw std::invalid_argument("picos::Trigger::from_action: null action");
   auto* s = new TriggerState(TriggerState::kAwaiting);
   s->action_ = action;
-  s->release_ = release;
+  s->release_ = release != nullptr ? release : &internal::no_release;  // marks it from_action
   s->x_ = x;
   s->y_ = y;
   return Trigger(internal::Ref<TriggerState>::adopt(s));
@@ -56,9 +75,11 @@ namespace {
 // With traces on, the trace is taken here, on the awaiting fiber's stack (the scheduler may suspend
 // it from another), from `from` (await's caller) outwards; it describes this await until the await
 // returns.
-[[gnu::noinline, gnu::cold]] std::exception_ptr await_slow(const Trigger& t, std::uint8_t state,
-                                                           const void* from) {
-  if (state != TriggerState::kInitial) (void)t.is_initial();  // throws: already awaiting
+[[gnu::noinline, gnu::cold]] std::exception_ptr await_slow(const Trigger& t, const TriggerState& s,
+                                                           std::uint8_t state, const void* from) {
+  if (state != TriggerState::kInitial) {
+    internal::throw_awaiting(s, "picos::Trigger::await", "awaited");
+  }
   Fiber& fiber = Fiber::current();  // the same fiber after the await, whatever the thread
   internal::capture_await_trace(fiber, from);
   std::exception_ptr r = internal::current_handler().await(t);
@@ -70,18 +91,19 @@ namespace {
 std::exception_ptr Trigger::await() const {
   // One test for the three unusual cases: already signaled, misuse (already awaiting), and
   // traces on (kInitial is 0).
-  const std::uint8_t state = s_->state_.load(std::memory_order_acquire);
+  const TriggerState& s = *s_;
+  const std::uint8_t state = s.state_.load(std::memory_order_acquire);
   const std::uint8_t traces = internal::fiber_traces_on.load(std::memory_order_relaxed);
   if ((state | traces) != 0) [[unlikely]] {
     if (state == TriggerState::kSignaled) return nullptr;
-    return await_slow(*this, state, __builtin_return_address(0));
+    return await_slow(*this, s, state, __builtin_return_address(0));
   }
   return internal::handler_for_this_call().await(*this);
 }
 
 namespace {
-// signal's rare case out of line (from_action triggers with a release), so that its common
-// case needs no stack frame.
+// signal's rare case out of line (from_action triggers, which all have a release), so that its
+// common case needs no stack frame.
 ABSL_ATTRIBUTE_NOINLINE void act_then_release(const Trigger& t, Trigger::Action action,
                                               Trigger::Release release, void* x, void* y) noexcept {
   action(t, x, y);
@@ -118,7 +140,7 @@ void Trigger::Wake::signal_unawaited(internal::TriggerState* s) noexcept {
 
 bool Trigger::on_signal_failed() const {
   if (s_->state_.load(std::memory_order_acquire) == TriggerState::kSignaled) return false;
-  throw std::invalid_argument("picos::Trigger: already awaiting");
+  internal::throw_awaiting(*s_, "picos::Trigger::on_signal", "awaited");
 }
 
 void Trigger::dispose() const {
@@ -129,7 +151,7 @@ void Trigger::dispose() const {
     return;
   }
   if (expected == TriggerState::kAwaiting)
-    throw std::invalid_argument("picos::Trigger: already awaiting");
+    internal::throw_awaiting(*s, "picos::Trigger::dispose", "disposed");
 }
 
 }  // namespace picos

@@ -65,6 +65,8 @@ class TriggerState : public RefCounted<TriggerState>, public ThreadCached<Trigge
 
   std::atomic<std::uint8_t> state_;
   Action action_ = nullptr;
+  // Never null in a from_action trigger (a no-op if it was given none), null in any other:
+  // the cold paths that reject misuse tell the two apart by it.
   Release release_ = nullptr;
   void* x_ = nullptr;
   void* y_ = nullptr;
@@ -97,7 +99,11 @@ class Trigger {
 
   // Creates a trigger already in the Awaiting state: `action(trigger, x, y)` runs when it is
   // signaled, then `release(x, y)` (if not null). It is an error to `await`, `on_signal` or
-  // `dispose` such a trigger. Used to run a callback when a computation completes.
+  // `dispose` such a trigger (std::invalid_argument: "picos::Trigger::await: a from_action
+  // trigger cannot be awaited", and likewise for the other two). Used to run a callback when
+  // a computation completes. Throws std::invalid_argument ("picos::Trigger::from_action: null
+  // action") for a null `action`, creating nothing and calling no `release`: `x` and `y` stay
+  // the caller's.
   static Trigger from_action(void* x, void* y, Action action, Release release = nullptr);
 
   // True once the trigger has been signaled (or disposed). Any thread.
@@ -116,8 +122,9 @@ class Trigger {
   // before). In both cases the caller must remove the trigger from wherever it inserted it.
   // If the trigger is already signaled it returns nullptr at once, without suspending and
   // without checking cancelation. Never throws for these outcomes; throws
-  // std::invalid_argument only on misuse (the trigger is already being awaited, or is a
-  // `from_action` trigger). Only the fiber that owns the trigger may call it, once.
+  // std::invalid_argument only on misuse: "picos::Trigger: already awaiting" when the trigger
+  // is already being awaited, "picos::Trigger::await: a from_action trigger cannot be awaited"
+  // for a `from_action` trigger. Only the fiber that owns the trigger may call it, once.
   [[nodiscard]] std::exception_ptr await() const;
 
   // Labels the wait of the fiber that awaits this trigger, for dumps (picos/debug.h): `kind`

@@ -61,7 +61,9 @@ class Tx {
 
   // Completes every recorded computation atomically. Returns true on success; false if the
   // transaction was aborted or some computation has completed meanwhile (then nothing is
-  // completed). A committed transaction cannot be committed or extended again.
+  // completed). A committed transaction cannot be committed or extended again. With more
+  // than four computations it allocates, before locking any of them: std::bad_alloc then
+  // leaves the transaction and its computations as they were (it may be committed again).
   bool try_commit();
 
   bool is_aborted() const noexcept { return state_ == kAborted; }

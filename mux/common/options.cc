@@ -35,6 +35,10 @@ void check_run_fiber(absl::string_view scheduler, const FiberRef& fiber,
   if (!main) {
     throw std::invalid_argument(absl::StrCat(scheduler, "::run_fiber: empty main"));
   }
+  if (!fiber->mark_spawned()) {  // last: a refused run leaves the fiber as it was
+    throw std::invalid_argument(
+        absl::StrCat(scheduler, "::run_fiber: the fiber has already been spawned"));
+  }
 }
 
 }  // namespace picos::mux

@@ -63,7 +63,8 @@ struct StackfulOptions : CommonOptions {
 };
 
 // What every run_fiber checks of its arguments: throws std::invalid_argument
-// ("<scheduler>::run_fiber: null fiber" / "empty main").
+// ("<scheduler>::run_fiber: null fiber" / "empty main" / "the fiber has already been
+// spawned"). Marks the fiber spawned (Fiber::mark_spawned) when it passes.
 void check_run_fiber(absl::string_view scheduler, const FiberRef& fiber,
                      const absl::AnyInvocable<void()>& main);
 

@@ -61,6 +61,10 @@ void Attachment::spawn(FiberRef fiber, absl::AnyInvocable<void()> main) {
   if (installed_handler() == s_ && s_->in_fiber()) {
     Fiber::spawn(std::move(fiber), std::move(main));  // one of our fibers: the Handler path
   } else {
+    if (!fiber->mark_spawned()) {
+      throw std::invalid_argument(
+          "picos::mux::libevent::Attachment::spawn: the fiber has already been spawned");
+    }
     s_->spawn_from_outside(std::move(fiber), std::move(main));
   }
 }
