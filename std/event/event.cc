@@ -112,7 +112,7 @@ struct Timeout : std::exception {
 }  // namespace
 
 Event<void> after(std::chrono::nanoseconds delay) {
-  if (delay.count() < 0) throw std::invalid_argument("picos::event::after: negative delay");
+  picos::internal::check_delay(delay, "picos::event::after");
   struct A final : internal::TypedAlt<void> {
     explicit A(std::chrono::nanoseconds d) : delay(d), base(timer) {}
     bool request(internal::Selection& s) override {

@@ -258,8 +258,15 @@ Event<T> from_computation(Computation<T> c) {
 
 // Ready `delay` after the sync starts (each sync starts its own timer, through the current
 // scheduler's timers; the timer is removed when the sync ends). Negative delays throw
-// std::invalid_argument when the event is made.
+// std::invalid_argument when the event is made ("picos::event::after: delay must be
+// non-negative (got -5 ns)"). A delay of any other std::chrono::duration (seconds, hours, a
+// floating-point count) too long for nanoseconds (seconds::max(), 300 years) saturates to
+// nanoseconds::max(): the event never becomes ready.
 Event<void> after(std::chrono::nanoseconds delay);
+template <typename Rep, typename Period>
+Event<void> after(std::chrono::duration<Rep, Period> delay) {
+  return after(picos::internal::saturated_delay(delay, "picos::event::after"));
+}
 Event<void> after(double seconds);
 
 // `e` with `f` applied to its result, on the syncing fiber after the commit (`f()` for

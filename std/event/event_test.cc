@@ -14,6 +14,7 @@
 #include <optional>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -199,6 +200,29 @@ TEST(EventTest, TimeoutAlternative) {
     r = select({map(after(3600.0), [] { return -1; }),
                 map(receive_evt(d), [](std::optional<int> v) { return *v; })});
     EXPECT_EQ(r, 5);
+    EXPECT_THROW(after(-1.0), std::invalid_argument);
+  });
+}
+
+// A delay of another duration type too long for nanoseconds saturates to nanoseconds::max():
+// the event never becomes ready (the implicit conversion used to overflow: seconds::max()
+// arrived negative and was rejected). Negative delays are still rejected.
+TEST(EventTest, AfterSaturatesLongDelays) {
+  picos::testing::run([] {
+    int r = select({map(after(std::chrono::seconds::max()), [] { return 1; }),
+                    map(after(std::chrono::hours(24 * 365 * 300)), [] { return 2; }),
+                    map(after(5ms), [] { return 3; })});
+    EXPECT_EQ(r, 3);
+    auto expect_invalid = [](auto delay, const std::string& message) {
+      try {
+        after(delay);
+        ADD_FAILURE() << "no exception; expected: " << message;
+      } catch (const std::invalid_argument& e) {
+        EXPECT_EQ(std::string(e.what()), message);
+      }
+    };
+    expect_invalid(-1s, "picos::event::after: delay must be non-negative (got -1000000000 ns)");
+    expect_invalid(-5ns, "picos::event::after: delay must be non-negative (got -5 ns)");
     EXPECT_THROW(after(-1.0), std::invalid_argument);
   });
 }

@@ -167,9 +167,17 @@ class Bundle {
   // Cancels the scope with Terminate: no more forks, and the children's blocking operations
   // throw Terminate (unless protected). Never suspends; any thread; idempotent.
   void terminate() const noexcept { (void)st_->comp.try_cancel(terminate_reason()); }
-  // Terminates the scope after `delay` (the timer is removed when the scope ends).
+  // Terminates the scope after `delay` (the timer is removed when the scope ends). A negative
+  // delay throws std::invalid_argument. A delay of any other std::chrono::duration too long
+  // for nanoseconds (seconds::max(), 300 years) saturates to nanoseconds::max() and never
+  // fires; its negative delays name "picos::structured::Bundle::terminate_after".
   void terminate_after(std::chrono::nanoseconds delay) const {
     st_->comp.cancel_after(delay, terminate_reason());
+  }
+  template <typename Rep, typename Period>
+  void terminate_after(std::chrono::duration<Rep, Period> delay) const {
+    terminate_after(
+        picos::internal::saturated_delay(delay, "picos::structured::Bundle::terminate_after"));
   }
   // Reports `e` as an error of the scope (terminates it; re-raised by join_after), unless it
   // is Terminate.
@@ -207,6 +215,12 @@ class Flock {
   }
   static void terminate() { current().terminate(); }
   static void terminate_after(std::chrono::nanoseconds delay) { current().terminate_after(delay); }
+  // Any other duration: saturated as by Bundle::terminate_after (errors name Flock's).
+  template <typename Rep, typename Period>
+  static void terminate_after(std::chrono::duration<Rep, Period> delay) {
+    current().terminate_after(
+        picos::internal::saturated_delay(delay, "picos::structured::Flock::terminate_after"));
+  }
   static void error(const std::exception_ptr& e) { current().error(e); }
   // The current flock as a Bundle handle (throws "no flock" outside one).
   static Bundle current();

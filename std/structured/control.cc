@@ -69,9 +69,7 @@ namespace internal {
 
 Deadline::Deadline(std::chrono::nanoseconds delay)
     : fiber_(Fiber::current()), outer_(fiber_.get_computation()), inner_(Mode::kLifo) {
-  if (delay.count() < 0) {
-    throw std::invalid_argument("picos::structured::Control::terminate_after: negative delay");
-  }
+  picos::internal::check_delay(delay, Control::kTerminateAfter);
   fiber_.check();
   canceler_ = PackedComputation::attach_canceler(outer_, inner_);
   fiber_.set_computation(inner_);

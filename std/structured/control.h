@@ -65,8 +65,16 @@ struct Control {
   static void yield() { Fiber::yield(); }
 
   // Fiber::sleep: suspends for `delay`; a cancelation point (throws the reason). A negative
-  // delay throws std::invalid_argument.
+  // delay throws std::invalid_argument. A delay of any other std::chrono::duration (seconds,
+  // hours, a floating-point count) too long for nanoseconds (seconds::max(), 300 years)
+  // saturates to nanoseconds::max(): the sleep ends only by cancelation. Its negative delays
+  // are reported as "picos::structured::Control::sleep: delay must be non-negative (got
+  // -1000000000 ns)"; nanoseconds ones as Fiber::sleep reports them.
   static void sleep(std::chrono::nanoseconds delay) { Fiber::sleep(delay); }
+  template <typename Rep, typename Period>
+  static void sleep(std::chrono::duration<Rep, Period> delay) {
+    Fiber::sleep(picos::internal::saturated_delay(delay, "picos::structured::Control::sleep"));
+  }
 
   // Throws the current fiber's cancelation reason if it is canceled and permits cancelation.
   static void check() { Fiber::current().check(); }
@@ -98,10 +106,24 @@ struct Control {
   // result if it finishes first (the timer is then removed: nothing leaks). Canceling the
   // fiber also cancels `f` (with the fiber's reason). The fiber's computation is restored when
   // terminate_after returns or throws. Throws the fiber's cancelation reason, without calling
-  // `f`, if the fiber is already canceled; std::invalid_argument for a negative delay.
+  // `f`, if the fiber is already canceled; std::invalid_argument for a negative delay
+  // ("picos::structured::Control::terminate_after: delay must be non-negative (got -5 ns)").
+  // A delay of any other std::chrono::duration too long for nanoseconds (seconds::max(), 300
+  // years) saturates to nanoseconds::max() and never fires.
   // Cost: one computation, one canceler trigger and one scheduler timer.
   template <typename F>
   static std::invoke_result_t<F&> terminate_after(std::chrono::nanoseconds delay, F&& f);
+  // (Constrained so that a nanoseconds argument unambiguously takes the overload above.)
+  template <typename Rep, typename Period, typename F>
+  static std::invoke_result_t<F&>
+  terminate_after(std::chrono::duration<Rep, Period> delay, F&& f) requires(
+      !std::is_same_v<std::chrono::duration<Rep, Period>, std::chrono::nanoseconds>) {
+    return terminate_after(picos::internal::saturated_delay(delay, kTerminateAfter),
+                           std::forward<F>(f));
+  }
+
+  // The name terminate_after's delay errors carry.
+  static constexpr char kTerminateAfter[] = "picos::structured::Control::terminate_after";
 };
 
 namespace internal {
@@ -110,6 +132,10 @@ namespace internal {
 class Deadline {
  public:
   explicit Deadline(std::chrono::nanoseconds delay);
+  // Same with any other duration, saturated as by Control::terminate_after.
+  template <typename Rep, typename Period>
+  explicit Deadline(std::chrono::duration<Rep, Period> delay)
+      : Deadline(picos::internal::saturated_delay(delay, Control::kTerminateAfter)) {}
   // Completes the deadline's computation (canceled with `e` if not null), removes the
   // canceler and restores the fiber's computation.
   void end(const std::exception_ptr& e) noexcept;

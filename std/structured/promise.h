@@ -69,9 +69,16 @@ class Promise {
 
   // Terminates the promise after `delay` unless it completes first (the timer is then
   // removed). Throws std::invalid_argument for a negative delay, and the current fiber's
-  // cancelation reason if it is canceled.
+  // cancelation reason if it is canceled. A delay of any other std::chrono::duration too long
+  // for nanoseconds (seconds::max(), 300 years) saturates to nanoseconds::max() and never
+  // fires; its negative delays name "picos::structured::Promise::terminate_after".
   void terminate_after(std::chrono::nanoseconds delay) const {
     c_.cancel_after(delay, terminate_reason());
+  }
+  template <typename Rep, typename Period>
+  void terminate_after(std::chrono::duration<Rep, Period> delay) const {
+    terminate_after(
+        picos::internal::saturated_delay(delay, "picos::structured::Promise::terminate_after"));
   }
 
   bool is_running() const noexcept { return c_.is_running(); }

@@ -537,6 +537,138 @@ TEST(StructuredTest, TerminateAfterFiresOrNot) {
   });
 }
 
+// ---- delays of any duration -----------------------------------------------------------
+//
+// A delay of another duration type too long for nanoseconds saturates to nanoseconds::max()
+// and never fires (the implicit conversion used to overflow: seconds::max() arrived negative
+// and was rejected); a negative one is still rejected, naming the std function.
+
+constexpr auto kForever = std::chrono::seconds::max();
+constexpr auto k300Years = std::chrono::hours(24 * 365 * 300);
+
+// Expects `f()` to throw std::invalid_argument whose what() is `message`.
+template <typename F>
+void expect_invalid(F f, const std::string& message) {
+  try {
+    f();
+    ADD_FAILURE() << "no exception; expected: " << message;
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()), message);
+  }
+}
+
+TEST(StructuredTest, SleepSaturatesLongDelays) {
+  picos::testing::run([] {
+    // Accepted, and the sleep ends only by cancelation.
+    EXPECT_THROW(Control::terminate_after(5ms, [] { Control::sleep(kForever); }), Terminate);
+    EXPECT_THROW(Control::terminate_after(5ms, [] { Control::sleep(k300Years); }), Terminate);
+    Control::sleep(1ms);
+    expect_invalid([] { Control::sleep(-1s); },
+                   "picos::structured::Control::sleep: delay must be non-negative "
+                   "(got -1000000000 ns)");
+    EXPECT_THROW(Control::sleep(-1ns), std::invalid_argument);
+  });
+}
+
+TEST(StructuredTest, TerminateAfterSaturatesLongDelays) {
+  picos::testing::run([] {
+    for (int i = 0; i < 2; ++i) {
+      int v = restoring([i] {
+        auto f = [] {
+          Control::sleep(5ms);
+          return 3;
+        };
+        return i == 0 ? Control::terminate_after(kForever, f)
+                      : Control::terminate_after(k300Years, f);
+      });
+      EXPECT_EQ(v, 3);
+    }
+    Control::sleep(1ms);  // still alive
+    expect_invalid([] { Control::terminate_after(-1s, [] {}); },
+                   "picos::structured::Control::terminate_after: delay must be non-negative "
+                   "(got -1000000000 ns)");
+    expect_invalid([] { Control::terminate_after(-5ns, [] {}); },
+                   "picos::structured::Control::terminate_after: delay must be non-negative "
+                   "(got -5 ns)");
+  });
+}
+
+TEST(StructuredTest, DeadlineSaturatesLongDelays) {
+  picos::testing::run([] {
+    // True iff a Deadline of `delay` does not cancel a 5ms sleep.
+    auto holds = [](auto delay) {
+      return restoring([delay] {
+        internal::Deadline deadline(delay);
+        std::exception_ptr e;
+        try {
+          Control::sleep(5ms);
+        } catch (...) {
+          e = std::current_exception();
+        }
+        deadline.end(e);
+        return e == nullptr;
+      });
+    };
+    EXPECT_TRUE(holds(kForever));
+    EXPECT_TRUE(holds(k300Years));
+    EXPECT_TRUE(holds(std::chrono::nanoseconds::max()));
+    expect_invalid([] { internal::Deadline deadline(-1s); },
+                   "picos::structured::Control::terminate_after: delay must be non-negative "
+                   "(got -1000000000 ns)");
+    EXPECT_THROW(internal::Deadline(-1ns), std::invalid_argument);
+  });
+}
+
+TEST(StructuredTest, ScopeTerminateAfterSaturatesLongDelays) {
+  picos::testing::run([] {
+    restoring([] {
+      Bundle::join_after([](Bundle& b) {
+        b.terminate_after(kForever);
+        b.terminate_after(k300Years);
+        b.fork([] { Control::sleep(5ms); });
+        Control::sleep(5ms);
+        EXPECT_TRUE(b.is_running());
+        expect_invalid([&] { b.terminate_after(-1s); },
+                       "picos::structured::Bundle::terminate_after: delay must be non-negative "
+                       "(got -1000000000 ns)");
+        EXPECT_THROW(b.terminate_after(-1ns), std::invalid_argument);
+        EXPECT_TRUE(b.is_running());
+      });
+    });
+    restoring([] {
+      Flock::join_after([] {
+        Flock::terminate_after(kForever);
+        Flock::terminate_after(k300Years);
+        Flock::fork([] { Control::sleep(5ms); });
+        Control::sleep(5ms);
+        EXPECT_TRUE(Flock::current().is_running());
+        expect_invalid([] { Flock::terminate_after(-1s); },
+                       "picos::structured::Flock::terminate_after: delay must be non-negative "
+                       "(got -1000000000 ns)");
+        EXPECT_THROW(Flock::terminate_after(-1ns), std::invalid_argument);
+        EXPECT_TRUE(Flock::current().is_running());
+      });
+    });
+  });
+}
+
+TEST(StructuredTest, PromiseTerminateAfterSaturatesLongDelays) {
+  picos::testing::run([] {
+    restoring([] {
+      Bundle::join_after([](Bundle& b) {
+        Promise<int> p = b.fork_as_promise(answer_after(5ms));
+        p.terminate_after(kForever);
+        p.terminate_after(k300Years);
+        expect_invalid([&] { p.terminate_after(-1s); },
+                       "picos::structured::Promise::terminate_after: delay must be non-negative "
+                       "(got -1000000000 ns)");
+        EXPECT_THROW(p.terminate_after(-1ns), std::invalid_argument);
+        EXPECT_EQ(p.await(), 42);
+      });
+    });
+  });
+}
+
 // ---- Run ---------------------------------------------------------------------------------
 
 struct NotFound : std::runtime_error {
