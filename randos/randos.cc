@@ -244,7 +244,9 @@ void Scheduler::print_seed(const char* when) const {
 }
 
 void Scheduler::run(FiberRef fiber, absl::AnyInvocable<void()> main) {
-  HandlerScope scope(*this, fiber.get());
+  // No current fiber here: run_one sets it around each fiber. (The main fiber may run on
+  // another thread first; a timer's action here must not find it current.)
+  HandlerScope scope(*this, nullptr);
   print_seed("");
   {
     MutexLock lock(mu_);
