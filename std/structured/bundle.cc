@@ -3,6 +3,7 @@
 #include "std/structured/bundle.h"
 
 #include <stdexcept>
+#include <string>
 
 #include "picos/debug.h"
 
@@ -21,6 +22,10 @@ const FlsKey<BundleState*>& flock_key() {
 }  // namespace
 
 BundleState* current_flock() noexcept { return flock_key().get_or(nullptr); }
+
+void throw_empty_function(const char* fn) {
+  throw std::invalid_argument(std::string(fn) + ": empty function");
+}
 
 FiberRef BundleState::prepare_fork(const PackedComputation& computation) {
   std::int64_t n = count.load(std::memory_order_relaxed);

@@ -122,6 +122,18 @@ class Scope {
 
 BundleState* current_flock() noexcept;
 
+[[noreturn, gnu::cold]] void throw_empty_function(const char* fn);
+
+// Throws std::invalid_argument("<fn>: empty function") for a callable that converts to false
+// (an empty std::function, a null function pointer), before anything is forked; compiles to
+// nothing for one that cannot be empty (a lambda).
+template <typename D, typename F>
+void check_not_empty(const F& f, const char* fn) {
+  if constexpr (std::is_constructible_v<bool, const D&>) {
+    if (!static_cast<bool>(f)) throw_empty_function(fn);
+  }
+}
+
 // Runs a child's function and accounts for it; `fn` is destroyed before the scope is told
 // (so nothing it captured outlives join_after).
 template <typename F>
@@ -155,7 +167,9 @@ class Bundle {
   // the scope has been joined, the scope's cancelation reason (Terminate) if it has been
   // terminated, and the calling fiber's reason if that fiber is canceled; then nothing runs.
   // Also throws what copying or moving `f` into the fiber throws (or std::bad_alloc); then
-  // too nothing runs and the scope is as before: its join does not wait for that fiber.
+  // too nothing runs and the scope is as before: its join does not wait for that fiber. An
+  // empty `f` (std::function, function pointer) throws std::invalid_argument
+  // ("picos::structured::Bundle::fork: empty function"; fork_as_promise's names itself).
   template <typename F>
   void fork(F&& f) const;
 
@@ -265,6 +279,7 @@ std::invoke_result_t<F&, Bundle&> Bundle::join(bool flock, F& f, OnReturn on_ret
 template <typename F>
 void Bundle::fork(F&& f) const {
   using D = std::decay_t<F>;
+  internal::check_not_empty<D>(f, "picos::structured::Bundle::fork");
   FiberRef fiber = st_->prepare_fork(st_->comp);
   // Counted in: until the fiber is spawned, whatever throws (the copy or move of `f`, which is
   // the caller's code, or the spawn) counts it out again, else the join would wait for it.
@@ -283,6 +298,7 @@ template <typename F>
 Promise<std::invoke_result_t<F&>> Bundle::fork_as_promise(F&& f) const {
   using D = std::decay_t<F>;
   using R = std::invoke_result_t<F&>;
+  internal::check_not_empty<D>(f, "picos::structured::Bundle::fork_as_promise");
   Computation<R> child(Mode::kLifo);
   FiberRef fiber = st_->prepare_fork(child);  // attaches no canceler yet
   // Counted in: until the fiber is spawned, whatever throws (attaching the canceler, the copy

@@ -134,6 +134,29 @@ TEST(StructuredTest, AForkWhoseCallableThrowsOnCopyForksNothing) {
   });
 }
 
+// An empty std::function or a null function pointer is refused before anything is forked
+// (it reached the child before: bad_function_call there terminated the scope).
+TEST(StructuredTest, AnEmptyFunctionIsNotForked) {
+  picos::testing::run([] {
+    restoring([] {
+      Bundle::join_after([](Bundle& b) {
+        const std::function<void()> empty;
+        const std::function<int()> empty_int;
+        void (*null_fn)() = nullptr;
+        EXPECT_THROW(b.fork(empty), std::invalid_argument);
+        EXPECT_THROW(b.fork(null_fn), std::invalid_argument);
+        try {
+          (void)b.fork_as_promise(empty_int);
+          ADD_FAILURE() << "fork_as_promise forked an empty function";
+        } catch (const std::invalid_argument& e) {
+          EXPECT_STREQ(e.what(), "picos::structured::Bundle::fork_as_promise: empty function");
+        }
+        EXPECT_TRUE(b.is_running());  // no error was recorded: the scope goes on
+      });
+    });
+  });
+}
+
 TEST(StructuredTest, FlockOperationsOutsideAFlockRaise) {
   picos::testing::run([] {
     try {
