@@ -276,6 +276,21 @@ class SchedulerTest : public ::testing::TestWithParam<Row> {
     row().run_fiber(std::move(fiber), std::move(main), o);
   }
 
+  // What a run with options `o` prints to stderr while its one spawned fiber waits, with no
+  // timer pending, for a trigger that another thread signals after `after`.
+  std::string stderr_while_blocked_for(std::chrono::milliseconds after, const StackfulOptions& o) {
+    Trigger t;
+    std::thread waker([t, after] {
+      std::this_thread::sleep_for(after);
+      t.signal();
+    });
+    ::testing::internal::CaptureStderr();
+    run([t] { spawn([t] { (void)t.await(); }); }, o);
+    std::string err = ::testing::internal::GetCapturedStderr();
+    waker.join();
+    return err;
+  }
+
   // Two runs on two threads hand a trigger back and forth `rounds` times. With `busy`, a
   // second fiber keeps each scheduler running, so wake-ups also arrive while it is not idle;
   // without, each scheduler sleeps between hand-offs and every wake-up crosses threads.
@@ -725,15 +740,7 @@ TEST_P(SchedulerTest, FatalHandlerThatThrowsStopsEveryFiber) {
 TEST_P(SchedulerTest, StallWarningNamesBlockedFibers) {
   StackfulOptions o = options();
   o.stall_warning = 60ms;
-  Trigger t;
-  std::thread waker([t] {
-    std::this_thread::sleep_for(400ms);
-    t.signal();
-  });
-  ::testing::internal::CaptureStderr();
-  run([t] { spawn([t] { (void)t.await(); }); }, o);
-  std::string err = ::testing::internal::GetCapturedStderr();
-  waker.join();
+  const std::string err = stderr_while_blocked_for(400ms, o);
   for (const std::string& says : caps().stall_warning_says) {
     EXPECT_NE(err.find(says), std::string::npos) << "expected \"" << says << "\" in: " << err;
   }
@@ -754,15 +761,7 @@ TEST_P(SchedulerTest, NoStallWarningWhileATimerIsPending) {
 TEST_P(SchedulerTest, TheLargestStallWarningNeverWarns) {
   StackfulOptions o = options();
   o.stall_warning = std::chrono::nanoseconds::max();
-  Trigger t;
-  std::thread waker([t] {
-    std::this_thread::sleep_for(100ms);
-    t.signal();
-  });
-  ::testing::internal::CaptureStderr();
-  run([t] { spawn([t] { (void)t.await(); }); }, o);
-  std::string err = ::testing::internal::GetCapturedStderr();
-  waker.join();
+  const std::string err = stderr_while_blocked_for(100ms, o);
   EXPECT_EQ(err.find("fiber(s)"), std::string::npos) << err;
 }
 

@@ -157,10 +157,7 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
                                  std::is_invocable_v<D&>,
                              int> = 0>
   static void spawn(FiberRef fiber, F&& main) {
-    // (Folded away for a callable that cannot be empty: a lambda converts to true.)
-    if constexpr (std::is_constructible_v<bool, const D&>) {
-      if (!static_cast<bool>(std::as_const(main))) throw_empty_main();
-    }
+    if (is_empty_callable(std::as_const(main))) throw_empty_main();
     if constexpr (std::is_lvalue_reference_v<F> || std::is_const_v<std::remove_reference_t<F>>) {
       D copy(main);
       spawn_main(std::move(fiber), FiberMain(copy));

@@ -26,6 +26,18 @@
 
 namespace picos {
 
+// Whether `f` is a callable that converts to false: an empty std::function, a null function
+// pointer. Folded away (false) for one that cannot be empty, such as a lambda. What
+// Fiber::spawn and //std/structured's forks check before spawning anything.
+template <typename F>
+constexpr bool is_empty_callable(const F& f) noexcept {
+  if constexpr (std::is_constructible_v<bool, const F&>) {
+    return !static_cast<bool>(f);
+  } else {
+    return false;
+  }
+}
+
 class FiberMain {
  public:
   // A view of `f`, which `place` or `take` moves from. F: a move-constructible class type

@@ -95,11 +95,15 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   // dispatches, so that fibers waiting for IO are not starved by busy ones.
   static constexpr unsigned kPollEvery = 16;
 
-  // The record of the fiber running on this thread. Read before switching out, never after:
-  // the fiber may come back on another thread. Throws std::logic_error naming `operation`
-  // where no fiber of ours runs (the loop's own code: a timer's action, the fatal handler).
+  // The record of the fiber running on this thread, or null where no fiber of ours runs (the
+  // loop's own code: a timer's action, the fatal handler). Read before switching out, never
+  // after: the fiber may come back on another thread.
+  static Record* running() noexcept {
+    return static_cast<Record*>(Fiber::current().scheduler_data());
+  }
+  // The same, throwing std::logic_error naming `operation` where no fiber of ours runs.
   static Record* self(const char* operation) {
-    auto* r = static_cast<Record*>(Fiber::current().scheduler_data());
+    Record* r = running();
     if (r == nullptr) [[unlikely]] {
       mux::common::throw_off_fiber(operation);
     }
@@ -178,7 +182,7 @@ Record* Scheduler::new_record_locked(FiberRef fiber, FiberMain main) {
 // ---- Handler -------------------------------------------------------------------------
 
 std::exception_ptr Scheduler::await(const Trigger& trigger) noexcept {
-  auto* r = static_cast<Record*>(Fiber::current().scheduler_data());
+  Record* r = running();  // (await returns its error: it never throws)
   if (r == nullptr) [[unlikely]] {
     return mux::common::off_fiber_error("picos::Trigger::await");
   }

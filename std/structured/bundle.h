@@ -52,6 +52,7 @@
 #include "absl/base/thread_annotations.h"
 #include "picos/computation.h"
 #include "picos/fiber.h"
+#include "picos/fiber_main.h"
 #include "picos/internal/mutex.h"
 #include "picos/internal/ref_count.h"
 #include "picos/trigger.h"
@@ -122,17 +123,9 @@ class Scope {
 
 BundleState* current_flock() noexcept;
 
+// Throws std::invalid_argument("<fn>: empty function"): a fork of an empty callable
+// (picos::is_empty_callable), before anything is forked.
 [[noreturn, gnu::cold]] void throw_empty_function(const char* fn);
-
-// Throws std::invalid_argument("<fn>: empty function") for a callable that converts to false
-// (an empty std::function, a null function pointer), before anything is forked; compiles to
-// nothing for one that cannot be empty (a lambda).
-template <typename D, typename F>
-void check_not_empty(const F& f, const char* fn) {
-  if constexpr (std::is_constructible_v<bool, const D&>) {
-    if (!static_cast<bool>(f)) throw_empty_function(fn);
-  }
-}
 
 // Runs a child's function and accounts for it; `fn` is destroyed before the scope is told
 // (so nothing it captured outlives join_after).
@@ -279,7 +272,8 @@ std::invoke_result_t<F&, Bundle&> Bundle::join(bool flock, F& f, OnReturn on_ret
 template <typename F>
 void Bundle::fork(F&& f) const {
   using D = std::decay_t<F>;
-  internal::check_not_empty<D>(f, "picos::structured::Bundle::fork");
+  if (is_empty_callable(std::as_const(f)))
+    internal::throw_empty_function("picos::structured::Bundle::fork");
   FiberRef fiber = st_->prepare_fork(st_->comp);
   // Counted in: until the fiber is spawned, whatever throws (the copy or move of `f`, which is
   // the caller's code, or the spawn) counts it out again, else the join would wait for it.
@@ -298,7 +292,9 @@ template <typename F>
 Promise<std::invoke_result_t<F&>> Bundle::fork_as_promise(F&& f) const {
   using D = std::decay_t<F>;
   using R = std::invoke_result_t<F&>;
-  internal::check_not_empty<D>(f, "picos::structured::Bundle::fork_as_promise");
+  if (is_empty_callable(std::as_const(f))) {
+    internal::throw_empty_function("picos::structured::Bundle::fork_as_promise");
+  }
   Computation<R> child(Mode::kLifo);
   FiberRef fiber = st_->prepare_fork(child);  // attaches no canceler yet
   // Counted in: until the fiber is spawned, whatever throws (attaching the canceler, the copy
