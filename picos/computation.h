@@ -26,8 +26,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <new>
 #include <optional>
 #include <ratio>
 #include <stdexcept>
@@ -68,7 +70,7 @@ namespace internal {
 struct WaitSlot;  // picos/fiber.h: a fiber's cancel slot, linked into its computation
 
 // Recycled per thread (ThreadCached): a Computation<void> (every fiber's, every timeout's)
-// allocates from the thread's free list; a ValueState, larger, from malloc.
+// allocates from the thread's free list; a ValueState from a list of its own size (below).
 class ComputationState : public RefCounted<ComputationState>,
                          public ThreadCached<ComputationState> {
  public:
@@ -183,11 +185,39 @@ class ComputationState : public RefCounted<ComputationState>,
   WaitSlot* last_slot_ ABSL_GUARDED_BY(lock_) = nullptr;
 };
 
+// A Computation<T>'s state. Recycled per thread too, on a free list of its own size (one per
+// T), when it is small (cached(): at most 256 bytes, malloc's alignment): a Computation<T> per
+// fiber (skynet's, a promise's) then costs no malloc and no free. Larger or over-aligned ones
+// go to malloc. (Deleted through ComputationState's virtual destructor, so these are the
+// operators its delete finds.)
 template <typename T>
 class ValueState final : public ComputationState {
  public:
   using ComputationState::ComputationState;
   std::optional<T> value_;  // written under lock_ before status_ becomes kReturned
+
+  static void* operator new(std::size_t size) {
+    if constexpr (cached()) return ThreadCache<ValueState>::allocate(size);
+    if constexpr (over_aligned())
+      return ::operator new (size, std::align_val_t{alignof(ValueState)});
+    return ::operator new(size);
+  }
+  static void operator delete(void* p, std::size_t size) noexcept {
+    if constexpr (cached()) {
+      ThreadCache<ValueState>::deallocate(p, size);
+    } else if constexpr (over_aligned()) {
+      ::operator delete (p, size, std::align_val_t{alignof(ValueState)});
+    } else {
+      ::operator delete(p, size);
+    }
+  }
+
+ private:
+  // Functions: a static member's initializer could not take the size of the class yet.
+  static constexpr bool over_aligned() noexcept {
+    return alignof(ValueState) > __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+  }
+  static constexpr bool cached() noexcept { return sizeof(ValueState) <= 256 && !over_aligned(); }
 };
 
 // The names the delay checks below put in their messages.

@@ -67,6 +67,7 @@ class ThreadCache {
       return refill();
     }
 #endif
+    if constexpr (kOverAligned) return ::operator new (size, std::align_val_t{alignof(T)});
     return ::operator new(size);
   }
 
@@ -87,7 +88,11 @@ class ThreadCache {
       return;
     }
 #endif
-    ::operator delete(p);
+    if constexpr (kOverAligned) {
+      ::operator delete (p, std::align_val_t{alignof(T)});
+    } else {
+      ::operator delete(p);
+    }
   }
 
   // Blocks of one slab, and the slabs allocated and not yet freed (for tests).
@@ -96,6 +101,9 @@ class ThreadCache {
 
  private:
   static_assert(sizeof(T) >= sizeof(void*), "a cached block holds a link");
+  // What malloc's operator new does not align to: the blocks are (a Slab is allocated with
+  // its alignment), and so must be what is not cached (under ASan, a larger derived class).
+  static constexpr bool kOverAligned = alignof(T) > __STDCPP_DEFAULT_NEW_ALIGNMENT__;
   struct Slab;
   // What the list links, in the object's storage while it is free.
   struct Link {

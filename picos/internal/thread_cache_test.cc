@@ -109,6 +109,9 @@ TEST(ThreadCacheTest, ConcurrentCrossThreadFrees) {
   EXPECT_EQ(ThreadCache<Small>::slabs_for_testing(), before);
 }
 
+#endif  // PICOS_INTERNAL_THREAD_CACHE
+
+// Cached or not (under ASan nothing is), an over-aligned object is aligned.
 TEST(ThreadCacheTest, OverAlignedTypesStayAligned) {
   std::thread([] {
     std::vector<Wide*> v;
@@ -120,8 +123,6 @@ TEST(ThreadCacheTest, OverAlignedTypesStayAligned) {
     for (Wide* w : v) delete w;
   }).join();
 }
-
-#endif  // PICOS_INTERNAL_THREAD_CACHE
 
 TEST(ThreadCacheTest, LargerDerivedObjectsGoToMalloc) {
   const std::int64_t before = ThreadCache<Small>::slabs_for_testing();
