@@ -34,7 +34,8 @@
 //  - Cancelation, ordering, exactly-one-commit: as for every event (std/event/event.h).
 //  - `fd` is a number: the event does not own it, and must not be synced after its close.
 //  - Cost per sync: one poll() system call; if not ready, one allocation for the commit
-//    action and a reactor add and remove (an epoll_ctl each for the epoll reactors).
+//    action and a reactor add and remove (the epoll reactors' add may make an epoll_ctl;
+//    their remove makes no system call).
 //
 // Thread safety: events are values; sync them from any fiber. The reactor passed in, if any,
 // must accept add and remove from the syncing fiber (a scheduler's reactor: its own fibers).

@@ -106,7 +106,7 @@ struct FiberInfo {
   std::uint64_t id = 0;
   std::string name;  // empty if none was set
   const void* address = nullptr;
-  std::string scheduler;  // "picos::mux::fifo", or "no scheduler (thread)"
+  std::string scheduler;  // "picos::mux::fifo", or "no scheduler (a thread)"
   int worker = -1;        // the worker that took it in (multi-threaded schedulers), else -1
   FiberState state = FiberState::kReady;
   bool suspended = false;                     // state == kSuspended

@@ -14,8 +14,9 @@
 // all are still running, completes them all, and signals their triggers after unlocking.
 // The commit is linearizable.
 //
-// A Tx is used by one thread. Cost: one allocation per recorded completion plus one lock per
-// computation at commit.
+// A Tx is used by one thread. Cost: the first two recorded completions are kept inline (a
+// small completion's callable too), each further one may allocate; one lock per computation
+// at commit.
 
 #ifndef PICOS_TX_H_
 #define PICOS_TX_H_

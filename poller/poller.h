@@ -1,9 +1,9 @@
 // Copyright 2026 The Picos for C++ Authors.
 //
 // poller/poller.h — the reactor a scheduler owns, epoll or io_uring, chosen when it is
-// constructed: `Poller` (one thread at a time polls: fifo, randos) and `SharedPoller`
-// (several threads may try, one polls: multififo's workers). Both have EpollPoller's
-// calls (add/remove/forget as the Reactor, waiting, poll, wake, start, unregister,
+// constructed: `Poller` (one thread at a time polls: fifo; randos holds an EpollPoller directly)
+// and `SharedPoller` (several threads may try, one polls: multififo's workers). Both have
+// EpollPoller's calls (add/remove/forget as the Reactor, waiting, poll, wake, start, unregister,
 // count_waits_in) and forward each to the poller chosen, so a scheduler changes only its
 // member's type and construction:
 //
