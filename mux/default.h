@@ -40,8 +40,9 @@ namespace picos::mux {
 struct Options {
   // Threads that run fibers, the caller included (0: the scheduler's default). multififo
   // (default: one per CPU) and randos (default: 1). fifo and libevent run every fiber on the
-  // calling thread and thread gives each fiber its own; they ignore it. Negative values are
-  // rejected (std::invalid_argument) by the schedulers that use it.
+  // calling thread and thread gives each fiber its own; they ignore it. Negative values and
+  // values above 1024 (multififo::kMaxThreads, randos::kMaxThreads) are rejected
+  // (std::invalid_argument) by the schedulers that use it.
   int threads = 0;
   // Operations a fiber may perform without suspending before it is made to yield (0: the
   // scheduler's default, no limit). fifo, multififo and libevent; randos (which switches at

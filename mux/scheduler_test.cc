@@ -336,7 +336,7 @@ TEST_P(SchedulerTest, BadOptionsAndArgumentsAreRejected) {
     for (int bad : {0, -3}) {
       StackfulOptions o = options();
       o.quota = bad;
-      expect_invalid([&] { run([] {}, o); }, "quota");
+      expect_invalid([&] { run([] {}, o); }, "quota must be positive");
     }
     // Near SIZE_MAX the size wrapped to 0 when rounded up to pages (a stack header inside the
     // guard page); a merely huge one failed at the first mmap with a message about the number

@@ -467,6 +467,11 @@ std::uint64_t resolve_seed(const Options& options) {
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {
   if (options.threads < 1) throw std::invalid_argument("picos::randos: threads must be >= 1");
+  if (options.threads > kMaxThreads) {
+    throw std::invalid_argument("picos::randos: threads must be at most " +
+                                std::to_string(kMaxThreads) + " (got " +
+                                std::to_string(options.threads) + ")");
+  }
   if (options.virtual_tick.count() < 0) {
     throw std::invalid_argument("picos::randos: virtual_tick must not be negative");
   }

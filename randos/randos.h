@@ -102,12 +102,18 @@ namespace picos::randos {
 // The environment variable read when Options::seed is 0.
 inline constexpr const char* kSeedEnvVar = "PICOS_RANDOS_SEED";
 
-struct Options
-    : mux::StackfulOptions {  // quota: ignored (every scheduling point is a random choice)
+// The most threads Options::threads may ask for.
+inline constexpr int kMaxThreads = 1024;
+
+// quota: validated as on every stackful scheduler (it must be positive: "picos::randos: quota
+// must be positive"), otherwise ignored (every scheduling point is a random choice anyway).
+struct Options : mux::StackfulOptions {
   // The seed of the random choices. 0: take PICOS_RANDOS_SEED if set, else a fresh random
   // (nonzero) seed. Throws std::invalid_argument if PICOS_RANDOS_SEED is not a number.
   std::uint64_t seed = 0;
-  // Threads that run fibers: the caller plus threads-1 workers. Must be >= 1.
+  // Threads that run fibers: the caller plus threads-1 workers. From 1 to kMaxThreads:
+  // run/run_fiber throw std::invalid_argument ("picos::randos: threads must be >= 1",
+  // "...: threads must be at most 1024 (got 1000000)") before any thread is started.
   int threads = 1;
   // Use the virtual clock described above instead of std::chrono::steady_clock.
   bool virtual_clock = false;

@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -270,6 +271,31 @@ TEST(RandosTest, BadOptionsAreRejected) {
   o.threads = 1;
   o.virtual_tick = -1ns;
   EXPECT_THROW(run([] {}, o), std::invalid_argument);
+}
+
+// A huge count used to fail while starting the threads, naming nothing: std::system_error
+// once the OS refused one (after starting thousands), or std::bad_alloc.
+TEST(RandosTest, MoreThreadsThanTheMaximumAreRejectedBeforeAnyIsStarted) {
+  for (int bad : {kMaxThreads + 1, 1'000'000, INT_MAX}) {
+    Options o = quiet(1);
+    o.threads = bad;
+    FiberRef fiber = Fiber::create(PackedComputation());
+    try {
+      run_fiber(
+          fiber, [] {}, o);
+      ADD_FAILURE() << "no exception for threads = " << bad;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()), "picos::randos: threads must be at most " +
+                                           std::to_string(kMaxThreads) + " (got " +
+                                           std::to_string(bad) + ")");
+    }
+    o.threads = 2;
+    run_fiber(
+        fiber, [] {}, o);  // refused before the fiber was taken
+  }
+  Options o = quiet(1);
+  o.threads = kMaxThreads;
+  EXPECT_EQ(run([] { return 42; }, o), 42);
 }
 
 // ---- virtual clock -----------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -975,9 +976,14 @@ int resolved_threads(const Options& options) {
   if (options.threads < 0) {
     throw std::invalid_argument("picos::mux::multififo: threads must not be negative");
   }
+  if (options.threads > kMaxThreads) {
+    throw std::invalid_argument("picos::mux::multififo: threads must be at most " +
+                                std::to_string(kMaxThreads) + " (got " +
+                                std::to_string(options.threads) + ")");
+  }
   if (options.threads > 0) return options.threads;
   unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(n);
+  return n == 0 ? 1 : static_cast<int>(std::min(n, static_cast<unsigned>(kMaxThreads)));
 }
 
 void run_fiber(FiberRef fiber, absl::AnyInvocable<void()> main, const Options& options) {

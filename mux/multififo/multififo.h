@@ -19,7 +19,7 @@
 //    condition variable (one of them in the reactor while fibers wait for descriptors) and
 //    are woken when work appears that they could take (a queue holding more than the one
 //    fiber its worker is about to run, or a wake-up from a thread that is not a worker).
-//  - Timers (cancel_after, sleep) are one heap shared by the workers, guarded by a mutex: no
+//  - Timers (cancel_after, sleep) are one heap shared by the workers, under a spin lock: no
 //    thread per timer. An idle worker sleeps until the earliest deadline; busy workers check
 //    for due timers every 64 dispatches.
 //  - `quota`, `fatal_exn_handler`, `stack_size`, `forbid` and `stall_warning` mean what they
@@ -53,9 +53,15 @@
 
 namespace picos::mux::multififo {
 
+// The most workers Options::threads may ask for.
+inline constexpr int kMaxThreads = 1024;
+
 struct Options : StackfulOptions {
   // Number of workers, the calling thread included. 0 (the default) means
-  // std::thread::hardware_concurrency(). Must not be negative (std::invalid_argument).
+  // std::thread::hardware_concurrency(), capped at kMaxThreads. Must not be negative nor
+  // above kMaxThreads: run/run_fiber throw std::invalid_argument ("picos::mux::multififo:
+  // threads must not be negative", "...: threads must be at most 1024 (got 1000000)") before
+  // anything is allocated or any thread started.
   int threads = 0;
   // When a worker finds nothing to run or steal, how long it keeps looking at the other
   // workers' queues (and, while fibers wait for descriptors, at the reactor, every 16th
@@ -76,7 +82,8 @@ struct Options : StackfulOptions {
   ReactorKind reactor = ReactorKind::kDefault;
 };
 
-// The number of workers `options` asks for (resolving 0 to the CPU count).
+// The number of workers `options` asks for (resolving 0 to the CPU count, at most
+// kMaxThreads). Throws std::invalid_argument for a negative count or one above kMaxThreads.
 int resolved_threads(const Options& options);
 
 // Runs `main` in `fiber` on a pool of workers (the calling thread is one of them) until it

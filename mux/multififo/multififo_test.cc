@@ -14,9 +14,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -48,6 +50,34 @@ TEST(MultififoTest, RejectsBadOptionsOfItsOwn) {
   o.idle_spin = std::chrono::nanoseconds(-1);
   EXPECT_THROW(run([] {}, o), std::invalid_argument);
   EXPECT_GE(resolved_threads(Options()), 1);
+}
+
+// A huge count used to fail inside the scheduler, naming nothing: std::bad_alloc for the
+// workers, or std::system_error once the OS refused a thread (after starting thousands).
+TEST(MultififoTest, RejectsMoreThreadsThanTheMaximumBeforeStartingAny) {
+  for (int bad : {kMaxThreads + 1, 1'000'000, INT_MAX}) {
+    FiberRef fiber = Fiber::create(PackedComputation());
+    try {
+      run_fiber(
+          fiber, [] {}, with_threads(bad));
+      ADD_FAILURE() << "no exception for threads = " << bad;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()), "picos::mux::multififo: threads must be at most " +
+                                           std::to_string(kMaxThreads) + " (got " +
+                                           std::to_string(bad) + ")");
+    }
+    run_fiber(
+        fiber, [] {}, with_threads(2));  // refused before the fiber was taken
+  }
+  EXPECT_THROW(resolved_threads(with_threads(kMaxThreads + 1)), std::invalid_argument);
+  EXPECT_EQ(resolved_threads(with_threads(kMaxThreads)), kMaxThreads);
+  EXPECT_LE(resolved_threads(Options()), kMaxThreads);
+}
+
+TEST(MultififoTest, RunsWithTheMaximumNumberOfThreads) {
+  Options o = with_threads(kMaxThreads);
+  o.idle_spin = 0ns;
+  EXPECT_EQ(run([] { return 42; }, o), 42);
 }
 
 // A yield goes through the worker's queue only when another fiber is queued there: that one
