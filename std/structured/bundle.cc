@@ -70,11 +70,13 @@ void BundleState::error(const std::exception_ptr& e) noexcept {
       if (x == e) return;
     }
     errors.push_back(e);
+    any_errors.store(true, std::memory_order_release);
   }
   (void)comp.try_cancel(terminate_reason());
 }
 
 void BundleState::check_errors() {
+  if (!any_errors.load(std::memory_order_acquire)) return;
   std::vector<std::exception_ptr> es;
   {
     picos::internal::MutexLock lock(errors_mu);

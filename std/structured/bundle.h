@@ -55,6 +55,7 @@
 #include "picos/fiber_main.h"
 #include "picos/internal/mutex.h"
 #include "picos/internal/ref_count.h"
+#include "picos/internal/thread_cache.h"
 #include "picos/trigger.h"
 #include "std/structured/control.h"
 #include "std/structured/promise.h"
@@ -69,7 +70,9 @@ enum class OnReturn : std::uint8_t {
 
 namespace internal {
 
-class BundleState : public picos::internal::RefCounted<BundleState> {
+// Recycled per thread (ThreadCached): one is made per scope opened.
+class BundleState : public picos::internal::RefCounted<BundleState>,
+                    public picos::internal::ThreadCached<BundleState> {
  public:
   explicit BundleState(bool flock) : comp(Mode::kLifo), is_flock(flock) {}
 
@@ -97,6 +100,9 @@ class BundleState : public picos::internal::RefCounted<BundleState> {
   Trigger finished;                    // created (and awaited) by the joining fiber
   picos::internal::Mutex errors_mu;
   std::vector<std::exception_ptr> errors ABSL_GUARDED_BY(errors_mu);
+  // Set (release, under errors_mu) with the first error: check_errors takes the mutex only
+  // then, so a scope with no error pays no lock.
+  std::atomic<bool> any_errors{false};
 };
 
 using BundleRef = picos::internal::Ref<BundleState>;
