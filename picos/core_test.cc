@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <random>
 #include <ratio>
 #include <stdexcept>
@@ -773,6 +774,38 @@ TEST(FiberTest, FiberLocalValuesAreDestroyedWithTheFiber) {
     key.set(token, *f);
     EXPECT_EQ(token.use_count(), 2);
   }
+  EXPECT_EQ(token.use_count(), 1);
+}
+
+// A fiber's slot array starts at 3 slots (from a per-thread cache) and grows to 7, 15, 31:
+// values set before a growth are kept, and every value is destroyed with the fiber, whichever
+// thread frees its array.
+TEST(FiberTest, FiberLocalStorageGrowsKeepingItsValues) {
+  static FlsKey<std::shared_ptr<int>> keys[20];
+  auto token = std::make_shared<int>(1);
+  testing::run([&] {
+    std::vector<Computation<void>> done;
+    for (int f = 0; f < 4; ++f) {
+      done.push_back(fork([&, f] {
+        for (int i = 0; i < 20; ++i) {
+          const int k = f % 2 == 0 ? i : 19 - i;  // low keys first (growing), or the highest
+          keys[k].set(std::make_shared<int>(k));
+          if (k % 5 == 0) Fiber::yield();
+        }
+        keys[3].set(token);
+        for (int k = 0; k < 20; ++k) {
+          if (k != 3) {
+            EXPECT_EQ(*keys[k].get_or_throw(), k);
+          }
+        }
+        Fiber::yield();
+        EXPECT_EQ(keys[3].get_or_throw(), token);
+        keys[7].remove();
+        EXPECT_EQ(keys[7].get(), nullptr);
+      }));
+    }
+    for (auto& d : done) d.await();
+  });
   EXPECT_EQ(token.use_count(), 1);
 }
 

@@ -229,7 +229,14 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
     void* value = nullptr;
     void (*destroy)(void*) noexcept = nullptr;  // null: unset
   };
-  FlsSlot* fls_slot(std::uint32_t index, bool grow);
+  // The slot of key `index`: nullptr if the fiber has none and !grow; with grow, the array
+  // grows to hold it (3, 7, 15, ... slots). Only the fiber itself, or its scheduler while it
+  // is suspended, or its creator before it is spawned.
+  FlsSlot* fls_slot(std::uint32_t index, bool grow) {
+    if (index < fls_.size()) [[likely]]
+      return &fls_[index];
+    return fls_slot_slow(index, grow);
+  }
 
   ~Fiber();
 
@@ -285,7 +292,36 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
   // The cancel slot linked into computation_ (null until the first cancelable wait on it):
   // the trigger of the wait in progress, if any.
   internal::Ref<internal::WaitSlot> wait_;
-  std::vector<FlsSlot> fls_;
+  // The slots' first array (3 slots: keys 0 to 2, as many as most programs make) comes from
+  // a per-thread cache instead of malloc: a flock's fork sets its key in every child, so
+  // every such spawn made one malloc and one free (~300 instructions) for it. Larger arrays
+  // are malloc's.
+  struct FlsFirst {
+    FlsSlot slots[3];
+  };
+  template <typename T>
+  struct FlsAllocator {
+    using value_type = T;
+    FlsAllocator() noexcept = default;
+    template <typename U>
+    FlsAllocator(const FlsAllocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
+    T* allocate(std::size_t n) {
+      static_assert(sizeof(T) == sizeof(FlsSlot), "only FlsSlot arrays");
+      if (n == 3)
+        return static_cast<T*>(internal::ThreadCache<FlsFirst>::allocate(sizeof(FlsFirst)));
+      return std::allocator<T>().allocate(n);
+    }
+    void deallocate(T* p, std::size_t n) noexcept {
+      if (n == 3) {
+        internal::ThreadCache<FlsFirst>::deallocate(p, sizeof(FlsFirst));
+      } else {
+        std::allocator<T>().deallocate(p, n);
+      }
+    }
+    friend bool operator==(const FlsAllocator&, const FlsAllocator&) noexcept { return true; }
+  };
+  FlsSlot* fls_slot_slow(std::uint32_t index, bool grow);
+  std::vector<FlsSlot, FlsAllocator<FlsSlot>> fls_;
 
   // Debugging (picos/debug.h). The wait fields are written by try_suspend (the label comes
   // from the trigger: Trigger::set_wait_label) and unsuspend, and read by dumps on any
