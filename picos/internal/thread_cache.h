@@ -37,6 +37,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <new>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -200,6 +201,35 @@ struct ThreadCached {
   static void* operator new(std::size_t size) { return ThreadCache<T>::allocate(size); }
   static void operator delete(void* p, std::size_t size) noexcept {
     ThreadCache<T>::deallocate(p, size);
+  }
+};
+
+// A standard allocator over the cache, for std::allocate_shared (the control block with its
+// object, one allocation) and node-based containers: one object at a time comes from
+// ThreadCache<T>, arrays from operator new.
+template <typename T>
+struct ThreadCacheAllocator {
+  using value_type = T;
+  ThreadCacheAllocator() noexcept = default;
+  template <typename U>
+  ThreadCacheAllocator(const ThreadCacheAllocator<U>&) noexcept {
+  }  // NOLINT(google-explicit-constructor)
+
+  T* allocate(std::size_t n) {
+    if constexpr (sizeof(T) >= sizeof(void*)) {
+      if (n == 1) return static_cast<T*>(ThreadCache<T>::allocate(sizeof(T)));
+    }
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if constexpr (sizeof(T) >= sizeof(void*)) {
+      if (n == 1) return ThreadCache<T>::deallocate(p, sizeof(T));
+    }
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <typename U>
+  friend bool operator==(const ThreadCacheAllocator&, const ThreadCacheAllocator<U>&) noexcept {
+    return true;
   }
 };
 

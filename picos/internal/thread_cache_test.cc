@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <thread>
 #include <vector>
@@ -107,6 +108,29 @@ TEST(ThreadCacheTest, ConcurrentCrossThreadFrees) {
   }
   for (auto& t : ts) t.join();
   EXPECT_EQ(ThreadCache<Small>::slabs_for_testing(), before);
+}
+
+// The allocator serves single objects from the cache (std::allocate_shared's block among
+// them, freed on whichever thread drops the last reference) and arrays from operator new.
+TEST(ThreadCacheTest, TheAllocatorServesSingleObjectsFromTheCache) {
+  std::thread([] {
+    ThreadCacheAllocator<Small> a;
+    const std::int64_t before = ThreadCache<Small>::slabs_for_testing();
+    Small* one = a.allocate(1);
+    EXPECT_EQ(ThreadCache<Small>::slabs_for_testing(), before + 1);
+    Small* many = a.allocate(100);  // not from a slab
+    EXPECT_EQ(ThreadCache<Small>::slabs_for_testing(), before + 1);
+    a.deallocate(many, 100);
+    a.deallocate(one, 1);
+  }).join();
+  std::vector<std::shared_ptr<Small>> shared;
+  std::thread([&] {
+    for (int i = 0; i < 1000; ++i) {
+      shared.push_back(std::allocate_shared<Small>(ThreadCacheAllocator<Small>()));
+      EXPECT_EQ(shared.back()->c, 3u);
+    }
+  }).join();
+  shared.clear();  // freed on this thread: the blocks join its list
 }
 
 #endif  // PICOS_INTERNAL_THREAD_CACHE

@@ -193,13 +193,16 @@ class Event {
   bool is_never() const noexcept { return protos_.empty(); }
 
  private:
-  std::vector<std::shared_ptr<const internal::Proto<T>>> protos_;
+  // One inline: a base event (receive_evt, send_evt, ...) allocates only its proto.
+  absl::InlinedVector<std::shared_ptr<const internal::Proto<T>>, 1> protos_;
 };
 
 namespace internal {
 template <typename T, typename Make>
 Event<T> from_proto_fn(Make make) {
-  return Event<T>(std::make_shared<FnProto<T, Make>>(std::move(make)));
+  // From the thread's cache, not malloc: events are often made per select.
+  return Event<T>(std::allocate_shared<FnProto<T, Make>>(
+      picos::internal::ThreadCacheAllocator<FnProto<T, Make>>(), std::move(make)));
 }
 }  // namespace internal
 
