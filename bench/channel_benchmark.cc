@@ -9,6 +9,8 @@
 //    iteration = one message (ns_per_message counter).
 //  - Throughput64CrossThread: the same with producer and consumer each on its own thread
 //    and fifo scheduler.
+//  - StreamPushRead: picos::sync::Stream<int>; one iteration = a push and a cursor's read of
+//    it (the value already there: no suspension), so the cost of a cell made and dropped.
 // Figures: the docs section on channels.
 //   bazel run -c opt //bench:channel_benchmark
 
@@ -23,6 +25,7 @@
 #include "mux/multififo/multififo.h"
 #include "picos/picos.h"
 #include "std/sync/channel.h"
+#include "std/sync/stream.h"
 
 namespace picos::bench {
 namespace {
@@ -104,7 +107,24 @@ void BM_Throughput64CrossThread(benchmark::State& state) {
   count_messages(state);
 }
 
+void BM_StreamPushRead(benchmark::State& state, Runner run) {
+  run([&] {
+    picos::sync::Stream<int> s;
+    picos::sync::Stream<int>::Cursor c = s.tap();
+    int i = 0;
+    long sum = 0;
+    for (auto _ : state) {
+      s.push(i++);
+      auto [v, next] = c.read();
+      sum += v;
+      c = std::move(next);
+    }
+    if (sum != static_cast<long>(i) * (i - 1) / 2) state.SkipWithError("wrong sum");
+  });
+}
+
 BENCHMARK(BM_Throughput64CrossThread)->UseRealTime();
+BENCHMARK_CAPTURE(BM_StreamPushRead, fifo, on_fifo)->UseRealTime();
 BENCHMARK_CAPTURE(BM_PingPong, fifo, on_fifo)->UseRealTime();
 BENCHMARK_CAPTURE(BM_PingPong, multififo_2, on_multififo_2)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Throughput64, fifo, on_fifo)->UseRealTime();
