@@ -3,8 +3,10 @@
 // picos/internal/thread_cache.h — per-thread free lists for the core's small, fixed-size
 // objects, refilled from slabs.
 //
-// Triggers, fibers, cancel slots and computation states are created and dropped at every
-// wait, spawn or timer. (The schedulers' records have slabs of their own, per scheduler and
+// Triggers, fibers, cancel slots and computation states (a Computation<T>'s too) are created
+// and dropped at every wait, spawn or timer; so are, in std, a scope's state, a fiber's first
+// fiber-local slots (a flock's fork sets one), an event's proto and a stream's cell. All of
+// these come from here. (The schedulers' records have slabs of their own, per scheduler and
 // without atomics: mux/common/kernel.h's Records.) `ThreadCache<T>` keeps freed blocks of sizeof(T)
 // on a list per thread and serves the next allocation from it: no lock, no atomic, a few
 // instructions. When the list is empty it takes a whole slab (about 4 KiB: one malloc for 30 to 100
