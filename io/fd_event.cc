@@ -30,7 +30,8 @@ namespace {
 
 // What the interest's trigger commits: the select's claim and the alternative's own mark,
 // together, so that withdraw can tell whether this alternative won.
-struct Commit {
+// From the thread's cache: one per readiness alternative that has to wait.
+struct Commit : picos::internal::ThreadCached<Commit> {
   Computation<void> claim;
   Computation<void> mine;
 };
@@ -74,7 +75,7 @@ class FdAlt final : public event::internal::TypedAlt<void>,
     if (ready_now(interest_.fd, interest_.events, op_)) return s.claim.try_finish();
     Reactor& r = reactor_ ? *reactor_ : current_reactor();
     interest_.trigger =
-        Trigger::from_action(new Commit{s.claim, mine_}, nullptr, &commit, &release_commit);
+        Trigger::from_action(new Commit{{}, s.claim, mine_}, nullptr, &commit, &release_commit);
     try {
       r.add(interest_);
     } catch (const std::system_error& e) {

@@ -50,7 +50,8 @@ std::size_t select_index(Alt* const* alts, std::size_t n) {
 
 namespace {
 
-struct Fire {
+// From the thread's cache: one per computation alternative that has to wait.
+struct Fire : picos::internal::ThreadCached<Fire> {
   Computation<void> claim;
   Computation<void> mine;
 };
@@ -74,7 +75,7 @@ void release_fire(void* x, void*) noexcept { delete static_cast<Fire*>(x); }
 
 bool ComputationAlt::request(Selection& s) {
   if (!source_.is_running()) return s.claim.try_finish();
-  auto* f = new Fire{s.claim, mine_};
+  auto* f = new Fire{{}, s.claim, mine_};
   trigger_ = Trigger::from_action(f, nullptr, &fire, &release_fire);
   if (source_.try_attach(trigger_)) {
     attached_ = true;
@@ -96,7 +97,7 @@ bool ComputationAlt::withdraw(Selection&) noexcept {
 }  // namespace internal
 
 Event<void> always() {
-  struct A final : internal::TypedAlt<void> {
+  struct A final : internal::TypedAlt<void>, picos::internal::ThreadCached<A> {
     bool request(internal::Selection& s) override { return s.claim.try_finish(); }
     bool withdraw(internal::Selection&) noexcept override { return false; }
     void take() override {}
@@ -113,7 +114,7 @@ struct Timeout : std::exception {
 
 Event<void> after(std::chrono::nanoseconds delay) {
   picos::internal::check_delay(delay, "picos::event::after");
-  struct A final : internal::TypedAlt<void> {
+  struct A final : internal::TypedAlt<void>, picos::internal::ThreadCached<A> {
     explicit A(std::chrono::nanoseconds d) : delay(d), base(timer) {}
     bool request(internal::Selection& s) override {
       static const std::exception_ptr reason = std::make_exception_ptr(Timeout());

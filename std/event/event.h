@@ -96,10 +96,10 @@ class TypedAlt : public Alt {
   virtual T take() = 0;
 };
 
-// Inline room for four alternatives: a select over a few events makes no allocation for the
-// list itself (the alternatives are still one small object each).
+// Inline room for eight alternatives: a select over a few events makes no allocation for the
+// list itself (the alternatives are one small object each, from the thread's cache).
 template <typename T>
-using Alts = absl::InlinedVector<std::unique_ptr<TypedAlt<T>>, 4>;
+using Alts = absl::InlinedVector<std::unique_ptr<TypedAlt<T>>, 8>;
 
 // An event's building block: makes the alternatives at sync time (a guard runs its function).
 template <typename T>
@@ -189,15 +189,27 @@ class Event {
 
   // Used by choose().
   void append(const Event& e) { protos_.insert(protos_.end(), e.protos_.begin(), e.protos_.end()); }
+  // Used by choose(): room for `n` alternatives' protos, and how many this event has.
+  void reserve(std::size_t n) { protos_.reserve(n); }
+  std::size_t proto_count() const noexcept { return protos_.size(); }
 
   bool is_never() const noexcept { return protos_.empty(); }
 
  private:
-  // One inline: a base event (receive_evt, send_evt, ...) allocates only its proto.
-  absl::InlinedVector<std::shared_ptr<const internal::Proto<T>>, 1> protos_;
+  // Two inline: a base event (receive_evt, send_evt, ...) or a choice of two allocates only
+  // the protos.
+  absl::InlinedVector<std::shared_ptr<const internal::Proto<T>>, 2> protos_;
 };
 
 namespace internal {
+// The protos of all of `events` (choose() reserves them at once).
+template <typename Events>
+std::size_t total_protos(const Events& events) {
+  std::size_t n = 0;
+  for (const auto& e : events) n += e.proto_count();
+  return n;
+}
+
 template <typename T, typename Make>
 Event<T> from_proto_fn(Make make) {
   // From the thread's cache, not malloc: events are often made per select.
@@ -217,12 +229,14 @@ Event<T> never() {
 template <typename T>
 Event<T> choose(std::initializer_list<Event<T>> events) {
   Event<T> e;
+  e.reserve(internal::total_protos(events));
   for (const auto& x : events) e.append(x);
   return e;
 }
 template <typename T>
 Event<T> choose(const std::vector<Event<T>>& events) {
   Event<T> e;
+  e.reserve(internal::total_protos(events));
   for (const auto& x : events) e.append(x);
   return e;
 }
@@ -230,7 +244,7 @@ Event<T> choose(const std::vector<Event<T>>& events) {
 // Ready at once with a copy of `value` (always() for Event<void>).
 template <typename T>
 Event<T> always(T value) {
-  struct A final : internal::TypedAlt<T> {
+  struct A final : internal::TypedAlt<T>, picos::internal::ThreadCached<A> {
     explicit A(const T& v) : v(v) {}
     bool request(internal::Selection& s) override { return s.claim.try_finish(); }
     bool withdraw(internal::Selection&) noexcept override { return false; }
@@ -303,7 +317,8 @@ auto map(const Event<T>& e, F f) {
     Event<T> e;
     F f;
   };
-  return Event<R>(std::make_shared<P>(e, std::move(f)));
+  return Event<R>(
+      std::allocate_shared<P>(picos::internal::ThreadCacheAllocator<P>(), e, std::move(f)));
 }
 // CML's name for map.
 template <typename T, typename F>
@@ -322,7 +337,8 @@ auto guard(F f) {
     void instantiate(internal::Alts<T>& out) const override { f().instantiate(out); }
     F f;
   };
-  return Event<T>(std::make_shared<P>(std::move(f)));
+  return Event<T>(
+      std::allocate_shared<P>(picos::internal::ThreadCacheAllocator<P>(), std::move(f)));
 }
 
 // Performs `e`: waits until one of its alternatives commits and returns its result (see the

@@ -47,6 +47,7 @@
 #include "picos/computation.h"
 #include "picos/fiber.h"
 #include "picos/internal/spin_lock.h"
+#include "picos/internal/thread_cache.h"
 
 namespace picos::sync {
 
@@ -68,7 +69,7 @@ class Lazy {
   template <typename F,
             typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Lazy> &&
                                         std::is_convertible_v<std::invoke_result_t<F&>, T>>>
-  explicit Lazy(F thunk) : s_(std::make_shared<State>()) {
+  explicit Lazy(F thunk) : s_(make_state()) {
     s_->thunk = [result = s_->result, f = std::move(thunk)]() mutable {
       result.capture([&]() -> T { return f(); });
     };
@@ -76,7 +77,7 @@ class Lazy {
 
   // A Lazy that already holds `value`.
   static Lazy from_value(T value) {
-    Lazy l(std::make_shared<State>());
+    Lazy l(make_state());
     l.s_->result.return_value(std::move(value));
     return l;
   }
@@ -136,6 +137,11 @@ class Lazy {
     const Fiber* runner ABSL_GUARDED_BY(lock) = nullptr;     // the fiber running the thunk
     Computation<T> result{Mode::kFifo};
   };
+
+  // The state with its shared_ptr control block, from the thread's cache (one per Lazy).
+  static std::shared_ptr<State> make_state() {
+    return std::allocate_shared<State>(internal::ThreadCacheAllocator<State>());
+  }
 
   explicit Lazy(std::shared_ptr<State> s) noexcept : s_(std::move(s)) {}
 
