@@ -172,6 +172,9 @@ struct alignas(64) Worker {
   std::int64_t countdown_to_balance = 1;
   std::uint64_t rng = 0;
   Clock::duration idle_backoff{};
+  // fire_timers' list of due timers, kept for its capacity: a local vector made a malloc and
+  // a free per look that fired a timer (one per timer when they come one at a time).
+  std::vector<internal::TimerHeap::Entry> due;
   // watch_for_stall's view: the sum of every worker's `activity` when it last looked, and
   // its first look that saw the scheduler stalled since (max(): the last look did not).
   std::uint64_t seen_activity = 0;
@@ -258,7 +261,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   bool any_ready() const noexcept;
   // Whether any worker's queue holds at least 2 fibers (Worker::crowded).
   bool any_crowded() const noexcept;
-  bool fire_timers(bool blocking);
+  bool fire_timers(Worker& w, bool blocking);
   // After arming a timer, under timers_mu_ (as every store to has_timers_): sets it, with a
   // sequentially consistent store (plan_sleep's handshake) only when it was false. A true
   // already there stays true while the new entry is in the heap (only a look that empties the
@@ -278,7 +281,7 @@ class Scheduler final : public Handler, public internal::RefCounted<Scheduler> {
   void periodic(Worker& w) noexcept {
     Record* const running = std::exchange(w.current, nullptr);
     drain_finished(w);
-    (void)fire_timers(false);
+    (void)fire_timers(w, false);
     if (poller_.waiting()) (void)poller_.poll(0);
     w.current = running;
   }
@@ -674,19 +677,24 @@ bool Scheduler::any_ready() const noexcept {
   return false;
 }
 
-bool Scheduler::fire_timers(bool blocking) {
+bool Scheduler::fire_timers(Worker& w, bool blocking) {
   if (!has_timers_.load(std::memory_order_acquire)) return false;
-  std::vector<internal::TimerHeap::Entry> due;
   if (blocking) {
     timers_mu_.lock();
   } else if (!timers_mu_.try_lock()) {
     return false;  // another worker is at the timers
   }
+  // The worker's list, taken out while the actions run (one that got here again would find
+  // an empty one) and put back, emptied, with its capacity.
+  std::vector<internal::TimerHeap::Entry> due = std::move(w.due);
   timers_.pop_due(Clock::now(), due);  // out of memory: std::terminate, wherever called from
   has_timers_.store(timers_.size() != 0, std::memory_order_release);
   timers_mu_.unlock();
   for (auto& e : due) e.fire();
-  return !due.empty();
+  const bool fired = !due.empty();
+  due.clear();
+  w.due = std::move(due);
+  return fired;
 }
 
 // ---- workers -----------------------------------------------------------------------
@@ -707,7 +715,7 @@ void Scheduler::worker_loop(Worker& w) {
       run_one(w, r);
       continue;
     }
-    if (fire_timers(true)) continue;
+    if (fire_timers(w, true)) continue;
     if (alive() == 0) {
       stop();  // the last fiber has finished (here or on another worker): wake every worker
       break;
