@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "picos/internal/spin_lock.h"
 #include "std/awaitable/intrusive_list.h"
 
@@ -126,7 +127,7 @@ bool Awaitable::signal() noexcept {
 
 std::size_t Awaitable::broadcast() noexcept {
   Bucket& b = bucket_for(this);
-  std::vector<NodeWake> wake;
+  absl::InlinedVector<NodeWake, 8> wake;  // up to eight waiters without a malloc
   std::size_t woken = 0;
   // One pass, unless memory runs out: then the node that found no room is woken with those
   // taken so far, after the unlock (an Awaiter's trigger may run its owner's action, which

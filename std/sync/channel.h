@@ -92,6 +92,7 @@
 
 #include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "picos/computation.h"
 #include "picos/debug.h"
 #include "picos/fiber.h"
@@ -253,7 +254,7 @@ class Channel {
   // Closes the channel (see the top): wakes every waiting sender (ChannelClosed) and
   // receiver (nullopt). Idempotent; never suspends, not a cancelation point, never throws.
   void close() noexcept {
-    std::vector<Trigger::Wake> wake;
+    absl::InlinedVector<Trigger::Wake, 8> wake;  // up to eight waiters without a malloc
     {
       internal::SpinLockGuard guard(lock_);
       if (closed_) return;

@@ -55,11 +55,11 @@ void Condition::signal() noexcept {
 }
 
 void Condition::broadcast() noexcept {
-  // The first two resumes never allocate. That matters when memory runs out: a waiter
+  // The first eight resumes never allocate. That matters when memory runs out: a waiter
   // resumed under the lock may free the condition before we unlock it, unless another waiter
   // is still blocked on it (freeing a condition waited on is the user's error), and the
   // waiters of the inline resumes stay blocked until after the unlock.
-  absl::InlinedVector<Trigger::Wake, 2> wake;
+  absl::InlinedVector<Trigger::Wake, 8> wake;  // up to eight waiters without a malloc
   {
     internal::SpinLockGuard guard(lock_);
     while (Waiter* w = waiters_.pop_front()) {

@@ -57,9 +57,9 @@ void Semaphore::release(std::int64_t n) {
                                 std::to_string(n));
   }
   // The usual release wakes one: no allocation. When memory runs out, a waiter is resumed
-  // under the lock; safe because the two inline resumes' waiters stay blocked until after the
+  // under the lock; safe because the eight inline resumes' waiters stay blocked until after the
   // unlock, so nobody may free the semaphore yet (Condition::broadcast says more).
-  absl::InlinedVector<Trigger::Wake, 2> wake;
+  absl::InlinedVector<Trigger::Wake, 8> wake;  // up to eight waiters without a malloc
   {
     internal::SpinLockGuard guard(lock_);
     // Waiters exist only while the count is zero, so only a release with no waiter can
