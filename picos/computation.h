@@ -87,8 +87,9 @@ class ComputationState : public RefCounted<ComputationState>,
 
   // The attached triggers. Most computations have one or two (a joiner, a timer's cleanup):
   // those are kept in place, so attaching allocates nothing; the InlinedVector is no larger
-  // than a std::vector.
-  using Bag = absl::InlinedVector<Trigger, 2>;
+  // than a std::vector. Past them (an Ivar or a Barrier with more waiters), the arrays of 4
+  // and 8 come from the thread's cache, not malloc.
+  using Bag = absl::InlinedVector<Trigger, 2, ThreadCacheArrayAllocator<Trigger, 4, 8>>;
   // What completion takes out of the computation under its lock, to signal outside it
   // (signal_all): the attached triggers, and the cancel slots of the fibers that run as part
   // of it (a list linked through the slots, first and last).

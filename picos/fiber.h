@@ -296,32 +296,8 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
   // a per-thread cache instead of malloc: a flock's fork sets its key in every child, so
   // every such spawn made one malloc and one free (~300 instructions) for it. Larger arrays
   // are malloc's.
-  struct FlsFirst {
-    FlsSlot slots[3];
-  };
-  template <typename T>
-  struct FlsAllocator {
-    using value_type = T;
-    FlsAllocator() noexcept = default;
-    template <typename U>
-    FlsAllocator(const FlsAllocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
-    T* allocate(std::size_t n) {
-      static_assert(sizeof(T) == sizeof(FlsSlot), "only FlsSlot arrays");
-      if (n == 3)
-        return static_cast<T*>(internal::ThreadCache<FlsFirst>::allocate(sizeof(FlsFirst)));
-      return std::allocator<T>().allocate(n);
-    }
-    void deallocate(T* p, std::size_t n) noexcept {
-      if (n == 3) {
-        internal::ThreadCache<FlsFirst>::deallocate(p, sizeof(FlsFirst));
-      } else {
-        std::allocator<T>().deallocate(p, n);
-      }
-    }
-    friend bool operator==(const FlsAllocator&, const FlsAllocator&) noexcept { return true; }
-  };
   FlsSlot* fls_slot_slow(std::uint32_t index, bool grow);
-  std::vector<FlsSlot, FlsAllocator<FlsSlot>> fls_;
+  std::vector<FlsSlot, internal::ThreadCacheArrayAllocator<FlsSlot, 3>> fls_;
 
   // Debugging (picos/debug.h). The wait fields are written by try_suspend (the label comes
   // from the trigger: Trigger::set_wait_label) and unsuspend, and read by dumps on any

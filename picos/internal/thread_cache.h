@@ -235,6 +235,46 @@ struct ThreadCacheAllocator {
   }
 };
 
+// A standard allocator for a container's first growths: arrays of exactly N1 or N2 elements
+// come from the cache (a block each), other sizes from operator new. For containers that
+// usually stay small but sometimes grow once or twice per operation: a fiber's fiber-local
+// slots (3), a computation's triggers past the two inline (4, 8).
+template <typename T, std::size_t N1, std::size_t N2 = N1>
+struct ThreadCacheArrayAllocator {
+  using value_type = T;
+  template <typename U>
+  struct rebind {
+    using other = ThreadCacheArrayAllocator<U, N1, N2>;
+  };
+  ThreadCacheArrayAllocator() noexcept = default;
+  template <typename U>
+  ThreadCacheArrayAllocator(  // NOLINT(google-explicit-constructor)
+      const ThreadCacheArrayAllocator<U, N1, N2>&) noexcept {}
+
+  T* allocate(std::size_t n) {
+    if (n == N1) return static_cast<T*>(ThreadCache<Array<N1>>::allocate(sizeof(Array<N1>)));
+    if (n == N2) return static_cast<T*>(ThreadCache<Array<N2>>::allocate(sizeof(Array<N2>)));
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (n == N1) return ThreadCache<Array<N1>>::deallocate(p, sizeof(Array<N1>));
+    if (n == N2) return ThreadCache<Array<N2>>::deallocate(p, sizeof(Array<N2>));
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <typename U>
+  friend bool operator==(const ThreadCacheArrayAllocator&,
+                         const ThreadCacheArrayAllocator<U, N1, N2>&) noexcept {
+    return true;
+  }
+
+ private:
+  // The storage of N elements: what the cache hands out for an array of them.
+  template <std::size_t N>
+  struct Array {
+    alignas(T) unsigned char bytes[N * sizeof(T)];
+  };
+};
+
 }  // namespace picos::internal
 
 #endif  // PICOS_INTERNAL_THREAD_CACHE_H_

@@ -133,6 +133,32 @@ TEST(ThreadCacheTest, TheAllocatorServesSingleObjectsFromTheCache) {
   shared.clear();  // freed on this thread: the blocks join its list
 }
 
+// The array allocator serves arrays of exactly N1 or N2 elements from the cache and any other
+// size from operator new; a container using it grows through them.
+TEST(ThreadCacheTest, TheArrayAllocatorServesItsTwoSizesFromTheCache) {
+  using A = ThreadCacheArrayAllocator<std::uint64_t, 4, 8>;
+  std::thread([] {
+    A a;
+    std::uint64_t* four = a.allocate(4);
+    std::uint64_t* eight = a.allocate(8);
+    std::uint64_t* five = a.allocate(5);
+    for (int i = 0; i < 4; ++i) four[i] = 1;
+    for (int i = 0; i < 8; ++i) eight[i] = 2;
+    for (int i = 0; i < 5; ++i) five[i] = 3;
+    a.deallocate(five, 5);
+    a.deallocate(eight, 8);
+    a.deallocate(four, 4);
+    // Freed to this thread's lists: the next ones are the same blocks.
+    EXPECT_EQ(a.allocate(4), four);
+    EXPECT_EQ(a.allocate(8), eight);
+    a.deallocate(four, 4);
+    a.deallocate(eight, 8);
+    std::vector<int, ThreadCacheArrayAllocator<int, 4, 8>> v;
+    for (int i = 0; i < 100; ++i) v.push_back(i);  // 1, 2, 4, 8 cached; 16, ... malloc's
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(v[static_cast<std::size_t>(i)], i);
+  }).join();
+}
+
 #endif  // PICOS_INTERNAL_THREAD_CACHE
 
 // Cached or not (under ASan nothing is), an over-aligned object is aligned.
