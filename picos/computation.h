@@ -207,9 +207,10 @@ class ValueState final : public ComputationState {
     if constexpr (cached()) {
       ThreadCache<ValueState>::deallocate(p, size);
     } else if constexpr (over_aligned()) {
-      ::operator delete (p, size, std::align_val_t{alignof(ValueState)});
+      // Unsized: clang before 19 declares the sized forms only with -fsized-deallocation.
+      ::operator delete (p, std::align_val_t{alignof(ValueState)});
     } else {
-      ::operator delete(p, size);
+      ::operator delete(p);
     }
   }
 

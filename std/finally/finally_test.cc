@@ -47,8 +47,8 @@ struct Tally {
         [this, suspends](int&) {
           if (!Fiber::current().has_forbidden()) ++released_unforbidden;
           if (suspends) Fiber::yield();  // throws in a canceled fiber unless forbidden
+          ++released;  // before `live` drops: a test that sees live == 0 sees it counted
           --live;
-          ++released;
         });
   }
 };
