@@ -108,6 +108,23 @@ TEST_F(SteadyStateAllocTest, SpawnAndJoin) {
             0);
 }
 
+// Closures past the record's 64 bytes, up to 256, go to a cached block.
+TEST_F(SteadyStateAllocTest, SpawnsWithLargerClosures) {
+  EXPECT_EQ(
+      news_in_steady_state([] {
+        std::array<long, 20> big{};  // 160 bytes captured
+        big[19] = 5;
+        Computation<long> c;
+        Fiber::spawn(Fiber::create(c), [c, big] { (void)c.try_return(big[19]); });
+        EXPECT_EQ(c.await(), 5);
+        st::Flock::join_after([] {
+          long a = 1, b = 2, d = 3, e = 4, f = 5, g = 6, h = 7, i = 8;  // 64 bytes
+          st::Flock::fork([a, b, d, e, f, g, h, i] { (void)(a + b + d + e + f + g + h + i); });
+        });
+      }),
+      0);
+}
+
 TEST_F(SteadyStateAllocTest, ScopesForksAndPromises) {
   EXPECT_EQ(news_in_steady_state([] {
               st::Flock::join_after([] {

@@ -421,9 +421,15 @@ struct ThrowsWhenMoved {
   ThrowsWhenMoved(ThrowsWhenMoved&& /*unused*/) { throw std::length_error("moved"); }
   void operator()() { ADD_FAILURE() << "a fiber ran after its spawn threw"; }
 };
+// The same, too large for a record's space: the block taken for it is given back (ASan's leak
+// check would see it otherwise).
+struct LargeThrowsWhenMoved : ThrowsWhenMoved {
+  unsigned char pad[100] = {};
+};
 
 // Fiber::spawn moves a closure object once, to where its scheduler keeps it (the kernel's
-// schedulers: in the fiber's record when it fits, on the heap when not): whatever its size,
+// schedulers: in the fiber's record when it fits, in a block from the thread's cache up to
+// 256 bytes, on the heap past that): whatever its size,
 // alignment and copyability it is called once, on the fiber, and destroyed once.
 TEST_P(SchedulerTest, SpawnedClosuresOfEverySizeRunOnceAndAreDestroyed) {
   if (!caps().waits_for_all_fibers) GTEST_SKIP() << "run does not wait for every fiber";
@@ -432,7 +438,8 @@ TEST_P(SchedulerTest, SpawnedClosuresOfEverySizeRunOnceAndAreDestroyed) {
     auto fiber = [] { return Fiber::create(PackedComputation()); };
     Fiber::spawn(fiber(), Closure<8>(&t));
     Fiber::spawn(fiber(), Closure<48>(&t));   // a record's space, exactly (with the pointer)
-    Fiber::spawn(fiber(), Closure<200>(&t));  // on the heap
+    Fiber::spawn(fiber(), Closure<200>(&t));  // in a cached block
+    Fiber::spawn(fiber(), Closure<300>(&t));  // on the heap
     // Over-aligned (past max_align_t; 32, as ASan stack frames do not honour more): on the heap.
     Fiber::spawn(fiber(), Closure<8, 32>(&t));
     const Closure<24> kept(&t);
@@ -441,12 +448,14 @@ TEST_P(SchedulerTest, SpawnedClosuresOfEverySizeRunOnceAndAreDestroyed) {
     Fiber::spawn(fiber(), [&t, p = std::make_unique<int>(1)] { t.calls += *p; });  // move-only
     ThrowsWhenMoved throws;
     EXPECT_THROW(Fiber::spawn(fiber(), std::move(throws)), std::length_error);
+    LargeThrowsWhenMoved large_throws;
+    EXPECT_THROW(Fiber::spawn(fiber(), std::move(large_throws)), std::length_error);
     EXPECT_THROW(Fiber::spawn(fiber(), absl::AnyInvocable<void()>()), std::invalid_argument);
     EXPECT_THROW(Fiber::spawn(FiberRef(), Closure<8>(&t)), std::invalid_argument);
-    return 7;
+    return 8;
   });
-  EXPECT_EQ(spawned, 7);
-  EXPECT_EQ(t.calls.load(), 7);
+  EXPECT_EQ(spawned, 8);
+  EXPECT_EQ(t.calls.load(), 8);
   EXPECT_EQ(t.live.load(), 0) << "a closure was not destroyed, or destroyed twice";
 }
 

@@ -53,6 +53,7 @@
 #include "picos/internal/mutex.h"
 #include "picos/internal/ref_count.h"
 #include "picos/internal/spin_lock.h"
+#include "picos/internal/thread_cache.h"
 
 namespace picos::mux::common {
 
@@ -60,9 +61,12 @@ namespace picos::mux::common {
 // (and not from FiberRecord) constructs R from (FiberRef, main, args...).
 //
 // The fiber's closure lives in the record when it fits kClosureSpace (moved there once by
-// Fiber::spawn: no allocation for it), on the heap otherwise. `main` owns it either way.
+// Fiber::spawn: no allocation for it), in a block of kOverflowSpace from the thread's cache
+// when it fits that (a closure that captures a string and a few handles; `main` gives the
+// block back), on the heap otherwise. `main` owns it in every case.
 struct RecordBase {
   static constexpr std::size_t kClosureSpace = 64;
+  static constexpr std::size_t kOverflowSpace = 256;
   // Whether the thread that runs the fiber lists it for dumps (Records::list) when it starts,
   // instead of Records::create on the spawner's thread. For a scheduler whose fibers start
   // on threads of their own (mux/thread): the thread that lists a fiber then unlists it too,
@@ -75,7 +79,7 @@ struct RecordBase {
   RecordBase(FiberRef f, FiberMain m)
       : fiber(std::move(f)),
         main(m.fits(kClosureSpace, alignof(std::max_align_t)) ? std::move(m).place(closure_space)
-                                                              : std::move(m).take()) {}
+                                                              : own_large_main(m)) {}
   RecordBase(const RecordBase&) = delete;
   RecordBase& operator=(const RecordBase&) = delete;
 
@@ -86,6 +90,27 @@ struct RecordBase {
   internal::FiberListing listing;   // in dumps (picos/debug.h) from create to the fiber's end
   RecordBase* prev_live = nullptr;  // Records' live list
   RecordBase* next_live = nullptr;
+
+ private:
+  struct OverflowBlock {
+    alignas(std::max_align_t) unsigned char bytes[kOverflowSpace];
+  };
+  using OverflowCache = internal::ThreadCache<OverflowBlock>;
+  static void release_overflow(void* p) noexcept {
+    OverflowCache::deallocate(p, sizeof(OverflowBlock));
+  }
+  // A closure too large for closure_space: into a cached block or onto the heap (see above).
+  // Out of line: the usual spawn's constructor stays small enough to inline.
+  [[gnu::noinline]] static absl::AnyInvocable<void()> own_large_main(FiberMain& m) {
+    if (!m.fits(kOverflowSpace, alignof(std::max_align_t))) return std::move(m).take();
+    void* block = OverflowCache::allocate(sizeof(OverflowBlock));
+    try {
+      return std::move(m).place(block, &release_overflow);
+    } catch (...) {  // the closure's move threw: the block is still ours
+      release_overflow(block);
+      throw;
+    }
+  }
 };
 
 // A fiber with a stack of its own. Its context runs record_entry(this): main, then the closure
