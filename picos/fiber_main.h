@@ -8,8 +8,7 @@
 // own (on the heap when the callable does not fit AnyInvocable's inline buffer). Either returns
 // the owner: an `absl::AnyInvocable<void()>` that calls the callable and destroys it when it is
 // destroyed or reset (a placed callable's storage is not freed: it stays the scheduler's, and
-// must outlive the owner; unless `place` was given a release function, which the owner then
-// calls with the storage once the callable is destroyed).
+// must outlive the owner).
 //
 // A handler calls exactly one of `place` and `take`, unless it throws before (the caller then
 // still owns the callable, and destroys it). Neither is called on a moved-from view.
@@ -69,13 +68,7 @@ class FiberMain {
 
   // Moves the callable into `storage` (size() bytes, aligned to align()); see above. An
   // AnyInvocable is already an owner: it is moved out as it is, leaving `storage` unused.
-  absl::AnyInvocable<void()> place(void* storage) && { return place_(f_, storage, nullptr); }
-  // The same, for storage the owner gives back: `release(storage)` is called once the callable
-  // is destroyed (at once if the callable is an AnyInvocable, which leaves it unused). If the
-  // move throws, nothing is owned and `storage` stays the caller's.
-  absl::AnyInvocable<void()> place(void* storage, void (*release)(void*) noexcept) && {
-    return place_(f_, storage, release);
-  }
+  absl::AnyInvocable<void()> place(void* storage) && { return place_(f_, storage); }
   // Moves the callable into an AnyInvocable of its own; see above.
   absl::AnyInvocable<void()> take() && { return take_(f_); }
 
@@ -96,38 +89,13 @@ class FiberMain {
     F* f_;
   };
 
-  // Placed, then the storage given back: two pointers, within AnyInvocable's inline room.
   template <typename F>
-  class PlacedReleased {
-   public:
-    PlacedReleased(F* f, void (*release)(void*) noexcept) noexcept : f_(f), release_(release) {}
-    PlacedReleased(PlacedReleased&& o) noexcept
-        : f_(std::exchange(o.f_, nullptr)), release_(o.release_) {}
-    PlacedReleased& operator=(PlacedReleased&&) = delete;
-    ~PlacedReleased() {
-      if (f_) {
-        f_->~F();
-        release_(f_);
-      }
-    }
-    void operator()() { (*f_)(); }
-
-   private:
-    F* f_;
-    void (*release_)(void*) noexcept;
-  };
-
-  template <typename F>
-  static absl::AnyInvocable<void()> place_impl(void* f, void* storage,
-                                               void (*release)(void*) noexcept) {
+  static absl::AnyInvocable<void()> place_impl(void* f, void* storage) {
     if constexpr (std::is_same_v<F, absl::AnyInvocable<void()>>) {
-      // Already type-erased: the owner is the AnyInvocable itself, `storage` unused.
-      absl::AnyInvocable<void()> owner = std::move(*static_cast<F*>(f));
-      if (release != nullptr) release(storage);
-      return owner;
+      (void)storage;  // already type-erased: the owner is the AnyInvocable itself
+      return std::move(*static_cast<F*>(f));
     } else {
       F* placed = ::new (storage) F(std::move(*static_cast<F*>(f)));
-      if (release != nullptr) return absl::AnyInvocable<void()>(PlacedReleased<F>(placed, release));
       return absl::AnyInvocable<void()>(Placed<F>(placed));
     }
   }
@@ -139,7 +107,7 @@ class FiberMain {
   void* f_;
   std::size_t size_;
   std::size_t align_;
-  absl::AnyInvocable<void()> (*place_)(void*, void*, void (*)(void*) noexcept);
+  absl::AnyInvocable<void()> (*place_)(void*, void*);
   absl::AnyInvocable<void()> (*take_)(void*);
 };
 

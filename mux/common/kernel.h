@@ -92,24 +92,43 @@ struct RecordBase {
   RecordBase* next_live = nullptr;
 
  private:
+  // A closure too large for closure_space, placed in a block from the thread's cache, with
+  // its owner beside it; `main` then owns the block through BlockOwner (two pointers' worth,
+  // within AnyInvocable's inline room), which destroys the closure and gives the block back.
   struct OverflowBlock {
+    absl::AnyInvocable<void()> placed;  // the owner FiberMain::place returned
     alignas(std::max_align_t) unsigned char bytes[kOverflowSpace];
   };
   using OverflowCache = internal::ThreadCache<OverflowBlock>;
-  static void release_overflow(void* p) noexcept {
-    OverflowCache::deallocate(p, sizeof(OverflowBlock));
-  }
-  // A closure too large for closure_space: into a cached block or onto the heap (see above).
-  // Out of line: the usual spawn's constructor stays small enough to inline.
+  class BlockOwner {
+   public:
+    explicit BlockOwner(OverflowBlock* b) noexcept : b_(b) {}
+    BlockOwner(BlockOwner&& o) noexcept : b_(std::exchange(o.b_, nullptr)) {}
+    BlockOwner& operator=(BlockOwner&&) = delete;
+    ~BlockOwner() {
+      if (b_ != nullptr) {
+        b_->~OverflowBlock();  // destroys the closure
+        OverflowCache::deallocate(b_, sizeof(OverflowBlock));
+      }
+    }
+    void operator()() { b_->placed(); }
+
+   private:
+    OverflowBlock* b_;
+  };
+  // Out of line: the usual spawn's constructor stays small enough to inline, and none of
+  // this is instantiated per closure type.
   [[gnu::noinline]] static absl::AnyInvocable<void()> own_large_main(FiberMain& m) {
     if (!m.fits(kOverflowSpace, alignof(std::max_align_t))) return std::move(m).take();
-    void* block = OverflowCache::allocate(sizeof(OverflowBlock));
+    auto* b = ::new (OverflowCache::allocate(sizeof(OverflowBlock))) OverflowBlock;
     try {
-      return std::move(m).place(block, &release_overflow);
-    } catch (...) {  // the closure's move threw: the block is still ours
-      release_overflow(block);
+      b->placed = std::move(m).place(b->bytes);
+    } catch (...) {  // the closure's move threw: nothing was placed
+      b->~OverflowBlock();
+      OverflowCache::deallocate(b, sizeof(OverflowBlock));
       throw;
     }
+    return absl::AnyInvocable<void()>(BlockOwner(b));
   }
 };
 
