@@ -36,6 +36,7 @@
 #ifndef PICOS_INTERNAL_THREAD_CACHE_H_
 #define PICOS_INTERNAL_THREAD_CACHE_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -206,37 +207,9 @@ struct ThreadCached {
   }
 };
 
-// A standard allocator over the cache, for std::allocate_shared (the control block with its
-// object, one allocation) and node-based containers: one object at a time comes from
-// ThreadCache<T>, arrays from operator new.
-template <typename T>
-struct ThreadCacheAllocator {
-  using value_type = T;
-  ThreadCacheAllocator() noexcept = default;
-  template <typename U>
-  ThreadCacheAllocator(const ThreadCacheAllocator<U>&) noexcept {
-  }  // NOLINT(google-explicit-constructor)
-
-  T* allocate(std::size_t n) {
-    if constexpr (sizeof(T) >= sizeof(void*)) {
-      if (n == 1) return static_cast<T*>(ThreadCache<T>::allocate(sizeof(T)));
-    }
-    return std::allocator<T>().allocate(n);
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    if constexpr (sizeof(T) >= sizeof(void*)) {
-      if (n == 1) return ThreadCache<T>::deallocate(p, sizeof(T));
-    }
-    std::allocator<T>().deallocate(p, n);
-  }
-  template <typename U>
-  friend bool operator==(const ThreadCacheAllocator&, const ThreadCacheAllocator<U>&) noexcept {
-    return true;
-  }
-};
-
 // A standard allocator for a container's first growths: arrays of exactly N1 or N2 elements
-// come from the cache (a block each), other sizes from operator new. For containers that
+// come from the cache (a block each), other sizes from operator new. (ThreadCacheAllocator,
+// below, is the one for single objects.) For containers that
 // usually stay small but sometimes grow once or twice per operation: a fiber's fiber-local
 // slots (3), a computation's triggers past the two inline (4, 8).
 template <typename T, std::size_t N1, std::size_t N2 = N1>
@@ -252,13 +225,17 @@ struct ThreadCacheArrayAllocator {
       const ThreadCacheArrayAllocator<U, N1, N2>&) noexcept {}
 
   T* allocate(std::size_t n) {
-    if (n == N1) return static_cast<T*>(ThreadCache<Array<N1>>::allocate(sizeof(Array<N1>)));
-    if (n == N2) return static_cast<T*>(ThreadCache<Array<N2>>::allocate(sizeof(Array<N2>)));
+    if constexpr (kCached) {
+      if (n == N1) return static_cast<T*>(ThreadCache<Array<N1>>::allocate(sizeof(Array<N1>)));
+      if (n == N2) return static_cast<T*>(ThreadCache<Array<N2>>::allocate(sizeof(Array<N2>)));
+    }
     return std::allocator<T>().allocate(n);
   }
   void deallocate(T* p, std::size_t n) noexcept {
-    if (n == N1) return ThreadCache<Array<N1>>::deallocate(p, sizeof(Array<N1>));
-    if (n == N2) return ThreadCache<Array<N2>>::deallocate(p, sizeof(Array<N2>));
+    if constexpr (kCached) {
+      if (n == N1) return ThreadCache<Array<N1>>::deallocate(p, sizeof(Array<N1>));
+      if (n == N2) return ThreadCache<Array<N2>>::deallocate(p, sizeof(Array<N2>));
+    }
     std::allocator<T>().deallocate(p, n);
   }
   template <typename U>
@@ -268,12 +245,20 @@ struct ThreadCacheArrayAllocator {
   }
 
  private:
+  // A cached block holds a link: smaller arrays all come from operator new.
+  static constexpr bool kCached = std::min(N1, N2) * sizeof(T) >= sizeof(void*);
   // The storage of N elements: what the cache hands out for an array of them.
   template <std::size_t N>
   struct Array {
     alignas(T) unsigned char bytes[N * sizeof(T)];
   };
 };
+
+// A standard allocator over the cache for std::allocate_shared (the control block with its
+// object, one allocation) and node-based containers: one object at a time from the cache,
+// arrays from operator new.
+template <typename T>
+using ThreadCacheAllocator = ThreadCacheArrayAllocator<T, 1>;
 
 }  // namespace picos::internal
 
