@@ -227,7 +227,7 @@ Fiber::FlsSlot* Fiber::fls_slot_slow(std::uint32_t index, bool grow) {
   if (!grow) return nullptr;
   std::size_t n = fls_.size() < 3 ? 3 : fls_.size();
   while (n <= index) n = 2 * n + 1;
-  fls_.resize(n);  // an empty vector allocates exactly 3 (FlsFirst), then 7, 15, ...
+  fls_.resize(n);  // an empty vector allocates exactly 3 (the cached array), then 7, 15, ...
   return &fls_[index];
 }
 

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <memory>
 #include <new>
+#include <utility>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define PICOS_INTERNAL_THREAD_CACHE 0
@@ -259,6 +260,12 @@ struct ThreadCacheArrayAllocator {
 // arrays from operator new.
 template <typename T>
 using ThreadCacheAllocator = ThreadCacheArrayAllocator<T, 1>;
+
+// std::make_shared with the object and its control block from the thread's cache.
+template <typename T, typename... A>
+std::shared_ptr<T> make_cached_shared(A&&... args) {
+  return std::allocate_shared<T>(ThreadCacheAllocator<T>(), std::forward<A>(args)...);
+}
 
 }  // namespace picos::internal
 

@@ -213,8 +213,7 @@ std::size_t total_protos(const Events& events) {
 template <typename T, typename Make>
 Event<T> from_proto_fn(Make make) {
   // From the thread's cache, not malloc: events are often made per select.
-  return Event<T>(std::allocate_shared<FnProto<T, Make>>(
-      picos::internal::ThreadCacheAllocator<FnProto<T, Make>>(), std::move(make)));
+  return Event<T>(picos::internal::make_cached_shared<FnProto<T, Make>>(std::move(make)));
 }
 }  // namespace internal
 
@@ -317,8 +316,7 @@ auto map(const Event<T>& e, F f) {
     Event<T> e;
     F f;
   };
-  return Event<R>(
-      std::allocate_shared<P>(picos::internal::ThreadCacheAllocator<P>(), e, std::move(f)));
+  return Event<R>(picos::internal::make_cached_shared<P>(e, std::move(f)));
 }
 // CML's name for map.
 template <typename T, typename F>
@@ -337,8 +335,7 @@ auto guard(F f) {
     void instantiate(internal::Alts<T>& out) const override { f().instantiate(out); }
     F f;
   };
-  return Event<T>(
-      std::allocate_shared<P>(picos::internal::ThreadCacheAllocator<P>(), std::move(f)));
+  return Event<T>(picos::internal::make_cached_shared<P>(std::move(f)));
 }
 
 // Performs `e`: waits until one of its alternatives commits and returns its result (see the

@@ -139,9 +139,7 @@ class Lazy {
   };
 
   // The state with its shared_ptr control block, from the thread's cache (one per Lazy).
-  static std::shared_ptr<State> make_state() {
-    return std::allocate_shared<State>(internal::ThreadCacheAllocator<State>());
-  }
+  static std::shared_ptr<State> make_state() { return internal::make_cached_shared<State>(); }
 
   explicit Lazy(std::shared_ptr<State> s) noexcept : s_(std::move(s)) {}
 
