@@ -77,8 +77,9 @@ namespace {
 std::size_t round_stack_size(std::size_t size) noexcept {
   if (size < kMinStackSize) size = kMinStackSize;
   if (size > kMaxStackSize) size = kMaxStackSize;
+  // A power of two: a mask, not a division (a `div` instruction per fiber created).
   const std::size_t page = page_size();
-  return (size + page - 1) / page * page;
+  return (size + page - 1) & ~(page - 1);
 }
 
 }  // namespace

@@ -305,7 +305,7 @@ struct DepotLimits {
 void set_depot_limits_for_testing(const DepotLimits& limits) noexcept;
 void restore_depot_limits_for_testing() noexcept;
 
-// The system page size (cached after the first call).
+// The system page size (cached after the first call): a power of two.
 std::size_t page_size() noexcept;
 
 }  // namespace picos::mux::context
