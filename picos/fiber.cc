@@ -278,6 +278,14 @@ void Fiber::sleep(double seconds) { sleep(internal::checked_delay(seconds, inter
 
 // The general case: forbidden, trigger not Initial, no canceler yet, computation completed.
 bool Fiber::try_suspend_general(const Trigger& trigger, void* x, void* y, Trigger::Action action) {
+  const internal::TriggerState& ts = *trigger.s_;
+  if (ts.state_.load(std::memory_order_acquire) == internal::TriggerState::kAwaiting &&
+      ts.release_ == nullptr) [[unlikely]] {
+    // Trigger::await found it Initial before calling the scheduler, which calls this: another
+    // fiber attached to it since (misuse). (A from_action trigger, which starts Awaiting, is
+    // rejected below with its own message.)
+    internal::concurrent_attach("picos::Trigger::await");
+  }
   if (forbid_) return trigger.on_signal(x, y, action);
   if (trigger.is_signaled()) return false;
   internal::WaitSlot* w = cancel_slot();
@@ -312,7 +320,11 @@ bool Fiber::canceled_before_wait(internal::WaitSlot& w, const Trigger& trigger) 
   return false;
 }
 
-bool Fiber::signaled_before_wait(internal::WaitSlot& w, const Trigger& trigger) noexcept {
+bool Fiber::signaled_before_wait(internal::WaitSlot& w, const Trigger& trigger,
+                                 std::uint8_t seen) noexcept {
+  if (seen == internal::TriggerState::kAwaiting) {
+    internal::concurrent_attach("picos::Trigger::await");  // another fiber won (misuse)
+  }
   internal::take_back(w, trigger.s_.get());  // signaled meanwhile (maybe by the canceler)
   return false;
 }
@@ -345,7 +357,7 @@ bool Fiber::try_suspend(const Trigger& trigger, void* x, void* y, Trigger::Actio
       suspended = ts->state_.compare_exchange_strong(expected, internal::TriggerState::kAwaiting,
                                                      std::memory_order_acq_rel,
                                                      std::memory_order_acquire) ||
-                  signaled_before_wait(*w, trigger);
+                  signaled_before_wait(*w, trigger, expected);
     }
   } else {
     // (If this throws, which only misuse makes it do, a dump may show the fiber suspended

@@ -259,7 +259,9 @@ class Fiber : public internal::RefCounted<Fiber>, public internal::ThreadCached<
   // try_suspend's outcomes after publishing `trigger` in slot `w`: the computation was
   // canceled, or the trigger was signaled, before the wait began. Both return false.
   static bool canceled_before_wait(internal::WaitSlot& w, const Trigger& trigger);
-  static bool signaled_before_wait(internal::WaitSlot& w, const Trigger& trigger) noexcept;
+  // `seen`: what the failed compare-and-swap found (Awaiting: a concurrent await, misuse).
+  static bool signaled_before_wait(internal::WaitSlot& w, const Trigger& trigger,
+                                   std::uint8_t seen) noexcept;
 
   struct Restore {
     Fiber* f;

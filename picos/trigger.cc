@@ -2,6 +2,8 @@
 
 #include "picos/trigger.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -33,6 +35,16 @@ void no_release(void*, void*) noexcept {}
   throw std::invalid_argument("picos::Trigger: already awaiting");
 }
 }  // namespace
+
+void concurrent_attach(const char* fn) noexcept {
+  std::fprintf(stderr,
+               "picos: %s: two fibers awaited one trigger at the same time (a trigger is "
+               "awaited once, by the fiber that made it: picos/trigger.h); the first "
+               "awaiter's wake-up may be lost, so the process aborts\n",
+               fn);
+  std::fflush(stderr);
+  std::abort();
+}
 
 }  // namespace internal
 

@@ -21,7 +21,10 @@
 // Thread safety: `signal`, `signal_deferred`, `is_signaled` and copying may be called from
 // any thread at any time. `await` may be called only by the fiber that created the trigger,
 // at most once. `on_signal` and `dispose` are for schedulers and follow the same single-owner
-// rule.
+// rule. Breaking the rule is reported: a second await (or on_signal) after the first throws
+// std::invalid_argument ("picos::Trigger: already awaiting"); two at the same time, on two
+// threads, print "picos: ... two fibers awaited one trigger at the same time" and abort, since
+// the loser's action may already have overwritten the winner's, whose wake-up would be lost.
 
 #ifndef PICOS_TRIGGER_H_
 #define PICOS_TRIGGER_H_
@@ -76,6 +79,13 @@ class TriggerState : public RefCounted<TriggerState>, public ThreadCached<Trigge
   const void* label_object_;
   std::int64_t label_value_;
 };
+
+// Called by `fn` when its compare-and-swap from Initial to Awaiting, made after it wrote its
+// action, found the trigger Awaiting: another thread attached an action at the same moment
+// (two fibers awaiting one trigger, misuse). Ours may have overwritten the winner's action,
+// so no wake-up of either can be trusted: prints the misuse and aborts. Cold; costs the usual
+// path nothing (the failed compare-and-swap already tells).
+[[noreturn]] void concurrent_attach(const char* fn) noexcept;
 
 }  // namespace internal
 
@@ -258,6 +268,11 @@ class Trigger {
       if (s->state_.compare_exchange_strong(expected, internal::TriggerState::kAwaiting,
                                             std::memory_order_acq_rel, std::memory_order_acquire)) {
         return true;
+      }
+      // Signaled meanwhile: false. Awaiting: another thread attached an action at the same
+      // time (misuse), and ours may have overwritten it: aborts (see concurrent_attach).
+      if (expected == internal::TriggerState::kAwaiting) {
+        internal::concurrent_attach("picos::Trigger::on_signal");
       }
     }
     return on_signal_failed();
