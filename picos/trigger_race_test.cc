@@ -39,7 +39,36 @@ bool can_race() {
 #endif
 }
 
-[[noreturn]] void give_up(long rounds) {
+// Plays rounds until the process aborts: each round, `setup()` on this thread, then `play(i)`
+// on two threads at once (i = 0 and 1, after a barrier) while this thread runs `referee()`.
+// Exits 0 with a message (failing the death test) if no round aborts within kGiveUpAfter.
+template <typename Setup, typename Play, typename Referee>
+[[noreturn]] void rounds_until_abort(Setup setup, Play play, Referee referee) {
+  std::barrier sync(3);
+  std::atomic<bool> stop{false};
+  auto player = [&](int i) {
+    for (;;) {
+      sync.arrive_and_wait();  // the round is set up
+      if (stop.load()) return;
+      play(i);
+      sync.arrive_and_wait();  // both played
+    }
+  };
+  std::thread a(player, 0);
+  std::thread b(player, 1);
+  const auto deadline = std::chrono::steady_clock::now() + kGiveUpAfter;
+  long rounds = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    setup();
+    sync.arrive_and_wait();
+    referee();
+    sync.arrive_and_wait();
+    ++rounds;
+  }
+  stop.store(true);
+  sync.arrive_and_wait();
+  a.join();
+  b.join();
   std::fprintf(stderr, "no concurrent attach in %ld rounds\n", rounds);
   std::exit(0);
 }
@@ -51,89 +80,60 @@ bool can_race() {
 [[noreturn]] void cross_on_signals() {
   constexpr int kTriggers = 4096;
   std::vector<Trigger> triggers(kTriggers);
-  std::barrier sync(3);
-  std::atomic<bool> stop{false};
   auto nop = [](const Trigger&, void*, void*) noexcept {};
-  auto sweep = [&](int from, int step) {
-    for (;;) {
-      sync.arrive_and_wait();
-      if (stop.load()) return;
-      try {
-        for (int i = from; i >= 0 && i < kTriggers; i += step) {
-          (void)triggers[static_cast<std::size_t>(i)].on_signal(nullptr, nullptr, nop);
+  rounds_until_abort(
+      [&] {
+        for (Trigger& t : triggers) t = Trigger();
+      },
+      [&](int player) {
+        const int step = player == 0 ? 1 : -1;
+        try {
+          for (int i = player == 0 ? 0 : kTriggers - 1; i >= 0 && i < kTriggers; i += step) {
+            (void)triggers[static_cast<std::size_t>(i)].on_signal(nullptr, nullptr, nop);
+          }
+        } catch (const std::invalid_argument&) {
+          // Crossed: the other thread attached to this one first.
         }
-      } catch (const std::invalid_argument&) {
-        // Crossed: the other thread attached to this one first.
-      }
-      sync.arrive_and_wait();
-    }
-  };
-  std::thread a(sweep, 0, 1);
-  std::thread b(sweep, kTriggers - 1, -1);
-  const auto deadline = std::chrono::steady_clock::now() + kGiveUpAfter;
-  long rounds = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    for (Trigger& t : triggers) t = Trigger();
-    sync.arrive_and_wait();
-    sync.arrive_and_wait();
-    ++rounds;
-  }
-  stop.store(true);
-  sync.arrive_and_wait();
-  a.join();
-  b.join();
-  give_up(rounds);
+      },
+      [] {});
 }
 
 // An await's window is wider (Fiber::try_suspend publishes the wait and loads the
-// computation's status in it): both threads await one trigger per round, after a barrier.
+// computation's status in it): both threads await one trigger per round.
 [[noreturn]] void race_awaits() {
-  std::atomic<Trigger*> current{nullptr};
-  std::atomic<bool> stop{false};
+  Trigger current;
   std::atomic<int> done{0};
-  std::barrier sync(3);
-  auto contender = [&] {
-    // The thread's implicit fiber (no scheduler) attaches its canceler at its first wait;
-    // every later await takes Fiber::try_suspend's inline path, where the race is decided.
-    Trigger first;
-    std::thread signaler([first] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      first.signal();
-    });
-    (void)first.await();
-    signaler.join();
-    for (;;) {
-      sync.arrive_and_wait();  // the round's trigger is set
-      if (stop.load()) return;
-      try {
-        (void)current.load()->await();
-      } catch (const std::invalid_argument&) {
-        // One after the other: the second is told "already awaiting".
-      }
-      done.fetch_add(1);
-      sync.arrive_and_wait();
-    }
-  };
-  std::thread a(contender);
-  std::thread b(contender);
-  const auto deadline = std::chrono::steady_clock::now() + kGiveUpAfter;
-  long rounds = 0;
-  while (std::chrono::steady_clock::now() < deadline) {
-    Trigger t;
-    current.store(&t);
-    done.store(0);
-    sync.arrive_and_wait();
-    // The loser of an ordered pair returns at once; the winner waits for the signal.
-    while (done.load() == 0) std::this_thread::yield();
-    t.signal();
-    sync.arrive_and_wait();
-    ++rounds;
-  }
-  stop.store(true);
-  sync.arrive_and_wait();
-  a.join();
-  b.join();
-  give_up(rounds);
+  rounds_until_abort(
+      [&] {
+        current = Trigger();
+        done.store(0);
+      },
+      [&](int) {
+        // The thread's implicit fiber (no scheduler) attaches its canceler at its first wait;
+        // every later await takes Fiber::try_suspend's inline path, where the race is decided.
+        static thread_local const bool warmed_up = [] {
+          Trigger first;
+          std::thread signaler([first] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            first.signal();
+          });
+          (void)first.await();
+          signaler.join();
+          return true;
+        }();
+        (void)warmed_up;
+        try {
+          (void)current.await();
+        } catch (const std::invalid_argument&) {
+          // One after the other: the second is told "already awaiting".
+        }
+        done.fetch_add(1);
+      },
+      [&] {
+        // The loser of an ordered pair returns at once; the winner waits for the signal.
+        while (done.load() == 0) std::this_thread::yield();
+        current.signal();
+      });
 }
 
 TEST(TriggerRaceDeathTest, TwoOnSignalsAtOnceAbort) {
