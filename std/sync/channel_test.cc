@@ -606,7 +606,13 @@ TEST(ChannelTest, CancelRacingAHandOffToAReceiverNeitherLosesNorDuplicates) {
       }
       ASSERT_EQ(ch.waiting_receivers(), 0u);
     }
-    EXPECT_EQ(delivered + canceled, rounds);
+    // Both outcomes happened, so the race was run (delivered + canceled is `rounds` whatever
+    // happens). Where fibers are OS threads (thread, nosched) the cancelation may always
+    // come late.
+    EXPECT_GT(delivered, 0);
+    if (!testing::threads_are_fibers()) {
+      EXPECT_GT(canceled, 0);
+    }
     std::printf("%s: %d rounds delivered, %d canceled\n", picos::testing::scheduler_name(),
                 delivered, canceled);
   });

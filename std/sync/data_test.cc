@@ -214,7 +214,10 @@ TEST(BarrierTest, CancelRacingTheLastArrivalHasOneOfTwoOutcomes) {
         EXPECT_TRUE(b.is_poisoned()) << "round " << round;
       }
     }
-    EXPECT_EQ(passed + poisoned, race_rounds());
+    // Both outcomes happened, so the race was run (passed + poisoned is race_rounds() whatever
+    // happens).
+    EXPECT_GT(passed, 0);
+    EXPECT_GT(poisoned, 0);
   });
 }
 

@@ -249,7 +249,13 @@ TEST(SuspensionPointsTest, CancelRacesTheHandOff) {
         second.finished.await();
         ASSERT_TRUE(p.clean()) << "round " << round;
       }
-      EXPECT_EQ(through + thrown, rounds());
+      // Some rounds did cancel a blocked waiter (whose wake-up the second waiter then needs):
+      // without one the race was never run. (A victim getting through is not required: on fifo,
+      // libevent and multififo_t1 none ever does.) Not where fibers are OS threads: their 10
+      // rounds gave 5 to 10 cancelations, too few to require one without a flaky test.
+      if (!testing::threads_are_fibers()) {
+        EXPECT_GT(thrown, 0) << through << " of " << rounds() << " rounds got through";
+      }
     });
   }
 }
