@@ -5,6 +5,7 @@
 #include "picos/internal/reactor_registry.h"
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -77,17 +78,25 @@ TEST(ReactorRegistryTest, DescriptorsBeyondTheTableReachEveryReactor) {
   EXPECT_EQ(a.forgets.load(), 1);
 }
 
+// Withdrawals racing another thread's forget_everywhere: what fails here is a call into a
+// reactor after its withdraw returned (use after free under ASan, a race under TSan). The test
+// goes on until the closer's forgets have reached 20 reactors while they were enrolled, so
+// that the withdrawals did race live calls.
 TEST(ReactorRegistryTest, WithdrawWhileOtherThreadsForget) {
   std::atomic<bool> stop{false};
   std::thread closer([&] {
     while (!stop.load()) forget_everywhere(kFd + 2);
   });
-  for (int i = 0; i < 200; ++i) {
+  int reached = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (int i = 0; i < 200 || (reached < 20 && std::chrono::steady_clock::now() < deadline); ++i) {
     FakeReactor r(kFd + 2);
     r.wait_on(kFd + 2);
+    if (r.forgets.load() > 0) ++reached;
   }  // each withdraws while the closer may be calling it
   stop = true;
   closer.join();
+  EXPECT_GE(reached, 20);
 }
 
 }  // namespace

@@ -176,6 +176,7 @@ TEST(HandoffTest, TheFiberAMutexWasHandedToMayDestroyIt) {
     for (int i = 0; i < 3; ++i) Fiber::yield();  // let it queue (else no hand-off: harmless)
     m->unlock();
     taker.done.await();
+    taker.c.await();  // rethrows what the taker threw, if anything
   });
 }
 
@@ -189,6 +190,7 @@ TEST(HandoffTest, TheFiberASemaphoreWasReleasedToMayDestroyIt) {
     for (int i = 0; i < 3; ++i) Fiber::yield();
     s->release();
     taker.done.await();
+    taker.c.await();  // rethrows what the taker threw, if anything
   });
 }
 
@@ -217,6 +219,7 @@ TEST(HandoffTest, TheFiberAConditionSignaledMayDestroyIt) {
     }
     c->signal();  // the only way out of its wait: it may free c as soon as this signals
     taker.done.await();
+    taker.c.await();  // rethrows what the taker threw, if anything
   });
 }
 
@@ -236,7 +239,10 @@ TEST(HandoffTest, TheLastFiberASemaphoreReleasedManyToMayDestroyIt) {
     }
     for (int i = 0; i < 3; ++i) Fiber::yield();
     s->release(kTakers);
-    for (testing::Victim& t : takers) t.done.await();
+    for (testing::Victim& t : takers) {
+      t.done.await();
+      t.c.await();  // rethrows what the taker threw, if anything
+    }
   });
 }
 
@@ -270,7 +276,10 @@ TEST(HandoffTest, TheLastFiberAConditionBroadcastToMayDestroyIt) {
       Fiber::yield();
     }
     c->broadcast();
-    for (testing::Victim& t : takers) t.done.await();
+    for (testing::Victim& t : takers) {
+      t.done.await();
+      t.c.await();  // rethrows what the taker threw, if anything
+    }
   });
 }
 
