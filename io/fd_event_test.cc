@@ -266,10 +266,11 @@ TEST_F(FdEventTest, CancelingTheSelectingFiberRemovesTheInterest) {
         throw;
       }
     });
-    io::sleep(0.02);
+    while (r.live() == 0) io::sleep(0.001);  // the select waits: its interest is added
     v.c.cancel(st::stop());
     v.done.wait();
     EXPECT_EQ(outcome.load(), 1);
+    EXPECT_EQ(r.adds(), 1);
     EXPECT_EQ(r.live(), 0);
     // Data that arrives now is still there for a reader.
     io::write_all(s[1], "q", 1);
@@ -294,8 +295,8 @@ TEST_F(FdEventTest, CloseWhileSelectingThrowsEbadf) {
       err = error_of([&] { (void)event::select({readable(p[0], r), timeout(30.0)}); }, &what);
     });
     while (!selecting.load()) io::sleep(0.001);
-    io::sleep(0.02);
-    io::close(p[0]);  // wakes the select's interest with kClosed
+    while (r.live() == 0) io::sleep(0.001);  // the select waits: its interest is added
+    io::close(p[0]);                         // wakes the select's interest with kClosed
     selector.await();
     EXPECT_EQ(err, EBADF);
     EXPECT_NE(what.find("picos::io::readable_evt"), std::string::npos) << what;

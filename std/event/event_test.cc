@@ -401,8 +401,14 @@ TEST(EventTest, CancelationRacingACommitLosesNothing) {
       }
       EXPECT_FALSE(got == round && left.has_value());
     }
-    EXPECT_EQ(received + canceled, rounds);
-    EXPECT_LE(received, delivered);
+    // received + canceled == rounds and received <= delivered follow from the per-round
+    // checks. What they cannot show is that the race was run: both outcomes must occur. At
+    // full size every configuration measured at least 46 cancelations and 116 receptions in
+    // 300 rounds; TSan's 30 rounds on thread or nosched sometimes cancel none, so no check there.
+    if (!picos::testing::kThreadSanitizer) {
+      EXPECT_GT(received, 0) << "delivered " << delivered << ", canceled " << canceled;
+      EXPECT_GT(canceled, 0) << "delivered " << delivered << ", received " << received;
+    }
   });
 }
 
