@@ -142,7 +142,8 @@ TEST_F(UringPollerTest, CanceledWaitLetsTheFileGo) {
 }
 
 // A wait added on another thread while the owner is blocked in the kernel is submitted at
-// once: the owner's poll sees it complete without a wake().
+// once: the owner's poll sees it complete without a wake(). No assertion: a wait left
+// unsubmitted leaves poll(-1) asleep forever, and the test's timeout fails it.
 TEST_F(UringPollerReaderTest, WaitAddedWhileTheOwnerSleepsIsSubmittedAtOnce) {
   Pipe b;
   FdInterest w(b.fds[0], kFdRead);

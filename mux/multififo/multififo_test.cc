@@ -190,7 +190,8 @@ TEST(MultififoTest, IdleWorkersDoNotSpin) {
 
 TEST(MultififoTest, LoneReadyFiberBehindABusyOneIsPickedUp) {
   // Worker 0 runs a fiber that never suspends until the other fiber has run; only an idle
-  // worker looking again can run it.
+  // worker looking again can run it. There is no assertion: a fiber left unpicked hangs the
+  // test, and its timeout fails it.
   run(
       [] {
         std::atomic<bool> ran{false};

@@ -34,6 +34,8 @@ TEST(WaitGroupTest, WaitsForEveryTask) {
   });
 }
 
+// No assertion: a wait that suspended would never be woken, so the test would hang and its
+// timeout would fail it.
 TEST(WaitGroupTest, WaitReturnsAtOnceWithNothingPending) {
   picos::testing::run([] {
     WaitGroup group;
