@@ -559,8 +559,10 @@ TEST(StreamTest, ReadCanceledWhileWaiting) {
 
 // (c) Cancelation racing a push: the reader gets the value or Stop; the value is never lost.
 TEST(StreamTest, CancelRacingAPush) {
+  // Each round checks that its outcome, whichever it is, is consistent. Which outcomes occur
+  // depends on the scheduler (on fifo_cf, fifo_q1 and multififo_t2_cf the victim is always
+  // stopped), so neither is required.
   picos::testing::run([] {
-    int got_value = 0;
     for (int round = 0; round < race_rounds(); ++round) {
       Stream<int> s;
       auto c = s.tap();
@@ -577,14 +579,12 @@ TEST(StreamTest, CancelRacingAPush) {
       }
       Outcome o = outcome(victim_done);
       if (o == Outcome::kReturned) {
-        ++got_value;
         EXPECT_EQ(*got, round);
       } else {
         EXPECT_EQ(o, Outcome::kStop) << "round " << round;
       }
       EXPECT_EQ(c.read().first, round);  // still there for everybody
     }
-    (void)got_value;
   });
 }
 
