@@ -75,6 +75,9 @@ TEST_P(CrossSchedulerTest, HandOffsBothWays) {
   std::thread other([&] { b.run([&] { side(to_b, to_a, rounds); }); });
   a.run([&] { side(to_a, to_b, rounds); });
   other.join();
+  // Holds whenever both sides return (each counts every round it makes): what this test
+  // checks is that they return (a lost wake-up hangs it until the test's timeout) and that
+  // every await returned no error (in hand_off_side).
   EXPECT_EQ(rounds.load(), 2 * kHandoffs) << a.name << " <-> " << b.name;
   delete to_a.exchange(nullptr);
   delete to_b.exchange(nullptr);
