@@ -10,7 +10,9 @@
 //
 // On fifo alone (its matrix row): the binary replaces the global operator new, and the
 // count is per thread. Under AddressSanitizer the caches are off (every object
-// goes to malloc, so that ASan sees its lifetime): the cases are skipped there.
+// goes to malloc, so that ASan sees its lifetime), and under ThreadSanitizer its own operator
+// new is the one called: the cases are skipped in both (TheCountSeesEveryOperatorNew shows
+// the count works where they run).
 
 #include <unistd.h>
 
