@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <new>
 #include <optional>
 #include <type_traits>
@@ -93,42 +94,27 @@ struct RecordBase {
 
  private:
   // A closure too large for closure_space, placed in a block from the thread's cache, with
-  // its owner beside it; `main` then owns the block through BlockOwner (two pointers' worth,
-  // within AnyInvocable's inline room), which destroys the closure and gives the block back.
+  // its owner beside it; `main` then owns the block through a unique_ptr (one pointer, within
+  // AnyInvocable's inline room), whose deleter destroys the closure and gives the block back.
   struct OverflowBlock {
     absl::AnyInvocable<void()> placed;  // the owner FiberMain::place returned
     alignas(std::max_align_t) unsigned char bytes[kOverflowSpace];
   };
   using OverflowCache = internal::ThreadCache<OverflowBlock>;
-  class BlockOwner {
-   public:
-    explicit BlockOwner(OverflowBlock* b) noexcept : b_(b) {}
-    BlockOwner(BlockOwner&& o) noexcept : b_(std::exchange(o.b_, nullptr)) {}
-    BlockOwner& operator=(BlockOwner&&) = delete;
-    ~BlockOwner() {
-      if (b_ != nullptr) {
-        b_->~OverflowBlock();  // destroys the closure
-        OverflowCache::deallocate(b_, sizeof(OverflowBlock));
-      }
+  struct GiveBack {
+    void operator()(OverflowBlock* b) const noexcept {
+      b->~OverflowBlock();  // destroys the closure, if placed
+      OverflowCache::deallocate(b, sizeof(OverflowBlock));
     }
-    void operator()() { b_->placed(); }
-
-   private:
-    OverflowBlock* b_;
   };
   // Out of line: the usual spawn's constructor stays small enough to inline, and none of
   // this is instantiated per closure type.
   [[gnu::noinline]] static absl::AnyInvocable<void()> own_large_main(FiberMain& m) {
     if (!m.fits(kOverflowSpace, alignof(std::max_align_t))) return std::move(m).take();
-    auto* b = ::new (OverflowCache::allocate(sizeof(OverflowBlock))) OverflowBlock;
-    try {
-      b->placed = std::move(m).place(b->bytes);
-    } catch (...) {  // the closure's move threw: nothing was placed
-      b->~OverflowBlock();
-      OverflowCache::deallocate(b, sizeof(OverflowBlock));
-      throw;
-    }
-    return absl::AnyInvocable<void()>(BlockOwner(b));
+    std::unique_ptr<OverflowBlock, GiveBack> b(
+        ::new (OverflowCache::allocate(sizeof(OverflowBlock))) OverflowBlock);
+    b->placed = std::move(m).place(b->bytes);  // if the closure's move throws, b goes back
+    return [b = std::move(b)] { b->placed(); };
   }
 };
 
